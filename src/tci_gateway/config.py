@@ -1,0 +1,236 @@
+"""Configuration: one TOML file, overridable by ``TCI_*`` environment variables.
+
+Nested keys use a double underscore: ``TCI_DATABASE__URL`` overrides ``[database] url``
+and ``TCI_INSURERS__ATRADIUS__CREDENTIALS__CLIENT_SECRET`` supplies the Atradius client
+secret. Secrets belong in the environment, never in the file; they are typed as
+:class:`pydantic.SecretStr` and registered with the log redactor when loaded.
+
+The file is found from ``--config``, else ``TCI_CONFIG``, else ``./tci.toml``; without
+one the defaults apply (a SQLite ledger ``tci.db`` and no insurers).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tci_gateway.domain.money import Money, MoneyError, check_currency
+from tci_gateway.domain.policy import Policy, PolicyError, PolicyTerms
+from tci_gateway.errors import ConfigError
+from tci_gateway.logs import register_secret
+
+SANDBOX_URL = "sandbox"
+"""``base_url = "sandbox"`` runs the adapter against its in-process sandbox."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///tci.db"
+    echo: bool = False
+
+
+class LoggingSettings(_Section):
+    format: Literal["console", "json"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class HttpSettings(_Section):
+    """Timeouts and the retry table shared by every adapter (seconds)."""
+
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    call_deadline: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_initial: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=30.0, ge=0)
+    retry_after_max: float = Field(default=120.0, ge=0)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class InsurerSettings(_Section):
+    """One insurer connection: which adapter, where, and with which credentials."""
+
+    adapter: str
+    base_url: str = SANDBOX_URL
+    environment: Literal["production", "uat", "sandbox"] = "sandbox"
+    credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value == SANDBOX_URL:
+            return value
+        parts = urlsplit(value)
+        if parts.username or parts.password:
+            raise ValueError("credentials do not belong in base_url; use the environment")
+        if parts.scheme == "https" and parts.hostname:
+            return value.rstrip("/")
+        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+            return value.rstrip("/")
+        raise ValueError(
+            f"base_url {value!r} must be https (plain http only to a loopback sandbox), "
+            f"or {SANDBOX_URL!r} for the in-process sandbox"
+        )
+
+    @model_validator(mode="after")
+    def _http_only_in_sandbox(self) -> InsurerSettings:
+        if self.base_url.startswith("http://") and self.environment != "sandbox":
+            raise ValueError("plain http is only allowed with environment = 'sandbox'")
+        return self
+
+
+class PolicySettings(_Section):
+    """A policy's terms, as the contract states them."""
+
+    insurer: str
+    currency: str
+    insured_percentage: Decimal
+    max_credit_period_days: int = Field(ge=0)
+    max_extension_days: int = Field(ge=0)
+    overdue_notification_days: int = Field(ge=0)
+    waiting_days: int = Field(ge=0)
+    claim_filing_days: int = Field(ge=0)
+    discretionary_limit: Decimal = Decimal(0)
+    claim_threshold: Decimal = Decimal(0)
+    deductible: Decimal = Decimal(0)
+    timezone: str = "UTC"
+    external_ref: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        try:
+            return check_currency(value)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def to_domain(self, key: str) -> Policy:
+        money = lambda amount: Money(amount, self.currency)  # noqa: E731
+        terms = PolicyTerms(
+            currency=self.currency,
+            insured_percentage=self.insured_percentage,
+            max_credit_period_days=self.max_credit_period_days,
+            max_extension_days=self.max_extension_days,
+            overdue_notification_days=self.overdue_notification_days,
+            waiting_days=self.waiting_days,
+            claim_filing_days=self.claim_filing_days,
+            discretionary_limit=money(self.discretionary_limit),
+            claim_threshold=money(self.claim_threshold),
+            deductible=money(self.deductible),
+            timezone=self.timezone,
+        )
+        return Policy(key=key, insurer=self.insurer, terms=terms, external_ref=self.external_ref)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TCI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    insurers: dict[str, InsurerSettings] = Field(default_factory=dict)
+    policies: dict[str, PolicySettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment overrides it.
+        return (env_settings, init_settings)
+
+    def domain_policies(self) -> dict[str, Policy]:
+        """The configured policies as domain objects, checked against the insurers."""
+        policies: dict[str, Policy] = {}
+        for key, policy in self.policies.items():
+            if policy.insurer not in self.insurers:
+                known = ", ".join(sorted(self.insurers)) or "none"
+                raise ConfigError(
+                    f"policy {key!r} names insurer {policy.insurer!r}, which is not configured "
+                    f"(configured insurers: {known})"
+                )
+            try:
+                policies[key] = policy.to_domain(key)
+            except (PolicyError, MoneyError) as exc:
+                raise ConfigError(f"policy {key!r}: {exc}") from exc
+        return policies
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """The configuration file to use, or ``None`` for the defaults."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("TCI_CONFIG")
+    if from_env:
+        return Path(from_env)
+    local = Path("tci.toml")
+    return local if local.is_file() else None
+
+
+def _describe(error: ValidationError) -> str:
+    # Locations and messages only: pydantic's input values could hold a secret.
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"{where}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the TOML file (numbers parsed as Decimal, never float), apply ``TCI_*``
+    overrides, validate, and register every secret with the log redactor."""
+    data: dict[str, Any] = {}
+    config_path = find_config(path)
+    if config_path is not None:
+        try:
+            with config_path.open("rb") as handle:
+                data = tomllib.load(handle, parse_float=Decimal)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"configuration file {config_path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {config_path} is not valid TOML: {exc}") from exc
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        source = str(config_path) if config_path else "environment"
+        raise ConfigError(f"invalid configuration ({source}): {_describe(exc)}") from None
+    for insurer in settings.insurers.values():
+        for secret in insurer.credentials.values():
+            register_secret(secret.get_secret_value())
+    return settings

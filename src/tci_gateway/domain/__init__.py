@@ -1,0 +1,1 @@
+"""The domain: pure code, no I/O. Money, identifiers, cover, exposure and their rules."""

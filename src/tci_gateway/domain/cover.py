@@ -1,0 +1,166 @@
+"""Cover decisions, effective-dated, and the covered limit on a date.
+
+DESIGN.md, domain rule 3. Every insurer's statuses are normalised to
+:class:`CoverStatus`; the insurer's raw codes are kept beside it in ``raw_codes``. The
+covered limit on a date is :func:`covered_limit` of the version :func:`in_force` on that
+date; both live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from tci_gateway.domain.money import Money, total
+
+
+class CoverStatus(StrEnum):
+    """Normalised decision status (reference/insurers.md, section 6)."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
+    REFUSED = "REFUSED"
+    REDUCED = "REDUCED"
+    WITHDRAWN = "WITHDRAWN"
+    CANCELLED_BY_INSURED = "CANCELLED_BY_INSURED"
+    SUPERSEDED = "SUPERSEDED"
+    EXPIRED = "EXPIRED"
+    INDICATION_ONLY = "INDICATION_ONLY"
+
+
+class PendingAction(StrEnum):
+    """An announced change that is not yet in force: the limit still counts."""
+
+    WITHDRAWAL_NOTICE = "WITHDRAWAL_NOTICE"
+    CANCELLATION_PENDING = "CANCELLATION_PENDING"
+    REACTIVATION_PENDING = "REACTIVATION_PENDING"
+    TRANSFER_PENDING = "TRANSFER_PENDING"
+    OTHER = "OTHER"
+
+
+# Statuses whose tranches never count. REFUSED is deliberately absent: a plain refusal
+# carries no amount, while a refused *increase* (Atradius DC05) keeps the existing
+# cover, which the insurer reports as the decision's amount.
+ENDED_STATUSES = frozenset(
+    {
+        CoverStatus.WITHDRAWN,
+        CoverStatus.CANCELLED_BY_INSURED,
+        CoverStatus.SUPERSEDED,
+        CoverStatus.EXPIRED,
+        CoverStatus.INDICATION_ONLY,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tranche:
+    """Part of a decision with its own validity. ``expires_on`` is the first day it no
+    longer counts: cover is conservatively not counted on the expiry date itself."""
+
+    amount: Money
+    valid_from: date
+    expires_on: date | None = None
+
+    def valid_on(self, on: date) -> bool:
+        return self.valid_from <= on and (self.expires_on is None or on < self.expires_on)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    code: str
+    text: str = ""
+    type: str = ""
+
+
+def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(sorted(mapping.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class CoverDecision:
+    """One version of an insurer's decision on one buyer under one policy.
+
+    Amounts are in the policy currency. ``effective_to`` is the first day the cover no
+    longer applies (a withdrawal date), ``None`` when open-ended.
+    """
+
+    insurer_cover_ref: str
+    status: CoverStatus
+    currency: str
+    granted_amount: Money
+    effective_from: date
+    tranches: tuple[Tranche, ...] = ()
+    requested_amount: Money | None = None
+    is_preliminary: bool = False
+    conditions: tuple[Condition, ...] = ()
+    pending_action: PendingAction | None = None
+    raw_codes: Mapping[str, str] = field(default_factory=dict)
+    unknown_codes: tuple[str, ...] = ()
+    effective_to: date | None = None
+    decided_at: datetime | None = None
+    last_changed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw_codes", _frozen(self.raw_codes))
+
+    def __hash__(self) -> int:
+        return hash((self.insurer_cover_ref, self.status, self.granted_amount, self.effective_from))
+
+    def same_content(self, other: CoverDecision) -> bool:
+        """True when nothing a risk team or the ERP relies on differs."""
+        return self == other
+
+
+def covered_limit(decision: CoverDecision | None, on: date) -> Money | None:
+    """The covered limit a decision gives on ``on``; ``None`` when there is no decision.
+
+    Zero when the status has ended the cover, before ``effective_from`` and from
+    ``effective_to``; otherwise the sum of the tranches valid on that date.
+    """
+    if decision is None:
+        return None
+    zero = Money.zero(decision.currency)
+    if decision.status in ENDED_STATUSES:
+        return zero
+    if on < decision.effective_from:
+        return zero
+    if decision.effective_to is not None and on >= decision.effective_to:
+        return zero
+    return total((t.amount for t in decision.tranches if t.valid_on(on)), decision.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionVersion:
+    """A stored decision with the order the ledger recorded it in."""
+
+    decision: CoverDecision
+    sequence: int
+
+
+def _version_key(v: DecisionVersion) -> tuple[date, datetime, int]:
+    changed = v.decision.last_changed_at or v.decision.decided_at or datetime.min
+    return (v.decision.effective_from, changed.replace(tzinfo=None), v.sequence)
+
+
+def in_force(versions: Iterable[DecisionVersion], on: date) -> DecisionVersion | None:
+    """The version that governs ``on``: among versions effective by then, the one with the
+    latest ``effective_from``, then the latest insurer change time, then the latest
+    recorded. A reduction effective 1 June therefore governs from 1 June, while deliveries
+    before then stay under the earlier version."""
+    candidates = [v for v in versions if v.decision.effective_from <= on]
+    if not candidates:
+        return None
+    return max(candidates, key=_version_key)
+
+
+def is_stale(incoming: CoverDecision, latest: CoverDecision) -> bool:
+    """True when ``incoming`` is older than what the ledger already holds: a sync never
+    replaces newer data with older."""
+    a, b = incoming.last_changed_at, latest.last_changed_at
+    if a is None or b is None:
+        return False
+    return a < b

@@ -1,0 +1,105 @@
+"""Exposure against cover, per buyer and policy (DESIGN.md, domain rule 4).
+
+exposure = open invoices - open credit notes - open unapplied payments, each converted
+to the policy currency; covered = min(exposure, limit in force), the rest uncovered.
+Disputed invoices count in exposure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, covered_limit
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.receivables import ItemKind, OpenItem
+
+
+class Converter(Protocol):
+    """Converts an amount into ``currency`` at the rate of ``on``; ``None`` if no rate."""
+
+    def __call__(self, amount: Money, currency: str, on: date) -> Money | None: ...
+
+
+def same_currency_only(amount: Money, currency: str, on: date) -> Money | None:
+    """The converter used when no FX rates are configured."""
+    return amount if amount.currency == currency else None
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    currency: str
+    invoices: Money
+    credits: Money
+    disputed: Money
+    exposure: Money
+    limit: Money | None
+    covered: Money
+    uncovered: Money
+    status: CoverStatus | None
+    pending_action: PendingAction | None
+    alerts: tuple[AlertKind, ...]
+    unconverted: tuple[str, ...]
+
+
+def compute_exposure(
+    items: Iterable[OpenItem],
+    currency: str,
+    decision: CoverDecision | None,
+    on: date,
+    convert: Converter = same_currency_only,
+) -> Exposure:
+    """Exposure of one buyer under one policy on ``on``, with its alerts."""
+    zero = Money.zero(currency)
+    invoices, credits, disputed = zero, zero, zero
+    unconverted: list[str] = []
+    for item in items:
+        # Convert at the document date (the receivable's booking), the only date every
+        # kind of item has; the delivery date is what indemnity uses.
+        amount = convert(item.open_amount, currency, item.document_date)
+        if amount is None:
+            unconverted.append(item.document_number)
+            continue
+        if item.kind is ItemKind.INVOICE:
+            invoices = invoices + amount
+            if item.disputed:
+                disputed = disputed + amount
+        else:
+            credits = credits + amount
+    exposure = invoices - credits
+    limit = covered_limit(decision, on)
+    positive = exposure.max(zero)
+    covered = positive.min(limit) if limit is not None else zero
+    uncovered = positive - covered
+    alerts: list[AlertKind] = []
+    if positive > zero and (limit is None or limit.is_zero()):
+        alerts.append(AlertKind.UNCOVERED)
+    elif limit is not None and not limit.is_zero() and positive > limit:
+        alerts.append(AlertKind.OVER_LIMIT)
+    status = decision.status if decision else None
+    if status is CoverStatus.REFUSED:
+        alerts.append(AlertKind.COVER_REFUSED)
+    elif status is CoverStatus.PENDING:
+        alerts.append(AlertKind.COVER_PENDING)
+    pending = decision.pending_action if decision else None
+    if pending in (PendingAction.WITHDRAWAL_NOTICE, PendingAction.CANCELLATION_PENDING):
+        alerts.append(AlertKind.PENDING_WITHDRAWAL)
+    if unconverted:
+        alerts.append(AlertKind.FX_RATE_MISSING)
+    return Exposure(
+        currency=currency,
+        invoices=invoices,
+        credits=credits,
+        disputed=disputed,
+        exposure=exposure,
+        limit=limit,
+        covered=covered,
+        uncovered=uncovered,
+        status=status,
+        pending_action=pending,
+        alerts=tuple(alerts),
+        unconverted=tuple(unconverted),
+    )

@@ -1,0 +1,251 @@
+"""The ledger's tables (SQLAlchemy 2.x, typed).
+
+Invariants live in the database as well as in code: amounts are non-negative exact
+decimals, currencies three letters, statuses from the normalised enum, an open amount
+never above its document amount, one identifier per (scheme, issuer, value) and one
+open item per (ERP account, document number). Alembic migrations in ``migrations/``
+create exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tci_gateway.domain.cover import CoverStatus, PendingAction
+from tci_gateway.domain.receivables import ItemKind
+from tci_gateway.ledger.types import ExactDecimal, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: list[str]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+Amount = ExactDecimal(scale=4)
+
+
+class PolicyRow(Base):
+    __tablename__ = "policies"
+    __table_args__ = (
+        CheckConstraint("length(currency) = 3", name="currency_len"),
+        CheckConstraint(
+            "insured_percentage > 0 AND insured_percentage <= 100", name="insured_percentage"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    insurer: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    insured_percentage: Mapped[Decimal] = mapped_column(ExactDecimal(scale=4))
+    max_credit_period_days: Mapped[int] = mapped_column(Integer)
+    max_extension_days: Mapped[int] = mapped_column(Integer)
+    overdue_notification_days: Mapped[int] = mapped_column(Integer)
+    waiting_days: Mapped[int] = mapped_column(Integer)
+    claim_filing_days: Mapped[int] = mapped_column(Integer)
+    discretionary_limit: Mapped[Decimal] = mapped_column(Amount)
+    claim_threshold: Mapped[Decimal] = mapped_column(Amount)
+    deductible: Mapped[Decimal] = mapped_column(Amount)
+    timezone: Mapped[str] = mapped_column(String(64))
+    external_ref: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BuyerRow(Base):
+    __tablename__ = "buyers"
+    __table_args__ = (CheckConstraint("length(country) = 2", name="country_len"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    country: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BuyerIdentifierRow(Base):
+    __tablename__ = "buyer_identifiers"
+    __table_args__ = (
+        UniqueConstraint("scheme", "issuer", "value", name="uq_buyer_identifiers_scheme_value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id", ondelete="CASCADE"), index=True)
+    scheme: Mapped[str] = mapped_column(String(16))
+    issuer: Mapped[str] = mapped_column(String(64), default="")
+    value: Mapped[str] = mapped_column(String(64))
+
+
+class ErpAccountRow(Base):
+    __tablename__ = "erp_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SyncRunRow(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint(_in("status", ["running", "succeeded", "partial", "failed"]), "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    insurer: Mapped[str] = mapped_column(String(64))
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    business_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    stale: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class CoverDecisionRow(Base):
+    """One version of a decision. History is append-only: a change is a new row."""
+
+    __tablename__ = "cover_decisions"
+    __table_args__ = (
+        CheckConstraint(_in("status", [s.value for s in CoverStatus]), "status"),
+        CheckConstraint(
+            "pending_action IS NULL OR " + _in("pending_action", [p.value for p in PendingAction]),
+            "pending_action",
+        ),
+        CheckConstraint("granted_amount >= 0", "granted_nonneg"),
+        CheckConstraint("requested_amount IS NULL OR requested_amount >= 0", "requested_nonneg"),
+        CheckConstraint("length(currency) = 3", "currency_len"),
+        CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", "dates"),
+        Index("ix_cover_decisions_policy_buyer", "policy_id", "buyer_id", "effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    insurer_cover_ref: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    is_preliminary: Mapped[bool] = mapped_column(Boolean, default=False)
+    currency: Mapped[str] = mapped_column(String(3))
+    granted_amount: Mapped[Decimal] = mapped_column(Amount)
+    requested_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    effective_from: Mapped[date] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    pending_action: Mapped[str | None] = mapped_column(String(32))
+    raw_codes: Mapped[dict[str, str]] = mapped_column(JSON)
+    unknown_codes: Mapped[list[str]] = mapped_column(JSON)
+    conditions: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class CoverTrancheRow(Base):
+    __tablename__ = "cover_tranches"
+    __table_args__ = (
+        UniqueConstraint("decision_id", "position", name="uq_cover_tranches_position"),
+        CheckConstraint("amount >= 0", "amount_nonneg"),
+        CheckConstraint("expires_on IS NULL OR expires_on >= valid_from", "dates"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(
+        ForeignKey("cover_decisions.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    valid_from: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ImportRow(Base):
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    inserted: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OpenItemRow(Base):
+    __tablename__ = "open_items"
+    __table_args__ = (
+        UniqueConstraint("erp_account_id", "document_number", name="uq_open_items_document"),
+        CheckConstraint(_in("kind", [k.value for k in ItemKind]), "kind"),
+        CheckConstraint("amount >= 0", "amount_nonneg"),
+        CheckConstraint("open_amount >= 0 AND open_amount <= amount", "open_amount"),
+        CheckConstraint("length(currency) = 3", "currency_len"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    erp_account_id: Mapped[int] = mapped_column(ForeignKey("erp_accounts.id"), index=True)
+    document_number: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    open_amount: Mapped[Decimal] = mapped_column(Amount)
+    document_date: Mapped[date] = mapped_column(Date)
+    delivery_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    applies_to: Mapped[str | None] = mapped_column(String(64))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_in("severity", ["info", "warning", "critical"]), "severity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("buyers.id"), index=True)
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"))
+    business_date: Mapped[date] = mapped_column(Date)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,82 @@
+"""Column types that keep money exact and time in UTC on SQLite and PostgreSQL.
+
+:class:`ExactDecimal` is ``NUMERIC(p, s)`` on PostgreSQL and a scaled ``BIGINT`` on
+SQLite (SQLite has no exact decimal type: its NUMERIC affinity stores floats). A value
+with more decimal places than the column's scale is refused, never rounded, and no
+float ever stands between Python and the database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal with ``scale`` places (4 for amounts, 10 for FX rates)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, scale: int = 4, precision: int = 19) -> None:
+        super().__init__()
+        self.scale = scale
+        self.precision = precision
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"exact decimal columns take Decimal, not {type(value).__name__}")
+        scaled = value.scaleb(self.scale)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{value} has more than {self.scale} decimal places")
+        if dialect.name == "sqlite":
+            return int(scaled)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale)
+        if not isinstance(value, Decimal):
+            raise TypeError(f"expected Decimal from the database, got {type(value).__name__}")
+        return value
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored in UTC; naive datetimes are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the ledger stores aware instants only")
+        utc = value.astimezone(UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

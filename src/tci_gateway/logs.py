@@ -1,0 +1,126 @@
+"""Structured logging with structlog, and the redaction every line goes through.
+
+Events are snake_case facts (``limit_sync_finished``) with bound context (``run_id``,
+``adapter``, ``policy``). Output goes to stderr: console rendering for people, JSON for
+machines. Before rendering, :func:`redact` scrubs
+
+* values under secret-looking keys (``authorization``, ``password``, ``*_token``, ...),
+* every secret value registered with :func:`register_secret` (configured credentials
+  and tokens obtained at run time), wherever it appears in a string,
+* ``Bearer``/``Basic`` credentials in free text,
+
+and escapes CR/LF so one event is one line. Standard-library loggers (httpx, alembic)
+are routed through the same chain. :func:`redact_text` applies the same scrubbing to
+error messages shown to the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "***"
+
+_SECRET_KEY_RE = re.compile(
+    r"(authorization|password|passwd|secret|token|api[_-]?key|app[_-]?key|cookie|credential)",
+    re.IGNORECASE,
+)
+_AUTH_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_MIN_SECRET_LEN = 4
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Make ``value`` unprintable: it is replaced in every log line and user message."""
+    if value and len(value) >= _MIN_SECRET_LEN:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    """Scrub registered secrets and auth headers from free text."""
+    with _secrets_lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _AUTH_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def _scrub(value: Any, key: str | None = None) -> Any:
+    if key is not None and _SECRET_KEY_RE.search(key) and value not in (None, "", {}):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value).replace("\r", "\\r").replace("\n", "\\n")
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_scrub(v) for v in value]
+    if isinstance(value, BaseException):
+        return redact_text(f"{type(value).__name__}: {value}")
+    return value
+
+
+def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """structlog processor: scrub secrets from every field of the event."""
+    for key in list(event_dict):
+        if key == "exception" and isinstance(event_dict[key], str):
+            # Tracebacks keep their line breaks for people; secrets still go.
+            event_dict[key] = redact_text(event_dict[key])
+            continue
+        event_dict[key] = _scrub(event_dict[key], key if key != "event" else None)
+    return event_dict
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+
+
+def configure_logging(
+    fmt: str = "console", level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the standard library to write to ``stream`` (stderr)."""
+    out = stream if stream is not None else sys.stderr
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    structlog.configure(
+        processors=[*_shared_processors(), renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=_shared_processors(),
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+
+
+def get_logger(**context: Any) -> Any:
+    """A structlog logger with ``context`` bound."""
+    return structlog.get_logger("tci").bind(**context)
