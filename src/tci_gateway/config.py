@@ -133,7 +133,9 @@ class PolicySettings(_Section):
             raise ValueError(str(exc)) from exc
 
     def to_domain(self, key: str) -> Policy:
-        money = lambda amount: Money(amount, self.currency)  # noqa: E731
+        def money(amount: Decimal) -> Money:
+            return Money(amount, self.currency)
+
         terms = PolicyTerms(
             currency=self.currency,
             insured_percentage=self.insured_percentage,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -141,9 +141,12 @@ class DecisionVersion:
     sequence: int
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
 def _version_key(v: DecisionVersion) -> tuple[date, datetime, int]:
-    changed = v.decision.last_changed_at or v.decision.decided_at or datetime.min
-    return (v.decision.effective_from, changed.replace(tzinfo=None), v.sequence)
+    changed = v.decision.last_changed_at or v.decision.decided_at or _NEVER
+    return (v.decision.effective_from, changed, v.sequence)
 
 
 def in_force(versions: Iterable[DecisionVersion], on: date) -> DecisionVersion | None:

@@ -18,12 +18,11 @@ from decimal import Decimal, InvalidOperation
 import pycountry
 
 # ISO 4217 minor units that differ from the usual 2. pycountry has no minor units.
+_ZERO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND"
 _MINOR_UNITS: dict[str, int] = {
-    **{
-        c: 0
-        for c in ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"]
-    },
-    **{c: 3 for c in ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]},
+    **dict.fromkeys(_ZERO_DECIMALS.split(), 0),
+    **dict.fromkeys(_THREE_DECIMALS.split(), 3),
     "CLF": 4,
     "UYW": 4,
 }
