@@ -1,1 +1,1 @@
-
+"""The adapter contract, the registry, and their shared types."""

@@ -1,0 +1,179 @@
+"""The adapter contract: what every insurer and bureau adapter offers the gateway.
+
+An adapter is created from an :class:`AdapterContext` by its plugin's factory and
+speaks the domain's language only: wire models never leave the adapter. Capability
+flags say what an insurer's API can do; a missing capability is reported, never faked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import httpx
+
+from tci_gateway.domain.cover import CoverDecision
+from tci_gateway.domain.identifiers import Identifier
+from tci_gateway.domain.money import Money
+from tci_gateway.errors import RecordError
+from tci_gateway.http.client import Timeouts
+from tci_gateway.http.retry import RetryPolicy
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an insurer API can do (reference/insurers.md, section 6)."""
+
+    buyer_search: bool = False
+    cover_requests: bool = False
+    async_cover_requests: bool = False
+    portfolio: bool = False
+    webhooks: bool = False
+    delta_endpoint: bool = False
+    pagination: Literal["page", "offset", "none"] = "none"
+    overdue_api: bool = False
+    claims_api: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    """How an adapter addresses a policy: our key, the insurer's reference fields
+    (e.g. Atradius ``customer_id`` and ``policy_id``) and the policy currency."""
+
+    key: str
+    currency: str
+    external_ref: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuyerQuery:
+    """Find a buyer in ``country`` (ISO alpha-2) by identifier, or by name where the
+    API allows it."""
+
+    country: str
+    identifier: Identifier | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class BuyerMatch:
+    insurer: str
+    insurer_buyer_id: str
+    name: str
+    country: str
+    identifiers: tuple[Identifier, ...] = ()
+    rating: str | None = None
+
+
+@dataclass(frozen=True)
+class PortfolioEntry:
+    """One buyer's current decision from an insurer's portfolio, normalised, with the
+    raw record kept for provenance."""
+
+    insurer_buyer_id: str
+    buyer_name: str
+    buyer_country: str | None
+    decision: CoverDecision
+    raw: str
+
+
+PortfolioItem = PortfolioEntry | RecordError
+"""A portfolio yields entries, and per-record errors as data for records it could not
+read; the sync reports those and goes on."""
+
+
+class CoverAction(StrEnum):
+    NEW = "NEW"
+    INCREASE = "INCREASE"
+    REDUCE = "REDUCE"
+    CANCEL = "CANCEL"
+    RENEW = "RENEW"
+
+
+@dataclass(frozen=True)
+class CoverRequest:
+    """A request for cover; ``client_reference`` is derived from our own ids and makes
+    the request idempotent at the insurer."""
+
+    client_reference: str
+    policy: PolicyRef
+    insurer_buyer_id: str
+    action: CoverAction
+    amount: Money | None = None
+    cover_type: Literal["CREDIT_LIMIT", "CREDIT_CHECK", "GRADE"] = "CREDIT_LIMIT"
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class CoverRequestResult:
+    client_reference: str
+    insurer_request_ref: str | None
+    pending: bool
+    decision: CoverDecision | None = None
+
+
+@runtime_checkable
+class InsurerAdapter(Protocol):
+    """An insurer API, normalised."""
+
+    name: str
+    capabilities: Capabilities
+
+    def search_buyers(self, query: BuyerQuery) -> list[BuyerMatch]: ...
+
+    def fetch_portfolio(self, policy: PolicyRef) -> Iterator[PortfolioItem]: ...
+
+    def request_cover(self, request: CoverRequest) -> CoverRequestResult: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class BureauAdapter(Protocol):
+    """A credit bureau or company register (the buyer-identity issue fills this in)."""
+
+    name: str
+
+    def search_companies(self, query: BuyerQuery) -> list[BuyerMatch]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """An in-process simulator of an API's shape. ``handle`` serves one request; the
+    same handler is mounted on an ``httpx.MockTransport`` or served on loopback."""
+
+    credentials: Mapping[str, str]
+
+    def handle(self, request: httpx.Request) -> httpx.Response: ...
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """Everything a plugin's factory gets: no settings object, only values."""
+
+    name: str
+    base_url: str
+    environment: str
+    credentials: Mapping[str, str]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    transport: httpx.BaseTransport | None = None
+
+
+@dataclass(frozen=True)
+class AdapterPlugin:
+    """What the entry point ``tci_gateway.adapters`` names. The registry checks every
+    loaded object is one of these."""
+
+    name: str
+    kind: Literal["insurer", "bureau"]
+    description: str
+    create: Callable[[AdapterContext], InsurerAdapter | BureauAdapter]
+    credential_names: tuple[str, ...] = ()
+    create_sandbox: Callable[[Mapping[str, Any]], Sandbox] | None = None
+    sandbox_base_url: str = "https://sandbox.invalid"

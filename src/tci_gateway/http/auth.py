@@ -1,0 +1,108 @@
+"""Auth strategies with token caching.
+
+A token is cached per (adapter, environment, base URL, client) and refreshed
+``REFRESH_MARGIN`` seconds before it expires, by a single caller when many threads need
+it at once. A 401 on a call invalidates the token; the client retries that call once
+with a fresh one. Tokens are registered with the log redactor as soon as they arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from tci_gateway.logs import register_secret
+
+REFRESH_MARGIN = 60.0
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    expires_at: float  # monotonic clock
+
+    def fresh(self, now: float) -> bool:
+        return now < self.expires_at - REFRESH_MARGIN
+
+
+class TokenCache:
+    """Thread-safe token store with single-flight refresh per key."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._tokens: dict[tuple[str, ...], Token] = {}
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: tuple[str, ...]) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def get(self, key: tuple[str, ...], fetch: Callable[[], tuple[str, float]]) -> str:
+        """The cached token, or one fetched by exactly one caller."""
+        token = self._tokens.get(key)
+        if token is not None and token.fresh(self.clock()):
+            return token.value
+        with self._lock(key):
+            token = self._tokens.get(key)
+            if token is not None and token.fresh(self.clock()):
+                return token.value
+            value, lifetime = fetch()
+            register_secret(value)
+            self._tokens[key] = Token(value, self.clock() + lifetime)
+            return value
+
+    def invalidate(self, key: tuple[str, ...], value: str) -> None:
+        """Drop the token if it is still the one that was refused."""
+        with self._lock(key):
+            token = self._tokens.get(key)
+            if token is not None and token.value == value:
+                del self._tokens[key]
+
+
+SHARED_TOKEN_CACHE = TokenCache()
+
+TokenFetcher = Callable[[httpx.Request], httpx.Response]
+"""Sends a token request (without auth, without retries beyond the client's own)."""
+
+
+class AuthStrategy(ABC):
+    """How an adapter authenticates. Subclasses build the token request, read the token
+    from the answer, and say which headers every call carries."""
+
+    def __init__(self, cache_key: tuple[str, ...], cache: TokenCache | None = None) -> None:
+        self.cache_key = cache_key
+        self.cache = cache or SHARED_TOKEN_CACHE
+
+    @abstractmethod
+    def token_request(self, base_url: str) -> httpx.Request:
+        """The request that obtains a token."""
+
+    @abstractmethod
+    def read_token(self, response: httpx.Response) -> tuple[str, float]:
+        """``(token, lifetime in seconds)`` from a successful token response."""
+
+    @abstractmethod
+    def headers(self, token: str) -> dict[str, str]:
+        """Headers for an authenticated call."""
+
+    def token(self, base_url: str, send: TokenFetcher) -> str:
+        return self.cache.get(
+            self.cache_key, lambda: self.read_token(send(self.token_request(base_url)))
+        )
+
+    def invalidate(self, token: str) -> None:
+        self.cache.invalidate(self.cache_key, token)
+
+
+def basic_credentials(user: str, password: str) -> str:
+    raw = f"{user}:{password}".encode()
+    encoded = base64.b64encode(raw).decode("ascii")
+    register_secret(encoded)
+    return f"Basic {encoded}"

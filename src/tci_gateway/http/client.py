@@ -1,0 +1,368 @@
+"""The HTTP client every adapter builds on.
+
+An adapter subclasses :class:`ApiClient` and overrides a few hooks:
+
+* :meth:`ApiClient.parse_error` reads the API's own error envelope into fields;
+* :meth:`ApiClient.validate_response` raises for errors hidden in 2xx bodies;
+* the ``auth`` strategy and ``correlation_header`` say how calls are signed and traced.
+
+Every call has a correlation id (sent and logged), connect/read/write/pool timeouts and
+an overall deadline that also stops a server trickling its answer. Redirects are not
+followed, proxies from the environment are not trusted, TLS is verified. Failures become
+the error classes of :mod:`tci_gateway.errors`, retried per :mod:`tci_gateway.http.retry`.
+JSON is parsed with ``parse_float=Decimal``: no amount passes through a float.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from tci_gateway import __version__
+from tci_gateway.errors import (
+    AdapterError,
+    AmbiguousOutcomeError,
+    AuthError,
+    CallTimeoutError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+)
+from tci_gateway.http.auth import AuthStrategy
+from tci_gateway.http.retry import NOT_PROCESSED_STATUSES, RetryPolicy, parse_retry_after
+from tci_gateway.logs import get_logger
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+MAX_RESPONSE_BYTES = 200 * 1024 * 1024
+_DROP_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 30.0
+    deadline: float = 120.0
+
+
+@dataclass
+class ParsedError:
+    """What an API's error envelope said."""
+
+    message: str
+    code: str | None = None
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    payload: Any
+    headers: Mapping[str, str]
+    correlation_id: str
+    request_id: str | None
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON exactly: floats become Decimal."""
+    return json.loads(data, parse_float=Decimal)
+
+
+class ApiClient:
+    """Base client: hooks for adapters, retries, deadlines and error mapping."""
+
+    correlation_header = "X-Correlation-Id"
+    request_id_header = "X-Request-Id"
+
+    def __init__(
+        self,
+        *,
+        adapter: str,
+        base_url: str,
+        auth: AuthStrategy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.adapter = adapter
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy(deadline=self.timeouts.deadline)
+        self.clock = clock
+        self.log = get_logger(adapter=adapter)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            verify=True,
+            headers={"User-Agent": f"tci-gateway/{__version__}", "Accept": "application/json"},
+        )
+
+    # -- hooks ---------------------------------------------------------------------
+
+    def parse_error(self, response: httpx.Response) -> ParsedError:
+        """Read the API's error envelope. The default keeps the reason phrase."""
+        return ParsedError(message=response.reason_phrase or f"HTTP {response.status_code}")
+
+    def validate_response(self, response: httpx.Response, payload: Any) -> None:
+        """Raise for an error inside a successful answer. The default accepts all."""
+
+    # -- public --------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        client_reference: str | None = None,
+    ) -> ApiResponse:
+        """Send one logical call, with retries per the retry table, and parse its JSON."""
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        body = None if json_body is None else json.dumps(json_body, default=str).encode()
+        correlation_id = str(uuid.uuid4())
+        deadline_at = self.clock() + self.timeouts.deadline
+        attempts = 0
+
+        def attempt() -> ApiResponse:
+            nonlocal attempts
+            attempts += 1
+            return self._attempt(
+                method,
+                path,
+                params,
+                body,
+                idempotent,
+                correlation_id,
+                deadline_at,
+                attempts,
+                client_reference,
+            )
+
+        for retry_attempt in self.retry.retrying():
+            with retry_attempt:
+                return attempt()
+        raise AdapterError("retry loop ended without a result", adapter=self.adapter)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        idempotent: bool,
+        correlation_id: str,
+        deadline_at: float,
+        attempt: int,
+        client_reference: str | None,
+    ) -> ApiResponse:
+        headers = {self.correlation_header: correlation_id}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        refreshed = False
+        while True:
+            token = None
+            if self.auth is not None:
+                token = self.auth.token(self.base_url, self._send_token_request)
+                headers.update(self.auth.headers(token))
+            request = self._http.build_request(
+                method, path, params=params, content=body, headers=headers
+            )
+            started = self.clock()
+            response = self._send(
+                request, idempotent, deadline_at, correlation_id, client_reference
+            )
+            self.log.debug(
+                "http_call",
+                method=method,
+                path=path,
+                status=response.status_code,
+                ms=round((self.clock() - started) * 1000),
+                correlation_id=correlation_id,
+                attempt=attempt,
+            )
+            if response.status_code == 401 and self.auth is not None and token and not refreshed:
+                self.auth.invalidate(token)
+                refreshed = True
+                continue
+            return self._check(response, idempotent, correlation_id, client_reference)
+
+    def _timeout(self, deadline_at: float) -> httpx.Timeout:
+        remaining = deadline_at - self.clock()
+        if remaining <= 0:
+            raise CallTimeoutError("call deadline passed", adapter=self.adapter)
+        read = min(self.timeouts.read, remaining)
+        return httpx.Timeout(
+            connect=min(self.timeouts.connect, remaining), read=read, write=read, pool=read
+        )
+
+    def _send(
+        self,
+        request: httpx.Request,
+        idempotent: bool,
+        deadline_at: float,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> httpx.Response:
+        request.extensions["timeout"] = self._timeout(deadline_at).as_dict()
+        ctx: dict[str, Any] = {"adapter": self.adapter, "correlation_id": correlation_id}
+        try:
+            streamed = self._http.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"could not connect: {type(exc).__name__}", **ctx) from exc
+        except httpx.HTTPError as exc:
+            raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in streamed.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ProtocolError("response larger than the client accepts", **ctx)
+                if self.clock() > deadline_at:
+                    raise CallTimeoutError("call deadline passed while reading the answer", **ctx)
+        except CallTimeoutError as exc:
+            raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
+        except httpx.HTTPError as exc:
+            raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
+        finally:
+            streamed.close()
+        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _DROP_HEADERS]
+        return httpx.Response(
+            streamed.status_code, headers=kept, content=b"".join(chunks), request=request
+        )
+
+    def _after_send_failure(
+        self,
+        exc: Exception,
+        idempotent: bool,
+        ctx: dict[str, Any],
+        client_reference: str | None,
+    ) -> AdapterError:
+        reason = f"no complete answer: {type(exc).__name__}"
+        if idempotent:
+            if isinstance(exc, CallTimeoutError):
+                return exc
+            return TransientError(reason, **ctx)
+        return AmbiguousOutcomeError(
+            f"{reason}; the request may have been applied", client_reference=client_reference, **ctx
+        )
+
+    def _send_token_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions["timeout"] = httpx.Timeout(
+            connect=self.timeouts.connect,
+            read=self.timeouts.read,
+            write=self.timeouts.read,
+            pool=self.timeouts.read,
+        ).as_dict()
+        ctx: dict[str, Any] = {"adapter": self.adapter}
+        try:
+            response = self._http.send(request)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise TransientError(f"token request failed: {type(exc).__name__}", **ctx) from exc
+        if response.status_code in (400, 401, 403):
+            parsed = self.parse_error(response)
+            raise AuthError(
+                f"credentials refused: {parsed.message}",
+                status=response.status_code,
+                code=parsed.code,
+                **ctx,
+            )
+        if response.status_code >= 300:
+            raise self._status_error(response, True, "", None)
+        return response
+
+    def _check(
+        self,
+        response: httpx.Response,
+        idempotent: bool,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> ApiResponse:
+        status = response.status_code
+        request_id = response.headers.get(self.request_id_header)
+        if status >= 300:
+            raise self._status_error(response, idempotent, correlation_id, client_reference)
+        payload = self.parse_json(response, correlation_id)
+        self.validate_response(response, payload)
+        return ApiResponse(status, payload, response.headers, correlation_id, request_id)
+
+    def parse_json(self, response: httpx.Response, correlation_id: str = "") -> Any:
+        """The body as JSON (``None`` when empty); HTML or malformed JSON is a
+        :class:`ProtocolError`."""
+        content = response.content
+        if not content.strip():
+            return None
+        ctype = response.headers.get("content-type", "")
+        ctx: dict[str, Any] = {
+            "adapter": self.adapter,
+            "status": response.status_code,
+            "correlation_id": correlation_id,
+        }
+        if "html" in ctype or content.lstrip()[:1] == b"<":
+            raise ProtocolError("an HTML page came back instead of JSON", body=response.text, **ctx)
+        try:
+            return loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProtocolError(f"malformed JSON: {exc}", body=response.text, **ctx) from exc
+
+    def _status_error(
+        self,
+        response: httpx.Response,
+        idempotent: bool,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> AdapterError:
+        status = response.status_code
+        try:
+            parsed = self.parse_error(response)
+        except Exception:  # an unreadable error body must not hide the status
+            parsed = ParsedError(message=f"HTTP {status}")
+        ctx: dict[str, Any] = {
+            "adapter": self.adapter,
+            "status": status,
+            "code": parsed.code,
+            "details": parsed.details,
+            "correlation_id": correlation_id or None,
+            "request_id": response.headers.get(self.request_id_header),
+            "body": response.text,
+        }
+        message = parsed.message
+        if 300 <= status < 400:
+            target = response.headers.get("Location", "?")
+            return ProtocolError(f"redirect to {target} not followed", **ctx)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return RateLimitedError(message, retry_after=retry_after, **ctx)
+        if status in NOT_PROCESSED_STATUSES:
+            return TransientError(message, **ctx)
+        if status in (401, 403):
+            return AuthError(message, **ctx)
+        if status == 404:
+            return NotFoundError(message, **ctx)
+        if 400 <= status < 500 and status != 408:
+            return RejectedError(message, **ctx)
+        if not idempotent:
+            return AmbiguousOutcomeError(message, client_reference=client_reference, **ctx)
+        return TransientError(message, **ctx)

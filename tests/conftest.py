@@ -1,0 +1,86 @@
+"""Shared fixtures.
+
+``ledger`` runs a test on SQLite and, when ``TCI_TEST_DATABASE_URL`` names a
+PostgreSQL database, on PostgreSQL too (each test in a schema of its own, dropped
+afterwards). Without that variable the PostgreSQL variants are skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tci_gateway.ledger.engine import Ledger, make_engine, normalise_url
+from tci_gateway.ledger.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not PG_URL, reason="TCI_TEST_DATABASE_URL is not set: PostgreSQL ledger tests skipped"
+        ),
+    ),
+]
+
+
+def _pg_ledger(schema: str) -> Ledger:
+    assert PG_URL
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return Ledger(make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}))
+
+
+def _drop_pg_schema(schema: str) -> None:
+    assert PG_URL
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty ledger URL for the backend this test is parametrised with.
+    For PostgreSQL the URL carries the test's own schema in its search path."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        upgrade(make_engine(url))
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    ledger = _pg_ledger(schema)
+    upgrade(ledger.engine)
+    ledger.dispose()
+    assert PG_URL
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{normalise_url(PG_URL)}{sep}options=-csearch_path%3D{schema}"
+    _drop_pg_schema(schema)
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[Ledger]:
+    """A :class:`Ledger` on a migrated, empty database (see ``database_url``)."""
+    led = Ledger.from_url(database_url)
+    yield led
+    led.dispose()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Any test using `ledger` or `database_url` runs once per backend.
+    if {"ledger", "database_url"} & set(metafunc.fixturenames) and not hasattr(
+        metafunc.function, "sqlite_only"
+    ):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
