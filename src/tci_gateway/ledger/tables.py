@@ -57,9 +57,9 @@ class PolicyRow(Base):
     __tablename__ = "policies"
     __table_args__ = (
         CheckConstraint("length(currency) = 3", name="currency_len"),
-        CheckConstraint(
-            "insured_percentage > 0 AND insured_percentage <= 100", name="insured_percentage"
-        ),
+        # Scale-free checks only: on SQLite exact decimals are stored scaled (see types.py),
+        # so a literal bound such as "<= 100" would compare against the scaled integer.
+        CheckConstraint("insured_percentage > 0", name="insured_percentage"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,7 +3,8 @@
 :class:`ExactDecimal` is ``NUMERIC(p, s)`` on PostgreSQL and a scaled ``BIGINT`` on
 SQLite (SQLite has no exact decimal type: its NUMERIC affinity stores floats). A value
 with more decimal places than the column's scale is refused, never rounded, and no
-float ever stands between Python and the database.
+float ever stands between Python and the database. So are non-finite values and values
+too large for the column, with the same ``ValueError`` on both databases.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -32,16 +35,28 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
 
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
         if value is None:
             return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)  # exact; lets `column > 0` and `values(amount=0)` work
         if not isinstance(value, Decimal):
             raise TypeError(f"exact decimal columns take Decimal, not {type(value).__name__}")
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a finite amount")
+        if not value.is_zero() and value.adjusted() >= self.precision - self.scale:
+            raise ValueError(
+                f"{value} does not fit NUMERIC({self.precision}, {self.scale}): "
+                f"at most {self.precision - self.scale} digits before the point"
+            )
         scaled = value.scaleb(self.scale)
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than {self.scale} decimal places")
         if dialect.name == "sqlite":
-            return int(scaled)
+            number = int(scaled)
+            if not _INT64_MIN <= number <= _INT64_MAX:
+                raise ValueError(f"{value} is too large for this column on SQLite")
+            return number
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
@@ -68,7 +83,9 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTC datetime columns take datetime, not {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime: the ledger stores aware instants only")
         utc = value.astimezone(UTC)
         return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)

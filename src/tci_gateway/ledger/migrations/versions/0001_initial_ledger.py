@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("external_ref", sa.JSON(), nullable=False),
         sa.Column("updated_at", tci_gateway.ledger.types.UTCDateTime(), nullable=False),
         sa.CheckConstraint(
-            "insured_percentage > 0 AND insured_percentage <= 100",
+            "insured_percentage > 0",
             name=op.f("ck_policies_insured_percentage"),
         ),
         sa.CheckConstraint("length(currency) = 3", name=op.f("ck_policies_currency_len")),

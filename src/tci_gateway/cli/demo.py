@@ -1,0 +1,155 @@
+"""``tci demo``: the nightly cycle end to end on the embedded default.
+
+A SQLite ledger in the output directory, the built-in Atradius sandbox seeded with the
+demo portfolio, the sample ERP files from ``fixtures/demo/``: import, sync, exposure
+with alerts, and the covered-limits export for the ERP. Running it again changes
+nothing: the imports are upserts and the sync writes only what changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import tci_gateway
+from tci_gateway.cli.output import exposure_json, exposure_table, money_text
+from tci_gateway.cli.wiring import Wiring
+from tci_gateway.config import load_settings
+from tci_gateway.domain.money import Money, total
+from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
+from tci_gateway.errors import ConfigError
+from tci_gateway.ledger.migrate import upgrade
+from tci_gateway.logs import configure_logging
+from tci_gateway.services import export as export_service
+from tci_gateway.services.exposure import ExposureRow, exposure_report, record_exposure_alerts
+from tci_gateway.services.importing import import_buyers, import_open_items
+from tci_gateway.services.sync import sync_limits
+
+DEMO_CONFIG = "tci.toml"
+
+
+def find_fixtures(explicit: Path | None) -> Path:
+    """The demo fixtures: ``--fixtures``, else ``./fixtures/demo``, else the checkout the
+    package was installed from."""
+    candidates = (
+        [explicit]
+        if explicit
+        else [
+            Path("fixtures/demo"),
+            Path(tci_gateway.__file__).resolve().parents[2] / "fixtures" / "demo",
+        ]
+    )
+    for candidate in candidates:
+        if candidate is not None and (candidate / DEMO_CONFIG).is_file():
+            return candidate
+    raise ConfigError(
+        "demo fixtures not found (looked for fixtures/demo/tci.toml): run `tci demo` from the "
+        "repository checkout or pass --fixtures DIR"
+    )
+
+
+def _totals(rows: list[ExposureRow]) -> dict[str, dict[str, Money]]:
+    by_currency: dict[str, dict[str, Money]] = {}
+    for cur in sorted({r.exposure.currency for r in rows}):
+        mine = [r.exposure for r in rows if r.exposure.currency == cur]
+        by_currency[cur] = {
+            "exposure": total((e.exposure for e in mine), cur),
+            "covered": total((e.covered for e in mine), cur),
+            "uncovered": total((e.uncovered for e in mine), cur),
+        }
+    return by_currency
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo_command(
+        ctx: typer.Context,
+        directory: Annotated[
+            Path, typer.Option("--dir", help="Where the ledger and export go.")
+        ] = Path("tci-demo"),
+        fixtures: Annotated[Path | None, typer.Option(help="Demo fixtures directory.")] = None,
+    ) -> None:
+        """Run the whole cycle on SQLite and the built-in sandbox insurer."""
+        from tci_gateway.cli.main import State
+
+        state = ctx.obj
+        assert isinstance(state, State)
+        out = state.output
+        source = find_fixtures(fixtures)
+        settings = load_settings(source / DEMO_CONFIG)
+        directory.mkdir(parents=True, exist_ok=True)
+        settings.database.url = f"sqlite:///{(directory / 'ledger.db').resolve()}"
+        configure_logging(state.log_format or "console", state.log_level or "warning")
+        wiring = Wiring(settings, source.resolve())
+        policies = settings.domain_policies()
+        now = state.now()
+
+        ledger = wiring.ledger(require_schema=False)
+        try:
+            upgrade(ledger.engine)
+            out.info(f"ledger: {directory / 'ledger.db'}")
+            buyers = import_buyers(ledger, source / "buyers.csv", policies=policies, now=now)
+            out.info(
+                f"imported buyers: {buyers.rows} rows, {buyers.inserted} new, "
+                f"{buyers.updated} updated, {buyers.unchanged} unchanged"
+            )
+            items = import_open_items(ledger, source / "open_items.csv", now=now)
+            out.info(
+                f"imported open items: {items.rows} rows, {items.inserted} new, "
+                f"{items.updated} updated, {items.unchanged} unchanged"
+            )
+            syncs = []
+            for policy in policies.values():
+                connection = wiring.insurer(policy.insurer)
+                report = sync_limits(ledger, connection.adapter, policy, now=now)
+                syncs.append(report)
+                out.info(
+                    f"synced {policy.key} from the {policy.insurer} sandbox: {report.status}, "
+                    f"{report.fetched} covers, {report.written} written, "
+                    f"{report.unchanged} unchanged"
+                )
+            rows = exposure_report(ledger, policies, now=now)
+            record_exposure_alerts(ledger, rows, now=now)
+            limits = export_service.covered_limits(ledger, policies, now=now)
+        finally:
+            ledger.dispose()
+            wiring.close()
+
+        csv_path = directory / "covered-limits.csv"
+        json_path = directory / "covered-limits.json"
+        with atomic_text_file(csv_path) as handle:
+            write_csv((r.as_dict() for r in limits), export_service.LIMIT_COLUMNS, handle)
+        with atomic_text_file(json_path) as handle:
+            write_json(
+                (r.as_dict() for r in limits),
+                export_service.LIMIT_COLUMNS,
+                handle,
+                "covered_limits",
+            )
+
+        totals = _totals(rows)
+        if state.json:
+            payload: dict[str, Any] = {
+                "ledger": str(directory / "ledger.db"),
+                "imports": {"buyers": buyers.__dict__, "open_items": items.__dict__},
+                "syncs": [s.__dict__ for s in syncs],
+                "exposure": exposure_json(rows),
+                "totals": {c: {k: m.amount for k, m in t.items()} for c, t in totals.items()},
+                "export": {"csv": str(csv_path), "json": str(json_path), "rows": len(limits)},
+            }
+            out.emit_json(payload)
+        else:
+            out.table(exposure_table(rows))
+            for cur, t in totals.items():
+                exposure, covered, uncovered = (
+                    money_text(t[k].amount) for k in ("exposure", "covered", "uncovered")
+                )
+                out.out.print(
+                    f"Total {cur}: exposure {exposure}, covered {covered}, uncovered {uncovered}",
+                    markup=False,
+                )
+            out.out.print(f"Covered limits for the ERP: {csv_path} and {json_path}", markup=False)
+        if any(not s.ok for s in syncs):
+            raise typer.Exit(1)

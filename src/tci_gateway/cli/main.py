@@ -1,0 +1,383 @@
+"""The ``tci`` command line: one subcommand per service.
+
+Exit status: 0 success; 1 the run finished but with record errors or an insurer
+failing; 2 bad usage, configuration or input (nothing written).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tci_gateway.cli.output import Output, exposure_json, exposure_table
+from tci_gateway.cli.wiring import Wiring
+from tci_gateway.config import Settings, find_config, load_settings
+from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
+from tci_gateway.ledger.migrate import upgrade
+from tci_gateway.logs import configure_logging, get_logger, redact_text
+from tci_gateway.services import export as export_service
+from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
+from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
+from tci_gateway.services.sync import SyncReport, sync_limits
+
+app = typer.Typer(
+    name="tci",
+    help="Trade-credit insurance gateway: insurers, exposure ledger and deadlines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Ledger database.", no_args_is_help=True)
+import_app = typer.Typer(help="Import ERP files (CSV or JSON).", no_args_is_help=True)
+sync_app = typer.Typer(help="Sync from insurers.", no_args_is_help=True)
+export_app = typer.Typer(help="Export files for the ERP.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(sync_app, name="sync")
+app.add_typer(export_app, name="export")
+
+
+@dataclass
+class State:
+    config: Path | None = None
+    json: bool = False
+    log_format: str | None = None
+    log_level: str | None = None
+    as_of: datetime | None = None
+    output: Output = field(default_factory=Output)
+    _wiring: Wiring | None = None
+
+    def wiring(self) -> Wiring:
+        if self._wiring is None:
+            settings = load_settings(self.config)
+            configure_logging(
+                self.log_format or settings.logging.format, self.log_level or settings.logging.level
+            )
+            path = find_config(self.config)
+            self._wiring = Wiring(settings, path.parent if path else Path.cwd())
+        return self._wiring
+
+    @property
+    def settings(self) -> Settings:
+        return self.wiring().settings
+
+    def now(self) -> datetime:
+        return self.as_of or datetime.now(UTC)
+
+
+def _state(ctx: typer.Context) -> State:
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(12, 0), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML configuration (else TCI_CONFIG, ./tci.toml)"),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output on stdout.")
+    ] = False,
+    log_format: Annotated[
+        str | None, typer.Option(help="console or json (logs go to stderr).")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Treat this ISO date/datetime as now (replays, tests).")
+    ] = None,
+) -> None:
+    """Trade-credit insurance gateway."""
+    if log_format not in (None, "console", "json"):
+        raise typer.BadParameter("--log-format must be console or json")
+    ctx.obj = State(
+        config, json_output, log_format, log_level, parse_as_of(as_of), Output(json_output)
+    )
+
+
+# -- db -------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the ledger schema to the current version."""
+    state = _state(ctx)
+    ledger = state.wiring().ledger(require_schema=False)
+    try:
+        upgrade(ledger.engine)
+    finally:
+        ledger.dispose()
+    state.output.info("ledger schema is up to date")
+
+
+# -- import ---------------------------------------------------------------------------
+
+
+def _print_import(state: State, report: ImportReport) -> None:
+    payload = {
+        "kind": report.kind,
+        "source": report.source,
+        "rows": report.rows,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "sha256": report.sha256,
+    }
+    if state.json:
+        state.output.emit_json(payload)
+    else:
+        state.output.out.print(
+            f"{report.kind}: {report.rows} rows from {report.source}: {report.inserted} inserted, "
+            f"{report.updated} updated, {report.unchanged} unchanged",
+            markup=False,
+        )
+
+
+@import_app.command("buyers")
+def import_buyers_cmd(ctx: typer.Context, file: Path) -> None:
+    """Import buyers and ERP accounts from the canonical CSV or JSON file."""
+    state = _state(ctx)
+    wiring = state.wiring()
+    ledger = wiring.ledger()
+    try:
+        with state.output.progress("importing buyers") as progress:
+            report = import_buyers(
+                ledger,
+                file,
+                policies=wiring.settings.domain_policies(),
+                now=state.now(),
+                progress=progress,
+            )
+    finally:
+        ledger.dispose()
+    _print_import(state, report)
+
+
+@import_app.command("receivables")
+def import_receivables_cmd(ctx: typer.Context, file: Path) -> None:
+    """Import open items (invoices, credit notes, payments) from the canonical CSV or JSON."""
+    state = _state(ctx)
+    ledger = state.wiring().ledger()
+    try:
+        with state.output.progress("importing open items") as progress:
+            report = import_open_items(ledger, file, now=state.now(), progress=progress)
+    finally:
+        ledger.dispose()
+    _print_import(state, report)
+
+
+# -- sync -----------------------------------------------------------------------------
+
+
+def run_sync(
+    state: State, insurer: str | None = None, policy: str | None = None
+) -> list[SyncReport]:
+    wiring = state.wiring()
+    policies = wiring.settings.domain_policies()
+    chosen = [
+        p
+        for k, p in sorted(policies.items())
+        if (insurer is None or p.insurer == insurer) and (policy is None or k == policy)
+    ]
+    if not chosen:
+        raise ConfigError("no configured policy matches; check [policies] in the configuration")
+    ledger = wiring.ledger()
+    reports = []
+    try:
+        for p in chosen:
+            try:
+                adapter = wiring.insurer(p.insurer).adapter
+            except ConfigError as exc:
+                reports.append(SyncReport(p.insurer, p.key, status="failed", errors=[str(exc)]))
+                continue
+            with state.output.progress(f"syncing {p.key} from {p.insurer}") as progress:
+                reports.append(sync_limits(ledger, adapter, p, now=state.now(), progress=progress))
+    finally:
+        ledger.dispose()
+        wiring.close()
+    return reports
+
+
+def _print_sync(state: State, reports: list[SyncReport]) -> None:
+    if state.json:
+        state.output.emit_json([r.__dict__ for r in reports])
+        return
+    for r in reports:
+        state.output.out.print(
+            f"{r.policy} ({r.insurer}): {r.status}; {r.fetched} fetched, {r.written} written, "
+            f"{r.unchanged} unchanged, {r.stale} stale, {r.alerts} alerts",
+            markup=False,
+        )
+        for error in r.errors[:20]:
+            state.output.error(f"{r.policy}: {error}")
+
+
+@sync_app.command("limits")
+def sync_limits_cmd(
+    ctx: typer.Context,
+    insurer: Annotated[str | None, typer.Option(help="Only this insurer.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Only this policy.")] = None,
+) -> None:
+    """Sync covered limits from the insurers into the ledger."""
+    state = _state(ctx)
+    reports = run_sync(state, insurer, policy)
+    _print_sync(state, reports)
+    if any(not r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+# -- exposure, alerts, export ---------------------------------------------------------
+
+
+@app.command("exposure")
+def exposure_cmd(
+    ctx: typer.Context,
+    buyer: Annotated[
+        str | None, typer.Option(help="Only buyers whose name or account contains this.")
+    ] = None,
+    over_limit: Annotated[
+        bool, typer.Option("--over-limit", help="Only buyers over their limit.")
+    ] = False,
+) -> None:
+    """Exposure against cover per buyer and policy, with alerts."""
+    state = _state(ctx)
+    wiring = state.wiring()
+    ledger = wiring.ledger()
+    try:
+        rows = exposure_report(ledger, wiring.settings.domain_policies(), now=state.now())
+        record_exposure_alerts(ledger, rows, now=state.now())
+    finally:
+        ledger.dispose()
+    if buyer:
+        needle = buyer.casefold()
+        rows = [
+            r
+            for r in rows
+            if needle in r.buyer_name.casefold()
+            or any(needle in a.casefold() for a in r.erp_accounts)
+        ]
+    if over_limit:
+        rows = [r for r in rows if r.exposure.uncovered.amount > 0]
+    if state.json:
+        state.output.emit_json(exposure_json(rows))
+    else:
+        state.output.table(exposure_table(rows))
+
+
+@export_app.command("limits")
+def export_limits_cmd(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+) -> None:
+    """Export the covered limits in force for the ERP (one row per buyer and policy)."""
+    from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
+
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter("--format must be csv or json")
+    state = _state(ctx)
+    wiring = state.wiring()
+    ledger = wiring.ledger()
+    try:
+        rows = export_service.covered_limits(
+            ledger, wiring.settings.domain_policies(), now=state.now()
+        )
+    finally:
+        ledger.dispose()
+    dicts = (r.as_dict() for r in rows)
+    with atomic_text_file(output) as handle:
+        if fmt == "csv":
+            count = write_csv(dicts, export_service.LIMIT_COLUMNS, handle)
+        else:
+            count = write_json(dicts, export_service.LIMIT_COLUMNS, handle, "covered_limits")
+    if output is not None:
+        state.output.info(f"wrote {count} covered limits to {output}")
+
+
+@app.command("alerts")
+def alerts_cmd(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only alerts on or after this date.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 200,
+) -> None:
+    """Alerts raised by syncs and exposure runs, newest first."""
+    from rich.table import Table
+
+    from tci_gateway.ledger.runs import list_alerts
+
+    state = _state(ctx)
+    since_date = parse_as_of(since).date() if since else None  # type: ignore[union-attr]
+    ledger = state.wiring().ledger()
+    try:
+        with ledger.unit_of_work() as session:
+            alerts = list_alerts(session, since=since_date, limit=limit)
+    finally:
+        ledger.dispose()
+    if state.json:
+        state.output.emit_json([a.__dict__ for a in alerts])
+        return
+    table = Table(title="Alerts", title_justify="left")
+    for column in ("Date", "Severity", "Kind", "Policy", "Buyer", "Message"):
+        table.add_column(column)
+    for a in alerts:
+        table.add_row(
+            str(a.business_date), a.severity, a.kind, a.policy or "-", a.buyer or "-", a.message
+        )
+    state.output.table(table)
+
+
+def _register_more() -> None:
+    from tci_gateway.cli import demo, sandbox
+
+    demo.register(app)
+    sandbox.register(app)
+
+
+_register_more()
+
+
+def main() -> None:
+    """Console entry point: maps errors to exit statuses, never shows a traceback."""
+    output = Output()
+    try:
+        app()
+    except InputError as exc:
+        output.record_errors(exc.errors, "input refused")
+        sys.exit(2)
+    except ConfigError as exc:
+        output.error(str(exc))
+        sys.exit(2)
+    except AdapterError as exc:
+        output.error(str(exc))
+        sys.exit(1)
+    except TciError as exc:
+        output.error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: a message, not a traceback
+        get_logger().error("internal_error", exc_info=True)
+        output.error(f"internal error: {type(exc).__name__}: {redact_text(str(exc))}")
+        sys.exit(70)

@@ -1,0 +1,127 @@
+"""The composition root: settings in, ledger and adapters out. Services never read
+settings; the CLI (and later the scheduler and the HTTP API) build them here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tci_gateway.adapters.contract import AdapterContext, InsurerAdapter, Sandbox
+from tci_gateway.adapters.registry import available, load_plugin
+from tci_gateway.config import SANDBOX_URL, HttpSettings, InsurerSettings, Settings
+from tci_gateway.errors import ConfigError
+from tci_gateway.http.client import Timeouts
+from tci_gateway.http.retry import RetryPolicy
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.migrate import is_up_to_date
+
+
+@dataclass
+class Connection:
+    """An adapter and, for ``base_url = "sandbox"``, the in-process sandbox behind it."""
+
+    adapter: InsurerAdapter
+    sandbox: Sandbox | None = None
+
+
+@dataclass
+class Wiring:
+    settings: Settings
+    config_dir: Path
+    connections: dict[str, Connection] = field(default_factory=dict)
+
+    def ledger(self, *, require_schema: bool = True) -> Ledger:
+        ledger = Ledger.from_url(self.settings.database.url, echo=self.settings.database.echo)
+        if require_schema and not is_up_to_date(ledger.engine):
+            ledger.dispose()
+            raise ConfigError(
+                f"the ledger at {self.settings.database.url.split('@')[-1]} is not at the current "
+                "schema: run `tci db upgrade` first"
+            )
+        return ledger
+
+    def insurer(self, name: str) -> Connection:
+        if name not in self.connections:
+            if name not in self.settings.insurers:
+                known = ", ".join(sorted(self.settings.insurers)) or "none"
+                raise ConfigError(f"insurer {name!r} is not configured (configured: {known})")
+            self.connections[name] = connect(
+                name, self.settings.insurers[name], self.settings.http, self.config_dir
+            )
+        return self.connections[name]
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.adapter.close()
+
+
+def retry_policy(http: HttpSettings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=http.max_attempts,
+        backoff_initial=http.backoff_initial,
+        backoff_max=http.backoff_max,
+        retry_after_max=http.retry_after_max,
+        deadline=http.call_deadline,
+    )
+
+
+def _sandbox_options(options: Mapping[str, Any], config_dir: Path) -> dict[str, Any]:
+    result = dict(options.get("sandbox", {}))
+    seed = result.get("seed")
+    if isinstance(seed, str) and not Path(seed).is_absolute():
+        result["seed"] = str(config_dir / seed)
+    return result
+
+
+def connect(
+    name: str, settings: InsurerSettings, http: HttpSettings, config_dir: Path
+) -> Connection:
+    """Build the adapter for one configured insurer."""
+    try:
+        plugin = load_plugin(settings.adapter)
+    except LookupError as exc:
+        raise ConfigError(f"insurer {name!r}: {exc}") from None
+    if plugin.kind != "insurer":
+        raise ConfigError(f"insurer {name!r}: adapter {plugin.name!r} is a {plugin.kind} adapter")
+    sandbox: Sandbox | None = None
+    transport: httpx.BaseTransport | None = None
+    if settings.base_url == SANDBOX_URL:
+        if plugin.create_sandbox is None:
+            raise ConfigError(f"insurer {name!r}: adapter {plugin.name!r} has no sandbox")
+        sandbox = plugin.create_sandbox(_sandbox_options(settings.options, config_dir))
+        transport = httpx.MockTransport(sandbox.handle)
+        base_url = plugin.sandbox_base_url
+        credentials = dict(sandbox.credentials)
+    else:
+        base_url = settings.base_url
+        credentials = {k: v.get_secret_value() for k, v in settings.credentials.items()}
+        missing = [c for c in plugin.credential_names if not credentials.get(c)]
+        if missing:
+            names = ", ".join(
+                f"TCI_INSURERS__{name.upper()}__CREDENTIALS__{c.upper()}" for c in missing
+            )
+            raise ConfigError(f"insurer {name!r} needs credentials from the environment: {names}")
+    context = AdapterContext(
+        name=name,
+        base_url=base_url,
+        environment=settings.environment,
+        credentials=credentials,
+        options={k: v for k, v in settings.options.items() if k != "sandbox"},
+        timeouts=Timeouts(
+            connect=http.connect_timeout, read=http.read_timeout, deadline=http.call_deadline
+        ),
+        retry=retry_policy(http),
+        transport=transport,
+    )
+    adapter = plugin.create(context)
+    if not isinstance(adapter, InsurerAdapter):
+        raise ConfigError(f"adapter {plugin.name!r} did not build an insurer adapter")
+    return Connection(adapter, sandbox)
+
+
+def known_adapters() -> list[str]:
+    return available()

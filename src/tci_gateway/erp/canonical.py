@@ -1,0 +1,216 @@
+"""The canonical ERP formats for buyers and open items (documented in the README).
+
+Each parser turns a :class:`RawRecord` into a validated record or the list of
+:class:`RecordError` explaining every bad cell of that row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from typing import Any, TypeVar
+
+import pycountry
+
+from tci_gateway.domain.identifiers import (
+    REGISTRATION_SCHEME_BY_COUNTRY,
+    Identifier,
+    IdentifierError,
+    Scheme,
+    parse_identifier,
+)
+from tci_gateway.domain.money import Money, MoneyError, check_currency, parse_amount
+from tci_gateway.domain.receivables import ItemKind, OpenItem
+from tci_gateway.erp.reader import Columns, RawRecord, cell_text
+from tci_gateway.errors import RecordError
+
+BUYER_COLUMNS = Columns(
+    required=("erp_account", "name", "country"),
+    optional=("policy", "lei", "duns", "vat", "registration_number", "insurer_ids"),
+)
+OPEN_ITEM_COLUMNS = Columns(
+    required=(
+        "erp_account",
+        "document_number",
+        "kind",
+        "document_date",
+        "currency",
+        "amount",
+        "open_amount",
+    ),
+    optional=("delivery_date", "due_date", "disputed", "applies_to"),
+)
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_KEY_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BuyerRecord:
+    row: int
+    erp_account: str
+    name: str
+    country: str
+    policy: str | None
+    identifiers: tuple[Identifier, ...]
+
+
+@dataclass(frozen=True)
+class OpenItemRecord:
+    row: int
+    item: OpenItem
+
+
+class _Row:
+    """Collects the errors of one row while its cells are parsed."""
+
+    def __init__(self, raw: RawRecord, source: str) -> None:
+        self.raw, self.source = raw, source
+        self.errors: list[RecordError] = []
+
+    def text(self, column: str, *, required: bool = False, max_len: int = 300) -> str:
+        try:
+            value = cell_text(self.raw.values.get(column)).strip()
+        except ValueError as exc:
+            self.fail(column, str(exc))
+            return ""
+        if required and not value:
+            self.fail(column, "is empty")
+        elif len(value) > max_len:
+            self.fail(column, f"is longer than {max_len} characters")
+        elif value and not _KEY_RE.match(value):
+            self.fail(column, "contains control characters")
+        return value
+
+    def parse(self, column: str, fn: Callable[[str], T], *, required: bool = True) -> T | None:
+        value = self.text(column, required=required)
+        if not value:
+            return None
+        try:
+            return fn(value)
+        except (ValueError, MoneyError, IdentifierError) as exc:
+            self.fail(column, str(exc))
+            return None
+
+    def fail(self, column: str | None, reason: str) -> None:
+        self.errors.append(RecordError(self.source, self.raw.row, column, reason))
+
+
+def parse_date(text: str) -> date:
+    if not _DATE_RE.match(text):
+        raise ValueError(f"date {text!r} is not in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a calendar date") from exc
+
+
+def parse_country(text: str) -> str:
+    code = text.upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"country {text!r} is not an ISO 3166 alpha-2 code such as FR")
+    return code
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def parse_insurer_ids(text: str) -> list[Identifier]:
+    """``atradius:12345;coface:ABC`` -> insurer buyer ids."""
+    ids = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        insurer, sep, value = part.partition(":")
+        if not sep or not insurer.strip():
+            raise ValueError(f"{part!r} is not in the form insurer:buyer-id")
+        ids.append(parse_identifier(Scheme.INSURER, value.strip(), insurer.strip()))
+    return ids
+
+
+def parse_buyer(raw: RawRecord, source: str) -> BuyerRecord | list[RecordError]:
+    row = _Row(raw, source)
+    account = row.text("erp_account", required=True, max_len=64)
+    name = row.text("name", required=True)
+    country = row.parse("country", parse_country)
+    policy = row.text("policy", max_len=64) or None
+    identifiers: list[Identifier] = []
+    for column, scheme in (("lei", Scheme.LEI), ("duns", Scheme.DUNS), ("vat", Scheme.VAT)):
+        ident = row.parse(column, partial(parse_identifier, scheme), required=False)
+        if ident:
+            identifiers.append(ident)
+    registration = row.text("registration_number", max_len=64)
+    if registration and country:
+        national = REGISTRATION_SCHEME_BY_COUNTRY.get(country)
+        if national is None:
+            known = ", ".join(sorted(REGISTRATION_SCHEME_BY_COUNTRY))
+            row.fail(
+                "registration_number",
+                f"no national registration scheme is known for {country} (known: {known}); "
+                "use lei, duns or vat",
+            )
+        else:
+            ident = row.parse("registration_number", partial(parse_identifier, national))
+            if ident:
+                identifiers.append(ident)
+    identifiers.extend(row.parse("insurer_ids", parse_insurer_ids, required=False) or [])
+    if row.errors or country is None:
+        return row.errors
+    return BuyerRecord(raw.row, account, name, country, policy, tuple(identifiers))
+
+
+def _kind(text: str) -> ItemKind:
+    try:
+        return ItemKind(text.upper())
+    except ValueError:
+        known = ", ".join(k.value for k in ItemKind)
+        raise ValueError(f"kind {text!r} is not one of {known}") from None
+
+
+def parse_open_item(raw: RawRecord, source: str) -> OpenItemRecord | list[RecordError]:
+    row = _Row(raw, source)
+    account = row.text("erp_account", required=True, max_len=64)
+    number = row.text("document_number", required=True, max_len=64)
+    kind = row.parse("kind", _kind)
+    currency = row.parse("currency", check_currency)
+    document_date = row.parse("document_date", parse_date)
+    delivery_date = row.parse("delivery_date", parse_date, required=False)
+    due_date = row.parse("due_date", parse_date, required=kind is ItemKind.INVOICE)
+    disputed = row.parse("disputed", parse_bool, required=False) or False
+    applies_to = row.text("applies_to", max_len=64) or None
+    amount: Any = None
+    open_amount: Any = None
+    if currency:
+        amount = row.parse("amount", lambda v: parse_amount(v, currency))
+        open_amount = row.parse("open_amount", lambda v: parse_amount(v, currency))
+    if amount is not None and open_amount is not None and open_amount > amount:
+        row.fail("open_amount", f"open amount {open_amount} is more than the amount {amount}")
+    if disputed and kind is not ItemKind.INVOICE:
+        row.fail("disputed", "only an invoice can be disputed")
+    if row.errors or None in (kind, currency, document_date, amount, open_amount):
+        return row.errors
+    assert kind is not None and currency is not None and document_date is not None
+    item = OpenItem(
+        erp_account=account,
+        document_number=number,
+        kind=kind,
+        amount=Money(amount, currency),
+        open_amount=Money(open_amount, currency),
+        document_date=document_date,
+        delivery_date=delivery_date or (document_date if kind is ItemKind.INVOICE else None),
+        due_date=due_date,
+        disputed=disputed,
+        applies_to=applies_to,
+    )
+    return OpenItemRecord(raw.row, item)

@@ -1,0 +1,198 @@
+"""Reading untrusted ERP files: CSV or JSON, streamed, strict.
+
+* UTF-8 only (a byte-order mark is tolerated); bytes that are not UTF-8 stop the file
+  with the row they are on.
+* A size cap, the csv module's default field-size limit, and a cap on errors.
+* The header must name every required column, no unknown column, no column twice.
+* Rows are numbered as a spreadsheet shows them: the header is row 1. In JSON the row is
+  the record's position in the array, from 1.
+
+Problems become :class:`~tci_gateway.errors.RecordError` values; the caller decides.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tci_gateway.errors import RecordError
+
+MAX_CSV_BYTES = 4 * 1024**3
+MAX_JSON_BYTES = 256 * 1024**2
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns a format requires and the ones it allows besides."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return frozenset(self.required) | frozenset(self.optional)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    row: int
+    values: dict[str, Any]
+
+
+class _NotUtf8(Exception):
+    def __init__(self, line: int, offset: int) -> None:
+        self.line, self.offset = line, offset
+
+
+def _decoded_lines(handle: BinaryIO) -> Iterator[str]:
+    offset = 0
+    for number, raw in enumerate(handle, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+            offset += 3
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _NotUtf8(number, offset + exc.start) from exc
+        offset += len(raw)
+
+
+def _check_header(header: list[str], columns: Columns, source: str) -> list[RecordError]:
+    errors: list[RecordError] = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            errors.append(RecordError(source, 1, name, "column appears twice"))
+        seen.add(name)
+        if name not in columns.allowed:
+            allowed = ", ".join(sorted(columns.allowed))
+            errors.append(RecordError(source, 1, name, f"unknown column (allowed: {allowed})"))
+    for name in columns.required:
+        if name not in seen:
+            errors.append(RecordError(source, 1, name, "required column is missing"))
+    return errors
+
+
+def _csv_records(
+    path: Path, columns: Columns, source: str, delimiter: str
+) -> Iterator[RawRecord | RecordError]:
+    with path.open("rb") as handle:
+        reader = csv.reader(_decoded_lines(handle), delimiter=delimiter, strict=True)
+        row = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                yield RecordError(source, None, None, "the file is empty")
+                return
+            header = [h.strip() for h in header]
+            header_errors = _check_header(header, columns, source)
+            if header_errors:
+                yield from header_errors
+                return
+            for row, fields in enumerate(reader, start=2):
+                if not fields or fields == [""]:
+                    continue
+                if len(fields) != len(header):
+                    yield RecordError(
+                        source,
+                        row,
+                        None,
+                        f"{len(fields)} fields where the header has {len(header)}",
+                    )
+                    continue
+                yield RawRecord(row, dict(zip(header, fields, strict=True)))
+        except _NotUtf8 as exc:
+            yield RecordError(
+                source, exc.line, None, f"bytes that are not UTF-8 (byte offset {exc.offset})"
+            )
+        except csv.Error as exc:
+            yield RecordError(source, row + 1, None, f"unreadable CSV: {exc}")
+
+
+def _json_records(
+    path: Path, columns: Columns, source: str, key: str
+) -> Iterator[RawRecord | RecordError]:
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        yield RecordError(source, line, None, f"bytes that are not UTF-8 (byte offset {exc.start})")
+        return
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        yield RecordError(source, exc.lineno, None, f"malformed JSON: {exc.msg}")
+        return
+    if isinstance(document, dict) and key in document:
+        document = document[key]
+    if not isinstance(document, list):
+        yield RecordError(source, None, None, f"expected a JSON array or an object with {key!r}")
+        return
+    for row, record in enumerate(document, start=1):
+        if not isinstance(record, dict):
+            yield RecordError(source, row, None, "record is not a JSON object")
+            continue
+        unknown = sorted(set(record) - columns.allowed)
+        missing = [c for c in columns.required if c not in record]
+        if unknown or missing:
+            for name in unknown:
+                yield RecordError(source, row, name, "unknown field")
+            for name in missing:
+                yield RecordError(source, row, name, "required field is missing")
+            continue
+        yield RawRecord(row, record)
+
+
+def read_records(
+    path: Path,
+    columns: Columns,
+    *,
+    json_key: str,
+    delimiter: str = ",",
+    max_bytes: int | None = None,
+) -> Iterator[RawRecord | RecordError]:
+    """Stream the records of a CSV or JSON file (by extension), with errors as data."""
+    source = str(path)
+    if not path.is_file():
+        yield RecordError(source, None, None, "file not found")
+        return
+    size = path.stat().st_size
+    is_json = path.suffix.lower() == ".json"
+    cap = max_bytes or (MAX_JSON_BYTES if is_json else MAX_CSV_BYTES)
+    if size > cap:
+        yield RecordError(source, None, None, f"file is {size} bytes; the limit is {cap}")
+        return
+    if is_json:
+        yield from _json_records(path, columns, source, json_key)
+    else:
+        yield from _csv_records(path, columns, source, delimiter)
+
+
+def cell_text(value: Any) -> str:
+    """A JSON or CSV value as text: numbers as written, ``null`` as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected text or a number, got {type(value).__name__}")
+
+
+def first_errors(items: Iterable[RecordError], limit: int) -> list[RecordError]:
+    out: list[RecordError] = []
+    for item in items:
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,114 @@
+"""Buyers, their identifiers and the ERP accounts that map to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.identifiers import Identifier, Scheme
+from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    account_id: int
+    buyer_id: int
+    policy_id: int | None
+
+
+def buyers_by_identifier(
+    session: Session, identifiers: Iterable[Identifier]
+) -> dict[Identifier, int]:
+    """The buyer each known identifier belongs to."""
+    keys = [(i.scheme.value, i.issuer, i.value) for i in identifiers]
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(
+            BuyerIdentifierRow.scheme,
+            BuyerIdentifierRow.issuer,
+            BuyerIdentifierRow.value,
+            BuyerIdentifierRow.buyer_id,
+        ).where(
+            tuple_(
+                BuyerIdentifierRow.scheme, BuyerIdentifierRow.issuer, BuyerIdentifierRow.value
+            ).in_(keys)
+        )
+    )
+    return {Identifier(Scheme(s), v, iss): b for s, iss, v, b in rows}
+
+
+def create_buyer(session: Session, name: str, country: str, now: datetime) -> int:
+    row = BuyerRow(name=name, country=country, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def update_buyer(session: Session, buyer_id: int, name: str, country: str, now: datetime) -> bool:
+    """Refresh a buyer's name and country; True when something changed."""
+    row = session.get_one(BuyerRow, buyer_id)
+    if (row.name, row.country) == (name, country):
+        return False
+    row.name, row.country, row.updated_at = name, country, now
+    return True
+
+
+def add_identifiers(session: Session, buyer_id: int, identifiers: Iterable[Identifier]) -> int:
+    """Attach identifiers not yet known; returns how many were added."""
+    wanted = set(identifiers)
+    known = buyers_by_identifier(session, wanted)
+    added = 0
+    for ident in sorted(wanted - set(known)):
+        session.add(
+            BuyerIdentifierRow(
+                buyer_id=buyer_id, scheme=ident.scheme.value, issuer=ident.issuer, value=ident.value
+            )
+        )
+        added += 1
+    if added:
+        session.flush()
+    return added
+
+
+def account_links(session: Session) -> dict[str, AccountLink]:
+    """Every ERP account with its buyer and policy."""
+    rows = session.execute(
+        select(
+            ErpAccountRow.account, ErpAccountRow.id, ErpAccountRow.buyer_id, ErpAccountRow.policy_id
+        )
+    )
+    return {acc: AccountLink(aid, bid, pid) for acc, aid, bid, pid in rows}
+
+
+def upsert_account(
+    session: Session,
+    account: str,
+    name: str,
+    buyer_id: int,
+    policy_id: int | None,
+    now: datetime,
+) -> str:
+    """Create or update an ERP account; returns "inserted", "updated" or "unchanged"."""
+    row = session.scalar(select(ErpAccountRow).where(ErpAccountRow.account == account))
+    if row is None:
+        session.add(
+            ErpAccountRow(
+                account=account,
+                name=name,
+                buyer_id=buyer_id,
+                policy_id=policy_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+        return "inserted"
+    if (row.name, row.buyer_id, row.policy_id) == (name, buyer_id, policy_id):
+        return "unchanged"
+    row.name, row.buyer_id, row.policy_id, row.updated_at = name, buyer_id, policy_id, now
+    return "updated"

@@ -1,0 +1,144 @@
+"""Cover decision history: append-only versions per (policy, buyer).
+
+The limit in force on a date is :func:`tci_gateway.domain.cover.in_force` over the
+versions this module loads; the rule itself lives in the domain, not here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.cover import (
+    Condition,
+    CoverDecision,
+    CoverStatus,
+    DecisionVersion,
+    PendingAction,
+    Tranche,
+)
+from tci_gateway.domain.money import Money
+from tci_gateway.ledger.tables import CoverDecisionRow, CoverTrancheRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion(DecisionVersion):
+    """A decision as stored: ``sequence`` is its row id."""
+
+    buyer_id: int
+    recorded_at: datetime
+
+    @property
+    def id(self) -> int:
+        return self.sequence
+
+
+def _money(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money(amount, currency)
+
+
+def _to_domain(row: CoverDecisionRow, tranches: list[CoverTrancheRow]) -> CoverDecision:
+    cur = row.currency
+    return CoverDecision(
+        insurer_cover_ref=row.insurer_cover_ref,
+        status=CoverStatus(row.status),
+        currency=cur,
+        granted_amount=Money(row.granted_amount, cur),
+        effective_from=row.effective_from,
+        tranches=tuple(
+            Tranche(Money(t.amount, cur), t.valid_from, t.expires_on)
+            for t in sorted(tranches, key=lambda t: t.position)
+        ),
+        requested_amount=_money(row.requested_amount, cur),
+        is_preliminary=row.is_preliminary,
+        conditions=tuple(Condition(**c) for c in row.conditions),
+        pending_action=PendingAction(row.pending_action) if row.pending_action else None,
+        raw_codes=row.raw_codes,
+        unknown_codes=tuple(row.unknown_codes),
+        effective_to=row.effective_to,
+        decided_at=row.decided_at,
+        last_changed_at=row.source_changed_at,
+    )
+
+
+def versions_by_buyer(session: Session, policy_id: int) -> dict[int, list[StoredVersion]]:
+    """Every stored version under a policy, per buyer, in recording order."""
+    rows = list(
+        session.scalars(
+            select(CoverDecisionRow)
+            .where(CoverDecisionRow.policy_id == policy_id)
+            .order_by(CoverDecisionRow.id)
+        )
+    )
+    tranches: dict[int, list[CoverTrancheRow]] = defaultdict(list)
+    if rows:
+        for t in session.scalars(
+            select(CoverTrancheRow)
+            .join(CoverDecisionRow, CoverDecisionRow.id == CoverTrancheRow.decision_id)
+            .where(CoverDecisionRow.policy_id == policy_id)
+        ):
+            tranches[t.decision_id].append(t)
+    result: dict[int, list[StoredVersion]] = defaultdict(list)
+    for row in rows:
+        result[row.buyer_id].append(
+            StoredVersion(_to_domain(row, tranches[row.id]), row.id, row.buyer_id, row.recorded_at)
+        )
+    return dict(result)
+
+
+def latest_versions(session: Session, policy_id: int) -> dict[int, StoredVersion]:
+    """The most recently recorded version per buyer: what a sync diffs against."""
+    return {
+        buyer: versions[-1] for buyer, versions in versions_by_buyer(session, policy_id).items()
+    }
+
+
+def add_version(
+    session: Session,
+    *,
+    policy_id: int,
+    buyer_id: int,
+    decision: CoverDecision,
+    recorded_at: datetime,
+    sync_run_id: int | None,
+) -> int:
+    """Append a new version; returns its id."""
+    row = CoverDecisionRow(
+        policy_id=policy_id,
+        buyer_id=buyer_id,
+        insurer_cover_ref=decision.insurer_cover_ref,
+        status=decision.status.value,
+        is_preliminary=decision.is_preliminary,
+        currency=decision.currency,
+        granted_amount=decision.granted_amount.amount,
+        requested_amount=decision.requested_amount.amount if decision.requested_amount else None,
+        effective_from=decision.effective_from,
+        effective_to=decision.effective_to,
+        pending_action=decision.pending_action.value if decision.pending_action else None,
+        raw_codes=dict(decision.raw_codes),
+        unknown_codes=list(decision.unknown_codes),
+        conditions=[{"code": c.code, "text": c.text, "type": c.type} for c in decision.conditions],
+        decided_at=decision.decided_at,
+        source_changed_at=decision.last_changed_at,
+        recorded_at=recorded_at,
+        sync_run_id=sync_run_id,
+    )
+    session.add(row)
+    session.flush()
+    for position, tranche in enumerate(decision.tranches):
+        session.add(
+            CoverTrancheRow(
+                decision_id=row.id,
+                position=position,
+                amount=tranche.amount.amount,
+                valid_from=tranche.valid_from,
+                expires_on=tranche.expires_on,
+            )
+        )
+    session.flush()
+    return row.id

@@ -1,0 +1,142 @@
+"""Sync runs, imports and alerts: what the gateway did and what it found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.alerts import SEVERITY, AlertKind
+from tci_gateway.ledger.tables import AlertRow, BuyerRow, ImportRow, PolicyRow, SyncRunRow
+
+
+def start_sync_run(
+    session: Session, *, insurer: str, policy_id: int, business_date: date, now: datetime
+) -> int:
+    row = SyncRunRow(
+        insurer=insurer,
+        policy_id=policy_id,
+        business_date=business_date,
+        status="running",
+        started_at=now,
+        fetched=0,
+        written=0,
+        unchanged=0,
+        stale=0,
+        errors=[],
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def finish_sync_run(
+    session: Session,
+    run_id: int,
+    *,
+    status: str,
+    now: datetime,
+    fetched: int,
+    written: int,
+    unchanged: int,
+    stale: int,
+    errors: list[str],
+) -> None:
+    row = session.get_one(SyncRunRow, run_id)
+    row.status, row.finished_at = status, now
+    row.fetched, row.written, row.unchanged, row.stale = fetched, written, unchanged, stale
+    row.errors = errors
+
+
+def record_import(
+    session: Session,
+    *,
+    kind: str,
+    source: str,
+    sha256: str,
+    rows: int,
+    inserted: int,
+    updated: int,
+    unchanged: int,
+    now: datetime,
+) -> int:
+    row = ImportRow(
+        kind=kind,
+        source=source[-500:],
+        sha256=sha256,
+        rows=rows,
+        inserted=inserted,
+        updated=updated,
+        unchanged=unchanged,
+        finished_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def add_alert(
+    session: Session,
+    *,
+    kind: AlertKind,
+    message: str,
+    business_date: date,
+    dedupe_key: str,
+    now: datetime,
+    buyer_id: int | None = None,
+    policy_id: int | None = None,
+    sync_run_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Record an alert once per ``dedupe_key``; True when it is new."""
+    values = {
+        "kind": kind.value,
+        "severity": SEVERITY[kind].value,
+        "buyer_id": buyer_id,
+        "policy_id": policy_id,
+        "business_date": business_date,
+        "message": message,
+        "details": details or {},
+        "dedupe_key": dedupe_key[:200],
+        "sync_run_id": sync_run_id,
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(AlertRow).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    kind: str
+    severity: str
+    business_date: date
+    buyer: str | None
+    policy: str | None
+    message: str
+    created_at: datetime
+
+
+def list_alerts(
+    session: Session, *, since: date | None = None, limit: int = 200
+) -> list[AlertView]:
+    stmt = (
+        select(AlertRow, BuyerRow.name, PolicyRow.key)
+        .outerjoin(BuyerRow, BuyerRow.id == AlertRow.buyer_id)
+        .outerjoin(PolicyRow, PolicyRow.id == AlertRow.policy_id)
+        .order_by(AlertRow.id.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        stmt = stmt.where(AlertRow.business_date >= since)
+    return [
+        AlertView(a.id, a.kind, a.severity, a.business_date, b, p, a.message, a.created_at)
+        for a, b, p in session.execute(stmt)
+    ]

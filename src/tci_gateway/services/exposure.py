@@ -1,0 +1,170 @@
+"""Exposure against cover per buyer and policy, and the covered-limits view for the ERP.
+
+Open items are streamed in buyer order, so memory does not grow with the ledger; the
+arithmetic is :func:`tci_gateway.domain.exposure.compute_exposure` and the limit in force
+is :func:`tci_gateway.domain.cover.in_force` / ``covered_limit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import groupby
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.cover import covered_limit, in_force
+from tci_gateway.domain.exposure import Converter, Exposure, compute_exposure, same_currency_only
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.receivables import ItemKind, OpenItem
+from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.policies import policy_ids
+from tci_gateway.ledger.runs import add_alert
+from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
+
+
+@dataclass(frozen=True)
+class ExposureRow:
+    buyer_id: int
+    buyer_name: str
+    erp_accounts: tuple[str, ...]
+    policy: str | None
+    insurer: str | None
+    business_date: date
+    exposure: Exposure
+    version: StoredVersion | None
+
+
+@dataclass(frozen=True)
+class _Group:
+    buyer_id: int
+    policy_id: int | None
+
+
+def _items(session: Session) -> Iterator[tuple[_Group, OpenItem]]:
+    stmt = (
+        select(OpenItemRow, ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
+        .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
+        .order_by(ErpAccountRow.buyer_id, ErpAccountRow.policy_id, OpenItemRow.id)
+        .execution_options(yield_per=5000)
+    )
+    for row, account, buyer_id, pid in session.execute(stmt):
+        cur = row.currency
+        yield (
+            _Group(buyer_id, pid),
+            OpenItem(
+                erp_account=account,
+                document_number=row.document_number,
+                kind=ItemKind(row.kind),
+                amount=Money(row.amount, cur),
+                open_amount=Money(row.open_amount, cur),
+                document_date=row.document_date,
+                delivery_date=row.delivery_date,
+                due_date=row.due_date,
+                disputed=row.disputed,
+                applies_to=row.applies_to,
+            ),
+        )
+
+
+def exposure_report(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    *,
+    now: datetime,
+    convert: Converter = same_currency_only,
+) -> list[ExposureRow]:
+    """One row per buyer and policy that has open items, ERP accounts or cover."""
+    with ledger.unit_of_work() as session:
+        ids = policy_ids(session)
+        by_id = {ids[k]: p for k, p in policies.items() if k in ids}
+        names = {bid: name for bid, name in session.execute(select(BuyerRow.id, BuyerRow.name))}
+        accounts: dict[_Group, list[str]] = {}
+        for account, buyer_id, pid in session.execute(
+            select(ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
+        ):
+            accounts.setdefault(_Group(buyer_id, pid), []).append(account)
+        versions = {pid: versions_by_buyer(session, pid) for pid in by_id}
+
+        def row(group: _Group, items: list[OpenItem]) -> ExposureRow:
+            policy = by_id.get(group.policy_id) if group.policy_id is not None else None
+            if policy is not None:
+                day = policy.terms.business_date(now)
+                currency = policy.terms.currency
+                version = in_force(versions[policy_id(group)].get(group.buyer_id, []), day)
+            else:
+                day = now.astimezone(UTC).date()
+                currency = items[0].currency if items else "EUR"
+                version = None
+            exposure = compute_exposure(
+                items, currency, version.decision if version else None, day, convert
+            )
+            return ExposureRow(
+                buyer_id=group.buyer_id,
+                buyer_name=names.get(group.buyer_id, "?"),
+                erp_accounts=tuple(sorted(accounts.get(group, []))),
+                policy=policy.key if policy else None,
+                insurer=policy.insurer if policy else None,
+                business_date=day,
+                exposure=exposure,
+                version=version,
+            )
+
+        def policy_id(group: _Group) -> int:
+            assert group.policy_id is not None
+            return group.policy_id
+
+        rows: dict[_Group, ExposureRow] = {}
+        for group, pairs in groupby(_items(session), key=lambda pair: pair[0]):
+            rows[group] = row(group, [item for _, item in pairs])
+        for group in accounts:
+            if group not in rows:
+                rows[group] = row(group, [])
+        for pid, per_buyer in versions.items():
+            for buyer_id in per_buyer:
+                group = _Group(buyer_id, pid)
+                if group not in rows:
+                    rows[group] = row(group, [])
+    return sorted(rows.values(), key=lambda r: (r.policy or "", r.buyer_name, r.buyer_id))
+
+
+def record_exposure_alerts(ledger: Ledger, rows: list[ExposureRow], *, now: datetime) -> int:
+    """Store each row's exposure alerts once per business date; returns how many are new."""
+    exposure_kinds = {AlertKind.OVER_LIMIT, AlertKind.UNCOVERED, AlertKind.FX_RATE_MISSING}
+    new = 0
+    with ledger.unit_of_work() as session:
+        ids = policy_ids(session)
+        for r in rows:
+            for kind in r.exposure.alerts:
+                if kind not in exposure_kinds:
+                    continue  # status alerts are raised by the sync, once per change
+                e = r.exposure
+                message = (
+                    f"{r.buyer_name}: exposure {e.exposure} against a limit of "
+                    f"{e.limit if e.limit is not None else 'none'} ({kind.value})"
+                )
+                new += add_alert(
+                    session,
+                    kind=kind,
+                    message=message,
+                    business_date=r.business_date,
+                    dedupe_key=f"{kind.value}:{r.policy}:{r.buyer_id}:{r.business_date}",
+                    now=now,
+                    buyer_id=r.buyer_id,
+                    policy_id=ids.get(r.policy) if r.policy else None,
+                    details={
+                        "exposure": str(e.exposure.amount),
+                        "uncovered": str(e.uncovered.amount),
+                    },
+                )
+    return new
+
+
+def limit_on(row: ExposureRow) -> Money | None:
+    """The covered limit of the row's version on its business date."""
+    return covered_limit(row.version.decision if row.version else None, row.business_date)
