@@ -126,7 +126,8 @@ def test_json_buyers(ledger: Ledger, tmp_path: Path, policies: dict[str, Policy]
     path = tmp_path / "buyers.json"
     path.write_text(
         '{"buyers": [{"erp_account": "A1", "name": "Alpha", "country": "DE", '
-        '"vat": "DE136695976"}, {"erp_account": "A2", "name": "Beta", "country": "NL", "vat": "bad"}]}',
+        '"vat": "DE136695976"}, '
+        '{"erp_account": "A2", "name": "Beta", "country": "NL", "vat": "bad"}]}',
         encoding="utf-8",
     )
     with pytest.raises(InputError) as info:

@@ -58,6 +58,16 @@ def update_buyer(session: Session, buyer_id: int, name: str, country: str, now: 
     return True
 
 
+def primary_account(session: Session, buyer_id: int) -> str | None:
+    """The buyer's first ERP account: the one whose name and country the buyer carries."""
+    return session.scalar(
+        select(ErpAccountRow.account)
+        .where(ErpAccountRow.buyer_id == buyer_id)
+        .order_by(ErpAccountRow.id)
+        .limit(1)
+    )
+
+
 def add_identifiers(session: Session, buyer_id: int, identifiers: Iterable[Identifier]) -> int:
     """Attach identifiers not yet known; returns how many were added."""
     wanted = set(identifiers)

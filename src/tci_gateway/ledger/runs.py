@@ -107,9 +107,14 @@ def add_alert(
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(AlertRow).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    stmt = (
+        insert(AlertRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(AlertRow.id)
+    )
+    # RETURNING, not rowcount: psycopg reports no rowcount for an ORM insert.
+    return session.execute(stmt).first() is not None
 
 
 @dataclass(frozen=True)
