@@ -136,7 +136,9 @@ def register(app: typer.Typer) -> None:
                 "imports": {"buyers": buyers.__dict__, "open_items": items.__dict__},
                 "syncs": [s.__dict__ for s in syncs],
                 "exposure": exposure_json(rows),
-                "totals": {c: {k: m.amount for k, m in t.items()} for c, t in totals.items()},
+                "totals": {
+                    c: {k: m.rounded().amount for k, m in t.items()} for c, t in totals.items()
+                },
                 "export": {"csv": str(csv_path), "json": str(json_path), "rows": len(limits)},
             }
             out.emit_json(payload)

@@ -29,6 +29,9 @@ class Output:
 
     def __post_init__(self) -> None:
         self.out = Console(soft_wrap=True, highlight=False)
+        if not self.out.is_terminal:
+            # Piped to a file or a pager: do not squeeze the tables into 80 columns.
+            self.out = Console(soft_wrap=True, highlight=False, width=200)
         self.err = Console(stderr=True, soft_wrap=True, highlight=False)
 
     def emit_json(self, payload: Any) -> None:
@@ -131,13 +134,13 @@ def exposure_json(rows: Sequence[ExposureRow]) -> list[dict[str, Any]]:
                 "status": e.status.value if e.status else None,
                 "pending_action": e.pending_action.value if e.pending_action else None,
                 "currency": e.currency,
-                "invoices": e.invoices.amount,
-                "credits": e.credits.amount,
-                "disputed": e.disputed.amount,
-                "exposure": e.exposure.amount,
-                "limit": e.limit.amount if e.limit is not None else None,
-                "covered": e.covered.amount,
-                "uncovered": e.uncovered.amount,
+                "invoices": e.invoices.rounded().amount,
+                "credits": e.credits.rounded().amount,
+                "disputed": e.disputed.rounded().amount,
+                "exposure": e.exposure.rounded().amount,
+                "limit": e.limit.rounded().amount if e.limit is not None else None,
+                "covered": e.covered.rounded().amount,
+                "uncovered": e.uncovered.rounded().amount,
                 "alerts": [a.value for a in e.alerts],
                 "unconverted_documents": list(e.unconverted),
                 "decision_reference": r.version.decision.insurer_cover_ref if r.version else None,

@@ -25,7 +25,7 @@ def serve(
 ) -> None:
     """Serve a sandbox on 127.0.0.1 until interrupted. Prints one JSON line with the URL
     and the sandbox's test credentials."""
-    from tci_gateway.adapters.loopback import serve_on_loopback
+    from tci_gateway.adapters.loopback import LoopbackServer
 
     try:
         plugin = load_plugin(adapter)
@@ -39,7 +39,7 @@ def serve(
             raise ConfigError(f"seed file {seed} not found")
         options["seed"] = str(seed)
     sandbox = plugin.create_sandbox(options)
-    server = serve_on_loopback(sandbox, port=port)
+    server = LoopbackServer(sandbox, port=port)
     sys.stdout.write(
         json.dumps(
             {"adapter": adapter, "url": server.url, "credentials": dict(sandbox.credentials)}
