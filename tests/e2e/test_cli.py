@@ -37,7 +37,8 @@ def loopback_config(tmp_path: Path, url: str) -> Path:
     path.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "ledger.db"}"\n\n'
         f"[http]\ncall_deadline = 10.0\nmax_attempts = 2\nbackoff_max = 0.1\n\n"
-        f'[insurers.atradius]\nadapter = "atradius"\nbase_url = "{url}"\nenvironment = "sandbox"\n\n'
+        f'[insurers.atradius]\nadapter = "atradius"\nbase_url = "{url}"\n'
+        'environment = "sandbox"\n\n'
         f"[policies.atradius-main]{POLICY}",
         encoding="utf-8",
     )
@@ -117,7 +118,7 @@ def test_insurer_failing_mid_sync_changes_nothing_and_exits_1(
 def test_bad_file_exits_2_naming_file_row_column_and_nothing_is_written(
     tmp_path: Path, sandbox_server: tuple[LoopbackServer, object]
 ) -> None:
-    server, sandbox = sandbox_server
+    server, _sandbox = sandbox_server
     config = loopback_config(tmp_path, server.url)
     prepare(tmp_path, config)
     bad = tmp_path / "items.csv"
