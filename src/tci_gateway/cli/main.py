@@ -203,12 +203,10 @@ def run_sync(
     ledger = wiring.ledger()
     reports = []
     try:
+        for p in chosen:  # a configuration error stops everything before any sync (exit 2)
+            wiring.insurer(p.insurer)
         for p in chosen:
-            try:
-                adapter = wiring.insurer(p.insurer).adapter
-            except ConfigError as exc:
-                reports.append(SyncReport(p.insurer, p.key, status="failed", errors=[str(exc)]))
-                continue
+            adapter = wiring.insurer(p.insurer).adapter
             with state.output.progress(f"syncing {p.key} from {p.insurer}") as progress:
                 reports.append(sync_limits(ledger, adapter, p, now=state.now(), progress=progress))
     finally:
