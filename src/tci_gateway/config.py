@@ -62,7 +62,7 @@ class HttpSettings(_Section):
     max_attempts: int = Field(default=5, ge=1, le=20)
     backoff_initial: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
-    retry_after_max: float = Field(default=120.0, ge=0)
+    retry_after_max: float = Field(default=60.0, ge=0)
 
 
 def _is_loopback(host: str) -> bool:

@@ -96,12 +96,17 @@ class AdapterError(TciError):
 
 @dataclass(eq=False)
 class TransientError(AdapterError):
-    """Temporary: connection failures, timeouts, 408/425/429/502/503/504."""
+    """Temporary: connection failures, timeouts, 408/425/429/502/503/504.
+
+    ``retry_after`` is the wait in seconds the server asked for (``Retry-After``), if any.
+    """
+
+    retry_after: float | None = None
 
 
 @dataclass(eq=False)
 class RateLimitedError(TransientError):
-    retry_after: float | None = None
+    """429 Too Many Requests, with ``retry_after`` seconds when given."""
 
 
 @dataclass(eq=False)

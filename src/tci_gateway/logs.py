@@ -7,10 +7,14 @@ machines. Before rendering, :func:`redact` scrubs
 * values under secret-looking keys (``authorization``, ``password``, ``*_token``, ...),
 * every secret value registered with :func:`register_secret` (configured credentials
   and tokens obtained at run time), wherever it appears in a string,
-* ``Bearer``/``Basic`` credentials in free text,
+* ``Bearer``/``Basic`` credentials, ``Authorization:``/``X-Api-Key:`` header lines,
+  ``password=...``/``access_token=...`` pairs and JSON members such as
+  ``"client_secret": "..."`` in free text (e.g. a token endpoint's body in an error),
 
 and escapes CR/LF so one event is one line. Standard-library loggers (httpx, alembic)
-are routed through the same chain. :func:`redact_text` applies the same scrubbing to
+are routed through the same chain. The rendered line is scrubbed once more for
+registered secrets, which catches values that are not strings (bytes, URLs, objects
+whose ``repr`` holds a secret). :func:`redact_text` applies the same scrubbing to
 error messages shown to the user.
 """
 
@@ -32,6 +36,30 @@ _SECRET_KEY_RE = re.compile(
     re.IGNORECASE,
 )
 _AUTH_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+# Names whose value is a secret, as they appear inside free text.
+_SENSITIVE_NAMES = (
+    r"(?:password|passwd|pwd|secret|token|api[_-]?key|app[_-]?key|authorization|cookie"
+    r"|credential|signature)"
+)
+# password=..., access_token=... (query strings, form bodies, connection strings).
+_PAIR_RE = re.compile(
+    rf"((?<![\w-])[\w-]{{0,64}}{_SENSITIVE_NAMES}[\w-]{{0,64}}[ \t]*=[ \t]*[\"']?)"
+    r"([^\s&\"'\\,;<>]+)",
+    re.IGNORECASE,
+)
+# "client_secret": "...", 'access_token': '...' (JSON bodies, Python reprs).
+_MEMBER_RE = re.compile(
+    rf"""(["'][\w-]{{0,64}}{_SENSITIVE_NAMES}[\w-]{{0,64}}["']\s*:\s*(["']))((?:(?!\2).)*)(?=\2)""",
+    re.IGNORECASE,
+)
+# Authorization: Token abc / X-Api-Key: abc (header lines in free text).
+_HEADER_RE = re.compile(
+    r"((?<![\w-])(?:(?:proxy-)?authorization|x-api-key|api-key|x-auth-token|cookie)\s*:\s*"
+    r"(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?)([^\s\"',;]+)",
+    re.IGNORECASE,
+)
+# scheme://user:password@host (database and proxy URLs).
+_USERINFO_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)", re.IGNORECASE)
 _MIN_SECRET_LEN = 4
 
 _secrets: set[str] = set()
@@ -45,8 +73,8 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
-def redact_text(text: str) -> str:
-    """Scrub registered secrets and auth headers from free text."""
+def _redact_known(text: str) -> str:
+    """Scrub registered secrets and ``Bearer``/``Basic`` credentials."""
     with _secrets_lock:
         known = sorted(_secrets, key=len, reverse=True)
     for secret in known:
@@ -55,17 +83,30 @@ def redact_text(text: str) -> str:
     return _AUTH_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
+def redact_text(text: str) -> str:
+    """Scrub registered secrets, auth headers and secret-named pairs from free text."""
+    text = _redact_known(text)
+    text = _HEADER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _MEMBER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _USERINFO_RE.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return _PAIR_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _scrub(value: Any, key: str | None = None) -> Any:
     if key is not None and _SECRET_KEY_RE.search(key) and value not in (None, "", {}):
         return REDACTED
     if isinstance(value, str):
-        return redact_text(value).replace("\r", "\\r").replace("\n", "\\n")
+        return _one_line(redact_text(value))
     if isinstance(value, Mapping):
         return {k: _scrub(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_scrub(v) for v in value]
     if isinstance(value, BaseException):
-        return redact_text(f"{type(value).__name__}: {value}")
+        return _one_line(redact_text(f"{type(value).__name__}: {value}"))
     return value
 
 
@@ -78,6 +119,16 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
             continue
         event_dict[key] = _scrub(event_dict[key], key if key != "event" else None)
     return event_dict
+
+
+def _redacting(renderer: Any) -> Any:
+    """Wrap a renderer so the rendered line is scrubbed of registered secrets too."""
+
+    def render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        out = renderer(logger, method, event_dict)
+        return _redact_known(out) if isinstance(out, str) else out
+
+    return render
 
 
 def _shared_processors() -> list[Any]:
@@ -97,9 +148,9 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     renderer: Any
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderer = _redacting(structlog.processors.JSONRenderer())
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        renderer = _redacting(structlog.dev.ConsoleRenderer(colors=False))
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[*_shared_processors(), renderer],

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, covered_limit
+from tci_gateway.domain.cover import (
+    ENDED_STATUSES,
+    CoverDecision,
+    CoverStatus,
+    PendingAction,
+    covered_limit,
+)
 
 
 class AlertKind(StrEnum):
@@ -70,20 +76,26 @@ class Alert:
 
 def cover_events(previous: CoverDecision | None, new: CoverDecision, on: date) -> list[AlertKind]:
     """The events a new decision version raises against the previous one, judged by the
-    limit each gives on ``on`` (the business date of the sync)."""
+    limit each gives on ``on`` (the business date of the sync), or on the new version's
+    ``effective_from`` when that is later: a future-dated increase is an increase, not a
+    drop to zero until it takes effect."""
     events: list[AlertKind] = []
     if new.unknown_codes:
         events.append(AlertKind.UNKNOWN_STATUS_CODE)
     status_event = _STATUS_EVENT.get(new.status)
     if status_event and (previous is None or previous.status != new.status):
         events.append(status_event)
-    new_limit = covered_limit(new, on)
+    judged_on = max(on, new.effective_from)
+    new_limit = covered_limit(new, judged_on)
     assert new_limit is not None
-    old_limit = covered_limit(previous, on)
+    old_limit = covered_limit(previous, judged_on)
     if old_limit is None or (
         old_limit.is_zero()
         and previous is not None
-        and previous.status in (CoverStatus.PENDING, CoverStatus.REFUSED)
+        and (
+            previous.status in (CoverStatus.PENDING, CoverStatus.REFUSED)
+            or previous.status in ENDED_STATUSES
+        )
     ):
         if not new_limit.is_zero():
             events.append(AlertKind.COVER_NEW)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TypeVar
 
 from tci_gateway.domain.money import Money, total
 
@@ -119,7 +120,8 @@ def covered_limit(decision: CoverDecision | None, on: date) -> Money | None:
     """The covered limit a decision gives on ``on``; ``None`` when there is no decision.
 
     Zero when the status has ended the cover, before ``effective_from`` and from
-    ``effective_to``; otherwise the sum of the tranches valid on that date.
+    ``effective_to``; otherwise the sum of the tranches valid on that date. A decision
+    reported without tranches counts its granted amount as one open-ended tranche.
     """
     if decision is None:
         return None
@@ -130,6 +132,8 @@ def covered_limit(decision: CoverDecision | None, on: date) -> Money | None:
         return zero
     if decision.effective_to is not None and on >= decision.effective_to:
         return zero
+    if not decision.tranches:
+        return decision.granted_amount
     return total((t.amount for t in decision.tranches if t.valid_on(on)), decision.currency)
 
 
@@ -149,7 +153,10 @@ def _version_key(v: DecisionVersion) -> tuple[date, datetime, int]:
     return (v.decision.effective_from, changed, v.sequence)
 
 
-def in_force(versions: Iterable[DecisionVersion], on: date) -> DecisionVersion | None:
+V = TypeVar("V", bound=DecisionVersion)
+
+
+def in_force(versions: Iterable[V], on: date) -> V | None:
     """The version that governs ``on``: among versions effective by then, the one with the
     latest ``effective_from``, then the latest insurer change time, then the latest
     recorded. A reduction effective 1 June therefore governs from 1 June, while deliveries

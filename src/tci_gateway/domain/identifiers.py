@@ -53,11 +53,12 @@ class Identifier:
 
 
 # GB company numbers: 8 digits, or a two-letter register prefix and 6 digits.
+# ASCII digits only ([0-9], not \d, which also matches e.g. full-width digits).
 _GB_CRN_RE = re.compile(
-    r"^(\d{8}|(SC|NI|OC|SO|NC|SE|SG|SA|SF|SL|SP|SR|SZ|FC|GE|GS|IP|LP|R0|RC|NF|NL|NP|NO|NR|NZ|ES|GN|IC|CE|CS|PC|RS|SI|ZC)\d{6})$"
+    r"^([0-9]{8}|(SC|NI|OC|SO|NC|SE|SG|SA|SF|SL|SP|SR|SZ|FC|GE|GS|IP|LP|R0|RC|NF|NL|NP|NO|NR|NZ|ES|GN|IC|CE|CS|PC|RS|SI|ZC)[0-9]{6})\Z"
 )
-_DUNS_RE = re.compile(r"^\d{9}$")
-_INSURER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+_DUNS_RE = re.compile(r"^[0-9]{9}\Z")
+_INSURER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
 
 
 def _stdnum(module_validate: object, raw: str, what: str) -> str:
@@ -70,13 +71,15 @@ def _stdnum(module_validate: object, raw: str, what: str) -> str:
 
 def _gb_crn(raw: str) -> str:
     value = re.sub(r"\s", "", raw).upper()
-    if value.isdigit() and len(value) < 8:
+    if value.isascii() and value.isdigit() and len(value) < 8:
         value = value.zfill(8)  # leading zeros are often dropped by spreadsheets
     if not _GB_CRN_RE.match(value):
         raise IdentifierError(
             f"invalid GB company number {raw!r}: expected 8 digits or a register prefix "
             "(e.g. SC, NI, OC) and 6 digits"
         )
+    if value == "00000000":
+        raise IdentifierError(f"invalid GB company number {raw!r}: all zeros")
     return value
 
 

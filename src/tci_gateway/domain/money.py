@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import pycountry
 
@@ -72,7 +72,7 @@ def parse_amount(text: str, currency: str, *, allow_negative: bool = False) -> D
     if not _AMOUNT_RE.match(raw):
         raise MoneyError(f"amount {text!r} is not a plain decimal number such as 1234.56")
     value = Decimal(raw)
-    if value < 0 and not allow_negative:
+    if raw.startswith("-") and not allow_negative:
         raise MoneyError(f"amount {text!r} is negative")
     places = max(0, -int(value.as_tuple().exponent))
     if places > minor_units(currency):
@@ -161,7 +161,8 @@ class Money:
     def rounded(self) -> Money:
         """Rounded half-even to the currency's minor units (for display and filing)."""
         exp = Decimal(1).scaleb(-minor_units(self.currency))
-        return Money(self.amount.quantize(exp), self.currency)
+        # Explicit rounding: the thread's decimal context may have been changed elsewhere.
+        return Money(self.amount.quantize(exp, rounding=ROUND_HALF_EVEN), self.currency)
 
     def __str__(self) -> str:
         return f"{self.rounded().amount:,} {self.currency}"

@@ -38,6 +38,11 @@ class PolicyTerms:
 
     def __post_init__(self) -> None:
         check_currency(self.currency)
+        pct = self.insured_percentage
+        if not isinstance(pct, Decimal) or not pct.is_finite():
+            raise PolicyError(
+                f"insured percentage must be a finite Decimal, got {self.insured_percentage!r}"
+            )
         if not (Decimal(0) < self.insured_percentage <= Decimal(100)):
             raise PolicyError(f"insured percentage {self.insured_percentage} is not in (0, 100]")
         for name in (
@@ -66,7 +71,7 @@ class PolicyTerms:
 
     def business_date(self, now: datetime) -> date:
         """Today in the policy's time zone: the date every deadline is measured on."""
-        if now.tzinfo is None:
+        if now.tzinfo is None or now.utcoffset() is None:
             raise PolicyError("business_date needs an aware datetime")
         return now.astimezone(self.zone).date()
 

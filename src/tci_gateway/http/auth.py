@@ -26,9 +26,16 @@ REFRESH_MARGIN = 60.0
 class Token:
     value: str
     expires_at: float  # monotonic clock
+    refresh_margin: float = REFRESH_MARGIN
 
     def fresh(self, now: float) -> bool:
-        return now < self.expires_at - REFRESH_MARGIN
+        return now < self.expires_at - self.refresh_margin
+
+
+def refresh_margin(lifetime: float) -> float:
+    """How long before expiry a token is refreshed: ``REFRESH_MARGIN``, or half the
+    lifetime for tokens shorter than twice that (else a 60 s token is never reused)."""
+    return max(0.0, min(REFRESH_MARGIN, lifetime / 2))
 
 
 class TokenCache:
@@ -55,7 +62,7 @@ class TokenCache:
                 return token.value
             value, lifetime = fetch()
             register_secret(value)
-            self._tokens[key] = Token(value, self.clock() + lifetime)
+            self._tokens[key] = Token(value, self.clock() + lifetime, refresh_margin(lifetime))
             return value
 
     def invalidate(self, key: tuple[str, ...], value: str) -> None:

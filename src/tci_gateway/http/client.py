@@ -15,15 +15,14 @@ JSON is parsed with ``parse_float=Decimal``: no amount passes through a float.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import httpx
+import tenacity
 
 from tci_gateway import __version__
 from tci_gateway.errors import (
@@ -38,6 +37,7 @@ from tci_gateway.errors import (
     TransientError,
 )
 from tci_gateway.http.auth import AuthStrategy
+from tci_gateway.http.jsonexact import dumps, loads
 from tci_gateway.http.retry import NOT_PROCESSED_STATUSES, RetryPolicy, parse_retry_after
 from tci_gateway.logs import get_logger
 
@@ -71,9 +71,24 @@ class ApiResponse:
     request_id: str | None
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse JSON exactly: floats become Decimal."""
-    return json.loads(data, parse_float=Decimal)
+class _StopAtDeadline(tenacity.stop.stop_base):
+    """The policy's own stop, or the next wait would reach the call's deadline (measured
+    on the client's clock): give up with the real error rather than sleep into a timeout."""
+
+    def __init__(
+        self,
+        policy_stop: Callable[[tenacity.RetryCallState], bool],
+        clock: Callable[[], float],
+        deadline_at: float,
+    ) -> None:
+        self.policy_stop = policy_stop
+        self.clock = clock
+        self.deadline_at = deadline_at
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if self.policy_stop(retry_state):
+            return True
+        return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline_at
 
 
 class ApiClient:
@@ -134,7 +149,7 @@ class ApiClient:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        body = None if json_body is None else json.dumps(json_body, default=str).encode()
+        body = None if json_body is None else dumps(json_body).encode()
         correlation_id = str(uuid.uuid4())
         deadline_at = self.clock() + self.timeouts.deadline
         attempts = 0
@@ -154,7 +169,9 @@ class ApiClient:
                 client_reference,
             )
 
-        for retry_attempt in self.retry.retrying():
+        retrying = self.retry.retrying()
+        retrying = retrying.copy(stop=_StopAtDeadline(retrying.stop, self.clock, deadline_at))
+        for retry_attempt in retrying:
             with retry_attempt:
                 return attempt()
         raise AdapterError("retry loop ended without a result", adapter=self.adapter)
@@ -243,6 +260,8 @@ class ApiClient:
                 if self.clock() > deadline_at:
                     raise CallTimeoutError("call deadline passed while reading the answer", **ctx)
         except CallTimeoutError as exc:
+            if idempotent:
+                raise
             raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
         except httpx.HTTPError as exc:
             raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
@@ -262,8 +281,6 @@ class ApiClient:
     ) -> AdapterError:
         reason = f"no complete answer: {type(exc).__name__}"
         if idempotent:
-            if isinstance(exc, CallTimeoutError):
-                return exc
             return TransientError(reason, **ctx)
         return AmbiguousOutcomeError(
             f"{reason}; the request may have been applied", client_reference=client_reference, **ctx
@@ -349,14 +366,14 @@ class ApiClient:
             "body": response.text,
         }
         message = parsed.message
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if 300 <= status < 400:
             target = response.headers.get("Location", "?")
             return ProtocolError(f"redirect to {target} not followed", **ctx)
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return RateLimitedError(message, retry_after=retry_after, **ctx)
         if status in NOT_PROCESSED_STATUSES:
-            return TransientError(message, **ctx)
+            return TransientError(message, retry_after=retry_after, **ctx)
         if status in (401, 403):
             return AuthError(message, **ctx)
         if status == 404:
@@ -365,4 +382,4 @@ class ApiClient:
             return RejectedError(message, **ctx)
         if not idempotent:
             return AmbiguousOutcomeError(message, client_reference=client_reference, **ctx)
-        return TransientError(message, **ctx)
+        return TransientError(message, retry_after=retry_after, **ctx)

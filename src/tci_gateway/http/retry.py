@@ -22,7 +22,7 @@ import tenacity
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
-from tci_gateway.errors import AdapterError, RateLimitedError, TransientError
+from tci_gateway.errors import AdapterError, CallTimeoutError, TransientError
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit alone accepts e.g. "²"
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -51,14 +51,19 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def is_retriable(error: BaseException) -> bool:
-    """The retry table: transport failures (``status is None``) and retriable statuses."""
-    if not isinstance(error, TransientError):
+    """The retry table: transport failures (``status is None``) and retriable statuses.
+
+    A :class:`~tci_gateway.errors.CallTimeoutError` means the call's overall deadline has
+    passed: it is never retried."""
+    if not isinstance(error, TransientError) or isinstance(error, CallTimeoutError):
         return False
     return error.status is None or error.status in RETRY_STATUSES
 
 
 class wait_retry_after(wait_base):
-    """Wait what ``Retry-After`` asked (capped), else fall back to jittered backoff."""
+    """Wait what ``Retry-After`` asked (capped), else fall back to jittered backoff.
+
+    Honoured on every transient status that carries it (429, and 503 per RFC 9110)."""
 
     def __init__(self, fallback: wait_base, cap: float) -> None:
         self.fallback = fallback
@@ -68,7 +73,7 @@ class wait_retry_after(wait_base):
         outcome = retry_state.outcome
         if outcome is not None and outcome.failed:
             error = outcome.exception()
-            if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            if isinstance(error, TransientError) and error.retry_after is not None:
                 return min(error.retry_after, self.cap)
         return float(self.fallback(retry_state))
 
@@ -80,7 +85,7 @@ class RetryPolicy:
     max_attempts: int = 5
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    retry_after_max: float = 120.0
+    retry_after_max: float = 60.0
     deadline: float = 120.0
     wait: wait_base | None = None
     sleep: Callable[[float], None] = time.sleep

@@ -1,0 +1,370 @@
+"""The Atradius HTTP client and :class:`AtradiusAdapter`, the normalised insurer adapter.
+
+Auth (:class:`.auth.AtradiusAuth`, re-exported here): Basic client credentials plus
+the app key for a Bearer token. Every call sends ``Authorization: Bearer <token>``, the
+app key and ``Atradius-Correlation-Id``. Success answers are wrapped in
+``{"data": ...}``; errors come as ``{"errors": [{"detail", "source": {"parameter"}}]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from tci_gateway.adapters.contract import (
+    BuyerMatch,
+    BuyerQuery,
+    Capabilities,
+    CoverAction,
+    CoverRequest,
+    CoverRequestResult,
+    PolicyRef,
+    PortfolioItem,
+)
+from tci_gateway.domain.identifiers import Scheme
+from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
+from tci_gateway.http.auth import TokenCache
+from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
+from tci_gateway.http.jsonexact import loads
+from tci_gateway.http.retry import RetryPolicy
+
+from .auth import AtradiusAuth, parse_envelope
+from .mapping import (
+    MappingError,
+    PolicyInfo,
+    alpha3,
+    identifier_to_uid,
+    is_referred,
+    map_buyer,
+    map_cover,
+    map_policy,
+    parse_status_overrides,
+)
+from .portfolio import governing_entries, latest_with_reference
+from .wire import (
+    BUYERS_PATH,
+    CORRELATION_HEADER,
+    COVERS_PATH,
+    POLICY_DETAILS_PATH,
+    Buyer,
+    Cover,
+    PolicyDetails,
+)
+
+__all__ = ["CAPABILITIES", "AtradiusAdapter", "AtradiusAuth", "AtradiusClient", "parse_envelope"]
+
+
+class AtradiusClient(ApiClient):
+    """:class:`ApiClient` with the Atradius auth, correlation header and envelopes."""
+
+    correlation_header = CORRELATION_HEADER
+
+    def __init__(
+        self,
+        *,
+        adapter: str,
+        base_url: str,
+        environment: str,
+        client_id: str,
+        client_secret: str,
+        app_key: str,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        auth = AtradiusAuth(
+            adapter=adapter,
+            environment=environment,
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            app_key=app_key,
+            cache=token_cache,
+        )
+        super().__init__(
+            adapter=adapter,
+            base_url=base_url,
+            auth=auth,
+            transport=transport,
+            timeouts=timeouts,
+            retry=retry,
+        )
+
+    def parse_error(self, response: httpx.Response) -> ParsedError:
+        """Read ``{"errors": [{"detail", "source": {"parameter"}}]}``."""
+        fallback = response.reason_phrase or f"HTTP {response.status_code}"
+        try:
+            return parse_envelope(loads(response.content), fallback)
+        except (ValueError, UnicodeDecodeError):
+            return ParsedError(message=fallback)
+
+    def validate_response(self, response: httpx.Response, payload: Any) -> None:
+        """An ``errors`` key in a 2xx body is a refusal; a missing ``data`` envelope is
+        a :class:`ProtocolError`."""
+        ctx: dict[str, Any] = {
+            "adapter": self.adapter,
+            "status": response.status_code,
+            "correlation_id": response.request.headers.get(self.correlation_header),
+            "body": response.text,
+        }
+        if isinstance(payload, dict) and payload.get("errors"):
+            try:
+                parsed = parse_envelope(payload, "error in a successful answer")
+            except ValueError:
+                raise ProtocolError("unreadable errors in a successful answer", **ctx) from None
+            raise RejectedError(parsed.message, code=parsed.code, details=parsed.details, **ctx)
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise ProtocolError("the answer has no data envelope", **ctx)
+
+
+CAPABILITIES = Capabilities(
+    buyer_search=True,
+    cover_requests=True,
+    async_cover_requests=True,
+    portfolio=True,
+    pagination="none",
+    delta_endpoint=False,
+    webhooks=False,
+    overdue_api=False,
+    claims_api=False,
+)
+
+_COVER_TYPES = {"CREDIT_LIMIT": "credit-limit", "CREDIT_CHECK": "credit-check"}
+_PUT_ACTIONS = {
+    CoverAction.INCREASE: "supersede",
+    CoverAction.REDUCE: "reduce",
+    CoverAction.CANCEL: "cancel",
+}
+
+
+class AtradiusAdapter:
+    """The Atradius API, normalised (:class:`~tci_gateway.adapters.contract.InsurerAdapter`).
+
+    Options: ``status_overrides`` (raw code -> status name) and ``customer_id`` (used
+    when a policy's ``external_ref`` has none). ``clock`` gives the time a portfolio is
+    observed at (see :func:`.mapping.map_cover`).
+    """
+
+    capabilities: Capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        name: str,
+        client: AtradiusClient,
+        *,
+        options: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        options = options or {}
+        self.name = name
+        self.client = client
+        self.clock = clock
+        try:
+            self.status_overrides = parse_status_overrides(options.get("status_overrides"))
+        except ValueError as exc:
+            raise ConfigError(f"insurer {name!r}: {exc}") from exc
+        customer = options.get("customer_id")
+        self.default_customer_id = str(customer) if customer else None
+
+    # -- buyers -------------------------------------------------------------------------
+
+    def search_buyers(self, query: BuyerQuery) -> list[BuyerMatch]:
+        """Find a buyer by identifier (Atradius has no documented name search). An
+        Atradius buyer id (``Scheme.INSURER`` issued by this adapter) reads the buyer
+        detail. No match is an empty list."""
+        ident = query.identifier
+        if ident is None:
+            raise RejectedError("Atradius finds buyers by identifier only", adapter=self.name)
+        if ident.scheme is Scheme.INSURER:
+            if ident.issuer != self.name or not ident.value.isdigit():
+                raise RejectedError(f"{ident} is not an Atradius buyer id", adapter=self.name)
+            return self._buyers(f"{BUYERS_PATH}/{ident.value}", None)
+        uid = identifier_to_uid(ident)
+        if uid is None:
+            raise RejectedError(f"Atradius cannot search by {ident.scheme}", adapter=self.name)
+        try:
+            country = alpha3(query.country)
+        except MappingError as exc:
+            raise RejectedError(exc.reason, adapter=self.name) from exc
+        params = {"country": country, "uid": uid[0], "uidType": uid[1]}
+        return self._buyers(BUYERS_PATH, params)
+
+    def _buyers(self, path: str, params: Mapping[str, str] | None) -> list[BuyerMatch]:
+        try:
+            response = self.client.request("GET", path, params=params)
+        except NotFoundError:
+            return []
+        matches: list[BuyerMatch] = []
+        for index, record in enumerate(self._data_list(response)):
+            try:
+                matches.append(map_buyer(Buyer.from_record(record), self.name))
+            except (ValidationError, MappingError) as exc:
+                self.client.log.warning("buyer_record_skipped", row=index, reason=str(exc))
+        return matches
+
+    # -- portfolio ----------------------------------------------------------------------
+
+    def fetch_portfolio(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
+        """Every buyer's governing cover under ``policy``: one :class:`PortfolioEntry`
+        per buyer, or a :class:`~tci_gateway.errors.RecordError` for what could not be
+        read. The call is made before this returns; the entries are then produced."""
+        customer_id, policy_id = self._policy_ids(policy)
+        try:
+            response = self.client.request(
+                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
+            )
+        except NotFoundError:
+            return iter(())
+        records = self._data_list(response)
+        return governing_entries(
+            records,
+            policy.currency,
+            status_overrides=self.status_overrides,
+            observed_at=self.clock(),
+        )
+
+    def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
+        """Look a cover request up by its client reference (``customerRefNumber``) after
+        an ambiguous outcome; ``None`` when the insurer has no record of it."""
+        customer_id, policy_id = self._policy_ids(policy)
+        try:
+            response = self.client.request(
+                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
+            )
+        except NotFoundError:
+            return None
+        cover = latest_with_reference(self._data_list(response), client_reference)
+        if cover is None:
+            return None
+        return self._result(client_reference, cover, policy.currency, pending=False)
+
+    # -- cover requests -----------------------------------------------------------------
+
+    def request_cover(self, request: CoverRequest) -> CoverRequestResult:
+        """NEW is a POST, INCREASE/REDUCE/CANCEL a PUT with ``action`` supersede/reduce/
+        cancel. Both are sent non-idempotent with the client reference: an ambiguous
+        outcome raises :class:`~tci_gateway.errors.AmbiguousOutcomeError`, never a
+        blind resend. 201 is a decision, 202 a referral (pending)."""
+        customer_id, policy_id = self._policy_ids(request.policy)
+        if not request.insurer_buyer_id.isdigit():
+            raise RejectedError(
+                f"{request.insurer_buyer_id!r} is not an Atradius buyer id", adapter=self.name
+            )
+        cover_type = _COVER_TYPES.get(request.cover_type)
+        if cover_type is None:
+            raise RejectedError(f"Atradius has no {request.cover_type} cover", adapter=self.name)
+        body: dict[str, Any] = {
+            "customerId": customer_id,
+            "policyId": policy_id,
+            "buyerId": int(request.insurer_buyer_id),
+            "coverType": cover_type,
+            "customerRefNumber": request.client_reference,
+        }
+        if request.action is CoverAction.NEW:
+            method = "POST"
+        elif request.action in _PUT_ACTIONS:
+            method = "PUT"
+            body["action"] = _PUT_ACTIONS[request.action]
+        else:
+            raise RejectedError(
+                "Atradius covers do not expire: there is nothing to renew", adapter=self.name
+            )
+        if request.action is not CoverAction.CANCEL:
+            if request.amount is None:
+                raise RejectedError(
+                    f"a {request.action} request needs an amount", adapter=self.name
+                )
+            whole = request.amount.amount.to_integral_value()
+            if whole != request.amount.amount:
+                raise RejectedError("Atradius takes whole amounts", adapter=self.name)
+            body["creditLimitAmount"] = int(whole)
+            body["currencyCode"] = request.amount.currency
+        response = self.client.request(
+            method,
+            COVERS_PATH,
+            json_body=body,
+            idempotent=False,
+            client_reference=request.client_reference,
+        )
+        data = response.payload["data"]
+        record = data[0] if isinstance(data, list) and data else data
+        if not isinstance(record, dict):
+            if response.status == 202:
+                return CoverRequestResult(request.client_reference, None, pending=True)
+            raise ProtocolError("the cover answer has no cover record", adapter=self.name)
+        try:
+            cover = Cover.from_record(record)
+        except ValidationError as exc:
+            raise ProtocolError(
+                f"unreadable cover record: {exc.error_count()} error(s)",
+                adapter=self.name,
+                status=response.status,
+                correlation_id=response.correlation_id,
+            ) from exc
+        return self._result(
+            request.client_reference, cover, request.policy.currency, response.status == 202
+        )
+
+    def _result(
+        self, reference: str, cover: Cover, currency: str, pending: bool
+    ) -> CoverRequestResult:
+        try:
+            decision = map_cover(cover, currency, status_overrides=self.status_overrides)
+        except MappingError as exc:
+            raise ProtocolError(
+                f"unreadable cover record: {exc.reason}", adapter=self.name
+            ) from exc
+        pending = pending or is_referred(cover)
+        return CoverRequestResult(reference, cover.coverId, pending=pending, decision=decision)
+
+    # -- policy -------------------------------------------------------------------------
+
+    def policy_details(self, policy_id: str) -> PolicyInfo:
+        """``GET policies/details?policyId=``: status, dates and currency."""
+        response = self.client.request("GET", POLICY_DETAILS_PATH, params={"policyId": policy_id})
+        data = response.payload["data"]
+        record = data[0] if isinstance(data, list) and data else data
+        try:
+            return map_policy(PolicyDetails.from_record(record))
+        except (ValidationError, MappingError) as exc:
+            raise ProtocolError(f"unreadable policy details: {exc}", adapter=self.name) from exc
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _policy_ids(self, policy: PolicyRef) -> tuple[str, str]:
+        customer_id = policy.external_ref.get("customer_id") or self.default_customer_id
+        policy_id = policy.external_ref.get("policy_id")
+        missing = [
+            name
+            for name, value in (("customer_id", customer_id), ("policy_id", policy_id))
+            if not value
+        ]
+        if missing or customer_id is None or policy_id is None:
+            raise ConfigError(
+                f"policy {policy.key!r}: Atradius needs {' and '.join(missing)} in the "
+                "policy's external_ref (customer_id may also be set as the insurer option "
+                "customer_id)"
+            )
+        return customer_id, policy_id
+
+    def _data_list(self, response: ApiResponse) -> list[Any]:
+        data = response.payload["data"]
+        if isinstance(data, dict):
+            return [data]
+        if not isinstance(data, list):
+            raise ProtocolError(
+                "data is neither a list nor a record",
+                adapter=self.name,
+                status=response.status,
+                correlation_id=response.correlation_id,
+            )
+        return data

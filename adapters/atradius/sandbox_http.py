@@ -1,0 +1,113 @@
+"""HTTP helpers of the Atradius sandbox: envelopes, query and body checks, injected
+faults, and buyer matching."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+import pycountry
+
+from tci_gateway.adapters.contract_testing import Fault
+from tci_gateway.http.jsonexact import loads
+
+from .mapping import UID_TYPES, vat_prefix
+from .sandbox_covers import Refused
+from .wire import dumps_exact
+
+_JSON = {"Content-Type": "application/json"}
+_SEPARATORS = re.compile(r"[\s.\-/]")
+
+
+def ok(status: int, data: Any) -> httpx.Response:
+    """A success answer: ``{"data": ...}``."""
+    return httpx.Response(status, headers=_JSON, content=dumps_exact({"data": data}).encode())
+
+
+def error(status: int, detail: str, parameter: str | None = None) -> httpx.Response:
+    """An error answer: ``{"errors": [{"detail", "source": {"parameter"}}]}``."""
+    item: dict[str, Any] = {"detail": detail}
+    if parameter is not None:
+        item["source"] = {"parameter": parameter}
+    return httpx.Response(status, headers=_JSON, content=dumps_exact({"errors": [item]}).encode())
+
+
+def query_params(
+    request: httpx.Request, allowed: set[str], required: tuple[str, ...]
+) -> dict[str, str]:
+    """The query parameters; an unknown or a missing one is refused (400)."""
+    query = request.url.params
+    for key in query:
+        if key not in allowed:
+            raise Refused(400, "Unknown query parameter", key)
+    for key in required:
+        if not query.get(key, "").strip():
+            raise Refused(400, "Mandatory parameter missing", key)
+    return {key: query[key].strip() for key in query}
+
+
+def json_body(request: httpx.Request, required: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object body (numbers as Decimal); missing fields are refused (400)."""
+    try:
+        body = loads(request.content)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "Malformed JSON body") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "Malformed JSON body")
+    for key in required:
+        if body.get(key) in (None, ""):
+            raise Refused(400, "Mandatory field missing", key)
+    return body
+
+
+def fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
+    """The answer an injected fault gives (or the transport error it raises)."""
+    if fault.raise_exc is not None:
+        raise fault.raise_exc("sandbox fault", request=request)
+    if fault.html:
+        page = b"<html><head><title>Bad Gateway</title></head><body><h1>502</h1></body></html>"
+        return httpx.Response(
+            fault.status or 502, headers={"Content-Type": "text/html"}, content=page
+        )
+    if fault.malformed_json:
+        return httpx.Response(fault.status or 200, headers=_JSON, content=b'{"data": [{"coverId": ')
+    status = fault.status or 500
+    details = {429: "Too many requests", 503: "Service unavailable"}
+    response = error(status, details.get(status, "Sandbox fault"))
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = fault.retry_after
+    return response
+
+
+def match_buyers(
+    buyers: Iterable[dict[str, Any]], query: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Buyers in ``country`` (alpha-3) with an identifier equal to ``uid`` (of
+    ``uidType`` when given). Separators and case are ignored, and so is the VAT
+    country prefix."""
+    country = pycountry.countries.get(alpha_3=query["country"].upper())
+    if len(query["country"]) != 3 or country is None:
+        raise Refused(400, "Invalid country code", "country")
+    uid_type = query.get("uidType", "").upper() or None
+    if uid_type is not None and uid_type not in UID_TYPES:
+        raise Refused(400, "Invalid uidType", "uidType")
+    prefix = vat_prefix(str(country.alpha_2))
+
+    def compact(uid: str, kind: str) -> str:
+        value = _SEPARATORS.sub("", uid).upper()
+        return value[len(prefix) :] if kind == "VAT" and value.startswith(prefix) else value
+
+    def same(identifier: dict[str, Any]) -> bool:
+        kind = str(identifier.get("uidType", "")).upper()
+        if uid_type is not None and kind != uid_type:
+            return False
+        return compact(str(identifier.get("uid", "")), kind) == compact(query["uid"], kind)
+
+    return [
+        buyer
+        for buyer in buyers
+        if str(buyer.get("country", "")).upper() == country.alpha_3
+        and any(same(u) for u in buyer.get("uniqueIdentifiers", []))
+    ]

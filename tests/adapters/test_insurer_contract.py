@@ -1,0 +1,258 @@
+"""The one contract every insurer adapter passes, each against its own sandbox.
+
+Parametrised over every registered insurer plugin. Nothing here knows which insurer it
+runs against: the sandbox seeds its own data and describes it
+(:class:`~tci_gateway.adapters.contract_testing.ContractFixture`), and faults are
+injected through the generic :class:`~tci_gateway.adapters.contract_testing.Fault`.
+Some checks run twice: in-process (``httpx.MockTransport``) and over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+import tenacity
+
+from tci_gateway.adapters.contract import (
+    AdapterContext,
+    AdapterPlugin,
+    Capabilities,
+    CoverAction,
+    CoverRequest,
+    InsurerAdapter,
+    PortfolioEntry,
+)
+from tci_gateway.adapters.contract_testing import ContractFixture, ContractSandbox, Fault
+from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
+from tci_gateway.adapters.registry import insurer_plugins
+from tci_gateway.errors import AmbiguousOutcomeError, AuthError, RecordError
+from tci_gateway.http.client import Timeouts
+from tci_gateway.http.retry import RetryPolicy
+
+PLUGINS = {plugin.name: plugin for plugin in insurer_plugins()}
+
+
+@dataclass
+class Harness:
+    plugin: AdapterPlugin
+    sandbox: ContractSandbox
+    fixture: ContractFixture
+    adapter: InsurerAdapter
+    sleeps: list[float]
+    base_url: str
+    transport: httpx.BaseTransport | None
+
+    def make_adapter(self, credentials: dict[str, str]) -> InsurerAdapter:
+        adapter = self.plugin.create(
+            AdapterContext(
+                name=self.plugin.name,
+                base_url=self.base_url,
+                environment="sandbox",
+                credentials=credentials,
+                retry=RetryPolicy(
+                    wait=tenacity.wait_none(), sleep=self.sleeps.append, retry_after_max=10.0
+                ),
+                transport=self.transport,
+            )
+        )
+        assert isinstance(adapter, InsurerAdapter)
+        return adapter
+
+    def posts(self) -> int:
+        return sum(n for (method, _path), n in self.sandbox.received.items() if method == "POST")
+
+    def auth_requests(self) -> int:
+        assert self.fixture.auth_request is not None
+        return self.sandbox.received[self.fixture.auth_request]
+
+
+def _harness(plugin: AdapterPlugin, server: LoopbackServer | None) -> Harness:
+    assert plugin.create_sandbox is not None, f"{plugin.name} has no sandbox"
+    sandbox = plugin.create_sandbox({})
+    assert isinstance(sandbox, ContractSandbox), f"{plugin.name}'s sandbox lacks the contract API"
+    fixture = sandbox.seed_contract_fixture()
+    sleeps: list[float] = []
+    harness = Harness(
+        plugin=plugin,
+        sandbox=sandbox,
+        fixture=fixture,
+        adapter=None,  # type: ignore[arg-type]
+        sleeps=sleeps,
+        base_url=server.url if server else plugin.sandbox_base_url,
+        transport=None if server else httpx.MockTransport(sandbox.handle),
+    )
+    harness.adapter = harness.make_adapter(dict(sandbox.credentials))
+    return harness
+
+
+@pytest.fixture(params=sorted(PLUGINS))
+def plugin(request: pytest.FixtureRequest) -> AdapterPlugin:
+    return PLUGINS[request.param]
+
+
+@pytest.fixture
+def harness(plugin: AdapterPlugin) -> Iterator[Harness]:
+    h = _harness(plugin, None)
+    yield h
+    h.adapter.close()
+
+
+@pytest.fixture(params=["in-process", "loopback"])
+def any_harness(plugin: AdapterPlugin, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """The harness in-process and over a loopback server."""
+    if request.param == "in-process":
+        h = _harness(plugin, None)
+        yield h
+        h.adapter.close()
+        return
+    assert plugin.create_sandbox is not None
+    # The server needs the sandbox first: build it, then serve it.
+    probe = _harness(plugin, None)
+    with serve_on_loopback(probe.sandbox, hang_seconds=1.0) as server:
+        probe.base_url = server.url
+        probe.transport = None
+        probe.adapter.close()
+        probe.adapter = probe.make_adapter(dict(probe.sandbox.credentials))
+        yield probe
+        probe.adapter.close()
+
+
+def test_plugin_registration(plugin: AdapterPlugin) -> None:
+    assert plugin.kind == "insurer"
+    assert plugin.create_sandbox is not None
+    assert plugin.credential_names
+
+
+def test_capabilities(harness: Harness) -> None:
+    assert isinstance(harness.adapter.capabilities, Capabilities)
+    assert harness.adapter.name == harness.plugin.name
+
+
+def test_buyer_search(any_harness: Harness) -> None:
+    fx = any_harness.fixture
+    matches = any_harness.adapter.search_buyers(fx.known_buyer)
+    assert [m.insurer_buyer_id for m in matches] == [fx.known_buyer_id]
+    assert matches[0].insurer == any_harness.plugin.name
+    assert matches[0].country == fx.known_buyer.country
+    assert any_harness.adapter.search_buyers(fx.unknown_buyer) == []
+
+
+def _check_entry(entry: PortfolioEntry, currency: str) -> None:
+    decision = entry.decision
+    assert entry.insurer_buyer_id
+    assert isinstance(entry.raw, str) and entry.raw
+    assert decision.currency == currency
+    assert isinstance(decision.granted_amount.amount, Decimal)
+    assert decision.granted_amount.currency == currency
+    if decision.requested_amount is not None:
+        assert isinstance(decision.requested_amount.amount, Decimal)
+        assert decision.requested_amount.currency == currency
+    for tranche in decision.tranches:
+        assert isinstance(tranche.amount.amount, Decimal)
+        assert tranche.amount.currency == currency
+    for moment in (decision.decided_at, decision.last_changed_at):
+        assert moment is None or (isinstance(moment, datetime) and moment.utcoffset() is not None)
+
+
+def test_portfolio(any_harness: Harness) -> None:
+    fx = any_harness.fixture
+    items = list(any_harness.adapter.fetch_portfolio(fx.policy))
+    errors = [item for item in items if isinstance(item, RecordError)]
+    assert errors == []
+    assert len(items) == fx.portfolio_size
+    for item in items:
+        assert isinstance(item, PortfolioEntry)
+        _check_entry(item, fx.policy.currency)
+    assert len(
+        {item.insurer_buyer_id for item in items if isinstance(item, PortfolioEntry)}
+    ) == len(items)
+
+
+def test_request_cover_small_amount(harness: Harness) -> None:
+    fx = harness.fixture
+    request = CoverRequest(
+        client_reference="contract-ref-0001",
+        policy=fx.policy,
+        insurer_buyer_id=fx.uncovered_buyer_id,
+        action=CoverAction.NEW,
+        amount=fx.small_amount,
+    )
+    result = harness.adapter.request_cover(request)
+    assert result.client_reference == request.client_reference
+    assert result.pending or result.decision is not None
+    if result.decision is not None:
+        assert result.decision.currency == fx.policy.currency
+
+
+def test_expired_token_is_refreshed(harness: Harness) -> None:
+    fx = harness.fixture
+    if fx.token_lifetime is None:
+        pytest.skip(f"{harness.plugin.name} tokens do not expire")
+    assert harness.adapter.search_buyers(fx.known_buyer)
+    before = harness.auth_requests()
+    harness.sandbox.advance(fx.token_lifetime + 1)
+    assert harness.adapter.search_buyers(fx.known_buyer)
+    assert harness.auth_requests() == before + 1
+
+
+def test_bad_credentials_are_an_auth_error(harness: Harness) -> None:
+    wrong = {name: f"wrong-{value}" for name, value in harness.sandbox.credentials.items()}
+    adapter = harness.make_adapter(wrong)
+    with pytest.raises(AuthError):
+        adapter.search_buyers(harness.fixture.known_buyer)
+    adapter.close()
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [("2", 2.0), ("1000", 10.0)])
+def test_429_with_retry_after_then_success(
+    harness: Harness, retry_after: str, expected: float
+) -> None:
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)  # token in hand
+    harness.sandbox.inject(Fault(status=429, retry_after=retry_after))
+    items = list(harness.adapter.fetch_portfolio(fx.policy))
+    assert len(items) == fx.portfolio_size
+    # Retry-After honoured, capped by RetryPolicy.retry_after_max (10 s here).
+    assert harness.sleeps == [expected]
+
+
+def test_post_answered_503_is_ambiguous_and_not_resent(harness: Harness) -> None:
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)  # token in hand
+    posts = harness.posts()
+    harness.sandbox.inject(Fault(status=503, method="POST"))
+    request = CoverRequest(
+        client_reference="contract-ref-0503",
+        policy=fx.policy,
+        insurer_buyer_id=fx.uncovered_buyer_id,
+        action=CoverAction.NEW,
+        amount=fx.small_amount,
+    )
+    with pytest.raises(AmbiguousOutcomeError) as caught:
+        harness.adapter.request_cover(request)
+    assert caught.value.client_reference == "contract-ref-0503"
+    assert harness.posts() == posts + 1
+    assert harness.sleeps == []
+
+
+def test_loopback_server_serves_the_sandbox(plugin: AdapterPlugin) -> None:
+    """The loopback server answers as the in-process sandbox does (timeouts apply)."""
+    h = _harness(plugin, None)
+    with serve_on_loopback(h.sandbox) as server:
+        adapter = plugin.create(
+            AdapterContext(
+                name=plugin.name,
+                base_url=server.url,
+                environment="sandbox",
+                credentials=dict(h.sandbox.credentials),
+                timeouts=Timeouts(connect=2.0, read=5.0, deadline=20.0),
+            )
+        )
+        assert isinstance(adapter, InsurerAdapter)
+        assert adapter.search_buyers(h.fixture.known_buyer)
+        adapter.close()
