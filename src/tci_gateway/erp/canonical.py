@@ -23,6 +23,7 @@ from tci_gateway.domain.identifiers import (
     parse_identifier,
 )
 from tci_gateway.domain.money import Money, MoneyError, check_currency, parse_amount
+from tci_gateway.domain.parties import Buyer, ErpAccount
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.erp.reader import Columns, RawRecord, cell_text
 from tci_gateway.errors import RecordError
@@ -54,12 +55,23 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class BuyerRecord:
+    """One row of a buyers file: the ERP account and the legal entity it belongs to."""
+
     row: int
-    erp_account: str
-    name: str
-    country: str
-    policy: str | None
-    identifiers: tuple[Identifier, ...]
+    account: ErpAccount
+    buyer: Buyer
+
+    @property
+    def erp_account(self) -> str:
+        return self.account.account
+
+    @property
+    def policy(self) -> str | None:
+        return self.account.policy_key
+
+    @property
+    def identifiers(self) -> frozenset[Identifier]:
+        return self.buyer.identifiers
 
 
 @dataclass(frozen=True)
@@ -167,7 +179,9 @@ def parse_buyer(raw: RawRecord, source: str) -> BuyerRecord | list[RecordError]:
     identifiers.extend(row.parse("insurer_ids", parse_insurer_ids, required=False) or [])
     if row.errors or country is None:
         return row.errors
-    return BuyerRecord(raw.row, account, name, country, policy, tuple(identifiers))
+    return BuyerRecord(
+        raw.row, ErpAccount(account, name, policy), Buyer(name, country, frozenset(identifiers))
+    )
 
 
 def _kind(text: str) -> ItemKind:

@@ -182,14 +182,16 @@ def import_buyers(
                 continue  # keep validating; nothing will be committed
             changed = False
             if buyer_id is None:
-                buyer_id = buyer_repo.create_buyer(session, rec.name, rec.country, now)
+                buyer_id = buyer_repo.create_buyer(session, rec.buyer.name, rec.buyer.country, now)
             elif buyer_repo.primary_account(session, buyer_id) in (None, rec.erp_account):
                 # Only the buyer's first account names it; a second account of the same
                 # legal entity (a branch, a sales office) keeps its own name on the account.
-                changed = buyer_repo.update_buyer(session, buyer_id, rec.name, rec.country, now)
+                changed = buyer_repo.update_buyer(
+                    session, buyer_id, rec.buyer.name, rec.buyer.country, now
+                )
             changed = buyer_repo.add_identifiers(session, buyer_id, rec.identifiers) > 0 or changed
             outcome = buyer_repo.upsert_account(
-                session, rec.erp_account, rec.name, buyer_id, policy_id, now
+                session, rec.erp_account, rec.account.name, buyer_id, policy_id, now
             )
             if outcome == "inserted":
                 report.inserted += 1
