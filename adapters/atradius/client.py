@@ -243,6 +243,30 @@ class AtradiusAdapter:
             return None
         return self._result(client_reference, cover, policy.currency, pending=False)
 
+    def request_status(
+        self, policy: PolicyRef, insurer_request_ref: str
+    ) -> CoverRequestResult | None:
+        """The cover ``insurer_request_ref`` (a ``coverId``) as it stands now. Atradius has
+        no ``GET /covers/{id}``: the policy's covers are listed and searched."""
+        customer_id, policy_id = self._policy_ids(policy)
+        try:
+            response = self.client.request(
+                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
+            )
+        except NotFoundError:
+            return None
+        for record in self._data_list(response):
+            if isinstance(record, dict) and str(record.get("coverId")) == insurer_request_ref:
+                try:
+                    cover = Cover.from_record(record)
+                except ValidationError as exc:
+                    raise ProtocolError(
+                        f"unreadable cover record {insurer_request_ref}", adapter=self.name
+                    ) from exc
+                reference = cover.customerRefNumber or ""
+                return self._result(reference, cover, policy.currency, pending=False)
+        return None
+
     # -- cover requests -----------------------------------------------------------------
 
     def request_cover(self, request: CoverRequest) -> CoverRequestResult:

@@ -18,6 +18,7 @@ injected faults (:meth:`AtradiusSandbox.inject`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import secrets
 import threading
@@ -148,7 +149,9 @@ class AtradiusSandbox:
         with self._lock:
             if "CONTRACT-C1" not in self.customers:
                 self.seed(contract_seed())
-        return contract_fixture(self.token_ttl, TOKEN_PATH)
+        return contract_fixture(
+            self.token_ttl, TOKEN_PATH, self.book.decision_delay.total_seconds()
+        )
 
     # -- test controls ------------------------------------------------------------------
 
@@ -190,8 +193,22 @@ class AtradiusSandbox:
     def _serve(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
         is_auth = path in (TOKEN_PATH, TOKEN_PATH_V1)
         fault = self._take_fault(method, path, is_auth)
+        if fault is not None and fault.after_processing:
+            with contextlib.suppress(Refused):  # applied (or refused), then the fault
+                self._serve_plain(request, method, path, is_auth)
+            return fault_response(fault, request)
         if fault is not None and fault.unknown_code is None:
             return fault_response(fault, request)
+        return self._serve_plain(request, method, path, is_auth, fault)
+
+    def _serve_plain(
+        self,
+        request: httpx.Request,
+        method: str,
+        path: str,
+        is_auth: bool,
+        fault: Fault | None = None,
+    ) -> httpx.Response:
         found = self._route(method, path)
         if found is None:
             return error(403, "Forbidden")

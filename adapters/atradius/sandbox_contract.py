@@ -121,7 +121,7 @@ def contract_seed() -> dict[str, Any]:
     }
 
 
-def contract_fixture(token_ttl: float, token_path: str) -> ContractFixture:
+def contract_fixture(token_ttl: float, token_path: str, decision_delay: float) -> ContractFixture:
     """What the contract suite should find in :func:`contract_seed`."""
     return ContractFixture(
         policy=PolicyRef(
@@ -141,4 +141,6 @@ def contract_fixture(token_ttl: float, token_path: str) -> ContractFixture:
         small_amount=Money(Decimal(10000), "EUR"),
         token_lifetime=float(token_ttl),
         auth_request=("POST", token_path),
+        referred_amount=Money(Decimal(200000), "EUR"),
+        decision_delay=decision_delay,
     )

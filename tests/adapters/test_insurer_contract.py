@@ -256,3 +256,134 @@ def test_loopback_server_serves_the_sandbox(plugin: AdapterPlugin) -> None:
         assert isinstance(adapter, InsurerAdapter)
         assert adapter.search_buyers(h.fixture.known_buyer)
         adapter.close()
+
+
+# -- exactly-once support: status polling and look-up by client reference ---------------
+
+
+def _new_request(fx: ContractFixture, reference: str, amount: object = None) -> CoverRequest:
+    return CoverRequest(
+        client_reference=reference,
+        policy=fx.policy,
+        insurer_buyer_id=fx.uncovered_buyer_id,
+        action=CoverAction.NEW,
+        amount=amount or fx.small_amount,  # type: ignore[arg-type]
+    )
+
+
+def test_request_status_follows_a_referred_request_to_its_decision(harness: Harness) -> None:
+    fx = harness.fixture
+    if fx.referred_amount is None or fx.decision_delay is None:
+        pytest.skip(f"{harness.plugin.name} decides every request at once")
+    result = harness.adapter.request_cover(
+        _new_request(fx, "contract-ref-ref1", fx.referred_amount)
+    )
+    assert result.pending and result.insurer_request_ref
+    now = harness.adapter.request_status(fx.policy, result.insurer_request_ref)
+    assert now is not None and now.pending
+    harness.sandbox.advance(fx.decision_delay + 1)
+    later = harness.adapter.request_status(fx.policy, result.insurer_request_ref)
+    assert later is not None and not later.pending
+    assert later.decision is not None and later.decision.currency == fx.policy.currency
+    assert harness.adapter.request_status(fx.policy, "no-such-request-404") is None
+
+
+def test_applied_then_ambiguous_post_is_found_by_reference(harness: Harness) -> None:
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)  # token in hand
+    assert harness.adapter.find_request(fx.policy, "contract-ref-amb1") is None
+    posts = harness.posts()
+    harness.sandbox.inject(Fault(status=503, method="POST", after_processing=True))
+    with pytest.raises(AmbiguousOutcomeError):
+        harness.adapter.request_cover(_new_request(fx, "contract-ref-amb1"))
+    found = harness.adapter.find_request(fx.policy, "contract-ref-amb1")
+    assert found is not None and found.client_reference == "contract-ref-amb1"
+    assert found.insurer_request_ref
+    assert harness.posts() == posts + 1  # looked up, never re-sent
+
+
+def test_timeout_before_processing_is_not_found_so_it_is_safe_to_send(harness: Harness) -> None:
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)
+    harness.sandbox.inject(Fault(raise_exc=httpx.ReadTimeout, method="POST"))
+    with pytest.raises(AmbiguousOutcomeError):
+        harness.adapter.request_cover(_new_request(fx, "contract-ref-amb2"))
+    assert harness.adapter.find_request(fx.policy, "contract-ref-amb2") is None
+    sent = harness.adapter.request_cover(_new_request(fx, "contract-ref-amb2"))
+    assert sent.client_reference == "contract-ref-amb2"
+
+
+# -- faults: the retry table and clear errors, never a crash ---------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=503),
+        Fault(status=502),
+        Fault(status=504),
+        Fault(raise_exc=httpx.ReadTimeout),
+        Fault(raise_exc=httpx.ConnectError),
+        Fault(raise_exc=httpx.RemoteProtocolError),
+    ],
+    ids=["503", "502", "504", "read-timeout", "connect-error", "reset"],
+)
+def test_transient_faults_on_reads_are_retried(harness: Harness, fault: Fault) -> None:
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)
+    harness.sandbox.inject(fault, fault)  # a burst of two
+    items = list(harness.adapter.fetch_portfolio(fx.policy))
+    assert len(items) == fx.portfolio_size
+    assert len(harness.sleeps) == 2
+
+
+def test_429_storm_gives_up_with_rate_limited_error(harness: Harness) -> None:
+    from tci_gateway.errors import RateLimitedError
+
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)
+    harness.sandbox.inject(*[Fault(status=429, retry_after="1") for _ in range(20)])
+    with pytest.raises(RateLimitedError) as caught:
+        list(harness.adapter.fetch_portfolio(fx.policy))
+    assert caught.value.status == 429 and caught.value.retry_after == 1.0
+    assert 1 < len(harness.sleeps) < 20
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(html=True), Fault(html=True, status=200), Fault(malformed_json=True)],
+    ids=["html-502", "html-200", "malformed-json"],
+)
+def test_unreadable_answers_are_protocol_errors(harness: Harness, fault: Fault) -> None:
+    from tci_gateway.errors import ProtocolError, TransientError
+
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)
+    harness.sandbox.inject(*[fault for _ in range(10)])
+    with pytest.raises((ProtocolError, TransientError)) as caught:
+        list(harness.adapter.fetch_portfolio(fx.policy))
+    assert caught.value.adapter == harness.plugin.name
+    assert caught.value.status is not None
+
+
+def test_unknown_status_code_is_pending_with_the_code_kept(harness: Harness) -> None:
+    from tci_gateway.domain.cover import CoverStatus
+
+    fx = harness.fixture
+    harness.adapter.search_buyers(fx.known_buyer)
+    harness.sandbox.inject(Fault(unknown_code="ZZ99"))
+    items = [i for i in harness.adapter.fetch_portfolio(fx.policy) if isinstance(i, PortfolioEntry)]
+    flagged = [i for i in items if any("ZZ99" in code for code in i.decision.unknown_codes)]
+    assert flagged  # records without a status code (pending applications) may carry none
+    for item in flagged:
+        assert item.decision.status is CoverStatus.PENDING
+        assert "ZZ99" in " ".join(item.decision.raw_codes.values())
+
+
+def test_token_endpoint_unavailable_is_retried(harness: Harness) -> None:
+    fx = harness.fixture
+    if fx.auth_request is None:
+        pytest.skip(f"{harness.plugin.name} has no token call")
+    harness.sandbox.inject(Fault(status=503, target="auth"))
+    assert harness.adapter.search_buyers(fx.known_buyer)
+    assert harness.auth_requests() == 2

@@ -71,6 +71,14 @@ class FakeInsurer:
     def request_cover(self, request: CoverRequest) -> CoverRequestResult:
         raise NotImplementedError
 
+    def request_status(
+        self, policy: PolicyRef, insurer_request_ref: str
+    ) -> CoverRequestResult | None:
+        return None
+
+    def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
+        return None
+
     def close(self) -> None:
         pass
 

@@ -127,6 +127,17 @@ class InsurerAdapter(Protocol):
 
     def request_cover(self, request: CoverRequest) -> CoverRequestResult: ...
 
+    def request_status(
+        self, policy: PolicyRef, insurer_request_ref: str
+    ) -> CoverRequestResult | None:
+        """The current state of a request the insurer acknowledged (poll a pending one)."""
+        ...
+
+    def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
+        """Look a request up by our client reference after an ambiguous outcome; ``None``
+        when the insurer has no record of it (then it is safe to send again)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -41,7 +41,9 @@ class ContractFixture:
     ``small_amount`` is decided at once or accepted as pending; ``token_lifetime`` the
     seconds after which the sandbox refuses a token (``None``: tokens never expire);
     ``auth_request`` the ``(method, path)`` of the token call as counted in
-    ``received`` (``None`` when the API has no token call).
+    ``received`` (``None`` when the API has no token call); ``referred_amount`` a cover
+    request amount for ``uncovered_buyer_id`` that the insurer refers (pending) and
+    decides ``decision_delay`` seconds of sandbox time later.
     """
 
     policy: PolicyRef
@@ -53,6 +55,8 @@ class ContractFixture:
     small_amount: Money
     token_lifetime: float | None = None
     auth_request: tuple[str, str] | None = None
+    referred_amount: Money | None = None
+    decision_delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ class Fault:
       each record's own (the request is processed normally).
 
     Matching: ``method`` and ``path_prefix`` restrict the requests; ``target`` says
-    whether the fault hits API calls (default) or the token call.
+    whether the fault hits API calls (default) or the token call. With
+    ``after_processing`` the sandbox applies the request first and then answers with the
+    fault: the insurer received it, the caller cannot know (an ambiguous outcome).
     """
 
     status: int | None = None
@@ -85,6 +91,7 @@ class Fault:
     path_prefix: str | None = None
     method: str | None = None
     target: Literal["api", "auth"] = "api"
+    after_processing: bool = False
 
     def matches(self, method: str, path: str, *, is_auth: bool) -> bool:
         """True when this fault applies to a request."""
