@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -112,6 +113,54 @@ class CoverRequestResult:
     insurer_request_ref: str | None
     pending: bool
     decision: CoverDecision | None = None
+
+
+class OverdueKind(StrEnum):
+    """What an overdue notice asks (Allianz Trade OVD / EXP / RES)."""
+
+    OVERDUE = "OVERDUE"
+    EXTENSION_REQUEST = "EXTENSION_REQUEST"
+    RESCHEDULE = "RESCHEDULE"
+
+
+@dataclass(frozen=True)
+class OverdueInvoice:
+    number: str
+    issue_date: date
+    original_due_date: date
+    amount: Money
+    outstanding: Money
+    new_due_date: date | None = None
+
+
+@dataclass(frozen=True)
+class OverdueNotice:
+    """An overdue notification, extension request or repayment plan for one buyer;
+    ``client_reference`` makes it idempotent at the insurer."""
+
+    client_reference: str
+    policy: PolicyRef
+    insurer_buyer_id: str
+    kind: OverdueKind
+    invoices: tuple[OverdueInvoice, ...]
+    first_default_date: date
+
+
+@dataclass(frozen=True)
+class OverdueResult:
+    client_reference: str
+    insurer_reference: str | None
+    status: str
+    raw_status: str | None = None
+
+
+@runtime_checkable
+class OverdueFiling(Protocol):
+    """Adapters whose insurer takes overdue notices by API (``capabilities.overdue_api``)."""
+
+    def submit_overdue(self, notice: OverdueNotice) -> OverdueResult: ...
+
+    def find_overdue(self, policy: PolicyRef, client_reference: str) -> OverdueResult | None: ...
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""allianz adapter (in progress)."""

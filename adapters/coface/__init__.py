@@ -1,0 +1,1 @@
+"""coface adapter (in progress)."""
