@@ -346,10 +346,11 @@ def alerts_cmd(
 
 
 def _register_more() -> None:
-    from tci_gateway.cli import demo, sandbox
+    from tci_gateway.cli import cover, demo, sandbox
 
     demo.register(app)
     sandbox.register(app)
+    cover.register(app)
 
 
 _register_more()

@@ -249,3 +249,38 @@ class AlertRow(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CoverRequestRow(Base):
+    """A cover request as an outbox row: written with its client reference before it is
+    sent, then updated with what the insurer said."""
+
+    __tablename__ = "cover_requests"
+    __table_args__ = (
+        CheckConstraint(
+            _in("state", ["QUEUED", "AMBIGUOUS", "PENDING", "DECIDED", "REJECTED"]), "state"
+        ),
+        CheckConstraint(_in("action", ["NEW", "INCREASE", "REDUCE", "CANCEL", "RENEW"]), "action"),
+        CheckConstraint("amount IS NULL OR amount > 0", "amount_positive"),
+        CheckConstraint("(amount IS NULL) = (currency IS NULL)", "amount_currency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_reference: Mapped[str] = mapped_column(String(64), unique=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    insurer: Mapped[str] = mapped_column(String(64))
+    insurer_buyer_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    cover_type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal | None] = mapped_column(Amount)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    insurer_request_ref: Mapped[str | None] = mapped_column(String(64))
+    outcome_status: Mapped[str | None] = mapped_column(String(32))
+    outcome_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,272 @@
+"""``tci cover request|increase|reduce|cancel|status`` and ``tci buyers search``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from tci_gateway.adapters.contract import BuyerQuery, CoverAction
+from tci_gateway.cli.output import money_text
+from tci_gateway.domain.identifiers import IdentifierError, parse_identifier
+from tci_gateway.domain.money import Money, MoneyError, parse_amount
+from tci_gateway.domain.policy import Policy
+from tci_gateway.errors import ConfigError, InputError, RecordError
+from tci_gateway.services import cover_requests as service
+from tci_gateway.services.buyer_search import link_insurer_ids, search_buyers
+
+if TYPE_CHECKING:
+    from tci_gateway.cli.main import State
+
+cover_app = typer.Typer(
+    help="Request, change and follow cover at the insurers.", no_args_is_help=True
+)
+buyers_app = typer.Typer(help="Find buyers at the insurers.", no_args_is_help=True)
+
+BuyerOpt = Annotated[str, typer.Option("--buyer", "-b", help="ERP account or ledger buyer id.")]
+PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Policy key (if several).")]
+AmountOpt = Annotated[
+    str, typer.Option("--amount", "-a", help="In the policy currency, e.g. 50000.")
+]
+
+
+def _state(ctx: typer.Context) -> State:
+    from tci_gateway.cli.main import State
+
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
+
+
+def _policy(policies: dict[str, Policy], key: str | None) -> Policy:
+    if key is None:
+        if len(policies) != 1:
+            known = ", ".join(sorted(policies)) or "none"
+            raise ConfigError(f"several policies are configured ({known}): pass --policy")
+        return next(iter(policies.values()))
+    if key not in policies:
+        raise ConfigError(f"unknown policy {key!r} (configured: {', '.join(sorted(policies))})")
+    return policies[key]
+
+
+def _money(text: str | None, policy: Policy) -> Money | None:
+    if text is None:
+        return None
+    try:
+        return Money(parse_amount(text, policy.terms.currency), policy.terms.currency)
+    except MoneyError as exc:
+        raise InputError([RecordError("command line", None, "--amount", str(exc))]) from None
+
+
+def _submit(
+    ctx: typer.Context,
+    action: CoverAction,
+    buyer: str,
+    policy_key: str | None,
+    amount: str | None,
+    urgent: bool = False,
+) -> None:
+    state = _state(ctx)
+    wiring = state.wiring()
+    policy = _policy(wiring.settings.domain_policies(), policy_key)
+    adapter = wiring.insurer(policy.insurer).adapter
+    ledger = wiring.ledger()
+    try:
+        request_id = service.queue_request(
+            ledger,
+            policy,
+            buyer=buyer,
+            action=action,
+            amount=_money(amount, policy),
+            now=state.now(),
+            urgent=urgent,
+        )
+        service.advance(ledger, request_id, adapter, policy, now=state.now())
+        (view,) = service.list_requests(ledger, request_id=request_id)
+    finally:
+        ledger.dispose()
+        wiring.close()
+    _show(state, [view])
+    if view.state in ("REJECTED", "QUEUED", "AMBIGUOUS"):
+        raise typer.Exit(1)
+
+
+def _show(state: State, views: list[service.CoverRequestView]) -> None:
+    if state.json:
+        state.output.emit_json([v.__dict__ for v in views])
+        return
+    table = Table(title="Cover requests", title_justify="left")
+    for column in (
+        "Id",
+        "Reference",
+        "Policy",
+        "Buyer",
+        "Action",
+        "Amount",
+        "State",
+        "Insurer ref",
+        "Outcome",
+        "Note",
+    ):
+        table.add_column(column)
+    for v in views:
+        outcome = v.outcome_status or "-"
+        if v.outcome_amount is not None:
+            outcome += f" {money_text(v.outcome_amount)}"
+        amount = f"{money_text(v.amount)} {v.currency}" if v.amount is not None else "-"
+        table.add_row(
+            str(v.id),
+            v.client_reference,
+            v.policy,
+            v.buyer_name,
+            v.action,
+            amount,
+            v.state,
+            v.insurer_request_ref or "-",
+            outcome,
+            v.last_error or "",
+        )
+    state.output.table(table)
+
+
+@cover_app.command("request")
+def request_cmd(
+    ctx: typer.Context,
+    buyer: BuyerOpt,
+    amount: AmountOpt,
+    policy: PolicyOpt = None,
+    urgent: Annotated[bool, typer.Option(help="Ask for urgent handling.")] = False,
+) -> None:
+    """Request new cover on a buyer."""
+    _submit(ctx, CoverAction.NEW, buyer, policy, amount, urgent)
+
+
+@cover_app.command("increase")
+def increase_cmd(
+    ctx: typer.Context, buyer: BuyerOpt, amount: AmountOpt, policy: PolicyOpt = None
+) -> None:
+    """Ask for a higher limit (the new total)."""
+    _submit(ctx, CoverAction.INCREASE, buyer, policy, amount)
+
+
+@cover_app.command("reduce")
+def reduce_cmd(
+    ctx: typer.Context, buyer: BuyerOpt, amount: AmountOpt, policy: PolicyOpt = None
+) -> None:
+    """Reduce a limit (the new total)."""
+    _submit(ctx, CoverAction.REDUCE, buyer, policy, amount)
+
+
+@cover_app.command("cancel")
+def cancel_cmd(ctx: typer.Context, buyer: BuyerOpt, policy: PolicyOpt = None) -> None:
+    """Cancel a limit (an unused limit costs monitoring fees)."""
+    _submit(ctx, CoverAction.CANCEL, buyer, policy, None)
+
+
+@cover_app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    request: Annotated[int | None, typer.Option("--request", help="Only this request id.")] = None,
+    poll: Annotated[bool, typer.Option(help="Ask the insurers about open requests first.")] = True,
+) -> None:
+    """Follow requests: look up ambiguous ones by reference, resend unsent ones, poll
+    pending ones, then list them."""
+    state = _state(ctx)
+    wiring = state.wiring()
+    policies = wiring.settings.domain_policies()
+    ledger = wiring.ledger()
+    try:
+        if poll:
+            adapters = {p.insurer: wiring.insurer(p.insurer).adapter for p in policies.values()}
+            service.reconcile(ledger, adapters, policies, now=state.now())
+        views = service.list_requests(ledger, request_id=request)
+    finally:
+        ledger.dispose()
+        wiring.close()
+    _show(state, views)
+
+
+@buyers_app.command("search")
+def search_cmd(
+    ctx: typer.Context,
+    country: Annotated[str, typer.Option(help="ISO alpha-2 country, e.g. FR.")],
+    identifier: Annotated[
+        str | None, typer.Option("--id", help="SCHEME:VALUE, e.g. VAT:FR40303265045.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Company name (where the insurer allows it).")
+    ] = None,
+    insurer: Annotated[list[str] | None, typer.Option(help="Only these insurers.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the slowest insurer.")] = 30.0,
+    link: Annotated[
+        bool, typer.Option(help="Attach found insurer ids to the ledger buyer.")
+    ] = False,
+) -> None:
+    """Search every configured insurer at once; merged results with provenance."""
+    state = _state(ctx)
+    ident = None
+    if identifier:
+        scheme, _, value = identifier.partition(":")
+        try:
+            ident = parse_identifier(scheme.upper(), value)
+        except IdentifierError as exc:
+            raise InputError([RecordError("command line", None, "--id", str(exc))]) from None
+    if ident is None and not name:
+        raise InputError([RecordError("command line", None, "--id", "give --id or --name")])
+    wiring = state.wiring()
+    names = insurer or sorted(wiring.settings.insurers)
+    try:
+        adapters = {n: wiring.insurer(n).adapter for n in names}
+        result = search_buyers(adapters, BuyerQuery(country.upper(), ident, name), timeout=timeout)
+        linked = 0
+        if link:
+            ledger = wiring.ledger()
+            try:
+                linked = link_insurer_ids(ledger, result, now=state.now())
+            finally:
+                ledger.dispose()
+    finally:
+        wiring.close()
+    if state.json:
+        state.output.emit_json(
+            {
+                "candidates": [
+                    {
+                        "name": c.name,
+                        "country": c.country,
+                        "insurer_ids": c.insurer_ids,
+                        "names": c.names,
+                        "ratings": c.ratings,
+                        "identifiers": sorted(str(i) for i in c.identifiers),
+                    }
+                    for c in result.candidates
+                ],
+                "insurers": [o.__dict__ for o in result.outcomes],
+                "linked": linked,
+            }
+        )
+    else:
+        table = Table(title="Buyers found", title_justify="left")
+        for column in ("Name", "Country", "Insurer ids", "Identifiers"):
+            table.add_column(column)
+        for c in result.candidates:
+            table.add_row(
+                c.name,
+                c.country,
+                ", ".join(f"{k}:{v}" for k, v in sorted(c.insurer_ids.items())),
+                ", ".join(sorted(str(i) for i in c.identifiers if i.issuer == "")),
+            )
+        state.output.table(table)
+        for o in result.outcomes:
+            note = f"{o.matches} match(es)" if o.status == "ok" else (o.error or o.status)
+            state.output.info(f"{o.insurer}: {o.status} in {o.seconds:.2f} s, {note}")
+        if link:
+            state.output.info(f"linked {linked} insurer buyer id(s) to ledger buyers")
+    if not result.complete:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cover_app, name="cover")
+    app.add_typer(buyers_app, name="buyers")

@@ -1,0 +1,306 @@
+"""Cover requests, sent exactly once.
+
+A request is first written to the ``cover_requests`` outbox with a client reference
+derived from our own ids, and committed; only then is it sent. Its state follows what
+happened:
+
+``QUEUED``     written, not (known to be) sent: the next :func:`reconcile` looks the
+               reference up at the insurer first (a crash may have hidden a send), then
+               sends it;
+``AMBIGUOUS``  sent, outcome unknown (timeout, reset, 5xx on a POST): looked up by
+               reference before anything is sent again;
+``PENDING``    acknowledged by the insurer, not decided: polled;
+``DECIDED``    the insurer decided (the next limit sync records the cover itself);
+``REJECTED``   the insurer refused the request (4xx): a person has to act.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tci_gateway.adapters.contract import (
+    CoverAction,
+    CoverRequest,
+    CoverRequestResult,
+    InsurerAdapter,
+)
+from tci_gateway.domain.identifiers import Scheme
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import Policy
+from tci_gateway.errors import (
+    AdapterError,
+    AmbiguousOutcomeError,
+    InputError,
+    ProtocolError,
+    RecordError,
+    RejectedError,
+)
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.policies import upsert_policies
+from tci_gateway.ledger.tables import (
+    BuyerIdentifierRow,
+    BuyerRow,
+    CoverRequestRow,
+    ErpAccountRow,
+    PolicyRow,
+)
+from tci_gateway.logs import get_logger
+from tci_gateway.services.sync import policy_ref
+
+OPEN_STATES = ("QUEUED", "AMBIGUOUS", "PENDING")
+
+
+@dataclass(frozen=True)
+class CoverRequestView:
+    id: int
+    client_reference: str
+    policy: str
+    buyer_id: int
+    buyer_name: str
+    insurer: str
+    action: str
+    amount: Decimal | None
+    currency: str | None
+    state: str
+    insurer_request_ref: str | None
+    outcome_status: str | None
+    outcome_amount: Decimal | None
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+
+def _bad(column: str, reason: str) -> InputError:
+    return InputError([RecordError("command line", None, column, reason)])
+
+
+def _find_buyer(session: Session, buyer: str) -> tuple[int, str]:
+    row = session.execute(
+        select(BuyerRow.id, BuyerRow.name)
+        .join(ErpAccountRow, ErpAccountRow.buyer_id == BuyerRow.id)
+        .where(ErpAccountRow.account == buyer)
+    ).first()
+    if row is None and buyer.isdigit():
+        row = session.execute(
+            select(BuyerRow.id, BuyerRow.name).where(BuyerRow.id == int(buyer))
+        ).first()
+    if row is None:
+        raise _bad("--buyer", f"no ERP account or buyer id {buyer!r} in the ledger")
+    return row[0], row[1]
+
+
+def _insurer_buyer_id(session: Session, buyer_id: int, insurer: str, name: str) -> str:
+    value = session.scalar(
+        select(BuyerIdentifierRow.value).where(
+            BuyerIdentifierRow.buyer_id == buyer_id,
+            BuyerIdentifierRow.scheme == Scheme.INSURER.value,
+            BuyerIdentifierRow.issuer == insurer,
+        )
+    )
+    if value is None:
+        raise _bad(
+            "--buyer",
+            f"{name} has no {insurer} buyer id yet: find it with `tci buyers search --link` "
+            f"or give it in the buyers file (insurer_ids {insurer}:...)",
+        )
+    return value
+
+
+def _reference(request_id: int, policy: str, buyer_id: int, action: str, now: datetime) -> str:
+    digest = hashlib.sha256(f"{policy}|{buyer_id}|{action}|{now.isoformat()}".encode()).hexdigest()
+    return f"tci-{request_id:07d}-{digest[:10]}"
+
+
+def queue_request(
+    ledger: Ledger,
+    policy: Policy,
+    *,
+    buyer: str,
+    action: CoverAction,
+    amount: Money | None,
+    now: datetime,
+    urgent: bool = False,
+    cover_type: str = "CREDIT_LIMIT",
+) -> int:
+    """Write the request to the outbox (committed before anything is sent)."""
+    if action is not CoverAction.CANCEL and amount is None:
+        raise _bad("--amount", f"a {action.value} request needs an amount")
+    if amount is not None and amount.currency != policy.terms.currency:
+        raise _bad("--amount", f"the policy is in {policy.terms.currency}, not {amount.currency}")
+    if amount is not None and amount.amount <= 0:
+        raise _bad("--amount", "the amount must be positive")
+    with ledger.unit_of_work() as session:
+        policy_id = upsert_policies(session, {policy.key: policy}, now)[policy.key]
+        buyer_id, name = _find_buyer(session, buyer)
+        insurer_buyer_id = _insurer_buyer_id(session, buyer_id, policy.insurer, name)
+        row = CoverRequestRow(
+            client_reference=f"pending-{now.timestamp()}-{buyer_id}",
+            policy_id=policy_id,
+            buyer_id=buyer_id,
+            insurer=policy.insurer,
+            insurer_buyer_id=insurer_buyer_id,
+            action=action.value,
+            cover_type=cover_type,
+            amount=amount.amount if amount else None,
+            currency=amount.currency if amount else None,
+            urgent=urgent,
+            state="QUEUED",
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        row.client_reference = _reference(row.id, policy.key, buyer_id, action.value, now)
+        return row.id
+
+
+def _apply(row: CoverRequestRow, result: CoverRequestResult, now: datetime) -> None:
+    row.insurer_request_ref = result.insurer_request_ref or row.insurer_request_ref
+    decided = result.decision is not None and not result.pending
+    row.state = "DECIDED" if decided else "PENDING"
+    if result.decision is not None:
+        row.outcome_status = result.decision.status.value
+        row.outcome_amount = result.decision.granted_amount.amount
+    row.last_error = None
+    row.updated_at = now
+
+
+def _request(row: CoverRequestRow, policy: Policy) -> CoverRequest:
+    amount = Money(row.amount, row.currency) if row.amount is not None and row.currency else None
+    return CoverRequest(
+        client_reference=row.client_reference,
+        policy=policy_ref(policy),
+        insurer_buyer_id=row.insurer_buyer_id,
+        action=CoverAction(row.action),
+        amount=amount,
+        cover_type=row.cover_type,  # type: ignore[arg-type]
+        urgent=row.urgent,
+    )
+
+
+def _send(row: CoverRequestRow, adapter: InsurerAdapter, policy: Policy, now: datetime) -> None:
+    row.updated_at = now
+    try:
+        result = adapter.request_cover(_request(row, policy))
+    except (AmbiguousOutcomeError, ProtocolError) as exc:
+        row.state, row.last_error = "AMBIGUOUS", str(exc)
+        return
+    except RejectedError as exc:
+        row.state, row.last_error = "REJECTED", str(exc)
+        return
+    except AdapterError as exc:  # not sent (connect failure, auth, rate limit)
+        row.state, row.last_error = "QUEUED", str(exc)
+        return
+    _apply(row, result, now)
+
+
+def advance(
+    ledger: Ledger, request_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
+) -> None:
+    """Move one open request forward: look up, send, or poll, as its state says. Each
+    step is committed on its own, so a crash between steps loses nothing."""
+    log = get_logger(adapter=adapter.name, policy=policy.key, request_id=request_id)
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CoverRequestRow, request_id)
+        state, reference = row.state, row.client_reference
+        ref = policy_ref(policy)
+        if state == "PENDING" and row.insurer_request_ref:
+            try:
+                status = adapter.request_status(ref, row.insurer_request_ref)
+            except AdapterError as exc:
+                row.last_error, row.updated_at = str(exc), now
+                return
+            if status is not None:
+                _apply(row, status, now)
+            return
+        if state in ("QUEUED", "AMBIGUOUS") and row.attempts > 0:
+            try:
+                found = adapter.find_request(ref, reference)
+            except AdapterError as exc:
+                row.last_error, row.updated_at = f"look-up failed: {exc}", now
+                return
+            if found is not None:
+                log.info("cover_request_found_by_reference", state=state)
+                _apply(row, found, now)
+                return
+    if state not in ("QUEUED", "AMBIGUOUS"):
+        return
+    # Mark the attempt before sending, in its own transaction: a crash during the call
+    # leaves attempts > 0, so the next run looks the reference up before sending again.
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CoverRequestRow, request_id)
+        row.attempts += 1
+        row.updated_at = now
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CoverRequestRow, request_id)
+        _send(row, adapter, policy, now)
+        log.info("cover_request_sent", state=row.state, attempts=row.attempts)
+
+
+def reconcile(
+    ledger: Ledger,
+    adapters: Mapping[str, InsurerAdapter],
+    policies: Mapping[str, Policy],
+    *,
+    now: datetime,
+) -> int:
+    """Advance every open request whose insurer is configured; returns how many."""
+    with ledger.unit_of_work() as session:
+        rows = session.execute(
+            select(CoverRequestRow.id, PolicyRow.key)
+            .join(PolicyRow, PolicyRow.id == CoverRequestRow.policy_id)
+            .where(CoverRequestRow.state.in_(OPEN_STATES))
+            .order_by(CoverRequestRow.id)
+        ).all()
+    count = 0
+    for request_id, key in rows:
+        policy = policies.get(key)
+        if policy is None or policy.insurer not in adapters:
+            continue
+        advance(ledger, request_id, adapters[policy.insurer], policy, now=now)
+        count += 1
+    return count
+
+
+def list_requests(
+    ledger: Ledger, *, request_id: int | None = None, limit: int = 50
+) -> list[CoverRequestView]:
+    with ledger.unit_of_work() as session:
+        stmt = (
+            select(CoverRequestRow, PolicyRow.key, BuyerRow.name)
+            .join(PolicyRow, PolicyRow.id == CoverRequestRow.policy_id)
+            .join(BuyerRow, BuyerRow.id == CoverRequestRow.buyer_id)
+            .order_by(CoverRequestRow.id.desc())
+            .limit(limit)
+        )
+        if request_id is not None:
+            stmt = stmt.where(CoverRequestRow.id == request_id)
+        return [
+            CoverRequestView(
+                id=r.id,
+                client_reference=r.client_reference,
+                policy=key,
+                buyer_id=r.buyer_id,
+                buyer_name=name,
+                insurer=r.insurer,
+                action=r.action,
+                amount=r.amount,
+                currency=r.currency,
+                state=r.state,
+                insurer_request_ref=r.insurer_request_ref,
+                outcome_status=r.outcome_status,
+                outcome_amount=r.outcome_amount,
+                attempts=r.attempts,
+                last_error=r.last_error,
+                updated_at=r.updated_at,
+            )
+            for r, key, name in session.execute(stmt)
+        ]
