@@ -1,0 +1,106 @@
+"""Buyer search fan-out: concurrent, merged by identifiers, one bad insurer reported."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tci_gateway.adapters.contract import BuyerMatch, BuyerQuery, Capabilities
+from tci_gateway.domain.identifiers import Scheme, parse_identifier
+from tci_gateway.errors import TransientError
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.services.buyer_search import link_insurer_ids, search_buyers
+from tci_gateway.services.importing import import_buyers
+
+from ..erp.conftest import NOW, make_policy
+from .fakes import FakeInsurer
+
+VAT = parse_identifier(Scheme.VAT, "FR40303265045")
+SIREN = parse_identifier(Scheme.FR_SIREN, "303265045")
+QUERY = BuyerQuery("FR", VAT)
+
+
+@dataclass
+class SearchFake(FakeInsurer):
+    found: list[BuyerMatch] = field(default_factory=list)
+    delay: float = 0.0
+    error: Exception | None = None
+    release: threading.Event | None = None
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(buyer_search=True))
+
+    def search_buyers(self, query: BuyerQuery) -> list[BuyerMatch]:
+        if self.release is not None:
+            self.release.wait(5)
+        time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return self.found
+
+
+def match(insurer: str, ident: str, *ids: object) -> BuyerMatch:
+    return BuyerMatch(insurer, ident, f"Name at {insurer}", "FR", tuple(ids))  # type: ignore[arg-type]
+
+
+def test_answers_are_merged_by_shared_identifiers_with_provenance() -> None:
+    adapters = {
+        "atradius": SearchFake(name="atradius", found=[match("atradius", "100", VAT, SIREN)]),
+        "coface": SearchFake(name="coface", found=[match("coface", "EZ9", SIREN)]),
+        "allianz": SearchFake(name="allianz", found=[match("allianz", "555")]),
+    }
+    result = search_buyers(adapters, QUERY)
+    assert result.complete
+    first, second = result.candidates
+    assert first.insurer_ids == {"atradius": "100", "coface": "EZ9"}
+    assert VAT in first.identifiers and SIREN in first.identifiers
+    assert second.insurer_ids == {"allianz": "555"}  # no shared identifier: not merged
+
+
+def test_slow_and_failing_insurers_do_not_fail_the_search() -> None:
+    stuck = threading.Event()
+    adapters = {
+        "fast": SearchFake(name="fast", found=[match("fast", "1", VAT)]),
+        "broken": SearchFake(
+            name="broken", error=TransientError("HTTP 503", adapter="broken", status=503)
+        ),
+        "stuck": SearchFake(name="stuck", release=stuck),
+        "no-search": SearchFake(name="no-search", capabilities=Capabilities(buyer_search=False)),
+    }
+    started = time.monotonic()
+    result = search_buyers(adapters, QUERY, timeout=0.5)
+    elapsed = time.monotonic() - started
+    stuck.set()
+    assert elapsed < 1.5
+    status = {o.insurer: o.status for o in result.outcomes}
+    assert status == {
+        "fast": "ok",
+        "broken": "failed",
+        "stuck": "timed out",
+        "no-search": "not supported",
+    }
+    assert not result.complete
+    assert [c.insurer_ids for c in result.candidates] == [{"fast": "1"}]
+
+
+def test_insurers_are_asked_concurrently() -> None:
+    adapters = {
+        n: SearchFake(name=n, delay=0.3, found=[match(n, "1", VAT)]) for n in ("a", "b", "c")
+    }
+    started = time.monotonic()
+    search_buyers(adapters, QUERY)
+    assert time.monotonic() - started < 0.8  # not 0.9 s in sequence
+
+
+def test_link_attaches_insurer_ids_to_the_one_matching_buyer(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    buyers = tmp_path / "b.csv"
+    buyers.write_text(
+        "erp_account,name,country,vat\nA1,Alpha SA,FR,FR40303265045\n", encoding="utf-8"
+    )
+    import_buyers(ledger, buyers, policies={"main": make_policy()}, now=NOW)
+    adapters = {"atradius": SearchFake(name="atradius", found=[match("atradius", "100", VAT)])}
+    result = search_buyers(adapters, QUERY)
+    assert link_insurer_ids(ledger, result, now=NOW) == 1
+    assert link_insurer_ids(ledger, result, now=NOW) == 0
