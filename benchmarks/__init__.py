@@ -1,0 +1,1 @@
+"""Benchmarks of tci-gateway: `python -m benchmarks` (see benchmarks/README.md)."""

@@ -1,0 +1,56 @@
+"""What every stage reports: its time, a floor measured in the same run, the ratio, and
+the stage process's peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    measured_s: float
+    floor_s: float
+    floor: str
+    goal: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.measured_s / self.floor_s if self.floor_s > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = round(self.ratio, 3)
+        return data
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+def best_of(n: int, fn: Callable[[], T]) -> tuple[float, T]:
+    """The fastest of ``n`` runs (the least disturbed by the machine)."""
+    best: tuple[float, T] | None = None
+    for _ in range(n):
+        result = timed(fn)
+        if best is None or result[0] < best[0]:
+            best = result
+    assert best is not None
+    return best
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
