@@ -190,13 +190,89 @@ class InsurerAdapter(Protocol):
     def close(self) -> None: ...
 
 
+class CompanyStatus(StrEnum):
+    """One status across registers and bureaus (reference/bureaus.md, section 3.6)."""
+
+    ACTIVE = "ACTIVE"
+    DISTRESSED = "DISTRESSED"
+    INACTIVE = "INACTIVE"
+    DISSOLVED = "DISSOLVED"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class CompanyQuery:
+    """Find a company in ``country`` (ISO alpha-2) by identifier or by name (+ address)."""
+
+    country: str
+    identifier: Identifier | None = None
+    name: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True)
+class CompanyCandidate:
+    """A company as a bureau or register knows it, with the provider's own confidence
+    kept raw (D&B confidence code and match grade, a rank). ``is_site`` marks a branch
+    or establishment: never a buyer. Parents are kept for group exposure."""
+
+    provider: str
+    provider_id: str
+    name: str
+    country: str
+    identifiers: tuple[Identifier, ...] = ()
+    other_names: tuple[str, ...] = ()
+    status: CompanyStatus = CompanyStatus.UNKNOWN
+    city: str | None = None
+    postcode: str | None = None
+    is_site: bool = False
+    confidence: int | None = None
+    match_grade: str | None = None
+    rank: int | None = None
+    direct_parent: Identifier | None = None
+    ultimate_parent: Identifier | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One provider's credit assessment, stored as given, never averaged with another.
+    ``missing`` lists the blocks or fields that were absent or unreadable (a text where a
+    number was expected) instead of failing the whole answer."""
+
+    provider: str
+    provider_id: str
+    provider_reference: str | None
+    scale: str
+    score_raw: str | None = None
+    band: str | None = None
+    failure_score: str | None = None
+    paydex: int | None = None
+    recommended_limit: Money | None = None
+    as_of: date | None = None
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BureauCapabilities:
+    search: bool = True
+    assessment: bool = False
+    parents: bool = False
+    crosswalk: bool = False
+
+
 @runtime_checkable
 class BureauAdapter(Protocol):
-    """A credit bureau or company register (the buyer-identity issue fills this in)."""
+    """A credit bureau or company register, normalised."""
 
     name: str
+    capabilities: BureauCapabilities
 
-    def search_companies(self, query: BuyerQuery) -> list[BuyerMatch]: ...
+    def search_companies(self, query: CompanyQuery) -> list[CompanyCandidate]: ...
+
+    def get_company(self, provider_id: str) -> CompanyCandidate | None: ...
+
+    def assess(self, provider_id: str) -> Assessment | None: ...
 
     def close(self) -> None: ...
 
