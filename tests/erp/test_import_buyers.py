@@ -135,3 +135,14 @@ def test_json_buyers(ledger: Ledger, tmp_path: Path, policies: dict[str, Policy]
     assert [(e.row, e.column) for e in info.value.errors] == [(2, "vat")]
     path.write_text('[{"erp_account": "A1", "name": "Alpha", "country": "DE"}]', encoding="utf-8")
     assert import_buyers(ledger, path, policies=policies, now=NOW).inserted == 1
+
+
+def test_an_account_whose_identifiers_contradict_its_buyer_is_refused(
+    ledger: Ledger, tmp_path: Path, policies: dict[str, Policy]
+) -> None:
+    first = write(tmp_path, "A1,Alpha,FR,main,529900T8BM49AURSDO55,,,552100554,\n")
+    import_buyers(ledger, first, policies=policies, now=NOW)
+    second = write(tmp_path, "A2,Alpha bis,FR,main,5493001KJTIIGC8Y1R12,,,552100554,\n", "b2.csv")
+    with pytest.raises(InputError) as info:
+        import_buyers(ledger, second, policies=policies, now=NOW)
+    assert "contradict" in info.value.errors[0].reason and "LEI" in info.value.errors[0].reason

@@ -42,6 +42,15 @@ def buyers_by_identifier(
     return {Identifier(Scheme(s), v, iss): b for s, iss, v, b in rows}
 
 
+def identifiers_of(session: Session, buyer_id: int) -> set[Identifier]:
+    rows = session.execute(
+        select(
+            BuyerIdentifierRow.scheme, BuyerIdentifierRow.issuer, BuyerIdentifierRow.value
+        ).where(BuyerIdentifierRow.buyer_id == buyer_id)
+    )
+    return {Identifier(Scheme(s), v, i) for s, i, v in rows}
+
+
 def create_buyer(session: Session, name: str, country: str, now: datetime) -> int:
     row = BuyerRow(name=name, country=country, created_at=now, updated_at=now)
     session.add(row)

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.identifiers import Identifier
+from tci_gateway.domain.identity import contradictions
 from tci_gateway.domain.policy import Policy
 from tci_gateway.erp.canonical import (
     BUYER_COLUMNS,
@@ -120,6 +121,12 @@ def _resolve_buyer(
         )
         return False, None
     buyer_id = owners[0] if owners else (link.buyer_id if link else None)
+    if buyer_id is not None:
+        clash = contradictions(buyer_repo.identifiers_of(session, buyer_id), rec.identifiers)
+        if clash:
+            detail = "; ".join(f"buyer {buyer_id} has {x}, this row {y}" for x, y in clash)
+            errors.add(RecordError(source, rec.row, None, f"identifiers contradict: {detail}"))
+            return False, None
     if link is not None and buyer_id != link.buyer_id:
         errors.add(
             RecordError(
