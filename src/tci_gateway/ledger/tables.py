@@ -284,3 +284,67 @@ class CoverRequestRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AssessmentRow(Base):
+    """A bureau's credit assessment of a buyer, kept per provider, never averaged."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (
+        UniqueConstraint("buyer_id", "provider", "provider_id", "as_of", name="uq_assessments_key"),
+        CheckConstraint("recommended_limit IS NULL OR recommended_limit >= 0", "limit_nonneg"),
+        CheckConstraint("(recommended_limit IS NULL) = (limit_currency IS NULL)", "limit_currency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_id: Mapped[str] = mapped_column(String(64))
+    provider_reference: Mapped[str | None] = mapped_column(String(128))
+    scale: Mapped[str] = mapped_column(String(64))
+    score_raw: Mapped[str | None] = mapped_column(String(64))
+    band: Mapped[str | None] = mapped_column(String(64))
+    failure_score: Mapped[str | None] = mapped_column(String(64))
+    paydex: Mapped[int | None] = mapped_column(Integer)
+    recommended_limit: Mapped[Decimal | None] = mapped_column(Amount)
+    limit_currency: Mapped[str | None] = mapped_column(String(3))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    missing: Mapped[list[str]] = mapped_column(JSON)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BuyerParentRow(Base):
+    """A buyer's parent (direct or ultimate) as a bureau reported it, for group exposure."""
+
+    __tablename__ = "buyer_parents"
+    __table_args__ = (
+        UniqueConstraint("buyer_id", "relation", "source", name="uq_buyer_parents_key"),
+        CheckConstraint(_in("relation", ["DIRECT", "ULTIMATE"]), "relation"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    scheme: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReviewItemRow(Base):
+    """A proposed link between two ERP accounts that a person must accept or reject."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        CheckConstraint(_in("state", ["PENDING", "ACCEPTED", "REJECTED"]), "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_a: Mapped[str] = mapped_column(String(64))
+    account_b: Mapped[str] = mapped_column(String(64))
+    score: Mapped[Decimal] = mapped_column(ExactDecimal(scale=2))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -30,6 +30,15 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self.scale = scale
         self.precision = precision
 
+    def __repr__(self) -> str:
+        # Alembic renders types with repr(): keep the scale in generated migrations.
+        args = []
+        if self.scale != 4:
+            args.append(f"scale={self.scale}")
+        if self.precision != 19:
+            args.append(f"precision={self.precision}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
