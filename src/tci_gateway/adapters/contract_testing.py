@@ -26,7 +26,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import httpx
 
-from tci_gateway.adapters.contract import BuyerQuery, PolicyRef
+from tci_gateway.adapters.contract import BuyerQuery, CompanyQuery, PolicyRef
+from tci_gateway.domain.identifiers import Identifier
 from tci_gateway.domain.money import Money
 
 
@@ -136,6 +137,55 @@ class ContractSandbox(Protocol):
     def handle(self, request: httpx.Request) -> httpx.Response: ...
 
     def seed_contract_fixture(self) -> ContractFixture: ...
+
+    def inject(self, *faults: Fault) -> None: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+
+# -- bureaus ------------------------------------------------------------------------------
+#
+# The bureau contract suite (``tests/adapters/test_bureau_contract.py``) runs the same
+# checks against every registered plugin of kind "bureau", each against its own sandbox.
+# A bureau sandbox offers what :class:`ContractSandbox` offers, except that it describes
+# its seeded data with :class:`BureauContractFixture`.
+
+
+@dataclass(frozen=True)
+class BureauContractFixture:
+    """What a bureau sandbox seeded for the bureau contract suite holds.
+
+    ``known_company`` is a query that finds exactly one company, ``known_provider_id``
+    (its id at the provider: an LEI, a Creditsafe connectId, a DUNS), carrying at least
+    ``expected_identifiers``; ``unknown_company`` a query that finds nothing;
+    ``has_assessment`` whether :meth:`BureauAdapter.assess` of the known company returns
+    an assessment; ``token_lifetime`` the seconds after which the sandbox refuses a token
+    (``None``: the API has no tokens); ``auth_request`` the ``(method, path)`` of the
+    token call as counted in ``received`` (``None`` when there is none).
+    """
+
+    known_company: CompanyQuery
+    known_provider_id: str
+    unknown_company: CompanyQuery
+    expected_identifiers: tuple[Identifier, ...] = ()
+    has_assessment: bool = False
+    token_lifetime: float | None = None
+    auth_request: tuple[str, str] | None = None
+
+
+@runtime_checkable
+class BureauContractSandbox(Protocol):
+    """A bureau :class:`~tci_gateway.adapters.contract.Sandbox` the bureau contract suite
+    can drive: seeded data described by :meth:`seed_bureau_fixture`, faults queued with
+    :meth:`inject` (:class:`Fault`), a clock moved with :meth:`advance`, and ``received``,
+    a counter of requests per ``(method, path)``."""
+
+    credentials: Mapping[str, str]
+    received: Counter[tuple[str, str]]
+
+    def handle(self, request: httpx.Request) -> httpx.Response: ...
+
+    def seed_bureau_fixture(self) -> BureauContractFixture: ...
 
     def inject(self, *faults: Fault) -> None: ...
 

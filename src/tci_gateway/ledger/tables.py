@@ -335,9 +335,7 @@ class ReviewItemRow(Base):
     """A proposed link between two ERP accounts that a person must accept or reject."""
 
     __tablename__ = "review_items"
-    __table_args__ = (
-        CheckConstraint(_in("state", ["PENDING", "ACCEPTED", "REJECTED"]), "state"),
-    )
+    __table_args__ = (CheckConstraint(_in("state", ["PENDING", "ACCEPTED", "REJECTED"]), "state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_a: Mapped[str] = mapped_column(String(64))

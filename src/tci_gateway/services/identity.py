@@ -1,0 +1,244 @@
+"""``tci buyers resolve``: one buyer per legal entity, with every assessment beside it.
+
+1. Each buyer's identifiers are confirmed and extended at the bureaus (a company found
+   by one of the buyer's own identifiers gives its other identifiers and parents; a
+   buyer with no identifier is searched by name, and a candidate is taken only when the
+   bureau's own confidence and the name score both reach the configured thresholds);
+   assessments are stored per provider.
+2. The pure rules of :mod:`tci_gateway.domain.identity` group the ERP accounts.
+3. Buyers of one group are merged; identifiers and parents are stored; everything a
+   rule could not decide goes to the review queue with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tci_gateway.adapters.contract import (
+    Assessment,
+    BureauAdapter,
+    CompanyCandidate,
+    CompanyQuery,
+)
+from tci_gateway.domain.identifiers import Identifier, Scheme
+from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, name_score, resolve
+from tci_gateway.errors import AdapterError
+from tci_gateway.ledger import buyers as buyer_repo
+from tci_gateway.ledger import identity as identity_repo
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
+from tci_gateway.logs import get_logger
+
+
+@dataclass(frozen=True)
+class ResolveConfig:
+    rules: ResolutionConfig = field(default_factory=ResolutionConfig)
+    bureau_min_confidence: int = 8
+    bureau_min_name_score: float = 90.0
+    workers: int = 8
+
+
+@dataclass
+class Enrichment:
+    identifiers: set[Identifier] = field(default_factory=set)
+    parents: list[tuple[str, Identifier, str]] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unconfirmed: int = 0
+
+
+@dataclass
+class ResolveReport:
+    accounts: int = 0
+    buyers_before: int = 0
+    buyers_after: int = 0
+    merged: list[str] = field(default_factory=list)
+    identifiers_added: int = 0
+    assessments: int = 0
+    parents: int = 0
+    reviews_new: int = 0
+    reviews_pending: int = 0
+    unconfirmed_candidates: int = 0
+    bureau_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Buyer:
+    id: int
+    name: str
+    country: str
+    identifiers: frozenset[Identifier]
+
+
+def _load(ledger: Ledger) -> tuple[list[tuple[str, str, str, int]], dict[int, _Buyer]]:
+    with ledger.unit_of_work() as session:
+        accounts = [
+            (a, n, c, b)
+            for a, n, c, b in session.execute(
+                select(
+                    ErpAccountRow.account,
+                    ErpAccountRow.name,
+                    BuyerRow.country,
+                    ErpAccountRow.buyer_id,
+                )
+                .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
+                .order_by(ErpAccountRow.account)
+            )
+        ]
+        idents: dict[int, set[Identifier]] = defaultdict(set)
+        for buyer_id, scheme, issuer, value in session.execute(
+            select(
+                BuyerIdentifierRow.buyer_id,
+                BuyerIdentifierRow.scheme,
+                BuyerIdentifierRow.issuer,
+                BuyerIdentifierRow.value,
+            )
+        ):
+            idents[buyer_id].add(Identifier(Scheme(scheme), value, issuer))
+        buyers = {
+            bid: _Buyer(bid, name, country, frozenset(idents[bid]))
+            for bid, name, country in session.execute(
+                select(BuyerRow.id, BuyerRow.name, BuyerRow.country)
+            )
+        }
+    return accounts, buyers
+
+
+def _take(candidate: CompanyCandidate, enrichment: Enrichment, bureau: BureauAdapter) -> None:
+    entity_ids = set(candidate.identifiers)
+    if candidate.is_site:
+        # A branch is never the buyer: its legal entity is its head office.
+        entity_ids = {i for i in (candidate.direct_parent,) if i is not None}
+    enrichment.identifiers |= {i for i in entity_ids if i.scheme is not Scheme.INSURER}
+    if candidate.direct_parent is not None and not candidate.is_site:
+        enrichment.parents.append(("DIRECT", candidate.direct_parent, bureau.name))
+    if candidate.ultimate_parent is not None:
+        enrichment.parents.append(("ULTIMATE", candidate.ultimate_parent, bureau.name))
+    if bureau.capabilities.assessment:
+        assessment = bureau.assess(candidate.provider_id)
+        if assessment is not None:
+            enrichment.assessments.append(assessment)
+
+
+def _enrich_one(
+    buyer: _Buyer, bureaus: Mapping[str, BureauAdapter], config: ResolveConfig
+) -> Enrichment:
+    enrichment = Enrichment()
+    own = [i for i in sorted(buyer.identifiers) if i.scheme is not Scheme.INSURER]
+    for bureau in bureaus.values():
+        try:
+            found = None
+            for ident in own:
+                matches = bureau.search_companies(CompanyQuery(buyer.country, identifier=ident))
+                found = next((c for c in matches if ident in c.identifiers), None)
+                if found is not None:
+                    break
+            if found is None and not own and bureau.capabilities.search:
+                for candidate in bureau.search_companies(
+                    CompanyQuery(buyer.country, name=buyer.name)
+                ):
+                    confident = (candidate.confidence or 0) >= config.bureau_min_confidence
+                    close = name_score(buyer.name, candidate.name) >= config.bureau_min_name_score
+                    if confident and close:
+                        found = candidate
+                        break
+                    enrichment.unconfirmed += 1
+            if found is not None:
+                _take(found, enrichment, bureau)
+        except AdapterError as exc:
+            enrichment.errors.append(f"{bureau.name}, buyer {buyer.id}: {exc}")
+    return enrichment
+
+
+def resolve_buyers(
+    ledger: Ledger,
+    *,
+    bureaus: Mapping[str, BureauAdapter],
+    now: datetime,
+    config: ResolveConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ResolveReport:
+    """Resolve every ERP account to one buyer per legal entity (module docstring)."""
+    config = config or ResolveConfig()
+    log = get_logger()
+    report = ResolveReport()
+    accounts, buyers = _load(ledger)
+    report.accounts, report.buyers_before = len(accounts), len(buyers)
+    enriched: dict[int, Enrichment] = {}
+    if bureaus:
+        with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="resolve") as pool:
+            futures = {b.id: pool.submit(_enrich_one, b, bureaus, config) for b in buyers.values()}
+            for n, (buyer_id, future) in enumerate(futures.items(), start=1):
+                enriched[buyer_id] = future.result()
+                if progress:
+                    progress(n)
+    records = []
+    for account, name, country, buyer_id in accounts:
+        extra = enriched.get(buyer_id, Enrichment()).identifiers
+        records.append(AccountRecord(account, name, country, buyers[buyer_id].identifiers | extra))
+    resolution = resolve(records, config.rules)
+    with ledger.unit_of_work() as session:
+        for entity in resolution.entities:
+            owners = sorted({b for a, _, _, b in accounts if a in entity})
+            keep = owners[0]
+            for drop in owners[1:]:
+                try:
+                    with session.begin_nested():
+                        identity_repo.merge_buyers(session, keep, drop)
+                    report.merged.append(f"buyer {drop} into {keep}")
+                except identity_repo.MergeConflict as exc:
+                    pair = (_first_account(accounts, keep), _first_account(accounts, drop))
+                    report.reviews_new += identity_repo.add_review(
+                        session, pair, 100.0, str(exc), now
+                    )
+            report.identifiers_added += buyer_repo.add_identifiers(
+                session, keep, resolution.identifiers[entity]
+            )
+        for buyer_id, enrichment in enriched.items():
+            alive = _current_buyer(session, accounts, buyer_id)
+            if alive is None:
+                continue
+            for relation, parent, source in enrichment.parents:
+                identity_repo.store_parent(session, alive, relation, parent, source, now)
+                report.parents += 1
+            for assessment in enrichment.assessments:
+                report.assessments += identity_repo.store_assessment(
+                    session, alive, assessment, now
+                )
+            report.bureau_errors.extend(enrichment.errors)
+            report.unconfirmed_candidates += enrichment.unconfirmed
+        for item in resolution.reviews:
+            report.reviews_new += identity_repo.add_review(
+                session, item.accounts, item.score, item.reason, now
+            )
+        report.reviews_pending = len(identity_repo.reviews(session))
+        report.buyers_after = len(list(session.scalars(select(BuyerRow.id))))
+    log.info(
+        "buyers_resolved",
+        accounts=report.accounts,
+        merged=len(report.merged),
+        reviews_new=report.reviews_new,
+        bureau_errors=len(report.bureau_errors),
+    )
+    return report
+
+
+def _first_account(accounts: list[tuple[str, str, str, int]], buyer_id: int) -> str:
+    return next(a for a, _, _, b in accounts if b == buyer_id)
+
+
+def _current_buyer(
+    session: Session, accounts: list[tuple[str, str, str, int]], buyer_id: int
+) -> int | None:
+    """The buyer an old buyer id lives on as after merges (via one of its accounts)."""
+    account = next((a for a, _, _, b in accounts if b == buyer_id), None)
+    if account is None:
+        return buyer_id
+    return identity_repo.buyer_of_account(session, account)
