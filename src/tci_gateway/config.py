@@ -75,7 +75,7 @@ def _is_loopback(host: str) -> bool:
 
 
 class InsurerSettings(_Section):
-    """One insurer connection: which adapter, where, and with which credentials."""
+    """One insurer (or bureau) connection: which adapter, where, with which credentials."""
 
     adapter: str
     base_url: str = SANDBOX_URL
@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     insurers: dict[str, InsurerSettings] = Field(default_factory=dict)
+    bureaus: dict[str, InsurerSettings] = Field(default_factory=dict)
     policies: dict[str, PolicySettings] = Field(default_factory=dict)
 
     @classmethod
@@ -232,7 +233,7 @@ def load_settings(path: Path | None = None) -> Settings:
     except ValidationError as exc:
         source = str(config_path) if config_path else "environment"
         raise ConfigError(f"invalid configuration ({source}): {_describe(exc)}") from None
-    for insurer in settings.insurers.values():
-        for secret in insurer.credentials.values():
+    for provider in (*settings.insurers.values(), *settings.bureaus.values()):
+        for secret in provider.credentials.values():
             register_secret(secret.get_secret_value())
     return settings

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract import AdapterContext, InsurerAdapter, Sandbox
+from tci_gateway.adapters.contract import AdapterContext, BureauAdapter, InsurerAdapter, Sandbox
 from tci_gateway.adapters.registry import available, load_plugin
 from tci_gateway.config import SANDBOX_URL, HttpSettings, InsurerSettings, Settings
 from tci_gateway.errors import ConfigError
@@ -29,10 +29,17 @@ class Connection:
 
 
 @dataclass
+class BureauConnection:
+    adapter: BureauAdapter
+    sandbox: Sandbox | None = None
+
+
+@dataclass
 class Wiring:
     settings: Settings
     config_dir: Path
     connections: dict[str, Connection] = field(default_factory=dict)
+    bureau_connections: dict[str, BureauConnection] = field(default_factory=dict)
 
     def ledger(self, *, require_schema: bool = True) -> Ledger:
         ledger = Ledger.from_url(self.settings.database.url, echo=self.settings.database.echo)
@@ -54,9 +61,24 @@ class Wiring:
             )
         return self.connections[name]
 
+    def bureau(self, name: str) -> BureauConnection:
+        if name not in self.bureau_connections:
+            if name not in self.settings.bureaus:
+                known = ", ".join(sorted(self.settings.bureaus)) or "none"
+                raise ConfigError(f"bureau {name!r} is not configured (configured: {known})")
+            adapter, sandbox = _build(
+                name, self.settings.bureaus[name], self.settings.http, self.config_dir, "bureau"
+            )
+            if not isinstance(adapter, BureauAdapter):
+                raise ConfigError(f"adapter for bureau {name!r} did not build a bureau adapter")
+            self.bureau_connections[name] = BureauConnection(adapter, sandbox)
+        return self.bureau_connections[name]
+
     def close(self) -> None:
         for connection in self.connections.values():
             connection.adapter.close()
+        for bureau in self.bureau_connections.values():
+            bureau.adapter.close()
 
 
 def retry_policy(http: HttpSettings) -> RetryPolicy:
@@ -77,21 +99,20 @@ def _sandbox_options(options: Mapping[str, Any], config_dir: Path) -> dict[str, 
     return result
 
 
-def connect(
-    name: str, settings: InsurerSettings, http: HttpSettings, config_dir: Path
-) -> Connection:
-    """Build the adapter for one configured insurer."""
+def _build(
+    name: str, settings: InsurerSettings, http: HttpSettings, config_dir: Path, kind: str
+) -> tuple[object, Sandbox | None]:
     try:
         plugin = load_plugin(settings.adapter)
     except LookupError as exc:
-        raise ConfigError(f"insurer {name!r}: {exc}") from None
-    if plugin.kind != "insurer":
-        raise ConfigError(f"insurer {name!r}: adapter {plugin.name!r} is a {plugin.kind} adapter")
+        raise ConfigError(f"{kind} {name!r}: {exc}") from None
+    if plugin.kind != kind:
+        raise ConfigError(f"{kind} {name!r}: adapter {plugin.name!r} is a {plugin.kind} adapter")
     sandbox: Sandbox | None = None
     transport: httpx.BaseTransport | None = None
     if settings.base_url == SANDBOX_URL:
         if plugin.create_sandbox is None:
-            raise ConfigError(f"insurer {name!r}: adapter {plugin.name!r} has no sandbox")
+            raise ConfigError(f"{kind} {name!r}: adapter {plugin.name!r} has no sandbox")
         sandbox = plugin.create_sandbox(_sandbox_options(settings.options, config_dir))
         transport = httpx.MockTransport(sandbox.handle)
         base_url = plugin.sandbox_base_url
@@ -101,10 +122,11 @@ def connect(
         credentials = {k: v.get_secret_value() for k, v in settings.credentials.items()}
         missing = [c for c in plugin.credential_names if not credentials.get(c)]
         if missing:
+            section = "INSURERS" if kind == "insurer" else "BUREAUS"
             names = ", ".join(
-                f"TCI_INSURERS__{name.upper()}__CREDENTIALS__{c.upper()}" for c in missing
+                f"TCI_{section}__{name.upper()}__CREDENTIALS__{c.upper()}" for c in missing
             )
-            raise ConfigError(f"insurer {name!r} needs credentials from the environment: {names}")
+            raise ConfigError(f"{kind} {name!r} needs credentials from the environment: {names}")
     context = AdapterContext(
         name=name,
         base_url=base_url,
@@ -117,9 +139,16 @@ def connect(
         retry=retry_policy(http),
         transport=transport,
     )
-    adapter = plugin.create(context)
+    return plugin.create(context), sandbox
+
+
+def connect(
+    name: str, settings: InsurerSettings, http: HttpSettings, config_dir: Path
+) -> Connection:
+    """Build the adapter for one configured insurer."""
+    adapter, sandbox = _build(name, settings, http, config_dir, "insurer")
     if not isinstance(adapter, InsurerAdapter):
-        raise ConfigError(f"adapter {plugin.name!r} did not build an insurer adapter")
+        raise ConfigError(f"adapter for insurer {name!r} did not build an insurer adapter")
     return Connection(adapter, sandbox)
 
 
