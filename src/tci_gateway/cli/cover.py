@@ -7,14 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from tci_gateway.adapters.contract import BuyerQuery, CoverAction
+from tci_gateway.adapters.contract import CoverAction
 from tci_gateway.cli.output import money_text
-from tci_gateway.domain.identifiers import IdentifierError, parse_identifier
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.services import cover_requests as service
-from tci_gateway.services.buyer_search import link_insurer_ids, search_buyers
 
 if TYPE_CHECKING:
     from tci_gateway.cli.main import State
@@ -22,7 +20,6 @@ if TYPE_CHECKING:
 cover_app = typer.Typer(
     help="Request, change and follow cover at the insurers.", no_args_is_help=True
 )
-buyers_app = typer.Typer(help="Find buyers at the insurers.", no_args_is_help=True)
 
 BuyerOpt = Annotated[str, typer.Option("--buyer", "-b", help="ERP account or ledger buyer id.")]
 PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Policy key (if several).")]
@@ -187,86 +184,5 @@ def status_cmd(
     _show(state, views)
 
 
-@buyers_app.command("search")
-def search_cmd(
-    ctx: typer.Context,
-    country: Annotated[str, typer.Option(help="ISO alpha-2 country, e.g. FR.")],
-    identifier: Annotated[
-        str | None, typer.Option("--id", help="SCHEME:VALUE, e.g. VAT:FR40303265045.")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option(help="Company name (where the insurer allows it).")
-    ] = None,
-    insurer: Annotated[list[str] | None, typer.Option(help="Only these insurers.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the slowest insurer.")] = 30.0,
-    link: Annotated[
-        bool, typer.Option(help="Attach found insurer ids to the ledger buyer.")
-    ] = False,
-) -> None:
-    """Search every configured insurer at once; merged results with provenance."""
-    state = _state(ctx)
-    ident = None
-    if identifier:
-        scheme, _, value = identifier.partition(":")
-        try:
-            ident = parse_identifier(scheme.upper(), value)
-        except IdentifierError as exc:
-            raise InputError([RecordError("command line", None, "--id", str(exc))]) from None
-    if ident is None and not name:
-        raise InputError([RecordError("command line", None, "--id", "give --id or --name")])
-    wiring = state.wiring()
-    names = insurer or sorted(wiring.settings.insurers)
-    try:
-        adapters = {n: wiring.insurer(n).adapter for n in names}
-        result = search_buyers(adapters, BuyerQuery(country.upper(), ident, name), timeout=timeout)
-        linked = 0
-        if link:
-            ledger = wiring.ledger()
-            try:
-                linked = link_insurer_ids(ledger, result, now=state.now())
-            finally:
-                ledger.dispose()
-    finally:
-        wiring.close()
-    if state.json:
-        state.output.emit_json(
-            {
-                "candidates": [
-                    {
-                        "name": c.name,
-                        "country": c.country,
-                        "insurer_ids": c.insurer_ids,
-                        "names": c.names,
-                        "ratings": c.ratings,
-                        "identifiers": sorted(str(i) for i in c.identifiers),
-                    }
-                    for c in result.candidates
-                ],
-                "insurers": [o.__dict__ for o in result.outcomes],
-                "linked": linked,
-            }
-        )
-    else:
-        table = Table(title="Buyers found", title_justify="left")
-        for column in ("Name", "Country", "Insurer ids", "Identifiers"):
-            table.add_column(column)
-        for c in result.candidates:
-            table.add_row(
-                c.name,
-                c.country,
-                ", ".join(f"{k}:{v}" for k, v in sorted(c.insurer_ids.items())),
-                ", ".join(sorted(str(i) for i in c.identifiers if i.issuer == "")),
-            )
-        state.output.table(table)
-        for o in result.outcomes:
-            note = f"{o.matches} match(es)" if o.status == "ok" else (o.error or o.status)
-            state.output.info(f"{o.insurer}: {o.status} in {o.seconds:.2f} s, {note}")
-        if link:
-            state.output.info(f"linked {linked} insurer buyer id(s) to ledger buyers")
-    if not result.complete:
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(cover_app, name="cover")
-    app.add_typer(buyers_app, name="buyers")

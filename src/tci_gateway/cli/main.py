@@ -346,11 +346,12 @@ def alerts_cmd(
 
 
 def _register_more() -> None:
-    from tci_gateway.cli import cover, demo, sandbox
+    from tci_gateway.cli import buyers, cover, demo, sandbox
 
     demo.register(app)
     sandbox.register(app)
     cover.register(app)
+    buyers.register(app)
 
 
 _register_more()
