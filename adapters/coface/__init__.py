@@ -1,1 +1,1 @@
-"""coface adapter (in progress)."""
+"""The Coface (CofaServe) insurer adapter and its sandbox; the plugin is :mod:`.plugin`."""

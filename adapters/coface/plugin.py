@@ -1,12 +1,95 @@
-"""Placeholder while the coface adapter is written; replaced by the real plugin."""
+"""The Coface plugin, registered in the entry-point group ``tci_gateway.adapters``.
+
+Credentials: ``username``, ``password`` and ``api_key``, from the environment as
+``TCI_INSURERS__<NAME>__CREDENTIALS__USERNAME`` (and so on). Options: see
+:mod:`.options` (``paths``, ``policy_number``, ``status_overrides``,
+``identifier_types``, ``actions``, ``overdue_types``, ``page_limit``, header names,
+token field and scheme...). Policies name their contract in ``external_ref`` as
+``policy_number``.
+
+Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+:meth:`.sandbox.CofaceSandbox.seed`), ``credentials``, ``clock``, ``token_ttl``,
+``auto_approve_up_to``, ``decision_delay``, ``partial_ratio``, ``paths``,
+``max_limit``, ``lockout_after``, ``lockout_max``, ``overdue_types``.
+"""
 
 from __future__ import annotations
 
-from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin, InsurerAdapter
+from collections.abc import Mapping
+from typing import Any
+
+from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.errors import ConfigError
+from tci_gateway.http.auth import TokenCache
+
+from .client import CofaceAdapter, CofaceClient
+from .options import CofaceOptions, OptionError
+from .sandbox import CofaceSandbox
+
+CREDENTIAL_NAMES = ("username", "password", "api_key")
+SANDBOX_BASE_URL = "https://sandbox.coface.invalid"
 
 
-def _create(context: AdapterContext) -> InsurerAdapter:
-    raise NotImplementedError("the coface adapter is not written yet")
+def _env_name(adapter: str, credential: str) -> str:
+    return f"TCI_INSURERS__{adapter.upper()}__CREDENTIALS__{credential.upper()}"
 
 
-PLUGIN = AdapterPlugin(name="coface", kind="insurer", description="in progress", create=_create)
+def create_adapter(
+    context: AdapterContext, *, token_cache: TokenCache | None = None
+) -> CofaceAdapter:
+    """Build the adapter from its context. Missing credentials and bad options are a
+    :class:`ConfigError` naming what to fix (never a credential's value)."""
+    missing = [n for n in CREDENTIAL_NAMES if not str(context.credentials.get(n) or "").strip()]
+    if missing:
+        names = ", ".join(_env_name(context.name, n) for n in missing)
+        raise ConfigError(
+            f"insurer {context.name!r} (coface) is missing credentials {', '.join(missing)}: "
+            f"set {names}"
+        )
+    if not context.base_url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"insurer {context.name!r} (coface): base_url {context.base_url!r} is not a URL"
+        )
+    try:
+        options = CofaceOptions.parse(context.options)
+    except OptionError as exc:
+        raise ConfigError(f"insurer {context.name!r} (coface): {exc}") from exc
+    client = CofaceClient(
+        adapter=context.name,
+        base_url=context.base_url,
+        environment=context.environment,
+        username=context.credentials["username"],
+        password=context.credentials["password"],
+        api_key=context.credentials["api_key"],
+        options=options,
+        transport=context.transport,
+        timeouts=context.timeouts,
+        retry=context.retry,
+        token_cache=token_cache,
+    )
+    return CofaceAdapter(context.name, client)
+
+
+def create_sandbox(options: Mapping[str, Any]) -> CofaceSandbox:
+    """A sandbox from options: ``seed`` plus the keyword options of
+    :class:`CofaceSandbox`."""
+    opts = dict(options)
+    seed = opts.pop("seed", None)
+    sandbox = CofaceSandbox(**opts)
+    if seed is not None:
+        sandbox.seed(seed)
+    return sandbox
+
+
+PLUGIN = AdapterPlugin(
+    name="coface",
+    kind="insurer",
+    description=(
+        "Coface CofaServe: companies (EasyNumber), credit-limit orders, portfolio decisions, "
+        "overdue declarations (paths synthetic, configurable)"
+    ),
+    create=create_adapter,
+    credential_names=CREDENTIAL_NAMES,
+    create_sandbox=create_sandbox,
+    sandbox_base_url=SANDBOX_BASE_URL,
+)

@@ -387,3 +387,51 @@ def test_token_endpoint_unavailable_is_retried(harness: Harness) -> None:
     harness.sandbox.inject(Fault(status=503, target="auth"))
     assert harness.adapter.search_buyers(fx.known_buyer)
     assert harness.auth_requests() == 2
+
+
+# -- overdue notices, where the insurer takes them by API -----------------------------
+
+
+def test_overdue_notice_is_filed_once_and_found_by_reference(harness: Harness) -> None:
+    from datetime import date
+
+    from tci_gateway.adapters.contract import (
+        OverdueFiling,
+        OverdueInvoice,
+        OverdueKind,
+        OverdueNotice,
+    )
+    from tci_gateway.domain.money import Money
+
+    if not harness.adapter.capabilities.overdue_api:
+        pytest.skip(f"{harness.plugin.name} has no overdue API")
+    adapter = harness.adapter
+    assert isinstance(adapter, OverdueFiling)
+    fx = harness.fixture
+    currency = fx.policy.currency
+    notice = OverdueNotice(
+        client_reference="contract-ovd-0001",
+        policy=fx.policy,
+        insurer_buyer_id=fx.known_buyer_id,
+        kind=OverdueKind.OVERDUE,
+        invoices=(
+            OverdueInvoice(
+                number="INV-CT-1",
+                issue_date=date(2026, 8, 1),
+                original_due_date=date(2026, 9, 30),
+                amount=Money.of("12500.00", currency),
+                outstanding=Money.of("12500.00", currency),
+            ),
+        ),
+        first_default_date=date(2026, 10, 1),
+    )
+    harness.adapter.search_buyers(fx.known_buyer)  # token in hand
+    assert adapter.find_overdue(fx.policy, notice.client_reference) is None
+    posts = harness.posts()
+    harness.sandbox.inject(Fault(status=503, method="POST", after_processing=True))
+    with pytest.raises(AmbiguousOutcomeError):
+        adapter.submit_overdue(notice)
+    found = adapter.find_overdue(fx.policy, notice.client_reference)
+    assert found is not None and found.client_reference == notice.client_reference
+    assert found.insurer_reference
+    assert harness.posts() == posts + 1

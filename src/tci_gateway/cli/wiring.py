@@ -93,6 +93,8 @@ def retry_policy(http: HttpSettings) -> RetryPolicy:
 
 def _sandbox_options(options: Mapping[str, Any], config_dir: Path) -> dict[str, Any]:
     result = dict(options.get("sandbox", {}))
+    if "paths" in options and "paths" not in result:
+        result["paths"] = options["paths"]  # the sandbox answers where the adapter asks
     seed = result.get("seed")
     if isinstance(seed, str) and not Path(seed).is_absolute():
         result["seed"] = str(config_dir / seed)

@@ -9,6 +9,8 @@ with a fresh one. Tokens are registered with the log redactor as soon as they ar
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from tci_gateway.errors import AuthError
 from tci_gateway.logs import register_secret
 
 REFRESH_MARGIN = 60.0
@@ -45,6 +48,7 @@ class TokenCache:
         self.clock = clock
         self._tokens: dict[tuple[str, ...], Token] = {}
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._refused: dict[tuple[str, ...], AuthError] = {}
         self._guard = threading.Lock()
 
     def _lock(self, key: tuple[str, ...]) -> threading.Lock:
@@ -64,6 +68,17 @@ class TokenCache:
             register_secret(value)
             self._tokens[key] = Token(value, self.clock() + lifetime, refresh_margin(lifetime))
             return value
+
+    def refusal(self, key: tuple[str, ...], fingerprint: str) -> AuthError | None:
+        """The error these exact credentials got earlier in this process, if any."""
+        with self._guard:
+            return self._refused.get((*key, fingerprint))
+
+    def refuse(self, key: tuple[str, ...], fingerprint: str, error: AuthError) -> None:
+        """Remember that these exact credentials were refused: they are not sent again
+        (several insurers lock an account after a few failed logins)."""
+        with self._guard:
+            self._refused[(*key, fingerprint)] = error
 
     def invalidate(self, key: tuple[str, ...], value: str) -> None:
         """Drop the token if it is still the one that was refused."""
@@ -100,12 +115,45 @@ class AuthStrategy(ABC):
         """Headers for an authenticated call."""
 
     def token(self, base_url: str, send: TokenFetcher) -> str:
-        return self.cache.get(
-            self.cache_key, lambda: self.read_token(send(self.token_request(base_url)))
-        )
+        """A valid token: cached, or obtained by one caller. Credentials the insurer
+        refused once are not sent again in this process."""
+        request = self.token_request(base_url)
+        fingerprint = _fingerprint(request)
+        refused = self.cache.refusal(self.cache_key, fingerprint)
+        if refused is not None:
+            raise AuthError(
+                f"{refused.message} (refused earlier in this run; not sent again, since "
+                "repeated failed logins can lock the account: fix the credentials and restart)",
+                adapter=refused.adapter,
+                status=refused.status,
+                code=refused.code,
+            )
+
+        def fetch() -> tuple[str, float]:
+            try:
+                return self.read_token(send(request))
+            except AuthError as exc:
+                self.cache.refuse(self.cache_key, fingerprint, exc)
+                raise
+
+        return self.cache.get(self.cache_key, fetch)
 
     def invalidate(self, token: str) -> None:
         self.cache.invalidate(self.cache_key, token)
+
+
+_CREDENTIAL_HEADER = re.compile(r"authorization|key|secret|token|password|policy", re.IGNORECASE)
+
+
+def _fingerprint(request: httpx.Request) -> str:
+    """A digest of everything that carries credentials in a token request."""
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.url}".encode())
+    for name, value in sorted(request.headers.items()):
+        if _CREDENTIAL_HEADER.search(name):  # not correlation ids and other per-call values
+            digest.update(f"{name.lower()}:{value}".encode())
+    digest.update(request.content)
+    return digest.hexdigest()
 
 
 def basic_credentials(user: str, password: str) -> str:

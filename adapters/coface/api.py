@@ -1,0 +1,113 @@
+"""The Coface HTTP client: :class:`~tci_gateway.http.client.ApiClient` with the Coface
+auth (:class:`.auth.CofaceAuth`), the contract-number header and the error envelope.
+
+Every call sends ``Authorization: <idToken>``, ``x-api-key`` and, when a contract is in
+scope, ``x-cof-policy-number`` (names per :mod:`.options`). Errors come in a SYNTHETIC
+envelope ``{"error": {code, message, details}}`` or, from the API gateway in front, as
+``{"message": ...}``; both fill :class:`~tci_gateway.http.client.ParsedError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from tci_gateway.errors import ProtocolError, RejectedError
+from tci_gateway.http.auth import TokenCache
+from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
+from tci_gateway.http.jsonexact import loads
+from tci_gateway.http.retry import RetryPolicy
+
+from .auth import CURRENT_POLICY, CofaceAuth, parse_envelope
+from .options import CofaceOptions
+
+
+class CofaceClient(ApiClient):
+    """:class:`ApiClient` with the Coface auth, the contract-number header and the
+    error envelope."""
+
+    def __init__(
+        self,
+        *,
+        adapter: str,
+        base_url: str,
+        environment: str,
+        username: str,
+        password: str,
+        api_key: str,
+        options: CofaceOptions | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        self.options = options or CofaceOptions()
+        auth = CofaceAuth(
+            adapter=adapter,
+            environment=environment,
+            base_url=base_url,
+            username=username,
+            password=password,
+            api_key=api_key,
+            options=self.options,
+            cache=token_cache,
+        )
+        super().__init__(
+            adapter=adapter,
+            base_url=base_url,
+            auth=auth,
+            transport=transport,
+            timeouts=timeouts,
+            retry=retry,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        client_reference: str | None = None,
+        policy_number: str | None = None,
+    ) -> ApiResponse:
+        """:meth:`ApiClient.request` with ``policy_number`` sent as the contract-number
+        header (on the login too, when one is needed)."""
+        scope = CURRENT_POLICY.set(policy_number)
+        try:
+            return super().request(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                idempotent=idempotent,
+                client_reference=client_reference,
+            )
+        finally:
+            CURRENT_POLICY.reset(scope)
+
+    def parse_error(self, response: httpx.Response) -> ParsedError:
+        """Read the error envelope; the reason phrase when there is none."""
+        fallback = response.reason_phrase or f"HTTP {response.status_code}"
+        try:
+            return parse_envelope(loads(response.content), fallback)
+        except (ValueError, UnicodeDecodeError):
+            return ParsedError(message=fallback)
+
+    def validate_response(self, response: httpx.Response, payload: Any) -> None:
+        """An ``error`` member in a 2xx body is a refusal."""
+        if isinstance(payload, dict) and payload.get("error"):
+            ctx: dict[str, Any] = {
+                "adapter": self.adapter,
+                "status": response.status_code,
+                "correlation_id": response.request.headers.get(self.correlation_header),
+                "body": response.text,
+            }
+            try:
+                parsed = parse_envelope(payload, "error in a successful answer")
+            except ValueError:
+                raise ProtocolError("unreadable error in a successful answer", **ctx) from None
+            raise RejectedError(parsed.message, code=parsed.code, details=parsed.details, **ctx)

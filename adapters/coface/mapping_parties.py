@@ -1,0 +1,165 @@
+"""Coface companies, identifiers, countries and policies to domain objects (pure).
+
+Countries: the company identification takes ``countryCode`` in ISO 3166 alpha-3 (L: one
+integrator's ``countryCode=ECU``); the domain speaks alpha-2. Answers are read in either.
+
+Identifiers: a table maps domain schemes to Coface ``identifierType`` values (SYNTHETIC
+defaults, option ``identifier_types``). Read back, a type may stand for several schemes
+(the same ``CRN`` for GB and CN registrations, say): the first scheme whose validation
+the value passes wins, the country's registration scheme first. A VAT number gets the
+country's VAT prefix when it lacks one. An identifier that fails validation or has no
+domain scheme is skipped, never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import pycountry
+
+from tci_gateway.adapters.contract import BuyerMatch
+from tci_gateway.domain.identifiers import (
+    REGISTRATION_SCHEME_BY_COUNTRY,
+    Identifier,
+    IdentifierError,
+    Scheme,
+    parse_identifier,
+)
+from tci_gateway.domain.money import MoneyError, check_currency
+
+from .wire import Company, PolicyRecord
+
+
+class MappingError(ValueError):
+    """A record that is valid JSON but cannot be mapped; ``field`` names the culprit."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+# -- countries --------------------------------------------------------------------------
+
+
+def country_alpha2(code: str) -> str:
+    """An alpha-3 or alpha-2 country code (as Coface wrote it) as alpha-2."""
+    text = code.strip().upper()
+    found = None
+    if len(text) == 3:
+        found = pycountry.countries.get(alpha_3=text)
+    elif len(text) == 2:
+        found = pycountry.countries.get(alpha_2=text)
+    if found is None:
+        raise MappingError("countryCode", f"unknown ISO 3166 country code {code!r}")
+    return str(found.alpha_2)
+
+
+def country_param(alpha2: str, country_format: str = "alpha3") -> str:
+    """The domain's alpha-2 country as Coface's ``countryCode`` query value."""
+    found = pycountry.countries.get(alpha_2=alpha2.strip().upper())
+    if found is None:
+        raise MappingError("country", f"unknown ISO 3166 alpha-2 country code {alpha2!r}")
+    return str(found.alpha_3 if country_format == "alpha3" else found.alpha_2)
+
+
+# -- identifiers ------------------------------------------------------------------------
+
+_VAT_PREFIX = {"GR": "EL"}  # Greek VAT numbers carry EL, not GR
+_SEPARATORS = re.compile(r"[\s.\-/]")
+
+
+def vat_prefix(country: str) -> str:
+    """The VAT number prefix of an alpha-2 country."""
+    return _VAT_PREFIX.get(country.upper(), country.upper())
+
+
+class IdentifierTable:
+    """Domain scheme <-> Coface ``identifierType``, both ways."""
+
+    def __init__(self, types: Mapping[Scheme, str]) -> None:
+        self.types = dict(types)
+        self._reverse: dict[str, list[Scheme]] = {}
+        for scheme, kind in self.types.items():
+            self._reverse.setdefault(kind.upper(), []).append(scheme)
+
+    def to_coface(self, identifier: Identifier) -> tuple[str, str] | None:
+        """``(identifierType, identifierValue)`` for a search, or ``None`` when the
+        scheme has no Coface type."""
+        kind = self.types.get(identifier.scheme)
+        return (kind, identifier.value) if kind is not None else None
+
+    def from_coface(self, kind: str, raw: str, country: str | None) -> Identifier | None:
+        """A Coface identifier as a validated domain identifier (``country`` alpha-2),
+        or ``None`` when no scheme fits."""
+        schemes = list(self._reverse.get(kind.strip().upper(), ()))
+        preferred = REGISTRATION_SCHEME_BY_COUNTRY.get((country or "").upper())
+        if preferred in schemes:
+            schemes.remove(preferred)
+            schemes.insert(0, preferred)
+        for scheme in schemes:
+            if scheme is Scheme.INSURER:
+                continue
+            value = raw
+            if scheme is Scheme.VAT and country:
+                prefix = vat_prefix(country)
+                compact = _SEPARATORS.sub("", raw).upper()
+                value = compact if compact[:2].isalpha() else prefix + compact
+            try:
+                return parse_identifier(scheme, value)
+            except IdentifierError:
+                continue
+        return None
+
+
+def map_company(company: Company, insurer: str, table: IdentifierTable) -> BuyerMatch:
+    """A company record as a :class:`BuyerMatch`; identifiers that fail validation or
+    have no domain scheme are left out. A company without a country is refused."""
+    written = company.country
+    if written is None:
+        raise MappingError("address.countryCode", "the company has no country")
+    country = country_alpha2(written)
+    identifiers: dict[Identifier, None] = {}
+    for item in company.identifiers:
+        found = table.from_coface(item.type, item.value, country)
+        if found is not None:
+            identifiers.setdefault(found)
+    return BuyerMatch(
+        insurer=insurer,
+        insurer_buyer_id=company.easyNumber,
+        name=company.companyName,
+        country=country,
+        identifiers=tuple(identifiers),
+    )
+
+
+# -- policy -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """What ``GET /policies/{policy_number}`` says about a contract."""
+
+    policy_number: str
+    status: str | None
+    currency: str
+    start: date | None
+    end: date | None
+
+
+def map_policy(record: PolicyRecord) -> PolicyInfo:
+    """A policy record as :class:`PolicyInfo` (the currency checked against ISO 4217)."""
+    try:
+        currency = check_currency(record.currency.upper())
+    except MoneyError as exc:
+        raise MappingError("currency", str(exc)) from exc
+    return PolicyInfo(
+        policy_number=record.policyNumber,
+        status=record.status,
+        currency=currency,
+        start=record.startDate,
+        end=record.endDate,
+    )
