@@ -346,3 +346,72 @@ class ReviewItemRow(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FxRateRow(Base):
+    """A dated reference rate: 1 ``base`` = ``rate`` ``quote`` (ECB: base EUR)."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (
+        UniqueConstraint("rate_date", "base", "quote", name="uq_fx_rates_key"),
+        CheckConstraint("rate > 0", "rate_positive"),
+        CheckConstraint("length(base) = 3 AND length(quote) = 3", "codes"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rate_date: Mapped[date] = mapped_column(Date)
+    base: Mapped[str] = mapped_column(String(3))
+    quote: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(ExactDecimal(scale=8))
+    source: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobRunRow(Base):
+    """One run of a scheduled job for one business date: a duplicate fire is a no-op."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        UniqueConstraint("job", "business_date", name="uq_job_runs_key"),
+        CheckConstraint(_in("state", ["RUNNING", "SUCCEEDED", "FAILED"]), "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    business_date: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SchedulerLeaseRow(Base):
+    """The scheduler leader's lease (SQLite; PostgreSQL uses an advisory lock)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SyncStagingRow(Base):
+    """A raw portfolio record as fetched, with its provenance, before reconciliation."""
+
+    __tablename__ = "sync_staging"
+    __table_args__ = (Index("ix_sync_staging_run", "sync_run_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sync_run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(64))
+    buyer_name: Mapped[str] = mapped_column(String(300))
+    buyer_country: Mapped[str | None] = mapped_column(String(2))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(Text)
+    normalised: Mapped[str] = mapped_column(Text)
