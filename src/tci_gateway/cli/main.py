@@ -346,12 +346,14 @@ def alerts_cmd(
 
 
 def _register_more() -> None:
-    from tci_gateway.cli import buyers, cover, demo, sandbox
+    from tci_gateway.cli import buyers, cover, demo, fx, sandbox, scheduler
 
     demo.register(app)
     sandbox.register(app)
     cover.register(app)
     buyers.register(app)
+    fx.register(app)
+    scheduler.register(app)
 
 
 _register_more()

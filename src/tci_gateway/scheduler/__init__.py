@@ -1,0 +1,1 @@
+"""The scheduler: nightly jobs, one leader, idempotent per business date."""
