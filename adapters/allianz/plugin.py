@@ -1,12 +1,118 @@
-"""Placeholder while the allianz adapter is written; replaced by the real plugin."""
+"""The Allianz Trade plugin, registered in the entry-point group ``tci_gateway.adapters``.
+
+Credential: ``api_key``, from the environment as
+``TCI_INSURERS__<NAME>__CREDENTIALS__API_KEY``. Base URLs: production
+``https://api.allianz-trade.com``; UAT ``https://api-services.uat.1placedessaisons.com``
+with ``path_preset = "uat"`` (paths prefixed ``uatm``).
+
+Adapter options (:class:`.options.AllianzOptions`): ``path_preset``, ``paths``,
+``status_overrides``, ``business_unit_code``, ``page_size``, ``first_page``,
+``max_pages``, ``id_type_codes``, ``company_identifier_type_code``,
+``search_requested_size``, ``search_minimum_score``, ``request_type_codes``,
+``reference_field``, ``pending_request_status``, ``callback_url``, ``callback_header``,
+``callback_ttl_hours``, ``callback_extended``.
+
+Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+:meth:`.sandbox.AllianzSandbox.seed`), ``credentials``, ``clock``, ``token_ttl``,
+``auto_approve_up_to``, ``decision_delay``, ``partial_ratio``, ``path_preset``,
+``paths``, ``max_page_size``, ``callback_header``, ``reference_field``.
+"""
 
 from __future__ import annotations
 
-from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin, InsurerAdapter
+from collections.abc import Mapping
+from typing import Any
+
+from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.errors import ConfigError
+from tci_gateway.http.auth import TokenCache
+
+from .client import AllianzAdapter
+from .http_client import AllianzClient
+from .options import AllianzOptions
+from .sandbox import AllianzSandbox
+
+CREDENTIAL_NAMES = ("api_key",)
+SANDBOX_OPTIONS = frozenset(
+    {
+        "credentials",
+        "clock",
+        "token_ttl",
+        "auto_approve_up_to",
+        "decision_delay",
+        "partial_ratio",
+        "path_preset",
+        "paths",
+        "max_page_size",
+        "callback_header",
+        "reference_field",
+    }
+)
+SANDBOX_BASE_URL = "https://sandbox.allianz-trade.invalid"
 
 
-def _create(context: AdapterContext) -> InsurerAdapter:
-    raise NotImplementedError("the allianz adapter is not written yet")
+def _env_name(adapter: str, credential: str) -> str:
+    return f"TCI_INSURERS__{adapter.upper()}__CREDENTIALS__{credential.upper()}"
 
 
-PLUGIN = AdapterPlugin(name="allianz", kind="insurer", description="in progress", create=_create)
+def create_adapter(
+    context: AdapterContext, *, token_cache: TokenCache | None = None
+) -> AllianzAdapter:
+    """Build the adapter from its context. A missing credential is a
+    :class:`ConfigError` naming the environment variable to set (never a value); a bad
+    option is a :class:`ConfigError` naming the option."""
+    missing = [n for n in CREDENTIAL_NAMES if not str(context.credentials.get(n) or "").strip()]
+    if missing:
+        names = ", ".join(_env_name(context.name, n) for n in missing)
+        raise ConfigError(
+            f"insurer {context.name!r} (allianz) is missing credentials {', '.join(missing)}: "
+            f"set {names}"
+        )
+    if not context.base_url.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"insurer {context.name!r} (allianz): base_url {context.base_url!r} is not a URL"
+        )
+    try:
+        options = AllianzOptions.parse(context.options)
+    except ConfigError as exc:
+        raise ConfigError(f"insurer {context.name!r} (allianz): {exc}") from None
+    client = AllianzClient(
+        adapter=context.name,
+        base_url=context.base_url,
+        environment=context.environment,
+        api_key=context.credentials["api_key"],
+        token_path=options.paths["token"],
+        transport=context.transport,
+        timeouts=context.timeouts,
+        retry=context.retry,
+        token_cache=token_cache,
+    )
+    return AllianzAdapter(context.name, client, options=options)
+
+
+def create_sandbox(options: Mapping[str, Any]) -> AllianzSandbox:
+    """A sandbox from options: ``seed`` plus the keyword options of
+    :class:`AllianzSandbox`."""
+    opts = dict(options)
+    seed = opts.pop("seed", None)
+    unknown = sorted(set(opts) - SANDBOX_OPTIONS)
+    if unknown:
+        known = ", ".join(sorted(SANDBOX_OPTIONS | {"seed"}))
+        raise ConfigError(f"allianz sandbox: unknown option(s) {unknown} (known: {known})")
+    if seed is not None:
+        return AllianzSandbox.from_seed(seed, **opts)
+    return AllianzSandbox(**opts)
+
+
+PLUGIN = AdapterPlugin(
+    name="allianz",
+    kind="insurer",
+    description=(
+        "Allianz Trade (ex Euler Hermes): buyer search, asynchronous cover requests, "
+        "covers portfolio, payment overdues, callbacks"
+    ),
+    create=create_adapter,
+    credential_names=CREDENTIAL_NAMES,
+    create_sandbox=create_sandbox,
+    sandbox_base_url=SANDBOX_BASE_URL,
+)

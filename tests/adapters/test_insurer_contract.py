@@ -64,7 +64,13 @@ class Harness:
         return adapter
 
     def posts(self) -> int:
-        return sum(n for (method, _path), n in self.sandbox.received.items() if method == "POST")
+        """POSTs that may change state: searches an API sends as POST only read."""
+        reads = getattr(self.sandbox, "read_only_requests", frozenset())
+        return sum(
+            n
+            for (method, path), n in self.sandbox.received.items()
+            if method == "POST" and (method, path) not in reads
+        )
 
     def auth_requests(self) -> int:
         assert self.fixture.auth_request is not None

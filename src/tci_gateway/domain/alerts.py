@@ -27,6 +27,7 @@ class AlertKind(StrEnum):
     PENDING_WITHDRAWAL = "pending_withdrawal"
     UNKNOWN_STATUS_CODE = "unknown_status_code"
     UNKNOWN_BUYER = "unknown_buyer"
+    COVER_MISSING = "cover_missing"
     # Raised from exposure against cover.
     OVER_LIMIT = "over_limit"
     UNCOVERED = "uncovered"
@@ -50,6 +51,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.PENDING_WITHDRAWAL: Severity.CRITICAL,
     AlertKind.UNKNOWN_STATUS_CODE: Severity.WARNING,
     AlertKind.UNKNOWN_BUYER: Severity.WARNING,
+    AlertKind.COVER_MISSING: Severity.CRITICAL,
     AlertKind.OVER_LIMIT: Severity.WARNING,
     AlertKind.UNCOVERED: Severity.WARNING,
     AlertKind.FX_RATE_MISSING: Severity.WARNING,

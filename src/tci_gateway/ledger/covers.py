@@ -10,8 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import (
@@ -92,10 +93,87 @@ def versions_by_buyer(session: Session, policy_id: int) -> dict[int, list[Stored
 
 
 def latest_versions(session: Session, policy_id: int) -> dict[int, StoredVersion]:
-    """The most recently recorded version per buyer: what a sync diffs against."""
+    """The most recently recorded version per buyer: what a sync diffs against (one row
+    per buyer is loaded, not the whole history)."""
+    newest = (
+        select(func.max(CoverDecisionRow.id))
+        .where(CoverDecisionRow.policy_id == policy_id)
+        .group_by(CoverDecisionRow.buyer_id)
+    )
+    rows = list(session.scalars(select(CoverDecisionRow).where(CoverDecisionRow.id.in_(newest))))
+    tranches: dict[int, list[CoverTrancheRow]] = defaultdict(list)
+    if rows:
+        query = select(CoverTrancheRow).where(CoverTrancheRow.decision_id.in_(newest))
+        for t in session.scalars(query):
+            tranches[t.decision_id].append(t)
     return {
-        buyer: versions[-1] for buyer, versions in versions_by_buyer(session, policy_id).items()
+        row.buyer_id: StoredVersion(
+            _to_domain(row, tranches[row.id]), row.id, row.buyer_id, row.recorded_at
+        )
+        for row in rows
     }
+
+
+def _row_values(
+    policy_id: int,
+    buyer_id: int,
+    decision: CoverDecision,
+    recorded_at: datetime,
+    sync_run_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "policy_id": policy_id,
+        "buyer_id": buyer_id,
+        "insurer_cover_ref": decision.insurer_cover_ref,
+        "status": decision.status.value,
+        "is_preliminary": decision.is_preliminary,
+        "currency": decision.currency,
+        "granted_amount": decision.granted_amount.amount,
+        "requested_amount": decision.requested_amount.amount if decision.requested_amount else None,
+        "effective_from": decision.effective_from,
+        "effective_to": decision.effective_to,
+        "pending_action": decision.pending_action.value if decision.pending_action else None,
+        "raw_codes": dict(decision.raw_codes),
+        "unknown_codes": list(decision.unknown_codes),
+        "conditions": [
+            {"code": c.code, "text": c.text, "type": c.type} for c in decision.conditions
+        ],
+        "decided_at": decision.decided_at,
+        "source_changed_at": decision.last_changed_at,
+        "recorded_at": recorded_at,
+        "sync_run_id": sync_run_id,
+    }
+
+
+def add_versions(
+    session: Session,
+    policy_id: int,
+    items: list[tuple[int, CoverDecision]],
+    *,
+    recorded_at: datetime,
+    sync_run_id: int | None,
+) -> list[int]:
+    """Append many versions at once (``(buyer_id, decision)`` pairs); returns their ids
+    in the order given."""
+    if not items:
+        return []
+    stmt = insert(CoverDecisionRow).returning(CoverDecisionRow.id, sort_by_parameter_order=True)
+    rows = [_row_values(policy_id, b, d, recorded_at, sync_run_id) for b, d in items]
+    ids = [int(i) for i in session.scalars(stmt, rows)]
+    tranche_rows = [
+        {
+            "decision_id": version_id,
+            "position": position,
+            "amount": tranche.amount.amount,
+            "valid_from": tranche.valid_from,
+            "expires_on": tranche.expires_on,
+        }
+        for version_id, (_, decision) in zip(ids, items, strict=True)
+        for position, tranche in enumerate(decision.tranches)
+    ]
+    if tranche_rows:
+        session.execute(insert(CoverTrancheRow), tranche_rows)
+    return ids
 
 
 def add_version(
@@ -107,38 +185,8 @@ def add_version(
     recorded_at: datetime,
     sync_run_id: int | None,
 ) -> int:
-    """Append a new version; returns its id."""
-    row = CoverDecisionRow(
-        policy_id=policy_id,
-        buyer_id=buyer_id,
-        insurer_cover_ref=decision.insurer_cover_ref,
-        status=decision.status.value,
-        is_preliminary=decision.is_preliminary,
-        currency=decision.currency,
-        granted_amount=decision.granted_amount.amount,
-        requested_amount=decision.requested_amount.amount if decision.requested_amount else None,
-        effective_from=decision.effective_from,
-        effective_to=decision.effective_to,
-        pending_action=decision.pending_action.value if decision.pending_action else None,
-        raw_codes=dict(decision.raw_codes),
-        unknown_codes=list(decision.unknown_codes),
-        conditions=[{"code": c.code, "text": c.text, "type": c.type} for c in decision.conditions],
-        decided_at=decision.decided_at,
-        source_changed_at=decision.last_changed_at,
-        recorded_at=recorded_at,
-        sync_run_id=sync_run_id,
+    """Append one new version; returns its id."""
+    (version_id,) = add_versions(
+        session, policy_id, [(buyer_id, decision)], recorded_at=recorded_at, sync_run_id=sync_run_id
     )
-    session.add(row)
-    session.flush()
-    for position, tranche in enumerate(decision.tranches):
-        session.add(
-            CoverTrancheRow(
-                decision_id=row.id,
-                position=position,
-                amount=tranche.amount.amount,
-                valid_from=tranche.valid_from,
-                expires_on=tranche.expires_on,
-            )
-        )
-    session.flush()
-    return row.id
+    return version_id

@@ -117,6 +117,58 @@ def add_alert(
     return session.execute(stmt).first() is not None
 
 
+def alert_values(
+    *,
+    kind: AlertKind,
+    message: str,
+    business_date: date,
+    dedupe_key: str,
+    now: datetime,
+    buyer_id: int | None = None,
+    policy_id: int | None = None,
+    sync_run_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One alert row, for :func:`add_alerts`."""
+    return {
+        "kind": kind.value,
+        "severity": SEVERITY[kind].value,
+        "buyer_id": buyer_id,
+        "policy_id": policy_id,
+        "business_date": business_date,
+        "message": message,
+        "details": details or {},
+        "dedupe_key": dedupe_key[:200],
+        "sync_run_id": sync_run_id,
+        "created_at": now,
+    }
+
+
+def add_alerts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record many alerts at once; those whose dedupe key exists are skipped."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(AlertRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    session.execute(stmt, rows)
+
+
+def mark_interrupted(session: Session, policy_id: int, now: datetime) -> int:
+    """Runs of a policy still marked running were interrupted (a crash, kill -9)."""
+    rows = list(
+        session.scalars(
+            select(SyncRunRow).where(
+                SyncRunRow.policy_id == policy_id, SyncRunRow.status == "running"
+            )
+        )
+    )
+    for row in rows:
+        row.status, row.finished_at = "failed", now
+        row.errors = [*row.errors, "interrupted: the process stopped before the run finished"]
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class AlertView:
     id: int

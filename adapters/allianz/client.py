@@ -1,0 +1,311 @@
+"""The Allianz Trade adapter, :class:`AllianzAdapter` (the HTTP client,
+:class:`.http_client.AllianzClient`, is re-exported here).
+
+Cover requests are asynchronous: ``POST covers`` answers 202 ``{jobId}``;
+:meth:`AllianzAdapter.request_status` polls the job and reads the cover once it is
+processed. References returned by :meth:`AllianzAdapter.find_request` are
+``request:<requestId>`` (the cover request, not the job): ``request_status`` accepts
+both kinds. Overdue filing (:mod:`.overdues`) and callbacks (:mod:`.webhooks`) are
+mixed in from :class:`.overdues.OverdueMixin` and :class:`.base.AllianzBase`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from tci_gateway.adapters.contract import (
+    BuyerMatch,
+    BuyerQuery,
+    Capabilities,
+    CoverAction,
+    CoverRequest,
+    CoverRequestResult,
+    PolicyRef,
+    PortfolioItem,
+)
+from tci_gateway.domain.identifiers import Scheme
+from tci_gateway.errors import NotFoundError, ProtocolError, RejectedError
+from tci_gateway.http.client import ApiResponse
+
+from .http_client import AllianzClient, cover_id_from_url
+from .mapping import JOB_FAILED, JOB_PENDING, JOB_PROCESSED, map_company, request_state
+from .overdues import OverdueMixin
+from .portfolio import Pager, cover_items, page_records, pending_items
+from .wire import CoverRequestRecord, Job, JobCreated, SearchResult
+
+__all__ = ["CAPABILITIES", "REQUEST_REF_PREFIX", "AllianzAdapter", "AllianzClient"]
+
+REQUEST_REF_PREFIX = "request:"
+
+CAPABILITIES = Capabilities(
+    buyer_search=True,
+    cover_requests=True,
+    async_cover_requests=True,
+    portfolio=True,
+    webhooks=True,
+    delta_endpoint=False,
+    pagination="page",
+    overdue_api=True,
+    claims_api=False,
+)
+
+T = TypeVar("T")
+
+
+def _not_found(error: NotFoundError, answer: T) -> T:
+    """``answer`` for a 404 that Allianz gave in its error envelope (a business "not
+    found" has a code); a bare 404 (a wrong route at the gateway, a token route that does
+    not exist) is raised: reading it as "unknown" could make a caller send again."""
+    if error.code is None:
+        raise error
+    return answer
+
+
+_ACTION_PATHS = {
+    CoverAction.NEW: "covers",
+    CoverAction.INCREASE: "cover_increase",
+    CoverAction.REDUCE: "cover_reduce",
+    CoverAction.CANCEL: "cover_cancel",
+    CoverAction.RENEW: "covers",  # only once request_type_codes names a RENEW code
+}
+
+
+class AllianzAdapter(OverdueMixin):
+    """Allianz Trade, normalised (:class:`~tci_gateway.adapters.contract.InsurerAdapter`
+    and :class:`~tci_gateway.adapters.contract.OverdueFiling`). Options: see
+    :class:`.options.AllianzOptions`. ``clock`` is the time a portfolio is observed at.
+    Extra methods: :meth:`read_cover`, :meth:`callback_headers`, :meth:`parse_webhook`,
+    :meth:`submit_overdue`, :meth:`find_overdue`, :meth:`policy_body`."""
+
+    capabilities: Capabilities = CAPABILITIES
+
+    # -- buyers -------------------------------------------------------------------------
+
+    def search_buyers(self, query: BuyerQuery) -> list[BuyerMatch]:
+        """``advancedSearch`` by identifier (mapped to its ``idTypeCode``; an Allianz
+        company id is ``Scheme.INSURER`` issued by this adapter) and/or by name. No match
+        (an empty ``results``, or a 404 in Allianz's error envelope) is an empty list;
+        results are candidates, never links."""
+        opts = self.options
+        body: dict[str, Any] = {
+            "countryCode": query.country.upper(),
+            "companyIdentifierTypeCode": opts.company_identifier_type_code,
+            "requestedSize": opts.search_requested_size,
+        }
+        if opts.search_minimum_score is not None:
+            body["minimumScore"] = opts.search_minimum_score
+        ident = query.identifier
+        if ident is None and not (query.name and query.name.strip()):
+            raise RejectedError("a buyer search needs an identifier or a name", adapter=self.name)
+        if ident is not None:
+            if ident.scheme is Scheme.INSURER and ident.issuer != self.name:
+                raise RejectedError(f"{ident} is not an Allianz Trade id", adapter=self.name)
+            code = opts.id_type_codes.get(ident.scheme)
+            if code is None:
+                raise RejectedError(f"Allianz cannot search by {ident.scheme}", adapter=self.name)
+            body["companyIdentifiers"] = [{"idTypeCode": code, "idValue": ident.value}]
+        if query.name and query.name.strip():
+            body["companyName"] = query.name.strip()
+        try:
+            response = self.client.request(
+                "POST", self.paths["company_search"], json_body=body, idempotent=True
+            )
+        except NotFoundError as exc:
+            return _not_found(exc, [])
+        records = page_records(response.payload)
+        if records is None:
+            raise ProtocolError("the search answer has no results", adapter=self.name)
+        matches: list[BuyerMatch] = []
+        for index, record in enumerate(records):
+            try:
+                company = SearchResult.from_record(record).company
+                matches.append(
+                    map_company(company, self.name, opts.id_type_codes, query.country.upper())
+                )
+            except ValidationError as exc:
+                self.client.log.warning("company_record_skipped", row=index, reason=str(exc))
+        return matches
+
+    # -- portfolio ----------------------------------------------------------------------
+
+    def fetch_portfolio(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
+        """Every company's cover under ``policy`` (``covers/search``, paged), then a
+        PENDING entry per company with a request in progress and no cover
+        (``coverRequests/search``). The first page is read before this returns; later
+        pages are read as the entries are consumed (memory does not grow with pages)."""
+        policy_body = self.policy_body(policy)
+        covers = self.pager("covers_search", {"policies": [policy_body]})
+        first = covers.fetch(0)
+        return self._portfolio(policy, policy_body, covers, first, self.clock())
+
+    def _portfolio(
+        self,
+        policy: PolicyRef,
+        policy_body: dict[str, str],
+        covers: Pager,
+        first: tuple[ApiResponse, list[Any]],
+        observed_at: datetime,
+    ) -> Iterator[PortfolioItem]:
+        seen: set[str] = set()
+        overrides = self.options.status_overrides
+        row = 0
+        for records in covers.pages(first):
+            yield from cover_items(
+                records,
+                row,
+                policy.currency,
+                seen,
+                status_overrides=overrides,
+                observed_at=observed_at,
+            )
+            row += len(records)
+        body = {"policies": [policy_body], "requestStatusCode": self.options.pending_request_status}
+        row = 0
+        for records in self.pager("cover_requests_search", body).pages():
+            yield from pending_items(
+                records, row, policy.currency, seen, status_overrides=overrides
+            )
+            row += len(records)
+
+    # -- cover requests -----------------------------------------------------------------
+
+    def request_cover(self, request: CoverRequest) -> CoverRequestResult:
+        """``POST covers`` (or the route configured for the action) with the action's
+        ``requestTypeCode``, sent non-idempotent with the client reference in the
+        reference field; the callback header goes along when ``callback_url`` is set.
+        Allianz answers 202 ``{jobId}``: the result is always pending, with the job id
+        as ``insurer_request_ref``. A request for a company with one still pending is
+        refused by Allianz (409: :class:`RejectedError`)."""
+        opts = self.options
+        if request.cover_type == "CREDIT_CHECK":
+            raise RejectedError("Allianz Trade has no credit-check cover", adapter=self.name)
+        is_grade = request.action is CoverAction.NEW and request.cover_type == "GRADE"
+        code = opts.request_type_codes.get("GRADE" if is_grade else request.action.value)
+        route = _ACTION_PATHS.get(request.action)
+        if code is None or route is None:
+            raise RejectedError(
+                f"Allianz Trade has no {request.action} request (set request_type_codes)",
+                adapter=self.name,
+            )
+        body: dict[str, Any] = {
+            "requestTypeCode": code,
+            "policy": self.policy_body(request.policy),
+            "companyId": request.insurer_buyer_id,
+            "isRequestUrgent": request.urgent,
+            opts.reference_field: request.client_reference,
+        }
+        if request.action is not CoverAction.CANCEL:
+            if request.amount is None or request.amount.amount <= 0:
+                raise RejectedError(
+                    f"a {request.action} request needs a positive amount", adapter=self.name
+                )
+            body["creditLimitDetails"] = {
+                "requestedAmount": request.amount.amount,
+                "currencyCode": request.amount.currency,
+            }
+        response = self.client.request_with_headers(
+            "POST",
+            self.paths[route],
+            self.callback_headers(),
+            json_body=body,
+            idempotent=False,
+            client_reference=request.client_reference,
+        )
+        try:
+            job = JobCreated.from_record(response.payload)
+        except ValidationError as exc:
+            raise ProtocolError(
+                "the cover request answer has no jobId",
+                adapter=self.name,
+                status=response.status,
+                correlation_id=response.correlation_id,
+            ) from exc
+        return CoverRequestResult(request.client_reference, job.jobId, pending=True)
+
+    def request_status(
+        self, policy: PolicyRef, insurer_request_ref: str
+    ) -> CoverRequestResult | None:
+        """Poll a job (``GET jobs/{jobId}``): pending, or processed and the cover read
+        through ``resourceUrl``. A ``request:<requestId>`` reference (from
+        :meth:`find_request`) is looked up in ``coverRequests/search``. ``None`` when
+        Allianz does not know it (a 404 in its error envelope; a bare 404 is raised).
+        The job carries no client reference: the result's ``client_reference`` is ``""``
+        (the caller has it in its outbox)."""
+        if insurer_request_ref.startswith(REQUEST_REF_PREFIX):
+            request_id = insurer_request_ref[len(REQUEST_REF_PREFIX) :]
+            found = self._find_requests(policy, "requestId", request_id)
+            return self._request_result(policy, found[-1]) if found else None
+        path = self.paths["job"].replace("{jobId}", quote(insurer_request_ref, safe=""))
+        try:
+            response = self.client.request("GET", path)
+        except NotFoundError as exc:
+            return _not_found(exc, None)
+        try:
+            job = Job.from_record(response.payload)
+        except ValidationError as exc:
+            raise ProtocolError(f"unreadable job {insurer_request_ref}", adapter=self.name) from exc
+        state = job.jobStatusCode.casefold()
+        if state in JOB_FAILED:
+            raise RejectedError(
+                f"Allianz could not process job {insurer_request_ref}",
+                adapter=self.name,
+                code=job.jobStatusCode,
+                body=job.raw,
+            )
+        if state not in JOB_PROCESSED:
+            if state not in JOB_PENDING:
+                self.client.log.warning("unknown_job_status", job_status=job.jobStatusCode)
+            return CoverRequestResult("", insurer_request_ref, pending=True)
+        cover_id = cover_id_from_url(job.resourceUrl)
+        if cover_id is None:
+            raise ProtocolError(
+                f"processed job {insurer_request_ref} has no usable resourceUrl", adapter=self.name
+            )
+        decision = self.read_cover(policy, cover_id)
+        return CoverRequestResult("", insurer_request_ref, pending=False, decision=decision)
+
+    def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
+        """Look a cover request up by client reference (``coverRequests/search``; the
+        reference is also matched here, in case the filter is ignored). ``None`` when
+        Allianz has no record of it; the reference of a found one is
+        ``request:<requestId>``."""
+        found = self._find_requests(policy, self.options.reference_field, client_reference)
+        return self._request_result(policy, found[-1]) if found else None
+
+    def _find_requests(
+        self, policy: PolicyRef, field: str, value: str
+    ) -> list[tuple[CoverRequestRecord, str]]:
+        body = {"policies": [self.policy_body(policy)], field: value}
+        found: list[tuple[CoverRequestRecord, str]] = []
+        reference_field = self.options.reference_field
+        for records in self.pager("cover_requests_search", body).pages():
+            for record in records:
+                if not isinstance(record, dict) or str(record.get(field)) != value:
+                    continue
+                try:
+                    parsed = CoverRequestRecord.from_record(record)
+                except ValidationError as exc:
+                    raise ProtocolError(
+                        f"unreadable cover request: {exc}", adapter=self.name
+                    ) from exc
+                found.append((parsed, str(record.get(reference_field) or "")))
+        found.sort(key=lambda item: item[0].creationDate or datetime.min.replace(tzinfo=UTC))
+        return found
+
+    def _request_result(
+        self, policy: PolicyRef, found: tuple[CoverRequestRecord, str]
+    ) -> CoverRequestResult:
+        record, reference = found
+        ref = f"{REQUEST_REF_PREFIX}{record.requestId}"
+        state = request_state(record.requestStatusCode)
+        if state == "pending":
+            return CoverRequestResult(reference, ref, pending=True)
+        if record.coverId:
+            decision = self.read_cover(policy, record.coverId)
+            return CoverRequestResult(reference, ref, pending=False, decision=decision)
+        return CoverRequestResult(reference, ref, pending=False)

@@ -1,0 +1,266 @@
+"""Page-number paging and the portfolio entries it yields.
+
+``covers/search`` and ``coverRequests/search`` take ``pagination: {page, pageSize,
+isTotalRequired}``. A partial page (more follow) may be answered with **HTTP 206**
+(observed on V2 list calls). :class:`Pager` reads pages until one of: an empty page; a
+200 (not 206) whose ``pagination.totalPages``/``totalCount`` (SYNTHETIC names) say it is
+the last, or, without totals, a page shorter than the page size; ``max_pages``
+(a :class:`ProtocolError`: a server that ignores ``page`` would loop forever). Records
+are read from the first list found under ``results``, ``items``, ``covers``,
+``coverRequests``, ``content`` or ``data`` (the answer's key is not public), or a bare
+list. Searches are read-only: they are sent as idempotent POSTs (retried).
+
+Entries: one per company. A cover that cannot be read is a
+:class:`~tci_gateway.errors.RecordError` (source ``"allianz covers"``, row = its index
+across pages); a company seen twice keeps its first cover and reports the second.
+Requests in progress become PENDING entries for companies that have no cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from tci_gateway.adapters.contract import PortfolioEntry, PortfolioItem
+from tci_gateway.domain.cover import CoverStatus
+from tci_gateway.errors import ProtocolError, RecordError
+from tci_gateway.http.client import ApiClient, ApiResponse
+
+from .mapping import MappingError, country_alpha2, map_cover, map_pending_request, request_state
+from .wire import Cover, CoverRequestRecord
+
+COVERS_SOURCE = "allianz covers"
+REQUESTS_SOURCE = "allianz cover requests"
+LIST_KEYS = ("results", "items", "covers", "coverRequests", "content", "data")
+
+
+def page_records(payload: Any) -> list[Any] | None:
+    """The records of one page, or ``None`` when the answer holds no list."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        for key in LIST_KEYS:
+            value = payload.get(key)
+            if isinstance(value, list):
+                return value
+        if not any(key in payload for key in LIST_KEYS) and "pagination" in payload:
+            return []
+    return None
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def totals(response: ApiResponse) -> tuple[int | None, int | None]:
+    """``(totalPages, totalCount)`` when the answer's ``pagination`` carries them."""
+    pagination = response.payload.get("pagination") if isinstance(response.payload, dict) else None
+    if not isinstance(pagination, dict):
+        return None, None
+    return _whole(pagination.get("totalPages")), _whole(pagination.get("totalCount"))
+
+
+def has_more(
+    response: ApiResponse,
+    count: int,
+    page_number: int,
+    page_size: int,
+    *,
+    partial_seen: bool = False,
+    known: tuple[int | None, int | None] = (None, None),
+) -> bool:
+    """Whether another page follows the one just read (``page_number`` counted from 1).
+    ``partial_seen``: earlier pages came as 206, so a 200 is the last page. ``known``:
+    the totals an earlier page gave (only the first is asked for them)."""
+    if count == 0:
+        return False
+    if response.status == 206:
+        return True
+    if partial_seen:
+        return False
+    pages, total = totals(response)
+    pages = pages if pages is not None else known[0]
+    total = total if total is not None else known[1]
+    if pages is not None:
+        return page_number < pages
+    if total is not None:
+        return page_number * page_size < total
+    return count >= page_size
+
+
+class Pager:
+    """Reads a page-numbered search one page at a time."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        page_size: int,
+        first_page: int,
+        max_pages: int,
+    ) -> None:
+        self.client = client
+        self.path = path
+        self.body = dict(body)
+        self.page_size = page_size
+        self.first_page = first_page
+        self.max_pages = max_pages
+
+    def fetch(self, index: int) -> tuple[ApiResponse, list[Any]]:
+        """Page ``index`` (0-based count; sent as ``first_page + index``)."""
+        body = {
+            **self.body,
+            "pagination": {
+                "page": self.first_page + index,
+                "pageSize": self.page_size,
+                "isTotalRequired": index == 0,
+            },
+        }
+        response = self.client.request("POST", self.path, json_body=body, idempotent=True)
+        records = page_records(response.payload)
+        if records is None:
+            raise ProtocolError(
+                "the search answer holds no list of records",
+                adapter=self.client.adapter,
+                status=response.status,
+                correlation_id=response.correlation_id,
+            )
+        return response, records
+
+    def pages(self, first: tuple[ApiResponse, list[Any]] | None = None) -> Iterator[list[Any]]:
+        """Every page's records in order; ``first`` is page 0 when already read."""
+        index = 0
+        partial_seen = False
+        response, records = first if first is not None else self.fetch(0)
+        known = totals(response)
+        while True:
+            yield records
+            more = has_more(
+                response,
+                len(records),
+                index + 1,
+                self.page_size,
+                partial_seen=partial_seen,
+                known=known,
+            )
+            if not more:
+                return
+            partial_seen = partial_seen or response.status == 206
+            index += 1
+            if index >= self.max_pages:
+                raise ProtocolError(
+                    f"more than {self.max_pages} pages: the server may ignore the page number",
+                    adapter=self.client.adapter,
+                )
+            response, records = self.fetch(index)
+
+
+def _company_of(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    value = record.get("companyId")
+    company = record.get("company")
+    if value is None and isinstance(company, dict):
+        value = company.get("companyId")
+    if isinstance(value, int | str) and not isinstance(value, bool) and str(value).strip():
+        return str(value).strip()
+    return None
+
+
+def _error(source: str, row: int, exc: ValidationError, company: str | None) -> RecordError:
+    first = exc.errors()[0]
+    column = ".".join(str(p) for p in first["loc"]) or None
+    who = f"company {company}: " if company else ""
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return RecordError(source, row, column, f"{who}{first['msg']}{more}")
+
+
+def cover_items(
+    records: list[Any],
+    first_row: int,
+    currency: str,
+    seen: set[str],
+    *,
+    status_overrides: Mapping[str, CoverStatus] | None = None,
+    observed_at: datetime | None = None,
+) -> Iterator[PortfolioItem]:
+    """Entries (and errors as data) for one page of covers; adds companies to ``seen``."""
+    for offset, record in enumerate(records):
+        row = first_row + offset
+        company = _company_of(record)
+        try:
+            cover = Cover.from_record(record)
+        except ValidationError as exc:
+            if company is not None:
+                seen.add(company)  # never let a pending request stand in for it
+            yield _error(COVERS_SOURCE, row, exc, company)
+            continue
+        company_id = cover.company_id or ""
+        if company_id in seen:
+            yield RecordError(
+                COVERS_SOURCE, row, None, f"company {company_id} has another cover; first kept"
+            )
+            continue
+        seen.add(company_id)
+        try:
+            decision = map_cover(
+                cover, currency, status_overrides=status_overrides, observed_at=observed_at
+            )
+        except MappingError as exc:
+            yield RecordError(COVERS_SOURCE, row, exc.field, f"company {company_id}: {exc.reason}")
+            continue
+        country = cover.company.countryCode if cover.company is not None else None
+        yield PortfolioEntry(
+            insurer_buyer_id=company_id,
+            buyer_name=cover.company_name,
+            buyer_country=country_alpha2(country),
+            decision=decision,
+            raw=cover.raw,
+        )
+
+
+def pending_items(
+    records: list[Any],
+    first_row: int,
+    currency: str,
+    seen: set[str],
+    *,
+    status_overrides: Mapping[str, CoverStatus] | None = None,
+) -> Iterator[PortfolioItem]:
+    """PENDING entries for requests in progress on companies not in ``seen``."""
+    for offset, record in enumerate(records):
+        row = first_row + offset
+        company = _company_of(record)
+        try:
+            request = CoverRequestRecord.from_record(record)
+        except ValidationError as exc:
+            yield _error(REQUESTS_SOURCE, row, exc, company)
+            continue
+        if request_state(request.requestStatusCode) != "pending":
+            continue
+        if company is None:
+            yield RecordError(REQUESTS_SOURCE, row, "companyId", "the request names no company")
+            continue
+        if company in seen:
+            continue
+        seen.add(company)
+        try:
+            decision = map_pending_request(request, currency, status_overrides=status_overrides)
+        except MappingError as exc:
+            yield RecordError(REQUESTS_SOURCE, row, exc.field, f"company {company}: {exc.reason}")
+            continue
+        company_block = request.company
+        yield PortfolioEntry(
+            insurer_buyer_id=company,
+            buyer_name=(company_block.companyName or "") if company_block else "",
+            buyer_country=country_alpha2(company_block.countryCode) if company_block else None,
+            decision=decision,
+            raw=request.raw,
+        )

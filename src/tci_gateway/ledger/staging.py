@@ -1,0 +1,146 @@
+"""Staging of fetched portfolio records: the raw payload with its provenance and the
+normalised decision, written before reconciliation so a sync streams from the database
+instead of holding a whole portfolio in memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from tci_gateway.adapters.contract import PortfolioEntry
+from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
+from tci_gateway.domain.money import Money
+from tci_gateway.ledger.tables import SyncStagingRow
+
+
+def _d(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def decision_to_json(d: CoverDecision) -> str:
+    """The normalised decision as JSON: amounts as strings (exact), dates ISO."""
+    payload: dict[str, Any] = {
+        "ref": d.insurer_cover_ref,
+        "status": d.status.value,
+        "currency": d.currency,
+        "granted": str(d.granted_amount.amount),
+        "from": d.effective_from.isoformat(),
+        "tranches": [
+            [str(t.amount.amount), t.valid_from.isoformat(), _d(t.expires_on)] for t in d.tranches
+        ],
+        "requested": str(d.requested_amount.amount) if d.requested_amount else None,
+        "preliminary": d.is_preliminary,
+        "conditions": [[c.code, c.text, c.type] for c in d.conditions],
+        "pending": d.pending_action.value if d.pending_action else None,
+        "raw": dict(d.raw_codes),
+        "unknown": list(d.unknown_codes),
+        "to": _d(d.effective_to),
+        "decided": d.decided_at.isoformat() if d.decided_at else None,
+        "changed": d.last_changed_at.isoformat() if d.last_changed_at else None,
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def decision_from_json(text: str) -> CoverDecision:
+    p = json.loads(text)
+    cur = p["currency"]
+    return CoverDecision(
+        insurer_cover_ref=p["ref"],
+        status=CoverStatus(p["status"]),
+        currency=cur,
+        granted_amount=Money(Decimal(p["granted"]), cur),
+        effective_from=date.fromisoformat(p["from"]),
+        tranches=tuple(
+            Tranche(Money(Decimal(a), cur), date.fromisoformat(f), _date(e))
+            for a, f, e in p["tranches"]
+        ),
+        requested_amount=Money(Decimal(p["requested"]), cur)
+        if p["requested"] is not None
+        else None,
+        is_preliminary=p["preliminary"],
+        conditions=tuple(Condition(c, t, k) for c, t, k in p["conditions"]),
+        pending_action=PendingAction(p["pending"]) if p["pending"] else None,
+        raw_codes=p["raw"],
+        unknown_codes=tuple(p["unknown"]),
+        effective_to=_date(p["to"]),
+        decided_at=_datetime(p["decided"]),
+        last_changed_at=_datetime(p["changed"]),
+    )
+
+
+def stage(
+    session: Session,
+    run_id: int,
+    source: str,
+    entries: Sequence[PortfolioEntry],
+    first_position: int,
+    fetched_at: datetime,
+) -> None:
+    """Write a batch of fetched entries to the staging table."""
+    if not entries:
+        return
+    session.execute(
+        insert(SyncStagingRow),
+        [
+            {
+                "sync_run_id": run_id,
+                "position": first_position + n,
+                "source": source,
+                "external_id": e.insurer_buyer_id,
+                "buyer_name": e.buyer_name[:300],
+                "buyer_country": e.buyer_country,
+                "fetched_at": fetched_at,
+                "payload": e.raw,
+                "normalised": decision_to_json(e.decision),
+            }
+            for n, e in enumerate(entries)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class StagedEntry:
+    position: int
+    insurer_buyer_id: str
+    buyer_name: str
+    buyer_country: str | None
+    decision: CoverDecision
+
+
+def staged(session: Session, run_id: int, start: int, stop: int) -> list[StagedEntry]:
+    """The run's staged entries with ``start <= position < stop``, in fetch order. Read in
+    slices so no cursor stays open while the reconciliation writes."""
+    stmt = (
+        select(
+            SyncStagingRow.position,
+            SyncStagingRow.external_id,
+            SyncStagingRow.buyer_name,
+            SyncStagingRow.buyer_country,
+            SyncStagingRow.normalised,
+        )
+        .where(
+            SyncStagingRow.sync_run_id == run_id,
+            SyncStagingRow.position >= start,
+            SyncStagingRow.position < stop,
+        )
+        .order_by(SyncStagingRow.position)
+    )
+    return [
+        StagedEntry(position, external_id, name, country, decision_from_json(normalised))
+        for position, external_id, name, country, normalised in session.execute(stmt)
+    ]
