@@ -1,0 +1,246 @@
+"""The Creditsafe HTTP client and :class:`CreditsafeAdapter`, the normalised bureau adapter.
+
+Auth: :class:`.auth.CreditsafeAuth` (a JWT from ``POST /authenticate``). Search is
+``GET /companies`` with ``countries``, paging and exactly one criteria set per call
+(:mod:`.criteria`), walked as a waterfall; a company is read back by its connectId with
+the ``id`` criteria set (no report ordered); the assessment is the company report
+``GET /companies/{connectId}``. Errors come as ``{correlationId, message, details}``;
+the correlation id becomes the error's ``request_id``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pycountry
+from pydantic import ValidationError
+
+from tci_gateway.adapters.contract import (
+    Assessment,
+    BureauCapabilities,
+    CompanyCandidate,
+    CompanyQuery,
+)
+from tci_gateway.errors import (
+    AdapterError,
+    ConfigError,
+    NotFoundError,
+    ProtocolError,
+    RejectedError,
+)
+from tci_gateway.http.auth import TokenCache
+from tci_gateway.http.client import ApiClient, ParsedError, Timeouts
+from tci_gateway.http.jsonexact import loads
+from tci_gateway.http.retry import RetryPolicy
+
+from .auth import DEFAULT_TOKEN_LIFETIME, CreditsafeAuth, parse_envelope
+from .criteria import describe, waterfall
+from .mapping import (
+    map_assessment,
+    map_search_company,
+    parse_bands,
+    parse_registration_schemes,
+    parse_status_map,
+)
+from .wire import COMPANIES_PATH, ReportReply, SearchCompany, SearchReply
+
+__all__ = ["CAPABILITIES", "CreditsafeAdapter", "CreditsafeAuth", "CreditsafeClient"]
+
+CAPABILITIES = BureauCapabilities(search=True, assessment=True, parents=False, crosswalk=False)
+MAX_PAGE_SIZE = 100  # unverified (L)
+
+
+class CreditsafeClient(ApiClient):
+    """:class:`ApiClient` with the Creditsafe token auth and error envelope."""
+
+    def __init__(
+        self,
+        *,
+        adapter: str,
+        base_url: str,
+        environment: str,
+        username: str,
+        password: str,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        token_cache: TokenCache | None = None,
+        token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+        token_prefix: str = "",
+    ) -> None:
+        auth = CreditsafeAuth(
+            adapter=adapter,
+            environment=environment,
+            base_url=base_url,
+            username=username,
+            password=password,
+            cache=token_cache,
+            token_lifetime=token_lifetime,
+            token_prefix=token_prefix,
+        )
+        super().__init__(
+            adapter=adapter,
+            base_url=base_url,
+            auth=auth,
+            transport=transport,
+            timeouts=timeouts,
+            retry=retry,
+        )
+
+    def parse_error(self, response: httpx.Response) -> ParsedError:
+        """Read ``{correlationId, message, details}``."""
+        fallback = response.reason_phrase or f"HTTP {response.status_code}"
+        try:
+            return parse_envelope(loads(response.content), fallback)[0]
+        except (ValueError, UnicodeDecodeError):
+            return ParsedError(message=fallback)
+
+    def _status_error(
+        self,
+        response: httpx.Response,
+        idempotent: bool,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> AdapterError:
+        """The base error, with Creditsafe's own ``correlationId`` as ``request_id``."""
+        error = super()._status_error(response, idempotent, correlation_id, client_reference)
+        if error.request_id is None:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                error.request_id = parse_envelope(loads(response.content), "")[1]
+        return error
+
+    def validate_response(self, response: httpx.Response, payload: Any) -> None:
+        """A 2xx answer must be a JSON object."""
+        if not isinstance(payload, dict):
+            raise ProtocolError(
+                "the answer is not a JSON object",
+                adapter=self.adapter,
+                status=response.status_code,
+                body=response.text,
+            )
+
+
+class CreditsafeAdapter:
+    """Creditsafe Connect, normalised (:class:`~tci_gateway.adapters.contract.BureauAdapter`).
+
+    Options: ``page_size`` (10), ``language`` (``"en"``), ``status_map`` (status text ->
+    status name, merged over :data:`.mapping.DEFAULT_STATUS_MAP`), ``rating_bands``
+    (band -> ``[low, high]``, replacing :data:`.mapping.DEFAULT_BANDS`) and
+    ``registration_schemes`` (country -> scheme of ``regNo``).
+    """
+
+    capabilities: BureauCapabilities = CAPABILITIES
+
+    def __init__(
+        self, name: str, client: CreditsafeClient, *, options: Mapping[str, Any] | None = None
+    ) -> None:
+        options = options or {}
+        self.name = name
+        self.client = client
+        try:
+            self.statuses = parse_status_map(options.get("status_map"))
+            self.bands = parse_bands(options.get("rating_bands"))
+            self.schemes = parse_registration_schemes(options.get("registration_schemes"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bureau {name!r}: {exc}") from exc
+        size = options.get("page_size", 10)
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"bureau {name!r}: page_size must be 1 to {MAX_PAGE_SIZE}")
+        self.page_size = size
+        self.language = str(options.get("language", "en"))
+
+    # -- search -------------------------------------------------------------------------
+
+    def search_companies(self, query: CompanyQuery) -> list[CompanyCandidate]:
+        """Walk the waterfall (identifier, name + postcode/city, name), one criteria set
+        per call, and return the first non-empty page of candidates ranked as Creditsafe
+        ranked them. A query with nothing Creditsafe can search by is refused."""
+        country = self._country(query.country)
+        steps = waterfall(query)
+        if not steps:
+            scheme = query.identifier.scheme if query.identifier else None
+            reason = f"cannot search by {scheme}" if scheme else "needs an identifier or a name"
+            raise RejectedError(f"Creditsafe {reason}", adapter=self.name)
+        for step in steps:
+            found = self._search(country, step)
+            self.client.log.debug("search_step", criteria=describe(step), found=len(found))
+            if found:
+                return found
+        return []
+
+    def get_company(self, provider_id: str) -> CompanyCandidate | None:
+        """The company with this connectId, read with the ``id`` criteria set (no report
+        is ordered); ``None`` when unknown."""
+        country = self._country(provider_id.split("-", 1)[0])
+        found = self._search(country, {"id": provider_id})
+        return next((c for c in found if c.provider_id == provider_id), None)
+
+    def assess(self, provider_id: str) -> Assessment | None:
+        """The company report's current rating and limit (``GET /companies/{id}``);
+        ``None`` when Creditsafe has no such company. Unreadable fields are listed in
+        ``Assessment.missing``."""
+        if not provider_id or "/" in provider_id:
+            raise RejectedError(f"{provider_id!r} is not a connectId", adapter=self.name)
+        try:
+            response = self.client.request(
+                "GET", f"{COMPANIES_PATH}/{provider_id}", params={"language": self.language}
+            )
+        except NotFoundError:
+            return None
+        try:
+            reply = ReportReply.from_record(response.payload)
+        except ValidationError as exc:
+            raise ProtocolError(
+                f"unreadable company report: {exc.error_count()} error(s)",
+                adapter=self.name,
+                status=response.status,
+                correlation_id=response.correlation_id,
+            ) from exc
+        return map_assessment(reply, self.name, self.bands)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _country(self, raw: str) -> str:
+        code = (raw or "").strip().upper()
+        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+            raise RejectedError(f"unknown ISO 3166 alpha-2 country {raw!r}", adapter=self.name)
+        return code
+
+    def _search(self, country: str, criteria: Mapping[str, str]) -> list[CompanyCandidate]:
+        params = {"countries": country, "page": "1", "pageSize": str(self.page_size), **criteria}
+        try:
+            response = self.client.request("GET", COMPANIES_PATH, params=params)
+        except NotFoundError:
+            return []
+        try:
+            reply = SearchReply.model_validate(response.payload)
+        except ValidationError as exc:
+            raise ProtocolError(
+                "unreadable search answer", adapter=self.name, status=response.status
+            ) from exc
+        candidates: list[CompanyCandidate] = []
+        for index, record in enumerate(reply.companies, start=1):
+            try:
+                mapped = map_search_company(
+                    SearchCompany.from_record(record),
+                    self.name,
+                    rank=index,
+                    statuses=self.statuses,
+                    schemes=self.schemes,
+                )
+            except (ValidationError, ValueError) as exc:
+                self.client.log.warning("search_result_skipped", rank=index, reason=str(exc))
+                continue
+            for note in mapped.notes:
+                self.client.log.info(
+                    "identifier_skipped", company=mapped.candidate.provider_id, note=note
+                )
+            candidates.append(mapped.candidate)
+        return candidates

@@ -1,0 +1,291 @@
+"""The GLEIF HTTP client and :class:`GleifAdapter`, the normalised bureau adapter.
+
+No auth. Answers are JSON:API documents (``{"data": ...}``); errors
+``{"errors": [{"status", "title", "detail"}]}``. The public API allows about 60
+requests a minute and then answers 429: the retry policy honours ``Retry-After``, and
+the adapter keeps its own calls few (one call per search page, parents only on
+:meth:`GleifAdapter.get_company` unless ``parents_in_search``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import pycountry
+from pydantic import ValidationError
+
+from tci_gateway.adapters.contract import (
+    BureauCapabilities,
+    CompanyCandidate,
+    CompanyQuery,
+)
+from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
+from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
+from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
+from tci_gateway.http.jsonexact import loads
+
+from .mapping import MappedRecord, lei_identifier, map_record, parse_authorities
+from .wire import (
+    DIRECT_PARENT,
+    FILTER_COUNTRY,
+    FILTER_FULLTEXT,
+    FILTER_LEGAL_NAME,
+    FILTER_REGISTERED_AS,
+    FUZZY_PATH,
+    PAGE_NUMBER,
+    PAGE_SIZE,
+    RECORDS_PATH,
+    ULTIMATE_PARENT,
+    ErrorEnvelope,
+    FuzzyCompletion,
+    LeiRecord,
+    Meta,
+)
+
+__all__ = ["CAPABILITIES", "GleifAdapter", "GleifClient", "NameSuggestion", "parse_envelope"]
+
+CAPABILITIES = BureauCapabilities(search=True, assessment=False, parents=True, crosswalk=True)
+
+NAME_SEARCH_FILTERS = {"fulltext": FILTER_FULLTEXT, "legalName": FILTER_LEGAL_NAME}
+MAX_PAGE_SIZE = 200  # unverified cap (reference/bureaus.md 2.5, L): configurable below it
+
+
+def parse_envelope(payload: Any, fallback: str) -> ParsedError:
+    """``{"errors": [{"status", "title", "detail"}]}`` as a :class:`ParsedError`."""
+    envelope = ErrorEnvelope.model_validate(payload)
+    texts = [e.detail or e.title or fallback for e in envelope.errors]
+    code = next((e.code or e.status for e in envelope.errors if e.code or e.status), None)
+    return ParsedError(message="; ".join(texts) or fallback, code=code, details=texts)
+
+
+class GleifClient(ApiClient):
+    """:class:`ApiClient` for the GLEIF API: JSON:API errors, a ``data`` member required."""
+
+    def parse_error(self, response: httpx.Response) -> ParsedError:
+        """Read the JSON:API ``errors`` array."""
+        fallback = response.reason_phrase or f"HTTP {response.status_code}"
+        try:
+            return parse_envelope(loads(response.content), fallback)
+        except (ValueError, UnicodeDecodeError):
+            return ParsedError(message=fallback)
+
+    def validate_response(self, response: httpx.Response, payload: Any) -> None:
+        """A 2xx answer without a ``data`` member is a :class:`ProtocolError`."""
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise ProtocolError(
+                "the answer is not a JSON:API document with data",
+                adapter=self.adapter,
+                status=response.status_code,
+                body=response.text,
+            )
+
+
+@dataclass(frozen=True)
+class NameSuggestion:
+    """A ``/fuzzycompletions`` answer: a legal name and the LEI it belongs to (if any)."""
+
+    name: str
+    lei: str | None
+
+
+def _positive(options: Mapping[str, Any], key: str, default: int, cap: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
+        raise ConfigError(f"GLEIF option {key} must be a whole number from 1 to {cap}")
+    return value
+
+
+class GleifAdapter:
+    """The GLEIF register, normalised (:class:`~tci_gateway.adapters.contract.BureauAdapter`).
+
+    Options: ``registration_authorities`` (RA code -> scheme, merged over
+    :data:`.mapping.DEFAULT_AUTHORITIES`), ``name_search`` (``"fulltext"``, the default,
+    or ``"legalName"``), ``page_size`` (10), ``max_pages`` (1) and ``parents_in_search``
+    (``False``: parents cost two calls per candidate, so only :meth:`get_company` reads
+    them).
+    """
+
+    capabilities: BureauCapabilities = CAPABILITIES
+
+    def __init__(
+        self, name: str, client: GleifClient, *, options: Mapping[str, Any] | None = None
+    ) -> None:
+        options = options or {}
+        self.name = name
+        self.client = client
+        try:
+            self.authorities = parse_authorities(options.get("registration_authorities"))
+        except ValueError as exc:
+            raise ConfigError(f"bureau {name!r}: {exc}") from exc
+        mode = str(options.get("name_search", "fulltext"))
+        if mode not in NAME_SEARCH_FILTERS:
+            raise ConfigError(f"bureau {name!r}: name_search must be fulltext or legalName")
+        self.name_filter = NAME_SEARCH_FILTERS[mode]
+        self.page_size = _positive(options, "page_size", 10, MAX_PAGE_SIZE)
+        self.max_pages = _positive(options, "max_pages", 1, 100)
+        self.parents_in_search = bool(options.get("parents_in_search", False))
+
+    # -- search -------------------------------------------------------------------------
+
+    def search_companies(self, query: CompanyQuery) -> list[CompanyCandidate]:
+        """By LEI (one record), by a national identifier the crosswalk table knows
+        (``filter[entity.registeredAs]`` in the query's country, kept only when the
+        record's authority gives that same identifier), then by name in the country.
+        Postcode and city are not GLEIF filters and are not sent. Nothing found is an
+        empty list; a query GLEIF cannot answer is a :class:`RejectedError`."""
+        country = self._country(query.country)
+        ident = query.identifier
+        if ident is not None:
+            if ident.scheme is Scheme.LEI:
+                found = self._lookup(ident.value, parents=self.parents_in_search)
+                return [found.candidate] if found else []
+            schemes = {a.scheme for a in self.authorities.values()}
+            if ident.scheme in schemes:
+                params = {FILTER_REGISTERED_AS: ident.value, FILTER_COUNTRY: country}
+                matches = [
+                    c for c in self._list(params) if ident in c.identifiers
+                ]  # same number, another register: not this company
+                if matches or not query.name:
+                    return matches
+            elif not query.name:
+                raise RejectedError(f"GLEIF cannot search by {ident.scheme}", adapter=self.name)
+        if not query.name or not query.name.strip():
+            raise RejectedError("GLEIF needs an identifier or a name", adapter=self.name)
+        return self._list({self.name_filter: query.name.strip(), FILTER_COUNTRY: country})
+
+    def suggest_names(self, text: str) -> list[NameSuggestion]:
+        """``/fuzzycompletions?field=entity.legalName&q=``: names close to ``text``.
+        Suggestions are for a person to pick from; they never link on their own."""
+        response = self.client.request(
+            "GET", FUZZY_PATH, params={"field": "entity.legalName", "q": text}
+        )
+        suggestions: list[NameSuggestion] = []
+        for index, item in enumerate(self._data_list(response)):
+            try:
+                completion = FuzzyCompletion.from_record(item)
+            except ValidationError as exc:
+                self.client.log.warning("suggestion_skipped", row=index, reason=str(exc))
+                continue
+            related = completion.relationships.lei_records if completion.relationships else None
+            lei = related.data.id if related and related.data else None
+            if completion.attributes.value:
+                suggestions.append(NameSuggestion(completion.attributes.value, lei))
+        return suggestions
+
+    # -- one company --------------------------------------------------------------------
+
+    def get_company(self, provider_id: str) -> CompanyCandidate | None:
+        """The LEI record with its direct and ultimate parents; ``None`` when unknown."""
+        found = self.lookup(provider_id)
+        return found.candidate if found else None
+
+    def lookup(self, lei: str) -> MappedRecord | None:
+        """The LEI record with parents and what the candidate cannot carry (registration
+        authority kept raw, registration status, staleness, notes)."""
+        return self._lookup(self._lei(lei), parents=True)
+
+    def parents(self, lei: str) -> tuple[str | None, str | None]:
+        """``(direct parent LEI, ultimate parent LEI)``; ``None`` where GLEIF has none."""
+        value = self._lei(lei)
+        return self._parent(value, DIRECT_PARENT), self._parent(value, ULTIMATE_PARENT)
+
+    def assess(self, provider_id: str) -> None:
+        """GLEIF holds no credit data: always ``None``."""
+        return None
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _lei(self, raw: str) -> str:
+        try:
+            return parse_identifier(Scheme.LEI, raw).value
+        except IdentifierError as exc:
+            raise RejectedError(str(exc), adapter=self.name) from exc
+
+    def _country(self, raw: str) -> str:
+        code = (raw or "").strip().upper()
+        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+            raise RejectedError(f"unknown ISO 3166 alpha-2 country {raw!r}", adapter=self.name)
+        return code
+
+    def _lookup(self, lei: str, *, parents: bool) -> MappedRecord | None:
+        try:
+            response = self.client.request("GET", f"{RECORDS_PATH}/{lei}")
+        except NotFoundError:
+            return None
+        data = response.payload["data"]
+        direct = ultimate = None
+        if parents:
+            direct, ultimate = self._parent(lei, DIRECT_PARENT), self._parent(lei, ULTIMATE_PARENT)
+        try:
+            record = LeiRecord.from_record(data)
+            mapped = map_record(
+                record, self.name, self.authorities, direct_parent=direct, ultimate_parent=ultimate
+            )
+        except (ValidationError, ValueError) as exc:
+            raise ProtocolError(f"unreadable LEI record {lei}: {exc}", adapter=self.name) from exc
+        self._log_notes(mapped)
+        return mapped
+
+    def _parent(self, lei: str, relation: str) -> str | None:
+        try:
+            response = self.client.request("GET", f"{RECORDS_PATH}/{lei}/{relation}")
+        except NotFoundError:
+            return None
+        data = response.payload["data"]
+        parent = data.get("id") if isinstance(data, dict) else None
+        return str(parent) if parent else None
+
+    def _list(self, filters: Mapping[str, str]) -> list[CompanyCandidate]:
+        candidates: list[CompanyCandidate] = []
+        page = 1
+        while page <= self.max_pages:
+            params = {**filters, PAGE_SIZE: str(self.page_size), PAGE_NUMBER: str(page)}
+            response = self.client.request("GET", RECORDS_PATH, params=params)
+            for item in self._data_list(response):
+                rank = len(candidates) + 1
+                try:
+                    record = LeiRecord.from_record(item)
+                    mapped = map_record(record, self.name, self.authorities, rank=rank)
+                except (ValidationError, ValueError) as exc:
+                    self.client.log.warning("lei_record_skipped", rank=rank, reason=str(exc))
+                    continue
+                self._log_notes(mapped)
+                candidates.append(mapped.candidate)
+            meta = response.payload.get("meta")
+            pagination = Meta.model_validate(meta).pagination if isinstance(meta, dict) else None
+            if pagination is None or pagination.currentPage >= pagination.lastPage:
+                break
+            page += 1
+        if self.parents_in_search:
+            candidates = [self._with_parents(c) for c in candidates]
+        return candidates
+
+    def _with_parents(self, candidate: CompanyCandidate) -> CompanyCandidate:
+        direct, ultimate = self.parents(candidate.provider_id)
+        return replace(
+            candidate,
+            direct_parent=lei_identifier(direct),
+            ultimate_parent=lei_identifier(ultimate),
+        )
+
+    def _log_notes(self, mapped: MappedRecord) -> None:
+        for note in mapped.notes:
+            self.client.log.info("lei_record_note", lei=mapped.candidate.provider_id, note=note)
+
+    def _data_list(self, response: ApiResponse) -> list[Any]:
+        data = response.payload["data"]
+        if not isinstance(data, list):
+            raise ProtocolError(
+                "data is not a list",
+                adapter=self.name,
+                status=response.status,
+                correlation_id=response.correlation_id,
+            )
+        return data
