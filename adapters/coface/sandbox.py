@@ -326,8 +326,8 @@ class CofaceSandbox:
         if offset < 0 or not 1 <= limit <= self.max_limit:
             detail = [{"field": "limit", "message": f"between 1 and {self.max_limit}"}]
             raise Refused(400, "INVALID_PARAMETER", "Invalid offset or limit", detail)
-        records = self.book.portfolio(number)
-        page = records[offset : offset + limit]
+        records = self.book.portfolio_view(number)
+        page = [dict(record) for record in records[offset : offset + limit]]
         if unknown_code is not None:
             for record in page:
                 record["decisionCode"] = unknown_code

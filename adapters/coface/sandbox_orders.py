@@ -70,11 +70,13 @@ class OrderBook:
         self.partial_ratio = partial_ratio
         self.records: list[Record] = []
         self._due: dict[str, datetime] = {}
+        self._views: dict[str, list[Record]] = {}  # portfolio per policy, until a change
         self._next_id = 8000001
 
     # -- reading ------------------------------------------------------------------------
 
     def add(self, record: Record, now: datetime) -> None:
+        self._views.clear()
         """Add a seeded record; one in progress is decided ``decision_delay`` from now."""
         record = dict(record)
         order_id = str(record.setdefault("orderId", str(self._take_id())))
@@ -97,16 +99,24 @@ class OrderBook:
 
     def current(self, policy: str, easy_number: str) -> Record | None:
         """The buyer's latest decided record, else its order in progress."""
-        items = self._buyer(policy, easy_number)
-        decided = [item for item in items if not _pending(item[1])]
-        pool = decided or items
-        return max(pool, key=_sort_key)[1] if pool else None
+        return _current_of(self._buyer(policy, easy_number))
 
     def portfolio(self, policy: str) -> list[Record]:
-        """One record per buyer of ``policy``, by EasyNumber."""
-        buyers = sorted({str(r["easyNumber"]) for r in self.records if r["policyNumber"] == policy})
-        found = (self.current(policy, buyer) for buyer in buyers)
-        return [dict(record) for record in found if record is not None]
+        """One record per buyer of ``policy``, by EasyNumber: copies, safe to change."""
+        return [dict(record) for record in self.portfolio_view(policy)]
+
+    def portfolio_view(self, policy: str) -> list[Record]:
+        """The records :meth:`portfolio` copies, computed in one pass and kept until the
+        book changes (a large portfolio is paged 20 records at a time); read only."""
+        if policy in self._views:
+            return self._views[policy]
+        groups: dict[str, list[tuple[int, Record]]] = {}
+        for index, r in enumerate(self.records):
+            if r["policyNumber"] == policy:
+                groups.setdefault(str(r["easyNumber"]), []).append((index, r))
+        found = (_current_of(groups[buyer]) for buyer in sorted(groups))
+        self._views[policy] = [record for record in found if record is not None]
+        return self._views[policy]
 
     def by_id(self, policy: str, order_id: str) -> Record | None:
         """The record ``order_id`` of ``policy``."""
@@ -130,6 +140,7 @@ class OrderBook:
     ) -> tuple[int, Record]:
         """Apply one order. ``base`` holds policyNumber, easyNumber, companyName,
         countryCode, currency and customerReference."""
+        self._views.clear()
         policy, buyer = base["policyNumber"], str(base["easyNumber"])
         reference = base.get("customerReference")
         if reference and self.by_reference(policy, reference):
@@ -190,6 +201,8 @@ class OrderBook:
     def decide_due(self, now: datetime) -> None:
         """Decide every order in progress whose time has come."""
         due = sorted((at, order_id) for order_id, at in self._due.items() if at <= now)
+        if due:
+            self._views.clear()
         for at, order_id in due:
             del self._due[order_id]
             record = next((r for r in self.records if str(r["orderId"]) == order_id), None)
@@ -210,3 +223,9 @@ class OrderBook:
             elif offered <= 0:
                 code, offered = "REFUSED", Decimal(0)
             self._decide(record, offered, code, at)
+
+
+def _current_of(items: list[tuple[int, Record]]) -> Record | None:
+    decided = [item for item in items if not _pending(item[1])]
+    pool = decided or items
+    return max(pool, key=_sort_key)[1] if pool else None

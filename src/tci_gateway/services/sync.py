@@ -1,35 +1,56 @@
 """Limit sync: an insurer's portfolio into the ledger's cover history.
 
-For one insurer and policy: fetch the whole portfolio, then in one transaction diff
-each entry against the latest stored version and append only what changed. A rerun
-with no change writes nothing; an entry older than what is stored is skipped (a sync
-never replaces newer data with older). If fetching fails part-way, nothing is written
-and that insurer's limits stay exactly as they were. Records the adapter could not read
-are collected in the run report, and the rest goes on.
+For one insurer and policy:
+
+1. **stage**: the portfolio is fetched page by page and every record is written, with
+   its raw payload and provenance (source, external id, fetched at) and its normalised
+   decision, to ``sync_staging``; memory does not grow with the portfolio;
+2. **reconcile**, in one transaction: each staged entry is diffed against the latest
+   stored version of that buyer and only what changed is appended; an entry older than
+   what is stored is skipped (a sync never replaces newer data with older); every change
+   raises its events as alerts; a cover the ledger holds but the snapshot no longer
+   lists raises ``cover_missing`` (the limit is not changed on an absence).
+
+If fetching fails part-way, nothing is reconciled: that insurer's limits stay exactly as
+they were. A run killed part-way leaves ``running`` behind; the next run of the policy
+marks it interrupted and starts over. Records an adapter could not read are collected
+in the run report, and the rest goes on. A rerun with no change writes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import InsurerAdapter, PolicyRef, PortfolioEntry
 from tci_gateway.domain.alerts import AlertKind, cover_events
-from tci_gateway.domain.cover import is_stale
-from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
+from tci_gateway.domain.cover import CoverDecision, covered_limit, is_stale
+from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import AdapterError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import covers as cover_repo
+from tci_gateway.ledger.covers import StoredVersion
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import upsert_policies
-from tci_gateway.ledger.runs import add_alert, finish_sync_run, start_sync_run
+from tci_gateway.ledger.runs import (
+    add_alerts,
+    alert_values,
+    finish_sync_run,
+    mark_interrupted,
+    start_sync_run,
+)
+from tci_gateway.ledger.staging import StagedEntry, stage, staged
+from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
 
 UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 user-assigned: the insurer did not say
+BATCH = 1000
 
 
 @dataclass
@@ -56,30 +77,152 @@ def policy_ref(policy: Policy) -> PolicyRef:
     )
 
 
-def _buyer_for(
-    session: Session,
-    insurer: str,
-    entry: PortfolioEntry,
+def _fetch_and_stage(
+    ledger: Ledger,
+    adapter: InsurerAdapter,
+    policy: Policy,
+    run_id: int,
+    report: SyncReport,
     now: datetime,
-    known: dict[Identifier, int],
-) -> tuple[int, bool]:
-    """The ledger buyer for an insurer buyer id; creates one (flagged) when unknown."""
-    ident = parse_identifier(Scheme.INSURER, entry.insurer_buyer_id, insurer)
-    if ident in known:
-        return known[ident], False
-    found = buyer_repo.buyers_by_identifier(session, [ident])
-    if ident in found:
-        known[ident] = found[ident]
-        return found[ident], False
-    buyer_id = buyer_repo.create_buyer(
-        session,
-        entry.buyer_name or f"{insurer} buyer {entry.insurer_buyer_id}",
-        entry.buyer_country or UNKNOWN_COUNTRY,
-        now,
-    )
-    buyer_repo.add_identifiers(session, buyer_id, [ident])
-    known[ident] = buyer_id
-    return buyer_id, True
+    progress: Callable[[int], None] | None,
+) -> None:
+    batch: list[PortfolioEntry] = []
+
+    def flush() -> None:
+        with ledger.unit_of_work() as session:
+            stage(session, run_id, adapter.name, batch, report.fetched, now)
+        report.fetched += len(batch)
+        batch.clear()
+        if progress:
+            progress(report.fetched)
+
+    for item in adapter.fetch_portfolio(policy_ref(policy)):
+        if isinstance(item, RecordError):
+            report.errors.append(str(item))
+            continue
+        batch.append(item)
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+
+
+class _Reconciler:
+    """Diffs staged entries against the latest versions, in one transaction."""
+
+    def __init__(
+        self, session: Session, policy: Policy, policy_id: int, run_id: int, now: datetime
+    ) -> None:
+        self.session, self.policy, self.policy_id, self.run_id = session, policy, policy_id, run_id
+        self.now = now
+        self.day: date = policy.terms.business_date(now)
+        self.latest: dict[int, StoredVersion] = cover_repo.latest_versions(session, policy_id)
+        self.buyers: dict[str, int] = {
+            value: buyer_id
+            for value, buyer_id in session.execute(
+                select(BuyerIdentifierRow.value, BuyerIdentifierRow.buyer_id).where(
+                    BuyerIdentifierRow.scheme == Scheme.INSURER.value,
+                    BuyerIdentifierRow.issuer == policy.insurer,
+                )
+            )
+        }
+        self.seen: set[int] = set()
+        self.alerts: list[dict[str, Any]] = []
+
+    def alert(self, kind: AlertKind, message: str, key: str, buyer_id: int, **details: Any) -> None:
+        self.alerts.append(
+            alert_values(
+                kind=kind,
+                message=message,
+                business_date=self.day,
+                now=self.now,
+                dedupe_key=f"{kind.value}:{self.policy.key}:{key}",
+                buyer_id=buyer_id,
+                policy_id=self.policy_id,
+                sync_run_id=self.run_id,
+                details=details or None,
+            )
+        )
+
+    def buyer(self, entry: StagedEntry, report: SyncReport) -> int | None:
+        known = self.buyers.get(entry.insurer_buyer_id)
+        if known is not None:
+            return known
+        insurer = self.policy.insurer
+        try:
+            ident = parse_identifier(Scheme.INSURER, entry.insurer_buyer_id, insurer)
+        except IdentifierError as exc:
+            report.errors.append(f"{insurer} buyer {entry.insurer_buyer_id!r}: {exc}")
+            return None
+        name = entry.buyer_name or f"{insurer} buyer {entry.insurer_buyer_id}"
+        buyer_id = buyer_repo.create_buyer(
+            self.session, name, entry.buyer_country or UNKNOWN_COUNTRY, self.now
+        )
+        buyer_repo.add_identifiers(self.session, buyer_id, [ident])
+        self.buyers[entry.insurer_buyer_id] = buyer_id
+        self.alert(
+            AlertKind.UNKNOWN_BUYER,
+            f"{insurer} covers buyer {entry.insurer_buyer_id} ({name}), unknown to the ERP "
+            "import: link it to an ERP account",
+            f"unknown:{entry.insurer_buyer_id}",
+            buyer_id,
+        )
+        return buyer_id
+
+    def batch(self, entries: list[StagedEntry], report: SyncReport) -> None:
+        changes: list[tuple[int, StagedEntry, CoverDecision | None]] = []
+        for entry in entries:
+            buyer_id = self.buyer(entry, report)
+            if buyer_id is None:
+                continue
+            self.seen.add(buyer_id)
+            previous = self.latest.get(buyer_id)
+            if previous is not None and previous.decision.same_content(entry.decision):
+                report.unchanged += 1
+            elif previous is not None and is_stale(entry.decision, previous.decision):
+                report.stale += 1
+            else:
+                changes.append((buyer_id, entry, previous.decision if previous else None))
+        ids = cover_repo.add_versions(
+            self.session,
+            self.policy_id,
+            [(b, e.decision) for b, e, _ in changes],
+            recorded_at=self.now,
+            sync_run_id=self.run_id,
+        )
+        for version_id, (buyer_id, entry, before) in zip(ids, changes, strict=True):
+            self.latest[buyer_id] = StoredVersion(entry.decision, version_id, buyer_id, self.now)
+            for kind in cover_events(before, entry.decision, self.day):
+                self.alert(
+                    kind,
+                    _event_message(kind, entry),
+                    f"{buyer_id}:{version_id}",
+                    buyer_id,
+                    cover_ref=entry.decision.insurer_cover_ref,
+                    raw_codes=dict(entry.decision.raw_codes),
+                )
+        report.written += len(ids)
+        self.flush_alerts(report)
+
+    def missing(self, report: SyncReport) -> None:
+        for buyer_id, version in self.latest.items():
+            if buyer_id in self.seen:
+                continue
+            limit = covered_limit(version.decision, self.day)
+            if limit is None or limit.is_zero():
+                continue
+            self.alert(
+                AlertKind.COVER_MISSING,
+                f"cover {version.decision.insurer_cover_ref} ({limit}) is no longer in the "
+                f"{self.policy.insurer} portfolio: check it with the insurer (the limit is kept)",
+                f"missing:{buyer_id}:{version.id}",
+                buyer_id,
+            )
+        self.flush_alerts(report)
+
+    def flush_alerts(self, report: SyncReport) -> None:
+        add_alerts(self.session, self.alerts)
+        report.alerts += len(self.alerts)
+        self.alerts = []
 
 
 def sync_limits(
@@ -96,6 +239,7 @@ def sync_limits(
     log = get_logger(adapter=adapter.name, policy=policy.key)
     with ledger.unit_of_work() as session:
         policy_id = upsert_policies(session, {policy.key: policy}, now)[policy.key]
+        interrupted = mark_interrupted(session, policy_id, now)
         run_id = start_sync_run(
             session,
             insurer=policy.insurer,
@@ -105,77 +249,20 @@ def sync_limits(
         )
     report.run_id = run_id
     log = log.bind(run_id=run_id)
-    log.info("limit_sync_started", business_date=str(business_date))
-
-    entries: list[PortfolioEntry] = []
+    log.info("limit_sync_started", business_date=str(business_date), interrupted_before=interrupted)
     try:
-        for item in adapter.fetch_portfolio(policy_ref(policy)):
-            if isinstance(item, RecordError):
-                report.errors.append(str(item))
-            else:
-                entries.append(item)
-                if progress:
-                    progress(len(entries))
+        _fetch_and_stage(ledger, adapter, policy, run_id, report, now, progress)
     except AdapterError as exc:
         report.status = "failed"
         report.errors.append(f"portfolio fetch failed, nothing written: {exc}")
-        log.error("limit_sync_failed", error=str(exc), fetched=len(entries))
+        log.error("limit_sync_failed", error=str(exc), fetched=report.fetched)
         _finish(ledger, report, now)
         return report
-    report.fetched = len(entries)
-
     with ledger.unit_of_work() as session:
-        latest = cover_repo.latest_versions(session, policy_id)
-        known: dict[Identifier, int] = {}
-        for entry in entries:
-            try:
-                buyer_id, created = _buyer_for(session, policy.insurer, entry, now, known)
-            except IdentifierError as exc:
-                report.errors.append(f"{policy.insurer} buyer {entry.insurer_buyer_id!r}: {exc}")
-                continue
-            if created:
-                report.alerts += add_alert(
-                    session,
-                    kind=AlertKind.UNKNOWN_BUYER,
-                    business_date=business_date,
-                    now=now,
-                    message=f"{policy.insurer} covers buyer {entry.insurer_buyer_id} "
-                    f"({entry.buyer_name}), unknown to the ERP import: link it to an ERP account",
-                    dedupe_key=f"unknown_buyer:{policy.key}:{entry.insurer_buyer_id}",
-                    buyer_id=buyer_id,
-                    policy_id=policy_id,
-                    sync_run_id=run_id,
-                )
-            previous = latest.get(buyer_id)
-            new = entry.decision
-            if previous is not None and previous.decision.same_content(new):
-                report.unchanged += 1
-                continue
-            if previous is not None and is_stale(new, previous.decision):
-                report.stale += 1
-                continue
-            version_id = cover_repo.add_version(
-                session,
-                policy_id=policy_id,
-                buyer_id=buyer_id,
-                decision=new,
-                recorded_at=now,
-                sync_run_id=run_id,
-            )
-            report.written += 1
-            for kind in cover_events(previous.decision if previous else None, new, business_date):
-                report.alerts += add_alert(
-                    session,
-                    kind=kind,
-                    business_date=business_date,
-                    now=now,
-                    message=_event_message(kind, entry, previous.decision if previous else None),
-                    dedupe_key=f"{kind.value}:{policy.key}:{buyer_id}:{version_id}",
-                    buyer_id=buyer_id,
-                    policy_id=policy_id,
-                    sync_run_id=run_id,
-                    details={"cover_ref": new.insurer_cover_ref, "raw_codes": dict(new.raw_codes)},
-                )
+        reconciler = _Reconciler(session, policy, policy_id, run_id, now)
+        for start in range(0, report.fetched, BATCH):
+            reconciler.batch(staged(session, run_id, start, start + BATCH), report)
+        reconciler.missing(report)
     report.status = "partial" if report.errors else "succeeded"
     _finish(ledger, report, now)
     log.info(
@@ -206,7 +293,7 @@ def _finish(ledger: Ledger, report: SyncReport, now: datetime) -> None:
         )
 
 
-def _event_message(kind: AlertKind, entry: PortfolioEntry, previous: object) -> str:
+def _event_message(kind: AlertKind, entry: StagedEntry) -> str:
     d = entry.decision
     who = f"{entry.buyer_name} ({entry.insurer_buyer_id})"
     amount = f"{d.granted_amount}"
