@@ -141,3 +141,61 @@ def test_withdrawal_notice_and_unknown_code_raise_alerts(ledger: Ledger) -> None
     kinds = alert_kinds(ledger)
     assert AlertKind.PENDING_WITHDRAWAL.value in kinds
     assert AlertKind.UNKNOWN_STATUS_CODE.value in kinds
+
+
+def test_staging_keeps_raw_payloads_with_provenance(ledger: Ledger) -> None:
+    from tci_gateway.ledger.tables import SyncStagingRow
+
+    report = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", decision("10000"))]), POLICY, now=NOW
+    )
+    with ledger.unit_of_work() as s:
+        row = s.scalars(select(SyncStagingRow)).one()
+    assert (row.sync_run_id, row.source, row.external_id, row.payload) == (
+        report.run_id,
+        "atradius",
+        "1",
+        "{}",
+    )
+    assert row.fetched_at == NOW and '"granted":"10000"' in row.normalised
+
+
+def test_a_cover_missing_from_the_snapshot_is_flagged_not_dropped(ledger: Ledger) -> None:
+    sync_limits(
+        ledger,
+        FakeInsurer(items=[entry("1", decision("10000")), entry("2", decision("5000"))]),
+        POLICY,
+        now=NOW,
+    )
+    report = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", decision("10000"))]), POLICY, now=NOW
+    )
+    assert report.written == 0
+    assert "cover_missing" in alert_kinds(ledger)
+    assert versions(ledger) == 2  # the limit is kept; a person checks with the insurer
+
+
+def test_an_interrupted_run_is_marked_and_the_next_completes(ledger: Ledger) -> None:
+    from tci_gateway.ledger.runs import start_sync_run
+
+    with ledger.unit_of_work() as s:  # what a kill -9 during a run leaves behind
+        from tci_gateway.ledger.policies import upsert_policies
+
+        pid = upsert_policies(s, {POLICY.key: POLICY}, NOW)[POLICY.key]
+        start_sync_run(s, insurer="atradius", policy_id=pid, business_date=NOW.date(), now=NOW)
+    report = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", decision("10000"))]), POLICY, now=NOW
+    )
+    assert report.ok and report.written == 1
+    with ledger.unit_of_work() as s:
+        runs = list(s.execute(select(SyncRunRow.status, SyncRunRow.errors).order_by(SyncRunRow.id)))
+    assert runs[0][0] == "failed" and "interrupted" in runs[0][1][0]
+    assert runs[1][0] == "succeeded"
+
+
+def test_large_portfolio_reconciles_in_batches(ledger: Ledger) -> None:
+    items = [entry(str(i), decision(str(1000 + i))) for i in range(2500)]
+    first = sync_limits(ledger, FakeInsurer(items=list(items)), POLICY, now=NOW)
+    assert (first.fetched, first.written) == (2500, 2500)
+    again = sync_limits(ledger, FakeInsurer(items=list(items)), POLICY, now=NOW)
+    assert (again.written, again.unchanged) == (0, 2500)
