@@ -114,3 +114,24 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
         raise RuntimeError("crash while writing")
     assert target.read_text(encoding="utf-8") == "previous export\n"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_changed_since_exports_only_what_changed(loaded: Ledger) -> None:
+    from tci_gateway.services.export import export_limits
+
+    full = export_limits(loaded, POLICIES, now=NOW)
+    assert len(full.rows) == 3 and full.cursor > 0
+    nothing = export_limits(loaded, POLICIES, now=NOW, changed_since=full.cursor)
+    assert nothing.rows == [] and nothing.cursor == full.cursor
+    fake = FakeInsurer(
+        items=[
+            entry("1", decision("90000", ref="X1")),
+            entry("2", decision("0", status=CoverStatus.REFUSED, ref="X2")),
+        ]
+    )
+    sync_limits(loaded, fake, POLICY, now=NOW)
+    changed = export_limits(loaded, POLICIES, now=NOW, changed_since=full.cursor)
+    assert [(r.buyer_name, r.covered_amount) for r in changed.rows] == [
+        ("Alpha GmbH", Decimal("90000.00"))
+    ]
+    assert changed.cursor > full.cursor

@@ -17,6 +17,7 @@ import typer
 from tci_gateway.cli.output import Output, exposure_json, exposure_table
 from tci_gateway.cli.wiring import Wiring
 from tci_gateway.config import Settings, find_config, load_settings
+from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import configure_logging, get_logger, redact_text
@@ -152,11 +153,29 @@ def _print_import(state: State, report: ImportReport) -> None:
         )
 
 
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME_OR_FILE",
+        help="Read an ERP export through a mapping profile: a name in [erp_profiles] "
+        "or a profile TOML file (docs/erp-profiles.md).",
+    ),
+]
+
+
+def _profile(wiring: Wiring, name: str | None) -> ErpProfile | None:
+    if name is None:
+        return None
+    return resolve_profile(name, wiring.settings.erp_profiles, base_dir=wiring.config_dir)
+
+
 @import_app.command("buyers")
-def import_buyers_cmd(ctx: typer.Context, file: Path) -> None:
-    """Import buyers and ERP accounts from the canonical CSV or JSON file."""
+def import_buyers_cmd(ctx: typer.Context, file: Path, profile: ProfileOption = None) -> None:
+    """Import buyers and ERP accounts: canonical CSV or JSON, or an export with --profile."""
     state = _state(ctx)
     wiring = state.wiring()
+    erp_profile = _profile(wiring, profile)
     ledger = wiring.ledger()
     try:
         with state.output.progress("importing buyers") as progress:
@@ -166,6 +185,7 @@ def import_buyers_cmd(ctx: typer.Context, file: Path) -> None:
                 policies=wiring.settings.domain_policies(),
                 now=state.now(),
                 progress=progress,
+                profile=erp_profile,
             )
     finally:
         ledger.dispose()
@@ -173,13 +193,17 @@ def import_buyers_cmd(ctx: typer.Context, file: Path) -> None:
 
 
 @import_app.command("receivables")
-def import_receivables_cmd(ctx: typer.Context, file: Path) -> None:
-    """Import open items (invoices, credit notes, payments) from the canonical CSV or JSON."""
+def import_receivables_cmd(ctx: typer.Context, file: Path, profile: ProfileOption = None) -> None:
+    """Import open items (invoices, credit notes, payments): canonical CSV or JSON, or an
+    ERP export with --profile."""
     state = _state(ctx)
+    erp_profile = _profile(state.wiring(), profile)
     ledger = state.wiring().ledger()
     try:
         with state.output.progress("importing open items") as progress:
-            report = import_open_items(ledger, file, now=state.now(), progress=progress)
+            report = import_open_items(
+                ledger, file, now=state.now(), progress=progress, profile=erp_profile
+            )
     finally:
         ledger.dispose()
     _print_import(state, report)
@@ -288,29 +312,51 @@ def export_limits_cmd(
         Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    changed_since: Annotated[
+        int | None, typer.Option(help="Only buyers whose cover changed after this cursor.")
+    ] = None,
+    cursor_file: Annotated[
+        Path | None,
+        typer.Option(help="Read the cursor from this file and store the new one after writing."),
+    ] = None,
 ) -> None:
-    """Export the covered limits in force for the ERP (one row per buyer and policy)."""
+    """Export the covered limits in force for the ERP (one row per buyer and policy),
+    full or changed since a cursor; the new cursor is printed on stderr (and in JSON)."""
     from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
 
     if fmt not in ("csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
+    if cursor_file is not None and changed_since is None and cursor_file.is_file():
+        text = cursor_file.read_text(encoding="utf-8").strip()
+        if not text.isdigit():
+            raise ConfigError(f"cursor file {cursor_file} does not hold a cursor: {text[:40]!r}")
+        changed_since = int(text)
     state = _state(ctx)
     wiring = state.wiring()
     ledger = wiring.ledger()
     try:
-        rows = export_service.covered_limits(
-            ledger, wiring.settings.domain_policies(), now=state.now()
+        result = export_service.export_limits(
+            ledger, wiring.settings.domain_policies(), now=state.now(), changed_since=changed_since
         )
     finally:
         ledger.dispose()
-    dicts = (r.as_dict() for r in rows)
+    dicts = (r.as_dict() for r in result.rows)
     with atomic_text_file(output) as handle:
         if fmt == "csv":
             count = write_csv(dicts, export_service.LIMIT_COLUMNS, handle)
         else:
-            count = write_json(dicts, export_service.LIMIT_COLUMNS, handle, "covered_limits")
-    if output is not None:
-        state.output.info(f"wrote {count} covered limits to {output}")
+            count = write_json(
+                dicts,
+                export_service.LIMIT_COLUMNS,
+                handle,
+                "covered_limits",
+                {"cursor": result.cursor},
+            )
+    if cursor_file is not None:
+        with atomic_text_file(cursor_file) as handle:
+            handle.write(f"{result.cursor}\n")
+    where = f" to {output}" if output is not None else ""
+    state.output.info(f"wrote {count} covered limits{where}; next cursor: {result.cursor}")
 
 
 @app.command("alerts")

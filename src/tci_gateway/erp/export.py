@@ -66,11 +66,17 @@ def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], handle:
 
 
 def write_json(
-    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], handle: TextIO, key: str
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    handle: TextIO,
+    key: str,
+    meta: Mapping[str, Any] | None = None,
 ) -> int:
-    """Write ``{key: [...]}``; amounts as strings so no reader turns them into floats."""
+    """Write ``{meta..., key: [...]}``; amounts as strings so no reader turns them into
+    floats."""
     count = 0
-    handle.write("{" + json.dumps(key) + ": [")
+    head = "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in (meta or {}).items())
+    handle.write("{" + head + json.dumps(key) + ": [")
     for row in rows:
         record = {c: (None if row.get(c) is None else _text(row.get(c))) for c in columns}
         handle.write(("," if count else "") + "\n  " + json.dumps(record, ensure_ascii=False))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tci_gateway.domain.cover import covered_limit, in_force
 from tci_gateway.domain.money import minor_units
@@ -16,7 +16,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.covers import versions_by_buyer
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow
+from tci_gateway.ledger.tables import BuyerRow, CoverDecisionRow, ErpAccountRow, PolicyRow
 
 LIMIT_COLUMNS = (
     "erp_accounts",
@@ -87,12 +87,50 @@ def _no_cover(buyer_id: int, name: str, accounts: list[str], key: str, policy: P
     )
 
 
+@dataclass(frozen=True)
+class LimitExport:
+    rows: list[LimitRow]
+    cursor: int
+    """Give it back as ``changed_since`` next time to get only what changed since."""
+
+
+def export_limits(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    *,
+    now: datetime,
+    changed_since: int | None = None,
+) -> LimitExport:
+    """:func:`covered_limits`, full or only the buyers whose cover changed after the
+    cursor ``changed_since`` (the ERP keeps the cursor it got last time)."""
+    with ledger.unit_of_work() as session:
+        cursor = session.scalar(select(func.max(CoverDecisionRow.id))) or 0
+        changed: set[tuple[str, int]] | None = None
+        if changed_since is not None:
+            changed = {
+                (key, buyer_id)
+                for key, buyer_id in session.execute(
+                    select(PolicyRow.key, CoverDecisionRow.buyer_id)
+                    .join(PolicyRow, PolicyRow.id == CoverDecisionRow.policy_id)
+                    .where(CoverDecisionRow.id > changed_since, CoverDecisionRow.id <= cursor)
+                    .distinct()
+                )
+            }
+    rows = covered_limits(ledger, policies, now=now, only=changed)
+    return LimitExport(rows, cursor)
+
+
 def covered_limits(
-    ledger: Ledger, policies: Mapping[str, Policy], *, now: datetime
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    *,
+    now: datetime,
+    only: set[tuple[str, int]] | None = None,
 ) -> list[LimitRow]:
     """The limit in force today (in each policy's time zone) for every buyer with a
     decision, with the ERP accounts that map to the buyer under that policy, plus a
-    ``NO_COVER`` row for each buyer that has ERP accounts under the policy but no decision."""
+    ``NO_COVER`` row for each buyer that has ERP accounts under the policy but no decision.
+    ``only`` restricts the rows to those (policy key, buyer id) pairs."""
     rows: list[LimitRow] = []
     with ledger.unit_of_work() as session:
         ids = policy_ids(session)
@@ -108,9 +146,13 @@ def covered_limits(
             day = policy.terms.business_date(now)
             history = versions_by_buyer(session, ids[key])
             for (buyer_id, pid), names_ in sorted(accounts.items()):
+                if only is not None:
+                    break
                 if pid == ids[key] and buyer_id not in history:
                     rows.append(_no_cover(buyer_id, names.get(buyer_id, "?"), names_, key, policy))
             for buyer_id, versions in history.items():
+                if only is not None and (key, buyer_id) not in only:
+                    continue
                 version = in_force(versions, day)
                 if version is None:
                     continue
