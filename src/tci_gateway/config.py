@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from tci_gateway.domain.money import Money, MoneyError, check_currency
 from tci_gateway.domain.policy import Policy, PolicyError, PolicyTerms
+from tci_gateway.erp.profiles import ErpProfile
 from tci_gateway.errors import ConfigError
 from tci_gateway.logs import register_secret
 
@@ -51,6 +52,13 @@ class DatabaseSettings(_Section):
 class LoggingSettings(_Section):
     format: Literal["console", "json"] = "console"
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AlertSettings(_Section):
+    """How far ahead the risk team hears about limits."""
+
+    expiring_within_days: int = Field(default=30, ge=0)
+    inactive_days: int = Field(default=180, ge=1)
 
 
 class HttpSettings(_Section):
@@ -122,6 +130,7 @@ class PolicySettings(_Section):
     claim_threshold: Decimal = Decimal(0)
     deductible: Decimal = Decimal(0)
     timezone: str = "UTC"
+    renewal_months: int | None = Field(default=None, ge=1)
     external_ref: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("currency")
@@ -148,8 +157,105 @@ class PolicySettings(_Section):
             claim_threshold=money(self.claim_threshold),
             deductible=money(self.deductible),
             timezone=self.timezone,
+            renewal_months=self.renewal_months,
         )
         return Policy(key=key, insurer=self.insurer, terms=terms, external_ref=self.external_ref)
+
+
+DEFAULT_JOBS: dict[str, str] = {
+    "limit_sync": "30 2 * * *",
+    "pending_requests_poll": "*/30 * * * *",
+    "alert_digest": "0 7 * * *",
+}
+"""The scheduled jobs and their default crontab schedules (``[scheduler.jobs.<id>]``)."""
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not an IANA time zone (e.g. 'UTC', 'Europe/Paris')"
+        ) from None
+    return value
+
+
+class JobSettings(_Section):
+    """One scheduled job: a 5-field crontab schedule, its time zone, on or off."""
+
+    cron: str
+    timezone: str | None = None
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from tci_gateway.scheduler.cron import CronError, parse_crontab
+
+        try:
+            parse_crontab(value)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return " ".join(value.split())
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
+
+class SchedulerSettings(_Section):
+    """``[scheduler]``: the nightly and intra-day jobs (``tci scheduler run``)."""
+
+    timezone: str = "UTC"
+    misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    retry_failed_seconds: float = Field(default=900.0, ge=0)
+    max_attempts: int = Field(default=5, ge=1)
+    jobs: dict[str, JobSettings] = Field(
+        default_factory=lambda: {k: JobSettings(cron=v) for k, v in DEFAULT_JOBS.items()}
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _merge_defaults(cls, value: Any) -> Any:
+        # A job named in the file keeps its default schedule unless it gives one, and the
+        # jobs not named keep theirs: `[scheduler.jobs.alert_digest] enabled = false` works.
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(DEFAULT_JOBS))
+        if unknown:
+            raise ValueError(
+                f"unknown job(s) {', '.join(unknown)} (known: {', '.join(sorted(DEFAULT_JOBS))})"
+            )
+        merged: dict[str, Any] = {}
+        for job, cron in DEFAULT_JOBS.items():
+            given = value.get(job, {})
+            if isinstance(given, JobSettings):
+                merged[job] = given
+            elif isinstance(given, dict):
+                merged[job] = {"cron": cron, **given}
+            else:
+                merged[job] = given
+        return merged
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> SchedulerSettings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
+
+    def job_timezone(self, job: str) -> str:
+        """The time zone a job's schedule and business date are counted in."""
+        return self.jobs[job].timezone or self.timezone
 
 
 class Settings(BaseSettings):
@@ -162,9 +268,13 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     insurers: dict[str, InsurerSettings] = Field(default_factory=dict)
     bureaus: dict[str, InsurerSettings] = Field(default_factory=dict)
     policies: dict[str, PolicySettings] = Field(default_factory=dict)
+    erp_profiles: dict[str, ErpProfile] = Field(default_factory=dict)
+    """``[erp_profiles.<name>]``: mapping profiles for ERP exports (docs/erp-profiles.md)."""
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -58,7 +58,7 @@ EXPECTED = {
         ["pending_withdrawal"],
     ),
     "Alpine Retail AG": ("7500.00", None, "0.00", "7500.00", None, ["uncovered"]),
-    "Danube Logistics Kft": ("0.00", "20000.00", "0.00", "0.00", "APPROVED", []),
+    "Danube Logistics Kft": ("0.00", "20000.00", "0.00", "0.00", "APPROVED", ["inactive_buyer"]),
 }
 
 

@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
                     f"{report.fetched} covers, {report.written} written, "
                     f"{report.unchanged} unchanged"
                 )
-            rows = exposure_report(ledger, policies, now=now)
+            rows = exposure_report(ledger, policies, now=now, **wiring.exposure_options(ledger))
             record_exposure_alerts(ledger, rows, now=now)
             limits = export_service.covered_limits(ledger, policies, now=now)
         finally:

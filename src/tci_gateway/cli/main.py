@@ -22,7 +22,7 @@ from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import configure_logging, get_logger, redact_text
 from tci_gateway.services import export as export_service
-from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
+from tci_gateway.services.exposure import exposure_report, group_exposure, record_exposure_alerts
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
 from tci_gateway.services.sync import SyncReport, sync_limits
 
@@ -279,14 +279,23 @@ def exposure_cmd(
     over_limit: Annotated[
         bool, typer.Option("--over-limit", help="Only buyers over their limit.")
     ] = False,
+    groups: Annotated[
+        bool, typer.Option("--groups", help="Also the exposure of groups (common parent).")
+    ] = False,
 ) -> None:
     """Exposure against cover per buyer and policy, with alerts."""
     state = _state(ctx)
     wiring = state.wiring()
     ledger = wiring.ledger()
     try:
-        rows = exposure_report(ledger, wiring.settings.domain_policies(), now=state.now())
+        rows = exposure_report(
+            ledger,
+            wiring.settings.domain_policies(),
+            now=state.now(),
+            **wiring.exposure_options(ledger),
+        )
         record_exposure_alerts(ledger, rows, now=state.now())
+        group_rows = group_exposure(ledger, rows) if groups else []
     finally:
         ledger.dispose()
     if buyer:
@@ -300,9 +309,32 @@ def exposure_cmd(
     if over_limit:
         rows = [r for r in rows if r.exposure.uncovered.amount > 0]
     if state.json:
-        state.output.emit_json(exposure_json(rows))
-    else:
-        state.output.table(exposure_table(rows))
+        payload: object = exposure_json(rows)
+        if groups:
+            payload = {
+                "buyers": payload,
+                "groups": [
+                    {
+                        "parent": g.parent,
+                        "policy": g.policy,
+                        "currency": g.currency,
+                        "buyers": list(g.buyers),
+                        "exposure": g.exposure.rounded().amount,
+                        "limit": g.limit.rounded().amount,
+                        "uncovered": g.uncovered.rounded().amount,
+                    }
+                    for g in group_rows
+                ],
+            }
+        state.output.emit_json(payload)
+        return
+    state.output.table(exposure_table(rows))
+    for g in group_rows:
+        state.output.out.print(
+            f"group {g.parent} ({g.policy}): {len(g.buyers)} buyers, exposure "
+            f"{g.exposure}, limits {g.limit}, uncovered {g.uncovered}",
+            markup=False,
+        )
 
 
 @export_app.command("limits")

@@ -13,11 +13,13 @@ import httpx
 from tci_gateway.adapters.contract import AdapterContext, BureauAdapter, InsurerAdapter, Sandbox
 from tci_gateway.adapters.registry import available, load_plugin
 from tci_gateway.config import SANDBOX_URL, HttpSettings, InsurerSettings, Settings
+from tci_gateway.domain.exposure import Converter
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.migrate import is_up_to_date
+from tci_gateway.services.fx import ledger_converter
 
 
 @dataclass
@@ -51,6 +53,14 @@ class Wiring:
             )
         return ledger
 
+    def exposure_options(self, ledger: Ledger) -> dict[str, Any]:
+        """What exposure needs from the configuration: alert horizons and FX rates."""
+        return {
+            "convert": fx_converter(ledger),
+            "expiring_within_days": self.settings.alerts.expiring_within_days,
+            "inactive_days": self.settings.alerts.inactive_days,
+        }
+
     def insurer(self, name: str) -> Connection:
         if name not in self.connections:
             if name not in self.settings.insurers:
@@ -79,6 +89,12 @@ class Wiring:
             connection.adapter.close()
         for bureau in self.bureau_connections.values():
             bureau.adapter.close()
+
+
+def fx_converter(ledger: Ledger) -> Converter:
+    """Dated FX rates from the ledger (``tci fx import``); an amount with no usable rate
+    is reported as unconverted, never guessed."""
+    return ledger_converter(ledger)
 
 
 def retry_policy(http: HttpSettings) -> RetryPolicy:

@@ -32,6 +32,9 @@ class AlertKind(StrEnum):
     OVER_LIMIT = "over_limit"
     UNCOVERED = "uncovered"
     FX_RATE_MISSING = "fx_rate_missing"
+    LIMIT_EXPIRING = "limit_expiring"
+    RENEWAL_DUE = "renewal_due"
+    INACTIVE_BUYER = "inactive_buyer"
 
 
 class Severity(StrEnum):
@@ -55,6 +58,9 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.OVER_LIMIT: Severity.WARNING,
     AlertKind.UNCOVERED: Severity.WARNING,
     AlertKind.FX_RATE_MISSING: Severity.WARNING,
+    AlertKind.LIMIT_EXPIRING: Severity.WARNING,
+    AlertKind.RENEWAL_DUE: Severity.INFO,
+    AlertKind.INACTIVE_BUYER: Severity.INFO,
 }
 
 _STATUS_EVENT: dict[CoverStatus, AlertKind] = {

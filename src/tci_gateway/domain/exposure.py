@@ -7,6 +7,7 @@ Disputed invoices count in exposure.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -103,3 +104,51 @@ def compute_exposure(
         alerts=tuple(alerts),
         unconverted=tuple(unconverted),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitWatch:
+    """How far ahead the risk team wants to hear about a limit (from configuration)."""
+
+    expiring_within_days: int = 30
+    renewal_months: int | None = None
+    inactive_days: int = 180
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def limit_alerts(
+    decision: CoverDecision | None,
+    on: date,
+    watch: LimitWatch,
+    *,
+    has_open_items: bool,
+    last_sale: date | None,
+) -> list[AlertKind]:
+    """Alerts about a limit itself (DESIGN.md, rule 4): expiring within the configured
+    days (a withdrawal date or a tranche expiry), renewal due (decided longer ago than
+    the policy's renewal period), and an inactive insured buyer (a limit, no open items
+    and no sale for the configured days: cover that costs fees and serves nothing)."""
+    limit = covered_limit(decision, on)
+    if decision is None or limit is None or limit.is_zero():
+        return []
+    alerts: list[AlertKind] = []
+    ends = [t.expires_on for t in decision.tranches if t.expires_on and t.valid_on(on)]
+    if decision.effective_to is not None:
+        ends.append(decision.effective_to)
+    if any(
+        on < end <= date.fromordinal(on.toordinal() + watch.expiring_within_days) for end in ends
+    ):
+        alerts.append(AlertKind.LIMIT_EXPIRING)
+    if watch.renewal_months is not None:
+        decided = decision.decided_at.date() if decision.decided_at else decision.effective_from
+        if _add_months(decided, watch.renewal_months) <= on:
+            alerts.append(AlertKind.RENEWAL_DUE)
+    idle_since = date.fromordinal(on.toordinal() - watch.inactive_days)
+    if not has_open_items and (last_sale is None or last_sale <= idle_since):
+        alerts.append(AlertKind.INACTIVE_BUYER)
+    return alerts

@@ -35,6 +35,7 @@ class PolicyTerms:
     claim_threshold: Money
     deductible: Money
     timezone: str
+    renewal_months: int | None = None
 
     def __post_init__(self) -> None:
         check_currency(self.currency)

@@ -8,7 +8,7 @@ is :func:`tci_gateway.domain.cover.in_force` / ``covered_limit``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import groupby
 
@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cover import covered_limit, in_force
-from tci_gateway.domain.exposure import Converter, Exposure, compute_exposure, same_currency_only
+from tci_gateway.domain.exposure import (
+    Converter,
+    Exposure,
+    LimitWatch,
+    compute_exposure,
+    limit_alerts,
+    same_currency_only,
+)
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
@@ -25,7 +32,7 @@ from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.runs import add_alert
-from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
+from tci_gateway.ledger.tables import BuyerParentRow, BuyerRow, ErpAccountRow, OpenItemRow
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,12 @@ def exposure_report(
     *,
     now: datetime,
     convert: Converter = same_currency_only,
+    expiring_within_days: int = 30,
+    inactive_days: int = 180,
 ) -> list[ExposureRow]:
-    """One row per buyer and policy that has open items, ERP accounts or cover."""
+    """One row per buyer and policy that has open items, ERP accounts or cover, with the
+    exposure alerts and the alerts about the limit itself (expiring, renewal due,
+    inactive insured buyer)."""
     with ledger.unit_of_work() as session:
         ids = policy_ids(session)
         by_id = {ids[k]: p for k, p in policies.items() if k in ids}
@@ -101,9 +112,21 @@ def exposure_report(
                 day = now.astimezone(UTC).date()
                 currency = items[0].currency if items else "EUR"
                 version = None
-            exposure = compute_exposure(
-                items, currency, version.decision if version else None, day, convert
-            )
+            decision = version.decision if version else None
+            exposure = compute_exposure(items, currency, decision, day, convert)
+            if policy is not None:
+                watch = LimitWatch(expiring_within_days, policy.terms.renewal_months, inactive_days)
+                sales = [
+                    i.delivery_date or i.document_date for i in items if i.kind is ItemKind.INVOICE
+                ]
+                extra = limit_alerts(
+                    decision,
+                    day,
+                    watch,
+                    has_open_items=any(not i.open_amount.is_zero() for i in items),
+                    last_sale=max(sales, default=None),
+                )
+                exposure = replace(exposure, alerts=exposure.alerts + tuple(extra))
             return ExposureRow(
                 buyer_id=group.buyer_id,
                 buyer_name=names.get(group.buyer_id, "?"),
@@ -135,7 +158,14 @@ def exposure_report(
 
 def record_exposure_alerts(ledger: Ledger, rows: list[ExposureRow], *, now: datetime) -> int:
     """Store each row's exposure alerts once per business date; returns how many are new."""
-    exposure_kinds = {AlertKind.OVER_LIMIT, AlertKind.UNCOVERED, AlertKind.FX_RATE_MISSING}
+    exposure_kinds = {
+        AlertKind.OVER_LIMIT,
+        AlertKind.UNCOVERED,
+        AlertKind.FX_RATE_MISSING,
+        AlertKind.LIMIT_EXPIRING,
+        AlertKind.RENEWAL_DUE,
+        AlertKind.INACTIVE_BUYER,
+    }
     new = 0
     with ledger.unit_of_work() as session:
         ids = policy_ids(session)
@@ -168,3 +198,46 @@ def record_exposure_alerts(ledger: Ledger, rows: list[ExposureRow], *, now: date
 def limit_on(row: ExposureRow) -> Money | None:
     """The covered limit of the row's version on its business date."""
     return covered_limit(row.version.decision if row.version else None, row.business_date)
+
+
+@dataclass(frozen=True)
+class GroupExposure:
+    """Exposure of buyers sharing an ultimate parent, per policy and currency."""
+
+    parent: str
+    policy: str | None
+    currency: str
+    buyers: tuple[str, ...]
+    exposure: Money
+    limit: Money
+    uncovered: Money
+
+
+def group_exposure(ledger: Ledger, rows: list[ExposureRow]) -> list[GroupExposure]:
+    """Sum the rows of buyers with a common ultimate parent (as a bureau reported it):
+    insurers cover the legal entity, the risk team also watches the group."""
+    with ledger.unit_of_work() as session:
+        parent_of = {
+            buyer_id: f"{scheme}:{value}"
+            for buyer_id, scheme, value in session.execute(
+                select(BuyerParentRow.buyer_id, BuyerParentRow.scheme, BuyerParentRow.value).where(
+                    BuyerParentRow.relation == "ULTIMATE"
+                )
+            )
+        }
+    groups: dict[tuple[str, str | None, str], list[ExposureRow]] = {}
+    for r in rows:
+        parent = parent_of.get(r.buyer_id)
+        if parent is not None:
+            groups.setdefault((parent, r.policy, r.exposure.currency), []).append(r)
+    result = []
+    for (parent, policy, currency), members in sorted(groups.items(), key=lambda g: str(g[0])):
+        if len(members) < 2:
+            continue
+        zero = Money.zero(currency)
+        exposure = sum((m.exposure.exposure for m in members), zero)
+        limit = sum((m.exposure.limit or zero for m in members), zero)
+        uncovered = sum((m.exposure.uncovered for m in members), zero)
+        names = tuple(sorted(m.buyer_name for m in members))
+        result.append(GroupExposure(parent, policy, currency, names, exposure, limit, uncovered))
+    return result
