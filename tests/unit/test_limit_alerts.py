@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
