@@ -158,8 +158,8 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         metavar="NAME_OR_FILE",
-        help="Read an ERP export through a mapping profile: a name in [erp_profiles] "
-        "or a profile TOML file (docs/erp-profiles.md).",
+        help="Read an ERP export through a mapping profile: a name from the configuration's "
+        "erp_profiles, or a profile TOML file (docs/erp-profiles.md).",
     ),
 ]
 

@@ -31,8 +31,9 @@ from tci_gateway.erp.canonical import (
     parse_buyer,
     parse_open_item,
 )
-from tci_gateway.erp.reader import read_records
-from tci_gateway.errors import InputError, RecordError
+from tci_gateway.erp.profiles import ErpProfile, read_with_profile
+from tci_gateway.erp.reader import Columns, RawRecord, read_records
+from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import upsert_policies
@@ -66,10 +67,18 @@ def file_sha256(path: Path) -> str:
 
 
 class _Errors:
-    def __init__(self) -> None:
+    def __init__(self, profile: ErpProfile | None = None) -> None:
         self.items: list[RecordError] = []
+        self.profile = profile
 
     def add(self, error: RecordError) -> None:
+        """An error naming a canonical column (shown by its name in the profile's file)."""
+        self.add_raw(self.profile.rename(error) if self.profile else error)
+
+    def add_raw(self, error: RecordError) -> None:
+        """An error from the reader, which already names the file's own column."""
+        if self.items and self.items[-1] == error:
+            return  # two canonical columns read from one cell of a profile's file
         if len(self.items) < MAX_ERRORS:
             self.items.append(error)
 
@@ -83,6 +92,19 @@ class _Errors:
 
 def _sha(path: Path) -> str:
     return file_sha256(path) if path.is_file() else ""
+
+
+def _check_profile(profile: ErpProfile | None, kind: str) -> None:
+    if profile is not None and profile.kind != kind:
+        raise ConfigError(f"the mapping profile is for {profile.kind} files, not {kind}")
+
+
+def _records(
+    path: Path, columns: Columns, json_key: str, profile: ErpProfile | None
+) -> Iterator[RawRecord | RecordError]:
+    if profile is None:
+        return read_records(path, columns, json_key=json_key)
+    return read_with_profile(path, profile)
 
 
 # -- buyers ---------------------------------------------------------------------------
@@ -148,19 +170,24 @@ def import_buyers(
     policies: Mapping[str, Policy],
     now: datetime,
     progress: Progress | None = None,
+    profile: ErpProfile | None = None,
 ) -> ImportReport:
     """Import buyers and their ERP accounts; two accounts sharing an identifier become
-    one buyer. Raises :class:`InputError` (nothing written) on any bad row."""
+    one buyer. Raises :class:`InputError` (nothing written) on any bad row.
+
+    ``profile`` reads an ERP export through a mapping profile instead of the canonical
+    format (:mod:`tci_gateway.erp.profiles`)."""
+    _check_profile(profile, "buyers")
     source = str(path)
     report = ImportReport("buyers", source, _sha(path))
-    errors = _Errors()
+    errors = _Errors(profile)
     with ledger.unit_of_work() as session:
         policy_ids = upsert_policies(session, policies, now)
         links = buyer_repo.account_links(session)
         first_row: dict[str, int] = {}
-        for item in read_records(path, BUYER_COLUMNS, json_key="buyers"):
+        for item in _records(path, BUYER_COLUMNS, "buyers", profile):
             if isinstance(item, RecordError):
-                errors.add(item)
+                errors.add_raw(item)
                 continue
             report.rows += 1
             if progress:
@@ -259,11 +286,16 @@ def _key_hash(account_id: int, number: str) -> int:
 
 
 def _parsed(
-    path: Path, source: str, report: ImportReport, errors: _Errors, progress: Progress | None
+    path: Path,
+    source: str,
+    report: ImportReport,
+    errors: _Errors,
+    progress: Progress | None,
+    profile: ErpProfile | None,
 ) -> Iterator[OpenItemRecord]:
-    for item in read_records(path, OPEN_ITEM_COLUMNS, json_key="open_items"):
+    for item in _records(path, OPEN_ITEM_COLUMNS, "open_items", profile):
         if isinstance(item, RecordError):
-            errors.add(item)
+            errors.add_raw(item)
             continue
         report.rows += 1
         if progress and report.rows % 1000 == 0:
@@ -326,13 +358,22 @@ def _write_chunk(
 
 
 def import_open_items(
-    ledger: Ledger, path: Path, *, now: datetime, progress: Progress | None = None
+    ledger: Ledger,
+    path: Path,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    profile: ErpProfile | None = None,
 ) -> ImportReport:
     """Upsert open items by (ERP account, document number). Raises
-    :class:`InputError` (nothing written) on any bad row."""
+    :class:`InputError` (nothing written) on any bad row.
+
+    ``profile`` reads an ERP export through a mapping profile instead of the canonical
+    format (:mod:`tci_gateway.erp.profiles`)."""
+    _check_profile(profile, "open_items")
     source = str(path)
     report = ImportReport("open_items", source, _sha(path))
-    errors = _Errors()
+    errors = _Errors(profile)
     with ledger.unit_of_work() as session:
         accounts = buyer_repo.account_links(session)
         import_id = record_import(
@@ -347,7 +388,7 @@ def import_open_items(
             now=now,
         )
         seen: dict[int, int] = {}
-        records = _parsed(path, source, report, errors, progress)
+        records = _parsed(path, source, report, errors, progress, profile)
         while batch := list(islice(records, CHUNK)):
             chunk: list[tuple[int, OpenItemRecord]] = []
             for rec in batch:
