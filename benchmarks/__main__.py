@@ -16,7 +16,11 @@ from pathlib import Path
 STAGES = {
     "buyer_search": "benchmarks.stage_search",
     "token_cache": "benchmarks.stage_tokens",
+    "import_open_items": "benchmarks.stage_import",
 }
+
+
+DATABASE_STAGES = {"import_open_items"}
 
 
 def run_child(stage: str, args: list[str]) -> None:
@@ -34,32 +38,53 @@ def main() -> None:
         "stages", nargs="*", help=f"stages to run (default all): {', '.join(STAGES)}"
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=["sqlite", "postgresql"],
+        help="ledger backend(s) for database stages (default: sqlite)",
+    )
+    parser.add_argument("--rows", type=int, help="open items to import (default 1,000,000)")
+    parser.add_argument("--covers", type=int, help="covers to sync (default 100,000)")
+    parser.add_argument(
+        "--buyers", type=int, help="buyers to export / accounts to resolve (default 100,000)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.child:
         run_child(args.child, rest)
         return
+    for name in ("rows", "covers", "buyers"):
+        if getattr(args, name) is not None:
+            rest += [f"--{name}", str(getattr(args, name))]
     chosen = args.stages or list(STAGES)
     unknown = [s for s in chosen if s not in STAGES]
     if unknown:
         parser.error(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
     results = []
-    print(f"{'stage':<24} {'measured':>10} {'floor':>10} {'ratio':>7} {'peak MB':>8}  goal / notes")
-    for stage in chosen:
+    backends = args.backend or ["sqlite"]
+    runs = [
+        (stage, [*rest, "--backend", b] if stage in DATABASE_STAGES else rest)
+        for stage in chosen
+        for b in (backends if stage in DATABASE_STAGES else ["-"])
+    ]
+    print(f"{'stage':<28} {'measured':>10} {'floor':>10} {'ratio':>7} {'peak MB':>8}  goal / notes")
+    for stage, stage_args in runs:
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks", "--child", stage, *rest],
+            [sys.executable, "-m", "benchmarks", "--child", stage, *stage_args],
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
-            print(f"{stage:<24} FAILED\n{proc.stderr[-2000:]}")
+            print(f"{stage:<28} FAILED\n{proc.stderr[-2000:]}")
             continue
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(result)
         notes = ", ".join(f"{k}={v}" for k, v in result["extra"].items())
+        stage = result["stage"]
         print(
-            f"{stage:<24} {result['measured_s']:>9.3f}s {result['floor_s']:>9.3f}s "
+            f"{stage:<28} {result['measured_s']:>9.3f}s {result['floor_s']:>9.3f}s "
             f"{result['ratio']:>7.2f} {result['peak_rss_mb']:>8.1f}  {result['goal']}; "
             f"floor = {result['floor']}; {notes}"
         )

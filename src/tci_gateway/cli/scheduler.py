@@ -1,9 +1,237 @@
-"""``tci scheduler``: being written (issue 5)."""
+"""``tci scheduler run|status``: the nightly limit sync, polls and digests.
+
+``tci scheduler run`` runs until SIGTERM or SIGINT (then exits 0, leadership
+released); ``--once`` catches up once as the leader and exits (1 when a run failed),
+for cron-driven deployments. Start as many instances as you like on one ledger: one
+leads, the others stand by. See :mod:`tci_gateway.scheduler`.
+
+Hidden options for tests and demos run the same control loop on simulated time:
+``--simulate-from 2026-12-01T12:00:00+00:00 --simulate-step-seconds 86400
+--simulate-ticks 5 --tick-interval 0.5`` advances simulated time one step per tick
+interval (from ``--simulate-epoch``, a UNIX time shared by several processes, else
+the process start) and fires every enabled job once per simulated business date.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import signal
+import socket
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.table import Table
+
+from tci_gateway.scheduler import cron, runs
+from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
+from tci_gateway.scheduler.jobs import JOBS
+from tci_gateway.scheduler.leader import leader_status, make_leader, wall_clock
+from tci_gateway.scheduler.runner import SchedulerRunner, SimulatedClock
+
+if TYPE_CHECKING:
+    from tci_gateway.cli.main import State
+
+scheduler_app = typer.Typer(
+    help="The scheduler: nightly limit sync, request polls, alert digests.", no_args_is_help=True
+)
+
+
+def _state(ctx: typer.Context) -> State:
+    from tci_gateway.cli.main import State
+
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
+
+
+def owner_id() -> str:
+    """This instance's name in ``job_runs`` and leases: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[-128:]
+
+
+def _simulated(
+    start: str, step: float, ticks: int, interval: float, epoch: float | None
+) -> SimulatedClock:
+    from tci_gateway.cli.main import parse_as_of
+
+    if step <= 0 or interval <= 0 or ticks < 1:
+        raise typer.BadParameter(
+            "--simulate-step-seconds and --tick-interval must be positive and "
+            "--simulate-ticks at least 1"
+        )
+    began = parse_as_of(start)
+    assert began is not None
+    return SimulatedClock(
+        began, timedelta(seconds=step), interval, time.time() if epoch is None else epoch
+    )
+
+
+def _outcome_json(o: Outcome) -> dict[str, Any]:
+    return {
+        "job": o.job,
+        "key": o.key,
+        "business_date": o.business_date.isoformat(),
+        "state": o.state,
+        "attempts": o.attempts,
+        "detail": o.detail,
+    }
+
+
+@scheduler_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Catch up once as the leader, then exit.")
+    ] = False,
+    simulate_from: Annotated[str | None, typer.Option(hidden=True)] = None,
+    simulate_step_seconds: Annotated[float, typer.Option(hidden=True)] = 86400.0,
+    simulate_ticks: Annotated[int, typer.Option(hidden=True)] = 1,
+    tick_interval: Annotated[float, typer.Option(hidden=True)] = 1.0,
+    simulate_epoch: Annotated[float | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Run the scheduler (logs on stderr; SIGTERM or SIGINT stops it cleanly)."""
+    state = _state(ctx)
+    if once and simulate_from:
+        raise typer.BadParameter("--once and --simulate-from do not go together")
+    if state.as_of is not None and not once:
+        raise typer.BadParameter("--as-of only applies to `tci scheduler run --once`")
+    sim = (
+        _simulated(
+            simulate_from, simulate_step_seconds, simulate_ticks, tick_interval, simulate_epoch
+        )
+        if simulate_from
+        else None
+    )
+    wiring = state.wiring()
+    settings = wiring.settings
+    policies = settings.domain_policies()
+    ledger = wiring.ledger()
+    previous: dict[signal.Signals, Any] = {}
+    outcomes: list[Outcome] = []
+    try:
+        insurers = sorted({p.insurer for p in policies.values()})
+        adapters = {name: wiring.insurer(name).adapter for name in insurers}
+        leader = make_leader(ledger, owner_id(), lease_seconds=settings.scheduler.lease_seconds)
+        dispatcher = Dispatcher(
+            settings.scheduler,
+            ledger=ledger,
+            adapters=adapters,
+            policies=policies,
+            leader=leader,
+            clock=sim.now if sim else (state.now if once else wall_clock),
+            exposure_options=lambda: wiring.exposure_options(ledger),
+        )
+        runner = SchedulerRunner(dispatcher, leader)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda _s, _f: runner.request_stop())
+        if once:
+            outcomes = runner.run_once()
+        elif sim is not None:
+            runner.simulate(sim, simulate_ticks)
+            return
+        else:
+            runner.run_forever()
+            return
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        ledger.dispose()
+        wiring.close()
+    if state.json:
+        state.output.emit_json([_outcome_json(o) for o in outcomes])
+    else:
+        for o in outcomes:
+            state.output.out.print(
+                f"{o.key} {o.business_date}: {o.state} (attempt {o.attempts})", markup=False
+            )
+        if not outcomes:
+            state.output.info("nothing to run")
+    if any(not o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@scheduler_app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    limit: Annotated[int, typer.Option(help="How many recent job runs to show.")] = 20,
+) -> None:
+    """The leader, each job's next fire time, and the latest job runs."""
+    state = _state(ctx)
+    settings = state.wiring().settings.scheduler
+    now = state.now()
+    jobs = []
+    for job, job_settings in sorted(settings.jobs.items()):
+        zone = settings.job_timezone(job)
+        next_fire = (
+            cron.next_fire(cron.trigger(job_settings.cron, zone), now)
+            if job_settings.enabled
+            else None
+        )
+        jobs.append(
+            {
+                "job": job,
+                "cron": job_settings.cron,
+                "timezone": zone,
+                "enabled": job_settings.enabled,
+                "per_fire": JOBS[job].per_fire if job in JOBS else False,
+                "next_fire": next_fire.isoformat() if next_fire else None,
+            }
+        )
+    ledger = state.wiring().ledger()
+    try:
+        leader = leader_status(ledger)
+        latest = runs.latest(ledger, limit=limit)
+    finally:
+        ledger.dispose()
+    recent = [
+        {
+            "job": r.job,
+            "business_date": r.business_date.isoformat(),
+            "state": r.state,
+            "owner": r.owner,
+            "attempts": r.attempts,
+            "started_at": r.started_at.isoformat(),
+            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            "error": r.detail.get("error"),
+        }
+        for r in latest
+    ]
+    if json_output or state.json:
+        state.output.emit_json({"leader": leader, "jobs": jobs, "runs": recent})
+        return
+    who = leader["leader"] or ("(lock held)" if leader["held"] else "none")
+    state.output.out.print(f"leader ({leader['backend']}): {who}", markup=False)
+    table = Table(title="Jobs", title_justify="left")
+    for column in ("Job", "Schedule", "Time zone", "Enabled", "Next fire"):
+        table.add_column(column)
+    for j in jobs:
+        table.add_row(
+            str(j["job"]),
+            str(j["cron"]),
+            str(j["timezone"]),
+            str(j["enabled"]),
+            str(j["next_fire"] or "-"),
+        )
+    state.output.table(table)
+    table = Table(title="Latest runs", title_justify="left")
+    for column in ("Job", "Business date", "State", "Attempts", "Owner", "Finished"):
+        table.add_column(column)
+    for r in recent:
+        table.add_row(
+            str(r["job"]),
+            str(r["business_date"]),
+            str(r["state"]),
+            str(r["attempts"]),
+            str(r["owner"]),
+            str(r["finished_at"] or "-"),
+        )
+    state.output.table(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    """Add ``tci scheduler`` to the CLI."""
+    app.add_typer(scheduler_app, name="scheduler")
