@@ -50,10 +50,11 @@ def main() -> None:
         "--buyers", type=int, help="buyers to export / accounts to resolve (default 100,000)"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args()
-    if args.child:
-        run_child(args.child, rest)
+    if "--child" in sys.argv:  # a stage's own process: its options go to the stage
+        at = sys.argv.index("--child")
+        run_child(sys.argv[at + 1], sys.argv[at + 2 :])
         return
+    args, rest = parser.parse_known_args()
     for name in ("rows", "covers", "buyers"):
         if getattr(args, name) is not None:
             rest += [f"--{name}", str(getattr(args, name))]

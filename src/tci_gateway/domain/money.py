@@ -10,6 +10,7 @@ Rules (DESIGN.md, domain rule 1):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class CurrencyMismatchError(MoneyError):
     """Two amounts in different currencies were combined without an FX rate."""
 
 
+@functools.lru_cache(maxsize=512)
 def is_currency(code: str) -> bool:
     """True when ``code`` is an active ISO 4217 alphabetic code (upper case)."""
     return len(code) == 3 and code.isupper() and pycountry.currencies.get(alpha_3=code) is not None

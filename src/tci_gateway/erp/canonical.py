@@ -88,16 +88,20 @@ class _Row:
         self.errors: list[RecordError] = []
 
     def text(self, column: str, *, required: bool = False, max_len: int = 300) -> str:
-        try:
-            value = cell_text(self.raw.values.get(column)).strip()
-        except ValueError as exc:
-            self.fail(column, str(exc))
-            return ""
-        if required and not value:
-            self.fail(column, "is empty")
+        raw = self.raw.values.get(column)
+        if type(raw) is not str:  # CSV cells are str already: the common path stays short
+            try:
+                raw = cell_text(raw)
+            except ValueError as exc:
+                self.fail(column, str(exc))
+                return ""
+        value = raw.strip()
+        if not value:
+            if required:
+                self.fail(column, "is empty")
         elif len(value) > max_len:
             self.fail(column, f"is longer than {max_len} characters")
-        elif value and not _KEY_RE.match(value):
+        elif not (value.isascii() and value.isprintable()) and not _KEY_RE.match(value):
             self.fail(column, "contains control characters")
         return value
 
@@ -184,12 +188,15 @@ def parse_buyer(raw: RawRecord, source: str) -> BuyerRecord | list[RecordError]:
     )
 
 
+_KINDS = {k.value: k for k in ItemKind}
+
+
 def _kind(text: str) -> ItemKind:
-    try:
-        return ItemKind(text.upper())
-    except ValueError:
-        known = ", ".join(k.value for k in ItemKind)
-        raise ValueError(f"kind {text!r} is not one of {known}") from None
+    kind = _KINDS.get(text.upper())
+    if kind is None:
+        known = ", ".join(_KINDS)
+        raise ValueError(f"kind {text!r} is not one of {known}")
+    return kind
 
 
 def parse_open_item(raw: RawRecord, source: str) -> OpenItemRecord | list[RecordError]:
