@@ -174,7 +174,10 @@ def _apply(row: CoverRequestRow, result: CoverRequestResult, now: datetime) -> N
 
 
 def _request(row: CoverRequestRow, policy: Policy) -> CoverRequest:
-    amount = Money(row.amount, row.currency) if row.amount is not None and row.currency else None
+    amount = None
+    if row.amount is not None and row.currency:
+        # The ledger keeps 4 places; an insurer expects the currency's own (10000.00).
+        amount = Money(row.amount, row.currency).rounded()
     return CoverRequest(
         client_reference=row.client_reference,
         policy=policy_ref(policy),
