@@ -29,12 +29,13 @@ from tci_gateway.adapters.contract import (
 )
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, name_score, resolve
-from tci_gateway.errors import AdapterError
+from tci_gateway.errors import AdapterError, RejectedError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
 from tci_gateway.logs import get_logger
+from tci_gateway.services.sync import UNKNOWN_COUNTRY
 
 
 @dataclass(frozen=True)
@@ -127,23 +128,30 @@ def _take(candidate: CompanyCandidate, enrichment: Enrichment, bureau: BureauAda
             enrichment.assessments.append(assessment)
 
 
+def _search(bureau: BureauAdapter, query: CompanyQuery) -> list[CompanyCandidate]:
+    try:
+        return bureau.search_companies(query)
+    except RejectedError:
+        return []  # this bureau cannot search by this scheme or in this country
+
+
 def _enrich_one(
     buyer: _Buyer, bureaus: Mapping[str, BureauAdapter], config: ResolveConfig
 ) -> Enrichment:
     enrichment = Enrichment()
+    if buyer.country == UNKNOWN_COUNTRY:
+        return enrichment  # created by a sync from an insurer record: nothing to ask with
     own = [i for i in sorted(buyer.identifiers) if i.scheme is not Scheme.INSURER]
     for bureau in bureaus.values():
         try:
             found = None
             for ident in own:
-                matches = bureau.search_companies(CompanyQuery(buyer.country, identifier=ident))
+                matches = _search(bureau, CompanyQuery(buyer.country, identifier=ident))
                 found = next((c for c in matches if ident in c.identifiers), None)
                 if found is not None:
                     break
             if found is None and not own and bureau.capabilities.search:
-                for candidate in bureau.search_companies(
-                    CompanyQuery(buyer.country, name=buyer.name)
-                ):
+                for candidate in _search(bureau, CompanyQuery(buyer.country, name=buyer.name)):
                     confident = (candidate.confidence or 0) >= config.bureau_min_confidence
                     close = name_score(buyer.name, candidate.name) >= config.bureau_min_name_score
                     if confident and close:
