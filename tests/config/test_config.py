@@ -59,7 +59,9 @@ def test_examples_in_config_dir_load(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "x-client_secret-value" not in repr(example)
     assert set(example.domain_policies()) == {"atradius-eu"}
     assert set(load_settings(REPO / "config" / "sandbox.toml").domain_policies()) == {
-        "atradius-main"
+        "atradius-main",
+        "allianz-aci",
+        "coface-main",
     }
     assert set(load_settings(REPO / "fixtures" / "demo" / "tci.toml").domain_policies()) == {
         "atradius-main"
