@@ -17,10 +17,12 @@ STAGES = {
     "buyer_search": "benchmarks.stage_search",
     "token_cache": "benchmarks.stage_tokens",
     "import_open_items": "benchmarks.stage_import",
+    "limit_sync": "benchmarks.stage_sync",
+    "export_limits": "benchmarks.stage_export",
 }
 
 
-DATABASE_STAGES = {"import_open_items"}
+DATABASE_STAGES = {"import_open_items", "limit_sync", "export_limits"}
 
 
 def run_child(stage: str, args: list[str]) -> None:

@@ -10,9 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import (
@@ -43,11 +43,18 @@ def _money(amount: Decimal | None, currency: str) -> Money | None:
     return None if amount is None else Money(amount, currency)
 
 
-def _to_domain(row: CoverDecisionRow, tranches: list[CoverTrancheRow]) -> CoverDecision:
+_DECISIONS = cast(Table, CoverDecisionRow.__table__)
+_TRANCHES = cast(Table, CoverTrancheRow.__table__)
+_STATUS = {s.value: s for s in CoverStatus}
+
+
+def _to_domain(row: Any, tranches: list[Any]) -> CoverDecision:
+    """A decision from a row of ``cover_decisions`` and its tranche rows (Core rows, not
+    ORM objects: building a hundred thousand ORM objects costs more than the query)."""
     cur = row.currency
     return CoverDecision(
         insurer_cover_ref=row.insurer_cover_ref,
-        status=CoverStatus(row.status),
+        status=_STATUS[row.status],
         currency=cur,
         granted_amount=Money(row.granted_amount, cur),
         effective_from=row.effective_from,
@@ -67,22 +74,11 @@ def _to_domain(row: CoverDecisionRow, tranches: list[CoverTrancheRow]) -> CoverD
     )
 
 
-def versions_by_buyer(session: Session, policy_id: int) -> dict[int, list[StoredVersion]]:
-    """Every stored version under a policy, per buyer, in recording order."""
-    rows = list(
-        session.scalars(
-            select(CoverDecisionRow)
-            .where(CoverDecisionRow.policy_id == policy_id)
-            .order_by(CoverDecisionRow.id)
-        )
-    )
-    tranches: dict[int, list[CoverTrancheRow]] = defaultdict(list)
+def _load(session: Session, where: Any, tranche_where: Any) -> dict[int, list[StoredVersion]]:
+    rows = session.execute(select(_DECISIONS).where(where).order_by(_DECISIONS.c.id)).all()
+    tranches: dict[int, list[Any]] = defaultdict(list)
     if rows:
-        for t in session.scalars(
-            select(CoverTrancheRow)
-            .join(CoverDecisionRow, CoverDecisionRow.id == CoverTrancheRow.decision_id)
-            .where(CoverDecisionRow.policy_id == policy_id)
-        ):
+        for t in session.execute(select(_TRANCHES).where(tranche_where)):
             tranches[t.decision_id].append(t)
     result: dict[int, list[StoredVersion]] = defaultdict(list)
     for row in rows:
@@ -92,26 +88,24 @@ def versions_by_buyer(session: Session, policy_id: int) -> dict[int, list[Stored
     return dict(result)
 
 
+def versions_by_buyer(session: Session, policy_id: int) -> dict[int, list[StoredVersion]]:
+    """Every stored version under a policy, per buyer, in recording order."""
+    of_policy = select(_DECISIONS.c.id).where(_DECISIONS.c.policy_id == policy_id)
+    return _load(
+        session, _DECISIONS.c.policy_id == policy_id, _TRANCHES.c.decision_id.in_(of_policy)
+    )
+
+
 def latest_versions(session: Session, policy_id: int) -> dict[int, StoredVersion]:
     """The most recently recorded version per buyer: what a sync diffs against (one row
     per buyer is loaded, not the whole history)."""
     newest = (
-        select(func.max(CoverDecisionRow.id))
-        .where(CoverDecisionRow.policy_id == policy_id)
-        .group_by(CoverDecisionRow.buyer_id)
+        select(func.max(_DECISIONS.c.id))
+        .where(_DECISIONS.c.policy_id == policy_id)
+        .group_by(_DECISIONS.c.buyer_id)
     )
-    rows = list(session.scalars(select(CoverDecisionRow).where(CoverDecisionRow.id.in_(newest))))
-    tranches: dict[int, list[CoverTrancheRow]] = defaultdict(list)
-    if rows:
-        query = select(CoverTrancheRow).where(CoverTrancheRow.decision_id.in_(newest))
-        for t in session.scalars(query):
-            tranches[t.decision_id].append(t)
-    return {
-        row.buyer_id: StoredVersion(
-            _to_domain(row, tranches[row.id]), row.id, row.buyer_id, row.recorded_at
-        )
-        for row in rows
-    }
+    loaded = _load(session, _DECISIONS.c.id.in_(newest), _TRANCHES.c.decision_id.in_(newest))
+    return {buyer: versions[-1] for buyer, versions in loaded.items()}
 
 
 def _row_values(
