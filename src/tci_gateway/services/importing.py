@@ -280,12 +280,6 @@ def _item_values(rec: OpenItemRecord) -> dict[str, Any]:
     }
 
 
-def _key_hash(account_id: int, number: str) -> int:
-    # 64-bit and stable within the process: enough to spot a duplicate in one file
-    # without keeping a million strings in memory.
-    return hash((account_id, number))
-
-
 def _parsed(
     path: Path,
     source: str,
@@ -315,7 +309,10 @@ def _write_chunk(
     import_id: int,
     now: datetime,
     report: ImportReport,
-) -> None:
+    source: str,
+) -> list[RecordError]:
+    """Upsert one chunk. A row this import already wrote is a duplicate from an earlier
+    chunk of the same file (found through ``import_id``, so memory stays flat)."""
     keys = [(aid, rec.item.document_number) for aid, rec in chunk]
     existing = {
         (row.erp_account_id, row.document_number): row
@@ -324,6 +321,7 @@ def _write_chunk(
                 OpenItemRow.id,
                 OpenItemRow.erp_account_id,
                 OpenItemRow.document_number,
+                OpenItemRow.import_id,
                 *(getattr(OpenItemRow, f) for f in _ITEM_FIELDS),
             )
             # Row values, so both databases use the (account, document) unique index;
@@ -333,10 +331,14 @@ def _write_chunk(
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    seen: list[int] = []
+    duplicates: list[RecordError] = []
     for account_id, rec in chunk:
         values = _item_values(rec)
         row = existing.get((account_id, rec.item.document_number))
-        if row is None:
+        if row is not None and row.import_id == import_id:
+            duplicates.append(_duplicate(source, rec, None))
+        elif row is None:
             inserts.append(
                 {
                     "erp_account_id": account_id,
@@ -349,6 +351,7 @@ def _write_chunk(
         elif any(getattr(row, f) != values[f] for f in _ITEM_FIELDS):
             updates.append({"id": row.id, "import_id": import_id, "updated_at": now, **values})
         else:
+            seen.append(row.id)
             report.unchanged += 1
     if inserts:  # Core, not the ORM's bulk path: a million rows cost half as much
         session.connection().execute(insert(OPEN_ITEMS), inserts)
@@ -356,6 +359,22 @@ def _write_chunk(
     if updates:
         session.execute(update(OpenItemRow), updates)
         report.updated += len(updates)
+    if seen:  # provenance only ("last seen in import N"): amounts and dates untouched
+        session.execute(
+            update(OPEN_ITEMS).where(OPEN_ITEMS.c.id.in_(seen)).values(import_id=import_id)
+        )
+    return duplicates
+
+
+def _duplicate(source: str, rec: OpenItemRecord, first_row: int | None) -> RecordError:
+    where = f"first at row {first_row}" if first_row is not None else "earlier in this file"
+    return RecordError(
+        source,
+        rec.row,
+        "document_number",
+        f"document {rec.item.document_number!r} of account {rec.item.erp_account!r} "
+        f"appears twice ({where})",
+    )
 
 
 def import_open_items(
@@ -388,10 +407,10 @@ def import_open_items(
             unchanged=0,
             now=now,
         )
-        seen: dict[int, int] = {}
         records = _parsed(path, source, report, errors, progress, profile)
         while batch := list(islice(records, CHUNK)):
             chunk: list[tuple[int, OpenItemRecord]] = []
+            first_row: dict[tuple[int, str], int] = {}
             for rec in batch:
                 link = accounts.get(rec.item.erp_account)
                 if link is None:
@@ -405,22 +424,15 @@ def import_open_items(
                         )
                     )
                     continue
-                key = _key_hash(link.account_id, rec.item.document_number)
-                if key in seen:
-                    errors.add(
-                        RecordError(
-                            source,
-                            rec.row,
-                            "document_number",
-                            f"document {rec.item.document_number!r} of account "
-                            f"{rec.item.erp_account!r} appears twice (first at row {seen[key]})",
-                        )
-                    )
+                key = (link.account_id, rec.item.document_number)
+                if key in first_row:
+                    errors.add(_duplicate(source, rec, first_row[key]))
                     continue
-                seen[key] = rec.row
+                first_row[key] = rec.row
                 chunk.append((link.account_id, rec))
             if not errors and chunk:
-                _write_chunk(session, chunk, import_id, now, report)
+                for error in _write_chunk(session, chunk, import_id, now, report, source):
+                    errors.add(error)
         errors.raise_if_any()
         session.execute(
             update(ImportRow)
