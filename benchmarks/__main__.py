@@ -19,10 +19,11 @@ STAGES = {
     "import_open_items": "benchmarks.stage_import",
     "limit_sync": "benchmarks.stage_sync",
     "export_limits": "benchmarks.stage_export",
+    "resolve_buyers": "benchmarks.stage_resolve",
 }
 
 
-DATABASE_STAGES = {"import_open_items", "limit_sync", "export_limits"}
+DATABASE_STAGES = {"import_open_items", "limit_sync", "export_limits", "resolve_buyers"}
 
 
 def run_child(stage: str, args: list[str]) -> None:

@@ -146,7 +146,13 @@ def name_score(a: str, b: str) -> float:
         return 0.0  # never through a romanisation
     if cjk_a:
         return float(fuzz.ratio(na, nb))
+    if _numbers(na) != _numbers(nb):
+        return 0.0  # "Holding 1" and "Holding 2" are two companies, however alike
     return float(fuzz.token_sort_ratio(na, nb))
+
+
+def _numbers(name: str) -> set[str]:
+    return {w for w in name.split() if any(ch.isdigit() for ch in w)}
 
 
 def crosswalk(identifier: Identifier) -> set[Identifier]:
@@ -296,17 +302,33 @@ def resolve(
     return result
 
 
+MAX_BLOCK = 200
+
+
 def _blocks(records: list[AccountRecord]) -> dict[tuple[str, str], list[AccountRecord]]:
-    """Candidate blocks: same country and a shared leading name token (or the first two
-    characters of a Chinese name), so names are not compared all against all."""
-    blocks: dict[tuple[str, str], list[AccountRecord]] = defaultdict(list)
+    """Candidate blocks, so names are not compared all against all: same country and a
+    shared rare name token (the two rarest of each name; a token shared by more than
+    ``MAX_BLOCK`` names in a country says nothing), or the first two characters of a
+    Chinese name."""
+    keyed: list[tuple[AccountRecord, set[str]]] = []
+    frequency: dict[tuple[str, str], int] = defaultdict(int)
     for rec in records:
         name = normalise_name(rec.name)
         if not name:
             continue
-        keys = {name[:2]} if has_cjk(name) else {w for w in name.split()[:2] if len(w) > 2}
-        for key in keys:
-            blocks[(rec.country, key)].append(rec)
+        tokens = {name[:2]} if has_cjk(name) else {w for w in name.split() if len(w) > 2}
+        keyed.append((rec, tokens))
+        for token in tokens:
+            frequency[(rec.country, token)] += 1
+    blocks: dict[tuple[str, str], list[AccountRecord]] = defaultdict(list)
+    for rec, tokens in keyed:
+        usable = sorted(
+            (frequency[(rec.country, t)], t)
+            for t in tokens
+            if frequency[(rec.country, t)] <= MAX_BLOCK
+        )
+        for _, token in usable[:2]:
+            blocks[(rec.country, token)].append(rec)
     return blocks
 
 
