@@ -127,3 +127,55 @@ def test_fixture_resolves_with_precision_one(ledger: Ledger, tmp_path: Path) -> 
     assert len(pending) == report.reviews_pending >= 14  # 8 contradictions + 6 name-only pairs
     again = resolve_buyers(ledger, bureaus={"fakebureau": bureau}, now=NOW)
     assert again.merged == [] and again.reviews_new == 0  # idempotent
+
+
+def test_resolve_links_each_insurers_buyer_id_by_exact_identifier(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tci_gateway.adapters.contract import AdapterContext, InsurerAdapter
+    from tci_gateway.adapters.registry import load_plugin
+    from tci_gateway.ledger.buyers import identifiers_of
+
+    plugin = load_plugin("atradius")
+    assert plugin.create_sandbox is not None
+    sandbox = plugin.create_sandbox({})
+    fixture = sandbox.seed_contract_fixture()  # type: ignore[attr-defined]
+    adapter = plugin.create(
+        AdapterContext(
+            name="atradius",
+            base_url=plugin.sandbox_base_url,
+            environment="sandbox",
+            credentials=dict(sandbox.credentials),
+            transport=httpx.MockTransport(sandbox.handle),
+        )
+    )
+    assert isinstance(adapter, InsurerAdapter)
+    vat = fixture.known_buyer.identifier
+    buyers = tmp_path / "b.csv"
+    buyers.write_text(
+        f"erp_account,name,country,vat\nK1,Known SA,FR,{vat.value}\n", encoding="utf-8"
+    )
+    import_buyers(ledger, buyers, policies={"main": make_policy()}, now=NOW)
+    report = resolve_buyers(ledger, bureaus={}, insurers={"atradius": adapter}, now=NOW)
+    assert report.insurer_ids_found == 1
+    with ledger.unit_of_work() as session:
+        owner = identity_repo.buyer_of_account(session, "K1")
+        assert owner is not None
+        ids = identifiers_of(session, owner)
+    assert any(i.issuer == "atradius" and i.value == fixture.known_buyer_id for i in ids)
+
+
+def test_bureaus_join_the_buyer_search_as_provenance() -> None:
+    from tci_gateway.adapters.contract import BuyerQuery
+    from tci_gateway.services.buyer_search import BureauSearch, search_buyers
+
+    bureau = FakeBureau({"Branch": "150483782"})
+    result = search_buyers(
+        {"fakebureau": BureauSearch(bureau)},
+        BuyerQuery("FR", parse_identifier("LEI", "529900T8BM49AURSDO55")),
+    )
+    assert result.complete and result.candidates[0].insurer_ids == {
+        "fakebureau": "529900T8BM49AURSDO55"
+    }

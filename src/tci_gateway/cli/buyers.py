@@ -3,7 +3,7 @@ account."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,7 +14,7 @@ from tci_gateway.domain.identity import contradictions
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.buyers import identifiers_of
-from tci_gateway.services.buyer_search import link_insurer_ids, search_buyers
+from tci_gateway.services.buyer_search import BureauSearch, link_insurer_ids, search_buyers
 from tci_gateway.services.identity import resolve_buyers
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def search_cmd(
         bool, typer.Option(help="Attach found insurer ids to the ledger buyer.")
     ] = False,
 ) -> None:
-    """Search every configured insurer at once; merged results with provenance."""
+    """Search every configured insurer and bureau at once; one ranked list of legal
+    entities with the provenance of each source."""
     state = _state(ctx)
     ident = None
     if identifier:
@@ -63,13 +64,18 @@ def search_cmd(
     wiring = state.wiring()
     names = insurer or sorted(wiring.settings.insurers)
     try:
-        adapters = {n: wiring.insurer(n).adapter for n in names}
+        adapters: dict[str, Any] = {n: wiring.insurer(n).adapter for n in names}
+        if not insurer:  # bureaus too, unless the search is limited to named insurers
+            for b in sorted(wiring.settings.bureaus):
+                adapters[b] = BureauSearch(wiring.bureau(b).adapter)
         result = search_buyers(adapters, BuyerQuery(country.upper(), ident, name), timeout=timeout)
         linked = 0
         if link:
             ledger = wiring.ledger()
             try:
-                linked = link_insurer_ids(ledger, result, now=state.now())
+                linked = link_insurer_ids(
+                    ledger, result, now=state.now(), insurers=set(wiring.settings.insurers)
+                )
             finally:
                 ledger.dispose()
     finally:
@@ -122,6 +128,9 @@ def resolve_cmd(
     no_bureaus: Annotated[
         bool, typer.Option("--no-bureaus", help="Use the ledger's identifiers only.")
     ] = False,
+    no_insurers: Annotated[
+        bool, typer.Option("--no-insurers", help="Do not look up insurer buyer ids.")
+    ] = False,
 ) -> None:
     """Link every ERP account to one buyer per legal entity; report what was linked,
     what awaits review and why."""
@@ -131,8 +140,15 @@ def resolve_cmd(
     ledger = wiring.ledger()
     try:
         adapters = {n: wiring.bureau(n).adapter for n in names}
-        with state.output.progress("asking the bureaus") as progress:
-            report = resolve_buyers(ledger, bureaus=adapters, now=state.now(), progress=progress)
+        insurers = (
+            {}
+            if no_insurers
+            else {n: wiring.insurer(n).adapter for n in sorted(wiring.settings.insurers)}
+        )
+        with state.output.progress("asking the bureaus and insurers") as progress:
+            report = resolve_buyers(
+                ledger, bureaus=adapters, insurers=insurers, now=state.now(), progress=progress
+            )
         with ledger.unit_of_work() as session:
             pending = identity_repo.reviews(session)
     finally:
@@ -146,7 +162,8 @@ def resolve_cmd(
             f"{report.accounts} ERP accounts: {report.buyers_before} buyers before, "
             f"{report.buyers_after} after; {len(report.merged)} merged, "
             f"{report.identifiers_added} identifiers added, {report.assessments} assessments, "
-            f"{report.parents} parents; {report.reviews_new} new review items, "
+            f"{report.parents} parents, {report.insurer_ids_found} insurer buyer ids; "
+            f"{report.reviews_new} new review items, "
             f"{report.reviews_pending} pending",
             markup=False,
         )

@@ -10,12 +10,19 @@ it is reported beside the results. Matches are grouped by shared identifiers onl
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from tci_gateway.adapters.contract import BuyerMatch, BuyerQuery, InsurerAdapter
+from tci_gateway.adapters.contract import (
+    BureauAdapter,
+    BuyerMatch,
+    BuyerQuery,
+    Capabilities,
+    CompanyQuery,
+)
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.errors import AdapterError
 from tci_gateway.ledger import buyers as buyer_repo
@@ -64,7 +71,7 @@ def _merge(matches: list[BuyerMatch]) -> list[Candidate]:
     for match in matches:
         own = set(match.identifiers) | {
             Identifier(Scheme.INSURER, match.insurer_buyer_id, match.insurer)
-        }
+        }  # the source's own id, as provenance
         target = next((c for c in candidates if c.identifiers & own), None)
         if target is None:
             target = Candidate(name=match.name, country=match.country)
@@ -77,10 +84,38 @@ def _merge(matches: list[BuyerMatch]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c.score[0], -c.score[1], c.name))
 
 
+class BureauSearch:
+    """A bureau asked like an insurer: its companies become matches with the bureau's own
+    id as provenance (never stored as an insurer buyer id)."""
+
+    def __init__(self, bureau: BureauAdapter) -> None:
+        self.bureau = bureau
+        self.name = bureau.name
+        self.capabilities = Capabilities(buyer_search=bureau.capabilities.search)
+
+    def search_buyers(self, query: BuyerQuery) -> list[BuyerMatch]:
+        found = self.bureau.search_companies(
+            CompanyQuery(query.country, query.identifier, query.name)
+        )
+        return [
+            BuyerMatch(self.name, c.provider_id, c.name, c.country, c.identifiers)
+            for c in found
+            if not c.is_site
+        ]
+
+
+class _Searchable(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def search_buyers(self, query: BuyerQuery) -> list[BuyerMatch]: ...
+
+
 def search_buyers(
-    adapters: Mapping[str, InsurerAdapter], query: BuyerQuery, *, timeout: float = 30.0
+    adapters: Mapping[str, _Searchable], query: BuyerQuery, *, timeout: float = 30.0
 ) -> SearchResult:
-    """Ask every adapter concurrently; wait at most ``timeout`` seconds in all."""
+    """Ask every insurer (and bureau, through :class:`BureauSearch`) concurrently; wait
+    at most ``timeout`` seconds in all."""
     log = get_logger()
     outcomes: dict[str, InsurerOutcome] = {}
     matches: list[BuyerMatch] = []
@@ -123,9 +158,12 @@ def search_buyers(
     return SearchResult(_merge(matches), [outcomes[n] for n in adapters if n in outcomes])
 
 
-def link_insurer_ids(ledger: Ledger, result: SearchResult, *, now: datetime) -> int:
+def link_insurer_ids(
+    ledger: Ledger, result: SearchResult, *, now: datetime, insurers: Collection[str] | None = None
+) -> int:
     """Attach insurer buyer ids to the ledger buyer that holds one of the candidate's
-    identifiers (exact match, one buyer only). Returns how many ids were added."""
+    identifiers (exact match, one buyer only). Only ``insurers`` count (bureau ids are
+    provenance, not insurer ids). Returns how many ids were added."""
     added = 0
     with ledger.unit_of_work() as session:
         for candidate in result.candidates:
@@ -136,6 +174,7 @@ def link_insurer_ids(ledger: Ledger, result: SearchResult, *, now: datetime) -> 
             insurer_ids = [
                 Identifier(Scheme.INSURER, value, insurer)
                 for insurer, value in candidate.insurer_ids.items()
+                if insurers is None or insurer in insurers
             ]
             added += buyer_repo.add_identifiers(session, buyer_id, insurer_ids)
     return added

@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 from tci_gateway.adapters.contract import (
     Assessment,
     BureauAdapter,
+    BuyerQuery,
     CompanyCandidate,
     CompanyQuery,
+    InsurerAdapter,
 )
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, name_score, resolve
@@ -53,6 +55,7 @@ class Enrichment:
     assessments: list[Assessment] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unconfirmed: int = 0
+    insurer_ids: set[Identifier] = field(default_factory=set)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class ResolveReport:
     reviews_new: int = 0
     reviews_pending: int = 0
     unconfirmed_candidates: int = 0
+    insurer_ids_found: int = 0
     bureau_errors: list[str] = field(default_factory=list)
 
 
@@ -135,13 +139,40 @@ def _search(bureau: BureauAdapter, query: CompanyQuery) -> list[CompanyCandidate
         return []  # this bureau cannot search by this scheme or in this country
 
 
+def _find_at_insurers(
+    buyer: _Buyer, own: list[Identifier], insurers: Mapping[str, InsurerAdapter], out: Enrichment
+) -> None:
+    """Each insurer's buyer id, found by one of the buyer's own identifiers (an exact
+    identifier match only)."""
+    for name, adapter in insurers.items():
+        known = any(i.scheme is Scheme.INSURER and i.issuer == name for i in buyer.identifiers)
+        if known or not adapter.capabilities.buyer_search:
+            continue
+        for ident in own:
+            try:
+                matches = adapter.search_buyers(BuyerQuery(buyer.country, ident))
+            except RejectedError:
+                continue
+            except AdapterError as exc:
+                out.errors.append(f"{name}, buyer {buyer.id}: {exc}")
+                break
+            hit = next((m for m in matches if ident in m.identifiers), None)
+            if hit is not None:
+                out.insurer_ids.add(Identifier(Scheme.INSURER, hit.insurer_buyer_id, name))
+                break
+
+
 def _enrich_one(
-    buyer: _Buyer, bureaus: Mapping[str, BureauAdapter], config: ResolveConfig
+    buyer: _Buyer,
+    bureaus: Mapping[str, BureauAdapter],
+    config: ResolveConfig,
+    insurers: Mapping[str, InsurerAdapter] | None = None,
 ) -> Enrichment:
     enrichment = Enrichment()
     if buyer.country == UNKNOWN_COUNTRY:
         return enrichment  # created by a sync from an insurer record: nothing to ask with
     own = [i for i in sorted(buyer.identifiers) if i.scheme is not Scheme.INSURER]
+    _find_at_insurers(buyer, own, insurers or {}, enrichment)
     for bureau in bureaus.values():
         try:
             found = None
@@ -170,6 +201,7 @@ def resolve_buyers(
     *,
     bureaus: Mapping[str, BureauAdapter],
     now: datetime,
+    insurers: Mapping[str, InsurerAdapter] | None = None,
     config: ResolveConfig | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ResolveReport:
@@ -180,16 +212,20 @@ def resolve_buyers(
     accounts, buyers = _load(ledger)
     report.accounts, report.buyers_before = len(accounts), len(buyers)
     enriched: dict[int, Enrichment] = {}
-    if bureaus:
+    if bureaus or insurers:
         with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="resolve") as pool:
-            futures = {b.id: pool.submit(_enrich_one, b, bureaus, config) for b in buyers.values()}
+            futures = {
+                b.id: pool.submit(_enrich_one, b, bureaus, config, insurers)
+                for b in buyers.values()
+            }
             for n, (buyer_id, future) in enumerate(futures.items(), start=1):
                 enriched[buyer_id] = future.result()
                 if progress:
                     progress(n)
     records = []
     for account, name, country, buyer_id in accounts:
-        extra = enriched.get(buyer_id, Enrichment()).identifiers
+        enrichment = enriched.get(buyer_id, Enrichment())
+        extra = enrichment.identifiers | enrichment.insurer_ids
         records.append(AccountRecord(account, name, country, buyers[buyer_id].identifiers | extra))
     resolution = resolve(records, config.rules)
     with ledger.unit_of_work() as session:
@@ -221,6 +257,7 @@ def resolve_buyers(
                     session, alive, assessment, now
                 )
             report.bureau_errors.extend(enrichment.errors)
+            report.insurer_ids_found += len(enrichment.insurer_ids)
             report.unconfirmed_candidates += enrichment.unconfirmed
         for item in resolution.reviews:
             report.reviews_new += identity_repo.add_review(
