@@ -42,7 +42,8 @@ from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import ContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls
 from tci_gateway.http.jsonexact import loads
 
 from .options import DEFAULT_CALLBACK_HEADER, DEFAULT_REFERENCE_FIELD, decimal_option, resolve_paths
@@ -64,7 +65,7 @@ CORRELATION_HEADER = "X-Correlation-Id"
 Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
 
 
-class AllianzSandbox:
+class AllianzSandbox(SandboxControls):
     """The Allianz Trade sandbox. Options: ``credentials`` (``api_key``; random when not
     given), ``clock``, ``token_ttl`` (3600 s), ``auto_approve_up_to`` (50000),
     ``decision_delay`` (60 s), ``partial_ratio`` (0.5), ``path_preset`` / ``paths`` (the
@@ -105,8 +106,8 @@ class AllianzSandbox:
         )
         self.overdues = OverdueBook(self.book, reference_field)
         self._tokens: dict[str, datetime] = {}
-        self._faults: list[Fault] = []
         self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
         self._routes = self._route_table()
 
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Handler]]:
@@ -171,17 +172,6 @@ class AllianzSandbox:
 
     # -- test controls ------------------------------------------------------------------
 
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults, each applied once to the next request it matches."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults not yet applied."""
-        with self._lock:
-            return tuple(self._faults)
-
     @property
     def read_only_requests(self) -> frozenset[tuple[str, str]]:
         """The ``(method, path)`` of calls that only read though sent as POST (the
@@ -196,21 +186,12 @@ class AllianzSandbox:
         with self._lock:
             return list(self.book.notifications)
 
-    def advance(self, seconds: float) -> None:
-        """Move the sandbox clock forward (its clock must have ``advance``)."""
-        advance = getattr(self.clock, "advance", None)
-        if advance is None:
-            raise TypeError("the injected clock cannot be advanced: advance it yourself")
-        with self._lock:
-            advance(seconds)
-
     # -- serving ------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Serve one request (thread-safe)."""
         with self._lock:
-            method, path = request.method.upper(), request.url.path
-            self.received[(method, path)] += 1
+            method, path = self._receive(request)
             try:
                 response = self._serve(request, method, path)
             except Refused as refusal:
@@ -222,7 +203,8 @@ class AllianzSandbox:
 
     def _serve(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
         is_auth = path == self.paths["token"]
-        fault = self._take_fault(method, path, is_auth)
+        cover_read = self._is_cover_read(method, path)
+        fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=cover_read)
         if fault is not None and fault.after_processing:
             with contextlib.suppress(Refused):  # applied (or refused), then the fault
                 self._serve_plain(request, method, path, is_auth)
@@ -261,15 +243,6 @@ class AllianzSandbox:
             return path == self.paths["covers_search"]
         before, _, after = self.paths["cover"].partition("{coverId}")
         return method == "GET" and path.startswith(before) and path.endswith(after)
-
-    def _take_fault(self, method: str, path: str, is_auth: bool) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if not fault.matches(method, path, is_auth=is_auth):
-                continue
-            if fault.unknown_code is not None and not self._is_cover_read(method, path):
-                continue
-            return self._faults.pop(index)
-        return None
 
     # -- auth ---------------------------------------------------------------------------
 

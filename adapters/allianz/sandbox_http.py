@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from tci_gateway.adapters.contract_testing import Fault
+from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
 from tci_gateway.domain.money import is_currency, minor_units
 from tci_gateway.http.jsonexact import dumps, loads
 
@@ -135,25 +136,18 @@ def page_of(
 
 def fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
     """The answer an injected fault gives (or the transport error it raises)."""
-    if fault.raise_exc is not None:
-        raise fault.raise_exc("sandbox fault", request=request)
-    if fault.html:
-        page = b"<html><head><title>Bad Gateway</title></head><body><h1>502</h1></body></html>"
-        return httpx.Response(
-            fault.status or 502, headers={"Content-Type": "text/html"}, content=page
-        )
-    if fault.malformed_json:
-        return httpx.Response(fault.status or 200, headers=_JSON, content=b'{"results": [{"cov')
-    status = fault.status or 500
     messages = {
         429: ("TOO_MANY_REQUESTS", "Too many requests"),
         503: ("SERVICE_UNAVAILABLE", "Service unavailable"),
     }
-    code, message = messages.get(status, ("SANDBOX_FAULT", "Sandbox fault"))
-    response = error(status, message, code)
-    if fault.retry_after is not None:
-        response.headers["Retry-After"] = fault.retry_after
-    return response
+
+    def answer(status: int) -> httpx.Response:
+        code, message = messages.get(status, ("SANDBOX_FAULT", "Sandbox fault"))
+        return error(status, message, code)
+
+    return shared_fault_response(
+        fault, request, error=answer, malformed=b'{"results": [{"cov', json_headers=_JSON
+    )
 
 
 def _compact(value: str, id_type: str, country: str) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from tci_gateway.adapters.contract_testing import ContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls
 from tci_gateway.http.jsonexact import loads
 
 from .sandbox_contract import contract_fixture, contract_seed
@@ -57,7 +58,7 @@ def _decimal(value: Any, name: str) -> Decimal:
     return Decimal(str(value))
 
 
-class AtradiusSandbox:
+class AtradiusSandbox(SandboxControls):
     """The Atradius sandbox. Options: ``credentials`` (client_id, client_secret,
     app_key; random when not given), ``clock``, ``token_ttl`` (1800 s),
     ``auto_approve_up_to`` (50000), ``decision_delay`` (60 s), ``partial_ratio`` (0.5).
@@ -89,8 +90,8 @@ class AtradiusSandbox:
             partial_ratio=_decimal(partial_ratio, "partial_ratio"),
         )
         self._tokens: dict[str, datetime] = {}
-        self._faults: list[Fault] = []
         self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
         buyer = re.escape(BUYERS_PATH)
         covers = re.escape(COVERS_PATH)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -153,34 +154,12 @@ class AtradiusSandbox:
             self.token_ttl, TOKEN_PATH, self.book.decision_delay.total_seconds()
         )
 
-    # -- test controls ------------------------------------------------------------------
-
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults, each applied once to the next request it matches."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults not yet applied."""
-        with self._lock:
-            return tuple(self._faults)
-
-    def advance(self, seconds: float) -> None:
-        """Move the sandbox clock forward (its clock must have ``advance``)."""
-        advance = getattr(self.clock, "advance", None)
-        if advance is None:
-            raise TypeError("the injected clock cannot be advanced: advance it yourself")
-        with self._lock:
-            advance(seconds)
-
     # -- serving ------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Serve one request (thread-safe)."""
         with self._lock:
-            method, path = request.method.upper(), request.url.path
-            self.received[(method, path)] += 1
+            method, path = self._receive(request)
             try:
                 response = self._serve(request, method, path)
             except Refused as refusal:
@@ -192,7 +171,8 @@ class AtradiusSandbox:
 
     def _serve(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
         is_auth = path in (TOKEN_PATH, TOKEN_PATH_V1)
-        fault = self._take_fault(method, path, is_auth)
+        covers_read = method == "GET" and path.startswith(COVERS_PATH)
+        fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=covers_read)
         if fault is not None and fault.after_processing:
             with contextlib.suppress(Refused):  # applied (or refused), then the fault
                 self._serve_plain(request, method, path, is_auth)
@@ -225,17 +205,6 @@ class AtradiusSandbox:
             match = pattern.fullmatch(path)
             if match is not None and route_method == method:
                 return handler, match
-        return None
-
-    def _take_fault(self, method: str, path: str, is_auth: bool) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if not fault.matches(method, path, is_auth=is_auth):
-                continue
-            if fault.unknown_code is not None and not (
-                method == "GET" and path.startswith(COVERS_PATH)
-            ):
-                continue
-            return self._faults.pop(index)
         return None
 
     # -- auth ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import httpx
 import pycountry
 
 from tci_gateway.adapters.contract_testing import Fault
+from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
 from tci_gateway.http.jsonexact import loads
 
 from .mapping import UID_TYPES, vat_prefix
@@ -64,21 +65,14 @@ def json_body(request: httpx.Request, required: tuple[str, ...]) -> dict[str, An
 
 def fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
     """The answer an injected fault gives (or the transport error it raises)."""
-    if fault.raise_exc is not None:
-        raise fault.raise_exc("sandbox fault", request=request)
-    if fault.html:
-        page = b"<html><head><title>Bad Gateway</title></head><body><h1>502</h1></body></html>"
-        return httpx.Response(
-            fault.status or 502, headers={"Content-Type": "text/html"}, content=page
-        )
-    if fault.malformed_json:
-        return httpx.Response(fault.status or 200, headers=_JSON, content=b'{"data": [{"coverId": ')
-    status = fault.status or 500
     details = {429: "Too many requests", 503: "Service unavailable"}
-    response = error(status, details.get(status, "Sandbox fault"))
-    if fault.retry_after is not None:
-        response.headers["Retry-After"] = fault.retry_after
-    return response
+    return shared_fault_response(
+        fault,
+        request,
+        error=lambda status: error(status, details.get(status, "Sandbox fault")),
+        malformed=b'{"data": [{"coverId": ',
+        json_headers=_JSON,
+    )
 
 
 def match_buyers(

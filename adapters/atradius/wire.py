@@ -11,20 +11,13 @@ insurer wrote it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, model_validator
 
+from tci_gateway.adapters.wire import Amount, OptText, Text, Timestamp, WireModel
+from tci_gateway.adapters.wire import parse_timestamp as parse_timestamp
 from tci_gateway.http.jsonexact import dumps
 
 COVER_STATUS_DECISION = "DECISION"
@@ -50,77 +43,15 @@ dumps_exact = dumps
 # -- field types ------------------------------------------------------------------------
 
 
-def _amount(value: Any) -> Any:
-    if isinstance(value, bool | float):
-        raise ValueError("amount must be an exact number (parse JSON with parse_float=Decimal)")
-    return value
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected text")
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, str):
-        stripped = value.strip()
-        return stripped or None
-    return value
-
-
-def parse_timestamp(value: Any) -> Any:
-    """An Atradius timestamp as an aware datetime: ISO 8601 with ``Z`` or an offset,
-    or a plain date (midnight UTC). A timestamp without an offset is taken as UTC."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        value = datetime.fromisoformat(text)
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value
-
-
 def _alpha3(value: str) -> str:
     if len(value) != 3 or not value.isalpha():
         raise ValueError(f"expected an ISO 3166 alpha-3 country code, got {value!r}")
     return value.upper()
 
 
-Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, allow_inf_nan=False)]
-Text = Annotated[str, BeforeValidator(_text)]
-OptText = Annotated[str | None, BeforeValidator(_text)]
 Code = Text  # a code as the insurer wrote it (stripped); compare case-insensitively
 OptCode = OptText
-Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
 Alpha3 = Annotated[str, AfterValidator(_alpha3)]
-
-
-class WireModel(BaseModel):
-    """Base of every Atradius wire model: unknown fields ignored, raw text kept."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    _raw: str = PrivateAttr(default="")
-
-    @property
-    def raw(self) -> str:
-        """The record as it came, as compact JSON (``""`` when built otherwise)."""
-        return self._raw
-
-    @classmethod
-    def from_record(cls, record: Any) -> Self:
-        """Validate one JSON record and keep its raw text."""
-        model = cls.model_validate(record)
-        try:
-            model._raw = dumps_exact(record)
-        except (TypeError, ValueError):
-            model._raw = repr(record)
-        return model
 
 
 # -- auth and errors --------------------------------------------------------------------

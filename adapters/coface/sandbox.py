@@ -42,7 +42,8 @@ from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import ContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls
 from tci_gateway.http.jsonexact import loads
 
 from .options import Paths
@@ -73,7 +74,7 @@ def _decimal(value: Any, name: str) -> Decimal:
     return Decimal(str(value))
 
 
-class CofaceSandbox:
+class CofaceSandbox(SandboxControls):
     """The Coface sandbox. Options: ``credentials`` (username, password, api_key;
     random when not given), ``clock``, ``token_ttl`` (3600 s), ``auto_approve_up_to``
     (50000), ``decision_delay`` (60 s), ``partial_ratio`` (0.5), ``paths`` (as the
@@ -118,8 +119,8 @@ class CofaceSandbox:
             partial_ratio=_decimal(partial_ratio, "partial_ratio"),
         )
         self.overdues = OverdueBook(types=overdue_types, registration_delay=float(decision_delay))
-        self._faults: list[Fault] = []
         self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
         routes: list[tuple[str, str, Handler]] = [
             ("POST", "token", self._token),
             ("GET", "company_by_identifier", self._by_identifier),
@@ -175,36 +176,16 @@ class CofaceSandbox:
             self.token_ttl, self.paths["token"], self.book.decision_delay.total_seconds()
         )
 
-    # -- test controls ------------------------------------------------------------------
-
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults, each applied once to the next request it matches."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults not yet applied."""
-        with self._lock:
-            return tuple(self._faults)
-
-    def advance(self, seconds: float) -> None:
-        """Move the sandbox clock forward (its clock must have ``advance``)."""
-        advance = getattr(self.clock, "advance", None)
-        if advance is None:
-            raise TypeError("the injected clock cannot be advanced: advance it yourself")
-        with self._lock:
-            advance(seconds)
-
     # -- serving ------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Serve one request (thread-safe)."""
         with self._lock:
-            method, path = request.method.upper(), request.url.path
-            self.received[(method, path)] += 1
+            method, path = self._receive(request)
             is_auth = self.paths.pattern("token").fullmatch(path) is not None
-            fault = self._take_fault(method, path, is_auth)
+            found = self._route(method, path)
+            portfolio = found is not None and found[0] == "portfolio"
+            fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=portfolio)
             try:
                 if fault is not None and fault.after_processing:
                     with contextlib.suppress(Refused):  # applied (or refused), then the fault
@@ -242,17 +223,6 @@ class CofaceSandbox:
             match = pattern.fullmatch(path)
             if match is not None and route_method == method:
                 return name, handler, match
-        return None
-
-    def _take_fault(self, method: str, path: str, is_auth: bool) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if not fault.matches(method, path, is_auth=is_auth):
-                continue
-            if fault.unknown_code is not None:
-                found = self._route(method, path)
-                if found is None or found[0] != "portfolio":
-                    continue
-            return self._faults.pop(index)
         return None
 
     def _scope(self, request: httpx.Request) -> str | None:

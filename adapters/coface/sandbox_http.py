@@ -17,6 +17,7 @@ import httpx
 import pycountry
 
 from tci_gateway.adapters.contract_testing import Fault
+from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
 from tci_gateway.domain.money import minor_units
 from tci_gateway.http.jsonexact import dumps, loads
 
@@ -111,25 +112,16 @@ def check_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
 
 def fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
     """The answer an injected fault gives (or the transport error it raises)."""
-    if fault.raise_exc is not None:
-        raise fault.raise_exc("sandbox fault", request=request)
-    if fault.html:
-        page = b"<html><head><title>Bad Gateway</title></head><body><h1>502</h1></body></html>"
-        return httpx.Response(
-            fault.status or 502, headers={"Content-Type": "text/html"}, content=page
-        )
-    if fault.malformed_json:
-        body = b'{"creditLimits": [{"easyNumber": '
-        return httpx.Response(fault.status or 200, headers=_JSON, content=body)
-    status = fault.status or 500
     codes = {429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
     details: list[Any] = []
     if fault.retry_after is not None:
         details.append({"field": "Retry-After", "message": f"retry after {fault.retry_after}"})
-    response = error(status, codes.get(status, "SANDBOX_FAULT"), "Sandbox fault", details)
-    if fault.retry_after is not None:
-        response.headers["Retry-After"] = fault.retry_after
-    return response
+
+    def answer(status: int) -> httpx.Response:
+        return error(status, codes.get(status, "SANDBOX_FAULT"), "Sandbox fault", details)
+
+    body = b'{"creditLimits": [{"easyNumber": '
+    return shared_fault_response(fault, request, error=answer, malformed=body, json_headers=_JSON)
 
 
 def alpha3(code: str) -> str:

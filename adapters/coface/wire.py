@@ -13,50 +13,15 @@ These models never leave the adapter: :mod:`.mapping` turns them into domain obj
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Self
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BeforeValidator, Field
 
-from tci_gateway.http.jsonexact import dumps
+from tci_gateway.adapters.wire import Amount, OptText, Text, Timestamp, WireModel
+from tci_gateway.adapters.wire import parse_timestamp as parse_timestamp
 
 # -- field types ------------------------------------------------------------------------
-
-
-def _amount(value: Any) -> Any:
-    if isinstance(value, bool | float):
-        raise ValueError("amount must be an exact number (parse JSON with parse_float=Decimal)")
-    return value
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected text")
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, str):
-        stripped = value.strip()
-        return stripped or None
-    return value
-
-
-def parse_timestamp(value: Any) -> Any:
-    """An aware datetime from ISO 8601 text (``Z`` or an offset; none is taken as UTC)
-    or a plain date (midnight UTC)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        value = datetime.fromisoformat(text)
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value
 
 
 def parse_day(value: Any) -> Any:
@@ -73,34 +38,7 @@ def parse_day(value: Any) -> Any:
     return value
 
 
-Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, allow_inf_nan=False)]
-Text = Annotated[str, BeforeValidator(_text)]
-OptText = Annotated[str | None, BeforeValidator(_text)]
-Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
 Day = Annotated[date | None, BeforeValidator(parse_day)]
-
-
-class WireModel(BaseModel):
-    """Base of every Coface wire model: unknown fields ignored, raw text kept."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    _raw: str = PrivateAttr(default="")
-
-    @property
-    def raw(self) -> str:
-        """The record as it came, as compact JSON (``""`` when built otherwise)."""
-        return self._raw
-
-    @classmethod
-    def from_record(cls, record: Any) -> Self:
-        """Validate one JSON record and keep its raw text."""
-        model = cls.model_validate(record)
-        try:
-            model._raw = dumps(record)
-        except (TypeError, ValueError):
-            model._raw = repr(record)
-        return model
 
 
 # -- auth and errors --------------------------------------------------------------------

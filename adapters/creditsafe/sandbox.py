@@ -35,6 +35,12 @@ from typing import Any
 import httpx
 
 from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.sandbox_support import (
+    BARE_BAD_GATEWAY_PAGE,
+    FaultQueue,
+    SandboxControls,
+    fault_response,
+)
 from tci_gateway.http.jsonexact import dumps, loads
 
 from .criteria import CriteriaError, criteria_set
@@ -82,7 +88,7 @@ def _error(status: int, message: str, details: str | None = None) -> httpx.Respo
     return _reply(status, body)
 
 
-class CreditsafeSandbox:
+class CreditsafeSandbox(SandboxControls):
     """The Creditsafe sandbox. Options: ``credentials`` (username, password; random when
     not given), ``clock``, ``token_ttl`` (3600 s), ``empty_search_status`` (200: an
     empty ``companies`` list; 404 answers "no companies found" instead)."""
@@ -107,8 +113,8 @@ class CreditsafeSandbox:
         self.companies: dict[str, dict[str, Any]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self._key = secrets.token_bytes(32)
-        self._faults: list[Fault] = []
         self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
 
@@ -135,36 +141,14 @@ class CreditsafeSandbox:
                 self.seed(contract_seed())
         return contract_fixture(float(self.token_ttl), TOKEN_PATH)
 
-    # -- test controls ------------------------------------------------------------------
-
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults, each applied once to the next request it matches."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults not yet applied."""
-        with self._lock:
-            return tuple(self._faults)
-
-    def advance(self, seconds: float) -> None:
-        """Move the sandbox clock forward (its clock must have ``advance``)."""
-        advance = getattr(self.clock, "advance", None)
-        if advance is None:
-            raise TypeError("the injected clock cannot be advanced: advance it yourself")
-        with self._lock:
-            advance(seconds)
-
     # -- serving ------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Serve one request (thread-safe)."""
         with self._lock:
-            method, path = request.method.upper(), request.url.path
-            self.received[(method, path)] += 1
+            method, path = self._receive(request)
             is_auth = _TOKEN.fullmatch(path) is not None
-            fault = self._take_fault(method, path, is_auth)
+            fault = self._faults.take(method, path, is_auth=is_auth)
             if fault is not None:
                 return self._fault_response(fault, request)
             try:
@@ -299,26 +283,14 @@ class CreditsafeSandbox:
 
     # -- faults -------------------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str, is_auth: bool) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if fault.unknown_code is None and fault.matches(method, path, is_auth=is_auth):
-                return self._faults.pop(index)
-        return None
-
     @staticmethod
     def _fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
-        if fault.raise_exc is not None:
-            raise fault.raise_exc("sandbox fault", request=request)
-        if fault.html:
-            page = b"<html><head><title>Bad Gateway</title></head><body>502</body></html>"
-            return httpx.Response(
-                fault.status or 502, headers={"Content-Type": "text/html"}, content=page
-            )
-        if fault.malformed_json:
-            return httpx.Response(fault.status or 200, headers=_JSON, content=b'{"companies": [')
-        status = fault.status or 500
         messages = {429: "Too many requests", 503: "Service unavailable"}
-        response = _error(status, messages.get(status, "Sandbox fault"))
-        if fault.retry_after is not None:
-            response.headers["Retry-After"] = fault.retry_after
-        return response
+        return fault_response(
+            fault,
+            request,
+            error=lambda status: _error(status, messages.get(status, "Sandbox fault")),
+            malformed=b'{"companies": [',
+            json_headers=_JSON,
+            page=BARE_BAD_GATEWAY_PAGE,
+        )

@@ -10,13 +10,13 @@ text is kept (:attr:`WireModel.raw`).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BeforeValidator, Field
 
-from tci_gateway.http.jsonexact import dumps
+from tci_gateway.adapters.wire import Absent, WireModel, as_list
+from tci_gateway.adapters.wire import TextTimestamp as Timestamp
 
 # Routes, relative to the base URL (``https://connect.creditsafe.com/v1``).
 TOKEN_PATH = "/authenticate"  # noqa: S105 (a route, not a secret)
@@ -37,55 +37,8 @@ def _loose(value: Any) -> Any:
     return value
 
 
-def _timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(text)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return value
-
-
-def _list(value: Any) -> Any:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _object(value: Any) -> Any:
-    return None if value in ({}, "", None) else value
-
-
 Loose = Annotated[str | None, BeforeValidator(_loose)]
-Timestamp = Annotated[datetime | None, BeforeValidator(_timestamp)]
-Texts = Annotated[list[Loose], BeforeValidator(_list)]
-
-
-class WireModel(BaseModel):
-    """Base of every Creditsafe wire model: unknown fields ignored, raw text kept."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    _raw: str = PrivateAttr(default="")
-
-    @property
-    def raw(self) -> str:
-        """The record as it came, as compact JSON (``""`` when built otherwise)."""
-        return self._raw
-
-    @classmethod
-    def from_record(cls, record: Any) -> Self:
-        """Validate one JSON record and keep its raw text."""
-        model = cls.model_validate(record)
-        try:
-            model._raw = dumps(record)
-        except (TypeError, ValueError):
-            model._raw = repr(record)
-        return model
+Texts = Annotated[list[Loose], BeforeValidator(as_list)]
 
 
 # -- auth and errors ----------------------------------------------------------------------
@@ -128,7 +81,7 @@ class SearchCompany(WireModel):
     safeNo: Loose = None
     vatNo: Texts = Field(default_factory=list)
     name: Loose = None
-    address: Annotated[SearchAddress | None, BeforeValidator(_object)] = None
+    address: Annotated[SearchAddress | None, Absent] = None
     status: Loose = None
     type: Loose = None
     officeType: Loose = None
@@ -163,13 +116,13 @@ class BasicInformation(WireModel):
     vatRegistrationNumber: Loose = None
     country: Loose = None
     companyRegistrationDate: Timestamp = None
-    companyStatus: Annotated[CompanyStatus | None, BeforeValidator(_object)] = None
+    companyStatus: Annotated[CompanyStatus | None, Absent] = None
 
 
 class CompanyIdentification(WireModel):
     """``companyIdentification``."""
 
-    basicInformation: Annotated[BasicInformation | None, BeforeValidator(_object)] = None
+    basicInformation: Annotated[BasicInformation | None, Absent] = None
 
 
 class Address(WireModel):
@@ -186,7 +139,7 @@ class Address(WireModel):
 class ContactInformation(WireModel):
     """``contactInformation``."""
 
-    mainAddress: Annotated[Address | None, BeforeValidator(_object)] = None
+    mainAddress: Annotated[Address | None, Absent] = None
 
 
 class Amount(WireModel):
@@ -209,17 +162,17 @@ class CreditRating(WireModel):
 
     commonValue: Loose = None
     commonDescription: Loose = None
-    creditLimit: Annotated[Amount | None, BeforeValidator(_object)] = None
-    providerValue: Annotated[ProviderValue | None, BeforeValidator(_object)] = None
+    creditLimit: Annotated[Amount | None, Absent] = None
+    providerValue: Annotated[ProviderValue | None, Absent] = None
     providerDescription: Loose = None
 
 
 class CreditScore(WireModel):
     """``creditScore``."""
 
-    currentCreditRating: Annotated[CreditRating | None, BeforeValidator(_object)] = None
-    currentContractLimit: Annotated[Amount | None, BeforeValidator(_object)] = None
-    previousCreditRating: Annotated[CreditRating | None, BeforeValidator(_object)] = None
+    currentCreditRating: Annotated[CreditRating | None, Absent] = None
+    currentContractLimit: Annotated[Amount | None, Absent] = None
+    previousCreditRating: Annotated[CreditRating | None, Absent] = None
     latestRatingChangeDate: Timestamp = None
 
 
@@ -228,9 +181,9 @@ class Report(WireModel):
 
     companyId: str
     language: Loose = None
-    companyIdentification: Annotated[CompanyIdentification | None, BeforeValidator(_object)] = None
-    contactInformation: Annotated[ContactInformation | None, BeforeValidator(_object)] = None
-    creditScore: Annotated[CreditScore | None, BeforeValidator(_object)] = None
+    companyIdentification: Annotated[CompanyIdentification | None, Absent] = None
+    contactInformation: Annotated[ContactInformation | None, Absent] = None
+    creditScore: Annotated[CreditScore | None, Absent] = None
 
 
 class ReportReply(WireModel):

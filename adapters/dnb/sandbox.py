@@ -31,6 +31,12 @@ from urllib.parse import parse_qs
 import httpx
 
 from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.sandbox_support import (
+    BARE_BAD_GATEWAY_PAGE,
+    FaultQueue,
+    SandboxControls,
+    fault_response,
+)
 from tci_gateway.http.jsonexact import dumps, loads
 
 from .sandbox_data import BLOCK_PARTS, CONTRACT_DUNS, contract_fixture, contract_seed
@@ -45,7 +51,7 @@ CODE_NOT_FOUND = "00037"
 CODE_BAD_REQUEST = "10001"
 
 
-class DnbSandbox:
+class DnbSandbox(SandboxControls):
     """The D&B sandbox. Options: ``credentials`` (key, secret; random when not given),
     ``clock``, ``token_ttl`` (86400 s), ``expired_token_status`` (401)."""
 
@@ -67,8 +73,8 @@ class DnbSandbox:
         self.received: Counter[tuple[str, str]] = Counter()
         self.organizations: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, datetime] = {}
-        self._faults: list[Fault] = []
         self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
 
@@ -94,36 +100,14 @@ class DnbSandbox:
                 self.seed(contract_seed())
         return contract_fixture(float(self.token_ttl), TOKEN_PATH)
 
-    # -- test controls ------------------------------------------------------------------
-
-    def inject(self, *faults: Fault) -> None:
-        """Queue faults, each applied once to the next request it matches."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults not yet applied."""
-        with self._lock:
-            return tuple(self._faults)
-
-    def advance(self, seconds: float) -> None:
-        """Move the sandbox clock forward (its clock must have ``advance``)."""
-        advance = getattr(self.clock, "advance", None)
-        if advance is None:
-            raise TypeError("the injected clock cannot be advanced: advance it yourself")
-        with self._lock:
-            advance(seconds)
-
     # -- serving ------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Serve one request (thread-safe)."""
         with self._lock:
-            method, path = request.method.upper(), request.url.path
-            self.received[(method, path)] += 1
+            method, path = self._receive(request)
             is_auth = path == TOKEN_PATH
-            fault = self._take_fault(method, path, is_auth)
+            fault = self._faults.take(method, path, is_auth=is_auth)
             if fault is not None:
                 return self._fault_response(fault, request)
             try:
@@ -228,25 +212,17 @@ class DnbSandbox:
 
     # -- faults -------------------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str, is_auth: bool) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if fault.unknown_code is None and fault.matches(method, path, is_auth=is_auth):
-                return self._faults.pop(index)
-        return None
-
     def _fault_response(self, fault: Fault, request: httpx.Request) -> httpx.Response:
-        if fault.raise_exc is not None:
-            raise fault.raise_exc("sandbox fault", request=request)
-        if fault.html:
-            page = b"<html><head><title>Bad Gateway</title></head><body>502</body></html>"
-            return httpx.Response(
-                fault.status or 502, headers={"Content-Type": "text/html"}, content=page
-            )
-        if fault.malformed_json:
-            return httpx.Response(fault.status or 200, headers=_JSON, content=b'{"organization": {')
-        status = fault.status or 500
         messages = {429: "Too many requests", 503: "Service unavailable"}
-        response = self._error(status, f"0{status}0", messages.get(status, "Sandbox fault"))
-        if fault.retry_after is not None:
-            response.headers["Retry-After"] = fault.retry_after
-        return response
+
+        def answer(status: int) -> httpx.Response:
+            return self._error(status, f"0{status}0", messages.get(status, "Sandbox fault"))
+
+        return fault_response(
+            fault,
+            request,
+            error=answer,
+            malformed=b'{"organization": {',
+            json_headers=_JSON,
+            page=BARE_BAD_GATEWAY_PAGE,
+        )

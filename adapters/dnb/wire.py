@@ -3,20 +3,20 @@
 These models never leave the adapter; :mod:`.mapping` turns them into domain objects.
 D&B answers ``{}`` for a sub-object it has no data for in a country (no delinquency
 score in DE or NO, no rating...): every sub-object here is optional and every field of
-it too, and ``{}`` reads as "absent" (:func:`_object`), so the mapping can say what is
+it too, and ``{}`` reads as "absent" (:data:`Absent`), so the mapping can say what is
 missing. Codes and scores are read as text (:data:`Loose`) and parsed by the mapping.
 Unknown fields are ignored; the raw record text is kept (:attr:`WireModel.raw`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BeforeValidator, Field
 
-from tci_gateway.http.jsonexact import dumps
+from tci_gateway.adapters.wire import Absent, WireModel, as_list
+from tci_gateway.adapters.wire import TextTimestamp as Timestamp
 
 # Routes, relative to the base URL (``https://plus.dnb.com``).
 TOKEN_PATH = "/v3/token"  # noqa: S105 (a route, not a secret)
@@ -37,56 +37,7 @@ def _loose(value: Any) -> Any:
     return value
 
 
-def _object(value: Any) -> Any:
-    return None if value in ({}, "", None) else value
-
-
-def _list(value: Any) -> Any:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(text)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return value
-
-
 Loose = Annotated[str | None, BeforeValidator(_loose)]
-Timestamp = Annotated[datetime | None, BeforeValidator(_timestamp)]
-Absent = BeforeValidator(_object)
-"""Reads ``{}`` (and ``""``) as ``None``: D&B's way of saying "no data here"."""
-
-
-class WireModel(BaseModel):
-    """Base of every D&B wire model: unknown fields ignored, raw text kept."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    _raw: str = PrivateAttr(default="")
-
-    @property
-    def raw(self) -> str:
-        """The record as it came, as compact JSON (``""`` when built otherwise)."""
-        return self._raw
-
-    @classmethod
-    def from_record(cls, record: Any) -> Self:
-        """Validate one JSON record and keep its raw text."""
-        model = cls.model_validate(record)
-        try:
-            model._raw = dumps(record)
-        except (TypeError, ValueError):
-            model._raw = repr(record)
-        return model
 
 
 # -- auth and errors ----------------------------------------------------------------------
@@ -112,7 +63,7 @@ class ErrorBody(WireModel):
 
     errorCode: Loose = None
     errorMessage: Loose = None
-    errorDetails: Annotated[list[Any], BeforeValidator(_list)] = Field(default_factory=list)
+    errorDetails: Annotated[list[Any], BeforeValidator(as_list)] = Field(default_factory=list)
 
 
 class TransactionDetail(WireModel):
@@ -183,7 +134,7 @@ class LinkedCompany(WireModel):
 class CorporateLinkage(WireModel):
     """``corporateLinkage``; ``familytreeRolesPlayed`` says e.g. "Branch/Division"."""
 
-    familytreeRolesPlayed: Annotated[list[Named], BeforeValidator(_list)] = Field(
+    familytreeRolesPlayed: Annotated[list[Named], BeforeValidator(as_list)] = Field(
         default_factory=list
     )
     headQuarter: Annotated[LinkedCompany | None, Absent] = None
@@ -239,16 +190,16 @@ class Organization(WireModel):
 
     duns: Annotated[str, BeforeValidator(_loose)]
     primaryName: Loose = None
-    tradeStyleNames: Annotated[list[Named], BeforeValidator(_list)] = Field(default_factory=list)
+    tradeStyleNames: Annotated[list[Named], BeforeValidator(as_list)] = Field(default_factory=list)
     countryISOAlpha2Code: Loose = None
     primaryAddress: Annotated[PrimaryAddress | None, Absent] = None
-    registrationNumbers: Annotated[list[RegistrationNumber], BeforeValidator(_list)] = Field(
+    registrationNumbers: Annotated[list[RegistrationNumber], BeforeValidator(as_list)] = Field(
         default_factory=list
     )
     corporateLinkage: Annotated[CorporateLinkage | None, Absent] = None
     dunsControlStatus: Annotated[dict[str, Any] | None, Absent] = None
     dnbAssessment: Annotated[DnbAssessment | None, Absent] = None
-    businessTrading: Annotated[list[dict[str, Any]], BeforeValidator(_list)] = Field(
+    businessTrading: Annotated[list[dict[str, Any]], BeforeValidator(as_list)] = Field(
         default_factory=list
     )
 
@@ -266,7 +217,9 @@ class DataReply(WireModel):
     organization}``."""
 
     transactionDetail: TransactionDetail | None = None
-    blockStatus: Annotated[list[BlockStatus], BeforeValidator(_list)] = Field(default_factory=list)
+    blockStatus: Annotated[list[BlockStatus], BeforeValidator(as_list)] = Field(
+        default_factory=list
+    )
     organization: Organization
 
 
@@ -294,4 +247,4 @@ class MatchReply(WireModel):
 
     transactionDetail: TransactionDetail | None = None
     candidatesMatchedQuantity: int | None = None
-    matchCandidates: Annotated[list[Any], BeforeValidator(_list)] = Field(default_factory=list)
+    matchCandidates: Annotated[list[Any], BeforeValidator(as_list)] = Field(default_factory=list)

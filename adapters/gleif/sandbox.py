@@ -30,6 +30,12 @@ from typing import Any
 import httpx
 
 from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.sandbox_support import (
+    BARE_BAD_GATEWAY_PAGE,
+    FaultQueue,
+    SandboxControls,
+    fault_response,
+)
 from tci_gateway.http.jsonexact import dumps, loads
 
 from .sandbox_data import CONTRACT_LEI, contract_fixture, contract_seed
@@ -86,7 +92,7 @@ def _error(status: int, title: str, detail: str | None = None) -> httpx.Response
     return httpx.Response(status, headers=_JSON, content=dumps({"errors": [item]}).encode())
 
 
-class GleifSandbox:
+class GleifSandbox(SandboxControls):
     """The GLEIF sandbox. Options: ``clock``, ``rate_limit`` (60; ``None`` for none),
     ``rate_window`` (60 s), ``max_page_size`` (200), ``credentials`` (ignored: GLEIF
     has no auth)."""
@@ -108,9 +114,9 @@ class GleifSandbox:
         self.received: Counter[tuple[str, str]] = Counter()
         self.records: dict[str, dict[str, Any]] = {}
         self.parents: dict[str, dict[str, str]] = {}
-        self._faults: list[Fault] = []
         self._window: tuple[datetime, int] | None = None
         self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
 
@@ -143,31 +149,15 @@ class GleifSandbox:
     def inject(self, *faults: Fault) -> None:
         """Queue faults, each applied once to the next request it matches (GLEIF has no
         token call: faults with ``target="auth"`` never apply)."""
-        with self._lock:
-            self._faults.extend(faults)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults not yet applied."""
-        with self._lock:
-            return tuple(self._faults)
-
-    def advance(self, seconds: float) -> None:
-        """Move the sandbox clock forward (its clock must have ``advance``)."""
-        advance = getattr(self.clock, "advance", None)
-        if advance is None:
-            raise TypeError("the injected clock cannot be advanced: advance it yourself")
-        with self._lock:
-            advance(seconds)
+        super().inject(*faults)
 
     # -- serving ------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Serve one request (thread-safe)."""
         with self._lock:
-            method, path = request.method.upper(), request.url.path
-            self.received[(method, path)] += 1
-            fault = self._take_fault(method, path)
+            method, path = self._receive(request)
+            fault = self._faults.take(method, path, is_auth=False)
             if fault is not None:
                 return self._fault_response(fault, request)
             limited = self._rate_limited()
@@ -307,26 +297,14 @@ class GleifSandbox:
         response.headers["Retry-After"] = str(wait)
         return response
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for index, fault in enumerate(self._faults):
-            if fault.unknown_code is None and fault.matches(method, path, is_auth=False):
-                return self._faults.pop(index)
-        return None
-
     @staticmethod
     def _fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
-        if fault.raise_exc is not None:
-            raise fault.raise_exc("sandbox fault", request=request)
-        if fault.html:
-            page = b"<html><head><title>Bad Gateway</title></head><body>502</body></html>"
-            return httpx.Response(
-                fault.status or 502, headers={"Content-Type": "text/html"}, content=page
-            )
-        if fault.malformed_json:
-            return httpx.Response(fault.status or 200, headers=_JSON, content=b'{"data": [{"ty')
-        status = fault.status or 500
         titles = {429: "Too Many Requests", 503: "Service Unavailable"}
-        response = _error(status, titles.get(status, "Sandbox Fault"))
-        if fault.retry_after is not None:
-            response.headers["Retry-After"] = fault.retry_after
-        return response
+        return fault_response(
+            fault,
+            request,
+            error=lambda status: _error(status, titles.get(status, "Sandbox Fault")),
+            malformed=b'{"data": [{"ty',
+            json_headers=_JSON,
+            page=BARE_BAD_GATEWAY_PAGE,
+        )

@@ -9,13 +9,12 @@ ones may be ``null``, and the raw record text is kept (:attr:`WireModel.raw`).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import BeforeValidator, Field
 
-from tci_gateway.http.jsonexact import dumps
+from tci_gateway.adapters.wire import OptText, WireModel
+from tci_gateway.adapters.wire import TextTimestamp as Timestamp
 
 # Routes, relative to the base URL (``https://api.gleif.org/api/v1``).
 RECORDS_PATH = "/lei-records"
@@ -31,58 +30,8 @@ PAGE_NUMBER = "page[number]"
 PAGE_SIZE = "page[size]"
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected text")
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, str):
-        return value.strip() or None
-    return value
-
-
-def _timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(text)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    return value
-
-
 def _list(value: Any) -> Any:
     return [] if value is None else value
-
-
-OptText = Annotated[str | None, BeforeValidator(_text)]
-Timestamp = Annotated[datetime | None, BeforeValidator(_timestamp)]
-
-
-class WireModel(BaseModel):
-    """Base of every GLEIF wire model: unknown fields ignored, raw text kept."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    _raw: str = PrivateAttr(default="")
-
-    @property
-    def raw(self) -> str:
-        """The record as it came, as compact JSON (``""`` when built otherwise)."""
-        return self._raw
-
-    @classmethod
-    def from_record(cls, record: Any) -> Self:
-        """Validate one JSON record and keep its raw text."""
-        model = cls.model_validate(record)
-        try:
-            model._raw = dumps(record)
-        except (TypeError, ValueError):
-            model._raw = repr(record)
-        return model
 
 
 # -- records ------------------------------------------------------------------------------

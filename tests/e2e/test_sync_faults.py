@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
 from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.tables import CoverDecisionRow, PolicyRow, SyncRunRow
+from tci_gateway.ledger.tables import CoverDecisionRow, PolicyRow, SyncRunRow, SyncStagingRow
 
 from .conftest import TCI, run_tci
 
@@ -104,6 +104,15 @@ def counts(url: str) -> dict[str, int]:
         ledger.dispose()
 
 
+def staged(url: str) -> int:
+    ledger = Ledger.from_url(url)
+    try:
+        with ledger.unit_of_work() as s:
+            return s.scalar(select(func.count()).select_from(SyncStagingRow)) or 0
+    finally:
+        ledger.dispose()
+
+
 def run_states(url: str) -> list[str]:
     ledger = Ledger.from_url(url)
     try:
@@ -124,7 +133,7 @@ def cleanup() -> Iterator[list[LoopbackServer]]:
 def test_kill_9_in_the_middle_of_a_sync_then_rerun(
     database_url: str, tmp_path: Path, cleanup: list[LoopbackServer]
 ) -> None:
-    server, sandbox = serve("allianz", 3000, delay=0.08)
+    server, sandbox = serve("allianz", 5000, delay=0.08)
     cleanup.append(server)
     path, env = config(
         tmp_path, database_url, {"allianz": (server, sandbox)}, {"allianz": "page_size = 100"}
@@ -137,7 +146,11 @@ def test_kill_9_in_the_middle_of_a_sync_then_rerun(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.5)  # a third of the way through 30 pages
+    deadline = time.monotonic() + 60
+    while staged(database_url) < 1000:  # part-way: a first batch staged, more to come
+        assert proc.poll() is None, "the sync finished before it could be killed"
+        assert time.monotonic() < deadline, "the sync did not start"
+        time.sleep(0.05)
     assert proc.poll() is None, "the sync finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -145,7 +158,7 @@ def test_kill_9_in_the_middle_of_a_sync_then_rerun(
     assert run_states(database_url) == ["running"]
     rerun = run_tci("-c", str(path), "--json", "sync", "limits", cwd=tmp_path, env=env)
     assert rerun.code == 0, rerun.stderr
-    assert counts(database_url) == {"allianz-pol": 3000}
+    assert counts(database_url) == {"allianz-pol": 5000}
     assert run_states(database_url) == ["failed", "succeeded"]  # the killed run, marked
 
 
