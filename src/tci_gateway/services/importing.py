@@ -17,7 +17,18 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.identifiers import Identifier
@@ -311,9 +322,10 @@ def _write_chunk(
     report: ImportReport,
     source: str,
 ) -> list[RecordError]:
-    """Upsert one chunk. A row this import already wrote is a duplicate from an earlier
-    chunk of the same file (found through ``import_id``, so memory stays flat)."""
+    """Upsert one chunk. A key the import's key table already holds is a duplicate from an
+    earlier chunk of the same file (kept in the database, so memory stays flat)."""
     keys = [(aid, rec.item.document_number) for aid, rec in chunk]
+    fresh = _claim_keys(session, keys)
     existing = {
         (row.erp_account_id, row.document_number): row
         for row in session.execute(
@@ -321,7 +333,6 @@ def _write_chunk(
                 OpenItemRow.id,
                 OpenItemRow.erp_account_id,
                 OpenItemRow.document_number,
-                OpenItemRow.import_id,
                 *(getattr(OpenItemRow, f) for f in _ITEM_FIELDS),
             )
             # Row values, so both databases use the (account, document) unique index;
@@ -331,12 +342,11 @@ def _write_chunk(
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    seen: list[int] = []
     duplicates: list[RecordError] = []
     for account_id, rec in chunk:
         values = _item_values(rec)
         row = existing.get((account_id, rec.item.document_number))
-        if row is not None and row.import_id == import_id:
+        if (account_id, rec.item.document_number) not in fresh:
             duplicates.append(_duplicate(source, rec, None))
         elif row is None:
             inserts.append(
@@ -351,7 +361,6 @@ def _write_chunk(
         elif any(getattr(row, f) != values[f] for f in _ITEM_FIELDS):
             updates.append({"id": row.id, "import_id": import_id, "updated_at": now, **values})
         else:
-            seen.append(row.id)
             report.unchanged += 1
     if inserts:  # Core, not the ORM's bulk path: a million rows cost half as much
         session.connection().execute(insert(OPEN_ITEMS), inserts)
@@ -359,11 +368,45 @@ def _write_chunk(
     if updates:
         session.execute(update(OpenItemRow), updates)
         report.updated += len(updates)
-    if seen:  # provenance only ("last seen in import N"): amounts and dates untouched
-        session.execute(
-            update(OPEN_ITEMS).where(OPEN_ITEMS.c.id.in_(seen)).values(import_id=import_id)
-        )
     return duplicates
+
+
+_KEY_TABLE = Table(
+    "tci_import_keys",
+    MetaData(),
+    Column("account_id", Integer, primary_key=True),
+    Column("document_number", String(64), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _create_key_table(session: Session) -> None:
+    """A temporary table of the (account, document) keys this import has seen: duplicate
+    detection without holding a million keys in memory."""
+    connection = session.connection()
+    _KEY_TABLE.drop(connection, checkfirst=True)
+    _KEY_TABLE.create(connection)
+
+
+def _drop_key_table(session: Session) -> None:
+    _KEY_TABLE.drop(session.connection(), checkfirst=True)
+
+
+def _claim_keys(session: Session, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Record ``keys``; returns those not seen before in this import."""
+    if not keys:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert_(_KEY_TABLE)
+        .on_conflict_do_nothing()
+        .returning(_KEY_TABLE.c.account_id, _KEY_TABLE.c.document_number)
+    )
+    rows = session.connection().execute(
+        stmt, [{"account_id": a, "document_number": d} for a, d in keys]
+    )
+    return {(a, d) for a, d in rows}
 
 
 def _duplicate(source: str, rec: OpenItemRecord, first_row: int | None) -> RecordError:
@@ -407,6 +450,7 @@ def import_open_items(
             unchanged=0,
             now=now,
         )
+        _create_key_table(session)
         records = _parsed(path, source, report, errors, progress, profile)
         while batch := list(islice(records, CHUNK)):
             chunk: list[tuple[int, OpenItemRecord]] = []
@@ -434,6 +478,7 @@ def import_open_items(
                 for error in _write_chunk(session, chunk, import_id, now, report, source):
                     errors.add(error)
         errors.raise_if_any()
+        _drop_key_table(session)
         session.execute(
             update(ImportRow)
             .where(ImportRow.id == import_id)
