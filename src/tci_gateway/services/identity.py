@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import (
     Assessment,
@@ -228,27 +227,34 @@ def resolve_buyers(
         extra = enrichment.identifiers | enrichment.insurer_ids
         records.append(AccountRecord(account, name, country, buyers[buyer_id].identifiers | extra))
     resolution = resolve(records, config.rules)
+    buyer_of = {account: buyer_id for account, _, _, buyer_id in accounts}
+    first_account: dict[int, str] = {}
+    for account, _, _, buyer_id in accounts:
+        first_account.setdefault(buyer_id, account)
+    moved: dict[int, int] = {}  # merged buyer -> the buyer it now lives on as
     with ledger.unit_of_work() as session:
         for entity in resolution.entities:
-            owners = sorted({b for a, _, _, b in accounts if a in entity})
+            owners = sorted({buyer_of[a] for a in entity})
             keep = owners[0]
+            known = set(buyers[keep].identifiers)
             for drop in owners[1:]:
                 try:
                     with session.begin_nested():
                         identity_repo.merge_buyers(session, keep, drop)
+                    moved[drop] = keep
+                    known |= buyers[drop].identifiers
                     report.merged.append(f"buyer {drop} into {keep}")
                 except identity_repo.MergeConflict as exc:
-                    pair = (_first_account(accounts, keep), _first_account(accounts, drop))
+                    pair = (first_account[keep], first_account[drop])
                     report.reviews_new += identity_repo.add_review(
                         session, pair, 100.0, str(exc), now
                     )
-            report.identifiers_added += buyer_repo.add_identifiers(
-                session, keep, resolution.identifiers[entity]
-            )
+            if not resolution.identifiers[entity] <= known:  # only when there is news
+                report.identifiers_added += buyer_repo.add_identifiers(
+                    session, keep, resolution.identifiers[entity]
+                )
         for buyer_id, enrichment in enriched.items():
-            alive = _current_buyer(session, accounts, buyer_id)
-            if alive is None:
-                continue
+            alive = moved.get(buyer_id, buyer_id)
             for relation, parent, source in enrichment.parents:
                 identity_repo.store_parent(session, alive, relation, parent, source, now)
                 report.parents += 1
@@ -273,17 +279,3 @@ def resolve_buyers(
         bureau_errors=len(report.bureau_errors),
     )
     return report
-
-
-def _first_account(accounts: list[tuple[str, str, str, int]], buyer_id: int) -> str:
-    return next(a for a, _, _, b in accounts if b == buyer_id)
-
-
-def _current_buyer(
-    session: Session, accounts: list[tuple[str, str, str, int]], buyer_id: int
-) -> int | None:
-    """The buyer an old buyer id lives on as after merges (via one of its accounts)."""
-    account = next((a for a, _, _, b in accounts if b == buyer_id), None)
-    if account is None:
-        return buyer_id
-    return identity_repo.buyer_of_account(session, account)
