@@ -17,7 +17,6 @@ import httpx
 from tci_gateway.errors import ProtocolError, RejectedError
 from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
-from tci_gateway.http.jsonexact import loads
 from tci_gateway.http.retry import RetryPolicy
 
 from .auth import AllianzAuth, parse_envelope
@@ -66,13 +65,9 @@ class AllianzClient(ApiClient):
         hooks["request"] = [*hooks.get("request", []), self._add_extra_headers]
         self._http.event_hooks = hooks
 
-    def parse_error(self, response: httpx.Response) -> ParsedError:
+    def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read ``{"errors": [{code, message, field}]}`` or ``{"message"}``."""
-        fallback = response.reason_phrase or f"HTTP {response.status_code}"
-        try:
-            return parse_envelope(loads(response.content), fallback)
-        except (ValueError, UnicodeDecodeError):
-            return ParsedError(message=fallback)
+        return parse_envelope(payload, fallback)
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """A non-empty ``errors`` list in a 2xx body is a refusal."""

@@ -29,7 +29,6 @@ from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
 from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
-from tci_gateway.http.jsonexact import loads
 from tci_gateway.http.retry import RetryPolicy
 
 from .auth import AtradiusAuth, parse_envelope
@@ -95,13 +94,9 @@ class AtradiusClient(ApiClient):
             retry=retry,
         )
 
-    def parse_error(self, response: httpx.Response) -> ParsedError:
+    def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read ``{"errors": [{"detail", "source": {"parameter"}}]}``."""
-        fallback = response.reason_phrase or f"HTTP {response.status_code}"
-        try:
-            return parse_envelope(loads(response.content), fallback)
-        except (ValueError, UnicodeDecodeError):
-            return ParsedError(message=fallback)
+        return parse_envelope(payload, fallback)
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """An ``errors`` key in a 2xx body is a refusal; a missing ``data`` envelope is

@@ -10,8 +10,8 @@ the correlation id becomes the error's ``request_id``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -25,7 +25,6 @@ from tci_gateway.adapters.contract import (
     CompanyQuery,
 )
 from tci_gateway.errors import (
-    AdapterError,
     ConfigError,
     NotFoundError,
     ProtocolError,
@@ -33,7 +32,6 @@ from tci_gateway.errors import (
 )
 from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient, ParsedError, Timeouts
-from tci_gateway.http.jsonexact import loads
 from tci_gateway.http.retry import RetryPolicy
 
 from .auth import DEFAULT_TOKEN_LIFETIME, CreditsafeAuth, parse_envelope
@@ -90,27 +88,10 @@ class CreditsafeClient(ApiClient):
             retry=retry,
         )
 
-    def parse_error(self, response: httpx.Response) -> ParsedError:
-        """Read ``{correlationId, message, details}``."""
-        fallback = response.reason_phrase or f"HTTP {response.status_code}"
-        try:
-            return parse_envelope(loads(response.content), fallback)[0]
-        except (ValueError, UnicodeDecodeError):
-            return ParsedError(message=fallback)
-
-    def _status_error(
-        self,
-        response: httpx.Response,
-        idempotent: bool,
-        correlation_id: str,
-        client_reference: str | None,
-    ) -> AdapterError:
-        """The base error, with Creditsafe's own ``correlationId`` as ``request_id``."""
-        error = super()._status_error(response, idempotent, correlation_id, client_reference)
-        if error.request_id is None:
-            with contextlib.suppress(ValueError, UnicodeDecodeError):
-                error.request_id = parse_envelope(loads(response.content), "")[1]
-        return error
+    def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
+        """Read ``{correlationId, message, details}``; the correlation id is the request id."""
+        parsed, request_id = parse_envelope(payload, fallback)
+        return replace(parsed, request_id=parsed.request_id or request_id)
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """A 2xx answer must be a JSON object."""

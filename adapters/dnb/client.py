@@ -9,8 +9,8 @@ the transaction id becomes the error's ``request_id``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -33,7 +33,6 @@ from tci_gateway.errors import (
 )
 from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
-from tci_gateway.http.jsonexact import loads
 from tci_gateway.http.retry import RetryPolicy
 
 from .auth import DnbAuth, parse_envelope
@@ -98,27 +97,11 @@ class DnbClient(ApiClient):
             self.dnb_auth.drop()
             return super().request(method, path, **kwargs)
 
-    def parse_error(self, response: httpx.Response) -> ParsedError:
-        """Read ``{transactionDetail, error{errorCode, errorMessage, errorDetails}}``."""
-        fallback = response.reason_phrase or f"HTTP {response.status_code}"
-        try:
-            return parse_envelope(loads(response.content), fallback)[0]
-        except (ValueError, UnicodeDecodeError):
-            return ParsedError(message=fallback)
-
-    def _status_error(
-        self,
-        response: httpx.Response,
-        idempotent: bool,
-        correlation_id: str,
-        client_reference: str | None,
-    ) -> AdapterError:
-        """The base error, with D&B's ``transactionID`` as ``request_id``."""
-        error = super()._status_error(response, idempotent, correlation_id, client_reference)
-        if error.request_id is None:
-            with contextlib.suppress(ValueError, UnicodeDecodeError):
-                error.request_id = parse_envelope(loads(response.content), "")[1]
-        return error
+    def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
+        """Read ``{transactionDetail, error{errorCode, errorMessage, errorDetails}}``; the
+        transaction id is the request id."""
+        parsed, request_id = parse_envelope(payload, fallback)
+        return replace(parsed, request_id=parsed.request_id or request_id)
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """A 2xx answer must be a JSON object; an ``error`` member in it is a refusal."""

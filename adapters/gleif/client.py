@@ -25,7 +25,6 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
-from tci_gateway.http.jsonexact import loads
 
 from .mapping import MappedRecord, lei_identifier, map_record, parse_authorities
 from .wire import (
@@ -64,13 +63,9 @@ def parse_envelope(payload: Any, fallback: str) -> ParsedError:
 class GleifClient(ApiClient):
     """:class:`ApiClient` for the GLEIF API: JSON:API errors, a ``data`` member required."""
 
-    def parse_error(self, response: httpx.Response) -> ParsedError:
+    def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read the JSON:API ``errors`` array."""
-        fallback = response.reason_phrase or f"HTTP {response.status_code}"
-        try:
-            return parse_envelope(loads(response.content), fallback)
-        except (ValueError, UnicodeDecodeError):
-            return ParsedError(message=fallback)
+        return parse_envelope(payload, fallback)
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """A 2xx answer without a ``data`` member is a :class:`ProtocolError`."""

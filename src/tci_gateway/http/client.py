@@ -60,6 +60,7 @@ class ParsedError:
     message: str
     code: str | None = None
     details: list[str] = field(default_factory=list)
+    request_id: str | None = None  # the API's own id for the request, when in the body
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,19 @@ class ApiClient:
     # -- hooks ---------------------------------------------------------------------
 
     def parse_error(self, response: httpx.Response) -> ParsedError:
-        """Read the API's error envelope. The default keeps the reason phrase."""
-        return ParsedError(message=response.reason_phrase or f"HTTP {response.status_code}")
+        """The error answer's body as JSON, read by :meth:`read_error_envelope`; the
+        reason phrase when the body is not JSON."""
+        fallback = response.reason_phrase or f"HTTP {response.status_code}"
+        try:
+            payload = loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            return ParsedError(message=fallback)
+        return self.read_error_envelope(payload, fallback)
+
+    def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
+        """Hook: the API's own error envelope into fields. The default keeps ``fallback``
+        (the reason phrase)."""
+        return ParsedError(message=fallback)
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """Raise for an error inside a successful answer. The default accepts all."""
@@ -362,7 +374,7 @@ class ApiClient:
             "code": parsed.code,
             "details": parsed.details,
             "correlation_id": correlation_id or None,
-            "request_id": response.headers.get(self.request_id_header),
+            "request_id": response.headers.get(self.request_id_header) or parsed.request_id,
             "body": response.text,
         }
         message = parsed.message
