@@ -131,6 +131,7 @@ class PolicySettings(_Section):
     deductible: Decimal = Decimal(0)
     timezone: str = "UTC"
     renewal_months: int | None = Field(default=None, ge=1)
+    extension_moves_deadlines: bool = True
     external_ref: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("currency")
@@ -158,6 +159,7 @@ class PolicySettings(_Section):
             deductible=money(self.deductible),
             timezone=self.timezone,
             renewal_months=self.renewal_months,
+            extension_moves_deadlines=self.extension_moves_deadlines,
         )
         return Policy(key=key, insurer=self.insurer, terms=terms, external_ref=self.external_ref)
 

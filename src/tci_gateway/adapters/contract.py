@@ -163,6 +163,30 @@ class OverdueFiling(Protocol):
     def find_overdue(self, policy: PolicyRef, client_reference: str) -> OverdueResult | None: ...
 
 
+@dataclass(frozen=True)
+class ClaimRequest:
+    """A claim for one buyer's unpaid invoices (``cause`` e.g. PROTRACTED_DEFAULT or
+    INSOLVENCY); ``claimed_amount`` is the outstanding total in the policy currency."""
+
+    client_reference: str
+    policy: PolicyRef
+    insurer_buyer_id: str
+    cause: str
+    date_of_loss: date
+    invoices: tuple[OverdueInvoice, ...]
+    claimed_amount: Money
+
+
+@runtime_checkable
+class ClaimFiling(Protocol):
+    """Adapters whose insurer takes claims by API (``capabilities.claims_api``). None of
+    the built-in insurers publishes one: their claims go through a manual filing pack."""
+
+    def submit_claim(self, claim: ClaimRequest) -> OverdueResult: ...
+
+    def find_claim(self, policy: PolicyRef, client_reference: str) -> OverdueResult | None: ...
+
+
 @runtime_checkable
 class InsurerAdapter(Protocol):
     """An insurer API, normalised."""

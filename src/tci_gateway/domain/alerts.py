@@ -35,6 +35,14 @@ class AlertKind(StrEnum):
     LIMIT_EXPIRING = "limit_expiring"
     RENEWAL_DUE = "renewal_due"
     INACTIVE_BUYER = "inactive_buyer"
+    # Raised by the deadline clock and the claims run.
+    OVERDUE_REMINDER = "overdue_reminder"
+    DEADLINE_APPROACHING = "deadline_approaching"
+    DEADLINE_LATE = "deadline_late"
+    STOP_DELIVERIES = "stop_deliveries"
+    MANUAL_FILING = "manual_filing"
+    FILING_REJECTED = "filing_rejected"
+    CASE_CLOSED = "case_closed"
 
 
 class Severity(StrEnum):
@@ -61,6 +69,13 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.LIMIT_EXPIRING: Severity.WARNING,
     AlertKind.RENEWAL_DUE: Severity.INFO,
     AlertKind.INACTIVE_BUYER: Severity.INFO,
+    AlertKind.OVERDUE_REMINDER: Severity.INFO,
+    AlertKind.DEADLINE_APPROACHING: Severity.WARNING,
+    AlertKind.DEADLINE_LATE: Severity.CRITICAL,
+    AlertKind.STOP_DELIVERIES: Severity.CRITICAL,
+    AlertKind.MANUAL_FILING: Severity.WARNING,
+    AlertKind.FILING_REJECTED: Severity.CRITICAL,
+    AlertKind.CASE_CLOSED: Severity.INFO,
 }
 
 _STATUS_EVENT: dict[CoverStatus, AlertKind] = {

@@ -22,7 +22,8 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PolicyTerms:
-    """Contract terms. Day counts are calendar days from the invoice's original due date."""
+    """Contract terms. Day counts are calendar days from the invoice's original due date
+    (moved by an insurer-granted extension when ``extension_moves_deadlines``)."""
 
     currency: str
     insured_percentage: Decimal
@@ -36,6 +37,7 @@ class PolicyTerms:
     deductible: Money
     timezone: str
     renewal_months: int | None = None
+    extension_moves_deadlines: bool = True
 
     def __post_init__(self) -> None:
         check_currency(self.currency)
@@ -61,6 +63,11 @@ class PolicyTerms:
                 raise PolicyError(f"{name} is in {money.currency}, the policy in {self.currency}")
             if money.amount < 0:
                 raise PolicyError(f"{name} must not be negative")
+        if self.waiting_days > self.claim_filing_days:
+            raise PolicyError(
+                f"waiting_days ({self.waiting_days}) after claim_filing_days "
+                f"({self.claim_filing_days}): no claim could ever be filed in time"
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:

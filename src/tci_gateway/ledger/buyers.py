@@ -131,3 +131,14 @@ def upsert_account(
         return "unchanged"
     row.name, row.buyer_id, row.policy_id, row.updated_at = name, buyer_id, policy_id, now
     return "updated"
+
+
+def insurer_buyer_id(session: Session, buyer_id: int, insurer: str) -> str | None:
+    """The insurer's own id of a buyer (scheme INSURER, issuer = the insurer's name)."""
+    return session.scalar(
+        select(BuyerIdentifierRow.value).where(
+            BuyerIdentifierRow.buyer_id == buyer_id,
+            BuyerIdentifierRow.scheme == Scheme.INSURER.value,
+            BuyerIdentifierRow.issuer == insurer,
+        )
+    )

@@ -184,3 +184,10 @@ def add_version(
         session, policy_id, [(buyer_id, decision)], recorded_at=recorded_at, sync_run_id=sync_run_id
     )
     return version_id
+
+
+def versions_of_buyer(session: Session, policy_id: int, buyer_id: int) -> list[StoredVersion]:
+    """Every stored version of one buyer under a policy, in recording order."""
+    where = (_DECISIONS.c.policy_id == policy_id) & (_DECISIONS.c.buyer_id == buyer_id)
+    ids = select(_DECISIONS.c.id).where(where)
+    return _load(session, where, _TRANCHES.c.decision_id.in_(ids)).get(buyer_id, [])

@@ -87,6 +87,7 @@ class BuyerRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
     country: Mapped[str] = mapped_column(String(2))
+    tier: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -228,6 +229,7 @@ class OpenItemRow(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     disputed: Mapped[bool] = mapped_column(Boolean, default=False)
     applies_to: Mapped[str | None] = mapped_column(String(64))
+    extended_due_date: Mapped[date | None] = mapped_column(Date)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -415,3 +417,12 @@ class SyncStagingRow(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[str] = mapped_column(Text)
     normalised: Mapped[str] = mapped_column(Text)
+
+
+# The claims tables share this metadata; imported last, as they use the names above.
+from tci_gateway.ledger.case_tables import (  # noqa: E402
+    CaseActionRow as CaseActionRow,
+)
+from tci_gateway.ledger.case_tables import (  # noqa: E402
+    ClaimCaseRow as ClaimCaseRow,
+)

@@ -1,0 +1,237 @@
+"""Send the outbox of case actions exactly once, and follow their status.
+
+An action row is committed with its client reference before it is sent
+(:mod:`tci_gateway.services.cases`). Sending is three transactions, so a crash between
+any two loses nothing and duplicates nothing:
+
+1. ``attempts += 1`` is committed *before* the call: a row with attempts > 0 that is not
+   ``SENT`` may have reached the insurer;
+2. the call;
+3. the answer is recorded.
+
+Before sending a row with attempts > 0 (a crash, a timeout, a reset, a 5xx on the POST
+left it ``QUEUED`` or ``AMBIGUOUS``) the insurer is asked for the client reference
+first; only when it has no record is the action sent again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from tci_gateway.adapters.contract import (
+    ClaimFiling,
+    ClaimRequest,
+    InsurerAdapter,
+    OverdueFiling,
+    OverdueInvoice,
+    OverdueKind,
+    OverdueNotice,
+    OverdueResult,
+)
+from tci_gateway.crashpoints import crash_point
+from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.cases import (
+    FINAL_STATUSES,
+    ActionState,
+    InsurerCaseStatus,
+    insurer_case_status,
+)
+from tci_gateway.domain.escalation import StepAction
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import Policy
+from tci_gateway.errors import (
+    AdapterError,
+    AmbiguousOutcomeError,
+    ProtocolError,
+    RejectedError,
+)
+from tci_gateway.ledger.buyers import insurer_buyer_id
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.runs import add_alert
+from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow
+from tci_gateway.logs import get_logger
+from tci_gateway.services.sync import policy_ref
+
+KINDS = {
+    StepAction.OVERDUE_NOTIFICATION: OverdueKind.OVERDUE,
+    StepAction.PAYMENT_PLAN: OverdueKind.RESCHEDULE,
+    StepAction.EXTENSION_REQUEST: OverdueKind.EXTENSION_REQUEST,
+}
+
+
+class Unfileable(Exception):
+    """The action cannot be built for this insurer (no buyer id): a person files it."""
+
+
+def _invoices(payload: dict[str, Any]) -> tuple[OverdueInvoice, ...]:
+    return tuple(
+        OverdueInvoice(
+            number=i["number"],
+            issue_date=date.fromisoformat(i["issue_date"]),
+            original_due_date=date.fromisoformat(i["due_date"]),
+            amount=Money(Decimal(i["amount"]), i["currency"]).rounded(),
+            outstanding=Money(Decimal(i["outstanding"]), i["currency"]).rounded(),
+        )
+        for i in payload["invoices"]
+    )
+
+
+def _submit(
+    row: CaseActionRow, buyer: str, adapter: InsurerAdapter, policy: Policy
+) -> OverdueResult:
+    action = StepAction(row.action)
+    payload = row.payload
+    if action is StepAction.CLAIM:
+        assert isinstance(adapter, ClaimFiling)
+        return adapter.submit_claim(
+            ClaimRequest(
+                client_reference=row.client_reference,
+                policy=policy_ref(policy),
+                insurer_buyer_id=buyer,
+                cause=payload["cause"],
+                date_of_loss=date.fromisoformat(payload["date_of_loss"]),
+                invoices=_invoices(payload),
+                claimed_amount=Money(Decimal(payload["claimed_amount"]), payload["currency"]),
+            )
+        )
+    assert isinstance(adapter, OverdueFiling)
+    return adapter.submit_overdue(
+        OverdueNotice(
+            client_reference=row.client_reference,
+            policy=policy_ref(policy),
+            insurer_buyer_id=buyer,
+            kind=KINDS[action],
+            invoices=_invoices(payload),
+            first_default_date=date.fromisoformat(payload["first_default_date"]),
+        )
+    )
+
+
+def _find(row: CaseActionRow, adapter: InsurerAdapter, policy: Policy) -> OverdueResult | None:
+    ref = policy_ref(policy)
+    if StepAction(row.action) is StepAction.CLAIM:
+        assert isinstance(adapter, ClaimFiling)
+        return adapter.find_claim(ref, row.client_reference)
+    assert isinstance(adapter, OverdueFiling)
+    return adapter.find_overdue(ref, row.client_reference)
+
+
+def _record(row: CaseActionRow, result: OverdueResult, now: datetime) -> None:
+    row.state = ActionState.SENT.value
+    row.insurer_reference = result.insurer_reference or row.insurer_reference
+    row.insurer_status = insurer_case_status(result.status).value
+    row.raw_status = result.raw_status
+    row.sent_at = row.sent_at or now
+    row.last_error = None
+    row.updated_at = now
+
+
+def _refused(
+    ledger_row: CaseActionRow, case: ClaimCaseRow, reason: str, session: Any, now: datetime
+) -> None:
+    ledger_row.state, ledger_row.last_error = ActionState.REJECTED.value, reason
+    add_alert(
+        session,
+        kind=AlertKind.FILING_REJECTED,
+        message=f"case {case.id}: {ledger_row.action.lower()} refused ({reason}); "
+        f"file it by hand (`tci claims pack {case.id}`)",
+        business_date=now.date(),
+        dedupe_key=f"case:{case.id}:rejected:{ledger_row.action}",
+        now=now,
+        buyer_id=case.buyer_id,
+        policy_id=case.policy_id,
+    )
+
+
+def send_action(
+    ledger: Ledger, action_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
+) -> str:
+    """Move one API action forward (look up, then send); returns its new state."""
+    log = get_logger(adapter=adapter.name, policy=policy.key, action_id=action_id)
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CaseActionRow, action_id)
+        if row.state not in (ActionState.QUEUED.value, ActionState.AMBIGUOUS.value):
+            return row.state
+        if row.attempts > 0:
+            try:
+                found = _find(row, adapter, policy)
+            except AdapterError as exc:
+                row.last_error, row.updated_at = f"look-up failed: {exc}", now
+                return row.state
+            if found is not None:
+                log.info("case_action_found_by_reference", action=row.action)
+                _record(row, found, now)
+                return row.state
+        case = session.get_one(ClaimCaseRow, row.case_id)
+        buyer = insurer_buyer_id(session, case.buyer_id, policy.insurer)
+        if buyer is None:
+            _refused(row, case, f"the buyer has no {policy.insurer} buyer id", session, now)
+            return row.state
+        row.attempts += 1
+        row.updated_at = now
+    crash_point("case_action_before_send")
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CaseActionRow, action_id)
+        case = session.get_one(ClaimCaseRow, row.case_id)
+        try:
+            result = _submit(row, buyer, adapter, policy)
+        except (AmbiguousOutcomeError, ProtocolError) as exc:
+            row.state, row.last_error, row.updated_at = ActionState.AMBIGUOUS.value, str(exc), now
+            log.warning("case_action_ambiguous", action=row.action, error=str(exc))
+            return row.state
+        except RejectedError as exc:
+            _refused(row, case, str(exc), session, now)
+            log.warning("case_action_rejected", action=row.action, error=str(exc))
+            return row.state
+        except AdapterError as exc:  # not sent: connect failure, auth, rate limit
+            row.state, row.last_error, row.updated_at = ActionState.QUEUED.value, str(exc), now
+            return row.state
+        crash_point("case_action_after_response")
+        _record(row, result, now)
+        log.info("case_action_sent", action=row.action, reference=row.insurer_reference)
+        return row.state
+
+
+def poll_action(
+    ledger: Ledger, action_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
+) -> str | None:
+    """Refresh the insurer's status of a sent action and its case; the new status."""
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CaseActionRow, action_id)
+        try:
+            found = _find(row, adapter, policy)
+        except AdapterError as exc:
+            row.last_error, row.updated_at = f"status poll failed: {exc}", now
+            return row.insurer_status
+        if found is None:
+            return row.insurer_status
+        _record(row, found, now)
+        case = session.get_one(ClaimCaseRow, row.case_id)
+        case.insurer_status, case.raw_status = row.insurer_status, row.raw_status
+        case.updated_at = now
+        return row.insurer_status
+
+
+def sent_unfinished(ledger: Ledger) -> list[int]:
+    """API actions the insurer has whose status is not final yet (to poll)."""
+    final = [s.value for s in FINAL_STATUSES]
+    with ledger.unit_of_work() as session:
+        return list(
+            session.scalars(
+                select(CaseActionRow.id)
+                .where(
+                    CaseActionRow.channel == "API",
+                    CaseActionRow.state == ActionState.SENT.value,
+                    (CaseActionRow.insurer_status.is_(None))
+                    | (CaseActionRow.insurer_status.not_in(final)),
+                )
+                .order_by(CaseActionRow.id)
+            )
+        )
+
+
+__all__ = ["InsurerCaseStatus", "poll_action", "send_action", "sent_unfinished"]

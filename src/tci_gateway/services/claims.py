@@ -1,0 +1,238 @@
+"""The claims run: deadline scan, cases and their outbox, sending, status polling.
+
+``run_claims`` is what ``tci claims run`` and the nightly scheduler call. It holds the
+ledger-wide ``claims_run`` lock (:mod:`tci_gateway.ledger.locks`), so two runs on one
+ledger take turns; the outbox's look-up-before-resend makes a run after a crash safe.
+Per-buyer failures are collected in the report; the other buyers go on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+
+from tci_gateway.adapters.contract import InsurerAdapter
+from tci_gateway.domain.cases import ActionState, CaseState
+from tci_gateway.domain.escalation import EscalationPath
+from tci_gateway.domain.exposure import Converter, same_currency_only
+from tci_gateway.domain.policy import Policy
+from tci_gateway.errors import RecordError, TciError
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.locks import exclusive
+from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, PolicyRow
+from tci_gateway.logs import get_logger
+from tci_gateway.services.case_outbox import poll_action, send_action, sent_unfinished
+from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
+from tci_gateway.services.deadlines import OverdueBuyer, scan
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    case_id: int | None
+    policy: str
+    buyer_id: int
+    buyer_name: str
+    action: str
+    due_on: date
+    channel: str
+    late: bool
+
+
+@dataclass
+class ClaimsRunReport:
+    dry_run: bool
+    overdue_buyers: int = 0
+    planned: list[PlannedAction] = field(default_factory=list)
+    cases: list[CaseOutcome] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+    sent: Counter[str] = field(default_factory=Counter)
+    polled: int = 0
+    errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def opened(self) -> int:
+        return sum(1 for c in self.cases if c.opened)
+
+
+def _existing_actions(ledger: Ledger) -> dict[tuple[int, int], tuple[int, set[str]]]:
+    """Open cases by (policy id, buyer id): their id and the actions they already have."""
+    with ledger.unit_of_work() as session:
+        rows = session.execute(
+            select(
+                ClaimCaseRow.policy_id, ClaimCaseRow.buyer_id, ClaimCaseRow.id, CaseActionRow.action
+            )
+            .outerjoin(CaseActionRow, CaseActionRow.case_id == ClaimCaseRow.id)
+            .where(ClaimCaseRow.state == CaseState.OPEN.value)
+        ).all()
+    found: dict[tuple[int, int], tuple[int, set[str]]] = {}
+    for policy_id, buyer_id, case_id, action in rows:
+        entry = found.setdefault((policy_id, buyer_id), (case_id, set()))
+        if action is not None:
+            entry[1].add(action)
+    return found
+
+
+def plan(
+    overdue: list[OverdueBuyer],
+    existing: Mapping[tuple[int, int], tuple[int, set[str]]],
+    adapters: Mapping[str, InsurerAdapter],
+) -> list[PlannedAction]:
+    """The actions a run would queue: due steps the buyer's open case does not have."""
+    planned = []
+    for ob in overdue:
+        case_id, done = existing.get((ob.policy_id, ob.buyer_id), (None, set()))
+        for step in ob.steps:
+            if step.action.value in done:
+                continue
+            planned.append(
+                PlannedAction(
+                    case_id,
+                    ob.policy.key,
+                    ob.buyer_id,
+                    ob.buyer_name,
+                    step.action.value,
+                    step.due_on,
+                    channel(step.action, adapters.get(ob.policy.insurer)),
+                    step.late,
+                )
+            )
+    return planned
+
+
+def _to_send(ledger: Ledger) -> list[tuple[int, str]]:
+    with ledger.unit_of_work() as session:
+        return [
+            (action_id, key)
+            for action_id, key in session.execute(
+                select(CaseActionRow.id, PolicyRow.key)
+                .join(ClaimCaseRow, ClaimCaseRow.id == CaseActionRow.case_id)
+                .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
+                .where(
+                    CaseActionRow.channel == "API",
+                    CaseActionRow.state.in_(
+                        [ActionState.QUEUED.value, ActionState.AMBIGUOUS.value]
+                    ),
+                )
+                .order_by(CaseActionRow.id)
+            )
+        ]
+
+
+def _policy_of_action(ledger: Ledger, action_id: int) -> str:
+    with ledger.unit_of_work() as session:
+        return str(
+            session.scalar(
+                select(PolicyRow.key)
+                .join(ClaimCaseRow, ClaimCaseRow.policy_id == PolicyRow.id)
+                .join(CaseActionRow, CaseActionRow.case_id == ClaimCaseRow.id)
+                .where(CaseActionRow.id == action_id)
+            )
+        )
+
+
+def run_claims(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    paths: Mapping[str, EscalationPath],
+    adapters: Mapping[str, InsurerAdapter],
+    *,
+    default_tier: str,
+    now: datetime,
+    convert: Converter = same_currency_only,
+    lead_days: tuple[int, ...] = (14, 7, 2),
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ClaimsRunReport:
+    """Scan deadlines, open and update cases, queue due actions, send what has an API,
+    poll what was sent. ``dry_run`` only reports what would be queued."""
+    log = get_logger(job="claims_run")
+    report = ClaimsRunReport(dry_run=dry_run)
+    with exclusive(ledger, "claims_run"):
+        overdue = scan(
+            ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
+        )
+        report.overdue_buyers = len(overdue)
+        report.planned = plan(overdue, _existing_actions(ledger), adapters)
+        if dry_run:
+            return report
+        for index, ob in enumerate(overdue, 1):
+            try:
+                with ledger.unit_of_work() as session:
+                    report.cases.append(
+                        record_case(
+                            session,
+                            ob,
+                            adapter=adapters.get(ob.policy.insurer),
+                            convert=convert,
+                            now=now,
+                        )
+                    )
+            except (TciError, ValueError, LookupError) as exc:
+                report.errors.append(
+                    RecordError(f"policy {ob.policy.key}", ob.buyer_id, "buyer", str(exc))
+                )
+                log.warning("claims_case_failed", buyer_id=ob.buyer_id, error=str(exc))
+            if progress:
+                progress("cases", index, len(overdue))
+        by_policy: dict[int, tuple[date, set[int]]] = {}
+        for ob in overdue:
+            by_policy.setdefault(ob.policy_id, (ob.today, set()))[1].add(ob.buyer_id)
+        with ledger.unit_of_work() as session:
+            for key, policy in policies.items():
+                pid = session.scalar(select(PolicyRow.id).where(PolicyRow.key == key))
+                if pid is None:
+                    continue
+                today, buyers = by_policy.get(pid, (policy.terms.business_date(now), set()))
+                report.closed.extend(close_settled(session, pid, buyers, today, now))
+        _send_all(ledger, policies, adapters, now, report, progress)
+        _poll_all(ledger, policies, adapters, now, report)
+    log.info(
+        "claims_run_finished",
+        overdue_buyers=report.overdue_buyers,
+        queued=len(report.planned),
+        sent=dict(report.sent),
+        errors=len(report.errors),
+    )
+    return report
+
+
+def _send_all(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    adapters: Mapping[str, InsurerAdapter],
+    now: datetime,
+    report: ClaimsRunReport,
+    progress: Progress | None,
+) -> None:
+    pending = _to_send(ledger)
+    for index, (action_id, key) in enumerate(pending, 1):
+        policy = policies.get(key)
+        adapter = adapters.get(policy.insurer) if policy else None
+        if policy is None or adapter is None:
+            report.sent["not configured"] += 1
+            continue
+        report.sent[send_action(ledger, action_id, adapter, policy, now=now)] += 1
+        if progress:
+            progress("send", index, len(pending))
+
+
+def _poll_all(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    adapters: Mapping[str, InsurerAdapter],
+    now: datetime,
+    report: ClaimsRunReport,
+) -> None:
+    for action_id in sent_unfinished(ledger):
+        policy = policies.get(_policy_of_action(ledger, action_id))
+        adapter = adapters.get(policy.insurer) if policy else None
+        if policy is None or adapter is None:
+            continue
+        poll_action(ledger, action_id, adapter, policy, now=now)
+        report.polled += 1

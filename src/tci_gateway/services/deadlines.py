@@ -1,0 +1,120 @@
+"""The deadline scan: which buyers are overdue under which policy, and what is due.
+
+One grouped query per policy finds each buyer's oldest overdue invoice (its due date
+moved by an insurer-granted extension when the policy says so); the clock
+(:func:`~tci_gateway.domain.deadlines.deadline_clock`) and the buyer tier's escalation
+path (:func:`~tci_gateway.domain.escalation.due_steps`) then say what is due. Memory
+holds one row per overdue buyer, never the open items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.deadlines import DeadlineClock, DeadlineWarning, deadline_clock, warnings
+from tci_gateway.domain.escalation import DueStep, EscalationPath, due_steps
+from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.receivables import ItemKind
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.policies import policy_ids
+from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
+
+
+@dataclass(frozen=True)
+class OverdueBuyer:
+    """A buyer with overdue invoices under a policy, with its clock and due steps."""
+
+    policy: Policy
+    policy_id: int
+    buyer_id: int
+    buyer_name: str
+    tier: str
+    today: date
+    clock: DeadlineClock
+    overdue_invoices: int
+    steps: tuple[DueStep, ...]
+    warnings: tuple[DeadlineWarning, ...]
+
+
+def _effective_due(policy: Policy) -> ColumnElement[date | None]:
+    if policy.terms.extension_moves_deadlines:
+        return func.coalesce(OpenItemRow.extended_due_date, OpenItemRow.due_date)
+    return OpenItemRow.due_date.expression
+
+
+def scan_policy(
+    session: Session,
+    policy: Policy,
+    policy_id: int,
+    paths: Mapping[str, EscalationPath],
+    default_tier: str,
+    today: date,
+    lead_days: tuple[int, ...],
+) -> Iterator[OverdueBuyer]:
+    """Every buyer with an open invoice past its due date under ``policy`` on ``today``
+    (the business date in the policy's time zone), in buyer order."""
+    due = _effective_due(policy)
+    stmt = (
+        select(
+            ErpAccountRow.buyer_id,
+            BuyerRow.name,
+            BuyerRow.tier,
+            func.min(due),
+            func.count(),
+        )
+        .select_from(OpenItemRow)
+        .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
+        .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
+        .where(
+            ErpAccountRow.policy_id == policy_id,
+            OpenItemRow.kind == ItemKind.INVOICE.value,
+            OpenItemRow.open_amount > 0,
+            due < today,
+        )
+        .group_by(ErpAccountRow.buyer_id, BuyerRow.name, BuyerRow.tier)
+        .order_by(ErpAccountRow.buyer_id)
+    )
+    for buyer_id, name, tier, oldest_due, count in session.execute(stmt):
+        assert oldest_due is not None  # the WHERE clause compares it with a date
+        tier_name = tier if tier is not None and tier in paths else default_tier
+        clock = deadline_clock(policy.terms, oldest_due)
+        yield OverdueBuyer(
+            policy=policy,
+            policy_id=policy_id,
+            buyer_id=buyer_id,
+            buyer_name=name,
+            tier=tier_name,
+            today=today,
+            clock=clock,
+            overdue_invoices=count,
+            steps=tuple(due_steps(paths[tier_name], policy.terms, clock, today)),
+            warnings=tuple(warnings(clock, today, lead_days)),
+        )
+
+
+def scan(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    paths: Mapping[str, EscalationPath],
+    *,
+    default_tier: str,
+    now: datetime,
+    lead_days: tuple[int, ...] = (14, 7, 2),
+) -> list[OverdueBuyer]:
+    """The overdue buyers of every configured policy known to the ledger."""
+    found: list[OverdueBuyer] = []
+    with ledger.unit_of_work() as session:
+        ids = policy_ids(session)
+        for key, policy in sorted(policies.items()):
+            if key not in ids:
+                continue
+            today = policy.terms.business_date(now)
+            found.extend(
+                scan_policy(session, policy, ids[key], paths, default_tier, today, lead_days)
+            )
+    return found
