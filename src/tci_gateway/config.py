@@ -30,6 +30,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tci_gateway.domain.escalation import (
+    DEFAULT_PATHS,
+    EscalationError,
+    EscalationPath,
+    check_paths,
+)
 from tci_gateway.domain.money import Money, MoneyError, check_currency
 from tci_gateway.domain.policy import Policy, PolicyError, PolicyTerms
 from tci_gateway.erp.profiles import ErpProfile
@@ -59,6 +65,33 @@ class AlertSettings(_Section):
 
     expiring_within_days: int = Field(default=30, ge=0)
     inactive_days: int = Field(default=180, ge=1)
+    deadline_lead_days: list[int] = Field(default_factory=lambda: [14, 7, 2])
+    """Warn this many days ahead of each deadline (cover stop, notify by, date of loss,
+    claim by)."""
+
+    @field_validator("deadline_lead_days")
+    @classmethod
+    def _leads(cls, value: list[int]) -> list[int]:
+        if any(day < 0 for day in value):
+            raise ValueError("lead days must not be negative")
+        return sorted(set(value), reverse=True)
+
+
+class EscalationSettings(_Section):
+    """``[escalation]``: the path of each buyer tier, in days past the due date, e.g.
+    ``[escalation.tiers.growth]`` ``reminder = 30``, ``overdue_notification = 60``,
+    ``claim = 90``. Every path is checked against every policy at start-up."""
+
+    default_tier: str = "growth"
+    tiers: dict[str, dict[str, int]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PATHS.items()}
+    )
+
+    def paths(self) -> dict[str, EscalationPath]:
+        try:
+            return {tier: EscalationPath.of(tier, days) for tier, days in self.tiers.items()}
+        except EscalationError as exc:
+            raise ConfigError(f"escalation: {exc}") from exc
 
 
 class HttpSettings(_Section):
@@ -167,6 +200,7 @@ class PolicySettings(_Section):
 DEFAULT_JOBS: dict[str, str] = {
     "limit_sync": "30 2 * * *",
     "pending_requests_poll": "*/30 * * * *",
+    "claims_run": "30 4 * * *",
     "alert_digest": "0 7 * * *",
 }
 """The scheduled jobs and their default crontab schedules (``[scheduler.jobs.<id>]``)."""
@@ -277,6 +311,7 @@ class Settings(BaseSettings):
     erp_profiles: dict[str, ErpProfile] = Field(default_factory=dict)
     """``[erp_profiles.<name>]``: mapping profiles for ERP exports (docs/erp-profiles.md)."""
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -305,6 +340,10 @@ class Settings(BaseSettings):
             except (PolicyError, MoneyError) as exc:
                 raise ConfigError(f"policy {key!r}: {exc}") from exc
         return policies
+
+    def escalation_paths(self) -> dict[str, EscalationPath]:
+        """The tiers' paths (checked against the policies by :func:`load_settings`)."""
+        return self.escalation.paths()
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -348,4 +387,28 @@ def load_settings(path: Path | None = None) -> Settings:
     for provider in (*settings.insurers.values(), *settings.bureaus.values()):
         for secret in provider.credentials.values():
             register_secret(secret.get_secret_value())
+    _check_escalation(settings, str(config_path) if config_path else "environment")
     return settings
+
+
+def _check_escalation(settings: Settings, source: str) -> None:
+    """Refuse, at start-up, escalation paths that could miss a deadline of a policy
+    (a policy that is itself invalid is reported when it is used)."""
+    paths = settings.escalation.paths()
+    if settings.escalation.default_tier not in paths:
+        raise ConfigError(
+            f"invalid configuration ({source}): escalation.default_tier "
+            f"{settings.escalation.default_tier!r} is not a tier ({', '.join(sorted(paths))})"
+        )
+    terms: dict[str, PolicyTerms] = {}
+    for key, policy in settings.policies.items():
+        try:
+            terms[key] = policy.to_domain(key).terms
+        except (PolicyError, MoneyError):
+            continue
+    problems = check_paths(paths.values(), terms)
+    if problems:
+        raise ConfigError(
+            f"invalid configuration ({source}): escalation paths that could miss an insurer "
+            "deadline: " + "; ".join(problems)
+        )

@@ -424,7 +424,7 @@ def alerts_cmd(
 
 
 def _register_more() -> None:
-    from tci_gateway.cli import buyers, cover, demo, fx, sandbox, scheduler
+    from tci_gateway.cli import buyers, claims, cover, demo, fx, sandbox, scheduler
 
     demo.register(app)
     sandbox.register(app)
@@ -432,6 +432,7 @@ def _register_more() -> None:
     buyers.register(app)
     fx.register(app)
     scheduler.register(app)
+    claims.register(app)
 
 
 _register_more()

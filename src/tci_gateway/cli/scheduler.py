@@ -123,6 +123,7 @@ def run_cmd(
             leader=leader,
             clock=sim.now if sim else (state.now if once else wall_clock),
             exposure_options=lambda: wiring.exposure_options(ledger),
+            claims_options=lambda: wiring.claims_options(ledger),
         )
         runner = SchedulerRunner(dispatcher, leader)
         for signum in (signal.SIGTERM, signal.SIGINT):

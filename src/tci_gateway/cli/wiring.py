@@ -61,6 +61,16 @@ class Wiring:
             "inactive_days": self.settings.alerts.inactive_days,
         }
 
+    def claims_options(self, ledger: Ledger) -> dict[str, Any]:
+        """What the claims run needs from the configuration: escalation paths (checked
+        at start-up), the default tier, deadline lead times and FX rates."""
+        return {
+            "paths": self.settings.escalation_paths(),
+            "default_tier": self.settings.escalation.default_tier,
+            "lead_days": tuple(self.settings.alerts.deadline_lead_days),
+            "convert": fx_converter(ledger),
+        }
+
     def insurer(self, name: str) -> Connection:
         if name not in self.connections:
             if name not in self.settings.insurers:

@@ -30,7 +30,7 @@ from tci_gateway.errors import RecordError
 
 BUYER_COLUMNS = Columns(
     required=("erp_account", "name", "country"),
-    optional=("policy", "lei", "duns", "vat", "registration_number", "insurer_ids"),
+    optional=("policy", "lei", "duns", "vat", "registration_number", "insurer_ids", "tier"),
 )
 OPEN_ITEM_COLUMNS = Columns(
     required=(
@@ -46,6 +46,7 @@ OPEN_ITEM_COLUMNS = Columns(
 )
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
 _KEY_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
@@ -60,6 +61,7 @@ class BuyerRecord:
     row: int
     account: ErpAccount
     buyer: Buyer
+    tier: str | None = None
 
     @property
     def erp_account(self) -> str:
@@ -161,6 +163,9 @@ def parse_buyer(raw: RawRecord, source: str) -> BuyerRecord | list[RecordError]:
     name = row.text("name", required=True)
     country = row.parse("country", parse_country)
     policy = row.text("policy", max_len=64) or None
+    tier = (row.text("tier", max_len=16) or "").lower() or None
+    if tier is not None and not _TIER_RE.match(tier):
+        row.fail("tier", f"tier {tier!r} must be a word such as strategic, growth or watch")
     identifiers: list[Identifier] = []
     for column, scheme in (("lei", Scheme.LEI), ("duns", Scheme.DUNS), ("vat", Scheme.VAT)):
         ident = row.parse(column, partial(parse_identifier, scheme), required=False)
@@ -184,7 +189,10 @@ def parse_buyer(raw: RawRecord, source: str) -> BuyerRecord | list[RecordError]:
     if row.errors or country is None:
         return row.errors
     return BuyerRecord(
-        raw.row, ErpAccount(account, name, policy), Buyer(name, country, frozenset(identifiers))
+        raw.row,
+        ErpAccount(account, name, policy),
+        Buyer(name, country, frozenset(identifiers)),
+        tier,
     )
 
 

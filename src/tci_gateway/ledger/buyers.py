@@ -67,6 +67,15 @@ def update_buyer(session: Session, buyer_id: int, name: str, country: str, now: 
     return True
 
 
+def set_tier(session: Session, buyer_id: int, tier: str, now: datetime) -> bool:
+    """Set a buyer's escalation tier; True when it changed."""
+    row = session.get_one(BuyerRow, buyer_id)
+    if row.tier == tier:
+        return False
+    row.tier, row.updated_at = tier, now
+    return True
+
+
 def primary_account(session: Session, buyer_id: int) -> str | None:
     """The buyer's first ERP account: the one whose name and country the buyer carries."""
     return session.scalar(

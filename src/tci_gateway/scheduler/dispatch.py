@@ -40,6 +40,7 @@ from tci_gateway.scheduler.jobs import (
     JobContext,
     JobFunction,
     JobSpec,
+    no_claims_options,
     no_exposure_options,
     resolve,
 )
@@ -77,9 +78,11 @@ class Dispatcher:
         wall: Clock = wall_clock,
         jobs: Mapping[str, JobSpec] = JOBS,
         exposure_options: Callable[[], Mapping[str, Any]] = no_exposure_options,
+        claims_options: Callable[[], Mapping[str, Any]] = no_claims_options,
     ) -> None:
         self.settings = settings
         self.exposure_options = exposure_options
+        self.claims_options = claims_options
         self.ledger, self.adapters, self.policies = ledger, adapters, policies
         self.leader, self.owner = leader, leader.owner
         self.clock, self.wall = clock, wall
@@ -183,6 +186,7 @@ class Dispatcher:
                     day,
                     job,
                     self.exposure_options,
+                    self.claims_options,
                 )
                 extra: dict[str, Any]
                 try:

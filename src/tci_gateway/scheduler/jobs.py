@@ -23,6 +23,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import list_alerts
 from tci_gateway.logs import get_logger, redact_text
+from tci_gateway.services.claims import run_claims
 from tci_gateway.services.cover_requests import reconcile
 from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
 from tci_gateway.services.sync import sync_limits
@@ -33,6 +34,11 @@ DIGEST_LIMIT = 1_000_000
 
 def no_exposure_options() -> dict[str, Any]:
     """Exposure with its defaults (same-currency only): for tests and bare setups."""
+    return {}
+
+
+def no_claims_options() -> dict[str, Any]:
+    """No claims configuration: the claims run does nothing (tests and bare setups)."""
     return {}
 
 
@@ -51,6 +57,7 @@ class JobContext:
     business_date: date
     job: str
     exposure_options: Callable[[], Mapping[str, Any]] = no_exposure_options
+    claims_options: Callable[[], Mapping[str, Any]] = no_claims_options
 
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
@@ -75,6 +82,10 @@ JOBS: dict[str, JobSpec] = {
         "tci_gateway.scheduler.jobs:pending_requests_poll",
         per_fire=True,
         description="advance open cover requests (look up, send, poll)",
+    ),
+    "claims_run": JobSpec(
+        "tci_gateway.scheduler.jobs:claims_run",
+        description="deadline clock, overdue notifications and claims (after the limit sync)",
     ),
     "alert_digest": JobSpec(
         "tci_gateway.scheduler.jobs:alert_digest",
@@ -141,6 +152,28 @@ def pending_requests_poll(context: JobContext) -> dict[str, Any]:
     """Advance every open cover request (the outbox): look up, send or poll."""
     advanced = reconcile(context.ledger, context.adapters, context.policies, now=context.now)
     return {"ok": True, "advanced": advanced}
+
+
+def claims_run(context: JobContext) -> dict[str, Any]:
+    """The deadline scan, cases and their outbox (notifications, claims) for the business
+    date: the same :func:`~tci_gateway.services.claims.run_claims` as ``tci claims run``.
+    Idempotent: a second run of the day finds every action already queued or sent."""
+    options = dict(context.claims_options())  # before any unit of work (SQLite)
+    if not options:
+        return {"ok": True, "skipped": "no escalation paths configured"}
+    report = run_claims(
+        context.ledger, context.policies, adapters=context.adapters, now=context.now, **options
+    )
+    return {
+        "ok": not report.errors and not report.sent.get("QUEUED"),
+        "overdue_buyers": report.overdue_buyers,
+        "queued": len(report.planned),
+        "opened": report.opened,
+        "closed": len(report.closed),
+        "sent": dict(report.sent),
+        "polled": report.polled,
+        "errors": [str(e) for e in report.errors[:20]],
+    }
 
 
 def alert_digest(context: JobContext) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def limit_function(versions: Sequence[StoredVersion], currency: str) -> Callable
 
 
 def _money(value: Money | None) -> str | None:
-    return None if value is None else str(value.amount)
+    return None if value is None else str(value.rounded().amount)
 
 
 def _line(line: InvoiceLine) -> dict[str, Any]:

@@ -235,6 +235,8 @@ def import_buyers(
                     session, buyer_id, rec.buyer.name, rec.buyer.country, now
                 )
             changed = buyer_repo.add_identifiers(session, buyer_id, rec.identifiers) > 0 or changed
+            if rec.tier is not None:
+                changed = buyer_repo.set_tier(session, buyer_id, rec.tier, now) or changed
             outcome = buyer_repo.upsert_account(
                 session, rec.erp_account, rec.account.name, buyer_id, policy_id, now
             )

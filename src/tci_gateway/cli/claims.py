@@ -1,0 +1,349 @@
+"""``tci deadlines`` and ``tci claims run|list|show|pack|confirm``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tci_gateway.cli.output import money_text
+from tci_gateway.cli.pack_render import render_pack
+from tci_gateway.domain.cases import AWAITING_PERSON, ActionState
+from tci_gateway.domain.deadlines import Deadline
+from tci_gateway.services import case_views
+from tci_gateway.services.claims import run_claims
+from tci_gateway.services.deadlines import scan
+
+if TYPE_CHECKING:
+    from tci_gateway.cli.main import State
+
+claims_app = typer.Typer(
+    help="Overdue cases: notifications and claims, filed once and on time.", no_args_is_help=True
+)
+
+
+def _state(ctx: typer.Context) -> State:
+    from tci_gateway.cli.main import State
+
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
+
+
+def deadlines_cmd(
+    ctx: typer.Context,
+    within: Annotated[
+        int | None, typer.Option("--within", help="Only deadlines within this many days.")
+    ] = None,
+) -> None:
+    """Overdue buyers with their deadline clock (from the oldest overdue invoice) and the
+    escalation steps due, per policy, on each policy's business date."""
+    state = _state(ctx)
+    wiring = state.wiring()
+    settings = wiring.settings
+    policies = settings.domain_policies()
+    paths = settings.escalation_paths()
+    ledger = wiring.ledger()
+    try:
+        found = scan(
+            ledger,
+            policies,
+            paths,
+            default_tier=settings.escalation.default_tier,
+            now=state.now(),
+            lead_days=tuple(settings.alerts.deadline_lead_days),
+        )
+    finally:
+        ledger.dispose()
+    rows: list[dict[str, Any]] = []
+    for ob in found:
+        upcoming = {
+            d.value.lower(): ob.clock.on(d)
+            for d in Deadline
+            if within is None or 0 <= ob.clock.days_left(d, ob.today) <= within
+        }
+        if within is not None and not upcoming:
+            continue
+        rows.append(
+            {
+                "policy": ob.policy.key,
+                "buyer_id": ob.buyer_id,
+                "buyer": ob.buyer_name,
+                "tier": ob.tier,
+                "business_date": ob.today,
+                "due_date": ob.clock.due_date,
+                "days_overdue": ob.clock.days_overdue(ob.today),
+                "overdue_invoices": ob.overdue_invoices,
+                "cover_stop": ob.clock.cover_stop,
+                "notify_by": ob.clock.notify_by,
+                "date_of_loss": ob.clock.date_of_loss,
+                "claim_by": ob.clock.claim_by,
+                "within": upcoming,
+                "steps_due": [
+                    {"action": s.action.value, "due_on": s.due_on, "late": s.late} for s in ob.steps
+                ],
+            }
+        )
+    if state.json:
+        state.output.emit_json(rows)
+        return
+    table = Table(title="Deadlines (oldest overdue invoice per buyer)", title_justify="left")
+    for column in (
+        "Policy",
+        "Buyer",
+        "Tier",
+        "Due",
+        "Days",
+        "Cover stop",
+        "Notify by",
+        "Loss",
+        "Claim by",
+        "Steps due",
+    ):
+        table.add_column(column)
+    for r in rows:
+        steps = ", ".join(
+            s["action"].lower() + (" (LATE)" if s["late"] else "") for s in r["steps_due"]
+        )
+        table.add_row(
+            r["policy"],
+            r["buyer"],
+            r["tier"],
+            str(r["due_date"]),
+            str(r["days_overdue"]),
+            _mark(r, "cover_stop", within is not None),
+            _mark(r, "notify_by", within is not None),
+            _mark(r, "date_of_loss", within is not None),
+            _mark(r, "claim_by", within is not None),
+            steps or "-",
+        )
+    state.output.table(table)
+
+
+def _mark(row: dict[str, Any], name: str, marked: bool) -> str:
+    day: date = row[name]
+    return f"{day} *" if marked and name in row["within"] else str(day)
+
+
+@claims_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be queued; change nothing.")
+    ] = False,
+) -> None:
+    """Scan deadlines, open cases, queue due actions, send those with an API, poll the
+    insurers' status. Exit 1 when some action could not be sent or a buyer failed."""
+    state = _state(ctx)
+    wiring = state.wiring()
+    policies = wiring.settings.domain_policies()
+    ledger = wiring.ledger()
+    try:
+        insurers = sorted({p.insurer for p in policies.values()})
+        adapters = {name: wiring.insurer(name).adapter for name in insurers}
+        options = wiring.claims_options(ledger)
+        with state.output.progress("claims run") as bar:
+            report = run_claims(
+                ledger,
+                policies,
+                adapters=adapters,
+                now=state.now(),
+                dry_run=dry_run,
+                progress=lambda _stage, done, _total: bar(done),
+                **options,
+            )
+    finally:
+        ledger.dispose()
+        wiring.close()
+    unsent = report.sent.get(ActionState.QUEUED.value, 0) + report.sent.get(
+        ActionState.AMBIGUOUS.value, 0
+    )
+    if state.json:
+        state.output.emit_json(
+            {
+                "dry_run": report.dry_run,
+                "overdue_buyers": report.overdue_buyers,
+                "planned": [p.__dict__ for p in report.planned],
+                "opened": report.opened,
+                "closed": report.closed,
+                "sent": dict(report.sent),
+                "polled": report.polled,
+                "errors": [str(e) for e in report.errors],
+            }
+        )
+    else:
+        table = Table(
+            title=("Would queue" if dry_run else "Queued") + " (due actions)", title_justify="left"
+        )
+        for column in ("Case", "Policy", "Buyer", "Action", "Due on", "Channel", "Late"):
+            table.add_column(column)
+        for p in report.planned:
+            table.add_row(
+                str(p.case_id or "new"),
+                p.policy,
+                p.buyer_name,
+                p.action.lower(),
+                str(p.due_on),
+                p.channel,
+                "LATE" if p.late else "",
+            )
+        state.output.table(table)
+        sent = ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.sent.items())) or "nothing"
+        state.output.out.print(
+            f"{report.overdue_buyers} overdue buyer(s); {report.opened} case(s) opened, "
+            f"{len(report.closed)} closed; sent: {sent}; {report.polled} polled",
+            markup=False,
+        )
+        for error in report.errors:
+            state.output.error(str(error))
+    if report.errors or unsent:
+        raise typer.Exit(1)
+
+
+@claims_app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Closed cases too.")] = False,
+) -> None:
+    """Cases with their deadlines, amounts and what awaits a person."""
+    state = _state(ctx)
+    ledger = state.wiring().ledger()
+    try:
+        cases = case_views.list_cases(ledger, state=None if all_ else "OPEN")
+    finally:
+        ledger.dispose()
+    if state.json:
+        state.output.emit_json([c.as_dict() | {"details": None} for c in cases])
+        return
+    table = Table(title="Cases", title_justify="left")
+    for column in (
+        "Case",
+        "Policy",
+        "Buyer",
+        "State",
+        "Insurer",
+        "Notify by",
+        "Claim by",
+        "Overdue",
+        "Indemnity",
+        "Actions",
+    ):
+        table.add_column(column)
+    waiting = [s.value for s in AWAITING_PERSON]
+    for c in cases:
+        actions = ", ".join(
+            f"{a.action.lower()}:{a.state.lower()}" + ("!" if a.state in waiting else "")
+            for a in c.actions
+        )
+        table.add_row(
+            str(c.id),
+            c.policy,
+            c.buyer_name,
+            c.state,
+            c.insurer_status or "-",
+            str(c.notify_by),
+            str(c.claim_by),
+            f"{money_text(c.overdue_total)} {c.currency}",
+            f"{money_text(c.indemnity)} {c.currency}",
+            actions or "-",
+        )
+    state.output.table(table)
+
+
+@claims_app.command("show")
+def show_cmd(ctx: typer.Context, case: Annotated[int, typer.Argument(help="Case id.")]) -> None:
+    """One case: deadlines, actions with their references, the itemised indemnity."""
+    state = _state(ctx)
+    ledger = state.wiring().ledger()
+    try:
+        view = case_views.get_case(ledger, case)
+    finally:
+        ledger.dispose()
+    if state.json:
+        state.output.emit_json(view.as_dict())
+        return
+    out = state.output.out
+    out.print(
+        f"case {view.id}: {view.buyer_name} under {view.policy} ({view.insurer}), "
+        f"tier {view.tier}, {view.state}, insurer status {view.insurer_status or '-'}",
+        markup=False,
+    )
+    out.print(
+        f"due {view.due_date}; cover stop {view.cover_stop}; notify by {view.notify_by}; "
+        f"loss {view.date_of_loss}; claim by {view.claim_by}",
+        markup=False,
+    )
+    table = Table(title="Actions", title_justify="left")
+    for column in ("Action", "Due on", "Channel", "State", "Reference", "Insurer ref", "Note"):
+        table.add_column(column)
+    for a in view.actions:
+        table.add_row(
+            a.action.lower(),
+            str(a.due_on),
+            a.channel,
+            a.state,
+            a.client_reference,
+            a.insurer_reference or "-",
+            a.last_error or ("LATE" if a.late else ""),
+        )
+    state.output.table(table)
+    out.print(render_pack({"indemnity": view.details.get("indemnity", {})}, only="indemnity"))
+
+
+@claims_app.command("pack")
+def pack_cmd(
+    ctx: typer.Context,
+    case: Annotated[int, typer.Argument(help="Case id.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the pack here (Markdown).")
+    ] = None,
+) -> None:
+    """The manual filing pack of a case: everything the insurer's portal asks for."""
+    state = _state(ctx)
+    ledger = state.wiring().ledger()
+    try:
+        pack = case_views.filing_pack(ledger, case)
+    finally:
+        ledger.dispose()
+    if state.json:
+        state.output.emit_json(pack)
+        return
+    text = render_pack(pack)
+    if out is None:
+        state.output.out.print(text, markup=False)
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    state.output.info(f"filing pack of case {case} written to {out}")
+
+
+@claims_app.command("confirm")
+def confirm_cmd(
+    ctx: typer.Context,
+    case: Annotated[int, typer.Argument(help="Case id.")],
+    action: Annotated[str, typer.Option("--action", help="e.g. claim, overdue_notification.")],
+    reference: Annotated[str, typer.Option("--reference", help="The insurer portal's reference.")],
+) -> None:
+    """Record that a manual (or rejected) filing was made in the insurer's portal."""
+    state = _state(ctx)
+    ledger = state.wiring().ledger()
+    try:
+        view = case_views.confirm_manual(ledger, case, action, reference, now=state.now())
+    finally:
+        ledger.dispose()
+    if state.json:
+        state.output.emit_json(view.__dict__)
+        return
+    state.output.out.print(
+        f"case {case}: {view.action.lower()} {view.state} ({view.insurer_reference})",
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(claims_app, name="claims")
+    app.command("deadlines")(deadlines_cmd)

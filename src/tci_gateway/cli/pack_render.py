@@ -1,0 +1,130 @@
+"""The manual filing pack as a Markdown document a person can read and paste from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _indemnity(ind: dict[str, Any]) -> list[str]:
+    if not ind:
+        return ["(no indemnity computed yet)"]
+    cur = ind.get("currency", "")
+    rows = [
+        [
+            str(line["number"]),
+            str(line["delivery_date"]),
+            str(line["due_date"] or "-"),
+            f"{line['open_amount']} {line['currency']}",
+            str(line["open_in_policy"] or "-"),
+            str(line["credits_applied"]),
+            str(line["net"]),
+            str(line["limit_at_delivery"]),
+            str(line["insured"]),
+            str(line["excluded"] or ""),
+        ]
+        for line in ind.get("lines", [])
+    ]
+    lines = _table(
+        [
+            "Invoice",
+            "Delivered",
+            "Due",
+            "Open",
+            f"Open ({cur})",
+            "Credits",
+            "Net",
+            "Limit at delivery",
+            "Insured",
+            "Excluded",
+        ],
+        rows,
+    )
+    lines += [
+        "",
+        f"- insured total: {ind['insured_total']} {cur}",
+        f"- x {ind['insured_percentage']} % = {ind['gross_indemnity']} {cur}",
+        f"- claim threshold {ind['claim_threshold']} {cur}: "
+        + ("below, no indemnity" if ind["below_threshold"] else "reached"),
+        f"- less deductible {ind['deductible']} {cur}",
+        f"- **indemnity: {ind['indemnity']} {cur}**",
+    ]
+    if ind.get("unapplied_credits") not in (None, "0", "0.00"):
+        lines.append(f"- credits not applied to any invoice: {ind['unapplied_credits']} {cur}")
+    if ind.get("unconverted_credits"):
+        lines.append(f"- credits with no FX rate: {', '.join(ind['unconverted_credits'])}")
+    disputed = [line["number"] for line in ind.get("lines", []) if line["excluded"] == "DISPUTED"]
+    if disputed:
+        lines.append(f"- disputed, excluded until resolved: {', '.join(disputed)}")
+    return lines
+
+
+def render_pack(pack: dict[str, Any], *, only: str | None = None) -> str:
+    """Markdown for :func:`~tci_gateway.services.case_views.filing_pack` (``only`` =
+    ``"indemnity"`` renders that section alone)."""
+    if only == "indemnity":
+        return "\n".join(["Indemnity", "", *_indemnity(pack.get("indemnity", {}))])
+    buyer, policy, dates = pack["buyer"], pack["policy"], pack["deadlines"]
+    amounts = pack["amounts"]
+    ref = ", ".join(f"{k} {v}" for k, v in sorted(policy["reference"].items())) or "-"
+    lines = [
+        f"# Filing pack: case {pack['case']} ({pack['state']})",
+        "",
+        "## Buyer",
+        f"- name: {buyer['name']} ({buyer['country']})",
+        f"- identifiers: {'; '.join(buyer['identifiers']) or '-'}",
+        f"- ERP accounts: {', '.join(buyer['erp_accounts'])}",
+        "",
+        "## Policy",
+        f"- {policy['key']} at {policy['insurer']}: {ref}",
+        "",
+        "## Dates",
+        f"- original due date of the oldest overdue invoice: {dates['due_date']}",
+        f"- first default: {dates['first_default_date']}",
+        f"- cover stop (no insured deliveries from): {dates['cover_stop']}",
+        f"- notify the overdue by: {dates['notify_by']}",
+        f"- date of loss: {dates['date_of_loss']}",
+        f"- file the claim by: {dates['claim_by']}",
+        "",
+        "## Amounts",
+        f"- overdue (undisputed, net of credits): {amounts['overdue_total']} {amounts['currency']}",
+        f"- insured: {amounts['insured_total']} {amounts['currency']}",
+        f"- indemnity: {amounts['indemnity']} {amounts['currency']}",
+        "",
+        "## Indemnity, per invoice",
+        "",
+        *_indemnity(pack.get("indemnity", {})),
+        "",
+        "## Actions",
+    ]
+    for action in pack["actions"]:
+        lines += [
+            "",
+            f"### {action['action'].lower().replace('_', ' ')}: {action['state']}",
+            f"- due on {action['due_on']}, channel {action['channel']}",
+            f"- our reference: {action['client_reference']}",
+            f"- insurer reference: {action['insurer_reference'] or '-'}",
+        ]
+        if action["invoices"]:
+            lines += [
+                "",
+                *_table(
+                    ["Invoice", "Issued", "Due", "Amount", "Outstanding"],
+                    [
+                        [
+                            i["number"],
+                            i["issue_date"],
+                            str(i["due_date"]),
+                            f"{i['amount']} {i['currency']}",
+                            f"{i['outstanding']} {i['currency']}",
+                        ]
+                        for i in action["invoices"]
+                    ],
+                ),
+            ]
+    return "\n".join(lines) + "\n"

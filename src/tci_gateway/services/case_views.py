@@ -1,0 +1,240 @@
+"""Cases as the risk team reads them, the manual filing pack, and the confirmation
+that a manual filing was made."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.cases import AWAITING_PERSON, ActionState, CaseState
+from tci_gateway.domain.escalation import StepAction
+from tci_gateway.errors import InputError, RecordError
+from tci_gateway.ledger.buyers import identifiers_of
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.tables import (
+    BuyerRow,
+    CaseActionRow,
+    ClaimCaseRow,
+    ErpAccountRow,
+    PolicyRow,
+)
+
+
+@dataclass(frozen=True)
+class ActionView:
+    id: int
+    action: str
+    channel: str
+    state: str
+    due_on: date
+    late: bool
+    client_reference: str
+    insurer_reference: str | None
+    insurer_status: str | None
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: int
+    policy: str
+    insurer: str
+    buyer_id: int
+    buyer_name: str
+    tier: str
+    state: str
+    insurer_status: str | None
+    due_date: date
+    cover_stop: date
+    notify_by: date
+    date_of_loss: date
+    claim_by: date
+    opened_on: date
+    closed_on: date | None
+    currency: str
+    overdue_total: Decimal
+    insured_total: Decimal
+    indemnity: Decimal
+    actions: tuple[ActionView, ...]
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _bad(column: str, reason: str) -> InputError:
+    return InputError([RecordError("command line", None, column, reason)])
+
+
+def _actions(session: Session, case_id: int) -> tuple[ActionView, ...]:
+    rows = session.scalars(
+        select(CaseActionRow).where(CaseActionRow.case_id == case_id).order_by(CaseActionRow.id)
+    )
+    return tuple(
+        ActionView(
+            r.id,
+            r.action,
+            r.channel,
+            r.state,
+            r.due_on,
+            r.late,
+            r.client_reference,
+            r.insurer_reference,
+            r.insurer_status,
+            r.attempts,
+            r.last_error,
+            r.sent_at,
+        )
+        for r in rows
+    )
+
+
+def list_cases(
+    ledger: Ledger, *, state: str | None = CaseState.OPEN.value, case_id: int | None = None
+) -> list[CaseView]:
+    """Cases, newest first (``state`` None: all)."""
+    with ledger.unit_of_work() as session:
+        stmt = (
+            select(ClaimCaseRow, PolicyRow.key, PolicyRow.insurer, BuyerRow.name)
+            .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
+            .join(BuyerRow, BuyerRow.id == ClaimCaseRow.buyer_id)
+            .order_by(ClaimCaseRow.id.desc())
+        )
+        if state is not None:
+            stmt = stmt.where(ClaimCaseRow.state == state)
+        if case_id is not None:
+            stmt = stmt.where(ClaimCaseRow.id == case_id)
+        return [
+            CaseView(
+                id=c.id,
+                policy=key,
+                insurer=insurer,
+                buyer_id=c.buyer_id,
+                buyer_name=name,
+                tier=c.tier,
+                state=c.state,
+                insurer_status=c.insurer_status,
+                due_date=c.due_date,
+                cover_stop=c.cover_stop,
+                notify_by=c.notify_by,
+                date_of_loss=c.date_of_loss,
+                claim_by=c.claim_by,
+                opened_on=c.opened_on,
+                closed_on=c.closed_on,
+                currency=c.currency,
+                overdue_total=c.overdue_total,
+                insured_total=c.insured_total,
+                indemnity=c.indemnity,
+                actions=_actions(session, c.id),
+                details=c.details,
+            )
+            for c, key, insurer, name in session.execute(stmt)
+        ]
+
+
+def get_case(ledger: Ledger, case_id: int) -> CaseView:
+    found = list_cases(ledger, state=None, case_id=case_id)
+    if not found:
+        raise _bad("CASE", f"no case {case_id} in the ledger (`tci claims list --all`)")
+    return found[0]
+
+
+def confirm_manual(
+    ledger: Ledger, case_id: int, action: str, reference: str, *, now: datetime
+) -> ActionView:
+    """Record that the risk team filed ``action`` of a case in the insurer's portal, with
+    the portal's reference."""
+    try:
+        step = StepAction(action.upper().replace("-", "_"))
+    except ValueError:
+        known = ", ".join(a.value.lower() for a in StepAction if a is not StepAction.REMINDER)
+        raise _bad("--action", f"unknown action {action!r} (known: {known})") from None
+    if not reference.strip():
+        raise _bad("--reference", "the insurer's reference must not be empty")
+    with ledger.unit_of_work() as session:
+        row = session.scalar(
+            select(CaseActionRow).where(
+                CaseActionRow.case_id == case_id, CaseActionRow.action == step.value
+            )
+        )
+        if row is None:
+            raise _bad("--action", f"case {case_id} has no {step.value.lower()} action")
+        if row.state not in [s.value for s in AWAITING_PERSON]:
+            raise _bad(
+                "--action",
+                f"case {case_id} {step.value.lower()} is {row.state}: only a manual or "
+                "rejected filing is confirmed by hand",
+            )
+        row.state = ActionState.FILED_MANUALLY.value
+        row.insurer_reference, row.sent_at, row.updated_at = reference.strip()[:64], now, now
+        row.last_error = None
+    return next(a for a in get_case(ledger, case_id).actions if a.action == step.value)
+
+
+def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
+    """Everything an insurer's portal asks for a case: buyer and identifiers, policy,
+    invoices, amounts, dates, deadlines, the itemised indemnity, the actions so far."""
+    case = get_case(ledger, case_id)
+    with ledger.unit_of_work() as session:
+        policy = session.scalar(select(PolicyRow).where(PolicyRow.key == case.policy))
+        accounts = list(
+            session.scalars(
+                select(ErpAccountRow.account).where(ErpAccountRow.buyer_id == case.buyer_id)
+            )
+        )
+        buyer = session.get_one(BuyerRow, case.buyer_id)
+        identifiers = sorted(
+            f"{i.scheme.value}{'/' + i.issuer if i.issuer else ''}: {i.value}"
+            for i in identifiers_of(session, case.buyer_id)
+        )
+        external = dict(policy.external_ref) if policy else {}
+    actions = [a for a in case.actions if a.action != StepAction.REMINDER.value]
+    payloads: dict[str, Any] = {}
+    with ledger.unit_of_work() as session:
+        for row in session.scalars(select(CaseActionRow).where(CaseActionRow.case_id == case_id)):
+            payloads[row.action] = row.payload
+    return {
+        "case": case.id,
+        "state": case.state,
+        "buyer": {
+            "name": buyer.name,
+            "country": buyer.country,
+            "identifiers": identifiers,
+            "erp_accounts": sorted(accounts),
+        },
+        "policy": {"key": case.policy, "insurer": case.insurer, "reference": external},
+        "deadlines": {
+            "due_date": case.due_date.isoformat(),
+            "first_default_date": (case.due_date + timedelta(days=1)).isoformat(),
+            "cover_stop": case.cover_stop.isoformat(),
+            "notify_by": case.notify_by.isoformat(),
+            "date_of_loss": case.date_of_loss.isoformat(),
+            "claim_by": case.claim_by.isoformat(),
+        },
+        "amounts": {
+            "currency": case.currency,
+            "overdue_total": str(case.overdue_total),
+            "insured_total": str(case.insured_total),
+            "indemnity": str(case.indemnity),
+        },
+        "indemnity": case.details.get("indemnity", {}),
+        "actions": [
+            {
+                "action": a.action,
+                "state": a.state,
+                "channel": a.channel,
+                "due_on": a.due_on.isoformat(),
+                "client_reference": a.client_reference,
+                "insurer_reference": a.insurer_reference,
+                "invoices": payloads.get(a.action, {}).get("invoices", []),
+            }
+            for a in actions
+        ],
+    }
