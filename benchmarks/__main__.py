@@ -20,10 +20,17 @@ STAGES = {
     "limit_sync": "benchmarks.stage_sync",
     "export_limits": "benchmarks.stage_export",
     "resolve_buyers": "benchmarks.stage_resolve",
+    "deadline_scan": "benchmarks.stage_deadlines",
 }
 
 
-DATABASE_STAGES = {"import_open_items", "limit_sync", "export_limits", "resolve_buyers"}
+DATABASE_STAGES = {
+    "import_open_items",
+    "limit_sync",
+    "export_limits",
+    "resolve_buyers",
+    "deadline_scan",
+}
 
 
 def run_child(stage: str, args: list[str]) -> None:
