@@ -11,16 +11,15 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 from sqlalchemy import select
-from tci_adapters.allianz.sandbox import AllianzSandbox
 
+from tci_adapters.allianz.sandbox import AllianzSandbox
 from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import BuyerRow, CaseActionRow, ClaimCaseRow
@@ -30,6 +29,9 @@ from .conftest import TCI
 AS_OF = "2027-03-01T10:00:00+00:00"
 POLICY = {"business_unit_code": "ACI", "policy_id": "7000001"}
 FIRST_COMPANY = 910_000_001
+HANG_SECONDS = 3.0
+"""How long the loopback server holds a connection it does not answer ("hang"): longer
+than the client's read timeout (1 s)."""
 
 TERMS = """currency = "EUR"
 insured_percentage = 90
@@ -166,39 +168,76 @@ class Front:
 
 
 @dataclass
-class Setup:
-    """One test's world: the sandbox on loopback, the configuration, the ledger."""
+class Proc:
+    """A ``tci`` process started by :meth:`World.start`."""
 
-    server: LoopbackServer
+    popen: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(10)
+            raise
+
+    @property
+    def stdout(self) -> str:
+        return self.out.read_text(encoding="utf-8")
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text(encoding="utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class World:
+    """One test's world: the sandbox on loopback behind its front, the configuration,
+    the ledger's URL and the working directory."""
+
     front: Front
+    server: LoopbackServer
     config: Path
     env: dict[str, str]
     url: str
     cwd: Path
 
     def args(self, *command: str) -> list[str]:
-        """``tci`` arguments with this configuration, the fixed clock and JSON output."""
+        """``tci`` arguments: this configuration, the fixed clock, JSON output."""
         return ["-c", str(self.config), "--as-of", AS_OF, "--json", *command]
 
-    def popen(self, *command: str, crash_at: str | None = None) -> subprocess.Popen[bytes]:
-        """Start ``tci`` (see :meth:`args`) without waiting; output to files in cwd."""
-        base = {k: v for k, v in os.environ.items() if not k.startswith("TCI_")}
-        env = {**base, **self.env}
+    def start(self, *command: str, crash_at: str | None = None) -> Proc:
+        """Start ``tci`` without waiting (``crash_at``: ``TCI_CRASH_AT``)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TCI_")}
+        env.update(self.env)
         if crash_at is not None:
             env["TCI_CRASH_AT"] = crash_at
-        stamp = f"{time.monotonic_ns()}"
-        return subprocess.Popen(
-            [str(TCI), *self.args(*command)],
-            env=env,
-            cwd=self.cwd,
-            stdout=(self.cwd / f"out-{stamp}.log").open("wb"),
-            stderr=(self.cwd / f"err-{stamp}.log").open("wb"),
-        )
+        name = f"tci-{time.monotonic_ns()}"
+        out, err = self.cwd / f"{name}.out", self.cwd / f"{name}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            popen = subprocess.Popen(
+                [str(TCI), *self.args(*command)],
+                env=env,
+                cwd=self.cwd,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        return Proc(popen, out, err)
 
-
-def serve(companies: int, *, delay: float = 0.0, hang_seconds: float = 3.0) -> Front:
-    sandbox = AllianzSandbox.from_seed(sandbox_seed(companies))
-    return Front(sandbox, delay=delay)
+    def run(self, *command: str, crash_at: str | None = None) -> Proc:
+        """Run ``tci`` to its end."""
+        proc = self.start(*command, crash_at=crash_at)
+        proc.wait()
+        return proc
 
 
 def write_config(
@@ -318,22 +357,20 @@ def api_actions(url: str) -> list[Action]:
     return [a for a in ledger_actions(url) if a.channel == "API"]
 
 
-def wait_for(proc: subprocess.Popen[bytes], timeout: float = 60) -> int:
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-        raise
-
-
-def now_utc() -> datetime:
-    return datetime.fromisoformat(AS_OF)
-
-
-def serving(front: Front, hang_seconds: float = 3.0) -> Iterator[LoopbackServer]:
-    server = serve_on_loopback(front, hang_seconds=hang_seconds)
-    try:
-        yield server
-    finally:
-        server.close()
+def build(url: str, cwd: Path, *, overdue: int, current: int = 1, delay: float = 0.0) -> World:
+    """Serve a sandbox knowing every buyer's company, write the configuration and ERP
+    files, and prepare the ledger with the CLI (``db upgrade``, ``import buyers``,
+    ``import receivables``). The caller closes ``world.server``."""
+    front = Front(AllianzSandbox.from_seed(sandbox_seed(overdue + current)), delay=delay)
+    server = serve_on_loopback(front, hang_seconds=HANG_SECONDS)
+    config, env = write_config(cwd, url, server, front)
+    world = World(front, server, config, env, url, cwd)
+    buyers, items = write_erp_files(cwd, overdue, current)
+    for command in (
+        ("db", "upgrade"),
+        ("import", "buyers", str(buyers)),
+        ("import", "receivables", str(items)),
+    ):
+        proc = world.run(*command)
+        assert proc.popen.returncode == 0, proc.stderr
+    return world
