@@ -83,6 +83,8 @@ class EscalationSettings(_Section):
     ``claim = 90``. Every path is checked against every policy at start-up."""
 
     default_tier: str = "growth"
+    extension_request_days: int = Field(default=30, ge=1)
+    """An extension request (EXP) asks for this many more days on each overdue invoice."""
     tiers: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PATHS.items()}
     )

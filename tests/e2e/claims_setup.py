@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +22,11 @@ from sqlalchemy import select
 
 from tci_adapters.allianz.sandbox import AllianzSandbox
 from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
+from tci_gateway.config import load_settings
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.ledger.tables import BuyerRow, CaseActionRow, ClaimCaseRow
+from tci_gateway.services.importing import import_buyers, import_open_items
 
 from .conftest import TCI
 
@@ -308,6 +312,7 @@ class Action:
     client_reference: str
     insurer_reference: str | None
     attempts: int
+    last_error: str | None
 
 
 def ledger_actions(url: str) -> list[Action]:
@@ -331,6 +336,7 @@ def ledger_actions(url: str) -> list[Action]:
                     a.client_reference,
                     a.insurer_reference,
                     a.attempts,
+                    a.last_error,
                 )
                 for a, name in rows
             ]
@@ -357,20 +363,34 @@ def api_actions(url: str) -> list[Action]:
     return [a for a in ledger_actions(url) if a.channel == "API"]
 
 
-def build(url: str, cwd: Path, *, overdue: int, current: int = 1, delay: float = 0.0) -> World:
-    """Serve a sandbox knowing every buyer's company, write the configuration and ERP
-    files, and prepare the ledger with the CLI (``db upgrade``, ``import buyers``,
-    ``import receivables``). The caller closes ``world.server``."""
+def build(
+    url: str, cwd: Path, *, overdue: int, current: int = 1, delay: float = 0.0, cli: bool = False
+) -> World:
+    """Serve a sandbox knowing every buyer's company, write the configuration and the
+    ERP files, and prepare the ledger: with the CLI (``db upgrade``, ``import buyers``,
+    ``import receivables``: 2 s a command) when ``cli``, else with the services those
+    commands call, in this process. The caller closes ``world.server``."""
     front = Front(AllianzSandbox.from_seed(sandbox_seed(overdue + current)), delay=delay)
     server = serve_on_loopback(front, hang_seconds=HANG_SECONDS)
     config, env = write_config(cwd, url, server, front)
     world = World(front, server, config, env, url, cwd)
     buyers, items = write_erp_files(cwd, overdue, current)
-    for command in (
-        ("db", "upgrade"),
-        ("import", "buyers", str(buyers)),
-        ("import", "receivables", str(items)),
-    ):
-        proc = world.run(*command)
-        assert proc.popen.returncode == 0, proc.stderr
+    if cli:
+        for command in (
+            ("db", "upgrade"),
+            ("import", "buyers", str(buyers)),
+            ("import", "receivables", str(items)),
+        ):
+            proc = world.run(*command)
+            assert proc.popen.returncode == 0, proc.stderr
+        return world
+    now = datetime.fromisoformat(AS_OF)
+    ledger = Ledger.from_url(url)
+    try:
+        upgrade(ledger.engine)
+        policies = load_settings(config).domain_policies()
+        import_buyers(ledger, buyers, policies=policies, now=now)
+        import_open_items(ledger, items, now=now)
+    finally:
+        ledger.dispose()
     return world

@@ -270,3 +270,49 @@ def test_the_scheduler_job_runs_the_same_service(world: World) -> None:
     assert second["queued"] == 0
     skipped = claims_run(replace(context, claims_options=dict))
     assert skipped == {"ok": True, "skipped": "no escalation paths configured"}
+
+
+def test_an_accepted_extension_moves_the_due_date_and_the_deadlines(world: World) -> None:
+    paths = {
+        tier: EscalationPath.of(
+            tier, {"reminder": 3, "extension_request": 5, "overdue_notification": 14, "claim": 90}
+        )
+        for tier in DEFAULT_PATHS
+    }
+    day6 = datetime(2027, 2, 6, 10, 0, tzinfo=UTC)  # A1: D (31 Jan) + 6; B1 not yet due
+    run_claims(
+        world.ledger,
+        {"aci": POLICY},
+        paths,
+        {"allianz": world.adapter},
+        default_tier="growth",
+        now=day6,
+        extension_days=30,
+    )
+    (exp,) = [a for a in world.actions() if a.action == "EXTENSION_REQUEST"]
+    assert exp.state == "SENT"
+    filed = next(
+        r for r in world.sandbox.overdues.records if r["customerReference"] == exp.client_reference
+    )
+    assert filed["overdueCategoryTypeCode"] == "EXP"
+    assert [(i["invoiceNumber"], i["newDueDate"]) for i in filed["invoices"]] == [
+        ("INV-1", "2027-03-02")
+    ]
+    filed["overdueStatusCode"] = "Accepted"  # the insurer grants it
+    run_claims(
+        world.ledger,
+        {"aci": POLICY},
+        paths,
+        {"allianz": world.adapter},
+        default_tier="growth",
+        now=day6 + timedelta(days=1),
+    )
+    with world.ledger.unit_of_work() as s:
+        extended = s.scalar(
+            select(OpenItemRow.extended_due_date).where(OpenItemRow.document_number == "INV-1")
+        )
+    assert extended == date(2027, 3, 2)
+    case = case_views.get_case(world.ledger, 1)
+    assert case.insurer_status == "ACCEPTED"
+    # INV-1 is no longer overdue; the disputed INV-3 (due 4 Feb) now drives the clock.
+    assert case.due_date == date(2027, 2, 4) and case.notify_by == date(2027, 2, 19)

@@ -68,6 +68,7 @@ class Wiring:
             "paths": self.settings.escalation_paths(),
             "default_tier": self.settings.escalation.default_tier,
             "lead_days": tuple(self.settings.alerts.deadline_lead_days),
+            "extension_days": self.settings.escalation.extension_request_days,
             "convert": fx_converter(ledger),
         }
 

@@ -23,7 +23,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import list_alerts
 from tci_gateway.logs import get_logger, redact_text
-from tci_gateway.services.claims import run_claims
+from tci_gateway.services.claims import poll_cases, run_claims
 from tci_gateway.services.cover_requests import reconcile
 from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
 from tci_gateway.services.sync import sync_limits
@@ -149,9 +149,11 @@ def limit_sync(context: JobContext) -> dict[str, Any]:
 
 
 def pending_requests_poll(context: JobContext) -> dict[str, Any]:
-    """Advance every open cover request (the outbox): look up, send or poll."""
+    """Advance every open cover request (the outbox): look up, send or poll; and follow
+    the insurers' status of filed overdue notifications and claims."""
     advanced = reconcile(context.ledger, context.adapters, context.policies, now=context.now)
-    return {"ok": True, "advanced": advanced}
+    cases = poll_cases(context.ledger, context.policies, context.adapters, now=context.now)
+    return {"ok": True, "advanced": advanced, "case_filings_polled": cases}
 
 
 def claims_run(context: JobContext) -> dict[str, Any]:

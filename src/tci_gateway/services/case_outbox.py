@@ -20,7 +20,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import (
     ClaimFiling,
@@ -52,7 +53,7 @@ from tci_gateway.errors import (
 from tci_gateway.ledger.buyers import insurer_buyer_id
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import add_alert
-from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow
+from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, ErpAccountRow, OpenItemRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.sync import policy_ref
 
@@ -75,9 +76,32 @@ def _invoices(payload: dict[str, Any]) -> tuple[OverdueInvoice, ...]:
             original_due_date=date.fromisoformat(i["due_date"]),
             amount=Money(Decimal(i["amount"]), i["currency"]).rounded(),
             outstanding=Money(Decimal(i["outstanding"]), i["currency"]).rounded(),
+            new_due_date=date.fromisoformat(i["new_due_date"]) if i.get("new_due_date") else None,
         )
         for i in payload["invoices"]
     )
+
+
+def _apply_extension(session: Session, row: CaseActionRow, case: ClaimCaseRow) -> int:
+    """An extension the insurer accepted: the new due dates go on the invoices, where
+    the deadline clock reads them (when the policy lets extensions move deadlines)."""
+    accounts = select(ErpAccountRow.id).where(
+        ErpAccountRow.buyer_id == case.buyer_id, ErpAccountRow.policy_id == case.policy_id
+    )
+    changed = 0
+    for invoice in row.payload.get("invoices", []):
+        if not invoice.get("new_due_date"):
+            continue
+        result = session.execute(
+            update(OpenItemRow)
+            .where(
+                OpenItemRow.erp_account_id.in_(accounts),
+                OpenItemRow.document_number == invoice["number"],
+            )
+            .values(extended_due_date=date.fromisoformat(invoice["new_due_date"]))
+        )
+        changed += result.rowcount or 0  # type: ignore[attr-defined]
+    return changed
 
 
 def _submit(
@@ -209,10 +233,14 @@ def poll_action(
             return row.insurer_status
         if found is None:
             return row.insurer_status
+        before = row.insurer_status
         _record(row, found, now)
         case = session.get_one(ClaimCaseRow, row.case_id)
         case.insurer_status, case.raw_status = row.insurer_status, row.raw_status
         case.updated_at = now
+        accepted = row.insurer_status == InsurerCaseStatus.ACCEPTED.value
+        if accepted and before != row.insurer_status and row.action == "EXTENSION_REQUEST":
+            _apply_extension(session, row, case)
         return row.insurer_status
 
 

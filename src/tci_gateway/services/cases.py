@@ -138,7 +138,9 @@ def indemnity_details(result: IndemnityResult) -> dict[str, Any]:
     }
 
 
-def _overdue_invoices(items: Sequence[OpenItem], today: date) -> list[dict[str, Any]]:
+def _overdue_invoices(
+    items: Sequence[OpenItem], today: date, extension_days: int | None = None
+) -> list[dict[str, Any]]:
     return [
         {
             "number": i.document_number,
@@ -148,6 +150,11 @@ def _overdue_invoices(items: Sequence[OpenItem], today: date) -> list[dict[str, 
             "outstanding": str(i.open_amount.amount),
             "currency": i.currency,
         }
+        | (
+            {"new_due_date": (i.due_date + timedelta(days=extension_days)).isoformat()}
+            if extension_days is not None and i.due_date is not None
+            else {}
+        )
         for i in sorted(items, key=lambda i: (i.due_date or i.document_date, i.document_number))
         if i.kind is ItemKind.INVOICE
         and not i.disputed
@@ -158,12 +165,17 @@ def _overdue_invoices(items: Sequence[OpenItem], today: date) -> list[dict[str, 
 
 
 def _payload(
-    action: StepAction, ob: OverdueBuyer, items: Sequence[OpenItem], result: IndemnityResult
+    action: StepAction,
+    ob: OverdueBuyer,
+    items: Sequence[OpenItem],
+    result: IndemnityResult,
+    extension_days: int,
 ) -> dict[str, Any]:
+    extend = extension_days if action is StepAction.EXTENSION_REQUEST else None
     payload: dict[str, Any] = {
         "action": action.value,
         "first_default_date": (ob.clock.due_date + timedelta(days=1)).isoformat(),
-        "invoices": _overdue_invoices(items, ob.today),
+        "invoices": _overdue_invoices(items, ob.today, extend),
     }
     if action in CLAIMING:
         claimed = [line for line in result.lines if line.excluded is None]
@@ -226,9 +238,11 @@ def record_case(
     adapter: InsurerAdapter | None,
     convert: Converter,
     now: datetime,
+    extension_days: int = 30,
 ) -> CaseOutcome:
     """Open or update ``ob``'s case and queue its newly due actions (one transaction,
-    the caller's)."""
+    the caller's). An extension request asks for ``extension_days`` more on each overdue
+    invoice."""
     case, opened = _open_case(session, ob, now)
     actions = {
         a.action: a
@@ -279,7 +293,7 @@ def record_case(
                 state=state.value,
                 due_on=step.due_on,
                 late=step.late,
-                payload=_payload(step.action, ob, items, result),
+                payload=_payload(step.action, ob, items, result, extension_days),
                 attempts=0,
                 created_at=now,
                 updated_at=now,

@@ -148,12 +148,17 @@ def run_claims(
     lead_days: tuple[int, ...] = (14, 7, 2),
     dry_run: bool = False,
     progress: Progress | None = None,
+    extension_days: int = 30,
 ) -> ClaimsRunReport:
-    """Scan deadlines, open and update cases, queue due actions, send what has an API,
-    poll what was sent. ``dry_run`` only reports what would be queued."""
+    """Poll the status of earlier filings, scan deadlines, open and update cases, queue
+    due actions, send those with an API. ``dry_run`` only reports what would be
+    queued."""
     log = get_logger(job="claims_run")
     report = ClaimsRunReport(dry_run=dry_run)
     with exclusive(ledger, "claims_run"):
+        if not dry_run:
+            # First what the insurers say: an extension granted moves the clock below.
+            report.polled = poll_cases(ledger, policies, adapters, now=now)
         overdue = scan(
             ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
         )
@@ -171,6 +176,7 @@ def run_claims(
                             adapter=adapters.get(ob.policy.insurer),
                             convert=convert,
                             now=now,
+                            extension_days=extension_days,
                         )
                     )
             except (TciError, ValueError, LookupError) as exc:
@@ -191,7 +197,6 @@ def run_claims(
                 today, buyers = by_policy.get(pid, (policy.terms.business_date(now), set()))
                 report.closed.extend(close_settled(session, pid, buyers, today, now))
         _send_all(ledger, policies, adapters, now, report, progress)
-        _poll_all(ledger, policies, adapters, now, report)
     log.info(
         "claims_run_finished",
         overdue_buyers=report.overdue_buyers,
@@ -222,17 +227,21 @@ def _send_all(
             progress("send", index, len(pending))
 
 
-def _poll_all(
+def poll_cases(
     ledger: Ledger,
     policies: Mapping[str, Policy],
     adapters: Mapping[str, InsurerAdapter],
+    *,
     now: datetime,
-    report: ClaimsRunReport,
-) -> None:
+) -> int:
+    """Ask the insurers for the status of every filing they have that is not final
+    (the intra-day poll job and the end of each claims run); returns how many."""
+    polled = 0
     for action_id in sent_unfinished(ledger):
         policy = policies.get(_policy_of_action(ledger, action_id))
         adapter = adapters.get(policy.insurer) if policy else None
         if policy is None or adapter is None:
             continue
         poll_action(ledger, action_id, adapter, policy, now=now)
-        report.polled += 1
+        polled += 1
+    return polled
