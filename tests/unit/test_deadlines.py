@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,27 +18,14 @@ from tci_gateway.domain.deadlines import (
     deadline_clock,
     warnings,
 )
-from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import PolicyTerms
+
+from .policy_terms import atradius_terms
 
 
 def terms(**changes: Any) -> PolicyTerms:
     """Atradius-style terms: D+60 cover stop, D+90 notify, D+180 loss, D+360 claim."""
-    base: dict[str, Any] = {
-        "currency": "EUR",
-        "insured_percentage": Decimal("90"),
-        "max_credit_period_days": 120,
-        "max_extension_days": 60,
-        "overdue_notification_days": 90,
-        "waiting_days": 180,
-        "claim_filing_days": 360,
-        "discretionary_limit": Money.of("20000", "EUR"),
-        "claim_threshold": Money.of("500", "EUR"),
-        "deductible": Money.of("0", "EUR"),
-        "timezone": "Europe/Berlin",
-    }
-    base.update(changes)
-    return PolicyTerms(**base)
+    return atradius_terms(**({"timezone": "Europe/Berlin"} | changes))
 
 
 ACTS = (Deadline.NOTIFY_BY, Deadline.CLAIM_BY)

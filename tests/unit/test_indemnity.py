@@ -25,6 +25,8 @@ from tci_gateway.domain.money import CurrencyMismatchError, Money
 from tci_gateway.domain.policy import PolicyTerms
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 
+from .policy_terms import atradius_terms
+
 JAN1 = date(2026, 1, 1)
 JUN1 = date(2026, 6, 1)
 
@@ -34,21 +36,7 @@ def eur(value: int | str | Decimal) -> Money:
 
 
 def terms(**changes: Any) -> PolicyTerms:
-    base: dict[str, Any] = {
-        "currency": "EUR",
-        "insured_percentage": Decimal("90"),
-        "max_credit_period_days": 120,
-        "max_extension_days": 60,
-        "overdue_notification_days": 90,
-        "waiting_days": 180,
-        "claim_filing_days": 360,
-        "discretionary_limit": eur(20_000),
-        "claim_threshold": eur(0),
-        "deductible": eur(0),
-        "timezone": "Europe/Paris",
-    }
-    base.update(changes)
-    return PolicyTerms(**base)
+    return atradius_terms(**({"claim_threshold": eur(0)} | changes))
 
 
 def steps(

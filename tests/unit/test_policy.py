@@ -15,27 +15,15 @@ from hypothesis import strategies as st
 from tci_gateway.domain.money import Money, MoneyError
 from tci_gateway.domain.policy import Policy, PolicyError, PolicyTerms
 
+from .policy_terms import atradius_terms
+
 
 def eur(value: int | str) -> Money:
     return Money(Decimal(value), "EUR")
 
 
 def terms(**changes: Any) -> PolicyTerms:
-    base: dict[str, Any] = {
-        "currency": "EUR",
-        "insured_percentage": Decimal("90"),
-        "max_credit_period_days": 120,
-        "max_extension_days": 60,
-        "overdue_notification_days": 90,
-        "waiting_days": 180,
-        "claim_filing_days": 360,
-        "discretionary_limit": eur(20_000),
-        "claim_threshold": eur(500),
-        "deductible": eur(0),
-        "timezone": "Europe/Paris",
-    }
-    base.update(changes)
-    return PolicyTerms(**base)
+    return atradius_terms(**changes)
 
 
 def test_valid_terms() -> None:

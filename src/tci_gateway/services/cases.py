@@ -27,6 +27,7 @@ from tci_gateway.domain.indemnity import IndemnityResult, InvoiceLine, compute_i
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger.covers import StoredVersion, versions_of_buyer
+from tci_gateway.ledger.open_items import to_open_item
 from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, ErpAccountRow, OpenItemRow
 from tci_gateway.services.deadlines import OverdueBuyer
@@ -69,24 +70,7 @@ def load_items(session: Session, policy_id: int, buyer_id: int) -> list[OpenItem
         .where(ErpAccountRow.buyer_id == buyer_id, ErpAccountRow.policy_id == policy_id)
         .order_by(OpenItemRow.id)
     )
-    items = []
-    for row, account in session.execute(stmt):
-        cur = row.currency
-        items.append(
-            OpenItem(
-                erp_account=account,
-                document_number=row.document_number,
-                kind=ItemKind(row.kind),
-                amount=Money(row.amount, cur),
-                open_amount=Money(row.open_amount, cur),
-                document_date=row.document_date,
-                delivery_date=row.delivery_date,
-                due_date=row.extended_due_date or row.due_date,
-                disputed=row.disputed,
-                applies_to=row.applies_to,
-            )
-        )
-    return items
+    return [to_open_item(row, account) for row, account in session.execute(stmt)]
 
 
 def limit_function(versions: Sequence[StoredVersion], currency: str) -> Callable[[date], Money]:

@@ -30,6 +30,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.open_items import to_open_item
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.tables import BuyerParentRow, BuyerRow, ErpAccountRow, OpenItemRow
@@ -61,22 +62,7 @@ def _items(session: Session) -> Iterator[tuple[_Group, OpenItem]]:
         .execution_options(yield_per=5000)
     )
     for row, account, buyer_id, pid in session.execute(stmt):
-        cur = row.currency
-        yield (
-            _Group(buyer_id, pid),
-            OpenItem(
-                erp_account=account,
-                document_number=row.document_number,
-                kind=ItemKind(row.kind),
-                amount=Money(row.amount, cur),
-                open_amount=Money(row.open_amount, cur),
-                document_date=row.document_date,
-                delivery_date=row.delivery_date,
-                due_date=row.due_date,
-                disputed=row.disputed,
-                applies_to=row.applies_to,
-            ),
-        )
+        yield _Group(buyer_id, pid), to_open_item(row, account)
 
 
 def exposure_report(
