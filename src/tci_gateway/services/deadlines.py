@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.deadlines import DeadlineClock, DeadlineWarning, deadline_clock, warnings
@@ -43,7 +43,11 @@ class OverdueBuyer:
 
 def _effective_due(policy: Policy) -> ColumnElement[date | None]:
     if policy.terms.extension_moves_deadlines:
-        return func.coalesce(OpenItemRow.extended_due_date, OpenItemRow.due_date)
+        # An extension only ever moves a due date later (as deadline_clock does).
+        return case(
+            (OpenItemRow.extended_due_date > OpenItemRow.due_date, OpenItemRow.extended_due_date),
+            else_=OpenItemRow.due_date,
+        )
     return OpenItemRow.due_date.expression
 
 
@@ -79,10 +83,24 @@ def scan_policy(
         .group_by(ErpAccountRow.buyer_id, BuyerRow.name, BuyerRow.tier)
         .order_by(ErpAccountRow.buyer_id)
     )
+    # Clock, due steps and warnings depend only on (tier, oldest due date) for one policy
+    # and day: a few thousand distinct pairs for a hundred thousand overdue buyers.
+    cache: dict[
+        tuple[str, date], tuple[DeadlineClock, tuple[DueStep, ...], tuple[DeadlineWarning, ...]]
+    ]
+    cache = {}
     for buyer_id, name, tier, oldest_due, count in session.execute(stmt):
         assert oldest_due is not None  # the WHERE clause compares it with a date
         tier_name = tier if tier is not None and tier in paths else default_tier
-        clock = deadline_clock(policy.terms, oldest_due)
+        key = (tier_name, oldest_due)
+        known = cache.get(key)
+        if known is None:
+            clock = deadline_clock(policy.terms, oldest_due)
+            known = cache[key] = (
+                clock,
+                tuple(due_steps(paths[tier_name], policy.terms, clock, today)),
+                tuple(warnings(clock, today, lead_days)),
+            )
         yield OverdueBuyer(
             policy=policy,
             policy_id=policy_id,
@@ -90,10 +108,10 @@ def scan_policy(
             buyer_name=name,
             tier=tier_name,
             today=today,
-            clock=clock,
+            clock=known[0],
             overdue_invoices=count,
-            steps=tuple(due_steps(paths[tier_name], policy.terms, clock, today)),
-            warnings=tuple(warnings(clock, today, lead_days)),
+            steps=known[1],
+            warnings=known[2],
         )
 
 
