@@ -20,8 +20,8 @@ from typing import Any, Literal
 import httpx
 from sqlalchemy import select
 
-from tci_adapters.allianz.sandbox import AllianzSandbox
 from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
+from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.config import load_settings
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.migrate import upgrade
@@ -33,9 +33,9 @@ from .conftest import TCI
 AS_OF = "2027-03-01T10:00:00+00:00"
 POLICY = {"business_unit_code": "ACI", "policy_id": "7000001"}
 FIRST_COMPANY = 910_000_001
-HANG_SECONDS = 3.0
+HANG_SECONDS = 30.0
 """How long the loopback server holds a connection it does not answer ("hang"): longer
-than the client's read timeout (1 s)."""
+than the client's read timeout in a hang test (the server's close releases it)."""
 
 TERMS = """currency = "EUR"
 insured_percentage = 90
@@ -114,8 +114,8 @@ class Front:
     * ``reset``: the connection is reset without an answer.
     """
 
-    def __init__(self, sandbox: AllianzSandbox, *, delay: float = 0.0) -> None:
-        self.sandbox = sandbox
+    def __init__(self, sandbox: Any, *, delay: float = 0.0) -> None:
+        self.sandbox = sandbox  # tci_adapters.allianz.sandbox.AllianzSandbox
         self.credentials: Mapping[str, str] = sandbox.credentials
         self.delay = delay
         self.fault: Fault | None = None
@@ -126,19 +126,21 @@ class Front:
 
     @property
     def reference_field(self) -> str:
-        return self.sandbox.overdues.reference_field
+        field: str = self.sandbox.overdues.reference_field
+        return field
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.delay:
             time.sleep(self.delay)
         filing = request.method == "POST" and request.url.path == self.sandbox.paths["overdues"]
         if not filing:
-            return self.sandbox.handle(request)
+            answer: httpx.Response = self.sandbox.handle(request)
+            return answer
         reference = str(json.loads(request.content).get(self.reference_field))
         with self._lock:
             self.posts[reference] += 1
             fault, self.fault = self.fault, None
-        response = self.sandbox.handle(request)
+        response: httpx.Response = self.sandbox.handle(request)
         if fault is None:
             return response
         assert response.status_code == 201, response.text  # stored: the insurer has it
@@ -178,10 +180,6 @@ class Proc:
     popen: subprocess.Popen[bytes]
     out: Path
     err: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
 
     def wait(self, timeout: float = 60) -> int:
         try:
@@ -245,14 +243,14 @@ class World:
 
 
 def write_config(
-    cwd: Path, url: str, server: LoopbackServer, front: Front
+    cwd: Path, url: str, server: LoopbackServer, front: Front, read_timeout: float
 ) -> tuple[Path, dict[str, str]]:
-    """The configuration (short timeouts: a read timeout of 1 s) and the credentials as
-    environment variables."""
+    """The configuration and the credentials as environment variables."""
     ref = ", ".join(f'{k} = "{v}"' for k, v in POLICY.items())
     text = (
         f'[database]\nurl = "{url}"\n'
-        "[http]\nconnect_timeout = 2.0\nread_timeout = 1.0\ncall_deadline = 5.0\n"
+        f"[http]\nconnect_timeout = 2.0\nread_timeout = {read_timeout}\n"
+        f"call_deadline = {4 * read_timeout}\n"
         "max_attempts = 2\nbackoff_max = 0.05\n"
         f'[insurers.allianz]\nadapter = "allianz"\nbase_url = "{server.url}"\n'
         'environment = "sandbox"\n'
@@ -364,26 +362,27 @@ def api_actions(url: str) -> list[Action]:
 
 
 def build(
-    url: str, cwd: Path, *, overdue: int, current: int = 1, delay: float = 0.0, cli: bool = False
+    url: str,
+    cwd: Path,
+    *,
+    overdue: int,
+    current: int = 1,
+    delay: float = 0.0,
+    read_timeout: float = 10.0,
 ) -> World:
     """Serve a sandbox knowing every buyer's company, write the configuration and the
-    ERP files, and prepare the ledger: with the CLI (``db upgrade``, ``import buyers``,
-    ``import receivables``: 2 s a command) when ``cli``, else with the services those
-    commands call, in this process. The caller closes ``world.server``."""
-    front = Front(AllianzSandbox.from_seed(sandbox_seed(overdue + current)), delay=delay)
+    ERP files, and prepare the ledger in this process with the services behind ``tci db
+    upgrade``, ``tci import buyers`` and ``tci import receivables`` (as commands they
+    would cost 2 s each; the claims runs under test are real ``tci`` processes).
+    ``read_timeout`` is the client's (a hang test sets it below :data:`HANG_SECONDS`;
+    the default leaves room for a loaded machine). The caller closes ``world.server``."""
+    assert delay < read_timeout
+    plugin = load_plugin("allianz")
+    assert plugin.create_sandbox is not None
+    front = Front(plugin.create_sandbox({"seed": sandbox_seed(overdue + current)}), delay=delay)
     server = serve_on_loopback(front, hang_seconds=HANG_SECONDS)
-    config, env = write_config(cwd, url, server, front)
-    world = World(front, server, config, env, url, cwd)
+    config, env = write_config(cwd, url, server, front, read_timeout)
     buyers, items = write_erp_files(cwd, overdue, current)
-    if cli:
-        for command in (
-            ("db", "upgrade"),
-            ("import", "buyers", str(buyers)),
-            ("import", "receivables", str(items)),
-        ):
-            proc = world.run(*command)
-            assert proc.popen.returncode == 0, proc.stderr
-        return world
     now = datetime.fromisoformat(AS_OF)
     ledger = Ledger.from_url(url)
     try:
@@ -393,4 +392,4 @@ def build(
         import_open_items(ledger, items, now=now)
     finally:
         ledger.dispose()
-    return world
+    return World(front, server, config, env, url, cwd)

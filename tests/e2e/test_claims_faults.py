@@ -16,6 +16,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -31,13 +33,14 @@ Make = Callable[..., World]
 
 
 @pytest.fixture
-def make_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., World]]:
-    """``make_world(url, overdue=N, ...)``: a world (see :func:`.claims_setup.build`) in
-    a directory of its own; its loopback server is closed after the test."""
+def make_world(tmp_path: Path) -> Iterator[Make]:
+    """``make_world(url, overdue=N, ...)``: the test's world (see
+    :func:`.claims_setup.build`) in ``tmp_path``; its loopback server is closed after
+    the test."""
     worlds: list[World] = []
 
-    def make(url: str, **options: object) -> World:
-        world = build(url, tmp_path_factory.mktemp("claims"), **options)  # type: ignore[arg-type]
+    def make(url: str, **options: Any) -> World:
+        world = build(url, tmp_path, **options)
         worlds.append(world)
         return world
 
@@ -48,8 +51,8 @@ def make_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A PostgreSQL schema of this test's own, not migrated (``tci db upgrade`` does),
-    dropped afterwards."""
+    """A PostgreSQL schema of this test's own (migrated by the world's setup), dropped
+    afterwards."""
     if not PG_URL:
         pytest.skip("TCI_TEST_DATABASE_URL is not set: the concurrent claims runs need PostgreSQL")
     schema = f"e2e_claims_{uuid.uuid4().hex[:10]}"
@@ -119,7 +122,7 @@ def test_kill_9_after_the_insurer_stored_the_filing_before_it_answered(
     proc = world.start("claims", "run")
     world.front.victim = proc.popen
     assert proc.wait() == -signal.SIGKILL, proc.stderr
-    assert world.front.killed.is_set()
+    assert world.front.killed.wait(5)  # the front saw it die before it dropped the call
     hit = first_filing(world)
     assert (hit.state, hit.attempts, hit.insurer_reference) == ("QUEUED", 1, None)
     assert len(world.front.filings(hit.client_reference)) == 1  # the insurer has it
@@ -148,7 +151,7 @@ def test_kill_9_after_the_answer_before_the_ledger_recorded_it(
 def test_filing_timed_out_or_reset_is_ambiguous_then_found_by_reference(
     database_url: str, make_world: Make, fault: Fault
 ) -> None:
-    world = make_world(database_url, overdue=2)
+    world = make_world(database_url, overdue=2, read_timeout=2.0 if fault == "hang" else 10.0)
     world.front.fault = fault  # the sandbox stores the filing, then no answer arrives
     first = world.run("claims", "run")
     assert first.popen.returncode == 1, first.stderr
@@ -181,10 +184,13 @@ def test_second_run_of_the_day_sends_nothing(database_url: str, make_world: Make
 
 def test_two_concurrent_runs_on_one_postgresql_ledger(pg_url: str, make_world: Make) -> None:
     buyers = 5
-    world = make_world(pg_url, overdue=buyers, delay=0.3, cli=True)
+    world = make_world(pg_url, overdue=buyers, delay=0.3)
     procs = [world.start("claims", "run") for _ in range(2)]
-    time.sleep(0.5)
-    assert all(p.popen.poll() is None for p in procs)  # both running at once
+    deadline = time.monotonic() + 60
+    while not world.front.posts:  # the run holding the lock is filing...
+        assert time.monotonic() < deadline, [p.stderr for p in procs]
+        time.sleep(0.02)
+    assert all(p.popen.poll() is None for p in procs)  # ...and the other one waits
     codes = [p.wait(90) for p in procs]
     assert codes == [0, 0], [p.stderr for p in procs]
     reports = [p.json() for p in procs]
@@ -197,4 +203,4 @@ def test_two_concurrent_runs_on_one_postgresql_ledger(pg_url: str, make_world: M
     assert len({name for _, name, _ in cases}) == buyers  # one case per buyer
     per_action = Counter((a.case_id, a.action) for a in ledger_actions(world.url))
     assert set(per_action.values()) == {1}
-    assert len(per_action) == 2 * buyers  # a reminder and a notification per case
+    assert len(per_action) == 2 * buyers  # a reminder and a D+14 filing per case

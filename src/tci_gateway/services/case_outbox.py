@@ -16,6 +16,7 @@ first; only when it has no record is the action sent again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -171,53 +172,84 @@ def _refused(
     )
 
 
+Change = Callable[[CaseActionRow, ClaimCaseRow, Session], None]
+
+
+def _update(
+    ledger: Ledger,
+    action_id: int,
+    change: Change,
+) -> str:
+    """Apply ``change`` to an action (and its case) in a transaction of its own."""
+    with ledger.unit_of_work() as session:
+        row = session.get_one(CaseActionRow, action_id)
+        change(row, session.get_one(ClaimCaseRow, row.case_id), session)
+        return row.state
+
+
+def _set(
+    state: ActionState | None = None, error: str | None = None, now: datetime | None = None
+) -> Change:
+    def change(row: CaseActionRow, _case: ClaimCaseRow, _session: Session) -> None:
+        if state is not None:
+            row.state = state.value
+        row.last_error = error
+        if now is not None:
+            row.updated_at = now
+
+    return change
+
+
 def send_action(
     ledger: Ledger, action_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
 ) -> str:
-    """Move one API action forward (look up, then send); returns its new state."""
+    """Move one API action forward (look up, then send); returns its new state.
+
+    No transaction is open while the insurer is called (on SQLite an open write
+    transaction would lock out every other writer for the length of the call); the
+    run-wide lock keeps other runs off the row meanwhile."""
     log = get_logger(adapter=adapter.name, policy=policy.key, action_id=action_id)
     with ledger.unit_of_work() as session:
-        row = session.get_one(CaseActionRow, action_id)
+        row = session.get_one(CaseActionRow, action_id)  # kept, detached, as a snapshot
         if row.state not in (ActionState.QUEUED.value, ActionState.AMBIGUOUS.value):
             return row.state
-        if row.attempts > 0:
-            try:
-                found = _find(row, adapter, policy)
-            except AdapterError as exc:
-                row.last_error, row.updated_at = f"look-up failed: {exc}", now
-                return row.state
-            if found is not None:
-                log.info("case_action_found_by_reference", action=row.action)
-                _record(row, found, now)
-                return row.state
-        case = session.get_one(ClaimCaseRow, row.case_id)
-        buyer = insurer_buyer_id(session, case.buyer_id, policy.insurer)
-        if buyer is None:
-            _refused(row, case, f"the buyer has no {policy.insurer} buyer id", session, now)
-            return row.state
-        row.attempts += 1
-        row.updated_at = now
-    crash_point("case_action_before_send")
-    with ledger.unit_of_work() as session:
-        row = session.get_one(CaseActionRow, action_id)
-        case = session.get_one(ClaimCaseRow, row.case_id)
+        case_buyer = session.get_one(ClaimCaseRow, row.case_id).buyer_id
+        buyer = insurer_buyer_id(session, case_buyer, policy.insurer)
+    if row.attempts > 0:
         try:
-            result = _submit(row, buyer, adapter, policy)
-        except (AmbiguousOutcomeError, ProtocolError) as exc:
-            row.state, row.last_error, row.updated_at = ActionState.AMBIGUOUS.value, str(exc), now
-            log.warning("case_action_ambiguous", action=row.action, error=str(exc))
-            return row.state
-        except RejectedError as exc:
-            _refused(row, case, str(exc), session, now)
-            log.warning("case_action_rejected", action=row.action, error=str(exc))
-            return row.state
-        except AdapterError as exc:  # not sent: connect failure, auth, rate limit
-            row.state, row.last_error, row.updated_at = ActionState.QUEUED.value, str(exc), now
-            return row.state
-        crash_point("case_action_after_response")
-        _record(row, result, now)
-        log.info("case_action_sent", action=row.action, reference=row.insurer_reference)
-        return row.state
+            found = _find(row, adapter, policy)
+        except AdapterError as exc:
+            return _update(ledger, action_id, _set(error=f"look-up failed: {exc}", now=now))
+        if found is not None:
+            log.info("case_action_found_by_reference", action=row.action)
+            return _update(ledger, action_id, lambda r, _c, _s: _record(r, found, now))
+    if buyer is None:
+        reason = f"the buyer has no {policy.insurer} buyer id"
+        return _update(ledger, action_id, lambda r, c, s: _refused(r, c, reason, s, now))
+
+    def attempt(r: CaseActionRow, _c: ClaimCaseRow, _s: Session) -> None:
+        r.attempts += 1
+        r.updated_at = now
+
+    # The attempt is committed before the call: a crash during it leaves attempts > 0,
+    # so the next run looks the reference up before sending again.
+    _update(ledger, action_id, attempt)
+    crash_point("case_action_before_send")
+    try:
+        result = _submit(row, buyer, adapter, policy)
+    except (AmbiguousOutcomeError, ProtocolError) as exc:
+        log.warning("case_action_ambiguous", action=row.action, error=str(exc))
+        return _update(ledger, action_id, _set(ActionState.AMBIGUOUS, str(exc), now))
+    except RejectedError as exc:
+        refusal = str(exc)
+        log.warning("case_action_rejected", action=row.action, error=refusal)
+        return _update(ledger, action_id, lambda r, c, s: _refused(r, c, refusal, s, now))
+    except AdapterError as exc:  # not sent: connect failure, auth, rate limit
+        return _update(ledger, action_id, _set(ActionState.QUEUED, str(exc), now))
+    crash_point("case_action_after_response")
+    state = _update(ledger, action_id, lambda r, _c, _s: _record(r, result, now))
+    log.info("case_action_sent", action=row.action, reference=result.insurer_reference)
+    return state
 
 
 def poll_action(
@@ -226,22 +258,25 @@ def poll_action(
     """Refresh the insurer's status of a sent action and its case; the new status."""
     with ledger.unit_of_work() as session:
         row = session.get_one(CaseActionRow, action_id)
-        try:
-            found = _find(row, adapter, policy)
-        except AdapterError as exc:
-            row.last_error, row.updated_at = f"status poll failed: {exc}", now
-            return row.insurer_status
-        if found is None:
-            return row.insurer_status
-        before = row.insurer_status
-        _record(row, found, now)
-        case = session.get_one(ClaimCaseRow, row.case_id)
-        case.insurer_status, case.raw_status = row.insurer_status, row.raw_status
-        case.updated_at = now
-        accepted = row.insurer_status == InsurerCaseStatus.ACCEPTED.value
-        if accepted and before != row.insurer_status and row.action == "EXTENSION_REQUEST":
-            _apply_extension(session, row, case)
+    try:
+        found = _find(row, adapter, policy)
+    except AdapterError as exc:
+        _update(ledger, action_id, _set(error=f"status poll failed: {exc}", now=now))
         return row.insurer_status
+    if found is None:
+        return row.insurer_status
+
+    def apply(r: CaseActionRow, case: ClaimCaseRow, session: Session) -> None:
+        before = r.insurer_status
+        _record(r, found, now)
+        case.insurer_status, case.raw_status = r.insurer_status, r.raw_status
+        case.updated_at = now
+        accepted = r.insurer_status == InsurerCaseStatus.ACCEPTED.value
+        if accepted and before != r.insurer_status and r.action == "EXTENSION_REQUEST":
+            _apply_extension(session, r, case)
+
+    _update(ledger, action_id, apply)
+    return insurer_case_status(found.status).value
 
 
 def sent_unfinished(ledger: Ledger) -> list[int]:
