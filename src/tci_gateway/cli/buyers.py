@@ -3,12 +3,14 @@ account."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from tci_gateway.adapters.contract import BuyerQuery
+from tci_gateway.cli.state import State
+from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.identifiers import IdentifierError, parse_identifier
 from tci_gateway.domain.identity import contradictions
 from tci_gateway.errors import ConfigError, InputError, RecordError
@@ -17,20 +19,9 @@ from tci_gateway.ledger.buyers import identifiers_of
 from tci_gateway.services.buyer_search import BureauSearch, link_insurer_ids, search_buyers
 from tci_gateway.services.identity import resolve_buyers
 
-if TYPE_CHECKING:
-    from tci_gateway.cli.main import State
-
 buyers_app = typer.Typer(help="Find and resolve buyers.", no_args_is_help=True)
 review_app = typer.Typer(help="Accept or reject proposed links.", invoke_without_command=True)
 buyers_app.add_typer(review_app, name="review")
-
-
-def _state(ctx: typer.Context) -> State:
-    from tci_gateway.cli.main import State
-
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
 
 
 @buyers_app.command("search")

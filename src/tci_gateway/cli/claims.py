@@ -4,33 +4,23 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from tci_gateway.cli.output import money_text
 from tci_gateway.cli.pack_render import render_pack
+from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, ActionState
 from tci_gateway.domain.deadlines import Deadline
 from tci_gateway.services import case_views
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.deadlines import scan
 
-if TYPE_CHECKING:
-    from tci_gateway.cli.main import State
-
 claims_app = typer.Typer(
     help="Overdue cases: notifications and claims, filed once and on time.", no_args_is_help=True
 )
-
-
-def _state(ctx: typer.Context) -> State:
-    from tci_gateway.cli.main import State
-
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
 
 
 def deadlines_cmd(

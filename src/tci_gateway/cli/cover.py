@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from tci_gateway.adapters.contract import CoverAction
 from tci_gateway.cli.output import money_text
+from tci_gateway.cli.state import State
+from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.services import cover_requests as service
-
-if TYPE_CHECKING:
-    from tci_gateway.cli.main import State
 
 cover_app = typer.Typer(
     help="Request, change and follow cover at the insurers.", no_args_is_help=True
@@ -26,14 +25,6 @@ PolicyOpt = Annotated[str | None, typer.Option("--policy", "-p", help="Policy ke
 AmountOpt = Annotated[
     str, typer.Option("--amount", "-a", help="In the policy currency, e.g. 50000.")
 ]
-
-
-def _state(ctx: typer.Context) -> State:
-    from tci_gateway.cli.main import State
-
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
 
 
 def _policy(policies: dict[str, Policy], key: str | None) -> Policy:

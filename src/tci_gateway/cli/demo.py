@@ -72,10 +72,9 @@ def register(app: typer.Typer) -> None:
         fixtures: Annotated[Path | None, typer.Option(help="Demo fixtures directory.")] = None,
     ) -> None:
         """Run the whole cycle on SQLite and the built-in sandbox insurer."""
-        from tci_gateway.cli.main import State
+        from tci_gateway.cli.state import state_of
 
-        state = ctx.obj
-        assert isinstance(state, State)
+        state = state_of(ctx)
         out = state.output
         source = find_fixtures(fixtures)
         settings = load_settings(source / DEMO_CONFIG)

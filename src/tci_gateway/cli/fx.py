@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from tci_gateway.cli.state import State, state_of
 from tci_gateway.errors import InputError, RecordError
 from tci_gateway.ledger.fx import rates_in_force
 from tci_gateway.services.fx import BASE, import_ecb_csv
-
-if TYPE_CHECKING:
-    from tci_gateway.cli.main import State
 
 fx_app = typer.Typer(help="FX reference rates (ECB).", no_args_is_help=True)
 
@@ -23,10 +21,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 
 def _state(ctx: typer.Context, json_output: bool) -> State:
-    from tci_gateway.cli.main import State
-
-    state = ctx.obj
-    assert isinstance(state, State)
+    state = state_of(ctx)
     if json_output and not state.json:
         state.json = True
         state.output.json_mode = True

@@ -7,7 +7,6 @@ failing; 2 bad usage, configuration or input (nothing written).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +14,13 @@ from typing import Annotated
 import typer
 
 from tci_gateway.cli.output import Output, exposure_json, exposure_table
+from tci_gateway.cli.state import State
+from tci_gateway.cli.state import state_of as _state
 from tci_gateway.cli.wiring import Wiring
-from tci_gateway.config import Settings, find_config, load_settings
 from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
 from tci_gateway.ledger.migrate import upgrade
-from tci_gateway.logs import configure_logging, get_logger, redact_text
+from tci_gateway.logs import get_logger, redact_text
 from tci_gateway.services import export as export_service
 from tci_gateway.services.exposure import exposure_report, group_exposure, record_exposure_alerts
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
@@ -41,40 +41,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(sync_app, name="sync")
 app.add_typer(export_app, name="export")
-
-
-@dataclass
-class State:
-    config: Path | None = None
-    json: bool = False
-    log_format: str | None = None
-    log_level: str | None = None
-    as_of: datetime | None = None
-    output: Output = field(default_factory=Output)
-    _wiring: Wiring | None = None
-
-    def wiring(self) -> Wiring:
-        if self._wiring is None:
-            settings = load_settings(self.config)
-            configure_logging(
-                self.log_format or settings.logging.format, self.log_level or settings.logging.level
-            )
-            path = find_config(self.config)
-            self._wiring = Wiring(settings, path.parent if path else Path.cwd())
-        return self._wiring
-
-    @property
-    def settings(self) -> Settings:
-        return self.wiring().settings
-
-    def now(self) -> datetime:
-        return self.as_of or datetime.now(UTC)
-
-
-def _state(ctx: typer.Context) -> State:
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
 
 
 def parse_as_of(value: str | None) -> datetime | None:

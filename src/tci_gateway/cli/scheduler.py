@@ -20,31 +20,21 @@ import signal
 import socket
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from tci_gateway.cli.state import state_of as _state
 from tci_gateway.scheduler import cron, runs
 from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
 from tci_gateway.scheduler.jobs import JOBS
 from tci_gateway.scheduler.leader import leader_status, make_leader, wall_clock
 from tci_gateway.scheduler.runner import SchedulerRunner, SimulatedClock
 
-if TYPE_CHECKING:
-    from tci_gateway.cli.main import State
-
 scheduler_app = typer.Typer(
     help="The scheduler: nightly limit sync, request polls, alert digests.", no_args_is_help=True
 )
-
-
-def _state(ctx: typer.Context) -> State:
-    from tci_gateway.cli.main import State
-
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
 
 
 def owner_id() -> str:

@@ -1,0 +1,50 @@
+"""What every ``tci`` command shares: global options, output, and the wiring built once
+from the configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from tci_gateway.cli.output import Output
+from tci_gateway.cli.wiring import Wiring
+from tci_gateway.config import Settings, find_config, load_settings
+from tci_gateway.logs import configure_logging
+
+
+@dataclass
+class State:
+    config: Path | None = None
+    json: bool = False
+    log_format: str | None = None
+    log_level: str | None = None
+    as_of: datetime | None = None
+    output: Output = field(default_factory=Output)
+    _wiring: Wiring | None = None
+
+    def wiring(self) -> Wiring:
+        if self._wiring is None:
+            settings = load_settings(self.config)
+            configure_logging(
+                self.log_format or settings.logging.format, self.log_level or settings.logging.level
+            )
+            path = find_config(self.config)
+            self._wiring = Wiring(settings, path.parent if path else Path.cwd())
+        return self._wiring
+
+    @property
+    def settings(self) -> Settings:
+        return self.wiring().settings
+
+    def now(self) -> datetime:
+        return self.as_of or datetime.now(UTC)
+
+
+def state_of(ctx: typer.Context) -> State:
+    """The :class:`State` the main callback put on the context."""
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
