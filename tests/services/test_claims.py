@@ -13,16 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-import tenacity
 from sqlalchemy import func, select, update
 
-from tci_gateway.adapters.contract import AdapterContext, InsurerAdapter
+from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.adapters.contract_testing import Fault
-from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.domain.escalation import DEFAULT_PATHS, EscalationPath
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import InputError
-from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import AlertRow, CaseActionRow, ClaimCaseRow, OpenItemRow
 from tci_gateway.scheduler.jobs import JobContext, claims_run
@@ -31,6 +28,7 @@ from tci_gateway.services.claims import run_claims
 from tci_gateway.services.importing import import_buyers, import_open_items
 
 from ..erp.conftest import make_policy
+from .sandboxed import sandboxed_insurer
 
 BASE = make_policy("aci", "allianz")
 POLICY = Policy(
@@ -83,22 +81,8 @@ class World:
 
 @pytest.fixture
 def world(ledger: Ledger, tmp_path: Path) -> Iterator[World]:
-    plugin = load_plugin("allianz")
-    assert plugin.create_sandbox is not None
-    sandbox = plugin.create_sandbox({})
-    fixture = sandbox.seed_contract_fixture()  # type: ignore[attr-defined]
+    adapter, sandbox, fixture = sandboxed_insurer("allianz")
     assert dict(fixture.policy.external_ref) == dict(POLICY.external_ref)
-    adapter = plugin.create(
-        AdapterContext(
-            name="allianz",
-            base_url=plugin.sandbox_base_url,
-            environment="sandbox",
-            credentials=dict(sandbox.credentials),
-            retry=RetryPolicy(wait=tenacity.wait_none(), sleep=lambda s: None),
-            transport=httpx.MockTransport(sandbox.handle),
-        )
-    )
-    assert isinstance(adapter, InsurerAdapter)
     buyers = tmp_path / "buyers.csv"
     buyers.write_text(
         "erp_account,name,country,policy,insurer_ids,tier\n"

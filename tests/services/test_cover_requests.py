@@ -10,20 +10,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-import tenacity
 
-from tci_gateway.adapters.contract import AdapterContext, CoverAction, InsurerAdapter
+from tci_gateway.adapters.contract import CoverAction, InsurerAdapter
 from tci_gateway.adapters.contract_testing import Fault
-from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import InputError
-from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.services import cover_requests as service
 from tci_gateway.services.importing import import_buyers
 
 from ..erp.conftest import NOW, make_policy
+from .sandboxed import sandboxed_insurer
 
 POLICY: Policy = make_policy()
 POLICY = Policy(
@@ -53,21 +51,7 @@ class World:
 
 @pytest.fixture
 def world(ledger: Ledger, tmp_path: Path) -> Iterator[World]:
-    plugin = load_plugin("atradius")
-    assert plugin.create_sandbox is not None
-    sandbox = plugin.create_sandbox({})
-    sandbox.seed_contract_fixture()  # type: ignore[attr-defined]
-    adapter = plugin.create(
-        AdapterContext(
-            name="atradius",
-            base_url=plugin.sandbox_base_url,
-            environment="sandbox",
-            credentials=dict(sandbox.credentials),
-            retry=RetryPolicy(wait=tenacity.wait_none(), sleep=lambda s: None),
-            transport=httpx.MockTransport(sandbox.handle),
-        )
-    )
-    assert isinstance(adapter, InsurerAdapter)
+    adapter, sandbox, _fixture = sandboxed_insurer("atradius")
     buyers = tmp_path / "b.csv"
     buyers.write_text(
         "erp_account,name,country,insurer_ids\nD1,Contract Delta GmbH,DE,atradius:990004\n"
