@@ -57,6 +57,13 @@ def test_deadlines_claims_run_list_show_pack_confirm(tmp_path: Path, config: Pat
     assert sgn["within"] == {"notify_by": "2027-02-22"}
     assert all(r["buyer"] != "Bouwbedrijf Van Dijk B.V." for r in rows)
 
+    code, out, err = tci(
+        tmp_path, config, "--json", *AS_OF, "deadlines", "--invoices", "--within", "3"
+    )
+    assert code == 0, err
+    (invoice,) = json.loads(out)  # each overdue invoice has its own clock
+    assert (invoice["invoice"], invoice["notify_by"]) == ("INV-1003-01", "2027-02-22")
+
     code, out, err = tci(tmp_path, config, "--json", *AS_OF, "claims", "run", "--dry-run")
     assert code == 0, err
     planned = json.loads(out)

@@ -11,12 +11,13 @@ from rich.table import Table
 
 from tci_gateway.cli.output import money_text
 from tci_gateway.cli.pack_render import render_pack
+from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, ActionState
 from tci_gateway.domain.deadlines import Deadline
 from tci_gateway.services import case_views
 from tci_gateway.services.claims import run_claims
-from tci_gateway.services.deadlines import scan
+from tci_gateway.services.deadlines import invoice_clocks, scan
 
 claims_app = typer.Typer(
     help="Overdue cases: notifications and claims, filed once and on time.", no_args_is_help=True
@@ -28,10 +29,17 @@ def deadlines_cmd(
     within: Annotated[
         int | None, typer.Option("--within", help="Only deadlines within this many days.")
     ] = None,
+    invoices: Annotated[
+        bool, typer.Option("--invoices", help="One row per overdue invoice, each its own clock.")
+    ] = False,
 ) -> None:
     """Overdue buyers with their deadline clock (from the oldest overdue invoice) and the
-    escalation steps due, per policy, on each policy's business date."""
+    escalation steps due, per policy, on each policy's business date; ``--invoices``
+    lists every overdue invoice with its own clock."""
     state = _state(ctx)
+    if invoices:
+        _invoice_deadlines(state, within)
+        return
     wiring = state.wiring()
     settings = wiring.settings
     policies = settings.domain_policies()
@@ -109,6 +117,66 @@ def deadlines_cmd(
             _mark(r, "date_of_loss", within is not None),
             _mark(r, "claim_by", within is not None),
             steps or "-",
+        )
+    state.output.table(table)
+
+
+def _invoice_deadlines(state: State, within: int | None) -> None:
+    wiring = state.wiring()
+    ledger = wiring.ledger()
+    rows: list[dict[str, Any]] = []
+    try:
+        for item in invoice_clocks(ledger, wiring.settings.domain_policies(), now=state.now()):
+            clock = item.clock
+            upcoming = {
+                d.value.lower(): clock.on(d)
+                for d in Deadline
+                if within is None or 0 <= clock.days_left(d, item.today) <= within
+            }
+            if within is not None and not upcoming:
+                continue
+            rows.append(
+                {
+                    "policy": item.policy,
+                    "buyer": item.buyer_name,
+                    "erp_account": item.erp_account,
+                    "invoice": item.document_number,
+                    "due_date": clock.due_date,
+                    "days_overdue": clock.days_overdue(item.today),
+                    **{d.value.lower(): clock.on(d) for d in Deadline},
+                    "within": upcoming,
+                }
+            )
+    finally:
+        ledger.dispose()
+    if state.json:
+        state.output.emit_json(rows)
+        return
+    table = Table(title="Deadlines per overdue invoice", title_justify="left")
+    for column in (
+        "Policy",
+        "Buyer",
+        "Invoice",
+        "Due",
+        "Days",
+        "Cover stop",
+        "Notify by",
+        "Loss",
+        "Claim by",
+    ):
+        table.add_column(column)
+    marked = within is not None
+    for r in rows:
+        table.add_row(
+            r["policy"],
+            r["buyer"],
+            r["invoice"],
+            str(r["due_date"]),
+            str(r["days_overdue"]),
+            _mark(r, "cover_stop", marked),
+            _mark(r, "notify_by", marked),
+            _mark(r, "date_of_loss", marked),
+            _mark(r, "claim_by", marked),
         )
     state.output.table(table)
 

@@ -136,3 +136,61 @@ def scan(
                 scan_policy(session, policy, ids[key], paths, default_tier, today, lead_days)
             )
     return found
+
+
+@dataclass(frozen=True)
+class OverdueInvoiceClock:
+    """One overdue invoice with its own deadline clock."""
+
+    policy: str
+    buyer_id: int
+    buyer_name: str
+    erp_account: str
+    document_number: str
+    today: date
+    clock: DeadlineClock
+
+
+def invoice_clocks(
+    ledger: Ledger, policies: Mapping[str, Policy], *, now: datetime
+) -> Iterator[OverdueInvoiceClock]:
+    """Every open invoice past its due date, each with its own clock (streamed, in
+    policy, buyer and due-date order)."""
+    with ledger.unit_of_work() as session:
+        ids = policy_ids(session)
+        for key, policy in sorted(policies.items()):
+            if key not in ids:
+                continue
+            today = policy.terms.business_date(now)
+            due = _effective_due(policy)
+            stmt = (
+                select(
+                    ErpAccountRow.buyer_id,
+                    BuyerRow.name,
+                    ErpAccountRow.account,
+                    OpenItemRow.document_number,
+                    OpenItemRow.due_date,
+                    OpenItemRow.extended_due_date,
+                )
+                .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
+                .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
+                .where(
+                    ErpAccountRow.policy_id == ids[key],
+                    OpenItemRow.kind == ItemKind.INVOICE.value,
+                    OpenItemRow.open_amount > 0,
+                    due < today,
+                )
+                .order_by(ErpAccountRow.buyer_id, due, OpenItemRow.document_number)
+                .execution_options(yield_per=5000)
+            )
+            for buyer_id, name, account, number, original, extended in session.execute(stmt):
+                assert original is not None  # NULL due dates never compare as overdue
+                yield OverdueInvoiceClock(
+                    key,
+                    buyer_id,
+                    name,
+                    account,
+                    number,
+                    today,
+                    deadline_clock(policy.terms, original, extended),
+                )
