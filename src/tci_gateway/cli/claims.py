@@ -194,7 +194,8 @@ def run_cmd(
     ] = False,
 ) -> None:
     """Scan deadlines, open cases, queue due actions, send those with an API, poll the
-    insurers' status. Exit 1 when some action could not be sent or a buyer failed."""
+    insurers' status. Exit 1 when an action could not be sent or was refused, or a buyer
+    failed."""
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -216,8 +217,10 @@ def run_cmd(
     finally:
         ledger.dispose()
         wiring.close()
-    unsent = report.sent.get(ActionState.QUEUED.value, 0) + report.sent.get(
-        ActionState.AMBIGUOUS.value, 0
+    # Not sent (yet), or refused by the insurer: the run finished, a person should look.
+    unsent = sum(
+        report.sent.get(s.value, 0)
+        for s in (ActionState.QUEUED, ActionState.AMBIGUOUS, ActionState.REJECTED)
     )
     if state.json:
         state.output.emit_json(
