@@ -186,6 +186,7 @@ def test_once_then_status_on_sqlite(tmp_path: Path) -> None:
     assert once.code == 0, once.stderr
     assert sorted((o["key"], o["state"]) for o in once.json()) == [
         ("alert_digest", "SUCCEEDED"),
+        ("claims_run", "SUCCEEDED"),
         ("limit_sync", "SUCCEEDED"),
         ("pending_requests_poll@0700", "SUCCEEDED"),
     ]
@@ -204,11 +205,13 @@ def test_once_then_status_on_sqlite(tmp_path: Path) -> None:
     fires = {j["job"]: j["next_fire"] for j in payload["jobs"]}
     assert fires == {
         "alert_digest": "2026-11-30T07:00:00+00:00",
+        "claims_run": "2026-11-30T04:30:00+00:00",
         "limit_sync": "2026-11-30T02:30:00+00:00",
         "pending_requests_poll": "2026-11-29T07:30:00+00:00",
     }
     assert {r["job"] for r in payload["runs"]} == {
         "alert_digest",
+        "claims_run",
         "limit_sync",
         "pending_requests_poll@0700",
     }
@@ -230,7 +233,7 @@ def test_run_stops_cleanly_on_a_signal(tmp_path: Path, signum: signal.Signals) -
     engine = make_engine(f"sqlite:///{db}")
     try:
         wait_for(lambda: "scheduler_leader_acquired" in log.read_text(), 30, "leadership")
-        wait_for(lambda: len(job_runs(engine)) == 3, 30, "the startup catch-up")
+        wait_for(lambda: len(job_runs(engine)) == 4, 30, "the startup catch-up")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM scheduler_leases")).scalar() == 1
         proc.send_signal(signum)

@@ -42,6 +42,7 @@ def slow_job(context: JobContext) -> dict[str, Any]:
 COUNTING = {
     "limit_sync": JobSpec("tests.scheduler.fakes:counting_job"),
     "pending_requests_poll": JobSpec("tests.scheduler.fakes:counting_job", per_fire=True),
+    "claims_run": JobSpec("tests.scheduler.fakes:counting_job"),
     "alert_digest": JobSpec("tests.scheduler.fakes:counting_job"),
 }
 SLOW = {**COUNTING, "limit_sync": JobSpec("tests.scheduler.fakes:slow_job")}
@@ -90,7 +91,7 @@ class AlwaysLeader:
 
 def only(*jobs: str, **overrides: Any) -> SchedulerSettings:
     """Scheduler settings with only ``jobs`` enabled (default schedules)."""
-    names = ("limit_sync", "pending_requests_poll", "alert_digest")
+    names = ("limit_sync", "pending_requests_poll", "claims_run", "alert_digest")
     return SchedulerSettings(
         jobs={name: {"enabled": name in jobs} for name in names},  # type: ignore[dict-item]
         **overrides,

@@ -100,6 +100,7 @@ def test_scheduler_defaults() -> None:
     assert {k: v.cron for k, v in s.jobs.items()} == {
         "limit_sync": "30 2 * * *",
         "pending_requests_poll": "*/30 * * * *",
+        "claims_run": "30 4 * * *",
         "alert_digest": "0 7 * * *",
     }
     assert all(j.enabled and j.timezone is None for j in s.jobs.values())

@@ -166,7 +166,7 @@ def test_pending_requests_poll_advances_the_outbox(
     result = jobs.pending_requests_poll(
         context(ledger, adapters, policies, "pending_requests_poll")
     )
-    assert result == {"ok": True, "advanced": 1}
+    assert result == {"ok": True, "advanced": 1, "case_filings_polled": 0}
     (view,) = cover_requests.list_requests(ledger, request_id=request_id)
     assert view.state != "QUEUED" and view.insurer_request_ref
 
@@ -209,6 +209,7 @@ def test_the_scheduler_runs_the_real_jobs_once_per_business_date(
     outcomes = d.catch_up()
     assert sorted((o.key, o.state) for o in outcomes) == [
         ("alert_digest", "SUCCEEDED"),
+        ("claims_run", "SUCCEEDED"),
         ("limit_sync", "SUCCEEDED"),
         ("pending_requests_poll@0700", "SUCCEEDED"),
     ]
