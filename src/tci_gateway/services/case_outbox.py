@@ -65,10 +65,6 @@ KINDS = {
 }
 
 
-class Unfileable(Exception):
-    """The action cannot be built for this insurer (no buyer id): a person files it."""
-
-
 def _invoices(payload: dict[str, Any]) -> tuple[OverdueInvoice, ...]:
     return tuple(
         OverdueInvoice(
@@ -295,6 +291,3 @@ def sent_unfinished(ledger: Ledger) -> list[int]:
                 .order_by(CaseActionRow.id)
             )
         )
-
-
-__all__ = ["InsurerCaseStatus", "poll_action", "send_action", "sent_unfinished"]
