@@ -300,3 +300,32 @@ def test_an_accepted_extension_moves_the_due_date_and_the_deadlines(world: World
     assert case.insurer_status == "ACCEPTED"
     # INV-1 is no longer overdue; the disputed INV-3 (due 4 Feb) now drives the clock.
     assert case.due_date == date(2027, 2, 4) and case.notify_by == date(2027, 2, 19)
+
+
+def test_a_payment_after_the_claim_updates_it_or_alerts(world: World) -> None:
+    at_loss = datetime(2027, 7, 30, 10, 0, tzinfo=UTC)
+    world.run(now=at_loss)
+
+    def claim() -> CaseActionRow:
+        return next(a for a in world.actions() if a.case_id == 1 and a.action == "CLAIM")
+
+    assert (claim().state, claim().payload["claimed_amount"]) == ("MANUAL", "17000.00")
+
+    def pay(number: str, left: str) -> None:
+        with world.ledger.unit_of_work() as s:
+            s.execute(
+                update(OpenItemRow)
+                .where(OpenItemRow.document_number == number)
+                .values(open_amount=Decimal(left))
+            )
+
+    pay("INV-2", "1000.00")  # 4,000 paid before the claim was filed: the pack follows
+    world.run(now=at_loss + timedelta(days=1))
+    assert claim().payload["claimed_amount"] == "13000.00"
+    case_views.confirm_manual(world.ledger, 1, "claim", "AT-9", now=at_loss)
+    pay("INV-1", "11000.00")  # 1,000 paid after filing: the insurer must be told
+    world.run(now=at_loss + timedelta(days=2))
+    assert claim().payload["claimed_amount"] == "13000.00"  # what was filed stays
+    with world.ledger.unit_of_work() as s:
+        (message,) = s.scalars(select(AlertRow.message).where(AlertRow.kind == "claim_changed"))
+    assert "filed for 13000.00 EUR; outstanding now 12000.00" in message

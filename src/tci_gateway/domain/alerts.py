@@ -42,6 +42,7 @@ class AlertKind(StrEnum):
     STOP_DELIVERIES = "stop_deliveries"
     MANUAL_FILING = "manual_filing"
     FILING_REJECTED = "filing_rejected"
+    CLAIM_CHANGED = "claim_changed"
     CASE_CLOSED = "case_closed"
 
 
@@ -75,6 +76,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.STOP_DELIVERIES: Severity.CRITICAL,
     AlertKind.MANUAL_FILING: Severity.WARNING,
     AlertKind.FILING_REJECTED: Severity.CRITICAL,
+    AlertKind.CLAIM_CHANGED: Severity.WARNING,
     AlertKind.CASE_CLOSED: Severity.INFO,
 }
 

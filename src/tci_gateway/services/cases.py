@@ -261,6 +261,7 @@ def record_case(
     outcome = CaseOutcome(
         case.id, ob.policy.key, ob.buyer_id, ob.buyer_name, opened, indemnity=result.indemnity
     )
+    _follow_payments(session, ob, case.id, actions, items, result, extension_days, now)
     for step in ob.steps:
         if step.action.value in actions:
             continue
@@ -287,6 +288,45 @@ def record_case(
         _action_alerts(session, ob, case.id, step.action, how, step.late, now)
     _deadline_alerts(session, ob, case.id, now)
     return outcome
+
+
+def _follow_payments(
+    session: Session,
+    ob: OverdueBuyer,
+    case_id: int,
+    actions: dict[str, CaseActionRow],
+    items: Sequence[OpenItem],
+    result: IndemnityResult,
+    extension_days: int,
+    now: datetime,
+) -> None:
+    """A payment or credit after an action was queued: an action not sent yet is
+    rebuilt with today's amounts; a claim already filed raises an alert when what is
+    outstanding no longer matches what was claimed (the insurer must be told)."""
+    for name, row in actions.items():
+        action = StepAction(name)
+        if action is StepAction.REMINDER:
+            continue
+        unsent = row.state in (ActionState.MANUAL.value, ActionState.REJECTED.value) or (
+            row.state == ActionState.QUEUED.value and row.attempts == 0
+        )
+        fresh = _payload(action, ob, items, result, extension_days)
+        if unsent:
+            if fresh != row.payload:
+                row.payload, row.updated_at = fresh, now
+            continue
+        filed = row.state in (ActionState.SENT.value, ActionState.FILED_MANUALLY.value)
+        claimed = row.payload.get("claimed_amount")
+        if filed and action in CLAIMING and claimed != fresh.get("claimed_amount"):
+            _alert(
+                session,
+                ob,
+                AlertKind.CLAIM_CHANGED,
+                f"case:{case_id}:claim-changed:{fresh.get('claimed_amount')}",
+                f"{name.lower()} filed for {claimed} {fresh.get('currency')}; outstanding now "
+                f"{fresh.get('claimed_amount')} (payment or credit since): tell the insurer",
+                now,
+            )
 
 
 def _alert(
