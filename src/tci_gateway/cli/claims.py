@@ -14,7 +14,7 @@ from tci_gateway.cli.pack_render import render_pack
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, ActionState
-from tci_gateway.domain.deadlines import Deadline
+from tci_gateway.domain.deadlines import Deadline, DeadlineClock
 from tci_gateway.services import case_views
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.deadlines import invoice_clocks, scan
@@ -58,12 +58,8 @@ def deadlines_cmd(
         ledger.dispose()
     rows: list[dict[str, Any]] = []
     for ob in found:
-        upcoming = {
-            d.value.lower(): ob.clock.on(d)
-            for d in Deadline
-            if within is None or 0 <= ob.clock.days_left(d, ob.today) <= within
-        }
-        if within is not None and not upcoming:
+        fields = _clock_fields(ob.clock, ob.today, within)
+        if fields is None:
             continue
         rows.append(
             {
@@ -72,14 +68,8 @@ def deadlines_cmd(
                 "buyer": ob.buyer_name,
                 "tier": ob.tier,
                 "business_date": ob.today,
-                "due_date": ob.clock.due_date,
-                "days_overdue": ob.clock.days_overdue(ob.today),
                 "overdue_invoices": ob.overdue_invoices,
-                "cover_stop": ob.clock.cover_stop,
-                "notify_by": ob.clock.notify_by,
-                "date_of_loss": ob.clock.date_of_loss,
-                "claim_by": ob.clock.claim_by,
-                "within": upcoming,
+                **fields,
                 "steps_due": [
                     {"action": s.action.value, "due_on": s.due_on, "late": s.late} for s in ob.steps
                 ],
@@ -89,36 +79,49 @@ def deadlines_cmd(
         state.output.emit_json(rows)
         return
     table = Table(title="Deadlines (oldest overdue invoice per buyer)", title_justify="left")
-    for column in (
-        "Policy",
-        "Buyer",
-        "Tier",
-        "Due",
-        "Days",
-        "Cover stop",
-        "Notify by",
-        "Loss",
-        "Claim by",
-        "Steps due",
-    ):
+    for column in ("Policy", "Buyer", "Tier", *CLOCK_COLUMNS, "Steps due"):
         table.add_column(column)
     for r in rows:
         steps = ", ".join(
             s["action"].lower() + (" (LATE)" if s["late"] else "") for s in r["steps_due"]
         )
-        table.add_row(
-            r["policy"],
-            r["buyer"],
-            r["tier"],
-            str(r["due_date"]),
-            str(r["days_overdue"]),
-            _mark(r, "cover_stop", within is not None),
-            _mark(r, "notify_by", within is not None),
-            _mark(r, "date_of_loss", within is not None),
-            _mark(r, "claim_by", within is not None),
-            steps or "-",
-        )
+        table.add_row(r["policy"], r["buyer"], r["tier"], *_clock_cells(r, within), steps or "-")
     state.output.table(table)
+
+
+CLOCK_COLUMNS = ("Due", "Days", "Cover stop", "Notify by", "Loss", "Claim by")
+
+
+def _clock_fields(clock: DeadlineClock, today: date, within: int | None) -> dict[str, Any] | None:
+    """A clock as output fields; ``None`` when ``within`` is given and no deadline falls
+    within that many days."""
+    upcoming = {
+        d.value.lower(): clock.on(d)
+        for d in Deadline
+        if within is None or 0 <= clock.days_left(d, today) <= within
+    }
+    if within is not None and not upcoming:
+        return None
+    return {
+        "due_date": clock.due_date,
+        "days_overdue": clock.days_overdue(today),
+        **{d.value.lower(): clock.on(d) for d in Deadline},
+        "within": upcoming,
+    }
+
+
+def _clock_cells(row: dict[str, Any], within: int | None) -> list[str]:
+    """The clock columns of a row; deadlines within ``--within`` days are starred."""
+
+    def mark(name: str) -> str:
+        day: date = row[name]
+        return f"{day} *" if within is not None and name in row["within"] else str(day)
+
+    return [
+        str(row["due_date"]),
+        str(row["days_overdue"]),
+        *(mark(name) for name in ("cover_stop", "notify_by", "date_of_loss", "claim_by")),
+    ]
 
 
 def _invoice_deadlines(state: State, within: int | None) -> None:
@@ -127,63 +130,28 @@ def _invoice_deadlines(state: State, within: int | None) -> None:
     rows: list[dict[str, Any]] = []
     try:
         for item in invoice_clocks(ledger, wiring.settings.domain_policies(), now=state.now()):
-            clock = item.clock
-            upcoming = {
-                d.value.lower(): clock.on(d)
-                for d in Deadline
-                if within is None or 0 <= clock.days_left(d, item.today) <= within
-            }
-            if within is not None and not upcoming:
-                continue
-            rows.append(
-                {
-                    "policy": item.policy,
-                    "buyer": item.buyer_name,
-                    "erp_account": item.erp_account,
-                    "invoice": item.document_number,
-                    "due_date": clock.due_date,
-                    "days_overdue": clock.days_overdue(item.today),
-                    **{d.value.lower(): clock.on(d) for d in Deadline},
-                    "within": upcoming,
-                }
-            )
+            fields = _clock_fields(item.clock, item.today, within)
+            if fields is not None:
+                rows.append(
+                    {
+                        "policy": item.policy,
+                        "buyer": item.buyer_name,
+                        "erp_account": item.erp_account,
+                        "invoice": item.document_number,
+                        **fields,
+                    }
+                )
     finally:
         ledger.dispose()
     if state.json:
         state.output.emit_json(rows)
         return
     table = Table(title="Deadlines per overdue invoice", title_justify="left")
-    for column in (
-        "Policy",
-        "Buyer",
-        "Invoice",
-        "Due",
-        "Days",
-        "Cover stop",
-        "Notify by",
-        "Loss",
-        "Claim by",
-    ):
+    for column in ("Policy", "Buyer", "Invoice", *CLOCK_COLUMNS):
         table.add_column(column)
-    marked = within is not None
     for r in rows:
-        table.add_row(
-            r["policy"],
-            r["buyer"],
-            r["invoice"],
-            str(r["due_date"]),
-            str(r["days_overdue"]),
-            _mark(r, "cover_stop", marked),
-            _mark(r, "notify_by", marked),
-            _mark(r, "date_of_loss", marked),
-            _mark(r, "claim_by", marked),
-        )
+        table.add_row(r["policy"], r["buyer"], r["invoice"], *_clock_cells(r, within))
     state.output.table(table)
-
-
-def _mark(row: dict[str, Any], name: str, marked: bool) -> str:
-    day: date = row[name]
-    return f"{day} *" if marked and name in row["within"] else str(day)
 
 
 @claims_app.command("run")
