@@ -8,7 +8,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
+
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import PolicyTerms
 
 T = TypeVar("T")
 
@@ -54,3 +58,9 @@ def peak_rss_mb() -> float:
     """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def atradius_terms() -> PolicyTerms:
+    """The published Atradius policy's terms (D+60, D+90, D+180, D+360), EUR, 90 %."""
+    zero = Money(Decimal(0), "EUR")
+    return PolicyTerms("EUR", Decimal(90), 120, 60, 90, 180, 360, zero, zero, zero, "Europe/Paris")

@@ -22,11 +22,10 @@ from typing import Any
 
 from sqlalchemy import Date, Integer, bindparam, insert, text
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.domain.escalation import DEFAULT_PATHS, EscalationPath, StepAction
-from tci_gateway.domain.money import Money
-from tci_gateway.domain.policy import Policy, PolicyTerms
+from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import upsert_policies
 from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
@@ -176,8 +175,7 @@ def run(args: list[str]) -> StageResult:
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")
-    zero = Money(Decimal(0), "EUR")
-    terms = PolicyTerms("EUR", Decimal(90), 120, 60, 90, 180, 360, zero, zero, zero, "Europe/Paris")
+    terms = atradius_terms()
     policies = {"main": Policy("main", "atradius", terms, {})}
     paths = {tier: EscalationPath.of(tier, days) for tier, days in DEFAULT_PATHS.items()}
     today = terms.business_date(NOW)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
 from benchmarks.ledgers import fresh_ledger
-from tci_gateway.domain.money import Money
-from tci_gateway.domain.policy import Policy, PolicyTerms
+from tci_gateway.domain.policy import Policy
 from tci_gateway.erp.export import atomic_text_file, write_csv
 from tci_gateway.ledger.policies import upsert_policies
 from tci_gateway.ledger.tables import (
@@ -37,8 +36,7 @@ def run(args: list[str]) -> StageResult:
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")
-    zero = Money(Decimal(0), "EUR")
-    terms = PolicyTerms("EUR", Decimal(90), 120, 60, 90, 180, 360, zero, zero, zero, "Europe/Paris")
+    terms = atradius_terms()
     policies = {"main": Policy("main", "atradius", terms, {})}
     n = opts.buyers
     with tempfile.TemporaryDirectory() as tmp, fresh_ledger(opts.backend) as (ledger, _):

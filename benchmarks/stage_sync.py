@@ -7,18 +7,16 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from sqlalchemy import insert
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.portfolios import POLICIES, SEEDS
 from tci_gateway.adapters.contract import AdapterContext, InsurerAdapter, PolicyRef
 from tci_gateway.adapters.loopback import serve_on_loopback
 from tci_gateway.adapters.registry import load_plugin
-from tci_gateway.domain.money import Money
-from tci_gateway.domain.policy import Policy, PolicyTerms
+from tci_gateway.domain.policy import Policy
 from tci_gateway.http.client import Timeouts
 from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow
 from tci_gateway.logs import configure_logging
@@ -29,8 +27,7 @@ BUYER_BASE = {"atradius": 10_000_000, "allianz": 20_000_000, "coface": 30_000_00
 
 
 def policy(name: str) -> Policy:
-    zero = Money(Decimal(0), "EUR")
-    terms = PolicyTerms("EUR", Decimal(90), 120, 60, 90, 180, 360, zero, zero, zero, "Europe/Paris")
+    terms = atradius_terms()
     return Policy(f"{name}-pol", name, terms, POLICIES[name])
 
 

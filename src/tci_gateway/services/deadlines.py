@@ -51,6 +51,26 @@ def _effective_due(policy: Policy) -> ColumnElement[date | None]:
     return OpenItemRow.due_date.expression
 
 
+def _overdue(policy: Policy, policy_id: int, today: date) -> tuple[ColumnElement[bool], ...]:
+    """Open invoices of the policy's ERP accounts past their (effective) due date."""
+    return (
+        ErpAccountRow.policy_id == policy_id,
+        OpenItemRow.kind == ItemKind.INVOICE.value,
+        OpenItemRow.open_amount > 0,
+        _effective_due(policy) < today,
+    )
+
+
+def _known_policies(
+    session: Session, policies: Mapping[str, Policy]
+) -> Iterator[tuple[Policy, int]]:
+    """The configured policies the ledger knows, with their ids, in key order."""
+    ids = policy_ids(session)
+    for key, policy in sorted(policies.items()):
+        if key in ids:
+            yield policy, ids[key]
+
+
 def scan_policy(
     session: Session,
     policy: Policy,
@@ -74,12 +94,7 @@ def scan_policy(
         .select_from(OpenItemRow)
         .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
         .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
-        .where(
-            ErpAccountRow.policy_id == policy_id,
-            OpenItemRow.kind == ItemKind.INVOICE.value,
-            OpenItemRow.open_amount > 0,
-            due < today,
-        )
+        .where(*_overdue(policy, policy_id, today))
         .group_by(ErpAccountRow.buyer_id, BuyerRow.name, BuyerRow.tier)
         .order_by(ErpAccountRow.buyer_id)
     )
@@ -127,13 +142,10 @@ def scan(
     """The overdue buyers of every configured policy known to the ledger."""
     found: list[OverdueBuyer] = []
     with ledger.unit_of_work() as session:
-        ids = policy_ids(session)
-        for key, policy in sorted(policies.items()):
-            if key not in ids:
-                continue
+        for policy, policy_id in _known_policies(session, policies):
             today = policy.terms.business_date(now)
             found.extend(
-                scan_policy(session, policy, ids[key], paths, default_tier, today, lead_days)
+                scan_policy(session, policy, policy_id, paths, default_tier, today, lead_days)
             )
     return found
 
@@ -157,10 +169,7 @@ def invoice_clocks(
     """Every open invoice past its due date, each with its own clock (streamed, in
     policy, buyer and due-date order)."""
     with ledger.unit_of_work() as session:
-        ids = policy_ids(session)
-        for key, policy in sorted(policies.items()):
-            if key not in ids:
-                continue
+        for policy, policy_id in _known_policies(session, policies):
             today = policy.terms.business_date(now)
             due = _effective_due(policy)
             stmt = (
@@ -174,19 +183,14 @@ def invoice_clocks(
                 )
                 .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
                 .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
-                .where(
-                    ErpAccountRow.policy_id == ids[key],
-                    OpenItemRow.kind == ItemKind.INVOICE.value,
-                    OpenItemRow.open_amount > 0,
-                    due < today,
-                )
+                .where(*_overdue(policy, policy_id, today))
                 .order_by(ErpAccountRow.buyer_id, due, OpenItemRow.document_number)
                 .execution_options(yield_per=5000)
             )
             for buyer_id, name, account, number, original, extended in session.execute(stmt):
                 assert original is not None  # NULL due dates never compare as overdue
                 yield OverdueInvoiceClock(
-                    key,
+                    policy.key,
                     buyer_id,
                     name,
                     account,
