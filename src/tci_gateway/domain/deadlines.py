@@ -32,6 +32,12 @@ from zoneinfo import ZoneInfo
 from tci_gateway.domain.policy import PolicyTerms
 
 
+def is_overdue(due_date: date | None, today: date) -> bool:
+    """An invoice is overdue from the day after its due date, on the policy's business
+    date ``today`` (the deadline scan's SQL filter says the same: due < today)."""
+    return due_date is not None and due_date < today
+
+
 class Deadline(StrEnum):
     """The four dates of a clock."""
 

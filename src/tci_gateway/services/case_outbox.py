@@ -37,7 +37,6 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.crashpoints import crash_point
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cases import (
-    FINAL_STATUSES,
     ActionState,
     InsurerCaseStatus,
     insurer_case_status,
@@ -273,21 +272,3 @@ def poll_action(
 
     _update(ledger, action_id, apply)
     return insurer_case_status(found.status).value
-
-
-def sent_unfinished(ledger: Ledger) -> list[int]:
-    """API actions the insurer has whose status is not final yet (to poll)."""
-    final = [s.value for s in FINAL_STATUSES]
-    with ledger.unit_of_work() as session:
-        return list(
-            session.scalars(
-                select(CaseActionRow.id)
-                .where(
-                    CaseActionRow.channel == "API",
-                    CaseActionRow.state == ActionState.SENT.value,
-                    (CaseActionRow.insurer_status.is_(None))
-                    | (CaseActionRow.insurer_status.not_in(final)),
-                )
-                .order_by(CaseActionRow.id)
-            )
-        )

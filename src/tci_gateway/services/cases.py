@@ -20,7 +20,7 @@ from tci_gateway.adapters.contract import ClaimFiling, InsurerAdapter, OverdueFi
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cases import ActionState, CaseState, client_reference
 from tci_gateway.domain.cover import covered_limit, in_force
-from tci_gateway.domain.deadlines import Deadline
+from tci_gateway.domain.deadlines import Deadline, is_overdue
 from tci_gateway.domain.escalation import NOTIFYING, StepAction
 from tci_gateway.domain.exposure import Converter
 from tci_gateway.domain.indemnity import IndemnityResult, InvoiceLine, compute_indemnity
@@ -143,8 +143,7 @@ def _overdue_invoices(
         if i.kind is ItemKind.INVOICE
         and not i.disputed
         and i.open_amount.amount > 0
-        and i.due_date is not None
-        and i.due_date < today
+        and is_overdue(i.due_date, today)
     ]
 
 
@@ -251,7 +250,7 @@ def record_case(
     overdue = [
         line
         for line in result.lines
-        if line.due_date is not None and line.due_date < ob.today and line.excluded is None
+        if is_overdue(line.due_date, ob.today) and line.excluded is None
     ]
     case.overdue_total = sum((line.net.amount for line in overdue), Money.zero(currency).amount)
     case.insured_total = result.insured_total.amount

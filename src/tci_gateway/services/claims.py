@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from tci_gateway.adapters.contract import InsurerAdapter
-from tci_gateway.domain.cases import ActionState, CaseState
+from tci_gateway.domain.cases import FINAL_STATUSES, ActionState, CaseState
 from tci_gateway.domain.escalation import EscalationPath
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.policy import Policy
@@ -25,7 +25,7 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.locks import exclusive
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, PolicyRow
 from tci_gateway.logs import get_logger
-from tci_gateway.services.case_outbox import poll_action, send_action, sent_unfinished
+from tci_gateway.services.case_outbox import poll_action, send_action
 from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
 from tci_gateway.services.deadlines import OverdueBuyer, scan
 
@@ -105,7 +105,8 @@ def plan(
     return planned
 
 
-def _to_send(ledger: Ledger) -> list[tuple[int, str]]:
+def _api_actions(ledger: Ledger, *where: ColumnElement[bool]) -> list[tuple[int, str]]:
+    """API actions matching ``where``, with their policy key, in id order."""
     with ledger.unit_of_work() as session:
         return [
             (action_id, key)
@@ -113,27 +114,26 @@ def _to_send(ledger: Ledger) -> list[tuple[int, str]]:
                 select(CaseActionRow.id, PolicyRow.key)
                 .join(ClaimCaseRow, ClaimCaseRow.id == CaseActionRow.case_id)
                 .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
-                .where(
-                    CaseActionRow.channel == "API",
-                    CaseActionRow.state.in_(
-                        [ActionState.QUEUED.value, ActionState.AMBIGUOUS.value]
-                    ),
-                )
+                .where(CaseActionRow.channel == "API", *where)
                 .order_by(CaseActionRow.id)
             )
         ]
 
 
-def _policy_of_action(ledger: Ledger, action_id: int) -> str:
-    with ledger.unit_of_work() as session:
-        return str(
-            session.scalar(
-                select(PolicyRow.key)
-                .join(ClaimCaseRow, ClaimCaseRow.policy_id == PolicyRow.id)
-                .join(CaseActionRow, CaseActionRow.case_id == ClaimCaseRow.id)
-                .where(CaseActionRow.id == action_id)
-            )
-        )
+def _to_send(ledger: Ledger) -> list[tuple[int, str]]:
+    return _api_actions(
+        ledger, CaseActionRow.state.in_([ActionState.QUEUED.value, ActionState.AMBIGUOUS.value])
+    )
+
+
+def _to_poll(ledger: Ledger) -> list[tuple[int, str]]:
+    """Filings the insurer has whose status is not final yet."""
+    final = [s.value for s in FINAL_STATUSES]
+    return _api_actions(
+        ledger,
+        CaseActionRow.state == ActionState.SENT.value,
+        CaseActionRow.insurer_status.is_(None) | CaseActionRow.insurer_status.not_in(final),
+    )
 
 
 def run_claims(
@@ -237,8 +237,8 @@ def poll_cases(
     """Ask the insurers for the status of every filing they have that is not final
     (the intra-day poll job and the end of each claims run); returns how many."""
     polled = 0
-    for action_id in sent_unfinished(ledger):
-        policy = policies.get(_policy_of_action(ledger, action_id))
+    for action_id, key in _to_poll(ledger):
+        policy = policies.get(key)
         adapter = adapters.get(policy.insurer) if policy else None
         if policy is None or adapter is None:
             continue

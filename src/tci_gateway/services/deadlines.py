@@ -52,7 +52,8 @@ def _effective_due(policy: Policy) -> ColumnElement[date | None]:
 
 
 def _overdue(policy: Policy, policy_id: int, today: date) -> tuple[ColumnElement[bool], ...]:
-    """Open invoices of the policy's ERP accounts past their (effective) due date."""
+    """Open invoices of the policy's ERP accounts past their (effective) due date: in SQL
+    what :func:`~tci_gateway.domain.deadlines.is_overdue` and ``deadline_clock`` say."""
     return (
         ErpAccountRow.policy_id == policy_id,
         OpenItemRow.kind == ItemKind.INVOICE.value,
