@@ -329,3 +329,19 @@ def test_a_payment_after_the_claim_updates_it_or_alerts(world: World) -> None:
     with world.ledger.unit_of_work() as s:
         (message,) = s.scalars(select(AlertRow.message).where(AlertRow.kind == "claim_changed"))
     assert "filed for 13000.00 EUR; outstanding now 12000.00" in message
+
+
+def test_a_notified_case_keeps_its_clock_when_the_oldest_invoice_is_paid(world: World) -> None:
+    world.run()  # notified on 1 March for INV-1, due 31 January
+    with world.ledger.unit_of_work() as s:
+        s.execute(
+            update(OpenItemRow).where(OpenItemRow.document_number == "INV-1").values(open_amount=0)
+        )
+    # The oldest overdue invoice is now the disputed INV-3 (due 4 February), but the claim
+    # still falls due at the date of loss of the notified clock: 31 Jan + 180 = 30 July.
+    report = world.run(now=datetime(2027, 7, 30, 10, 0, tzinfo=UTC))
+    assert [(p.buyer_name, p.action, p.due_on) for p in report.planned if p.case_id == 1] == [
+        ("Contract Alpha SA", "CLAIM", date(2027, 7, 30))
+    ]
+    case = case_views.get_case(world.ledger, 1)
+    assert (case.due_date, case.claim_by) == (date(2027, 1, 31), date(2028, 1, 26))

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, select
 
 from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.cases import FINAL_STATUSES, ActionState, CaseState
-from tci_gateway.domain.escalation import EscalationPath
+from tci_gateway.domain.escalation import NOTIFYING, EscalationPath, StepAction
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import RecordError, TciError
@@ -27,7 +27,7 @@ from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, PolicyRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.case_outbox import poll_action, send_action
 from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
-from tci_gateway.services.deadlines import OverdueBuyer, scan
+from tci_gateway.services.deadlines import OverdueBuyer, anchored, scan
 
 Progress = Callable[[str, int, int], None]
 
@@ -60,33 +60,65 @@ class ClaimsRunReport:
         return sum(1 for c in self.cases if c.opened)
 
 
-def _existing_actions(ledger: Ledger) -> dict[tuple[int, int], tuple[int, set[str]]]:
-    """Open cases by (policy id, buyer id): their id and the actions they already have."""
+@dataclass(frozen=True)
+class OpenCase:
+    id: int
+    due_date: date
+    actions: frozenset[str]
+
+    @property
+    def notified(self) -> bool:
+        return any(StepAction(a) in NOTIFYING for a in self.actions)
+
+
+def _open_cases(ledger: Ledger) -> dict[tuple[int, int], OpenCase]:
+    """Open cases by (policy id, buyer id), with the actions they already have."""
     with ledger.unit_of_work() as session:
         rows = session.execute(
             select(
-                ClaimCaseRow.policy_id, ClaimCaseRow.buyer_id, ClaimCaseRow.id, CaseActionRow.action
+                ClaimCaseRow.policy_id,
+                ClaimCaseRow.buyer_id,
+                ClaimCaseRow.id,
+                ClaimCaseRow.due_date,
+                CaseActionRow.action,
             )
             .outerjoin(CaseActionRow, CaseActionRow.case_id == ClaimCaseRow.id)
             .where(ClaimCaseRow.state == CaseState.OPEN.value)
         ).all()
-    found: dict[tuple[int, int], tuple[int, set[str]]] = {}
-    for policy_id, buyer_id, case_id, action in rows:
-        entry = found.setdefault((policy_id, buyer_id), (case_id, set()))
+    actions: dict[tuple[int, int], set[str]] = {}
+    heads: dict[tuple[int, int], tuple[int, date]] = {}
+    for policy_id, buyer_id, case_id, due, action in rows:
+        heads[(policy_id, buyer_id)] = (case_id, due)
+        entry = actions.setdefault((policy_id, buyer_id), set())
         if action is not None:
-            entry[1].add(action)
-    return found
+            entry.add(action)
+    return {
+        key: OpenCase(case_id, due, frozenset(actions[key]))
+        for key, (case_id, due) in heads.items()
+    }
+
+
+def _anchor(
+    overdue: list[OverdueBuyer], cases: Mapping[tuple[int, int], OpenCase]
+) -> list[OverdueBuyer]:
+    """Buyers whose case was notified keep the clock of that notification."""
+    result = []
+    for ob in overdue:
+        case = cases.get((ob.policy_id, ob.buyer_id))
+        result.append(anchored(ob, case.due_date) if case and case.notified else ob)
+    return result
 
 
 def plan(
     overdue: list[OverdueBuyer],
-    existing: Mapping[tuple[int, int], tuple[int, set[str]]],
+    cases: Mapping[tuple[int, int], OpenCase],
     adapters: Mapping[str, InsurerAdapter],
 ) -> list[PlannedAction]:
     """The actions a run would queue: due steps the buyer's open case does not have."""
     planned = []
     for ob in overdue:
-        case_id, done = existing.get((ob.policy_id, ob.buyer_id), (None, set()))
+        case = cases.get((ob.policy_id, ob.buyer_id))
+        case_id, done = (case.id, case.actions) if case else (None, frozenset[str]())
         for step in ob.steps:
             if step.action.value in done:
                 continue
@@ -163,7 +195,9 @@ def run_claims(
             ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
         )
         report.overdue_buyers = len(overdue)
-        report.planned = plan(overdue, _existing_actions(ledger), adapters)
+        cases = _open_cases(ledger)
+        overdue = _anchor(overdue, cases)
+        report.planned = plan(overdue, cases, adapters)
         if dry_run:
             return report
         for index, ob in enumerate(overdue, 1):

@@ -10,7 +10,7 @@ holds one row per overdue buyer, never the open items.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, case, func, select
@@ -39,6 +39,23 @@ class OverdueBuyer:
     overdue_invoices: int
     steps: tuple[DueStep, ...]
     warnings: tuple[DeadlineWarning, ...]
+    path: EscalationPath
+    lead_days: tuple[int, ...]
+
+
+def anchored(ob: OverdueBuyer, due_date: date) -> OverdueBuyer:
+    """``ob`` with its clock counted from ``due_date`` instead: once the insurer has been
+    notified, a case keeps the clock it was notified under (paying the oldest invoice
+    does not push the claim deadlines later)."""
+    if due_date == ob.clock.due_date:
+        return ob
+    clock = deadline_clock(ob.policy.terms, due_date)
+    return replace(
+        ob,
+        clock=clock,
+        steps=tuple(due_steps(ob.path, ob.policy.terms, clock, ob.today)),
+        warnings=tuple(warnings(clock, ob.today, ob.lead_days)),
+    )
 
 
 def _effective_due(policy: Policy) -> ColumnElement[date | None]:
@@ -128,6 +145,8 @@ def scan_policy(
             overdue_invoices=count,
             steps=known[1],
             warnings=known[2],
+            path=paths[tier_name],
+            lead_days=lead_days,
         )
 
 
