@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-import pycountry
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import (
@@ -24,6 +23,7 @@ from tci_gateway.adapters.contract import (
     CompanyCandidate,
     CompanyQuery,
 )
+from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import (
     ConfigError,
     NotFoundError,
@@ -189,10 +189,10 @@ class CreditsafeAdapter:
     # -- helpers ------------------------------------------------------------------------
 
     def _country(self, raw: str) -> str:
-        code = (raw or "").strip().upper()
-        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-            raise RejectedError(f"unknown ISO 3166 alpha-2 country {raw!r}", adapter=self.name)
-        return code
+        try:
+            return country_code(raw)
+        except PartyError as exc:
+            raise RejectedError(str(exc), adapter=self.name) from exc
 
     def _search(self, country: str, criteria: Mapping[str, str]) -> list[CompanyCandidate]:
         params = {"countries": country, "page": "1", "pageSize": str(self.page_size), **criteria}

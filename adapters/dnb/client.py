@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
-import pycountry
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import (
@@ -24,6 +23,7 @@ from tci_gateway.adapters.contract import (
     CompanyQuery,
 )
 from tci_gateway.domain.identifiers import Scheme
+from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import (
     AdapterError,
     ConfigError,
@@ -251,10 +251,10 @@ class DnbAdapter:
     # -- helpers ------------------------------------------------------------------------
 
     def _country(self, raw: str) -> str:
-        code = (raw or "").strip().upper()
-        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-            raise RejectedError(f"unknown ISO 3166 alpha-2 country {raw!r}", adapter=self.name)
-        return code
+        try:
+            return country_code(raw)
+        except PartyError as exc:
+            raise RejectedError(str(exc), adapter=self.name) from exc
 
     def _data(self, duns: str, blocks: Sequence[str]) -> DataReply | None:
         value = duns.strip()

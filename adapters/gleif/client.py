@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
-import pycountry
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import (
@@ -23,6 +22,7 @@ from tci_gateway.adapters.contract import (
     CompanyQuery,
 )
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
+from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
@@ -204,10 +204,10 @@ class GleifAdapter:
             raise RejectedError(str(exc), adapter=self.name) from exc
 
     def _country(self, raw: str) -> str:
-        code = (raw or "").strip().upper()
-        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-            raise RejectedError(f"unknown ISO 3166 alpha-2 country {raw!r}", adapter=self.name)
-        return code
+        try:
+            return country_code(raw)
+        except PartyError as exc:
+            raise RejectedError(str(exc), adapter=self.name) from exc
 
     def _lookup(self, lei: str, *, parents: bool) -> MappedRecord | None:
         try:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import pycountry
+
 from tci_gateway.domain.identifiers import Identifier, Scheme
 
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -18,6 +20,15 @@ _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 class PartyError(ValueError):
     """A buyer or account that cannot exist."""
+
+
+def country_code(text: str) -> str:
+    """``text`` as an ISO 3166 alpha-2 country code (upper case, trimmed); a
+    :class:`PartyError` when it is not one."""
+    code = (text or "").strip().upper()
+    if not _COUNTRY_RE.match(code) or pycountry.countries.get(alpha_2=code) is None:
+        raise PartyError(f"country {text!r} is not an ISO 3166 alpha-2 code such as FR")
+    return code
 
 
 @dataclass(frozen=True, slots=True)

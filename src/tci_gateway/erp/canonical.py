@@ -13,8 +13,6 @@ from datetime import date
 from functools import partial
 from typing import Any, TypeVar
 
-import pycountry
-
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
@@ -23,7 +21,7 @@ from tci_gateway.domain.identifiers import (
     parse_identifier,
 )
 from tci_gateway.domain.money import Money, MoneyError, check_currency, parse_amount
-from tci_gateway.domain.parties import Buyer, ErpAccount
+from tci_gateway.domain.parties import Buyer, ErpAccount, country_code
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.erp.reader import Columns, RawRecord, cell_text
 from tci_gateway.errors import RecordError
@@ -131,10 +129,7 @@ def parse_date(text: str) -> date:
 
 
 def parse_country(text: str) -> str:
-    code = text.upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"country {text!r} is not an ISO 3166 alpha-2 code such as FR")
-    return code
+    return country_code(text)
 
 
 def parse_bool(text: str) -> bool:
