@@ -195,11 +195,15 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
             for i in identifiers_of(session, case.buyer_id)
         )
         external = dict(policy.external_ref) if policy else {}
+        payloads: dict[str, Any] = {
+            action: payload
+            for action, payload in session.execute(
+                select(CaseActionRow.action, CaseActionRow.payload).where(
+                    CaseActionRow.case_id == case_id
+                )
+            )
+        }
     actions = [a for a in case.actions if a.action != StepAction.REMINDER.value]
-    payloads: dict[str, Any] = {}
-    with ledger.unit_of_work() as session:
-        for row in session.scalars(select(CaseActionRow).where(CaseActionRow.case_id == case_id)):
-            payloads[row.action] = row.payload
     return {
         "case": case.id,
         "state": case.state,
