@@ -204,6 +204,7 @@ class ImportRow(Base):
     inserted: Mapped[int] = mapped_column(Integer)
     updated: Mapped[int] = mapped_column(Integer)
     unchanged: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -211,6 +212,7 @@ class OpenItemRow(Base):
     __tablename__ = "open_items"
     __table_args__ = (
         UniqueConstraint("erp_account_id", "document_number", name="uq_open_items_document"),
+        Index("ix_open_items_scope", "source", "company_code"),
         CheckConstraint(_in("kind", [k.value for k in ItemKind]), "kind"),
         CheckConstraint("amount >= 0", "amount_nonneg"),
         CheckConstraint("open_amount >= 0 AND open_amount <= amount", "open_amount"),
@@ -232,6 +234,14 @@ class OpenItemRow(Base):
     extended_due_date: Mapped[date | None] = mapped_column(Date)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The scope a complete export closes within: the import source and, optionally, the
+    # ERP's company code. Items imported without one belong to the source "default".
+    source: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
+    company_code: Mapped[str | None] = mapped_column(String(32))
+    # Set when a complete export no longer listed the item: its open amount was set to 0
+    # on that business date by that import (the row is kept, never deleted).
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    closed_import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
 
 
 class AlertRow(Base):
@@ -417,6 +427,46 @@ class SyncStagingRow(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[str] = mapped_column(Text)
     normalised: Mapped[str] = mapped_column(Text)
+
+
+class LimitInForceRow(Base):
+    """The covered limit in force per buyer and policy on ``business_date``: derived from
+    the decision history by the domain rule (``domain.cover``), kept as data so that a
+    change by date (an announced reduction taking effect, a tranche expiring) is a change
+    the ERP can be sent. Maintained by the sync and by the date roll of each cycle."""
+
+    __tablename__ = "limits_in_force"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", "amount_nonneg"),
+        CheckConstraint("length(currency) = 3", "currency_len"),
+    )
+
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"), primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), primary_key=True, index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("cover_decisions.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    business_date: Mapped[date] = mapped_column(Date)
+    change_id: Mapped[int] = mapped_column(Integer, index=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LimitChangeRow(Base):
+    """One change of a limit in force (by sync or by date); its id is the ERP's cursor."""
+
+    __tablename__ = "limit_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Amount)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # The claims tables share this metadata; imported last, as they use the names above.
