@@ -4,6 +4,8 @@
 
     TciError
     ├── ConfigError                 fix the configuration (exit status 2)
+    │   └── LedgerUnavailableError  the ledger cannot be opened (URL shown without
+    │                               its password, and the cause)
     ├── InputError                  fix the file: carries a list of RecordError (exit 2)
     └── AdapterError                a call to an insurer or bureau failed
         ├── TransientError          retry later (the retry policy already tried)
@@ -32,6 +34,12 @@ class TciError(Exception):
 
 class ConfigError(TciError):
     """The configuration is missing, malformed or inconsistent."""
+
+
+class LedgerUnavailableError(ConfigError):
+    """The ledger cannot be opened (no file, unwritable, server not answering, login
+    refused, database missing). The message names the URL with its password hidden and
+    the cause."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,16 +141,32 @@ def _shared_processors() -> list[Any]:
     ]
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+"""The levels ``--log-level`` and ``[logging] level`` accept."""
+
+
 def configure_logging(
     fmt: str = "console", level: str = "info", stream: TextIO | None = None
 ) -> None:
-    """Configure structlog and the standard library to write to ``stream`` (stderr)."""
+    """Configure structlog and the standard library to write to ``stream`` (stderr).
+
+    Tracebacks are rendered as plain text by ``format_exc_info`` and scrubbed like any
+    other field: never rich's pretty tracebacks, which print local variables (a
+    settings object holding the database password, a token)."""
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"log level {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if fmt not in ("console", "json"):
+        raise ValueError(f"log format {fmt!r} is neither console nor json")
     out = stream if stream is not None else sys.stderr
     renderer: Any
     if fmt == "json":
         renderer = _redacting(structlog.processors.JSONRenderer())
     else:
-        renderer = _redacting(structlog.dev.ConsoleRenderer(colors=False))
+        renderer = _redacting(
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        )
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
         processors=[*_shared_processors(), renderer],

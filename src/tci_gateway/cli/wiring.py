@@ -17,7 +17,7 @@ from tci_gateway.domain.exposure import Converter
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
-from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.engine import Ledger, display_url
 from tci_gateway.ledger.migrate import is_up_to_date
 from tci_gateway.services.fx import ledger_converter
 
@@ -44,12 +44,15 @@ class Wiring:
     bureau_connections: dict[str, BureauConnection] = field(default_factory=dict)
 
     def ledger(self, *, require_schema: bool = True) -> Ledger:
-        ledger = Ledger.from_url(self.settings.database.url, echo=self.settings.database.echo)
+        """The configured ledger, checked to answer (and, unless ``require_schema`` is
+        false, to be at the current schema): a failure is one :class:`ConfigError`."""
+        url = self.settings.database.url
+        ledger = Ledger.open(url, echo=self.settings.database.echo, create=not require_schema)
         if require_schema and not is_up_to_date(ledger.engine):
             ledger.dispose()
             raise ConfigError(
-                f"the ledger at {self.settings.database.url.split('@')[-1]} is not at the current "
-                "schema: run `tci db upgrade` first"
+                f"the ledger {display_url(url)} is not at the current schema: "
+                "run `tci db upgrade` first"
             )
         return ledger
 

@@ -13,13 +13,50 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tci_gateway.errors import ConfigError
+from tci_gateway.errors import ConfigError, LedgerUnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+
+
+def db_cause(exc: BaseException) -> str:
+    """The cause of a driver error in one line, without SQLAlchemy's background link:
+    ``connection refused``, ``role "x" does not exist``, ``unable to open database file``."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    first = lines[0] if lines else type(orig).__name__
+    # psycopg: 'connection failed: connection to server at "h", port 5432 failed: FATAL:  x'
+    if "failed: " in first:
+        first = first.rsplit("failed: ", 1)[1]
+    first = first.removeprefix("FATAL:").strip()
+    if first.lower() == "connection refused":
+        first = "connection refused (is the database server running and listening there?)"
+    elif isinstance(exc, OperationalError) and "timeout" in first.lower():
+        first = f"{first} (is the host right and reachable?)"
+    return " ".join(first.split())
+
+
+def _check_sqlite_path(path: Path, shown: str, *, create: bool) -> None:
+    directory = path.parent
+    if not create:
+        if not path.is_file():
+            raise LedgerUnavailableError(
+                f"cannot open the ledger {shown}: there is no ledger file {path} "
+                "(`tci db upgrade` creates it)"
+            )
+        return
+    if not directory.is_dir():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerUnavailableError(
+                f"cannot open the ledger {shown}: cannot create its directory {directory}: "
+                f"{exc.strerror or exc}"
+            ) from None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -44,13 +81,34 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
-    """An engine for ``url`` (SQLite file, ``sqlite://`` memory, or PostgreSQL)."""
-    url = normalise_url(url)
+def display_url(url: str) -> str:
+    """``url`` as it may be shown and logged: the password replaced by ``***``."""
     try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"database url {url!r} is not a valid SQLAlchemy URL") from exc
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Not a URL SQLAlchemy reads: hide whatever sits between "user:" and "@".
+        scheme, sep, rest = url.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        if not sep or not at:
+            return url
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in userinfo else url
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(normalise_url(url))
+    except ArgumentError:
+        raise ConfigError(
+            f"database url {display_url(url)!r} is not a valid SQLAlchemy URL"
+        ) from None
+
+
+def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (SQLite file, ``sqlite://`` memory, or PostgreSQL). A SQLite
+    file's directory is created when missing (see :meth:`Ledger.open` for the checked
+    way the command line opens a ledger)."""
+    parsed = _parse(url)
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"database {parsed.get_backend_name()!r} is not supported")
     if parsed.get_backend_name() == "sqlite":
@@ -61,6 +119,9 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if "connect_timeout" not in parsed.query:
+        # libpq waits forever for a host that drops packets; no run may hang on it.
+        kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT_S})
     return create_engine(parsed, echo=echo, **kwargs)
 
 
@@ -74,6 +135,29 @@ class Ledger:
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> Ledger:
         return cls(make_engine(url, echo=echo))
+
+    @classmethod
+    def open(cls, url: str, *, echo: bool = False, create: bool = False) -> Ledger:
+        """Open the ledger at ``url`` and check that it answers. Every way it can fail
+        (no SQLite file or directory, a directory that cannot be written, a server that
+        does not answer, a login refused, a database missing) is one
+        :class:`~tci_gateway.errors.LedgerUnavailableError` naming the URL without its password and the cause.
+
+        ``create`` allows a new SQLite file and its directory (``tci db upgrade``);
+        otherwise a SQLite file that does not exist is refused rather than created empty.
+        """
+        shown = display_url(url)
+        parsed = _parse(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            _check_sqlite_path(Path(str(parsed.database)), shown, create=create)
+        ledger = cls(make_engine(url, echo=echo))
+        try:
+            with ledger.engine.connect():
+                pass
+        except DBAPIError as exc:
+            ledger.dispose()
+            raise LedgerUnavailableError(f"cannot open the ledger {shown}: {db_cause(exc)}") from None
+        return ledger
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
