@@ -17,7 +17,7 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -389,8 +389,20 @@ def load_settings(path: Path | None = None) -> Settings:
     for provider in (*settings.insurers.values(), *settings.bureaus.values()):
         for secret in provider.credentials.values():
             register_secret(secret.get_secret_value())
+    for password in _url_passwords(settings.database.url):
+        register_secret(password)
     _check_escalation(settings, str(config_path) if config_path else "environment")
     return settings
+
+
+def _url_passwords(url: str) -> set[str]:
+    """The password in a database URL (``postgresql://user:PASSWORD@host/db``), as
+    written and %-decoded."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return set()
+    return {password, unquote(password)} if password else set()
 
 
 def _check_escalation(settings: Settings, source: str) -> None:

@@ -1,7 +1,8 @@
 """The ``tci`` command line: one subcommand per service.
 
 Exit status: 0 success; 1 the run finished but with record errors or an insurer
-failing; 2 bad usage, configuration or input (nothing written).
+failing; 2 bad usage, configuration or input, or a ledger that cannot be opened
+(nothing written); 70 an internal error; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer exports neither
 
 from tci_gateway.cli.output import Output, exposure_json, exposure_table
 from tci_gateway.cli.state import State
@@ -20,7 +22,7 @@ from tci_gateway.cli.wiring import Wiring
 from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
 from tci_gateway.ledger.migrate import upgrade
-from tci_gateway.logs import get_logger, redact_text
+from tci_gateway.logs import LOG_LEVELS, configure_logging, get_logger, redact_text
 from tci_gateway.services import export as export_service
 from tci_gateway.services.exposure import exposure_report, group_exposure, record_exposure_alerts
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
@@ -75,7 +77,15 @@ def main_options(
 ) -> None:
     """Trade-credit insurance gateway."""
     if log_format not in (None, "console", "json"):
-        raise typer.BadParameter("--log-format must be console or json")
+        raise typer.BadParameter(
+            f"{log_format!r} is not console or json", param_hint="--log-format"
+        )
+    if log_level is not None:
+        if log_level.lower() not in LOG_LEVELS:
+            raise typer.BadParameter(
+                f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level"
+            )
+        log_level = log_level.lower()
     ctx.obj = State(
         config, json_output, log_format, log_level, parse_as_of(as_of), Output(json_output)
     )
@@ -405,26 +415,53 @@ _register_more()
 
 
 def main() -> None:
-    """Console entry point: maps errors to exit statuses, never shows a traceback."""
+    """Console entry point: maps errors to exit statuses, never shows a traceback.
+
+    Every failure is one line on stderr: 2 for bad usage, configuration or input
+    (including a ledger that cannot be opened), 1 for an insurer failing, 130 when
+    interrupted, 70 for an internal error, whose traceback goes to the log at debug level
+    only (scrubbed, without local variables)."""
+    configure_logging()  # before anything can log: stderr, scrubbed, no local variables
     output = Output()
     try:
-        app()
+        status = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        if exc.format_message().strip():  # typer's rich help printed itself already
+            Output().out.print(exc.format_message(), markup=False)
+        sys.exit(2)
+    except UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        output.error(one_line(exc.format_message()) + hint)
+        sys.exit(2)
     except InputError as exc:
         output.record_errors(exc.errors, "input refused")
         sys.exit(2)
     except ConfigError as exc:
-        output.error(str(exc))
+        output.error(one_line(str(exc)))
         sys.exit(2)
     except AdapterError as exc:
-        output.error(str(exc))
+        output.error(one_line(str(exc)))
         sys.exit(1)
     except TciError as exc:
-        output.error(str(exc))
+        output.error(one_line(str(exc)))
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         output.error("interrupted")
         sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (`| head`): nothing more to say
+        sys.exit(1)
     except Exception as exc:  # the last line of defence: a message, not a traceback
-        get_logger().error("internal_error", exc_info=True)
-        output.error(f"internal error: {type(exc).__name__}: {redact_text(str(exc))}")
+        get_logger().debug("internal_error", exc_info=True)
+        output.error(
+            f"internal error: {type(exc).__name__}: {one_line(redact_text(str(exc)))} "
+            "(run with --log-level debug for the traceback)"
+        )
         sys.exit(70)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def one_line(message: str) -> str:
+    """The first line of a message that has several (a driver's hint, a usage text)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else message

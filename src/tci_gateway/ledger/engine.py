@@ -141,7 +141,8 @@ class Ledger:
         """Open the ledger at ``url`` and check that it answers. Every way it can fail
         (no SQLite file or directory, a directory that cannot be written, a server that
         does not answer, a login refused, a database missing) is one
-        :class:`~tci_gateway.errors.LedgerUnavailableError` naming the URL without its password and the cause.
+        :class:`~tci_gateway.errors.LedgerUnavailableError` naming the URL without its
+        password and the cause.
 
         ``create`` allows a new SQLite file and its directory (``tci db upgrade``);
         otherwise a SQLite file that does not exist is refused rather than created empty.
@@ -156,7 +157,9 @@ class Ledger:
                 pass
         except DBAPIError as exc:
             ledger.dispose()
-            raise LedgerUnavailableError(f"cannot open the ledger {shown}: {db_cause(exc)}") from None
+            raise LedgerUnavailableError(
+                f"cannot open the ledger {shown}: {db_cause(exc)}"
+            ) from None
         return ledger
 
     @contextmanager
