@@ -1,7 +1,8 @@
 """Writing files for the ERP: CSV and JSON, atomically, safe to open in a spreadsheet.
 
 A file is written to a temporary name beside the target and renamed into place only
-when complete, so the ERP never reads half a file. CSV cells starting with ``= + - @``,
+when complete (flushed and fsynced first), so the ERP never reads half a file; it gets
+the mode the umask gives a new file. CSV cells starting with ``= + - @``,
 tab, CR or NUL are prefixed with ``'`` against formula injection (OWASP / ASVS 5.0).
 """
 
@@ -18,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from tci_gateway.errors import ConfigError
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
@@ -26,24 +29,55 @@ def escape_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where unsupported)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_text_file(path: Path | None) -> Iterator[TextIO]:
-    """Write to ``path`` atomically (``None`` writes to stdout)."""
+    """Write to ``path`` atomically (``None`` writes to stdout): a temporary file beside
+    it, flushed and fsynced, then renamed over it. The file gets the usual mode of a new
+    file (``0666`` less the umask, e.g. ``0644``), not the ``0600`` of a temporary file.
+    A file that cannot be written is a :class:`ConfigError` naming it."""
     if path is None:
         yield sys.stdout
         sys.stdout.flush()
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+    _fsync_directory(path.parent)
 
 
 def _text(value: Any) -> str:
