@@ -5,7 +5,10 @@ Rules (DESIGN.md, domain rule 1):
 * amounts are ``Decimal``, never ``float``; a float given to :class:`Money` is refused;
 * amounts of different currencies never add up: that raises :class:`CurrencyMismatchError`;
 * text is parsed exactly by :func:`parse_amount`, which refuses exponents, thousands
-  separators and more decimal places than the currency has.
+  separators and more decimal places than the currency has;
+* every amount the gateway hands out (JSON, tables, filing payloads, packs, exports) goes
+  through :func:`quantize_minor` / :func:`amount_text`: rounded half-even to the currency's
+  minor units (JPY 0, EUR 2, KWD 3), never ``63000.0000``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,21 @@ def check_currency(code: str) -> str:
 def minor_units(currency: str) -> int:
     """Number of decimal places of ``currency`` (2 unless ISO 4217 says otherwise)."""
     return _MINOR_UNITS.get(currency, 2)
+
+
+def quantize_minor(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` rounded half-even to the minor units of ``currency`` (JPY ``63000``,
+    EUR ``63000.00``, KWD ``63000.000``); a negative zero comes out as zero."""
+    exp = Decimal(1).scaleb(-minor_units(currency))
+    # Explicit rounding: the thread's decimal context may have been changed elsewhere.
+    rounded = amount.quantize(exp, rounding=ROUND_HALF_EVEN)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+def amount_text(amount: Decimal, currency: str, *, grouped: bool = False) -> str:
+    """The one text form of an amount handed out: :func:`quantize_minor`, plain for
+    machines (``63000.00``) or with thousands separators for people (``63,000.00``)."""
+    return format(quantize_minor(amount, currency), ",f" if grouped else "f")
 
 
 def parse_amount(text: str, currency: str, *, allow_negative: bool = False) -> Decimal:
@@ -162,12 +180,14 @@ class Money:
 
     def rounded(self) -> Money:
         """Rounded half-even to the currency's minor units (for display and filing)."""
-        exp = Decimal(1).scaleb(-minor_units(self.currency))
-        # Explicit rounding: the thread's decimal context may have been changed elsewhere.
-        return Money(self.amount.quantize(exp, rounding=ROUND_HALF_EVEN), self.currency)
+        return Money(quantize_minor(self.amount, self.currency), self.currency)
+
+    def text(self, *, grouped: bool = False) -> str:
+        """The amount as :func:`amount_text` gives it, without the currency."""
+        return amount_text(self.amount, self.currency, grouped=grouped)
 
     def __str__(self) -> str:
-        return f"{self.rounded().amount:,} {self.currency}"
+        return f"{self.text(grouped=True)} {self.currency}"
 
 
 def total(amounts: Iterable[Money], currency: str) -> Money:
