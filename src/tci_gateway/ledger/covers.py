@@ -7,6 +7,7 @@ versions this module loads; the rule itself lives in the domain, not here.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -97,15 +98,36 @@ def versions_by_buyer(session: Session, policy_id: int) -> dict[int, list[Stored
 
 
 def latest_versions(session: Session, policy_id: int) -> dict[int, StoredVersion]:
-    """The most recently recorded version per buyer: what a sync diffs against (one row
-    per buyer is loaded, not the whole history)."""
-    newest = (
-        select(func.max(_DECISIONS.c.id))
+    """The newest version per buyer: the one with the latest ``effective_from``, then the
+    most recently recorded (a back-dated version added as history is not the newest).
+    What a sync judges changes against; one row per buyer is loaded, not the history."""
+    ranked = (
+        select(
+            _DECISIONS.c.id,
+            func.row_number()
+            .over(
+                partition_by=_DECISIONS.c.buyer_id,
+                order_by=(_DECISIONS.c.effective_from.desc(), _DECISIONS.c.id.desc()),
+            )
+            .label("rank"),
+        )
         .where(_DECISIONS.c.policy_id == policy_id)
-        .group_by(_DECISIONS.c.buyer_id)
+        .subquery()
     )
+    newest = select(ranked.c.id).where(ranked.c.rank == 1)
     loaded = _load(session, _DECISIONS.c.id.in_(newest), _TRANCHES.c.decision_id.in_(newest))
     return {buyer: versions[-1] for buyer, versions in loaded.items()}
+
+
+def versions_of_buyers(
+    session: Session, policy_id: int, buyer_ids: Collection[int]
+) -> dict[int, list[StoredVersion]]:
+    """Every stored version of some buyers under a policy, per buyer, in recording order
+    (a sync loads one batch of buyers at a time)."""
+    if not buyer_ids:
+        return {}
+    where = (_DECISIONS.c.policy_id == policy_id) & _DECISIONS.c.buyer_id.in_(sorted(buyer_ids))
+    return _load(session, where, _TRANCHES.c.decision_id.in_(select(_DECISIONS.c.id).where(where)))
 
 
 def _row_values(

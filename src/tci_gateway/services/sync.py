@@ -106,6 +106,23 @@ def _fetch_and_stage(
     flush()
 
 
+def _cover_key(decision: CoverDecision) -> tuple[str, date]:
+    """What makes two records versions of the same cover: the insurer's cover reference
+    and the date it takes effect."""
+    return decision.insurer_cover_ref, decision.effective_from
+
+
+@dataclass(frozen=True)
+class _Change:
+    """An entry to append; ``governs`` when it is the buyer's newest version (its events
+    are raised against ``before``), not a back-dated version kept as history."""
+
+    buyer_id: int
+    entry: StagedEntry
+    before: CoverDecision | None
+    governs: bool
+
+
 class _Reconciler:
     """Diffs staged entries against the latest versions, in one transaction."""
 
@@ -169,27 +186,55 @@ class _Reconciler:
         return buyer_id
 
     def batch(self, entries: list[StagedEntry], report: SyncReport) -> None:
-        changes: list[tuple[int, StagedEntry, CoverDecision | None]] = []
-        for entry in entries:
-            buyer_id = self.buyer(entry, report)
+        """Judge each entry against the stored versions of the same cover (insurer cover
+        ref and effective-from) and against the buyer's newest version, then append what
+        is new. A record older than its buyer's newest version is kept as history (silently)
+        unless it would govern in its place, which would replace newer data with older."""
+        resolved = [(self.buyer(entry, report), entry) for entry in entries]
+        stored = cover_repo.versions_of_buyers(
+            self.session, self.policy_id, {b for b, _ in resolved if b is not None}
+        )
+        same_cover: dict[tuple[int, str, date], list[CoverDecision]] = {}
+        for buyer_id, history in stored.items():
+            for version in history:
+                same_cover.setdefault((buyer_id, *_cover_key(version.decision)), []).append(
+                    version.decision
+                )
+        newest: dict[int, CoverDecision] = {}
+        changes: list[_Change] = []
+        for buyer_id, entry in resolved:
             if buyer_id is None:
                 continue
             self.seen.add(buyer_id)
-            previous = self.latest.get(buyer_id)
-            if previous is not None and previous.decision.same_content(entry.decision):
+            incoming = entry.decision
+            known = same_cover.setdefault((buyer_id, *_cover_key(incoming)), [])
+            stored_newest = self.latest.get(buyer_id)
+            current = newest.get(buyer_id) or (stored_newest.decision if stored_newest else None)
+            if any(incoming.same_content(version) for version in known):
                 report.unchanged += 1
-            elif previous is not None and is_stale(entry.decision, previous.decision):
+            elif (known and is_stale(incoming, known[-1])) or (
+                current is not None
+                and incoming.effective_from >= current.effective_from
+                and is_stale(incoming, current)
+            ):
                 report.stale += 1
             else:
-                changes.append((buyer_id, entry, previous.decision if previous else None))
+                governs = current is None or incoming.effective_from >= current.effective_from
+                changes.append(_Change(buyer_id, entry, current, governs))
+                known.append(incoming)
+                if governs:
+                    newest[buyer_id] = incoming
         ids = cover_repo.add_versions(
             self.session,
             self.policy_id,
-            [(b, e.decision) for b, e, _ in changes],
+            [(c.buyer_id, c.entry.decision) for c in changes],
             recorded_at=self.now,
             sync_run_id=self.run_id,
         )
-        for version_id, (buyer_id, entry, before) in zip(ids, changes, strict=True):
+        for version_id, change in zip(ids, changes, strict=True):
+            if not change.governs:
+                continue  # history behind the newest version: nothing changed today
+            buyer_id, entry, before = change.buyer_id, change.entry, change.before
             self.latest[buyer_id] = StoredVersion(entry.decision, version_id, buyer_id, self.now)
             for kind in cover_events(before, entry.decision, self.day):
                 self.alert(

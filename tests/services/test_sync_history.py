@@ -1,0 +1,132 @@
+"""Cover history kept by the limit sync: several records of one buyer in one sync are
+each their own effective-dated version, reruns write nothing, and the indemnity relies
+on that history (DESIGN.md, domain rule 6's example)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from tci_gateway.domain.cover import CoverStatus
+from tci_gateway.domain.indemnity import compute_indemnity
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.receivables import ItemKind, OpenItem
+from tci_gateway.ledger.covers import versions_of_buyer
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.tables import AlertRow, CoverDecisionRow
+from tci_gateway.services.cases import limit_function
+from tci_gateway.services.sync import sync_limits
+
+from ..erp.conftest import NOW, make_policy
+from .fakes import FakeInsurer, decision, entry
+
+POLICY: Policy = make_policy()
+JAN = decision("100000", ref="C1", start=date(2026, 1, 1), changed=datetime(2026, 1, 1, tzinfo=UTC))
+JUNE = decision(
+    "40000",
+    status=CoverStatus.REDUCED,
+    ref="C2",
+    start=date(2026, 6, 1),
+    changed=datetime(2026, 5, 20, tzinfo=UTC),
+)
+
+
+def eur(value: str) -> Money:
+    return Money(Decimal(value), "EUR")
+
+
+def invoice(number: str, amount: str, delivered: date) -> OpenItem:
+    return OpenItem(
+        erp_account="A1",
+        document_number=number,
+        kind=ItemKind.INVOICE,
+        amount=eur(amount),
+        open_amount=eur(amount),
+        document_date=delivered,
+        delivery_date=delivered,
+        due_date=delivered,
+    )
+
+
+def indemnity(ledger: Ledger, buyer_id: int = 1) -> Money:
+    with ledger.unit_of_work() as s:
+        history = versions_of_buyer(s, 1, buyer_id)
+    result = compute_indemnity(
+        [invoice("A", "70000", date(2026, 5, 10)), invoice("B", "30000", date(2026, 6, 15))],
+        POLICY.terms,
+        limit_function(history, "EUR"),
+    )
+    return result.indemnity
+
+
+def versions(ledger: Ledger) -> int:
+    with ledger.unit_of_work() as s:
+        return s.scalar(select(func.count()).select_from(CoverDecisionRow)) or 0
+
+
+def test_one_portfolio_with_a_decision_and_its_reduction_keeps_both(ledger: Ledger) -> None:
+    report = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", JAN), entry("1", JUNE)]), POLICY, now=NOW
+    )
+    assert (report.fetched, report.written) == (2, 2)
+    assert indemnity(ledger) == eur("63000")  # A insured 70,000, B 0: 90 % of 70,000
+    again = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", JAN), entry("1", JUNE)]), POLICY, now=NOW
+    )
+    assert (again.written, again.unchanged, again.stale, again.alerts) == (0, 2, 0, 0)
+    assert versions(ledger) == 2
+
+
+def test_history_in_any_order_gives_the_same_versions(ledger: Ledger) -> None:
+    report = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", JUNE), entry("1", JAN)]), POLICY, now=NOW
+    )
+    assert report.written == 2
+    assert indemnity(ledger) == eur("63000")
+    with ledger.unit_of_work() as s:
+        kinds = sorted(s.scalars(select(AlertRow.kind).where(AlertRow.kind.like("cover%"))))
+    assert kinds == ["cover_new"]  # the older decision is history: no alert of its own
+
+
+def test_an_older_decision_synced_later_is_added_as_history(ledger: Ledger) -> None:
+    sync_limits(ledger, FakeInsurer(items=[entry("1", JUNE)]), POLICY, now=NOW)
+    assert indemnity(ledger) == eur("27000")  # what the ledger can tell without history
+    report = sync_limits(
+        ledger, FakeInsurer(items=[entry("1", JAN), entry("1", JUNE)]), POLICY, now=NOW
+    )
+    assert (report.written, report.unchanged, report.stale) == (1, 1, 0)
+    assert indemnity(ledger) == eur("63000")
+
+
+def test_an_older_version_of_the_same_cover_never_replaces_the_newer(ledger: Ledger) -> None:
+    newer = decision("70000", ref="C1", changed=datetime(2026, 9, 1, tzinfo=UTC))
+    older = decision("90000", ref="C1", changed=datetime(2026, 8, 1, tzinfo=UTC))
+    sync_limits(ledger, FakeInsurer(items=[entry("1", newer)]), POLICY, now=NOW)
+    report = sync_limits(ledger, FakeInsurer(items=[entry("1", older)]), POLICY, now=NOW)
+    assert (report.written, report.stale) == (0, 1)
+    # Nor an older record of another cover starting on or after the newest version.
+    other = decision(
+        "90000", ref="C9", start=date(2026, 2, 1), changed=datetime(2026, 8, 1, tzinfo=UTC)
+    )
+    report = sync_limits(ledger, FakeInsurer(items=[entry("1", other)]), POLICY, now=NOW)
+    assert (report.written, report.stale) == (0, 1)
+    assert versions(ledger) == 1
+
+
+def test_a_rerun_compares_with_the_version_of_the_same_cover_not_the_latest(
+    ledger: Ledger,
+) -> None:
+    # A changed version of the January decision (its withdrawal date now known) after the
+    # June version: a new version of C1, then nothing on the rerun.
+    ended = decision(
+        "100000", ref="C1", start=date(2026, 1, 1), changed=datetime(2026, 5, 21, tzinfo=UTC)
+    )
+    sync_limits(ledger, FakeInsurer(items=[entry("1", JAN), entry("1", JUNE)]), POLICY, now=NOW)
+    items = [entry("1", ended), entry("1", JUNE)]
+    first = sync_limits(ledger, FakeInsurer(items=list(items)), POLICY, now=NOW)
+    assert (first.written, first.unchanged) == (1, 1)
+    again = sync_limits(ledger, FakeInsurer(items=list(items)), POLICY, now=NOW)
+    assert (again.written, again.unchanged) == (0, 2)
