@@ -14,16 +14,15 @@ from typing import Annotated, Any
 import typer
 
 import tci_gateway
-from tci_gateway.cli.output import exposure_json, exposure_table, money_text
+from tci_gateway.cli.output import exposure_json, exposure_table, exposure_totals, totals_lines
 from tci_gateway.cli.wiring import Wiring
 from tci_gateway.config import load_settings
-from tci_gateway.domain.money import Money, total
 from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
 from tci_gateway.errors import ConfigError
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import configure_logging
 from tci_gateway.services import export as export_service
-from tci_gateway.services.exposure import ExposureRow, exposure_report, record_exposure_alerts
+from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
 from tci_gateway.services.importing import import_buyers, import_open_items
 from tci_gateway.services.sync import sync_limits
 
@@ -48,18 +47,6 @@ def find_fixtures(explicit: Path | None) -> Path:
         "demo fixtures not found (looked for fixtures/demo/tci.toml): run `tci demo` from the "
         "repository checkout or pass --fixtures DIR"
     )
-
-
-def _totals(rows: list[ExposureRow]) -> dict[str, dict[str, Money]]:
-    by_currency: dict[str, dict[str, Money]] = {}
-    for cur in sorted({r.exposure.currency for r in rows}):
-        mine = [r.exposure for r in rows if r.exposure.currency == cur]
-        by_currency[cur] = {
-            "exposure": total((e.exposure for e in mine), cur),
-            "covered": total((e.covered for e in mine), cur),
-            "uncovered": total((e.uncovered for e in mine), cur),
-        }
-    return by_currency
 
 
 def register(app: typer.Typer) -> None:
@@ -128,7 +115,7 @@ def register(app: typer.Typer) -> None:
                 "covered_limits",
             )
 
-        totals = _totals(rows)
+        totals = exposure_totals(rows)
         if state.json:
             payload: dict[str, Any] = {
                 "ledger": str(directory / "ledger.db"),
@@ -142,15 +129,9 @@ def register(app: typer.Typer) -> None:
             }
             out.emit_json(payload)
         else:
-            out.table(exposure_table(rows))
-            for cur, t in totals.items():
-                exposure, covered, uncovered = (
-                    money_text(t[k].amount) for k in ("exposure", "covered", "uncovered")
-                )
-                out.out.print(
-                    f"Total {cur}: exposure {exposure}, covered {covered}, uncovered {uncovered}",
-                    markup=False,
-                )
+            out.table(exposure_table(rows, out.width))
+            for line in totals_lines(rows):
+                out.out.print(line, markup=False)
             out.out.print(f"Covered limits for the ERP: {csv_path} and {json_path}", markup=False)
         if any(not s.ok for s in syncs):
             raise typer.Exit(1)

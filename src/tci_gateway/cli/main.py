@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer exports neither
 
-from tci_gateway.cli.output import Output, exposure_json, exposure_table
+from tci_gateway.cli.output import Output, exposure_json, exposure_table, totals_lines
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.cli.wiring import Wiring
@@ -304,7 +304,9 @@ def exposure_cmd(
             }
         state.output.emit_json(payload)
         return
-    state.output.table(exposure_table(rows))
+    state.output.table(exposure_table(rows, state.output.width))
+    for line in totals_lines(rows):
+        state.output.out.print(line, markup=False)
     for g in group_rows:
         state.output.out.print(
             f"group {g.parent} ({g.policy}): {len(g.buyers)} buyers, exposure "
