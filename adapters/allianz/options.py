@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tci_gateway.adapters.contract import CoverAction
+from tci_gateway.adapters.options import refuse_unknown
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError
@@ -195,8 +196,10 @@ class AllianzOptions:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> AllianzOptions:
-        """Options from configuration; a bad one is a :class:`ConfigError`."""
+        """Options from configuration; a bad one (or an unknown name) is a
+        :class:`ConfigError`."""
         raw = raw or {}
+        refuse_unknown(raw, {*cls.__dataclass_fields__, "path_preset"})
         try:
             overrides = parse_status_overrides(raw.get("status_overrides"))
         except ValueError as exc:

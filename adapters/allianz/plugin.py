@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.adapters.options import sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
@@ -33,21 +34,6 @@ from .options import AllianzOptions
 from .sandbox import AllianzSandbox
 
 CREDENTIAL_NAMES = ("api_key",)
-SANDBOX_OPTIONS = frozenset(
-    {
-        "credentials",
-        "clock",
-        "token_ttl",
-        "auto_approve_up_to",
-        "decision_delay",
-        "partial_ratio",
-        "path_preset",
-        "paths",
-        "max_page_size",
-        "callback_header",
-        "reference_field",
-    }
-)
 SANDBOX_BASE_URL = "https://sandbox.allianz-trade.invalid"
 
 
@@ -92,13 +78,9 @@ def create_adapter(
 
 def create_sandbox(options: Mapping[str, Any]) -> AllianzSandbox:
     """A sandbox from options: ``seed`` plus the keyword options of
-    :class:`AllianzSandbox`."""
-    opts = dict(options)
-    seed = opts.pop("seed", None)
-    unknown = sorted(set(opts) - SANDBOX_OPTIONS)
-    if unknown:
-        known = ", ".join(sorted(SANDBOX_OPTIONS | {"seed"}))
-        raise ConfigError(f"allianz sandbox: unknown option(s) {unknown} (known: {known})")
+    :class:`AllianzSandbox`; an unknown option or a missing seed file is a
+    :class:`ConfigError`."""
+    opts, seed = sandbox_options(options, AllianzSandbox, what="allianz sandbox")
     if seed is not None:
         return AllianzSandbox.from_seed(seed, **opts)
     return AllianzSandbox(**opts)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
@@ -23,6 +24,8 @@ from .client import AtradiusAdapter, AtradiusClient
 from .sandbox import AtradiusSandbox
 
 CREDENTIAL_NAMES = ("client_id", "client_secret", "app_key")
+OPTIONS = frozenset({"status_overrides", "customer_id"})
+"""The adapter options :class:`.client.AtradiusAdapter` reads; any other is refused."""
 SANDBOX_BASE_URL = "https://sandbox.atradius.invalid"
 
 
@@ -46,6 +49,7 @@ def create_adapter(
         raise ConfigError(
             f"insurer {context.name!r} (atradius): base_url {context.base_url!r} is not a URL"
         )
+    refuse_unknown(context.options, OPTIONS, what=f"insurer {context.name!r} (atradius)")
     client = AtradiusClient(
         adapter=context.name,
         base_url=context.base_url,
@@ -63,9 +67,9 @@ def create_adapter(
 
 def create_sandbox(options: Mapping[str, Any]) -> AtradiusSandbox:
     """A sandbox from options: ``seed`` plus the keyword options of
-    :class:`AtradiusSandbox`."""
-    opts = dict(options)
-    seed = opts.pop("seed", None)
+    :class:`AtradiusSandbox`; an unknown option or a missing seed file is a
+    :class:`ConfigError`."""
+    opts, seed = sandbox_options(options, AtradiusSandbox, what="atradius sandbox")
     if seed is not None:
         return AtradiusSandbox.from_seed(seed, **opts)
     return AtradiusSandbox(**opts)

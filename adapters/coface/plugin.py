@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.adapters.options import sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
@@ -72,9 +73,9 @@ def create_adapter(
 
 def create_sandbox(options: Mapping[str, Any]) -> CofaceSandbox:
     """A sandbox from options: ``seed`` plus the keyword options of
-    :class:`CofaceSandbox`."""
-    opts = dict(options)
-    seed = opts.pop("seed", None)
+    :class:`CofaceSandbox`; an unknown option or a missing seed file is a
+    :class:`ConfigError`."""
+    opts, seed = sandbox_options(options, CofaceSandbox, what="coface sandbox")
     sandbox = CofaceSandbox(**opts)
     if seed is not None:
         sandbox.seed(seed)

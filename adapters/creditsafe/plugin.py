@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
@@ -27,6 +28,18 @@ from .client import CreditsafeAdapter, CreditsafeClient
 from .sandbox import CreditsafeSandbox
 
 CREDENTIAL_NAMES = ("username", "password")
+OPTIONS = frozenset(
+    {
+        "status_map",
+        "rating_bands",
+        "registration_schemes",
+        "page_size",
+        "language",
+        "token_lifetime",
+        "token_prefix",
+    }
+)
+"""The adapter options the creditsafe adapter reads; any other is refused."""
 PUBLIC_BASE_URL = "https://connect.creditsafe.com/v1"
 VENDOR_SANDBOX_BASE_URL = "https://connect.sandbox.creditsafe.com/v1"
 SANDBOX_BASE_URL = "https://sandbox.creditsafe.invalid"
@@ -52,6 +65,7 @@ def create_adapter(
         raise ConfigError(
             f"bureau {context.name!r} (creditsafe): base_url {context.base_url!r} is not a URL"
         )
+    refuse_unknown(context.options, OPTIONS, what=f"bureau {context.name!r} (creditsafe)")
     lifetime = context.options.get("token_lifetime", DEFAULT_TOKEN_LIFETIME)
     if (
         isinstance(lifetime, bool)
@@ -78,8 +92,7 @@ def create_adapter(
 def create_sandbox(options: Mapping[str, Any]) -> CreditsafeSandbox:
     """A sandbox from options: ``seed`` plus the keyword options of
     :class:`CreditsafeSandbox`."""
-    opts = dict(options)
-    seed = opts.pop("seed", None)
+    opts, seed = sandbox_options(options, CreditsafeSandbox, what="creditsafe sandbox")
     if seed is not None:
         return CreditsafeSandbox.from_seed(seed, **opts)
     return CreditsafeSandbox(**opts)

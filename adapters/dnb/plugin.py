@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
@@ -22,6 +23,19 @@ from .client import DnbAdapter, DnbClient
 from .sandbox import DnbSandbox
 
 CREDENTIAL_NAMES = ("key", "secret")
+OPTIONS = frozenset(
+    {
+        "registration_types",
+        "candidate_maximum",
+        "confidence_threshold",
+        "company_blocks",
+        "assessment_blocks",
+        "order_reason",
+        "trade_up",
+        "paydex_path",
+    }
+)
+"""The adapter options the dnb adapter reads; any other is refused."""
 PUBLIC_BASE_URL = "https://plus.dnb.com"
 SANDBOX_BASE_URL = "https://sandbox.dnb.invalid"
 
@@ -44,6 +58,7 @@ def create_adapter(context: AdapterContext, *, token_cache: TokenCache | None = 
         raise ConfigError(
             f"bureau {context.name!r} (dnb): base_url {context.base_url!r} is not a URL"
         )
+    refuse_unknown(context.options, OPTIONS, what=f"bureau {context.name!r} (dnb)")
     client = DnbClient(
         adapter=context.name,
         base_url=context.base_url,
@@ -60,8 +75,7 @@ def create_adapter(context: AdapterContext, *, token_cache: TokenCache | None = 
 
 def create_sandbox(options: Mapping[str, Any]) -> DnbSandbox:
     """A sandbox from options: ``seed`` plus the keyword options of :class:`DnbSandbox`."""
-    opts = dict(options)
-    seed = opts.pop("seed", None)
+    opts, seed = sandbox_options(options, DnbSandbox, what="dnb sandbox")
     if seed is not None:
         return DnbSandbox.from_seed(seed, **opts)
     return DnbSandbox(**opts)

@@ -15,12 +15,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
+from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 
 from .client import GleifAdapter, GleifClient
 from .sandbox import GleifSandbox
 
 CREDENTIAL_NAMES: tuple[str, ...] = ()
+OPTIONS = frozenset(
+    {"registration_authorities", "name_search", "page_size", "max_pages", "parents_in_search"}
+)
+"""The adapter options the gleif adapter reads; any other is refused."""
 PUBLIC_BASE_URL = "https://api.gleif.org/api/v1"
 SANDBOX_BASE_URL = "https://sandbox.gleif.invalid"
 
@@ -31,6 +36,7 @@ def create_adapter(context: AdapterContext) -> GleifAdapter:
         raise ConfigError(
             f"bureau {context.name!r} (gleif): base_url {context.base_url!r} is not a URL"
         )
+    refuse_unknown(context.options, OPTIONS, what=f"bureau {context.name!r} (gleif)")
     client = GleifClient(
         adapter=context.name,
         base_url=context.base_url,
@@ -43,8 +49,7 @@ def create_adapter(context: AdapterContext) -> GleifAdapter:
 
 def create_sandbox(options: Mapping[str, Any]) -> GleifSandbox:
     """A sandbox from options: ``seed`` plus the keyword options of :class:`GleifSandbox`."""
-    opts = dict(options)
-    seed = opts.pop("seed", None)
+    opts, seed = sandbox_options(options, GleifSandbox, what="gleif sandbox")
     if seed is not None:
         return GleifSandbox.from_seed(seed, **opts)
     return GleifSandbox(**opts)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -77,6 +78,14 @@ class AlertSettings(_Section):
         return sorted(set(value), reverse=True)
 
 
+class ImportSettings(_Section):
+    """``[import]``: ERP imports."""
+
+    max_close_share: Decimal = Field(default=Decimal("0.30"), ge=0, le=1)
+    """A complete open-items export that would close more than this share of its scope's
+    open items is refused unless ``--allow-mass-close`` is given."""
+
+
 class EscalationSettings(_Section):
     """``[escalation]``: the path of each buyer tier, in days past the due date, e.g.
     ``[escalation.tiers.growth]`` ``reminder = 30``, ``overdue_notification = 60``,
@@ -125,6 +134,10 @@ class InsurerSettings(_Section):
     environment: Literal["production", "uat", "sandbox"] = "sandbox"
     credentials: dict[str, SecretStr] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
+    allow_private_network: bool = False
+    """Outside ``environment = "sandbox"``, a ``base_url`` whose host resolves to a
+    loopback, private or link-local address is refused unless this is true (checked
+    when the adapter is built, see :mod:`tci_gateway.http.addresses`)."""
 
     @field_validator("base_url")
     @classmethod
@@ -312,6 +325,10 @@ class Settings(BaseSettings):
     policies: dict[str, PolicySettings] = Field(default_factory=dict)
     erp_profiles: dict[str, ErpProfile] = Field(default_factory=dict)
     """``[erp_profiles.<name>]``: mapping profiles for ERP exports (docs/erp-profiles.md)."""
+    import_: ImportSettings = Field(
+        default_factory=ImportSettings, validation_alias=AliasChoices("import", "tci_import")
+    )
+    """``[import]`` (a Python keyword, hence the alias; ``TCI_IMPORT__...`` overrides it)."""
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
 

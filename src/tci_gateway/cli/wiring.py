@@ -15,6 +15,7 @@ from tci_gateway.adapters.registry import available, load_plugin
 from tci_gateway.config import SANDBOX_URL, HttpSettings, InsurerSettings, Settings
 from tci_gateway.domain.exposure import Converter
 from tci_gateway.errors import ConfigError
+from tci_gateway.http.addresses import non_public_addresses
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger, display_url
@@ -121,14 +122,42 @@ def retry_policy(http: HttpSettings) -> RetryPolicy:
     )
 
 
-def _sandbox_options(options: Mapping[str, Any], config_dir: Path) -> dict[str, Any]:
-    result = dict(options.get("sandbox", {}))
+def _sandbox_options(options: Mapping[str, Any], config_dir: Path, what: str) -> dict[str, Any]:
+    """The ``[...options.sandbox]`` table, with ``paths`` shared with the adapter and a
+    relative ``seed`` path read from the configuration file's directory (so a copied
+    configuration reads the same files, whatever the working directory)."""
+    table = options.get("sandbox", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{what}: options.sandbox must be a table")
+    result = dict(table)
     if "paths" in options and "paths" not in result:
         result["paths"] = options["paths"]  # the sandbox answers where the adapter asks
     seed = result.get("seed")
-    if isinstance(seed, str) and not Path(seed).is_absolute():
-        result["seed"] = str(config_dir / seed)
+    if isinstance(seed, str):
+        path = Path(seed) if Path(seed).is_absolute() else config_dir.resolve() / seed
+        if not path.is_file():
+            relative = (
+                ""
+                if Path(seed).is_absolute()
+                else (f" (relative to the configuration file's directory {config_dir.resolve()})")
+            )
+            raise ConfigError(f"{what}: sandbox seed file {seed!r} not found{relative}")
+        result["seed"] = str(path)
     return result
+
+
+def _check_address(name: str, settings: InsurerSettings, kind: str) -> None:
+    """Refuse a base URL that resolves to a non-public address outside the sandbox,
+    unless the configuration allows it."""
+    if settings.environment == "sandbox" or settings.allow_private_network:
+        return
+    private = non_public_addresses(settings.base_url)
+    if private:
+        raise ConfigError(
+            f"{kind} {name!r}: base_url {settings.base_url} resolves to the loopback, private "
+            f"or link-local address {', '.join(private)}; refused with environment = "
+            f"{settings.environment!r} unless [{kind}s.{name}] allow_private_network = true"
+        )
 
 
 def _build(
@@ -145,11 +174,19 @@ def _build(
     if settings.base_url == SANDBOX_URL:
         if plugin.create_sandbox is None:
             raise ConfigError(f"{kind} {name!r}: adapter {plugin.name!r} has no sandbox")
-        sandbox = plugin.create_sandbox(_sandbox_options(settings.options, config_dir))
+        what = f"{kind} {name!r}"
+        sandbox_options = _sandbox_options(settings.options, config_dir, what)
+        try:
+            sandbox = plugin.create_sandbox(sandbox_options)
+        except ConfigError as exc:
+            raise ConfigError(f"{what}: {exc}") from None
+        except (TypeError, ValueError) as exc:  # a sandbox refusing an option's value
+            raise ConfigError(f"{what}: bad sandbox option: {exc}") from None
         transport = httpx.MockTransport(sandbox.handle)
         base_url = plugin.sandbox_base_url
         credentials = dict(sandbox.credentials)
     else:
+        _check_address(name, settings, kind)
         base_url = settings.base_url
         credentials = {k: v.get_secret_value() for k, v in settings.credentials.items()}
         missing = [c for c in plugin.credential_names if not credentials.get(c)]
