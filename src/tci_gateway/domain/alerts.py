@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -10,9 +11,13 @@ from tci_gateway.domain.cover import (
     ENDED_STATUSES,
     CoverDecision,
     CoverStatus,
+    DecisionVersion,
     PendingAction,
     covered_limit,
+    is_decision,
+    limit_in_force,
 )
+from tci_gateway.domain.money import Money
 
 
 class AlertKind(StrEnum):
@@ -99,39 +104,110 @@ class Alert:
         return SEVERITY[self.kind]
 
 
-def cover_events(previous: CoverDecision | None, new: CoverDecision, on: date) -> list[AlertKind]:
-    """The events a new decision version raises against the previous one, judged by the
-    limit each gives on ``on`` (the business date of the sync), or on the new version's
-    ``effective_from`` when that is later: a future-dated increase is an increase, not a
-    drop to zero until it takes effect."""
+_STARTS_AFTER = frozenset({CoverStatus.REFUSED, *ENDED_STATUSES})
+"""A limit from zero under one of these is new cover, not an increase."""
+
+
+@dataclass(frozen=True, slots=True)
+class CoverChange:
+    """What one new version changes for a buyer under a policy.
+
+    The limit in force is judged on ``judged_on``: the business date of the sync, or the
+    new version's ``effective_from`` when that is later (a future-dated increase is an
+    increase, not a drop to zero until it takes effect). ``before`` is the limit in
+    force without the new version (``None``: no history), ``after`` with it, and
+    ``today`` with it on the business date: the amount every alert quotes."""
+
+    events: tuple[AlertKind, ...]
+    on: date
+    judged_on: date
+    before: Money | None
+    after: Money
+    today: Money
+    refused_increase: bool
+
+
+def cover_change(history: Sequence[DecisionVersion], new: DecisionVersion, on: date) -> CoverChange:
+    """The events ``new`` raises against the versions recorded before it (``history``),
+    judged by the limit in force (:func:`tci_gateway.domain.cover.limit_in_force`): a
+    pending version or one with unknown codes never changes the limit; a refused
+    increase that keeps the existing cover (Atradius DC05 and its equivalents: REFUSED
+    with an amount) raises ``cover_refused`` once, then ``cover_increased`` or
+    ``cover_reduced`` when the amount kept changes."""
+    d = new.decision
+    previous = max(history, key=lambda v: v.sequence).decision if history else None
+    judged_on = max(on, d.effective_from)
+    before = limit_in_force(history, judged_on)
+    after = limit_in_force([*history, new], judged_on)
+    today = limit_in_force([*history, new], on)
+    assert after.amount is not None and today.amount is not None
+    own = covered_limit(d, judged_on)
+    refused_increase = (
+        d.status is CoverStatus.REFUSED and is_decision(d) and own is not None and not own.is_zero()
+    )
     events: list[AlertKind] = []
-    if new.unknown_codes:
+    if d.unknown_codes:
         events.append(AlertKind.UNKNOWN_STATUS_CODE)
-    status_event = _STATUS_EVENT.get(new.status)
-    if status_event and (previous is None or previous.status != new.status):
+    status_event = _STATUS_EVENT.get(d.status)
+    if status_event and (previous is None or previous.status != d.status):
         events.append(status_event)
-    judged_on = max(on, new.effective_from)
-    new_limit = covered_limit(new, judged_on)
-    assert new_limit is not None
-    old_limit = covered_limit(previous, judged_on)
-    if old_limit is None or (
-        old_limit.is_zero()
-        and previous is not None
-        and (
-            previous.status in (CoverStatus.PENDING, CoverStatus.REFUSED)
-            or previous.status in ENDED_STATUSES
+    old, new_limit = before.amount, after.amount
+    if status_event is None or refused_increase:
+        starts = old is None or (
+            old.is_zero()
+            and (before.governing is None or before.governing.decision.status in _STARTS_AFTER)
         )
-    ):
-        if not new_limit.is_zero():
-            events.append(AlertKind.COVER_NEW)
-    elif old_limit.currency == new_limit.currency and status_event is None:
-        if new_limit > old_limit:
-            events.append(AlertKind.COVER_INCREASED)
-        elif new_limit < old_limit:
-            events.append(AlertKind.COVER_REDUCED)
+        if starts:
+            if not new_limit.is_zero() and not refused_increase:
+                events.append(AlertKind.COVER_NEW)
+        elif old is not None and old.currency == new_limit.currency:
+            if new_limit > old:
+                events.append(AlertKind.COVER_INCREASED)
+            elif new_limit < old:
+                events.append(AlertKind.COVER_REDUCED)
     announced = (PendingAction.WITHDRAWAL_NOTICE, PendingAction.CANCELLATION_PENDING)
-    if new.pending_action in announced and (
-        previous is None or previous.pending_action != new.pending_action
+    if d.pending_action in announced and (
+        previous is None or previous.pending_action != d.pending_action
     ):
         events.append(AlertKind.PENDING_WITHDRAWAL)
-    return events
+    return CoverChange(tuple(events), on, judged_on, old, new_limit, today.amount, refused_increase)
+
+
+def cover_events(previous: CoverDecision | None, new: CoverDecision, on: date) -> list[AlertKind]:
+    """:func:`cover_change` against a history of one version (``previous``), or none."""
+    history = [DecisionVersion(previous, 0)] if previous is not None else []
+    return list(cover_change(history, DecisionVersion(new, 1), on).events)
+
+
+def event_message(kind: AlertKind, who: str, decision: CoverDecision, change: CoverChange) -> str:
+    """The text of a cover event: it quotes the limit in force on the business date
+    (an expired tranche is never quoted) and, for a future-dated change, the amount
+    from the day it takes effect."""
+    now = change.today
+    later = change.judged_on > change.on
+    then = f"{change.after} from {change.judged_on}; in force today: {now}" if later else None
+    codes = ", ".join(decision.unknown_codes)
+    requested = decision.requested_amount
+    texts = {
+        AlertKind.COVER_NEW: f"new cover for {who}: {then or now}",
+        AlertKind.COVER_INCREASED: f"cover for {who} increased from {change.before} to "
+        f"{then or now}",
+        AlertKind.COVER_REDUCED: f"cover for {who} reduced from {change.before} to {then or now}",
+        AlertKind.COVER_REFUSED: (
+            f"increase of cover for {who}"
+            + (f" to {requested}" if requested is not None else "")
+            + f" refused: the existing cover of {now} stands"
+            if change.refused_increase
+            else f"cover for {who} refused: the limit in force is {now}"
+        ),
+        AlertKind.COVER_WITHDRAWN: f"cover for {who} withdrawn: the limit in force is {now}",
+        AlertKind.COVER_EXPIRED: f"cover for {who} expired: the limit in force is {now}",
+        AlertKind.COVER_PENDING: f"cover request for {who} is pending at the insurer: the "
+        f"limit in force stays at {now}",
+        AlertKind.PENDING_WITHDRAWAL: f"the insurer announced a withdrawal of cover for {who}"
+        + (f" from {decision.effective_to}" if decision.effective_to else "")
+        + f": {now} is in force until then",
+        AlertKind.UNKNOWN_STATUS_CODE: f"unknown status code(s) {codes} for {who}: treated as "
+        f"pending; the limit in force stays at {now} until a status override maps the code",
+    }
+    return texts.get(kind, f"{kind.value} for {who}: the limit in force is {now}")

@@ -1,19 +1,23 @@
 """Cover decisions, effective-dated, and the covered limit on a date.
 
 DESIGN.md, domain rule 3. Every insurer's statuses are normalised to
-:class:`CoverStatus`; the insurer's raw codes are kept beside it in ``raw_codes``. The
-covered limit on a date is :func:`covered_limit` of the version :func:`in_force` on that
-date; both live here and nowhere else.
+:class:`CoverStatus`; the insurer's raw codes are kept beside it in ``raw_codes``.
+
+The limit in force on a date is conservative: only a *decision* adds cover
+(:func:`is_decision`: not PENDING, to which REFERRED maps, and no unknown raw code). It is
+:func:`covered_limit` of the last known decision :func:`in_force` on that date, zero when
+there is none, and :func:`limit_in_force` is the one function every caller (exposure, the
+ERP export, the limits kept in the ledger, alerts, the indemnity) asks for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from tci_gateway.domain.money import Money, total
 
@@ -174,3 +178,83 @@ def is_stale(incoming: CoverDecision, latest: CoverDecision) -> bool:
     if a is None or b is None:
         return False
     return a < b
+
+
+def is_decision(decision: CoverDecision) -> bool:
+    """True when a version is an insurer's decision: not PENDING (REFERRED maps to it)
+    and carrying no unknown raw code. Only a decision adds (or takes away) cover; any
+    other version leaves the limit in force what the last known decision gives."""
+    return decision.status is not CoverStatus.PENDING and not decision.unknown_codes
+
+
+VC = TypeVar("VC", bound=DecisionVersion, covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitInForce(Generic[VC]):
+    """The limit in force on ``on`` and where it comes from.
+
+    ``amount`` is ``None`` only when there is no version at all (no cover history);
+    ``governing`` is the last known decision in force (``None``: the amount is zero);
+    ``latest`` the version in force among all, pending ones included, for display;
+    ``next_change`` the first later date on which the amount or the governing decision
+    changes (a tranche ending, an announced withdrawal, a later-dated decision taking
+    effect), with ``next_amount`` the amount from then; both ``None`` when nothing is due.
+    """
+
+    on: date
+    amount: Money | None
+    governing: VC | None
+    latest: VC | None
+    next_change: date | None = None
+    next_amount: Money | None = None
+
+    @property
+    def currency(self) -> str | None:
+        return self.amount.currency if self.amount is not None else None
+
+
+def _boundaries(decision: CoverDecision) -> Iterable[date]:
+    yield decision.effective_from
+    if decision.effective_to is not None:
+        yield decision.effective_to
+    for t in decision.tranches:
+        yield t.valid_from
+        if t.expires_on is not None:
+            yield t.expires_on
+
+
+def _known_state(known: Sequence[V], on: date, currency: str) -> tuple[V | None, Money]:
+    version = in_force(known, on)
+    limit = covered_limit(version.decision, on) if version is not None else None
+    return version, limit if limit is not None else Money.zero(currency)
+
+
+def limit_in_force(versions: Iterable[V], on: date) -> LimitInForce[V]:
+    """The limit in force on ``on`` from a buyer's decision history under one policy
+    (DESIGN.md, rule 3): what the last known decision still in force gives, zero when
+    there is none. PENDING, REFERRED and versions with unknown codes never add cover."""
+    history = list(versions)
+    if not history:
+        return LimitInForce(on, None, None, None)
+    currency = history[-1].decision.currency
+    known = [v for v in history if is_decision(v.decision)]
+    governing, amount = _known_state(known, on, currency)
+    latest = in_force(history, on)
+    for day in sorted({d for v in known for d in _boundaries(v.decision) if d > on}):
+        then, then_amount = _known_state(known, day, currency)
+        if then is not governing or then_amount != amount:
+            return LimitInForce(on, amount, governing, latest, day, then_amount)
+    return LimitInForce(on, amount, governing, latest)
+
+
+def as_history(
+    cover: Sequence[DecisionVersion] | CoverDecision | None,
+) -> Sequence[DecisionVersion]:
+    """What the rules that use a limit take, as versions: a buyer's versions under one
+    policy as they are, a lone decision as a history of one version, ``None`` as none."""
+    if cover is None:
+        return ()
+    if isinstance(cover, CoverDecision):
+        return (DecisionVersion(cover, 0),)
+    return cover

@@ -8,13 +8,21 @@ Disputed invoices count in exposure.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from tci_gateway.domain.alerts import AlertKind
-from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, covered_limit
+from tci_gateway.domain.cover import (
+    CoverDecision,
+    CoverStatus,
+    DecisionVersion,
+    LimitInForce,
+    PendingAction,
+    as_history,
+    limit_in_force,
+)
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 
@@ -30,8 +38,16 @@ def same_currency_only(amount: Money, currency: str, on: date) -> Money | None:
     return amount if amount.currency == currency else None
 
 
+Cover = Sequence[DecisionVersion] | CoverDecision | None
+"""A buyer's cover history under the policy (a lone decision: a history of one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Exposure:
+    """Exposure of one buyer under one policy. ``limit`` is the limit in force
+    (conservative, ``None`` without any cover history); ``status``, ``pending_action``
+    and ``raw_codes`` are the latest version's, pending ones included, for display."""
+
     currency: str
     invoices: Money
     credits: Money
@@ -44,16 +60,21 @@ class Exposure:
     pending_action: PendingAction | None
     alerts: tuple[AlertKind, ...]
     unconverted: tuple[str, ...]
+    raw_codes: dict[str, str] | None = None
 
 
 def compute_exposure(
     items: Iterable[OpenItem],
     currency: str,
-    decision: CoverDecision | None,
+    cover: Cover,
     on: date,
     convert: Converter = same_currency_only,
 ) -> Exposure:
-    """Exposure of one buyer under one policy on ``on``, with its alerts."""
+    """Exposure of one buyer under one policy on ``on``, with its alerts; covered is
+    what fits under the limit in force (:func:`tci_gateway.domain.cover.limit_in_force`)."""
+    in_force = limit_in_force(as_history(cover), on)
+    shown = in_force.latest or in_force.governing
+    decision = shown.decision if shown is not None else None
     zero = Money.zero(currency)
     invoices, credits, disputed = zero, zero, zero
     unconverted: list[str] = []
@@ -71,7 +92,7 @@ def compute_exposure(
         else:
             credits = credits + amount
     exposure = invoices - credits
-    limit = covered_limit(decision, on)
+    limit = in_force.amount
     positive = exposure.max(zero)
     covered = positive.min(limit) if limit is not None else zero
     uncovered = positive - covered
@@ -103,6 +124,7 @@ def compute_exposure(
         pending_action=pending,
         alerts=tuple(alerts),
         unconverted=tuple(unconverted),
+        raw_codes=dict(decision.raw_codes) if decision is not None else None,
     )
 
 
@@ -122,7 +144,7 @@ def _add_months(day: date, months: int) -> date:
 
 
 def limit_alerts(
-    decision: CoverDecision | None,
+    cover: Cover | LimitInForce[DecisionVersion],
     on: date,
     watch: LimitWatch,
     *,
@@ -132,17 +154,17 @@ def limit_alerts(
     """Alerts about a limit itself (DESIGN.md, rule 4): expiring within the configured
     days (a withdrawal date or a tranche expiry), renewal due (decided longer ago than
     the policy's renewal period), and an inactive insured buyer (a limit, no open items
-    and no sale for the configured days: cover that costs fees and serves nothing)."""
-    limit = covered_limit(decision, on)
-    if decision is None or limit is None or limit.is_zero():
+    and no sale for the configured days: cover that costs fees and serves nothing).
+    All judged on the limit in force: its next change is the expiry watched."""
+    in_force = cover if isinstance(cover, LimitInForce) else limit_in_force(as_history(cover), on)
+    limit = in_force.amount
+    if in_force.governing is None or limit is None or limit.is_zero():
         return []
+    decision = in_force.governing.decision
     alerts: list[AlertKind] = []
-    ends = [t.expires_on for t in decision.tranches if t.expires_on and t.valid_on(on)]
-    if decision.effective_to is not None:
-        ends.append(decision.effective_to)
-    if any(
-        on < end <= date.fromordinal(on.toordinal() + watch.expiring_within_days) for end in ends
-    ):
+    horizon = date.fromordinal(on.toordinal() + watch.expiring_within_days)
+    ends, lower = in_force.next_change, in_force.next_amount
+    if ends is not None and ends <= horizon and lower is not None and lower < limit:
         alerts.append(AlertKind.LIMIT_EXPIRING)
     if watch.renewal_months is not None:
         decided = decision.decided_at.date() if decision.decided_at else decision.effective_from

@@ -99,6 +99,15 @@ def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], handle:
     return count
 
 
+def _json_value(value: Any) -> Any:
+    """A cell as JSON: text, except ``None`` and mappings of text (raw codes) kept as is."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _text(v) for k, v in value.items()}
+    return _text(value)
+
+
 def write_json(
     rows: Iterable[Mapping[str, Any]],
     columns: Sequence[str],
@@ -112,7 +121,7 @@ def write_json(
     head = "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in (meta or {}).items())
     handle.write("{" + head + json.dumps(key) + ": [")
     for row in rows:
-        record = {c: (None if row.get(c) is None else _text(row.get(c))) for c in columns}
+        record = {c: _json_value(row.get(c)) for c in columns}
         handle.write(("," if count else "") + "\n  " + json.dumps(record, ensure_ascii=False))
         count += 1
     handle.write("\n]}\n")

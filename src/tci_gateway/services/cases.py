@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tci_gateway.adapters.contract import ClaimFiling, InsurerAdapter, OverdueFiling
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cases import ActionState, CaseState, client_reference
-from tci_gateway.domain.cover import covered_limit, in_force
+from tci_gateway.domain.cover import limit_in_force
 from tci_gateway.domain.deadlines import Deadline, is_overdue
 from tci_gateway.domain.escalation import NOTIFYING, StepAction
 from tci_gateway.domain.exposure import Converter
@@ -78,8 +78,7 @@ def limit_function(versions: Sequence[StoredVersion], currency: str) -> Callable
     there was none)."""
 
     def limit_on(day: date) -> Money:
-        version = in_force(versions, day)
-        limit = covered_limit(version.decision, day) if version is not None else None
+        limit = limit_in_force(versions, day).amount
         return limit if limit is not None else Money.zero(currency)
 
     return limit_on

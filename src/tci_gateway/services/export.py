@@ -1,22 +1,27 @@
-"""The covered-limits export for the ERP: one row per buyer and policy."""
+"""The covered-limits export for the ERP: one row per buyer and policy.
+
+The rows are the limits in force kept in the ledger (:mod:`tci_gateway.services.limits`),
+rolled to the business date first; ``valid_to`` is the date the limit next changes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from tci_gateway.domain.cover import covered_limit, in_force
 from tci_gateway.domain.money import minor_units
 from tci_gateway.domain.policy import Policy
-from tci_gateway.ledger.covers import versions_by_buyer
+from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import BuyerRow, CoverDecisionRow, ErpAccountRow, PolicyRow
+from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow
+from tci_gateway.services.limits import roll_limits
 
 LIMIT_COLUMNS = (
     "erp_accounts",
@@ -32,6 +37,8 @@ LIMIT_COLUMNS = (
     "decision_reference",
     "changed_at",
 )
+JSON_LIMIT_COLUMNS = (*LIMIT_COLUMNS, "raw_codes")
+"""The JSON export also carries the insurer's raw codes of the decision."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class LimitRow:
     valid_to: date | None
     decision_reference: str | None
     changed_at: datetime | None
+    raw_codes: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +71,7 @@ class LimitRow:
             "valid_to": self.valid_to,
             "decision_reference": self.decision_reference,
             "changed_at": self.changed_at.isoformat() if self.changed_at else None,
+            "raw_codes": dict(self.raw_codes),
         }
 
 
@@ -92,6 +101,8 @@ class LimitExport:
     rows: list[LimitRow]
     cursor: int
     """Give it back as ``changed_since`` next time to get only what changed since."""
+    rolled: int = 0
+    """How many limits the date roll before the export changed."""
 
 
 def export_limits(
@@ -101,84 +112,76 @@ def export_limits(
     now: datetime,
     changed_since: int | None = None,
 ) -> LimitExport:
-    """:func:`covered_limits`, full or only the buyers whose cover changed after the
-    cursor ``changed_since`` (the ERP keeps the cursor it got last time)."""
+    """:func:`covered_limits`, full or only the buyers whose limit in force changed after
+    the cursor ``changed_since`` for any reason: a new decision, an announced reduction or
+    withdrawal taking effect, a tranche expiring. The date roll runs first, so an export
+    is never stale. The cursor is the id of the last change in ``limit_changes``."""
+    rolled = roll_limits(ledger, policies, now).total_changed
     with ledger.unit_of_work() as session:
-        cursor = session.scalar(select(func.max(CoverDecisionRow.id))) or 0
-        changed: set[tuple[str, int]] | None = None
+        cursor = limit_repo.last_change_id(session)
+        changed: set[tuple[int, int]] | None = None
         if changed_since is not None:
-            changed = {
-                (key, buyer_id)
-                for key, buyer_id in session.execute(
-                    select(PolicyRow.key, CoverDecisionRow.buyer_id)
-                    .join(PolicyRow, PolicyRow.id == CoverDecisionRow.policy_id)
-                    .where(CoverDecisionRow.id > changed_since, CoverDecisionRow.id <= cursor)
-                    .distinct()
-                )
-            }
-    rows = covered_limits(ledger, policies, now=now, only=changed)
-    return LimitExport(rows, cursor)
+            changed = limit_repo.changed_since(session, changed_since, cursor)
+        rows = _rows(session, policies, only=changed)
+    return LimitExport(rows, cursor, rolled)
 
 
 def covered_limits(
-    ledger: Ledger,
-    policies: Mapping[str, Policy],
-    *,
-    now: datetime,
-    only: set[tuple[str, int]] | None = None,
+    ledger: Ledger, policies: Mapping[str, Policy], *, now: datetime
 ) -> list[LimitRow]:
-    """The limit in force today (in each policy's time zone) for every buyer with a
-    decision, with the ERP accounts that map to the buyer under that policy, plus a
-    ``NO_COVER`` row for each buyer that has ERP accounts under the policy but no decision.
-    ``only`` restricts the rows to those (policy key, buyer id) pairs."""
+    """The limit in force today (in each policy's time zone) for every buyer with cover
+    history, with the ERP accounts that map to the buyer under that policy, plus a
+    ``NO_COVER`` row for each buyer that has ERP accounts under the policy but no
+    decision. Rolls the stored limits to today first."""
+    return export_limits(ledger, policies, now=now).rows
+
+
+def _quantized(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+
+
+def _rows(
+    session: Session, policies: Mapping[str, Policy], *, only: set[tuple[int, int]] | None
+) -> list[LimitRow]:
+    """The stored limits of the configured policies (``only``: those (policy id, buyer
+    id) pairs, without ``NO_COVER`` rows)."""
     rows: list[LimitRow] = []
-    with ledger.unit_of_work() as session:
-        ids = policy_ids(session)
-        names = {bid: name for bid, name in session.execute(select(BuyerRow.id, BuyerRow.name))}
-        accounts: dict[tuple[int, int | None], list[str]] = {}
-        for account, buyer_id, pid in session.execute(
-            select(ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
-        ):
-            accounts.setdefault((buyer_id, pid), []).append(account)
-        for key, policy in sorted(policies.items()):
-            if key not in ids:
-                continue
-            day = policy.terms.business_date(now)
-            history = versions_by_buyer(session, ids[key])
-            for (buyer_id, pid), names_ in sorted(accounts.items()):
-                if only is not None:
-                    break
-                if pid == ids[key] and buyer_id not in history:
+    ids = policy_ids(session)
+    names = {bid: name for bid, name in session.execute(select(BuyerRow.id, BuyerRow.name))}
+    accounts: dict[tuple[int, int | None], list[str]] = {}
+    for account, buyer_id, pid in session.execute(
+        select(ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
+    ):
+        accounts.setdefault((buyer_id, pid), []).append(account)
+    for key, policy in sorted(policies.items()):
+        if key not in ids:
+            continue
+        pid = ids[key]
+        records = limit_repo.limit_records(session, pid)
+        if only is None:
+            held = {r.buyer_id for r in records}
+            for (buyer_id, account_pid), names_ in sorted(accounts.items()):
+                if account_pid == pid and buyer_id not in held:
                     rows.append(_no_cover(buyer_id, names.get(buyer_id, "?"), names_, key, policy))
-            for buyer_id, versions in history.items():
-                if only is not None and (key, buyer_id) not in only:
-                    continue
-                version = in_force(versions, day)
-                if version is None:
-                    continue
-                decision = version.decision
-                limit = covered_limit(decision, day)
-                assert limit is not None
-                expiries = [
-                    t.expires_on for t in decision.tranches if t.expires_on and t.valid_on(day)
-                ]
-                ends = [d for d in (decision.effective_to, min(expiries, default=None)) if d]
-                rows.append(
-                    LimitRow(
-                        erp_accounts=tuple(sorted(accounts.get((buyer_id, ids[key]), []))),
-                        buyer_id=buyer_id,
-                        buyer_name=names.get(buyer_id, "?"),
-                        insurer=policy.insurer,
-                        policy=key,
-                        status=decision.status.value,
-                        covered_amount=limit.amount.quantize(
-                            Decimal(1).scaleb(-minor_units(limit.currency))
-                        ),
-                        currency=limit.currency,
-                        valid_from=decision.effective_from,
-                        valid_to=min(ends) if ends else None,
-                        decision_reference=decision.insurer_cover_ref,
-                        changed_at=version.recorded_at,
-                    )
+        for r in records:
+            if only is not None and (pid, r.buyer_id) not in only:
+                continue
+            s = r.state
+            rows.append(
+                LimitRow(
+                    erp_accounts=tuple(sorted(accounts.get((r.buyer_id, pid), []))),
+                    buyer_id=r.buyer_id,
+                    buyer_name=names.get(r.buyer_id, "?"),
+                    insurer=policy.insurer,
+                    policy=key,
+                    status=s.status,
+                    covered_amount=_quantized(s.amount, s.currency),
+                    currency=s.currency,
+                    valid_from=s.valid_from,
+                    valid_to=s.valid_to,
+                    decision_reference=r.decision_reference,
+                    changed_at=r.changed_at,
+                    raw_codes=r.raw_codes or {},
                 )
+            )
     return sorted(rows, key=lambda r: (r.policy, r.buyer_name, r.buyer_id))

@@ -2,7 +2,8 @@
 
 Open items are streamed in buyer order, so memory does not grow with the ledger; the
 arithmetic is :func:`tci_gateway.domain.exposure.compute_exposure` and the limit in force
-is :func:`tci_gateway.domain.cover.in_force` / ``covered_limit``.
+is :func:`tci_gateway.domain.cover.limit_in_force` (conservative: only a known decision
+adds cover).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
-from tci_gateway.domain.cover import covered_limit, in_force
+from tci_gateway.domain.cover import limit_in_force
 from tci_gateway.domain.exposure import (
     Converter,
     Exposure,
@@ -46,6 +47,9 @@ class ExposureRow:
     business_date: date
     exposure: Exposure
     version: StoredVersion | None
+    """The latest version on the business date (pending ones included), for display."""
+    governing: StoredVersion | None = None
+    """The known decision the limit in force comes from."""
 
 
 @dataclass(frozen=True)
@@ -93,20 +97,20 @@ def exposure_report(
             if policy is not None:
                 day = policy.terms.business_date(now)
                 currency = policy.terms.currency
-                version = in_force(versions[policy_id(group)].get(group.buyer_id, []), day)
+                history = versions[policy_id(group)].get(group.buyer_id, [])
             else:
                 day = now.astimezone(UTC).date()
                 currency = items[0].currency if items else "EUR"
-                version = None
-            decision = version.decision if version else None
-            exposure = compute_exposure(items, currency, decision, day, convert)
+                history = []
+            cover = limit_in_force(history, day)
+            exposure = compute_exposure(items, currency, history, day, convert)
             if policy is not None:
                 watch = LimitWatch(expiring_within_days, policy.terms.renewal_months, inactive_days)
                 sales = [
                     i.delivery_date or i.document_date for i in items if i.kind is ItemKind.INVOICE
                 ]
                 extra = limit_alerts(
-                    decision,
+                    cover,
                     day,
                     watch,
                     has_open_items=any(not i.open_amount.is_zero() for i in items),
@@ -121,7 +125,8 @@ def exposure_report(
                 insurer=policy.insurer if policy else None,
                 business_date=day,
                 exposure=exposure,
-                version=version,
+                version=cover.latest,
+                governing=cover.governing,
             )
 
         def policy_id(group: _Group) -> int:
@@ -176,14 +181,16 @@ def record_exposure_alerts(ledger: Ledger, rows: list[ExposureRow], *, now: date
                     details={
                         "exposure": str(e.exposure.amount),
                         "uncovered": str(e.uncovered.amount),
+                        "limit_in_force": str(e.limit.amount) if e.limit is not None else None,
+                        "raw_codes": e.raw_codes,
                     },
                 )
     return new
 
 
 def limit_on(row: ExposureRow) -> Money | None:
-    """The covered limit of the row's version on its business date."""
-    return covered_limit(row.version.decision if row.version else None, row.business_date)
+    """The limit in force of the row on its business date (``None``: no cover history)."""
+    return row.exposure.limit
 
 
 @dataclass(frozen=True)

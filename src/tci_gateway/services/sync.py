@@ -28,8 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import InsurerAdapter, PolicyRef, PortfolioEntry
-from tci_gateway.domain.alerts import AlertKind, cover_events
-from tci_gateway.domain.cover import CoverDecision, covered_limit, is_stale
+from tci_gateway.domain.alerts import AlertKind, CoverChange, cover_change, event_message
+from tci_gateway.domain.cover import CoverDecision, is_stale, limit_in_force
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import AdapterError, RecordError
@@ -48,6 +48,7 @@ from tci_gateway.ledger.runs import (
 from tci_gateway.ledger.staging import StagedEntry, stage, staged
 from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
+from tci_gateway.services.limits import refresh_after_sync
 
 UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 user-assigned: the insurer did not say
 BATCH = 1000
@@ -231,37 +232,53 @@ class _Reconciler:
             recorded_at=self.now,
             sync_run_id=self.run_id,
         )
+        histories = {b: list(v) for b, v in stored.items()}
         for version_id, change in zip(ids, changes, strict=True):
+            history = histories.setdefault(change.buyer_id, [])
+            version = StoredVersion(change.entry.decision, version_id, change.buyer_id, self.now)
+            earlier = list(history)
+            history.append(version)
             if not change.governs:
                 continue  # history behind the newest version: nothing changed today
-            buyer_id, entry, before = change.buyer_id, change.entry, change.before
-            self.latest[buyer_id] = StoredVersion(entry.decision, version_id, buyer_id, self.now)
-            for kind in cover_events(before, entry.decision, self.day):
+            buyer_id, entry = change.buyer_id, change.entry
+            self.latest[buyer_id] = version
+            cover = cover_change(earlier, version, self.day)
+            for kind in cover.events:
                 self.alert(
                     kind,
-                    _event_message(kind, entry),
+                    _event_message(kind, entry, cover),
                     f"{buyer_id}:{version_id}",
                     buyer_id,
                     cover_ref=entry.decision.insurer_cover_ref,
                     raw_codes=dict(entry.decision.raw_codes),
+                    limit_in_force=str(cover.today.amount),
                 )
         report.written += len(ids)
         self.flush_alerts(report)
 
     def missing(self, report: SyncReport) -> None:
-        for buyer_id, version in self.latest.items():
-            if buyer_id in self.seen:
-                continue
-            limit = covered_limit(version.decision, self.day)
-            if limit is None or limit.is_zero():
-                continue
-            self.alert(
-                AlertKind.COVER_MISSING,
-                f"cover {version.decision.insurer_cover_ref} ({limit}) is no longer in the "
-                f"{self.policy.insurer} portfolio: check it with the insurer (the limit is kept)",
-                f"missing:{buyer_id}:{version.id}",
-                buyer_id,
+        """``cover_missing`` for each buyer with a limit in force that the snapshot no
+        longer lists (the limit is kept)."""
+        unseen = sorted(b for b in self.latest if b not in self.seen)
+        for start in range(0, len(unseen), BATCH):
+            histories = cover_repo.versions_of_buyers(
+                self.session, self.policy_id, unseen[start : start + BATCH]
             )
+            for buyer_id, history in histories.items():
+                cover = limit_in_force(history, self.day)
+                limit, version = cover.amount, cover.governing
+                if limit is None or limit.is_zero() or version is None:
+                    continue
+                self.alert(
+                    AlertKind.COVER_MISSING,
+                    f"cover {version.decision.insurer_cover_ref} ({limit}) is no longer in the "
+                    f"{self.policy.insurer} portfolio: check it with the insurer (the limit "
+                    "is kept)",
+                    f"missing:{buyer_id}:{version.id}",
+                    buyer_id,
+                    raw_codes=dict(version.decision.raw_codes),
+                    limit_in_force=str(limit.amount),
+                )
         self.flush_alerts(report)
 
     def flush_alerts(self, report: SyncReport) -> None:
@@ -308,6 +325,7 @@ def sync_limits(
         for start in range(0, report.fetched, BATCH):
             reconciler.batch(staged(session, run_id, start, start + BATCH), report)
         reconciler.missing(report)
+        refresh_after_sync(session, policy, policy_id, run_id, now=now)
     report.status = "partial" if report.errors else "succeeded"
     _finish(ledger, report, now)
     log.info(
@@ -338,20 +356,7 @@ def _finish(ledger: Ledger, report: SyncReport, now: datetime) -> None:
         )
 
 
-def _event_message(kind: AlertKind, entry: StagedEntry) -> str:
-    d = entry.decision
-    who = f"{entry.buyer_name} ({entry.insurer_buyer_id})"
-    amount = f"{d.granted_amount}"
-    texts = {
-        AlertKind.COVER_NEW: f"new cover for {who}: {amount}",
-        AlertKind.COVER_INCREASED: f"cover for {who} increased to {amount}",
-        AlertKind.COVER_REDUCED: f"cover for {who} reduced to {amount}",
-        AlertKind.COVER_REFUSED: f"cover for {who} refused",
-        AlertKind.COVER_WITHDRAWN: f"cover for {who} withdrawn",
-        AlertKind.COVER_EXPIRED: f"cover for {who} expired",
-        AlertKind.COVER_PENDING: f"cover request for {who} is pending at the insurer",
-        AlertKind.PENDING_WITHDRAWAL: f"the insurer announced a withdrawal of cover for {who}",
-        AlertKind.UNKNOWN_STATUS_CODE: f"unknown status code(s) {', '.join(d.unknown_codes)} for "
-        f"{who}: treated as pending",
-    }
-    return texts.get(kind, f"{kind.value} for {who}")
+def _event_message(kind: AlertKind, entry: StagedEntry, change: CoverChange) -> str:
+    return event_message(
+        kind, f"{entry.buyer_name} ({entry.insurer_buyer_id})", entry.decision, change
+    )

@@ -1,0 +1,232 @@
+"""Limits in force per (policy, buyer) kept as data, and the log of their changes.
+
+``limits_in_force`` holds, per buyer and policy, the limit the domain rule
+(:func:`tci_gateway.domain.cover.limit_in_force`) gives on the row's ``business_date``,
+valid until ``valid_to`` (the date it next changes). Every change appends a row to
+``limit_changes``, whose id is the ERP's changed-since cursor. The rule lives in the
+domain; this module only reads and writes the rows.
+
+Writers take one transaction-scoped lock (PostgreSQL advisory lock; SQLite has a single
+writer already), so change ids are committed in the order they are assigned: a reader
+that saw change ``n`` committed has seen every change below ``n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from tci_gateway.ledger.locks import lock_key
+from tci_gateway.ledger.tables import CoverDecisionRow, LimitChangeRow, LimitInForceRow
+
+_LIMITS = cast(Table, LimitInForceRow.__table__)
+_CHANGES = cast(Table, LimitChangeRow.__table__)
+_DECISIONS = cast(Table, CoverDecisionRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """What the ERP is sent for one buyer and policy; a change of any field is a change."""
+
+    decision_id: int | None
+    status: str
+    amount: Decimal
+    currency: str
+    valid_from: date | None
+    valid_to: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLimit:
+    state: LimitState
+    business_date: date
+
+
+def lock_writers(session: Session) -> None:
+    """Serialise the writers of limits until the transaction ends (see module doc)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    schema = str(session.scalar(text("SELECT current_schema()")))
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"{schema}:limits_in_force")}
+    )
+
+
+def _state(row: Any) -> LimitState:
+    return LimitState(
+        row.decision_id, row.status, row.amount, row.currency, row.valid_from, row.valid_to
+    )
+
+
+def stored_limits(
+    session: Session, policy_id: int, buyer_ids: Collection[int] | None = None
+) -> dict[int, StoredLimit]:
+    """The stored limits of a policy (or of some of its buyers), per buyer."""
+    stmt = select(_LIMITS).where(_LIMITS.c.policy_id == policy_id)
+    if buyer_ids is not None:
+        stmt = stmt.where(_LIMITS.c.buyer_id.in_(sorted(buyer_ids)))
+    return {
+        row.buyer_id: StoredLimit(_state(row), row.business_date) for row in session.execute(stmt)
+    }
+
+
+def due_buyers(session: Session, policy_id: int, day: date) -> set[int]:
+    """Buyers whose stored limit must be computed again on ``day``: those whose limit
+    ends by then (``valid_to <= day``), those computed for another business date, and
+    those with cover history but no stored limit yet."""
+    due = set(
+        session.scalars(
+            select(_LIMITS.c.buyer_id).where(
+                _LIMITS.c.policy_id == policy_id,
+                or_(_LIMITS.c.valid_to <= day, _LIMITS.c.business_date != day),
+            )
+        )
+    )
+    stored = select(_LIMITS.c.buyer_id).where(_LIMITS.c.policy_id == policy_id)
+    due.update(
+        session.scalars(
+            select(_DECISIONS.c.buyer_id)
+            .where(_DECISIONS.c.policy_id == policy_id, _DECISIONS.c.buyer_id.not_in(stored))
+            .distinct()
+        )
+    )
+    return due
+
+
+def write_limits(
+    session: Session,
+    policy_id: int,
+    computed: Iterable[tuple[int, LimitState]],
+    *,
+    day: date,
+    reason: str,
+    now: datetime,
+) -> int:
+    """Store the limits computed on ``day``; each one that differs from what is stored
+    appends a change. Returns how many changed (an unchanged limit is only marked as
+    computed on ``day``)."""
+    pairs = list(computed)
+    if not pairs:
+        return 0
+    before = stored_limits(session, policy_id, [b for b, _ in pairs])
+    changed = [(b, s) for b, s in pairs if b not in before or before[b].state != s]
+    touched = [b for b, s in pairs if b in before and before[b].state == s]
+    if touched:
+        _mark_computed(session, policy_id, touched, day)
+    if not changed:
+        return 0
+    ids = [
+        int(i)
+        for i in session.scalars(
+            insert(LimitChangeRow).returning(LimitChangeRow.id, sort_by_parameter_order=True),
+            [
+                {
+                    "policy_id": policy_id,
+                    "buyer_id": b,
+                    "business_date": day,
+                    "amount": s.amount,
+                    "currency": s.currency,
+                    "reason": reason,
+                    "created_at": now,
+                }
+                for b, s in changed
+            ],
+        )
+    ]
+    values = [
+        {
+            "policy_id": policy_id,
+            "buyer_id": b,
+            "decision_id": s.decision_id,
+            "status": s.status,
+            "amount": s.amount,
+            "currency": s.currency,
+            "valid_from": s.valid_from,
+            "valid_to": s.valid_to,
+            "business_date": day,
+            "change_id": change_id,
+            "changed_at": now,
+        }
+        for change_id, (b, s) in zip(ids, changed, strict=True)
+    ]
+    new = [v for v in values if v["buyer_id"] not in before]
+    old = [v for v in values if v["buyer_id"] in before]
+    if new:
+        session.execute(insert(LimitInForceRow), new)
+    if old:
+        session.execute(update(LimitInForceRow), old)
+    return len(changed)
+
+
+def _mark_computed(session: Session, policy_id: int, buyer_ids: list[int], day: date) -> None:
+    for start in range(0, len(buyer_ids), 1000):
+        session.execute(
+            update(_LIMITS)
+            .where(
+                _LIMITS.c.policy_id == policy_id,
+                _LIMITS.c.buyer_id.in_(buyer_ids[start : start + 1000]),
+                _LIMITS.c.business_date != day,
+            )
+            .values(business_date=day)
+        )
+
+
+def last_change_id(session: Session) -> int:
+    """The newest change id: the cursor an export hands the ERP (0 when none)."""
+    return int(session.scalar(select(func.max(_CHANGES.c.id))) or 0)
+
+
+def changed_since(session: Session, since: int, upto: int) -> set[tuple[int, int]]:
+    """The (policy id, buyer id) pairs whose limit changed after ``since`` up to ``upto``."""
+    return {
+        (pid, bid)
+        for pid, bid in session.execute(
+            select(_CHANGES.c.policy_id, _CHANGES.c.buyer_id)
+            .where(_CHANGES.c.id > since, _CHANGES.c.id <= upto)
+            .distinct()
+        )
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRecord:
+    """A stored limit with the decision it comes from, as the export reads it."""
+
+    policy_id: int
+    buyer_id: int
+    state: LimitState
+    business_date: date
+    changed_at: datetime
+    change_id: int
+    decision_reference: str | None
+    raw_codes: dict[str, str] | None
+
+
+def limit_records(session: Session, policy_id: int) -> list[LimitRecord]:
+    """Every stored limit of a policy, with its decision's reference and raw codes."""
+    stmt = (
+        select(_LIMITS, _DECISIONS.c.insurer_cover_ref, _DECISIONS.c.raw_codes)
+        .select_from(_LIMITS.outerjoin(_DECISIONS, _DECISIONS.c.id == _LIMITS.c.decision_id))
+        .where(_LIMITS.c.policy_id == policy_id)
+        .order_by(_LIMITS.c.buyer_id)
+    )
+    return [
+        LimitRecord(
+            row.policy_id,
+            row.buyer_id,
+            _state(row),
+            row.business_date,
+            row.changed_at,
+            row.change_id,
+            row.insurer_cover_ref,
+            dict(row.raw_codes) if row.raw_codes is not None else None,
+        )
+        for row in session.execute(stmt)
+    ]

@@ -1,0 +1,140 @@
+"""Keeping the limits in force as data, so that changes by date reach the ERP.
+
+The limit in force per buyer and policy (:func:`tci_gateway.domain.cover.limit_in_force`)
+is stored in ``limits_in_force`` with the date it next changes; each change is appended
+to ``limit_changes``, whose id is the cursor of ``tci export limits --changed-since``.
+
+* the limit sync refreshes the buyers it wrote a version for, in its own transaction
+  (:func:`refresh_after_sync`);
+* the date roll (:func:`roll_limits`), at the start of each nightly cycle and of every
+  limits export, computes again the limits that end by the business date (an announced
+  reduction or withdrawal taking effect, a tranche expiring) and those computed for
+  another business date. A second roll on the same day writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.cover import LimitInForce, limit_in_force
+from tci_gateway.domain.policy import Policy
+from tci_gateway.ledger import limits as limit_repo
+from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer, versions_of_buyers
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.limits import LimitState
+from tci_gateway.ledger.policies import policy_ids
+from tci_gateway.ledger.tables import CoverDecisionRow
+
+CHUNK = 1000
+WHOLE_POLICY = 5 * CHUNK
+"""From this many buyers on, a policy's whole history is read at once."""
+SYNC, DATE = "sync", "date"
+
+
+def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState:
+    """What is stored and sent for a buyer: the amount of the limit in force, the known
+    decision it comes from (else the latest, pending, version), and until when it holds."""
+    shown = cover.governing or cover.latest
+    amount = cover.amount
+    return LimitState(
+        decision_id=shown.id if shown is not None else None,
+        status=shown.decision.status.value if shown is not None else "NO_COVER",
+        amount=amount.amount if amount is not None else Decimal(0),
+        currency=amount.currency if amount is not None else currency,
+        valid_from=cover.governing.decision.effective_from if cover.governing else None,
+        valid_to=cover.next_change,
+    )
+
+
+def refresh(
+    session: Session,
+    policy: Policy,
+    policy_id: int,
+    buyer_ids: Collection[int] | None,
+    *,
+    now: datetime,
+    reason: str,
+) -> int:
+    """Compute and store the limits in force of some buyers (``None``: every buyer with
+    cover history) on the policy's business date; returns how many changed."""
+    day = policy.terms.business_date(now)
+    limit_repo.lock_writers(session)
+    changed = 0
+    if buyer_ids is None or len(buyer_ids) >= WHOLE_POLICY:
+        histories = versions_by_buyer(session, policy_id)
+        if buyer_ids is not None:
+            wanted = set(buyer_ids)
+            histories = {b: v for b, v in histories.items() if b in wanted}
+        chunks = [histories]
+    else:
+        ordered = sorted(buyer_ids)
+        chunks = [
+            versions_of_buyers(session, policy_id, ordered[i : i + CHUNK])
+            for i in range(0, len(ordered), CHUNK)
+        ]
+    for histories in chunks:
+        computed = [
+            (buyer_id, limit_state(limit_in_force(versions, day), policy.terms.currency))
+            for buyer_id, versions in sorted(histories.items())
+        ]
+        changed += limit_repo.write_limits(
+            session, policy_id, computed, day=day, reason=reason, now=now
+        )
+    return changed
+
+
+def refresh_after_sync(
+    session: Session, policy: Policy, policy_id: int, run_id: int, *, now: datetime
+) -> int:
+    """In the sync's reconcile transaction: the limits of the buyers this run wrote a
+    version for."""
+    buyers = set(
+        session.scalars(
+            select(CoverDecisionRow.buyer_id)
+            .where(CoverDecisionRow.sync_run_id == run_id)
+            .distinct()
+        )
+    )
+    if not buyers:
+        return 0
+    return refresh(session, policy, policy_id, buyers, now=now, reason=SYNC)
+
+
+@dataclass
+class RollReport:
+    """What a date roll did, per policy key: how many limits it computed and changed."""
+
+    business_dates: dict[str, date] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_changed(self) -> int:
+        return sum(self.changed.values())
+
+
+def roll_limits(ledger: Ledger, policies: Mapping[str, Policy], now: datetime) -> RollReport:
+    """The date roll: for each configured policy the ledger knows, compute again the
+    limits due on its business date (see the module doc), one transaction per policy."""
+    report = RollReport()
+    with ledger.unit_of_work() as session:
+        ids = policy_ids(session)
+    for key, policy in sorted(policies.items()):
+        if key not in ids:
+            continue
+        day = policy.terms.business_date(now)
+        report.business_dates[key] = day
+        with ledger.unit_of_work() as session:
+            limit_repo.lock_writers(session)
+            due = limit_repo.due_buyers(session, ids[key], day)
+            report.computed[key] = len(due)
+            report.changed[key] = (
+                refresh(session, policy, ids[key], due, now=now, reason=DATE) if due else 0
+            )
+    return report
