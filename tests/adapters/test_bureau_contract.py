@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,12 +36,15 @@ from tci_gateway.domain.identifiers import parse_identifier
 from tci_gateway.domain.money import is_currency
 from tci_gateway.errors import (
     AuthError,
+    ConfigError,
     ProtocolError,
     RateLimitedError,
     TransientError,
 )
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
+
+from .options_contract import refused_with_known
 
 PLUGINS = {
     plugin.name: plugin
@@ -327,3 +331,37 @@ def test_loopback_server_serves_the_sandbox(plugin: AdapterPlugin) -> None:
         found = adapter.search_companies(h.fixture.known_company)
         assert [c.provider_id for c in found] == [h.fixture.known_provider_id]
         adapter.close()
+
+
+def test_unknown_option_is_refused_with_the_known_ones_named(harness: Harness) -> None:
+    """A typo in a bureau's options is refused, never silently ignored."""
+
+    def build() -> object:
+        return harness.plugin.create(
+            AdapterContext(
+                name=harness.plugin.name,
+                base_url=harness.base_url,
+                environment="sandbox",
+                credentials=dict(harness.sandbox.credentials),
+                options={"page_sise": 5},
+                transport=harness.transport,
+            )
+        )
+
+    assert refused_with_known(build, "page_sise")
+    assert not any(harness.sandbox.received.values())  # refused before any call
+
+
+def test_unknown_sandbox_option_is_refused_with_the_known_ones_named(
+    plugin: AdapterPlugin,
+) -> None:
+    assert plugin.create_sandbox is not None
+    create_sandbox = plugin.create_sandbox
+    known = refused_with_known(lambda: create_sandbox({"clok": None}), "clok")
+    assert {"seed", "clock"} <= known
+
+
+def test_missing_sandbox_seed_file_is_a_config_error(plugin: AdapterPlugin, tmp_path: Path) -> None:
+    assert plugin.create_sandbox is not None
+    with pytest.raises(ConfigError, match=r"no-such-seed\.json"):
+        plugin.create_sandbox({"seed": str(tmp_path / "no-such-seed.json")})

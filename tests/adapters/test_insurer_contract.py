@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,9 +31,11 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.adapters.contract_testing import ContractFixture, ContractSandbox, Fault
 from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
 from tci_gateway.adapters.registry import insurer_plugins
-from tci_gateway.errors import AmbiguousOutcomeError, AuthError, RecordError
+from tci_gateway.errors import AmbiguousOutcomeError, AuthError, ConfigError, RecordError
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
+
+from .options_contract import refused_with_known
 
 PLUGINS = {plugin.name: plugin for plugin in insurer_plugins()}
 
@@ -441,3 +444,40 @@ def test_overdue_notice_is_filed_once_and_found_by_reference(harness: Harness) -
     assert found is not None and found.client_reference == notice.client_reference
     assert found.insurer_reference
     assert harness.posts() == posts + 1
+
+
+def test_unknown_option_is_refused_with_the_known_ones_named(harness: Harness) -> None:
+    """A typo (``status_overides``) must never leave the defaults silently in place."""
+    typo = {"status_overides": {"XX01": "GRANTED"}}
+
+    def build() -> object:
+        return harness.plugin.create(
+            AdapterContext(
+                name=harness.plugin.name,
+                base_url=harness.base_url,
+                environment="sandbox",
+                credentials=dict(harness.sandbox.credentials),
+                options=typo,
+                transport=harness.transport,
+            )
+        )
+
+    known = refused_with_known(build, "status_overides")
+    assert "status_overrides" in known  # every insurer maps raw codes it does not know
+    assert not any(harness.sandbox.received.values())  # refused before any call
+
+
+def test_unknown_sandbox_option_is_refused_with_the_known_ones_named(
+    plugin: AdapterPlugin,
+) -> None:
+    assert plugin.create_sandbox is not None
+    create_sandbox = plugin.create_sandbox
+    known = refused_with_known(lambda: create_sandbox({"token_tll": 60}), "token_tll")
+    assert {"seed", "token_ttl"} <= known
+
+
+def test_missing_sandbox_seed_file_is_a_config_error(plugin: AdapterPlugin, tmp_path: Path) -> None:
+    assert plugin.create_sandbox is not None
+    missing = tmp_path / "no-such-seed.json"
+    with pytest.raises(ConfigError, match=r"no-such-seed\.json"):
+        plugin.create_sandbox({"seed": str(missing)})
