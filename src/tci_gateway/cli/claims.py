@@ -33,9 +33,10 @@ def deadlines_cmd(
         bool, typer.Option("--invoices", help="One row per overdue invoice, each its own clock.")
     ] = False,
 ) -> None:
-    """Overdue buyers with their deadline clock (from the oldest overdue invoice) and the
-    escalation steps due, per policy, on each policy's business date; ``--invoices``
-    lists every overdue invoice with its own clock."""
+    """Overdue buyers with their deadline clock (from the oldest overdue invoice, or the
+    clock of the buyer's case once it has notified the insurer) and the escalation steps
+    due, per policy, on each policy's business date; ``--invoices`` lists every overdue
+    invoice with its own clock."""
     state = _state(ctx)
     if invoices:
         _invoice_deadlines(state, within)
@@ -69,6 +70,9 @@ def deadlines_cmd(
                 "tier": ob.tier,
                 "business_date": ob.today,
                 "overdue_invoices": ob.overdue_invoices,
+                # Set when the clock is that of the buyer's notified case (kept after
+                # the oldest invoice is paid), not the oldest overdue invoice's.
+                "case_id": ob.case_id,
                 **fields,
                 "steps_due": [
                     {"action": s.action.value, "due_on": s.due_on, "late": s.late} for s in ob.steps
@@ -78,7 +82,10 @@ def deadlines_cmd(
     if state.json:
         state.output.emit_json(rows)
         return
-    table = Table(title="Deadlines (oldest overdue invoice per buyer)", title_justify="left")
+    table = Table(
+        title="Deadlines (oldest overdue invoice per buyer; a notified case keeps its clock)",
+        title_justify="left",
+    )
     for column in ("Policy", "Buyer", "Tier", *CLOCK_COLUMNS, "Steps due"):
         table.add_column(column)
     for r in rows:

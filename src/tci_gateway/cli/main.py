@@ -19,6 +19,7 @@ from tci_gateway.cli.output import Output, exposure_json, exposure_table, totals
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.cli.wiring import Wiring
+from tci_gateway.erp.canonical import check_source
 from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
 from tci_gateway.ledger.migrate import upgrade
@@ -110,7 +111,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 
 def _print_import(state: State, report: ImportReport) -> None:
-    payload = {
+    payload: dict[str, object] = {
         "kind": report.kind,
         "source": report.source,
         "rows": report.rows,
@@ -119,14 +120,24 @@ def _print_import(state: State, report: ImportReport) -> None:
         "unchanged": report.unchanged,
         "sha256": report.sha256,
     }
+    if report.kind == "open_items":
+        payload |= {
+            "closed": report.closed,
+            "complete": report.complete,
+            "scope": {"source": report.item_source, "company_codes": report.company_codes},
+        }
     if state.json:
         state.output.emit_json(payload)
-    else:
-        state.output.out.print(
-            f"{report.kind}: {report.rows} rows from {report.source}: {report.inserted} inserted, "
-            f"{report.updated} updated, {report.unchanged} unchanged",
-            markup=False,
-        )
+        return
+    line = (
+        f"{report.kind}: {report.rows} rows from {report.source}: {report.inserted} inserted, "
+        f"{report.updated} updated, {report.unchanged} unchanged"
+    )
+    if report.complete:
+        codes = ", ".join(report.company_codes)
+        line += f", {report.closed} closed (complete export of source {report.item_source}"
+        line += f", company code {codes})" if codes else ")"
+    state.output.out.print(line, markup=False)
 
 
 ProfileOption = Annotated[
@@ -169,17 +180,71 @@ def import_buyers_cmd(ctx: typer.Context, file: Path, profile: ProfileOption = N
 
 
 @import_app.command("receivables")
-def import_receivables_cmd(ctx: typer.Context, file: Path, profile: ProfileOption = None) -> None:
+def import_receivables_cmd(
+    ctx: typer.Context,
+    file: Path,
+    profile: ProfileOption = None,
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete",
+            help="The file lists EVERY open item of its scope (source, and company codes when "
+            "the file has them): open items of that scope it does not list are closed.",
+        ),
+    ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            metavar="NAME",
+            help="The import source the items belong to (default: the profile's, else "
+            "'default'); a complete export closes only items of its own source.",
+        ),
+    ] = None,
+    allow_mass_close: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-close",
+            help="Accept a complete export that lists nothing or closes more than "
+            "[import] max_close_share of its scope's open items.",
+        ),
+    ] = False,
+) -> None:
     """Import open items (invoices, credit notes, payments): canonical CSV or JSON, or an
-    ERP export with --profile."""
+    ERP export with --profile. With --complete, items the file no longer lists are closed."""
+    from tci_gateway.services.complete_import import MassCloseError, import_business_date
+
     state = _state(ctx)
-    erp_profile = _profile(state.wiring(), profile)
-    ledger = state.wiring().ledger()
+    if source is not None:
+        try:
+            check_source(source)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--source") from None
+    wiring = state.wiring()
+    erp_profile = _profile(wiring, profile)
+    settings = wiring.settings
+    now = state.now()
+    today = import_business_date(
+        (p.timezone for p in settings.policies.values()), now, settings.scheduler.timezone
+    )
+    ledger = wiring.ledger()
     try:
         with state.output.progress("importing open items") as progress:
             report = import_open_items(
-                ledger, file, now=state.now(), progress=progress, profile=erp_profile
+                ledger,
+                file,
+                now=now,
+                progress=progress,
+                profile=erp_profile,
+                source=source,
+                complete=complete,
+                allow_mass_close=allow_mass_close,
+                max_close_share=settings.import_.max_close_share,
+                today=today,
             )
+    except MassCloseError as exc:
+        state.output.error(str(exc))
+        raise typer.Exit(2) from None
     finally:
         ledger.dispose()
     _print_import(state, report)

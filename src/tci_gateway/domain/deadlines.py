@@ -27,9 +27,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from tci_gateway.domain.policy import PolicyTerms
+
+
+@overload
+def effective_due_date(
+    due_date: date, extended_due_date: date | None, *, extension_moves_deadlines: bool
+) -> date: ...
+@overload
+def effective_due_date(
+    due_date: date | None, extended_due_date: date | None, *, extension_moves_deadlines: bool
+) -> date | None: ...
+def effective_due_date(
+    due_date: date | None, extended_due_date: date | None, *, extension_moves_deadlines: bool
+) -> date | None:
+    """The due date in force of an invoice (``D`` of its clock): its ERP ``due_date``,
+    moved to ``extended_due_date`` (a new due date the insurer granted) only when the
+    policy says extensions move the deadlines, and only when that is later.
+
+    The one rule for the clock, the cases, the indemnity and the deadline scan; the scan's
+    SQL (:func:`tci_gateway.services.deadlines.effective_due_sql`) mirrors it, and a test
+    proves the two agree on every combination."""
+    if (
+        extension_moves_deadlines
+        and due_date is not None
+        and extended_due_date is not None
+        and extended_due_date > due_date
+    ):
+        return extended_due_date
+    return due_date
 
 
 def is_overdue(due_date: date | None, today: date) -> bool:
@@ -112,13 +141,11 @@ def deadline_clock(
     """The clock of an invoice due on ``original_due_date``; ``extended_due_date`` is a
     new due date the insurer granted (an EXP overdue), which moves ``D`` when the policy
     says extensions move the deadlines. An extension never moves them earlier."""
-    due = original_due_date
-    if (
-        extended_due_date is not None
-        and terms.extension_moves_deadlines
-        and extended_due_date > original_due_date
-    ):
-        due = extended_due_date
+    due = effective_due_date(
+        original_due_date,
+        extended_due_date,
+        extension_moves_deadlines=terms.extension_moves_deadlines,
+    )
 
     def plus(days: int) -> date:
         return due + timedelta(days=days)

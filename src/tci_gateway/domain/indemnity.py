@@ -225,7 +225,7 @@ def compute_indemnity(
             InvoiceLine(
                 number=w.item.document_number,
                 delivery_date=w.delivery,
-                due_date=w.item.due_date,
+                due_date=w.item.due_date_in_force(terms.extension_moves_deadlines),
                 open_amount=w.item.open_amount,
                 open_in_policy=w.converted,
                 credits_applied=w.applied,

@@ -25,6 +25,7 @@ from tci_gateway.domain.escalation import NOTIFYING, StepAction
 from tci_gateway.domain.exposure import Converter
 from tci_gateway.domain.indemnity import IndemnityResult, InvoiceLine, compute_indemnity
 from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import PolicyTerms
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger.covers import StoredVersion, versions_of_buyer
 from tci_gateway.ledger.open_items import to_open_item
@@ -122,28 +123,36 @@ def indemnity_details(result: IndemnityResult) -> dict[str, Any]:
 
 
 def _overdue_invoices(
-    items: Sequence[OpenItem], today: date, extension_days: int | None = None
+    items: Sequence[OpenItem],
+    terms: PolicyTerms,
+    today: date,
+    extension_days: int | None = None,
 ) -> list[dict[str, Any]]:
-    return [
-        {
+    """The undisputed open invoices past their due date in force (the date the scan and
+    the clock count from), oldest first."""
+    found: list[tuple[date, str, dict[str, Any]]] = []
+    for i in items:
+        due_on = i.due_date_in_force(terms.extension_moves_deadlines)
+        if (
+            i.kind is not ItemKind.INVOICE
+            or i.disputed
+            or i.open_amount.amount <= 0
+            or due_on is None
+            or not is_overdue(due_on, today)
+        ):
+            continue
+        invoice = {
             "number": i.document_number,
             "issue_date": i.document_date.isoformat(),
-            "due_date": i.due_date.isoformat() if i.due_date else None,
+            "due_date": due_on.isoformat(),
             "amount": str(i.amount.amount),
             "outstanding": str(i.open_amount.amount),
             "currency": i.currency,
         }
-        | (
-            {"new_due_date": (i.due_date + timedelta(days=extension_days)).isoformat()}
-            if extension_days is not None and i.due_date is not None
-            else {}
-        )
-        for i in sorted(items, key=lambda i: (i.due_date or i.document_date, i.document_number))
-        if i.kind is ItemKind.INVOICE
-        and not i.disputed
-        and i.open_amount.amount > 0
-        and is_overdue(i.due_date, today)
-    ]
+        if extension_days is not None:
+            invoice["new_due_date"] = (due_on + timedelta(days=extension_days)).isoformat()
+        found.append((due_on, i.document_number, invoice))
+    return [invoice for _, _, invoice in sorted(found, key=lambda f: (f[0], f[1]))]
 
 
 def _payload(
@@ -157,7 +166,7 @@ def _payload(
     payload: dict[str, Any] = {
         "action": action.value,
         "first_default_date": (ob.clock.due_date + timedelta(days=1)).isoformat(),
-        "invoices": _overdue_invoices(items, ob.today, extend),
+        "invoices": _overdue_invoices(items, ob.policy.terms, ob.today, extend),
     }
     if action in CLAIMING:
         claimed = [line for line in result.lines if line.excluded is None]

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, select
 
 from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.cases import FINAL_STATUSES, ActionState, CaseState
-from tci_gateway.domain.escalation import NOTIFYING, EscalationPath, StepAction
+from tci_gateway.domain.escalation import EscalationPath
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import RecordError, TciError
@@ -27,7 +27,7 @@ from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, PolicyRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.case_outbox import poll_action, send_action
 from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
-from tci_gateway.services.deadlines import OverdueBuyer, anchored, scan
+from tci_gateway.services.deadlines import OverdueBuyer, scan
 
 Progress = Callable[[str, int, int], None]
 
@@ -66,10 +66,6 @@ class OpenCase:
     due_date: date
     actions: frozenset[str]
 
-    @property
-    def notified(self) -> bool:
-        return any(StepAction(a) in NOTIFYING for a in self.actions)
-
 
 def _open_cases(ledger: Ledger) -> dict[tuple[int, int], OpenCase]:
     """Open cases by (policy id, buyer id), with the actions they already have."""
@@ -96,17 +92,6 @@ def _open_cases(ledger: Ledger) -> dict[tuple[int, int], OpenCase]:
         key: OpenCase(case_id, due, frozenset(actions[key]))
         for key, (case_id, due) in heads.items()
     }
-
-
-def _anchor(
-    overdue: list[OverdueBuyer], cases: Mapping[tuple[int, int], OpenCase]
-) -> list[OverdueBuyer]:
-    """Buyers whose case was notified keep the clock of that notification."""
-    result = []
-    for ob in overdue:
-        case = cases.get((ob.policy_id, ob.buyer_id))
-        result.append(anchored(ob, case.due_date) if case and case.notified else ob)
-    return result
 
 
 def plan(
@@ -195,8 +180,8 @@ def run_claims(
             ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
         )
         report.overdue_buyers = len(overdue)
+        # The scan has put each buyer with a notified case under that case's clock.
         cases = _open_cases(ledger)
-        overdue = _anchor(overdue, cases)
         report.planned = plan(overdue, cases, adapters)
         if dry_run:
             return report

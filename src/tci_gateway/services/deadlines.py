@@ -1,10 +1,12 @@
 """The deadline scan: which buyers are overdue under which policy, and what is due.
 
 One grouped query per policy finds each buyer's oldest overdue invoice (its due date
-moved by an insurer-granted extension when the policy says so); the clock
+in force, :func:`effective_due_sql`); the clock
 (:func:`~tci_gateway.domain.deadlines.deadline_clock`) and the buyer tier's escalation
-path (:func:`~tci_gateway.domain.escalation.due_steps`) then say what is due. Memory
-holds one row per overdue buyer, never the open items.
+path (:func:`~tci_gateway.domain.escalation.due_steps`) then say what is due. A buyer
+whose open case has notified the insurer runs under the clock of that case instead
+(:func:`notified_clocks`): paying the oldest invoice does not push its claim later.
+Memory holds one row per overdue buyer, never the open items.
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from tci_gateway.domain.cases import CaseState
 from tci_gateway.domain.deadlines import DeadlineClock, DeadlineWarning, deadline_clock, warnings
-from tci_gateway.domain.escalation import DueStep, EscalationPath, due_steps
-from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.escalation import NOTIFYING, DueStep, EscalationPath, due_steps
+from tci_gateway.domain.policy import Policy, PolicyTerms
 from tci_gateway.domain.receivables import ItemKind
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
+from tci_gateway.ledger.tables import (
+    BuyerRow,
+    CaseActionRow,
+    ClaimCaseRow,
+    ErpAccountRow,
+    OpenItemRow,
+)
 
 
 @dataclass(frozen=True)
@@ -41,26 +50,62 @@ class OverdueBuyer:
     warnings: tuple[DeadlineWarning, ...]
     path: EscalationPath
     lead_days: tuple[int, ...]
+    case_id: int | None = None
+    """The open case whose clock this is, once that case has notified the insurer."""
 
 
-def anchored(ob: OverdueBuyer, due_date: date) -> OverdueBuyer:
-    """``ob`` with its clock counted from ``due_date`` instead: once the insurer has been
+def anchored(ob: OverdueBuyer, case_id: int, clock: DeadlineClock) -> OverdueBuyer:
+    """``ob`` under the clock of its notified case ``case_id``: once the insurer has been
     notified, a case keeps the clock it was notified under (paying the oldest invoice
     does not push the claim deadlines later)."""
-    if due_date == ob.clock.due_date:
-        return ob
-    clock = deadline_clock(ob.policy.terms, due_date)
+    if clock == ob.clock:
+        return replace(ob, case_id=case_id)
     return replace(
         ob,
+        case_id=case_id,
         clock=clock,
         steps=tuple(due_steps(ob.path, ob.policy.terms, clock, ob.today)),
         warnings=tuple(warnings(clock, ob.today, ob.lead_days)),
     )
 
 
-def _effective_due(policy: Policy) -> ColumnElement[date | None]:
-    if policy.terms.extension_moves_deadlines:
-        # An extension only ever moves a due date later (as deadline_clock does).
+def notified_clocks(
+    session: Session, policy_id: int, terms: PolicyTerms
+) -> dict[int, tuple[int, DeadlineClock]]:
+    """The clock each open case of the policy that has notified the insurer runs under
+    (the deadlines stored on the case when it was notified), by buyer id."""
+    notified = select(CaseActionRow.case_id).where(
+        CaseActionRow.action.in_([a.value for a in NOTIFYING])
+    )
+    stmt = select(ClaimCaseRow).where(
+        ClaimCaseRow.policy_id == policy_id,
+        ClaimCaseRow.state == CaseState.OPEN.value,
+        ClaimCaseRow.id.in_(notified),
+    )
+    return {
+        row.buyer_id: (
+            row.id,
+            DeadlineClock(
+                original_due_date=row.due_date,
+                due_date=row.due_date,
+                cover_stop=row.cover_stop,
+                notify_by=row.notify_by,
+                date_of_loss=row.date_of_loss,
+                claim_by=row.claim_by,
+                timezone=terms.timezone,
+            ),
+        )
+        for row in session.scalars(stmt)
+    }
+
+
+def effective_due_sql(terms: PolicyTerms) -> ColumnElement[date | None]:
+    """An open item's due date in force, in SQL: a mirror of
+    :func:`~tci_gateway.domain.deadlines.effective_due_date` (the extension moves the
+    date only when the policy says so and only later; a NULL on either side compares
+    as unknown, so the ERP's date stands). tests/services/test_effective_due_date.py
+    proves the two agree on every combination, on SQLite and PostgreSQL."""
+    if terms.extension_moves_deadlines:
         return case(
             (OpenItemRow.extended_due_date > OpenItemRow.due_date, OpenItemRow.extended_due_date),
             else_=OpenItemRow.due_date,
@@ -69,13 +114,13 @@ def _effective_due(policy: Policy) -> ColumnElement[date | None]:
 
 
 def _overdue(policy: Policy, policy_id: int, today: date) -> tuple[ColumnElement[bool], ...]:
-    """Open invoices of the policy's ERP accounts past their (effective) due date: in SQL
-    what :func:`~tci_gateway.domain.deadlines.is_overdue` and ``deadline_clock`` say."""
+    """Open invoices of the policy's ERP accounts past their due date in force: in SQL
+    what :func:`~tci_gateway.domain.deadlines.is_overdue` says."""
     return (
         ErpAccountRow.policy_id == policy_id,
         OpenItemRow.kind == ItemKind.INVOICE.value,
         OpenItemRow.open_amount > 0,
-        _effective_due(policy) < today,
+        effective_due_sql(policy.terms) < today,
     )
 
 
@@ -99,8 +144,10 @@ def scan_policy(
     lead_days: tuple[int, ...],
 ) -> Iterator[OverdueBuyer]:
     """Every buyer with an open invoice past its due date under ``policy`` on ``today``
-    (the business date in the policy's time zone), in buyer order."""
-    due = _effective_due(policy)
+    (the business date in the policy's time zone), in buyer order; a buyer whose open
+    case has notified the insurer under the clock of that case."""
+    due = effective_due_sql(policy.terms)
+    notified = notified_clocks(session, policy_id, policy.terms)
     stmt = (
         select(
             ErpAccountRow.buyer_id,
@@ -134,7 +181,7 @@ def scan_policy(
                 tuple(due_steps(paths[tier_name], policy.terms, clock, today)),
                 tuple(warnings(clock, today, lead_days)),
             )
-        yield OverdueBuyer(
+        ob = OverdueBuyer(
             policy=policy,
             policy_id=policy_id,
             buyer_id=buyer_id,
@@ -148,6 +195,8 @@ def scan_policy(
             path=paths[tier_name],
             lead_days=lead_days,
         )
+        case_clock = notified.get(buyer_id)
+        yield ob if case_clock is None else anchored(ob, *case_clock)
 
 
 def scan(
@@ -191,7 +240,7 @@ def invoice_clocks(
     with ledger.unit_of_work() as session:
         for policy, policy_id in _known_policies(session, policies):
             today = policy.terms.business_date(now)
-            due = _effective_due(policy)
+            due = effective_due_sql(policy.terms)
             stmt = (
                 select(
                     ErpAccountRow.buyer_id,
