@@ -466,7 +466,7 @@ def test_a_profile_of_the_wrong_kind_is_a_config_error(
 def test_bad_profiles_are_refused_clearly(
     tmp_path: Path, override: dict[str, Any], message: str
 ) -> None:
-    data = items_profile().model_dump() | override
+    data = items_profile().model_dump(exclude_none=True) | override
     lines = [f"{k} = {_toml(v)}" for k, v in data.items() if not isinstance(v, dict)]
     for k, v in data.items():
         if isinstance(v, dict):

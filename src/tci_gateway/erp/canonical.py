@@ -40,11 +40,15 @@ OPEN_ITEM_COLUMNS = Columns(
         "amount",
         "open_amount",
     ),
-    optional=("delivery_date", "due_date", "disputed", "applies_to"),
+    optional=("delivery_date", "due_date", "disputed", "applies_to", "company_code"),
 )
+
+DEFAULT_SOURCE = "default"
+"""The import source of items imported without one (``--source``, a profile's ``source``)."""
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,15}$")
+_SOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEY_RE = re.compile(r"^[^\x00-\x1f\x7f]+$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
@@ -76,8 +80,12 @@ class BuyerRecord:
 
 @dataclass(frozen=True)
 class OpenItemRecord:
+    """One row of an open-items file, with the ERP company code it was booked in (the
+    scope a complete export closes within), when the file says."""
+
     row: int
     item: OpenItem
+    company_code: str | None = None
 
 
 class _Row:
@@ -117,6 +125,17 @@ class _Row:
 
     def fail(self, column: str | None, reason: str) -> None:
         self.errors.append(RecordError(self.source, self.raw.row, column, reason))
+
+
+def check_source(name: str) -> str:
+    """An import source name (``sap-1000``): 1-64 letters, digits, ``.``, ``_``, ``-``,
+    starting with a letter or digit. Raises :class:`ValueError`."""
+    if not _SOURCE_RE.match(name):
+        raise ValueError(
+            f"source {name!r} must be 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 def parse_date(text: str) -> date:
@@ -213,6 +232,7 @@ def parse_open_item(raw: RawRecord, source: str) -> OpenItemRecord | list[Record
     due_date = row.parse("due_date", parse_date, required=kind is ItemKind.INVOICE)
     disputed = row.parse("disputed", parse_bool, required=False) or False
     applies_to = row.text("applies_to", max_len=64) or None
+    company_code = row.text("company_code", max_len=32) or None
     amount: Any = None
     open_amount: Any = None
     if currency:
@@ -237,4 +257,4 @@ def parse_open_item(raw: RawRecord, source: str) -> OpenItemRecord | list[Record
         disputed=disputed,
         applies_to=applies_to,
     )
-    return OpenItemRecord(raw.row, item)
+    return OpenItemRecord(raw.row, item, company_code)

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tci_gateway.domain.receivables import ItemKind
-from tci_gateway.erp.canonical import BUYER_COLUMNS, OPEN_ITEM_COLUMNS
+from tci_gateway.erp.canonical import BUYER_COLUMNS, OPEN_ITEM_COLUMNS, check_source
 from tci_gateway.erp.reader import MAX_CSV_BYTES, Columns, RawRecord
 from tci_gateway.errors import ConfigError, RecordError
 
@@ -102,6 +102,16 @@ class ErpProfile(BaseModel):
     true_values: list[str] = Field(default_factory=list)
     false_values: list[str] = Field(default_factory=list)
     skip_rows: int = Field(default=0, ge=0, le=1000)
+    complete: bool = False
+    """Open items: each file is the complete list of open items of its scope (``source``
+    and, when the file carries one, the company code); items it no longer lists close."""
+    source: str | None = None
+    """Open items: the import source the items belong to (``default`` when unset)."""
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        return None if value is None else check_source(value)
 
     @field_validator("encoding")
     @classmethod
@@ -181,6 +191,10 @@ class ErpProfile(BaseModel):
             (
                 self.kind == "buyers" and (self.kind_codes or self.sign_convention != "positive"),
                 "kind_codes and sign_convention apply to open_items profiles only",
+            ),
+            (
+                self.kind == "buyers" and (self.complete or self.source is not None),
+                "complete and source apply to open_items profiles only",
             ),
             (overlap, f"{', '.join(overlap)} in both true_values and false_values"),
         )

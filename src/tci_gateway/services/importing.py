@@ -4,7 +4,8 @@ A file is read once, streamed, inside one transaction. Every bad row is collecte
 file, row, column and reason; if there is any, the transaction is rolled back and
 :class:`~tci_gateway.errors.InputError` lists them: nothing of that file is imported.
 Re-importing the same file changes nothing (upsert by ERP account, and by ERP account +
-document number for open items).
+document number for open items). A complete open-items file also closes the items of its
+scope it no longer lists (:mod:`tci_gateway.services.complete_import`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
-from typing import Any, cast
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    insert,
-    select,
-    tuple_,
-    update,
-)
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.identifiers import Identifier
@@ -35,9 +26,11 @@ from tci_gateway.domain.identity import contradictions
 from tci_gateway.domain.policy import Policy
 from tci_gateway.erp.canonical import (
     BUYER_COLUMNS,
+    DEFAULT_SOURCE,
     OPEN_ITEM_COLUMNS,
     BuyerRecord,
     OpenItemRecord,
+    check_source,
     parse_buyer,
     parse_open_item,
 )
@@ -48,10 +41,18 @@ from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import upsert_policies
 from tci_gateway.ledger.runs import record_import
-from tci_gateway.ledger.tables import ImportRow, OpenItemRow
+from tci_gateway.ledger.tables import ImportRow
+from tci_gateway.services.complete_import import (
+    DEFAULT_MAX_CLOSE_SHARE,
+    Scope,
+    check_guard,
+    close_absent,
+    create_key_table,
+    drop_key_table,
+)
+from tci_gateway.services.open_item_upsert import duplicate_error, write_chunk
 
 MAX_ERRORS = 1000
-OPEN_ITEMS = cast(Table, OpenItemRow.__table__)
 CHUNK = 2000
 
 Progress = Callable[[int], None]
@@ -59,6 +60,10 @@ Progress = Callable[[int], None]
 
 @dataclass
 class ImportReport:
+    """What an import did. ``source`` is the file; open items also say the import source
+    and company codes they belong to (``scope``), whether the file was ``complete`` and
+    how many items of that scope it ``closed``."""
+
     kind: str
     source: str
     sha256: str
@@ -66,7 +71,15 @@ class ImportReport:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    closed: int = 0
+    complete: bool = False
+    item_source: str | None = None
+    company_codes: list[str] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated + self.closed
 
 
 def file_sha256(path: Path) -> str:
@@ -264,33 +277,6 @@ def import_buyers(
 
 # -- open items -----------------------------------------------------------------------
 
-_ITEM_FIELDS = (
-    "kind",
-    "currency",
-    "amount",
-    "open_amount",
-    "document_date",
-    "delivery_date",
-    "due_date",
-    "disputed",
-    "applies_to",
-)
-
-
-def _item_values(rec: OpenItemRecord) -> dict[str, Any]:
-    item = rec.item
-    return {
-        "kind": item.kind.value,
-        "currency": item.currency,
-        "amount": item.amount.amount,
-        "open_amount": item.open_amount.amount,
-        "document_date": item.document_date,
-        "delivery_date": item.delivery_date,
-        "due_date": item.due_date,
-        "disputed": item.disputed,
-        "applies_to": item.applies_to,
-    }
-
 
 def _parsed(
     path: Path,
@@ -315,119 +301,6 @@ def _parsed(
             yield rec
 
 
-def _write_chunk(
-    session: Session,
-    chunk: list[tuple[int, OpenItemRecord]],
-    import_id: int,
-    now: datetime,
-    report: ImportReport,
-    source: str,
-) -> list[RecordError]:
-    """Upsert one chunk. A key the import's key table already holds is a duplicate from an
-    earlier chunk of the same file (kept in the database, so memory stays flat)."""
-    keys = [(aid, rec.item.document_number) for aid, rec in chunk]
-    fresh = _claim_keys(session, keys)
-    existing = {
-        (row.erp_account_id, row.document_number): row
-        for row in session.execute(
-            select(
-                OpenItemRow.id,
-                OpenItemRow.erp_account_id,
-                OpenItemRow.document_number,
-                *(getattr(OpenItemRow, f) for f in _ITEM_FIELDS),
-            )
-            # Row values, so both databases use the (account, document) unique index;
-            # two separate IN lists made SQLite scan each account's items (quadratic).
-            .where(tuple_(OpenItemRow.erp_account_id, OpenItemRow.document_number).in_(keys))
-        )
-    }
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    duplicates: list[RecordError] = []
-    for account_id, rec in chunk:
-        values = _item_values(rec)
-        row = existing.get((account_id, rec.item.document_number))
-        if (account_id, rec.item.document_number) not in fresh:
-            duplicates.append(_duplicate(source, rec, None))
-        elif row is None:
-            inserts.append(
-                {
-                    "erp_account_id": account_id,
-                    "document_number": rec.item.document_number,
-                    "import_id": import_id,
-                    "updated_at": now,
-                    **values,
-                }
-            )
-        elif any(getattr(row, f) != values[f] for f in _ITEM_FIELDS):
-            updates.append({"id": row.id, "import_id": import_id, "updated_at": now, **values})
-        else:
-            report.unchanged += 1
-    if inserts:  # Core, not the ORM's bulk path: a million rows cost half as much
-        session.connection().execute(insert(OPEN_ITEMS), inserts)
-        report.inserted += len(inserts)
-    if updates:
-        session.execute(update(OpenItemRow), updates)
-        report.updated += len(updates)
-    return duplicates
-
-
-_KEY_TABLE = Table(
-    "tci_import_keys",
-    MetaData(),
-    Column("account_id", Integer, primary_key=True),
-    Column("document_number", String(64), primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _create_key_table(session: Session) -> None:
-    """A temporary table of the (account, document) keys this import has seen: duplicate
-    detection without holding a million keys in memory."""
-    connection = session.connection()
-    _KEY_TABLE.drop(connection, checkfirst=True)
-    _KEY_TABLE.create(connection)
-
-
-def _drop_key_table(session: Session) -> None:
-    _KEY_TABLE.drop(session.connection(), checkfirst=True)
-
-
-def _claim_keys(session: Session, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Record ``keys`` (distinct within the chunk); returns those not seen before in this
-    import. A look-up and a plain batched insert: cheaper than an upsert returning rows,
-    which neither driver batches."""
-    if not keys:
-        return set()
-    connection = session.connection()
-    table = _KEY_TABLE.c
-    seen = {
-        (a, d)
-        for a, d in connection.execute(
-            select(table.account_id, table.document_number).where(
-                tuple_(table.account_id, table.document_number).in_(keys)
-            )
-        )
-    }
-    fresh = [k for k in keys if k not in seen]
-    if fresh:
-        connection.execute(
-            insert(_KEY_TABLE), [{"account_id": a, "document_number": d} for a, d in fresh]
-        )
-    return set(fresh)
-
-
-def _duplicate(source: str, rec: OpenItemRecord, first_row: int | None) -> RecordError:
-    where = f"first at row {first_row}" if first_row is not None else "earlier in this file"
-    return RecordError(
-        source,
-        rec.row,
-        "document_number",
-        f"document {rec.item.document_number!r} of account {rec.item.erp_account!r} "
-        f"appears twice ({where})",
-    )
-
-
 def import_open_items(
     ledger: Ledger,
     path: Path,
@@ -435,22 +308,42 @@ def import_open_items(
     now: datetime,
     progress: Progress | None = None,
     profile: ErpProfile | None = None,
+    source: str | None = None,
+    complete: bool = False,
+    allow_mass_close: bool = False,
+    max_close_share: Decimal = DEFAULT_MAX_CLOSE_SHARE,
+    today: date | None = None,
 ) -> ImportReport:
-    """Upsert open items by (ERP account, document number). Raises
+    """Upsert open items by (ERP account, document number), each stamped with the import
+    ``source`` (else the profile's, else ``default``) and its company code. Raises
     :class:`InputError` (nothing written) on any bad row.
+
+    ``complete`` (or the profile's ``complete``): the file lists every open item of its
+    scope, so the scope's open items it does not list are closed on ``today`` (default:
+    the UTC date of ``now``), in the same transaction; a file that lists nothing or would
+    close more than ``max_close_share`` of the scope's open items raises
+    :class:`~tci_gateway.services.complete_import.MassCloseError` unless
+    ``allow_mass_close``.
 
     ``profile`` reads an ERP export through a mapping profile instead of the canonical
     format (:mod:`tci_gateway.erp.profiles`)."""
     _check_profile(profile, "open_items")
-    source = str(path)
-    report = ImportReport("open_items", source, _sha(path))
+    file = str(path)
+    item_source = source or (profile.source if profile else None) or DEFAULT_SOURCE
+    try:
+        check_source(item_source)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    complete = complete or (profile is not None and profile.complete)
+    scope = Scope(item_source, profile.constants.get("company_code") if profile else None)
+    report = ImportReport("open_items", file, _sha(path), complete=complete)
     errors = _Errors(profile)
     with ledger.unit_of_work() as session:
         accounts = buyer_repo.account_links(session)
         import_id = record_import(
             session,
             kind="open_items",
-            source=source,
+            source=file,
             sha256=report.sha256,
             rows=0,
             inserted=0,
@@ -458,8 +351,8 @@ def import_open_items(
             unchanged=0,
             now=now,
         )
-        _create_key_table(session)
-        records = _parsed(path, source, report, errors, progress, profile)
+        create_key_table(session)
+        records = _parsed(path, file, report, errors, progress, profile)
         while batch := list(islice(records, CHUNK)):
             chunk: list[tuple[int, OpenItemRecord]] = []
             first_row: dict[tuple[int, str], int] = {}
@@ -468,7 +361,7 @@ def import_open_items(
                 if link is None:
                     errors.add(
                         RecordError(
-                            source,
+                            file,
                             rec.row,
                             "erp_account",
                             f"unknown ERP account {rec.item.erp_account!r}: import it "
@@ -478,15 +371,32 @@ def import_open_items(
                     continue
                 key = (link.account_id, rec.item.document_number)
                 if key in first_row:
-                    errors.add(_duplicate(source, rec, first_row[key]))
+                    errors.add(duplicate_error(file, rec, first_row[key]))
                     continue
                 first_row[key] = rec.row
                 chunk.append((link.account_id, rec))
             if not errors and chunk:
-                for error in _write_chunk(session, chunk, import_id, now, report, source):
+                written = write_chunk(session, chunk, import_id, now, file, scope)
+                report.inserted += written.inserted
+                report.updated += written.updated
+                report.unchanged += written.unchanged
+                for error in written.duplicates:
                     errors.add(error)
         errors.raise_if_any()
-        _drop_key_table(session)
+        if complete:
+            day = today or now.date()
+            report.closed = close_absent(session, scope, import_id=import_id, today=day, now=now)
+            check_guard(
+                file,
+                scope,
+                rows=report.rows,
+                closed=report.closed,
+                max_share=max_close_share,
+                allow_mass_close=allow_mass_close,
+            )
+        drop_key_table(session)
+        report.item_source = scope.source
+        report.company_codes = sorted(c for c in scope.codes() or () if c is not None)
         session.execute(
             update(ImportRow)
             .where(ImportRow.id == import_id)
@@ -495,6 +405,7 @@ def import_open_items(
                 inserted=report.inserted,
                 updated=report.updated,
                 unchanged=report.unchanged,
+                closed=report.closed,
             )
         )
     if progress:
