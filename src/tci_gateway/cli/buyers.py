@@ -6,18 +6,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from tci_gateway.adapters.contract import BuyerQuery
+from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.domain.identifiers import IdentifierError, parse_identifier
+from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.identity import contradictions
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.buyers import identifiers_of
 from tci_gateway.services.buyer_search import BureauSearch, link_insurer_ids, search_buyers
 from tci_gateway.services.identity import resolve_buyers
+
+# INSURER ids are linked by `--link`, not searched for.
+SCHEMES = ", ".join(s.value for s in Scheme if s is not Scheme.INSURER)
 
 buyers_app = typer.Typer(help="Find and resolve buyers.", no_args_is_help=True)
 review_app = typer.Typer(help="Accept or reject proposed links.", invoke_without_command=True)
@@ -29,13 +32,21 @@ def search_cmd(
     ctx: typer.Context,
     country: Annotated[str, typer.Option(help="ISO alpha-2 country, e.g. FR.")],
     identifier: Annotated[
-        str | None, typer.Option("--id", help="SCHEME:VALUE, e.g. VAT:FR40303265045.")
+        str | None,
+        typer.Option(
+            "--id",
+            metavar="SCHEME:VALUE",
+            help="An identifier, e.g. VAT:FR40303265045 or FR_SIREN:552100554; "
+            f"schemes: {SCHEMES}.",
+        ),
     ] = None,
     name: Annotated[
         str | None, typer.Option(help="Company name (where the insurer allows it).")
     ] = None,
     insurer: Annotated[list[str] | None, typer.Option(help="Only these insurers.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the slowest insurer.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for the slowest insurer.")
+    ] = 30.0,
     link: Annotated[
         bool, typer.Option(help="Attach found insurer ids to the ledger buyer.")
     ] = False,
@@ -49,7 +60,7 @@ def search_cmd(
         try:
             ident = parse_identifier(scheme.upper(), value)
         except IdentifierError as exc:
-            raise InputError([RecordError("command line", None, "--id", str(exc))]) from None
+            raise typer.BadParameter(str(exc), param_hint="--id") from None
     if ident is None and not name:
         raise InputError([RecordError("command line", None, "--id", "give --id or --name")])
     wiring = state.wiring()
@@ -90,9 +101,15 @@ def search_cmd(
             }
         )
     else:
-        table = Table(title="Buyers found", title_justify="left")
-        for column in ("Name", "Country", "Insurer ids", "Identifiers"):
-            table.add_column(column)
+        table = Grid(
+            "Buyers found",
+            (
+                Col("Name", min_width=12),
+                Col("Country", fixed=True),
+                Col("Insurer ids", min_width=12),
+                Col("Identifiers", min_width=12),
+            ),
+        )
         for c in result.candidates:
             table.add_row(
                 c.name,
@@ -170,9 +187,16 @@ def resolve_cmd(
 def _review_table(state: State, items: list[identity_repo.ReviewView]) -> None:
     if not items:
         return
-    table = Table(title="Awaiting review", title_justify="left")
-    for column in ("Id", "Account", "Account", "Score", "Why"):
-        table.add_column(column)
+    table = Grid(
+        "Awaiting review",
+        (
+            Col("Id", fixed=True, right=True),
+            Col("Account", fixed=True),
+            Col("Account", fixed=True),
+            Col("Score", fixed=True, right=True),
+            Col("Why", min_width=16),
+        ),
+    )
     for r in items:
         table.add_row(str(r.id), r.account_a, r.account_b, str(r.score), r.reason)
     state.output.table(table)

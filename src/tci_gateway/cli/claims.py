@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from tci_gateway.cli.output import money_text
+from tci_gateway.cli.output import Col, Grid, money_text
 from tci_gateway.cli.pack_render import render_pack
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
@@ -27,7 +26,8 @@ claims_app = typer.Typer(
 def deadlines_cmd(
     ctx: typer.Context,
     within: Annotated[
-        int | None, typer.Option("--within", help="Only deadlines within this many days.")
+        int | None,
+        typer.Option("--within", min=0, help="Only deadlines within this many days."),
     ] = None,
     invoices: Annotated[
         bool, typer.Option("--invoices", help="One row per overdue invoice, each its own clock.")
@@ -82,12 +82,10 @@ def deadlines_cmd(
     if state.json:
         state.output.emit_json(rows)
         return
-    table = Table(
-        title="Deadlines (oldest overdue invoice per buyer; a notified case keeps its clock)",
-        title_justify="left",
+    table = Grid(
+        "Deadlines (oldest overdue invoice per buyer; a notified case keeps its clock)",
+        (Col("Policy"), Col("Buyer", min_width=12), Col("Tier"), *CLOCK_COLS, Col("Steps due")),
     )
-    for column in ("Policy", "Buyer", "Tier", *CLOCK_COLUMNS, "Steps due"):
-        table.add_column(column)
     for r in rows:
         steps = ", ".join(
             s["action"].lower() + (" (LATE)" if s["late"] else "") for s in r["steps_due"]
@@ -96,7 +94,10 @@ def deadlines_cmd(
     state.output.table(table)
 
 
-CLOCK_COLUMNS = ("Due", "Days", "Cover stop", "Notify by", "Loss", "Claim by")
+CLOCK_COLS = tuple(
+    Col(name, fixed=True, right=name == "Days")
+    for name in ("Due", "Days", "Cover stop", "Notify by", "Loss", "Claim by")
+)
 
 
 def _clock_fields(clock: DeadlineClock, today: date, within: int | None) -> dict[str, Any] | None:
@@ -153,9 +154,10 @@ def _invoice_deadlines(state: State, within: int | None) -> None:
     if state.json:
         state.output.emit_json(rows)
         return
-    table = Table(title="Deadlines per overdue invoice", title_justify="left")
-    for column in ("Policy", "Buyer", "Invoice", *CLOCK_COLUMNS):
-        table.add_column(column)
+    table = Grid(
+        "Deadlines per overdue invoice",
+        (Col("Policy"), Col("Buyer", min_width=12), Col("Invoice", fixed=True), *CLOCK_COLS),
+    )
     for r in rows:
         table.add_row(r["policy"], r["buyer"], r["invoice"], *_clock_cells(r, within))
     state.output.table(table)
@@ -211,11 +213,18 @@ def run_cmd(
             }
         )
     else:
-        table = Table(
-            title=("Would queue" if dry_run else "Queued") + " (due actions)", title_justify="left"
+        table = Grid(
+            ("Would queue" if dry_run else "Queued") + " (due actions)",
+            (
+                Col("Case", fixed=True, right=True),
+                Col("Policy"),
+                Col("Buyer", min_width=12),
+                Col("Action", fixed=True),
+                Col("Due on", fixed=True),
+                Col("Channel", fixed=True),
+                Col("Late", fixed=True),
+            ),
         )
-        for column in ("Case", "Policy", "Buyer", "Action", "Due on", "Channel", "Late"):
-            table.add_column(column)
         for p in report.planned:
             table.add_row(
                 str(p.case_id or "new"),
@@ -254,20 +263,21 @@ def list_cmd(
     if state.json:
         state.output.emit_json([c.as_dict() | {"details": None} for c in cases])
         return
-    table = Table(title="Cases", title_justify="left")
-    for column in (
-        "Case",
-        "Policy",
-        "Buyer",
-        "State",
-        "Insurer",
-        "Notify by",
-        "Claim by",
-        "Overdue",
-        "Indemnity",
-        "Actions",
-    ):
-        table.add_column(column)
+    table = Grid(
+        "Cases",
+        (
+            Col("Case", fixed=True, right=True),
+            Col("Policy"),
+            Col("Buyer", min_width=12),
+            Col("State", fixed=True),
+            Col("Insurer", fixed=True),
+            Col("Notify by", fixed=True),
+            Col("Claim by", fixed=True),
+            Col("Overdue", fixed=True, right=True),
+            Col("Indemnity", fixed=True, right=True),
+            Col("Actions", min_width=12),
+        ),
+    )
     waiting = [s.value for s in AWAITING_PERSON]
     for c in cases:
         actions = ", ".join(
@@ -282,8 +292,8 @@ def list_cmd(
             c.insurer_status or "-",
             str(c.notify_by),
             str(c.claim_by),
-            f"{money_text(c.overdue_total)} {c.currency}",
-            f"{money_text(c.indemnity)} {c.currency}",
+            f"{money_text(c.overdue_total, c.currency)} {c.currency}",
+            f"{money_text(c.indemnity, c.currency)} {c.currency}",
             actions or "-",
         )
     state.output.table(table)
@@ -312,9 +322,18 @@ def show_cmd(ctx: typer.Context, case: Annotated[int, typer.Argument(help="Case 
         f"loss {view.date_of_loss}; claim by {view.claim_by}",
         markup=False,
     )
-    table = Table(title="Actions", title_justify="left")
-    for column in ("Action", "Due on", "Channel", "State", "Reference", "Insurer ref", "Note"):
-        table.add_column(column)
+    table = Grid(
+        "Actions",
+        (
+            Col("Action", fixed=True),
+            Col("Due on", fixed=True),
+            Col("Channel", fixed=True),
+            Col("State", fixed=True),
+            Col("Reference", fixed=True),
+            Col("Insurer ref"),
+            Col("Note"),
+        ),
+    )
     for a in view.actions:
         table.add_row(
             a.action.lower(),

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tci_gateway.adapters.contract import CoverAction
-from tci_gateway.cli.output import money_text
+from tci_gateway.cli.output import Col, Grid, money_text
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
@@ -75,34 +74,43 @@ def _submit(
     finally:
         ledger.dispose()
         wiring.close()
-    _show(state, [view])
+    _show(state, [view], {policy.key: policy.terms.currency})
     if view.state in ("REJECTED", "QUEUED", "AMBIGUOUS"):
         raise typer.Exit(1)
 
 
-def _show(state: State, views: list[service.CoverRequestView]) -> None:
+def _show(state: State, views: list[service.CoverRequestView], currencies: dict[str, str]) -> None:
+    """Requests as JSON or a table; amounts in their currency (a cancel has none of its
+    own: the policy's)."""
+
+    def currency(v: service.CoverRequestView) -> str | None:
+        return v.currency or currencies.get(v.policy)
+
     if state.json:
-        state.output.emit_json([v.__dict__ for v in views])
+        state.output.emit_json([v.__dict__ | {"currency": currency(v)} for v in views])
         return
-    table = Table(title="Cover requests", title_justify="left")
-    for column in (
-        "Id",
-        "Reference",
-        "Policy",
-        "Buyer",
-        "Action",
-        "Amount",
-        "State",
-        "Insurer ref",
-        "Outcome",
-        "Note",
-    ):
-        table.add_column(column)
+    table = Grid(
+        "Cover requests",
+        (
+            Col("Id", fixed=True, right=True),
+            Col("Reference", fixed=True),
+            Col("Policy"),
+            Col("Buyer", min_width=12),
+            Col("Action", fixed=True),
+            Col("Amount", fixed=True, right=True),
+            Col("State", fixed=True),
+            Col("Insurer ref"),
+            Col("Outcome", fixed=True),
+            Col("Note"),
+        ),
+    )
     for v in views:
         outcome = v.outcome_status or "-"
         if v.outcome_amount is not None:
-            outcome += f" {money_text(v.outcome_amount)}"
-        amount = f"{money_text(v.amount)} {v.currency}" if v.amount is not None else "-"
+            outcome += f" {money_text(v.outcome_amount, currency(v))}"
+        amount = (
+            f"{money_text(v.amount, currency(v))} {v.currency}" if v.amount is not None else "-"
+        )
         table.add_row(
             str(v.id),
             v.client_reference,
@@ -155,7 +163,9 @@ def cancel_cmd(ctx: typer.Context, buyer: BuyerOpt, policy: PolicyOpt = None) ->
 @cover_app.command("status")
 def status_cmd(
     ctx: typer.Context,
-    request: Annotated[int | None, typer.Option("--request", help="Only this request id.")] = None,
+    request: Annotated[
+        int | None, typer.Option("--request", min=1, help="Only this request id.")
+    ] = None,
     poll: Annotated[bool, typer.Option(help="Ask the insurers about open requests first.")] = True,
 ) -> None:
     """Follow requests: look up ambiguous ones by reference, resend unsent ones, poll
@@ -172,7 +182,7 @@ def status_cmd(
     finally:
         ledger.dispose()
         wiring.close()
-    _show(state, views)
+    _show(state, views, {k: p.terms.currency for k, p in policies.items()})
 
 
 def register(app: typer.Typer) -> None:

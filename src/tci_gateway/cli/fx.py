@@ -8,30 +8,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from tci_gateway.cli.state import State, state_of
+from tci_gateway.cli.output import Col, Grid
+from tci_gateway.cli.state import state_of as _state
 from tci_gateway.errors import InputError, RecordError
 from tci_gateway.ledger.fx import rates_in_force
 from tci_gateway.services.fx import BASE, import_ecb_csv
 
 fx_app = typer.Typer(help="FX reference rates (ECB).", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-
-
-def _state(ctx: typer.Context, json_output: bool) -> State:
-    state = state_of(ctx)
-    if json_output and not state.json:
-        state.json = True
-        state.output.json_mode = True
-    return state
-
 
 @fx_app.command("import")
-def import_cmd(ctx: typer.Context, file: Path, json_output: JsonOption = False) -> None:
+def import_cmd(ctx: typer.Context, file: Path) -> None:
     """Import an ECB reference-rate CSV: the daily eurofxref.csv or eurofxref-hist.csv."""
-    state = _state(ctx, json_output)
+    state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
         report = import_ecb_csv(ledger, file, now=state.now())
@@ -70,11 +60,10 @@ def rates_cmd(
         typer.Option("--date", help="Rates in force on this ISO date (default: today)."),
     ] = None,
     currency: Annotated[str | None, typer.Option(help="Only this currency, e.g. USD.")] = None,
-    json_output: JsonOption = False,
 ) -> None:
     """List the EUR reference rates in force on a date: per currency, the latest rate on
     or before it."""
-    state = _state(ctx, json_output)
+    state = _state(ctx)
     try:
         day = date.fromisoformat(on) if on else state.now().date()
     except ValueError:
@@ -102,11 +91,16 @@ def rates_cmd(
             ]
         )
         return
-    table = Table(title=f"EUR reference rates in force on {day}", title_justify="left")
-    for column, justify in (("Currency", "left"), ("Rate", "right"), ("Date", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    table.add_column("Age (days)", justify="right")
-    table.add_column("Source")
+    table = Grid(
+        f"EUR reference rates in force on {day}",
+        (
+            Col("Currency", fixed=True),
+            Col("Rate", fixed=True, right=True),
+            Col("Date", fixed=True),
+            Col("Age (days)", fixed=True, right=True),
+            Col("Source"),
+        ),
+    )
     for r in rates:
         age = str((day - r.rate_date).days)
         table.add_row(r.quote, _rate_text(r.rate), r.rate_date.isoformat(), age, r.source)

@@ -8,17 +8,25 @@ failing; 2 bad usage, configuration or input, or a ledger that cannot be opened
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer exports neither
 
-from tci_gateway.cli.output import Output, exposure_json, exposure_table, totals_lines
-from tci_gateway.cli.state import State
+from tci_gateway.cli.output import (
+    Col,
+    Grid,
+    Output,
+    exposure_json,
+    exposure_table,
+    totals_lines,
+)
+from tci_gateway.cli.state import GlobalOptionsGroup, State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.cli.wiring import Wiring
+from tci_gateway.domain.policy import BusinessDay
 from tci_gateway.erp.canonical import check_source
 from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
@@ -35,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=GlobalOptionsGroup,  # `tci exposure --json` as well as `tci --json exposure`
 )
 db_app = typer.Typer(help="Ledger database.", no_args_is_help=True)
 import_app = typer.Typer(help="Import ERP files (CSV or JSON).", no_args_is_help=True)
@@ -47,11 +56,13 @@ app.add_typer(export_app, name="export")
 
 
 def parse_as_of(value: str | None) -> datetime | None:
+    """``--as-of``: an ISO datetime (UTC unless it has an offset), or a date, which is
+    that date in every policy's time zone (a :class:`BusinessDay`)."""
     if value is None:
         return None
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(12, 0), tzinfo=UTC)
+            return BusinessDay.of(date.fromisoformat(value))
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO date or datetime") from None
@@ -73,7 +84,11 @@ def main_options(
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
     as_of: Annotated[
-        str | None, typer.Option(help="Treat this ISO date/datetime as now (replays, tests).")
+        str | None,
+        typer.Option(
+            help="Treat this as now (replays, tests): a date (2026-11-30) is that date in "
+            "every policy's time zone; a datetime without an offset is UTC."
+        ),
     ] = None,
 ) -> None:
     """Trade-credit insurance gateway."""
@@ -386,9 +401,16 @@ def export_limits_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default stdout).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or json (default: json with --json).")
+    ] = None,
     changed_since: Annotated[
-        int | None, typer.Option(help="Only buyers whose cover changed after this cursor.")
+        int | None,
+        typer.Option(
+            min=0,
+            help="Only buyers whose limit in force changed after this cursor (the one the "
+            "previous export printed): new decisions and changes by date alike.",
+        ),
     ] = None,
     cursor_file: Annotated[
         Path | None,
@@ -399,7 +421,7 @@ def export_limits_cmd(
     full or changed since a cursor; the new cursor is printed on stderr (and in JSON)."""
     from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
 
-    if fmt not in ("csv", "json"):
+    if fmt not in (None, "csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
     if cursor_file is not None and changed_since is None and cursor_file.is_file():
         text = cursor_file.read_text(encoding="utf-8").strip()
@@ -407,6 +429,7 @@ def export_limits_cmd(
             raise ConfigError(f"cursor file {cursor_file} does not hold a cursor: {text[:40]!r}")
         changed_since = int(text)
     state = _state(ctx)
+    fmt = fmt or ("json" if state.json else "csv")
     wiring = state.wiring()
     ledger = wiring.ledger()
     try:
@@ -438,11 +461,9 @@ def export_limits_cmd(
 def alerts_cmd(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help="Only alerts on or after this date.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 200,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many, newest first.")] = 200,
 ) -> None:
     """Alerts raised by syncs and exposure runs, newest first."""
-    from rich.table import Table
-
     from tci_gateway.ledger.runs import list_alerts
 
     state = _state(ctx)
@@ -456,9 +477,17 @@ def alerts_cmd(
     if state.json:
         state.output.emit_json([a.__dict__ for a in alerts])
         return
-    table = Table(title="Alerts", title_justify="left")
-    for column in ("Date", "Severity", "Kind", "Policy", "Buyer", "Message"):
-        table.add_column(column)
+    table = Grid(
+        "Alerts",
+        (
+            Col("Date", fixed=True),
+            Col("Severity", fixed=True),
+            Col("Kind", fixed=True),
+            Col("Policy"),
+            Col("Buyer", min_width=12),
+            Col("Message", min_width=16),
+        ),
+    )
     for a in alerts:
         table.add_row(
             str(a.business_date), a.severity, a.kind, a.policy or "-", a.buyer or "-", a.message

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from tci_gateway.domain.money import amount_text, is_currency
+
+
+def _amt(value: Any, currency: str) -> str:
+    """An amount of the pack as the one formatter writes it (``63000.00``, JPY ``63000``),
+    also for payloads stored before amounts were rounded; ``-`` when there is none."""
+    if value is None or value == "":
+        return "-"
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return amount_text(amount, currency) if is_currency(currency) else str(value)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -20,12 +35,12 @@ def _indemnity(ind: dict[str, Any]) -> list[str]:
             str(line["number"]),
             str(line["delivery_date"]),
             str(line["due_date"] or "-"),
-            f"{line['open_amount']} {line['currency']}",
-            str(line["open_in_policy"] or "-"),
-            str(line["credits_applied"]),
-            str(line["net"]),
-            str(line["limit_at_delivery"]),
-            str(line["insured"]),
+            f"{_amt(line['open_amount'], line['currency'])} {line['currency']}",
+            _amt(line["open_in_policy"], cur),
+            _amt(line["credits_applied"], cur),
+            _amt(line["net"], cur),
+            _amt(line["limit_at_delivery"], cur),
+            _amt(line["insured"], cur),
             str(line["excluded"] or ""),
         ]
         for line in ind.get("lines", [])
@@ -47,15 +62,16 @@ def _indemnity(ind: dict[str, Any]) -> list[str]:
     )
     lines += [
         "",
-        f"- insured total: {ind['insured_total']} {cur}",
-        f"- x {ind['insured_percentage']} % = {ind['gross_indemnity']} {cur}",
-        f"- claim threshold {ind['claim_threshold']} {cur}: "
+        f"- insured total: {_amt(ind['insured_total'], cur)} {cur}",
+        f"- x {ind['insured_percentage']} % = {_amt(ind['gross_indemnity'], cur)} {cur}",
+        f"- claim threshold {_amt(ind['claim_threshold'], cur)} {cur}: "
         + ("below, no indemnity" if ind["below_threshold"] else "reached"),
-        f"- less deductible {ind['deductible']} {cur}",
-        f"- **indemnity: {ind['indemnity']} {cur}**",
+        f"- less deductible {_amt(ind['deductible'], cur)} {cur}",
+        f"- **indemnity: {_amt(ind['indemnity'], cur)} {cur}**",
     ]
-    if ind.get("unapplied_credits") not in (None, "0", "0.00"):
-        lines.append(f"- credits not applied to any invoice: {ind['unapplied_credits']} {cur}")
+    unapplied = ind.get("unapplied_credits")
+    if unapplied is not None and Decimal(str(unapplied)) != 0:
+        lines.append(f"- credits not applied to any invoice: {_amt(unapplied, cur)} {cur}")
     if ind.get("unconverted_credits"):
         lines.append(f"- credits with no FX rate: {', '.join(ind['unconverted_credits'])}")
     disputed = [line["number"] for line in ind.get("lines", []) if line["excluded"] == "DISPUTED"]
@@ -71,6 +87,7 @@ def render_pack(pack: dict[str, Any], *, only: str | None = None) -> str:
         return "\n".join(["Indemnity", "", *_indemnity(pack.get("indemnity", {}))])
     buyer, policy, dates = pack["buyer"], pack["policy"], pack["deadlines"]
     amounts = pack["amounts"]
+    pcur = amounts["currency"]
     ref = ", ".join(f"{k} {v}" for k, v in sorted(policy["reference"].items())) or "-"
     lines = [
         f"# Filing pack: case {pack['case']} ({pack['state']})",
@@ -92,9 +109,9 @@ def render_pack(pack: dict[str, Any], *, only: str | None = None) -> str:
         f"- file the claim by: {dates['claim_by']}",
         "",
         "## Amounts",
-        f"- overdue (undisputed, net of credits): {amounts['overdue_total']} {amounts['currency']}",
-        f"- insured: {amounts['insured_total']} {amounts['currency']}",
-        f"- indemnity: {amounts['indemnity']} {amounts['currency']}",
+        f"- overdue (undisputed, net of credits): {_amt(amounts['overdue_total'], pcur)} {pcur}",
+        f"- insured: {_amt(amounts['insured_total'], pcur)} {pcur}",
+        f"- indemnity: {_amt(amounts['indemnity'], pcur)} {pcur}",
         "",
         "## Indemnity, per invoice",
         "",
@@ -120,8 +137,8 @@ def render_pack(pack: dict[str, Any], *, only: str | None = None) -> str:
                             i["number"],
                             i["issue_date"],
                             str(i["due_date"]),
-                            f"{i['amount']} {i['currency']}",
-                            f"{i['outstanding']} {i['currency']}",
+                            f"{_amt(i['amount'], i['currency'])} {i['currency']}",
+                            f"{_amt(i['outstanding'], i['currency'])} {i['currency']}",
                         ]
                         for i in action["invoices"]
                     ],

@@ -23,8 +23,8 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.scheduler import cron, runs
 from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
@@ -147,8 +147,7 @@ def run_cmd(
 @scheduler_app.command("status")
 def status_cmd(
     ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    limit: Annotated[int, typer.Option(help="How many recent job runs to show.")] = 20,
+    limit: Annotated[int, typer.Option(min=0, help="How many recent job runs to show.")] = 20,
 ) -> None:
     """The leader, each job's next fire time, and the latest job runs."""
     state = _state(ctx)
@@ -191,14 +190,21 @@ def status_cmd(
         }
         for r in latest
     ]
-    if json_output or state.json:
+    if state.json:
         state.output.emit_json({"leader": leader, "jobs": jobs, "runs": recent})
         return
     who = leader["leader"] or ("(lock held)" if leader["held"] else "none")
     state.output.out.print(f"leader ({leader['backend']}): {who}", markup=False)
-    table = Table(title="Jobs", title_justify="left")
-    for column in ("Job", "Schedule", "Time zone", "Enabled", "Next fire"):
-        table.add_column(column)
+    table = Grid(
+        "Jobs",
+        (
+            Col("Job", fixed=True),
+            Col("Schedule", fixed=True),
+            Col("Time zone"),
+            Col("Enabled", fixed=True),
+            Col("Next fire", fixed=True),
+        ),
+    )
     for j in jobs:
         table.add_row(
             str(j["job"]),
@@ -208,9 +214,17 @@ def status_cmd(
             str(j["next_fire"] or "-"),
         )
     state.output.table(table)
-    table = Table(title="Latest runs", title_justify="left")
-    for column in ("Job", "Business date", "State", "Attempts", "Owner", "Finished"):
-        table.add_column(column)
+    table = Grid(
+        "Latest runs",
+        (
+            Col("Job", fixed=True),
+            Col("Business date", fixed=True),
+            Col("State", fixed=True),
+            Col("Attempts", fixed=True, right=True),
+            Col("Owner", min_width=12),
+            Col("Finished", min_width=12),
+        ),
+    )
     for r in recent:
         table.add_row(
             str(r["job"]),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from tci_gateway.cli.output import Output
 from tci_gateway.cli.wiring import Wiring
@@ -48,3 +49,43 @@ def state_of(ctx: typer.Context) -> State:
     state = ctx.obj
     assert isinstance(state, State)
     return state
+
+
+# The global options (``tci --help``), with whether each takes a value.
+GLOBAL_OPTIONS: dict[str, bool] = {
+    "--json": False,
+    "--config": True,
+    "-c": True,
+    "--log-format": True,
+    "--log-level": True,
+    "--as-of": True,
+}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with the global options (and their values) moved before the command, so
+    that ``tci exposure --json`` means ``tci --json exposure``. Nothing after ``--`` moves."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in arg
+            front.extend(args[i : i + (2 if takes_value else 1)])
+            i += 2 if takes_value else 1
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class GlobalOptionsGroup(TyperGroup):
+    """The root ``tci`` group: global options are accepted after the command as well."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        return super().parse_args(ctx, hoist_global_options(args))

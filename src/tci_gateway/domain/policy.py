@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,19 @@ from tci_gateway.domain.money import Money, check_currency
 
 class PolicyError(ValueError):
     """Policy terms that cannot be used."""
+
+
+class BusinessDay(datetime):
+    """A date given without a time (``--as-of 2026-11-30``): as an instant, noon UTC of
+    that date (for timestamps); as a business date, that same date in EVERY time zone,
+    so a policy in Pacific/Auckland and one in America/Los_Angeles both see 2026-11-30
+    (no single instant does). Arithmetic keeps the type: a ``BusinessDay`` plus 7 days is
+    the date 7 days later everywhere."""
+
+    @classmethod
+    def of(cls, day: date) -> BusinessDay:
+        """The business day ``day``."""
+        return cls(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +91,12 @@ class PolicyTerms:
         return ZoneInfo(self.timezone)
 
     def business_date(self, now: datetime) -> date:
-        """Today in the policy's time zone: the date every deadline is measured on."""
+        """Today in the policy's time zone: the date every deadline is measured on (for a
+        :class:`BusinessDay`, its date, whatever the zone)."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise PolicyError("business_date needs an aware datetime")
+        if isinstance(now, BusinessDay):
+            return now.astimezone(UTC).date()
         return now.astimezone(self.zone).date()
 
 

@@ -115,7 +115,9 @@ def _submit(
                 cause=payload["cause"],
                 date_of_loss=date.fromisoformat(payload["date_of_loss"]),
                 invoices=_invoices(payload),
-                claimed_amount=Money(Decimal(payload["claimed_amount"]), payload["currency"]),
+                claimed_amount=Money(
+                    Decimal(payload["claimed_amount"]), payload["currency"]
+                ).rounded(),
             )
         )
     assert isinstance(adapter, OverdueFiling)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cases import AWAITING_PERSON, ActionState, CaseState
 from tci_gateway.domain.escalation import StepAction
+from tci_gateway.domain.money import amount_text
 from tci_gateway.errors import InputError, RecordError
 from tci_gateway.ledger.buyers import identifiers_of
 from tci_gateway.ledger.engine import Ledger
@@ -224,9 +225,9 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
         },
         "amounts": {
             "currency": case.currency,
-            "overdue_total": str(case.overdue_total),
-            "insured_total": str(case.insured_total),
-            "indemnity": str(case.indemnity),
+            "overdue_total": amount_text(case.overdue_total, case.currency),
+            "insured_total": amount_text(case.insured_total, case.currency),
+            "indemnity": amount_text(case.indemnity, case.currency),
         },
         "indemnity": case.details.get("indemnity", {}),
         "actions": [

@@ -24,7 +24,7 @@ from tci_gateway.domain.deadlines import Deadline, is_overdue
 from tci_gateway.domain.escalation import NOTIFYING, StepAction
 from tci_gateway.domain.exposure import Converter
 from tci_gateway.domain.indemnity import IndemnityResult, InvoiceLine, compute_indemnity
-from tci_gateway.domain.money import Money
+from tci_gateway.domain.money import Money, amount_text
 from tci_gateway.domain.policy import PolicyTerms
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger.covers import StoredVersion, versions_of_buyer
@@ -86,7 +86,7 @@ def limit_function(versions: Sequence[StoredVersion], currency: str) -> Callable
 
 
 def _money(value: Money | None) -> str | None:
-    return None if value is None else str(value.rounded().amount)
+    return None if value is None else value.text()
 
 
 def _line(line: InvoiceLine) -> dict[str, Any]:
@@ -145,8 +145,8 @@ def _overdue_invoices(
             "number": i.document_number,
             "issue_date": i.document_date.isoformat(),
             "due_date": due_on.isoformat(),
-            "amount": str(i.amount.amount),
-            "outstanding": str(i.open_amount.amount),
+            "amount": i.amount.text(),
+            "outstanding": i.open_amount.text(),
             "currency": i.currency,
         }
         if extension_days is not None:
@@ -174,7 +174,7 @@ def _payload(
         payload |= {
             "cause": "PROTRACTED_DEFAULT",
             "date_of_loss": ob.clock.date_of_loss.isoformat(),
-            "claimed_amount": str(total),
+            "claimed_amount": amount_text(total, result.currency),
             "currency": result.currency,
             "indemnity": indemnity_details(result),
         }

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tci_gateway.domain.money import minor_units
+from tci_gateway.domain.money import quantize_minor
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
@@ -87,7 +87,7 @@ def _no_cover(buyer_id: int, name: str, accounts: list[str], key: str, policy: P
         insurer=policy.insurer,
         policy=key,
         status=NO_COVER,
-        covered_amount=Decimal(0).quantize(Decimal(1).scaleb(-minor_units(policy.terms.currency))),
+        covered_amount=quantize_minor(Decimal(0), policy.terms.currency),
         currency=policy.terms.currency,
         valid_from=None,
         valid_to=None,
@@ -137,7 +137,7 @@ def covered_limits(
 
 
 def _quantized(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+    return quantize_minor(amount, currency)
 
 
 def _rows(
