@@ -24,6 +24,7 @@ from tci_gateway.logs import configure_logging
 from tci_gateway.services import export as export_service
 from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
 from tci_gateway.services.importing import import_buyers, import_open_items
+from tci_gateway.services.limits import roll_limits
 from tci_gateway.services.sync import sync_limits
 
 DEMO_CONFIG = "tci.toml"
@@ -86,6 +87,7 @@ def register(app: typer.Typer) -> None:
                 f"imported open items: {items.rows} rows, {items.inserted} new, "
                 f"{items.updated} updated, {items.unchanged} unchanged"
             )
+            roll_limits(ledger, policies, now)  # the nightly cycle starts with the date roll
             syncs = []
             for policy in policies.values():
                 connection = wiring.insurer(policy.insurer)
@@ -110,7 +112,7 @@ def register(app: typer.Typer) -> None:
         with atomic_text_file(json_path) as handle:
             write_json(
                 (r.as_dict() for r in limits),
-                export_service.LIMIT_COLUMNS,
+                export_service.JSON_LIMIT_COLUMNS,
                 handle,
                 "covered_limits",
             )

@@ -445,7 +445,7 @@ def export_limits_cmd(
         else:
             count = write_json(
                 dicts,
-                export_service.LIMIT_COLUMNS,
+                export_service.JSON_LIMIT_COLUMNS,
                 handle,
                 "covered_limits",
                 {"cursor": result.cursor},

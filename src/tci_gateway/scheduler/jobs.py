@@ -26,6 +26,7 @@ from tci_gateway.logs import get_logger, redact_text
 from tci_gateway.services.claims import poll_cases, run_claims
 from tci_gateway.services.cover_requests import reconcile
 from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
+from tci_gateway.services.limits import roll_limits
 from tci_gateway.services.sync import sync_limits
 
 DIGEST_LIMIT = 1_000_000
@@ -107,9 +108,12 @@ def resolve(ref: str) -> JobFunction:
 
 
 def limit_sync(context: JobContext) -> dict[str, Any]:
-    """Sync every configured policy from its insurer (one failing insurer does not stop
-    the others), then compute exposure and record its alerts."""
+    """Roll the limits in force to the business date (changes by date: announced
+    reductions and withdrawals taking effect, tranches expiring), sync every configured
+    policy from its insurer (one failing insurer does not stop the others), then compute
+    exposure and record its alerts."""
     log = get_logger(job=context.job, business_date=str(context.business_date))
+    rolled = roll_limits(context.ledger, context.policies, context.now)
     policies: dict[str, dict[str, Any]] = {}
     for key, policy in sorted(context.policies.items()):
         adapter = context.adapters.get(policy.insurer)
@@ -145,6 +149,7 @@ def limit_sync(context: JobContext) -> dict[str, Any]:
         "written": sum(p.get("written", 0) for p in policies.values()),
         "exposure_rows": len(rows),
         "exposure_alerts": exposure_alerts,
+        "limits_changed_by_date": rolled.total_changed,
     }
 
 
