@@ -9,6 +9,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -292,3 +293,50 @@ def test_the_http_client_logs_no_credentials() -> None:
     assert runtime_token in (info.value.body or "")  # the raw error keeps what it was sent
     assert runtime_token not in output
     assert runtime_token not in redact_text(str(info.value))
+
+
+# -- the database URL's password and tracebacks' local variables (issue 10, section 7) -------
+
+
+def test_the_database_password_is_a_secret_once_the_settings_are_loaded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tci_gateway.config import load_settings
+    from tci_gateway.ledger.engine import display_url
+
+    password = "dbpw-CANARY-p%40ss"  # written %-encoded in the URL: "@" is "%40"
+    url = f"postgresql://tci:{password}@db.internal:5432/ledger"
+    monkeypatch.setenv("TCI_DATABASE__URL", url)
+    monkeypatch.chdir(tmp_path)
+    load_settings(None)
+    # The driver may quote the password decoded, anywhere in a message: both go.
+    for text in (f"auth failed for {password}", "auth failed for dbpw-CANARY-p@ss", url):
+        assert "CANARY" not in redact_text(text), text
+    assert display_url(url) == "postgresql://tci:***@db.internal:5432/ledger"
+    stream = io.StringIO()
+    configure_logging(fmt="json", level="debug", stream=stream)
+    get_logger().warning("ledger_failed", reason="login refused for dbpw-CANARY-p@ss")
+    assert "CANARY" not in stream.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_logged_traceback_shows_no_local_variables(fmt: str) -> None:
+    stream = io.StringIO()
+    configure_logging(fmt=fmt, level="debug", stream=stream)
+
+    def fail(settings: dict[str, str]) -> None:
+        unregistered = "local-CANARY-value"  # noqa: F841 (a local a pretty traceback would show)
+        raise RuntimeError("boom")
+
+    try:
+        fail({"url": "postgresql://u:local-CANARY-arg@h/db"})
+    except RuntimeError:
+        get_logger().debug("internal_error", exc_info=True)
+    output = stream.getvalue()
+    assert "Traceback (most recent call last):" in output and "boom" in output
+    assert "CANARY" not in output and "locals" not in output
+
+
+def test_an_unknown_log_level_is_refused_not_a_key_error() -> None:
+    with pytest.raises(ValueError, match="verbose"):
+        configure_logging(level="verbose", stream=io.StringIO())

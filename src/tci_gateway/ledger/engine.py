@@ -7,6 +7,7 @@ failing with "database is locked" half-way (reference/reliability.md, section 4)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tci_gateway.errors import ConfigError, LedgerUnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_USERINFO_PASSWORD_RE = re.compile(r"(:)[^@/:\s]+(@)")
 PG_CONNECT_TIMEOUT_S = 10
 
 
@@ -86,13 +88,8 @@ def display_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        # Not a URL SQLAlchemy reads: hide whatever sits between "user:" and "@".
-        scheme, sep, rest = url.partition("://")
-        userinfo, at, host = rest.rpartition("@")
-        if not sep or not at:
-            return url
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in userinfo else url
+        # Not a URL SQLAlchemy reads: hide whatever sits between ":" and "@".
+        return _USERINFO_PASSWORD_RE.sub(r"\1***\2", url)
 
 
 def _parse(url: str) -> URL:
