@@ -43,11 +43,12 @@ from .mapping import (
     map_policy,
     parse_status_overrides,
 )
-from .portfolio import governing_entries, latest_with_reference
+from .portfolio import cover_versions, latest_with_reference
 from .wire import (
     BUYERS_PATH,
     CORRELATION_HEADER,
     COVERS_PATH,
+    HISTORIC_COVERS_PATH,
     POLICY_DETAILS_PATH,
     Buyer,
     Cover,
@@ -127,6 +128,7 @@ CAPABILITIES = Capabilities(
     webhooks=False,
     overdue_api=False,
     claims_api=False,
+    cover_history=True,
 )
 
 _COVER_TYPES = {"CREDIT_LIMIT": "credit-limit", "CREDIT_CHECK": "credit-check"}
@@ -205,9 +207,10 @@ class AtradiusAdapter:
     # -- portfolio ----------------------------------------------------------------------
 
     def fetch_portfolio(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
-        """Every buyer's governing cover under ``policy``: one :class:`PortfolioEntry`
-        per buyer, or a :class:`~tci_gateway.errors.RecordError` for what could not be
-        read. The call is made before this returns; the entries are then produced."""
+        """Every buyer's cover under ``policy``: a :class:`PortfolioEntry` per version the
+        answer holds (see :mod:`.portfolio`), or a :class:`~tci_gateway.errors.RecordError`
+        for what could not be read. The call is made before this returns; the entries are
+        then produced."""
         customer_id, policy_id = self._policy_ids(policy)
         try:
             response = self.client.request(
@@ -216,7 +219,28 @@ class AtradiusAdapter:
         except NotFoundError:
             return iter(())
         records = self._data_list(response)
-        return governing_entries(
+        return cover_versions(
+            records,
+            policy.currency,
+            status_overrides=self.status_overrides,
+            observed_at=self.clock(),
+        )
+
+    def fetch_cover_history(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
+        """Every version of every buyer's cover under ``policy``, past ones included:
+        ``GET covers/historic`` and ``GET covers``, read together so that a superseded
+        decision is judged against its successor (see :mod:`.portfolio`). Both calls are
+        made before this returns."""
+        customer_id, policy_id = self._policy_ids(policy)
+        params = {"customerId": customer_id, "policyId": policy_id}
+        records: list[Any] = []
+        for path in (HISTORIC_COVERS_PATH, COVERS_PATH):
+            try:
+                response = self.client.request("GET", path, params=params)
+            except NotFoundError:
+                continue
+            records.extend(self._data_list(response))
+        return cover_versions(
             records,
             policy.currency,
             status_overrides=self.status_overrides,

@@ -168,15 +168,22 @@ def is_referred(cover: Cover) -> bool:
     return cover.coverStatus.upper() == COVER_STATUS_REFERRED
 
 
-def resolve_status(cover: Cover, overrides: Mapping[str, CoverStatus] | None = None) -> _Resolved:
-    """The normalised status, preliminary flag, pending action and unknown codes."""
+def resolve_status(
+    cover: Cover,
+    overrides: Mapping[str, CoverStatus] | None = None,
+    *,
+    version_ending: frozenset[str] = VERSION_ENDING_CODES,
+) -> _Resolved:
+    """The normalised status, preliminary flag, pending action and unknown codes.
+    ``version_ending``: the historic codes that end a version, not the cover (the decision
+    code then says what the record was)."""
     overrides = overrides or {}
     unknown: list[str] = []
     preliminary = False
     implied_action: PendingAction | None = None
     historic = _upper(cover.historicCode)
     cover_status = cover.coverStatus.upper()
-    if historic is not None and (historic in overrides or historic not in VERSION_ENDING_CODES):
+    if historic is not None and (historic in overrides or historic not in version_ending):
         found = overrides.get(historic) or HISTORIC_CODES.get(historic)
         if found is None:
             unknown.append(historic)
@@ -255,6 +262,7 @@ def map_cover(
     *,
     status_overrides: Mapping[str, CoverStatus] | None = None,
     observed_at: datetime | None = None,
+    version_ending: frozenset[str] = VERSION_ENDING_CODES,
 ) -> CoverDecision:
     """One Atradius cover record as a :class:`CoverDecision` in the policy currency.
 
@@ -262,13 +270,14 @@ def map_cover(
     the latest of decisionDate, applicationDate and withdrawalDate; ``observed_at``,
     when given, keeps a withdrawalDate later than it (a withdrawal announced for a
     future date) out of it, so a later sync is never judged stale against that date.
-    Raises :class:`MappingError` for a record that cannot be mapped.
+    ``version_ending`` as in :func:`resolve_status`. Raises :class:`MappingError` for a
+    record that cannot be mapped.
     """
     if cover.policyCurrency is not None and cover.policyCurrency != currency:
         raise MappingError(
             "policyCurrency", f"record is in {cover.policyCurrency}, the policy in {currency}"
         )
-    resolved = resolve_status(cover, status_overrides)
+    resolved = resolve_status(cover, status_overrides, version_ending=version_ending)
     start = cover.effectFromDate or cover.decisionDate or cover.applicationDate
     if start is None:
         raise MappingError("effectFromDate", "no effectFromDate, decisionDate or applicationDate")

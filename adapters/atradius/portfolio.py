@@ -1,12 +1,16 @@
-"""From the cover records of a portfolio answer to one entry per buyer (pure).
+"""From the cover records of a portfolio (or of its history) to entries (pure).
 
 Atradius answers ``GET covers`` with every record of the policy: decisions, open
-applications and versions that a historic code ended. Per buyer, the DECISION with the
-latest decision date governs; a REFERRED application is the entry only when the buyer
-has no decision. A record that cannot be read becomes a
-:class:`~tci_gateway.errors.RecordError` (source ``"atradius covers"``, row = its
-index in the answer) and its buyer is left out, so that an older record never stands
-in for a newer one that could not be read.
+applications and versions that a historic code ended; ``GET covers/historic`` with the
+records of the past. Every DECISION record of a buyer is an entry of its own, an
+effective-dated version of the buyer's cover, yielded in order of effect (the ledger keeps
+each: the limit on a past delivery date is the version then in force). A REFERRED
+application is an entry only when the buyer has no decision. A decision superseded
+(historic code SCLD) by a later decision of the same buyer is a version that ended when
+its successor took effect, not a cover that ended: it keeps the status its decision code
+gives. A record that cannot be read becomes a :class:`~tci_gateway.errors.RecordError`
+(source ``"atradius covers"``, row = its index in the answer) and its buyer is left out,
+so that an older record never stands in for a newer one that could not be read.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import PortfolioEntry, PortfolioItem
-from tci_gateway.domain.cover import CoverStatus
+from tci_gateway.domain.cover import CoverDecision, CoverStatus
 from tci_gateway.errors import RecordError
 
-from .mapping import MappingError, is_referred, map_cover
+from .mapping import VERSION_ENDING_CODES, MappingError, is_referred, map_cover
 from .wire import Cover
 
 SOURCE = "atradius covers"
 _NEVER = datetime.min.replace(tzinfo=UTC)
+SUPERSEDED_CODE = "SCLD"
+SUPERSEDED_VERSION = VERSION_ENDING_CODES | {SUPERSEDED_CODE}
 
 
 def _buyer_key(record: Any) -> str | None:
@@ -55,17 +61,63 @@ def _governing(items: Sequence[tuple[int, Cover]]) -> tuple[int, Cover]:
     return max(pool, key=key)
 
 
-def governing_entries(
+def _versions(
+    buyer: str,
+    items: Sequence[tuple[int, Cover]],
+    currency: str,
+    status_overrides: Mapping[str, CoverStatus] | None,
+    observed_at: datetime | None,
+) -> list[PortfolioItem]:
+    """The entries of one buyer in order of effect, or the errors that leave it out."""
+    decisions = [item for item in items if not is_referred(item[1])]
+    pool = decisions or [_governing(items)]
+    last_decided = max((c.decisionDate or _NEVER for _, c in decisions), default=_NEVER)
+    mapped: list[tuple[int, Cover, CoverDecision]] = []
+    for index, cover in pool:
+        superseded = (cover.historicCode or "").upper() == SUPERSEDED_CODE and (
+            cover.decisionDate or _NEVER
+        ) < last_decided
+        try:
+            decision = map_cover(
+                cover,
+                currency,
+                status_overrides=status_overrides,
+                observed_at=observed_at,
+                version_ending=SUPERSEDED_VERSION if superseded else VERSION_ENDING_CODES,
+            )
+        except MappingError as exc:
+            left_out = f"buyer {buyer} left out: one of its records cannot be mapped"
+            return [
+                RecordError(SOURCE, index, exc.field, f"buyer {buyer}: {exc.reason}"),
+                RecordError(SOURCE, None, None, left_out),
+            ]
+        mapped.append((index, cover, decision))
+    mapped.sort(key=lambda m: (m[2].effective_from, m[2].last_changed_at or _NEVER, m[0]))
+    return [
+        PortfolioEntry(
+            insurer_buyer_id=buyer,
+            buyer_name=cover.buyerName or "",
+            buyer_country=None,
+            decision=decision,
+            raw=cover.raw,
+        )
+        for _, cover, decision in mapped
+    ]
+
+
+def cover_versions(
     records: Sequence[Any],
     currency: str,
     *,
     status_overrides: Mapping[str, CoverStatus] | None = None,
     observed_at: datetime | None = None,
 ) -> Iterator[PortfolioItem]:
-    """One :class:`PortfolioEntry` per buyer, in the order buyers first appear, and a
-    :class:`RecordError` per record that could not be read or mapped."""
+    """Every version of every buyer's cover (a :class:`PortfolioEntry` each), buyers in
+    the order they first appear, and a :class:`RecordError` per record that could not
+    be read or mapped. A record listed twice (the same raw record) counts once."""
     groups: dict[str, list[tuple[int, Cover]]] = {}
     failed: set[str] = set()
+    seen_raw: set[str] = set()
     for index, record in enumerate(records):
         buyer = _buyer_key(record)
         try:
@@ -75,6 +127,9 @@ def governing_entries(
             if buyer is not None:
                 failed.add(buyer)
             continue
+        if cover.raw in seen_raw:
+            continue
+        seen_raw.add(cover.raw)
         groups.setdefault(str(cover.buyerId), []).append((index, cover))
     for buyer, items in groups.items():
         if buyer in failed:
@@ -82,21 +137,7 @@ def governing_entries(
                 SOURCE, None, None, f"buyer {buyer} left out: one of its records is unreadable"
             )
             continue
-        index, cover = _governing(items)
-        try:
-            decision = map_cover(
-                cover, currency, status_overrides=status_overrides, observed_at=observed_at
-            )
-        except MappingError as exc:
-            yield RecordError(SOURCE, index, exc.field, f"buyer {buyer}: {exc.reason}")
-            continue
-        yield PortfolioEntry(
-            insurer_buyer_id=buyer,
-            buyer_name=cover.buyerName or "",
-            buyer_country=None,
-            decision=decision,
-            raw=cover.raw,
-        )
+        yield from _versions(buyer, items, currency, status_overrides, observed_at)
 
 
 def latest_with_reference(records: Sequence[Any], client_reference: str) -> Cover | None:

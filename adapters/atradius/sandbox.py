@@ -115,7 +115,8 @@ class AtradiusSandbox(SandboxControls):
     def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> AtradiusSandbox:
         """A sandbox seeded from a JSON file (path) or a mapping of ``{customers:
         [{customerId, policies: [{policyId, policyCurrency, policyStartDate,
-        policyExpiryDate}]}], buyers: [wire buyer], covers: [wire cover]}``."""
+        policyExpiryDate}]}], buyers: [wire buyer], covers: [wire cover], historic:
+        [wire cover]}``."""
         sandbox = cls(**options)
         if isinstance(source, Mapping):
             sandbox.seed(source)
@@ -124,8 +125,9 @@ class AtradiusSandbox(SandboxControls):
         return sandbox
 
     def seed(self, data: Mapping[str, Any]) -> None:
-        """Add customers, buyers and covers (wire shape). A cover without customerId
-        gets the customer holding its policy; a REFERRED cover is decided later."""
+        """Add customers, buyers, covers and ``historic`` records (wire shape, served
+        by ``covers/historic`` only). A cover without customerId gets the customer
+        holding its policy; a REFERRED cover is decided later."""
         with self._lock:
             for customer in data.get("customers", []):
                 policies = self.customers.setdefault(str(customer["customerId"]), {})
@@ -138,6 +140,11 @@ class AtradiusSandbox(SandboxControls):
                 if "customerId" not in record:
                     record["customerId"] = self._owner(str(record["policyId"]))
                 self.book.add(record, self.clock())
+            for cover in data.get("historic", []):
+                record = dict(cover)
+                if "customerId" not in record:
+                    record["customerId"] = self._owner(str(record["policyId"]))
+                self.book.add_historic(record)
 
     def _owner(self, policy_id: str) -> str:
         owners = [c for c, policies in self.customers.items() if policy_id in policies]

@@ -1,9 +1,10 @@
 """The small data set the shared contract suite runs against (synthetic).
 
 One customer and one EUR policy; four buyers with check-digit-valid but made-up
-identifiers and fictional names. Buyer 990001 has a decision and an older version
-ended by ACLD; 990002 has a DC21 advance notice of withdrawal; 990003 an application
-still REFERRED; 990004 no cover (for cover requests). Three portfolio entries.
+identifiers and fictional names. Buyer 990001 has a decision, an older version ended
+by ACLD and, in the history only, a first decision superseded (SCLD); 990002 has a DC21
+advance notice of withdrawal; 990003 an application still REFERRED; 990004 no cover (for
+cover requests). Four portfolio entries (990001's two versions), five in the history.
 """
 
 from __future__ import annotations
@@ -118,6 +119,19 @@ def contract_seed() -> dict[str, Any]:
                 "policyCurrency": "EUR",
             },
         ],
+        "historic": [
+            _decision(
+                880000,
+                990001,
+                names[990001],
+                "DC01",
+                25000,
+                historicCode="SCLD",
+                applicationDate="2022-05-30T09:00:00Z",
+                decisionDate="2022-06-01T08:00:00Z",
+                effectFromDate="2022-06-01",
+            ),
+        ],
     }
 
 
@@ -136,11 +150,12 @@ def contract_fixture(token_ttl: float, token_path: str, decision_delay: float) -
         unknown_buyer=BuyerQuery(
             country="DE", identifier=parse_identifier(Scheme.VAT, "DE246813573")
         ),
-        portfolio_size=3,
+        portfolio_size=4,
         uncovered_buyer_id="990004",
         small_amount=Money(Decimal(10000), "EUR"),
         token_lifetime=float(token_ttl),
         auth_request=("POST", token_path),
         referred_amount=Money(Decimal(200000), "EUR"),
         decision_delay=decision_delay,
+        history_size=5,
     )

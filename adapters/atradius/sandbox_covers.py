@@ -11,7 +11,9 @@ sandbox serves them as they are. Rules (deterministic, driven by the sandbox clo
   amount (increase refused, existing cover unchanged);
 * ``reduce`` is decided at once (DC09); ``cancel`` ends a decision (historicCode CCLD,
   withdrawalDate now) or an application (CCLA);
-* a replaced record moves to the history (historicCode SCLD).
+* a replaced record moves to the history (historicCode SCLD), served by
+  ``covers/historic`` with the seed's ``historic`` records and the listed records that
+  carry a historic code.
 """
 
 from __future__ import annotations
@@ -111,6 +113,13 @@ class CoverBook:
             self._pending[cover_id] = _Application(now + self.decision_delay, previous)
         self.covers.append(record)
 
+    def add_historic(self, record: Record) -> None:
+        """Add a seeded record of the past: served by ``covers/historic`` only."""
+        cover_id = str(record["coverId"])
+        if cover_id.isdigit():
+            self._next_id = max(self._next_id, int(cover_id) + 1)
+        self.historic.append(dict(record))
+
     def listing(
         self,
         customer_id: str,
@@ -121,8 +130,12 @@ class CoverBook:
         cover_type: str | None = None,
         since: datetime | None = None,
     ) -> list[Record]:
-        """Records of one policy: ``kind`` all, decisions, applications or historic."""
-        source = self.historic if kind == "historic" else self.covers
+        """Records of one policy: ``kind`` all, decisions, applications or historic (the
+        records a historic code ended: those replaced, and those still listed with one)."""
+        if kind == "historic":
+            source = self.historic + [r for r in self.covers if r.get("historicCode")]
+        else:
+            source = self.covers
         found = []
         for record in source:
             if str(record.get("customerId")) != customer_id or str(record["policyId"]) != policy_id:

@@ -28,6 +28,7 @@ TOKEN_PATH = "/authenticate/v2/tokens"  # noqa: S105 (a route, not a secret)
 TOKEN_PATH_V1 = "/authenticate/v1/tokens"  # noqa: S105 (also seen on UAT)
 BUYERS_PATH = "/credit-insurance/organisation-management/v1/buyers"
 COVERS_PATH = "/credit-insurance/cover-management/v1/covers"
+HISTORIC_COVERS_PATH = COVERS_PATH + "/historic"
 POLICY_DETAILS_PATH = "/credit-insurance/policy-management/v1/policies/details"
 APP_KEY_HEADER = "Atradius-App-Key"
 CORRELATION_HEADER = "Atradius-Correlation-Id"

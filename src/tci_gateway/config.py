@@ -86,6 +86,14 @@ class ImportSettings(_Section):
     open items is refused unless ``--allow-mass-close`` is given."""
 
 
+class SyncSettings(_Section):
+    """``[sync]``: the limit sync."""
+
+    staging_retention_days: int = Field(default=90, ge=1)
+    """Raw insurer payloads staged by a sync are kept this many days (the provenance of
+    what was synced), then pruned by the next sync and the nightly limit sync."""
+
+
 class EscalationSettings(_Section):
     """``[escalation]``: the path of each buyer tier, in days past the due date, e.g.
     ``[escalation.tiers.growth]`` ``reminder = 30``, ``overdue_notification = 60``,
@@ -330,6 +338,7 @@ class Settings(BaseSettings):
     )
     """``[import]`` (a Python keyword, hence the alias; ``TCI_IMPORT__...`` overrides it)."""
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
 
     @classmethod

@@ -177,9 +177,52 @@ def test_portfolio(any_harness: Harness) -> None:
     for item in items:
         assert isinstance(item, PortfolioEntry)
         _check_entry(item, fx.policy.currency)
-    assert len(
-        {item.insurer_buyer_id for item in items if isinstance(item, PortfolioEntry)}
-    ) == len(items)
+    _check_versions([item for item in items if isinstance(item, PortfolioEntry)])
+
+
+def _check_versions(entries: list[PortfolioEntry]) -> None:
+    """Several entries of one buyer are versions: each starts on its own date or is
+    another of the insurer's covers, and they come in order of effect."""
+    by_buyer: dict[str, list[PortfolioEntry]] = {}
+    for entry in entries:
+        by_buyer.setdefault(entry.insurer_buyer_id, []).append(entry)
+    for versions in by_buyer.values():
+        keys = [(e.decision.insurer_cover_ref, e.decision.effective_from) for e in versions]
+        assert len(set(keys)) == len(keys)
+        starts = [e.decision.effective_from for e in versions]
+        assert starts == sorted(starts)
+
+
+def test_cover_history_where_the_api_offers_it(harness: Harness) -> None:
+    from tci_gateway import errors
+    from tci_gateway.adapters.contract import CoverHistory
+    from tci_gateway.services.sync import history_source
+
+    adapter = harness.adapter
+    if not adapter.capabilities.cover_history:
+        assert not isinstance(adapter, CoverHistory)
+        with pytest.raises(errors.ConfigError, match="offers no cover history"):
+            history_source(adapter)
+        return
+    assert isinstance(adapter, CoverHistory)
+    fx = harness.fixture
+    items = list(history_source(adapter)(fx.policy))
+    assert [item for item in items if isinstance(item, RecordError)] == []
+    entries = [item for item in items if isinstance(item, PortfolioEntry)]
+    assert len(entries) == fx.history_size
+    for entry in entries:
+        _check_entry(entry, fx.policy.currency)
+    _check_versions(entries)
+    current = {
+        (e.insurer_buyer_id, e.decision.insurer_cover_ref, e.decision.effective_from)
+        for e in adapter.fetch_portfolio(fx.policy)
+        if isinstance(e, PortfolioEntry)
+    }
+    past = {
+        (e.insurer_buyer_id, e.decision.insurer_cover_ref, e.decision.effective_from)
+        for e in entries
+    }
+    assert current < past  # the history holds the portfolio and versions before it
 
 
 def test_request_cover_small_amount(harness: Harness) -> None:

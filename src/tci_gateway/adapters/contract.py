@@ -36,6 +36,9 @@ class Capabilities:
     pagination: Literal["page", "offset", "none"] = "none"
     overdue_api: bool = False
     claims_api: bool = False
+    cover_history: bool = False
+    """The API lists past decisions (Atradius ``GET covers/historic``): the adapter is a
+    :class:`CoverHistory` and ``tci sync limits --backfill`` loads them."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ class BuyerMatch:
 
 @dataclass(frozen=True)
 class PortfolioEntry:
-    """One buyer's current decision from an insurer's portfolio, normalised, with the
-    raw record kept for provenance."""
+    """One version of a buyer's decision from an insurer's portfolio, normalised, with
+    the raw record kept for provenance. A portfolio may hold several per buyer (a decision
+    and the reduction that followed it): the sync keeps each as its own version."""
 
     insurer_buyer_id: str
     buyer_name: str
@@ -185,6 +189,18 @@ class ClaimFiling(Protocol):
     def submit_claim(self, claim: ClaimRequest) -> OverdueResult: ...
 
     def find_claim(self, policy: PolicyRef, client_reference: str) -> OverdueResult | None: ...
+
+
+@runtime_checkable
+class CoverHistory(Protocol):
+    """Adapters whose insurer API offers the history of its decisions
+    (``capabilities.cover_history``)."""
+
+    def fetch_cover_history(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
+        """Every past and current version of every buyer's cover under ``policy``: a
+        :class:`PortfolioEntry` per version (several per buyer, each with its own
+        ``effective_from``), errors as data like :meth:`InsurerAdapter.fetch_portfolio`."""
+        ...
 
 
 @runtime_checkable

@@ -44,7 +44,9 @@ class ContractFixture:
     ``auth_request`` the ``(method, path)`` of the token call as counted in
     ``received`` (``None`` when the API has no token call); ``referred_amount`` a cover
     request amount for ``uncovered_buyer_id`` that the insurer refers (pending) and
-    decides ``decision_delay`` seconds of sandbox time later.
+    decides ``decision_delay`` seconds of sandbox time later; ``history_size`` the
+    number of entries the cover history of ``policy`` yields (adapters with the
+    ``cover_history`` capability), past versions included.
     """
 
     policy: PolicyRef
@@ -58,6 +60,7 @@ class ContractFixture:
     auth_request: tuple[str, str] | None = None
     referred_amount: Money | None = None
     decision_delay: float | None = None
+    history_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from tci_gateway.logs import LOG_LEVELS, configure_logging, get_logger, redact_t
 from tci_gateway.services import export as export_service
 from tci_gateway.services.exposure import exposure_report, group_exposure, record_exposure_alerts
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
-from tci_gateway.services.sync import SyncReport, sync_limits
+from tci_gateway.services.sync import SyncReport, history_source, sync_limits
 
 app = typer.Typer(
     name="tci",
@@ -269,7 +269,7 @@ def import_receivables_cmd(
 
 
 def run_sync(
-    state: State, insurer: str | None = None, policy: str | None = None
+    state: State, insurer: str | None = None, policy: str | None = None, *, backfill: bool = False
 ) -> list[SyncReport]:
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -284,11 +284,25 @@ def run_sync(
     reports = []
     try:
         for p in chosen:  # a configuration error stops everything before any sync (exit 2)
-            wiring.insurer(p.insurer)
+            if backfill:
+                history_source(wiring.insurer(p.insurer).adapter)
+            else:
+                wiring.insurer(p.insurer)
+        retention = wiring.settings.sync.staging_retention_days
         for p in chosen:
             adapter = wiring.insurer(p.insurer).adapter
             with state.output.progress(f"syncing {p.key} from {p.insurer}") as progress:
-                reports.append(sync_limits(ledger, adapter, p, now=state.now(), progress=progress))
+                reports.append(
+                    sync_limits(
+                        ledger,
+                        adapter,
+                        p,
+                        now=state.now(),
+                        progress=progress,
+                        backfill=backfill,
+                        staging_retention_days=retention,
+                    )
+                )
     finally:
         ledger.dispose()
         wiring.close()
@@ -314,10 +328,18 @@ def sync_limits_cmd(
     ctx: typer.Context,
     insurer: Annotated[str | None, typer.Option(help="Only this insurer.")] = None,
     policy: Annotated[str | None, typer.Option(help="Only this policy.")] = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="Also load the cover history the insurer's API offers (past decisions, "
+            "each kept as its own version); refused (exit 2) for an insurer without one.",
+        ),
+    ] = False,
 ) -> None:
     """Sync covered limits from the insurers into the ledger."""
     state = _state(ctx)
-    reports = run_sync(state, insurer, policy)
+    reports = run_sync(state, insurer, policy, backfill=backfill)
     _print_sync(state, reports)
     if any(not r.ok for r in reports):
         raise typer.Exit(1)

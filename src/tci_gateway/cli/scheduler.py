@@ -114,6 +114,7 @@ def run_cmd(
             clock=sim.now if sim else (state.now if once else wall_clock),
             exposure_options=lambda: wiring.exposure_options(ledger),
             claims_options=lambda: wiring.claims_options(ledger),
+            sync_options=lambda: {"staging_retention_days": settings.sync.staging_retention_days},
         )
         runner = SchedulerRunner(dispatcher, leader)
         for signum in (signal.SIGTERM, signal.SIGINT):

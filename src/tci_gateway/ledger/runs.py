@@ -144,18 +144,27 @@ def alert_values(
     }
 
 
-def add_alerts(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Record many alerts at once; those whose dedupe key exists are skipped."""
+def add_alerts(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Record many alerts at once; those whose dedupe key exists are skipped. Returns how
+    many were stored (what a report may count)."""
     if not rows:
-        return
+        return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(AlertRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    session.execute(stmt, rows)
+    stmt = (
+        insert(AlertRow)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(AlertRow.id)
+    )
+    # RETURNING, not rowcount: a skipped row returns nothing on both backends.
+    return len(session.execute(stmt, rows).all())
 
 
 def mark_interrupted(session: Session, policy_id: int, now: datetime) -> int:
-    """Runs of a policy still marked running were interrupted (a crash, kill -9)."""
+    """Runs of a policy still marked running were interrupted (a crash, kill -9) before
+    their reconciliation committed (which records the run's outcome in the same
+    transaction): nothing of them reached the ledger, and their staged rows are pruned
+    (:func:`tci_gateway.ledger.staging.prune_staging`)."""
     rows = list(
         session.scalars(
             select(SyncRunRow).where(

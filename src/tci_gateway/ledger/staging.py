@@ -1,23 +1,31 @@
 """Staging of fetched portfolio records: the raw payload with its provenance and the
 normalised decision, written before reconciliation so a sync streams from the database
-instead of holding a whole portfolio in memory."""
+instead of holding a whole portfolio in memory.
+
+Staged rows are kept for a retention period (``[sync] staging_retention_days``, 90 days
+by default) as the provenance of what was synced, then pruned (:func:`prune_staging`, at
+the start of every sync and by the nightly limit sync); the rows of a run that failed
+(its fetch failed, or the process was killed before it reconciled) are pruned at once:
+nothing of them reached the ledger."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import PortfolioEntry
 from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.money import Money
-from tci_gateway.ledger.tables import SyncStagingRow
+from tci_gateway.ledger.tables import SyncRunRow, SyncStagingRow
+
+DEFAULT_RETENTION_DAYS = 90
 
 
 def _d(value: date | None) -> str | None:
@@ -144,3 +152,18 @@ def staged(session: Session, run_id: int, start: int, stop: int) -> list[StagedE
         StagedEntry(position, external_id, name, country, decision_from_json(normalised))
         for position, external_id, name, country, normalised in session.execute(stmt)
     ]
+
+
+def prune_staging(session: Session, *, now: datetime, retention_days: int) -> int:
+    """Delete the staged rows of runs started more than ``retention_days`` before ``now``
+    and of failed runs; returns how many rows went. Runs are selected first so that the
+    delete uses the staging table's run index instead of scanning its payloads."""
+    if retention_days < 1:
+        raise ValueError("the staging retention is at least one day")
+    cutoff = now - timedelta(days=retention_days)
+    runs = select(SyncRunRow.id).where(
+        or_(SyncRunRow.started_at < cutoff, SyncRunRow.status == "failed")
+    )
+    stmt = delete(SyncStagingRow).where(SyncStagingRow.sync_run_id.in_(runs))
+    result = session.execute(stmt.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -42,6 +42,7 @@ from tci_gateway.scheduler.jobs import (
     JobSpec,
     no_claims_options,
     no_exposure_options,
+    no_sync_options,
     resolve,
 )
 from tci_gateway.scheduler.leader import Clock, Leader, wall_clock
@@ -79,10 +80,12 @@ class Dispatcher:
         jobs: Mapping[str, JobSpec] = JOBS,
         exposure_options: Callable[[], Mapping[str, Any]] = no_exposure_options,
         claims_options: Callable[[], Mapping[str, Any]] = no_claims_options,
+        sync_options: Callable[[], Mapping[str, Any]] = no_sync_options,
     ) -> None:
         self.settings = settings
         self.exposure_options = exposure_options
         self.claims_options = claims_options
+        self.sync_options = sync_options
         self.ledger, self.adapters, self.policies = ledger, adapters, policies
         self.leader, self.owner = leader, leader.owner
         self.clock, self.wall = clock, wall
@@ -187,6 +190,7 @@ class Dispatcher:
                     job,
                     self.exposure_options,
                     self.claims_options,
+                    self.sync_options,
                 )
                 extra: dict[str, Any]
                 try:

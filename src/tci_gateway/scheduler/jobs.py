@@ -27,7 +27,7 @@ from tci_gateway.services.claims import poll_cases, run_claims
 from tci_gateway.services.cover_requests import reconcile
 from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
 from tci_gateway.services.limits import roll_limits
-from tci_gateway.services.sync import sync_limits
+from tci_gateway.services.sync import prune_staged, sync_limits
 
 DIGEST_LIMIT = 1_000_000
 """At most this many alerts are read for one day's digest."""
@@ -40,6 +40,11 @@ def no_exposure_options() -> dict[str, Any]:
 
 def no_claims_options() -> dict[str, Any]:
     """No claims configuration: the claims run does nothing (tests and bare setups)."""
+    return {}
+
+
+def no_sync_options() -> dict[str, Any]:
+    """The limit sync with its defaults (staging kept 90 days)."""
     return {}
 
 
@@ -59,6 +64,7 @@ class JobContext:
     job: str
     exposure_options: Callable[[], Mapping[str, Any]] = no_exposure_options
     claims_options: Callable[[], Mapping[str, Any]] = no_claims_options
+    sync_options: Callable[[], Mapping[str, Any]] = no_sync_options
 
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
@@ -114,6 +120,8 @@ def limit_sync(context: JobContext) -> dict[str, Any]:
     exposure and record its alerts."""
     log = get_logger(job=context.job, business_date=str(context.business_date))
     rolled = roll_limits(context.ledger, context.policies, context.now)
+    sync_options = dict(context.sync_options())  # e.g. staging_retention_days
+    pruned = prune_staged(context.ledger, now=context.now, **sync_options)
     policies: dict[str, dict[str, Any]] = {}
     for key, policy in sorted(context.policies.items()):
         adapter = context.adapters.get(policy.insurer)
@@ -121,7 +129,7 @@ def limit_sync(context: JobContext) -> dict[str, Any]:
             policies[key] = {"status": "failed", "errors": [f"{policy.insurer} not connected"]}
             continue
         try:
-            report = sync_limits(context.ledger, adapter, policy, now=context.now)
+            report = sync_limits(context.ledger, adapter, policy, now=context.now, **sync_options)
         except Exception as exc:  # one insurer (or its data) never stops the others
             log.error("scheduled_sync_failed", policy=key, error=redact_text(str(exc)))
             policies[key] = {"status": "failed", "errors": [redact_text(str(exc))]}
@@ -150,6 +158,7 @@ def limit_sync(context: JobContext) -> dict[str, Any]:
         "exposure_rows": len(rows),
         "exposure_alerts": exposure_alerts,
         "limits_changed_by_date": rolled.total_changed,
+        "staging_pruned": pruned,
     }
 
 

@@ -19,7 +19,7 @@ in the run report, and the rest goes on. A rerun with no change writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,12 +27,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tci_gateway.adapters.contract import InsurerAdapter, PolicyRef, PortfolioEntry
+from tci_gateway.adapters.contract import (
+    CoverHistory,
+    InsurerAdapter,
+    PolicyRef,
+    PortfolioEntry,
+    PortfolioItem,
+)
+from tci_gateway.crashpoints import crash_point
 from tci_gateway.domain.alerts import AlertKind, CoverChange, cover_change, event_message
 from tci_gateway.domain.cover import CoverDecision, is_stale, limit_in_force
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.policy import Policy
-from tci_gateway.errors import AdapterError, RecordError
+from tci_gateway.errors import AdapterError, ConfigError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import covers as cover_repo
 from tci_gateway.ledger.covers import StoredVersion
@@ -45,7 +52,13 @@ from tci_gateway.ledger.runs import (
     mark_interrupted,
     start_sync_run,
 )
-from tci_gateway.ledger.staging import StagedEntry, stage, staged
+from tci_gateway.ledger.staging import (
+    DEFAULT_RETENTION_DAYS,
+    StagedEntry,
+    prune_staging,
+    stage,
+    staged,
+)
 from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.limits import refresh_after_sync
@@ -66,6 +79,8 @@ class SyncReport:
     stale: int = 0
     alerts: int = 0
     errors: list[str] = field(default_factory=list)
+    backfill: bool = False
+    staging_pruned: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,9 +93,22 @@ def policy_ref(policy: Policy) -> PolicyRef:
     )
 
 
+def history_source(adapter: InsurerAdapter) -> Callable[[PolicyRef], Iterable[PortfolioItem]]:
+    """What a back-fill reads: the cover history of an adapter that declares the
+    ``cover_history`` capability. Any other adapter is refused with a
+    :class:`ConfigError` (exit 2) before anything is fetched or written."""
+    if not adapter.capabilities.cover_history or not isinstance(adapter, CoverHistory):
+        raise ConfigError(
+            f"insurer {adapter.name!r} offers no cover history: `tci sync limits --backfill` "
+            "needs an adapter with the cover_history capability (sync without --backfill)"
+        )
+    return adapter.fetch_cover_history
+
+
 def _fetch_and_stage(
     ledger: Ledger,
     adapter: InsurerAdapter,
+    fetch: Callable[[PolicyRef], Iterable[PortfolioItem]],
     policy: Policy,
     run_id: int,
     report: SyncReport,
@@ -97,7 +125,7 @@ def _fetch_and_stage(
         if progress:
             progress(report.fetched)
 
-    for item in adapter.fetch_portfolio(policy_ref(policy)):
+    for item in fetch(policy_ref(policy)):
         if isinstance(item, RecordError):
             report.errors.append(str(item))
             continue
@@ -196,9 +224,9 @@ class _Reconciler:
             self.session, self.policy_id, {b for b, _ in resolved if b is not None}
         )
         same_cover: dict[tuple[int, str, date], list[CoverDecision]] = {}
-        for buyer_id, history in stored.items():
+        for owner, history in stored.items():
             for version in history:
-                same_cover.setdefault((buyer_id, *_cover_key(version.decision)), []).append(
+                same_cover.setdefault((owner, *_cover_key(version.decision)), []).append(
                     version.decision
                 )
         newest: dict[int, CoverDecision] = {}
@@ -282,8 +310,7 @@ class _Reconciler:
         self.flush_alerts(report)
 
     def flush_alerts(self, report: SyncReport) -> None:
-        add_alerts(self.session, self.alerts)
-        report.alerts += len(self.alerts)
+        report.alerts += add_alerts(self.session, self.alerts)  # stored, not raised
         self.alerts = []
 
 
@@ -294,14 +321,23 @@ def sync_limits(
     *,
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    backfill: bool = False,
+    staging_retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> SyncReport:
-    """Sync one policy's covered limits from ``adapter``; see the module docstring."""
-    report = SyncReport(insurer=policy.insurer, policy=policy.key)
+    """Sync one policy's covered limits from ``adapter``; see the module docstring.
+    ``backfill``: read the insurer's cover history (:func:`history_source`) instead of
+    the portfolio, so past versions are kept too. Staged rows older than
+    ``staging_retention_days`` (and those of failed runs) are pruned first."""
+    fetch = history_source(adapter) if backfill else adapter.fetch_portfolio
+    report = SyncReport(insurer=policy.insurer, policy=policy.key, backfill=backfill)
     business_date = policy.terms.business_date(now)
     log = get_logger(adapter=adapter.name, policy=policy.key)
     with ledger.unit_of_work() as session:
         policy_id = upsert_policies(session, {policy.key: policy}, now)[policy.key]
         interrupted = mark_interrupted(session, policy_id, now)
+        report.staging_pruned = prune_staging(
+            session, now=now, retention_days=staging_retention_days
+        )
         run_id = start_sync_run(
             session,
             insurer=policy.insurer,
@@ -313,7 +349,7 @@ def sync_limits(
     log = log.bind(run_id=run_id)
     log.info("limit_sync_started", business_date=str(business_date), interrupted_before=interrupted)
     try:
-        _fetch_and_stage(ledger, adapter, policy, run_id, report, now, progress)
+        _fetch_and_stage(ledger, adapter, fetch, policy, run_id, report, now, progress)
     except AdapterError as exc:
         report.status = "failed"
         report.errors.append(f"portfolio fetch failed, nothing written: {exc}")
@@ -326,8 +362,11 @@ def sync_limits(
             reconciler.batch(staged(session, run_id, start, start + BATCH), report)
         reconciler.missing(report)
         refresh_after_sync(session, policy, policy_id, run_id, now=now)
-    report.status = "partial" if report.errors else "succeeded"
-    _finish(ledger, report, now)
+        # The outcome commits with what it describes: a kill after this commit leaves
+        # the run recorded with its true figures, never "running" with zeros.
+        report.status = "partial" if report.errors else "succeeded"
+        _record(session, report, now)
+    crash_point("sync_after_reconcile")
     log.info(
         "limit_sync_finished",
         status=report.status,
@@ -340,20 +379,33 @@ def sync_limits(
     return report
 
 
-def _finish(ledger: Ledger, report: SyncReport, now: datetime) -> None:
-    assert report.run_id is not None
+def prune_staged(
+    ledger: Ledger, *, now: datetime, staging_retention_days: int = DEFAULT_RETENTION_DAYS
+) -> int:
+    """Prune the staging table on its own (the nightly cycle does it before syncing):
+    rows older than the retention and those of failed runs. Returns the rows deleted."""
     with ledger.unit_of_work() as session:
-        finish_sync_run(
-            session,
-            report.run_id,
-            status=report.status,
-            now=now,
-            fetched=report.fetched,
-            written=report.written,
-            unchanged=report.unchanged,
-            stale=report.stale,
-            errors=report.errors[:500],
-        )
+        return prune_staging(session, now=now, retention_days=staging_retention_days)
+
+
+def _finish(ledger: Ledger, report: SyncReport, now: datetime) -> None:
+    with ledger.unit_of_work() as session:
+        _record(session, report, now)
+
+
+def _record(session: Session, report: SyncReport, now: datetime) -> None:
+    assert report.run_id is not None
+    finish_sync_run(
+        session,
+        report.run_id,
+        status=report.status,
+        now=now,
+        fetched=report.fetched,
+        written=report.written,
+        unchanged=report.unchanged,
+        stale=report.stale,
+        errors=report.errors[:500],
+    )
 
 
 def _event_message(kind: AlertKind, entry: StagedEntry, change: CoverChange) -> str:

@@ -158,6 +158,9 @@ def test_searches_atradius_cannot_make_are_refused(retry: RetryPolicy) -> None:
     assert server.requests == []
 
 
+ENTRIES = 12  # 11 buyers; 20005 has two versions (ACLD-ended 2023, DC05 2024)
+
+
 def test_portfolio_from_the_fixture(retry: RetryPolicy) -> None:
     server = FixtureServer({("GET", COVERS_PATH): (200, "covers_portfolio.json")})
     adapter = make_adapter(server, retry)
@@ -181,6 +184,11 @@ def test_portfolio_from_the_fixture(retry: RetryPolicy) -> None:
     }
     assert by_buyer["20003"].decision.pending_action is PendingAction.WITHDRAWAL_NOTICE
     assert by_buyer["20005"].decision.insurer_cover_ref == "410006"  # DC05, not the ACLD version
+    versions = [e.decision for e in entries if e.insurer_buyer_id == "20005"]  # type: ignore[union-attr]
+    assert [(d.insurer_cover_ref, d.status, str(d.effective_from)) for d in versions] == [
+        ("410005", CoverStatus.APPROVED, "2023-09-01"),  # the version ACLD ended: history
+        ("410006", CoverStatus.REFUSED, "2024-03-05"),
+    ]
     assert by_buyer["20010"].decision.insurer_cover_ref == "410011"  # decision over application
     assert by_buyer["20011"].decision.is_preliminary
     assert by_buyer["20001"].buyer_name == "Exemple Industries SAS"
@@ -275,7 +283,7 @@ def test_html_page_instead_of_json(adapter: AtradiusAdapter, sandbox: AtradiusSa
 
 def test_html_502_on_a_get_is_retried(adapter: AtradiusAdapter, sandbox: AtradiusSandbox) -> None:
     sandbox.inject(Fault(html=True))
-    assert len(list(adapter.fetch_portfolio(POLICY))) == 11
+    assert len(list(adapter.fetch_portfolio(POLICY))) == ENTRIES
     assert sandbox.received[("GET", COVERS_PATH)] == 2
 
 
@@ -322,7 +330,7 @@ def test_concurrent_calls_with_an_expired_token_fetch_one_token(
 
 def test_read_timeout_on_get_is_retried(adapter: AtradiusAdapter, sandbox: AtradiusSandbox) -> None:
     sandbox.inject(Fault(raise_exc=httpx.ReadTimeout))
-    assert len(list(adapter.fetch_portfolio(POLICY))) == 11
+    assert len(list(adapter.fetch_portfolio(POLICY))) == ENTRIES
     assert sandbox.received[("GET", COVERS_PATH)] == 2
 
 
@@ -403,7 +411,7 @@ def test_bad_options_and_missing_policy_refs(retry: RetryPolicy) -> None:
     server = FixtureServer({("GET", COVERS_PATH): (200, "covers_portfolio.json")})
     adapter = make_adapter(server, retry, options={"customer_id": "1000123"})
     ref = PolicyRef(key="p", currency="EUR", external_ref={"policy_id": "5550001"})
-    assert len(list(adapter.fetch_portfolio(ref))) == 11
+    assert len(list(adapter.fetch_portfolio(ref))) == ENTRIES
 
 
 def test_faults_on_the_wire_over_loopback(sandbox: AtradiusSandbox, retry: RetryPolicy) -> None:
@@ -418,7 +426,7 @@ def test_faults_on_the_wire_over_loopback(sandbox: AtradiusSandbox, retry: Retry
         )
         adapter = create_adapter(context, token_cache=TokenCache())
         sandbox.inject(Fault(raise_exc=httpx.ReadTimeout, method="GET"))
-        assert len(list(adapter.fetch_portfolio(POLICY))) == 11
+        assert len(list(adapter.fetch_portfolio(POLICY))) == ENTRIES
         assert sandbox.received[("GET", COVERS_PATH)] == 2
         sandbox.inject(Fault(raise_exc=httpx.RemoteProtocolError, method="POST"))
         with pytest.raises(AmbiguousOutcomeError):
