@@ -569,6 +569,11 @@ def main() -> None:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (`| head`): nothing more to say
         sys.exit(1)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        # A path the user gave that cannot be used: their input, not our bug.
+        where = f": {exc.filename}" if exc.filename else ""
+        output.error(one_line(redact_text(f"{exc.strerror or exc}{where}")))
+        sys.exit(2)
     except Exception as exc:  # the last line of defence: a message, not a traceback
         get_logger().debug("internal_error", exc_info=True)
         output.error(
