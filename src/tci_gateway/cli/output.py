@@ -360,6 +360,7 @@ def exposure_json(rows: Sequence[ExposureRow]) -> list[dict[str, Any]]:
                 "alerts": [a.value for a in e.alerts],
                 "unconverted_documents": list(e.unconverted),
                 "decision_reference": r.version.decision.insurer_cover_ref if r.version else None,
+                "raw_codes": e.raw_codes,
             }
         )
     return out

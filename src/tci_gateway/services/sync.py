@@ -211,6 +211,7 @@ class _Reconciler:
             "import: link it to an ERP account",
             f"unknown:{entry.insurer_buyer_id}",
             buyer_id,
+            raw_codes=dict(entry.decision.raw_codes),
         )
         return buyer_id
 
