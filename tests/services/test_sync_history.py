@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -130,3 +131,90 @@ def test_a_rerun_compares_with_the_version_of_the_same_cover_not_the_latest(
     assert (first.written, first.unchanged) == (1, 1)
     again = sync_limits(ledger, FakeInsurer(items=list(items)), POLICY, now=NOW)
     assert (again.written, again.unchanged) == (0, 2)
+
+
+def test_a_case_says_when_the_limit_at_delivery_is_unknown(ledger: Ledger, tmp_path: Path) -> None:
+    from tci_gateway.domain.escalation import DEFAULT_PATHS, EscalationPath
+    from tci_gateway.services import case_views
+    from tci_gateway.services.claims import run_claims
+    from tci_gateway.services.importing import import_buyers, import_open_items
+
+    buyers = tmp_path / "buyers.csv"
+    buyers.write_text(
+        "erp_account,name,country,policy,insurer_ids\nA1,Alpha GmbH,DE,main,atradius:1\n",
+        encoding="utf-8",
+    )
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "erp_account,document_number,kind,document_date,delivery_date,due_date,currency,"
+        "amount,open_amount\n"
+        "A1,A,INVOICE,2026-05-10,2026-05-10,2026-07-10,EUR,70000.00,70000.00\n"
+        "A1,B,INVOICE,2026-06-15,2026-06-15,2026-08-15,EUR,30000.00,30000.00\n",
+        encoding="utf-8",
+    )
+    import_buyers(ledger, buyers, policies={"main": POLICY}, now=NOW)
+    import_open_items(ledger, items, now=NOW)
+    paths = {
+        tier: EscalationPath.of(tier, {"reminder": 7, "overdue_notification": 30, "claim": 90})
+        for tier in DEFAULT_PATHS
+    }
+
+    def claims() -> case_views.CaseView:
+        run_claims(ledger, {"main": POLICY}, paths, {}, default_tier="growth", now=NOW)
+        (case,) = case_views.list_cases(ledger)
+        return case
+
+    sync_limits(ledger, FakeInsurer(items=[entry("1", JUNE)]), POLICY, now=NOW)
+    case = claims()
+    assert case.indemnity == Decimal("27000.00")  # B alone: at least this much
+    assert case.indemnity_lower_bound
+    assert case.indemnity_note == "limit at delivery unknown: cover history starts on 2026-06-01"
+    pack = case_views.filing_pack(ledger, case.id)
+    assert pack["amounts"]["indemnity_lower_bound"] is True
+    assert pack["amounts"]["note"] == case.indemnity_note
+    lines = {line["number"]: line for line in pack["indemnity"]["lines"]}
+    assert (lines["A"]["limit_known"], lines["A"]["limit_at_delivery"]) == (False, None)
+    assert (lines["B"]["limit_known"], lines["B"]["limit_at_delivery"]) == (True, "40000.00")
+
+    # The history back-filled: the January decision gives the exact figure.
+    sync_limits(ledger, FakeInsurer(items=[entry("1", JAN), entry("1", JUNE)]), POLICY, now=NOW)
+    case = claims()
+    assert case.indemnity == Decimal("63000.00")
+    assert not case.indemnity_lower_bound and case.indemnity_note is None
+
+
+def test_the_pack_shows_the_unknown_limit_and_the_lower_bound() -> None:
+    from tci_gateway.cli.pack_render import render_pack
+
+    note = "limit at delivery unknown: cover history starts on 2026-06-01"
+    line = {
+        "number": "A",
+        "delivery_date": "2026-05-10",
+        "due_date": "2026-07-10",
+        "currency": "EUR",
+        "open_amount": "70000.00",
+        "open_in_policy": "70000.00",
+        "credits_applied": "0.00",
+        "net": "70000.00",
+        "limit_at_delivery": None,
+        "limit_known": False,
+        "insured": "0.00",
+        "excluded": None,
+    }
+    ind = {
+        "currency": "EUR",
+        "lines": [line],
+        "insured_total": "0.00",
+        "insured_percentage": "90",
+        "gross_indemnity": "0.00",
+        "claim_threshold": "0.00",
+        "below_threshold": True,
+        "deductible": "0.00",
+        "indemnity": "0.00",
+        "lower_bound": True,
+        "note": note,
+    }
+    text = render_pack({"indemnity": ind}, only="indemnity")
+    assert "| 70000.00 | unknown | 0.00 |" in text
+    assert "**indemnity: 0.00 EUR** (a lower bound)" in text
+    assert f"- {note}: the indemnity is at least the figure above" in text

@@ -39,7 +39,7 @@ def _indemnity(ind: dict[str, Any]) -> list[str]:
             _amt(line["open_in_policy"], cur),
             _amt(line["credits_applied"], cur),
             _amt(line["net"], cur),
-            _amt(line["limit_at_delivery"], cur),
+            _amt(line["limit_at_delivery"], cur) if line.get("limit_known", True) else "unknown",
             _amt(line["insured"], cur),
             str(line["excluded"] or ""),
         ]
@@ -67,8 +67,11 @@ def _indemnity(ind: dict[str, Any]) -> list[str]:
         f"- claim threshold {_amt(ind['claim_threshold'], cur)} {cur}: "
         + ("below, no indemnity" if ind["below_threshold"] else "reached"),
         f"- less deductible {_amt(ind['deductible'], cur)} {cur}",
-        f"- **indemnity: {_amt(ind['indemnity'], cur)} {cur}**",
+        f"- **indemnity: {_amt(ind['indemnity'], cur)} {cur}**"
+        + (" (a lower bound)" if ind.get("lower_bound") else ""),
     ]
+    if ind.get("note"):
+        lines.append(f"- {ind['note']}: the indemnity is at least the figure above")
     unapplied = ind.get("unapplied_credits")
     if unapplied is not None and Decimal(str(unapplied)) != 0:
         lines.append(f"- credits not applied to any invoice: {_amt(unapplied, cur)} {cur}")
@@ -111,7 +114,8 @@ def render_pack(pack: dict[str, Any], *, only: str | None = None) -> str:
         "## Amounts",
         f"- overdue (undisputed, net of credits): {_amt(amounts['overdue_total'], pcur)} {pcur}",
         f"- insured: {_amt(amounts['insured_total'], pcur)} {pcur}",
-        f"- indemnity: {_amt(amounts['indemnity'], pcur)} {pcur}",
+        f"- indemnity: {_amt(amounts['indemnity'], pcur)} {pcur}"
+        + (f" (at least: {amounts['note']})" if amounts.get("note") else ""),
         "",
         "## Indemnity, per invoice",
         "",

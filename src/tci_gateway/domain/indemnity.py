@@ -18,6 +18,14 @@ insured, and they take no room under the limit.
 Indemnity = insured percentage x the sum of the insured parts, nil when that sum does not
 exceed the policy's claim threshold, then less the deductible (never below zero).
 
+Where the ledger's cover history starts after a delivery date (``history_starts``), the
+limit at that delivery is unknown: it is not taken as a known zero. The line is marked
+(:attr:`InvoiceLine.limit_known` false), the computation counts no room for it, and the
+result says so (:attr:`IndemnityResult.note`, "limit at delivery unknown: cover history
+starts on DATE") with the indemnity marked as a lower bound: the true figure is never
+less, because more room for an earlier invoice never lowers the sum of the insured parts
+(each later part loses at most what the earlier one gained).
+
 Worked example (DESIGN.md): limit 100,000 from 1 January, reduced to 40,000 on 1 June;
 invoice A of 70,000 delivered 10 May, invoice B of 30,000 delivered 15 June, both unpaid:
 A is insured 70,000 (limit 100,000), B is insured 0 (40,000 - 70,000 < 0); at 90% the
@@ -29,12 +37,13 @@ Pure: no I/O. Amounts are exact ``Decimal`` throughout; rounding happens only wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from tci_gateway.domain.cover import DecisionVersion
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.money import Money, total
 from tci_gateway.domain.policy import PolicyTerms
@@ -67,6 +76,9 @@ class InvoiceLine:
     limit_at_delivery: Money
     insured: Money
     excluded: Exclusion | None
+    limit_known: bool = True
+    """False when the delivery predates the cover history: ``limit_at_delivery`` is then
+    the zero counted for it, not a known limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +96,32 @@ class IndemnityResult:
     deductible: Money
     indemnity: Money
     unconverted_credits: tuple[str, ...]
+    history_starts: date | None = None
+    """The first day of the cover history the limits were read from (``None``: none)."""
 
     @property
     def disputed(self) -> tuple[InvoiceLine, ...]:
         """The lines excluded because the invoice is disputed."""
         return tuple(line for line in self.lines if line.excluded is Exclusion.DISPUTED)
+
+    @property
+    def lower_bound(self) -> bool:
+        """True when an insured line's limit at delivery is unknown (delivered before the
+        cover history starts): the indemnity is then at least what is shown."""
+        return any(not line.limit_known and line.excluded is None for line in self.lines)
+
+    @property
+    def note(self) -> str | None:
+        """What a person must be told about the limits used, or ``None``."""
+        if not self.lower_bound or self.history_starts is None:
+            return None
+        return f"limit at delivery unknown: cover history starts on {self.history_starts}"
+
+
+def history_start(versions: Sequence[DecisionVersion]) -> date | None:
+    """The first day a buyer's cover history (its stored versions under one policy) says
+    anything about: the earliest ``effective_from``; ``None`` without history."""
+    return min((v.decision.effective_from for v in versions), default=None)
 
 
 @dataclass(slots=True)
@@ -138,6 +171,7 @@ def compute_indemnity(
     *,
     convert: Converter = same_currency_only,
     cover_stop: date | None = None,
+    history_starts: date | None = None,
 ) -> IndemnityResult:
     """Insured parts and indemnity of one buyer's open items under ``terms``.
 
@@ -146,7 +180,9 @@ def compute_indemnity(
     an open amount above zero is a credit. ``limit_on(day)`` is the covered limit in force
     on ``day`` in the policy currency (zero when none). ``cover_stop`` is the earliest
     cover-stop date of the buyer's overdue invoices: invoices delivered on or after it
-    are uninsured.
+    are uninsured. ``history_starts`` is the first day of the cover history
+    ``limit_on`` reads (:func:`history_start`): for a delivery before it the limit is
+    unknown, counted as no room and marked (the indemnity is then a lower bound).
 
     * Conversion: each invoice is converted to the policy currency at its delivery date,
       each credit at its document date, and the result rounded half-even to the policy
@@ -216,7 +252,8 @@ def compute_indemnity(
     lines: list[InvoiceLine] = []
     running = zero
     for w in work:
-        limit = limit_on(w.delivery)
+        known = history_starts is None or w.delivery >= history_starts
+        limit = limit_on(w.delivery) if known else zero
         insured = zero
         if w.excluded is None:
             insured = w.net.min(limit - running).max(zero)
@@ -233,6 +270,7 @@ def compute_indemnity(
                 limit_at_delivery=limit,
                 insured=insured,
                 excluded=w.excluded,
+                limit_known=known,
             )
         )
 
@@ -253,4 +291,5 @@ def compute_indemnity(
         deductible=terms.deductible,
         indemnity=indemnity,
         unconverted_credits=tuple(unconverted),
+        history_starts=history_starts,
     )

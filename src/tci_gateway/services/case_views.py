@@ -66,8 +66,23 @@ class CaseView:
     actions: tuple[ActionView, ...]
     details: dict[str, Any]
 
+    @property
+    def indemnity_note(self) -> str | None:
+        """Why the indemnity is only a lower bound ("limit at delivery unknown: cover
+        history starts on DATE"), ``None`` when it is exact."""
+        note = self.details.get("indemnity", {}).get("note")
+        return str(note) if note else None
+
+    @property
+    def indemnity_lower_bound(self) -> bool:
+        """True when the indemnity is at least the figure shown, not the figure."""
+        return bool(self.details.get("indemnity", {}).get("lower_bound"))
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {
+            "indemnity_lower_bound": self.indemnity_lower_bound,
+            "indemnity_note": self.indemnity_note,
+        }
 
 
 def _bad(column: str, reason: str) -> InputError:
@@ -228,6 +243,8 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
             "overdue_total": amount_text(case.overdue_total, case.currency),
             "insured_total": amount_text(case.insured_total, case.currency),
             "indemnity": amount_text(case.indemnity, case.currency),
+            "indemnity_lower_bound": case.indemnity_lower_bound,
+            "note": case.indemnity_note,
         },
         "indemnity": case.details.get("indemnity", {}),
         "actions": [

@@ -23,7 +23,12 @@ from tci_gateway.domain.cover import limit_in_force
 from tci_gateway.domain.deadlines import Deadline, is_overdue
 from tci_gateway.domain.escalation import NOTIFYING, StepAction
 from tci_gateway.domain.exposure import Converter
-from tci_gateway.domain.indemnity import IndemnityResult, InvoiceLine, compute_indemnity
+from tci_gateway.domain.indemnity import (
+    IndemnityResult,
+    InvoiceLine,
+    compute_indemnity,
+    history_start,
+)
 from tci_gateway.domain.money import Money, amount_text
 from tci_gateway.domain.policy import PolicyTerms
 from tci_gateway.domain.receivables import ItemKind, OpenItem
@@ -99,7 +104,8 @@ def _line(line: InvoiceLine) -> dict[str, Any]:
         "open_in_policy": _money(line.open_in_policy),
         "credits_applied": _money(line.credits_applied),
         "net": _money(line.net),
-        "limit_at_delivery": _money(line.limit_at_delivery),
+        "limit_at_delivery": _money(line.limit_at_delivery) if line.limit_known else None,
+        "limit_known": line.limit_known,
         "insured": _money(line.insured),
         "excluded": line.excluded.value if line.excluded else None,
     }
@@ -119,6 +125,9 @@ def indemnity_details(result: IndemnityResult) -> dict[str, Any]:
         "below_threshold": result.below_threshold,
         "deductible": _money(result.deductible),
         "indemnity": _money(result.indemnity),
+        "lower_bound": result.lower_bound,
+        "history_starts": result.history_starts.isoformat() if result.history_starts else None,
+        "note": result.note,
     }
 
 
@@ -254,6 +263,7 @@ def record_case(
         limit_function(versions, currency),
         convert=convert,
         cover_stop=case.cover_stop,
+        history_starts=history_start(versions),
     )
     overdue = [
         line
