@@ -15,7 +15,8 @@ business errors, company search, asynchronous cover requests with jobs (see
 page-number paging (206 for a partial page), payment overdues (see
 :mod:`.sandbox_overdues`), the callback header (decoded and checked; the notifications
 Allianz would post are kept in :attr:`AllianzSandbox.notifications`), the
-``X-Correlation-Id`` echo, a ``received`` counter per (method, path), and injected
+``X-Correlation-Id`` echo, a ``received`` counter per (method, path), writes counted per
+client reference (``posts_per_reference``), and injected
 faults (:meth:`AllianzSandbox.inject`).
 
 Seed format (:meth:`AllianzSandbox.seed`, option ``seed`` as a JSON file or a mapping)::
@@ -277,6 +278,7 @@ class AllianzSandbox(SandboxControls):
 
     def _request_cover(self, request: httpx.Request, _: re.Match[str]) -> httpx.Response:
         body = json_body(request)
+        self._count_post(body.get(self.book.reference_field))
         callback = None
         header = request.headers.get(self.callback_header)
         if header is not None:
@@ -307,7 +309,9 @@ class AllianzSandbox(SandboxControls):
         return ok(*page_of(self.book.search_requests(body), body, self.max_page_size))
 
     def _file_overdue(self, request: httpx.Request, _: re.Match[str]) -> httpx.Response:
-        return ok(201, self.overdues.file(json_body(request), self.clock()))
+        body = json_body(request)
+        self._count_post(body.get(self.book.reference_field))
+        return ok(201, self.overdues.file(body, self.clock()))
 
     def _search_overdues(self, request: httpx.Request, _: re.Match[str]) -> httpx.Response:
         body = json_body(request)

@@ -344,6 +344,7 @@ class AtradiusSandbox(SandboxControls):
             "currencyCode",
         )
         body = json_body(request, required)
+        self._count_post(body.get("customerRefNumber"))
         base, policy = self._cover_base(body)
         amount = check_amount(body["creditLimitAmount"])
         self._currency(body, policy)
@@ -352,6 +353,7 @@ class AtradiusSandbox(SandboxControls):
 
     def _amend(self, request: httpx.Request, _: re.Match[str]) -> httpx.Response:
         body = json_body(request, ("customerId", "policyId", "buyerId", "action"))
+        self._count_post(body.get("customerRefNumber"))
         action = str(body["action"]).lower()
         if action not in ("supersede", "reduce", "cancel"):
             raise Refused(400, "Invalid action", "action")

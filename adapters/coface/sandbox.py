@@ -311,6 +311,7 @@ class CofaceSandbox(SandboxControls):
     def _order(self, request: httpx.Request, _: re.Match[str]) -> httpx.Response:
         number = self._contract(request)
         body = json_body(request, ("easyNumber", "action", "customerReference"))
+        self._count_post(body["customerReference"])
         action = str(body["action"]).upper()
         if action not in ACTIONS:
             raise Refused(400, "INVALID_ACTION", f"action must be one of {', '.join(ACTIONS)}")
@@ -353,6 +354,7 @@ class CofaceSandbox(SandboxControls):
     def _declare(self, request: httpx.Request, _: re.Match[str]) -> httpx.Response:
         number = self._contract(request)
         body = json_body(request, DECLARATION_FIELDS)
+        self._count_post(body.get("customerReference"))
         if str(body["easyNumber"]) not in self.companies:
             raise Refused(400, "UNKNOWN_EASY_NUMBER", "No company with this EasyNumber")
         return ok(201, self.overdues.declare(number, body, self.clock()))

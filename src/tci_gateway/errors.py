@@ -12,7 +12,9 @@
         │   ├── RateLimitedError    429, with ``retry_after`` seconds when given
         │   └── CallTimeoutError    the call's overall deadline passed
         ├── AmbiguousOutcomeError   a non-idempotent call may or may not have been
-        │                           applied: reconcile by client reference, never resend
+        │   │                       applied: reconcile by client reference, never resend
+        │   └── InProgressError     "a request is already in progress": it may be ours,
+        │                           so look it up by reference; never a refusal
         ├── AuthError               credentials refused: fatal until reconfigured
         ├── RejectedError           the request itself was refused (400/404/409/422):
         │   └── NotFoundError       skip this record, report it
@@ -128,6 +130,14 @@ class AmbiguousOutcomeError(AdapterError):
     before sending it again."""
 
     client_reference: str | None = None
+
+
+@dataclass(eq=False)
+class InProgressError(AmbiguousOutcomeError):
+    """The insurer answered that a request is already in progress for this buyer (or
+    with this client reference). It may be ours, stored by an earlier attempt: look the
+    reference up; when the insurer has no record of it, ours was not taken and is sent
+    again later. Never a refusal."""
 
 
 @dataclass(eq=False)

@@ -4,7 +4,9 @@ Every sandbox offers the same controls to the contract suites
 (:class:`~tci_gateway.adapters.contract_testing.ContractSandbox`): ``inject`` queues
 :class:`~tci_gateway.adapters.contract_testing.Fault` objects, each applied once to the
 next request it matches; ``pending_faults`` lists those not yet applied; ``advance``
-moves the sandbox clock; ``received`` counts requests per ``(method, path)``.
+moves the sandbox clock; ``received`` counts requests per ``(method, path)``;
+``posts_per_reference`` counts the non-idempotent writes (cover requests, overdue
+filings) that reached the insurer's book, per client reference.
 
 :class:`FaultQueue` holds the faults, :func:`advance_clock` moves a clock that can be
 advanced, :func:`fault_response` builds the answer a fault gives, and
@@ -150,6 +152,20 @@ class SandboxControls:
     def advance(self, seconds: float) -> None:
         """Move the sandbox clock forward (its clock must have ``advance``)."""
         advance_clock(self.clock, seconds, self._lock)
+
+    @property
+    def posts_per_reference(self) -> Counter[str]:
+        """How many non-idempotent writes (cover requests, overdue filings) reached the
+        sandbox per client reference, whether it stored or refused them: a request
+        answered by an injected fault *before* processing is not counted, one answered
+        by a fault *after* processing is. Exactly-once tests compare each with 1."""
+        with self._lock:
+            return Counter(self.__dict__.get("_posted", {}))
+
+    def _count_post(self, reference: object) -> None:
+        """Count one write carrying ``reference``; call it holding ``_lock``."""
+        posted: Counter[str] = self.__dict__.setdefault("_posted", Counter())
+        posted[str(reference)] += 1
 
     def _receive(self, request: httpx.Request) -> tuple[str, str]:
         """Count a request in ``received`` and return its ``(method, path)``; call it

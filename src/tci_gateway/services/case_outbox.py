@@ -34,7 +34,6 @@ from tci_gateway.adapters.contract import (
     OverdueNotice,
     OverdueResult,
 )
-from tci_gateway.crashpoints import crash_point
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cases import (
     ActionState,
@@ -44,17 +43,12 @@ from tci_gateway.domain.cases import (
 from tci_gateway.domain.escalation import StepAction
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
-from tci_gateway.errors import (
-    AdapterError,
-    AmbiguousOutcomeError,
-    ProtocolError,
-    RejectedError,
-)
+from tci_gateway.errors import AdapterError
 from tci_gateway.ledger.buyers import insurer_buyer_id
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, ErpAccountRow, OpenItemRow
-from tci_gateway.logs import get_logger
+from tci_gateway.services.outbox import Delivery, deliver
 from tci_gateway.services.sync import policy_ref
 
 KINDS = {
@@ -197,56 +191,52 @@ def _set(
     return change
 
 
+class _CaseDelivery(Delivery[tuple[CaseActionRow, str | None], OverdueResult]):
+    """A case action through the shared outbox: the snapshot is the row (detached) and
+    the buyer's id at the insurer."""
+
+    kind = "case_action"
+    table = CaseActionRow
+
+    def __init__(self, adapter: InsurerAdapter, policy: Policy) -> None:
+        self.adapter, self.policy = adapter, policy
+
+    def snapshot(self, session: Session, row: Any) -> tuple[CaseActionRow, str | None]:
+        case_buyer = session.get_one(ClaimCaseRow, row.case_id).buyer_id
+        return row, insurer_buyer_id(session, case_buyer, self.policy.insurer)
+
+    def find(self, snap: tuple[CaseActionRow, str | None]) -> OverdueResult | None:
+        return _find(snap[0], self.adapter, self.policy)
+
+    def submit(self, snap: tuple[CaseActionRow, str | None]) -> OverdueResult:
+        row, buyer = snap
+        assert buyer is not None
+        return _submit(row, buyer, self.adapter, self.policy)
+
+    def unsendable(self, snap: tuple[CaseActionRow, str | None]) -> str | None:
+        return None if snap[1] is not None else f"the buyer has no {self.policy.insurer} buyer id"
+
+    def record(self, session: Session, row: Any, result: OverdueResult, now: datetime) -> None:
+        _record(row, result, now)
+
+    def refuse(self, session: Session, row: Any, reason: str, now: datetime) -> None:
+        _refused(row, session.get_one(ClaimCaseRow, row.case_id), reason, session, now)
+
+
 def send_action(
     ledger: Ledger, action_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
 ) -> str:
-    """Move one API action forward (look up, then send); returns its new state.
-
-    No transaction is open while the insurer is called (on SQLite an open write
-    transaction would lock out every other writer for the length of the call); the
-    run-wide lock keeps other runs off the row meanwhile."""
-    log = get_logger(adapter=adapter.name, policy=policy.key, action_id=action_id)
-    with ledger.unit_of_work() as session:
-        row = session.get_one(CaseActionRow, action_id)  # kept, detached, as a snapshot
-        if row.state not in (ActionState.QUEUED.value, ActionState.AMBIGUOUS.value):
-            return row.state
-        case_buyer = session.get_one(ClaimCaseRow, row.case_id).buyer_id
-        buyer = insurer_buyer_id(session, case_buyer, policy.insurer)
-    if row.attempts > 0:
-        try:
-            found = _find(row, adapter, policy)
-        except AdapterError as exc:
-            return _update(ledger, action_id, _set(error=f"look-up failed: {exc}", now=now))
-        if found is not None:
-            log.info("case_action_found_by_reference", action=row.action)
-            return _update(ledger, action_id, lambda r, _c, _s: _record(r, found, now))
-    if buyer is None:
-        reason = f"the buyer has no {policy.insurer} buyer id"
-        return _update(ledger, action_id, lambda r, c, s: _refused(r, c, reason, s, now))
-
-    def attempt(r: CaseActionRow, _c: ClaimCaseRow, _s: Session) -> None:
-        r.attempts += 1
-        r.updated_at = now
-
-    # The attempt is committed before the call: a crash during it leaves attempts > 0,
-    # so the next run looks the reference up before sending again.
-    _update(ledger, action_id, attempt)
-    crash_point("case_action_before_send")
-    try:
-        result = _submit(row, buyer, adapter, policy)
-    except (AmbiguousOutcomeError, ProtocolError) as exc:
-        log.warning("case_action_ambiguous", action=row.action, error=str(exc))
-        return _update(ledger, action_id, _set(ActionState.AMBIGUOUS, str(exc), now))
-    except RejectedError as exc:
-        refusal = str(exc)
-        log.warning("case_action_rejected", action=row.action, error=refusal)
-        return _update(ledger, action_id, lambda r, c, s: _refused(r, c, refusal, s, now))
-    except AdapterError as exc:  # not sent: connect failure, auth, rate limit
-        return _update(ledger, action_id, _set(ActionState.QUEUED, str(exc), now))
-    crash_point("case_action_after_response")
-    state = _update(ledger, action_id, lambda r, _c, _s: _record(r, result, now))
-    log.info("case_action_sent", action=row.action, reference=result.insurer_reference)
-    return state
+    """Move one API action forward through the shared outbox (:mod:`.outbox`: claimed,
+    looked up by reference after any earlier attempt, then sent); its new state."""
+    return deliver(
+        ledger,
+        _CaseDelivery(adapter, policy),
+        action_id,
+        now=now,
+        adapter=adapter.name,
+        policy=policy.key,
+        action_id=action_id,
+    )
 
 
 def poll_action(

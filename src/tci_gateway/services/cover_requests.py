@@ -1,14 +1,20 @@
 """Cover requests, sent exactly once.
 
 A request is first written to the ``cover_requests`` outbox with a client reference
-derived from our own ids, and committed; only then is it sent. Its state follows what
-happened:
+derived from our own ids, and committed; only then is it sent, through the outbox
+shared with overdue notifications and claims (:mod:`tci_gateway.services.outbox`):
+claimed first, so two processes (two ``tci cover status``, or one beside the
+scheduler's poll job) never send or poll the same request at once; no transaction
+open while the insurer is called; attempts counted in SQL before the call. Its state
+follows what happened:
 
 ``QUEUED``     written, not (known to be) sent: the next :func:`reconcile` looks the
-               reference up at the insurer first (a crash may have hidden a send), then
-               sends it;
-``AMBIGUOUS``  sent, outcome unknown (timeout, reset, 5xx on a POST): looked up by
-               reference before anything is sent again;
+               reference up at the insurer first when an attempt was made (a crash
+               may have hidden a send), then sends it; also a request the insurer did
+               not take because another one for the buyer is in progress there;
+``AMBIGUOUS``  sent, outcome unknown (timeout, reset, 5xx on a POST, "a request is
+               already in progress"): looked up by reference before anything is sent
+               again;
 ``PENDING``    acknowledged by the insurer, not decided: polled;
 ``DECIDED``    the insurer decided (the next limit sync records the cover itself);
 ``REJECTED``   the insurer refused the request (4xx): a person has to act.
@@ -21,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,16 +41,10 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
-from tci_gateway.errors import (
-    AdapterError,
-    AmbiguousOutcomeError,
-    InputError,
-    ProtocolError,
-    RecordError,
-    RejectedError,
-)
+from tci_gateway.errors import AdapterError, InputError, RecordError
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import upsert_policies
+from tci_gateway.ledger.row_claims import claim
 from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
     BuyerRow,
@@ -52,6 +53,7 @@ from tci_gateway.ledger.tables import (
     PolicyRow,
 )
 from tci_gateway.logs import get_logger
+from tci_gateway.services.outbox import CLAIMED_ELSEWHERE, Delivery, deliver_claimed
 from tci_gateway.services.sync import policy_ref
 
 OPEN_STATES = ("QUEUED", "AMBIGUOUS", "PENDING")
@@ -189,63 +191,73 @@ def _request(row: CoverRequestRow, policy: Policy) -> CoverRequest:
     )
 
 
-def _send(row: CoverRequestRow, adapter: InsurerAdapter, policy: Policy, now: datetime) -> None:
-    row.updated_at = now
-    try:
-        result = adapter.request_cover(_request(row, policy))
-    except (AmbiguousOutcomeError, ProtocolError) as exc:
-        row.state, row.last_error = "AMBIGUOUS", str(exc)
-        return
-    except RejectedError as exc:
-        row.state, row.last_error = "REJECTED", str(exc)
-        return
-    except AdapterError as exc:  # not sent (connect failure, auth, rate limit)
-        row.state, row.last_error = "QUEUED", str(exc)
-        return
-    _apply(row, result, now)
+class _CoverDelivery(Delivery[CoverRequest, CoverRequestResult]):
+    """A cover request through the shared outbox (:mod:`.outbox`)."""
+
+    kind = "cover_request"
+    table = CoverRequestRow
+
+    def __init__(self, adapter: InsurerAdapter, policy: Policy) -> None:
+        self.adapter, self.policy = adapter, policy
+
+    def snapshot(self, session: Session, row: Any) -> CoverRequest:
+        return _request(row, self.policy)
+
+    def find(self, snap: CoverRequest) -> CoverRequestResult | None:
+        return self.adapter.find_request(snap.policy, snap.client_reference)
+
+    def submit(self, snap: CoverRequest) -> CoverRequestResult:
+        return self.adapter.request_cover(snap)
+
+    def record(self, session: Session, row: Any, result: CoverRequestResult, now: datetime) -> None:
+        _apply(row, result, now)
+
+    def refuse(self, session: Session, row: Any, reason: str, now: datetime) -> None:
+        row.state, row.last_error, row.updated_at = "REJECTED", reason, now
 
 
 def advance(
     ledger: Ledger, request_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
-) -> None:
-    """Move one open request forward: look up, send, or poll, as its state says. Each
-    step is committed on its own, so a crash between steps loses nothing."""
-    log = get_logger(adapter=adapter.name, policy=policy.key, request_id=request_id)
+) -> str:
+    """Move one open request forward: look up, send, or poll, as its state says; its
+    new state. The request is claimed first: one another process is advancing right
+    now is left to it (:data:`~tci_gateway.services.outbox.CLAIMED_ELSEWHERE`). No
+    transaction is open while the insurer is called."""
+    log = {"adapter": adapter.name, "policy": policy.key, "request_id": request_id}
+    with claim(ledger, CoverRequestRow.__tablename__, request_id) as held:
+        if not held:
+            get_logger(**log).info("cover_request_claimed_elsewhere")
+            return CLAIMED_ELSEWHERE
+        with ledger.unit_of_work() as session:
+            row = session.get_one(CoverRequestRow, request_id)
+            state, insurer_ref = row.state, row.insurer_request_ref
+        if state == "PENDING" and insurer_ref:
+            return _poll(ledger, request_id, adapter, policy, insurer_ref, now)
+        return deliver_claimed(ledger, _CoverDelivery(adapter, policy), request_id, now=now, **log)
+
+
+def _poll(
+    ledger: Ledger,
+    request_id: int,
+    adapter: InsurerAdapter,
+    policy: Policy,
+    insurer_ref: str,
+    now: datetime,
+) -> str:
+    """Ask the insurer how a pending request stands (the caller holds its claim)."""
+    error: str | None = None
+    status: CoverRequestResult | None = None
+    try:
+        status = adapter.request_status(policy_ref(policy), insurer_ref)
+    except AdapterError as exc:
+        error = str(exc)
     with ledger.unit_of_work() as session:
         row = session.get_one(CoverRequestRow, request_id)
-        state, reference = row.state, row.client_reference
-        ref = policy_ref(policy)
-        if state == "PENDING" and row.insurer_request_ref:
-            try:
-                status = adapter.request_status(ref, row.insurer_request_ref)
-            except AdapterError as exc:
-                row.last_error, row.updated_at = str(exc), now
-                return
-            if status is not None:
-                _apply(row, status, now)
-            return
-        if state in ("QUEUED", "AMBIGUOUS") and row.attempts > 0:
-            try:
-                found = adapter.find_request(ref, reference)
-            except AdapterError as exc:
-                row.last_error, row.updated_at = f"look-up failed: {exc}", now
-                return
-            if found is not None:
-                log.info("cover_request_found_by_reference", state=state)
-                _apply(row, found, now)
-                return
-    if state not in ("QUEUED", "AMBIGUOUS"):
-        return
-    # Mark the attempt before sending, in its own transaction: a crash during the call
-    # leaves attempts > 0, so the next run looks the reference up before sending again.
-    with ledger.unit_of_work() as session:
-        row = session.get_one(CoverRequestRow, request_id)
-        row.attempts += 1
-        row.updated_at = now
-    with ledger.unit_of_work() as session:
-        row = session.get_one(CoverRequestRow, request_id)
-        _send(row, adapter, policy, now)
-        log.info("cover_request_sent", state=row.state, attempts=row.attempts)
+        if error is not None:
+            row.last_error, row.updated_at = error, now
+        elif status is not None:
+            _apply(row, status, now)
+        return row.state
 
 
 def reconcile(
