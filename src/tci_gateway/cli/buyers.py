@@ -17,7 +17,7 @@ from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.buyers import identifiers_of
 from tci_gateway.services.buyer_search import BureauSearch, link_insurer_ids, search_buyers
-from tci_gateway.services.identity import resolve_buyers
+from tci_gateway.services.identity import merge, resolve_buyers
 
 # INSURER ids are linked by `--link`, not searched for.
 SCHEMES = ", ".join(s.value for s in Scheme if s is not Scheme.INSURER)
@@ -155,7 +155,12 @@ def resolve_cmd(
         )
         with state.output.progress("asking the bureaus and insurers") as progress:
             report = resolve_buyers(
-                ledger, bureaus=adapters, insurers=insurers, now=state.now(), progress=progress
+                ledger,
+                bureaus=adapters,
+                insurers=insurers,
+                now=state.now(),
+                progress=progress,
+                policies=wiring.settings.domain_policies(),
             )
         with ledger.unit_of_work() as session:
             pending = identity_repo.reviews(session)
@@ -228,6 +233,7 @@ def review_list(
 def review_accept(ctx: typer.Context, item: int) -> None:
     """Accept a proposed link: the two accounts become one buyer."""
     state = _state(ctx)
+    policies = state.wiring().settings.domain_policies()
     ledger = state.wiring().ledger()
     try:
         with ledger.unit_of_work() as session:
@@ -250,7 +256,7 @@ def review_accept(ctx: typer.Context, item: int) -> None:
                     ]
                 )
             try:
-                identity_repo.merge_buyers(session, min(a, b), max(a, b))
+                merge(session, min(a, b), max(a, b), policies=policies, now=state.now())
             except identity_repo.MergeConflict as exc:
                 raise InputError([RecordError("review", item, None, str(exc))]) from None
     except LookupError as exc:

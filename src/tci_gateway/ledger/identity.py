@@ -1,4 +1,5 @@
-"""Ledger side of buyer identity: merging buyers, the review queue, assessments, parents."""
+"""Ledger side of buyer identity: merging buyers (:mod:`tci_gateway.ledger.buyer_merge`),
+the review queue, assessments, parents."""
 
 from __future__ import annotations
 
@@ -6,71 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import Assessment
 from tci_gateway.domain.identifiers import Identifier
+from tci_gateway.ledger.buyer_merge import MergeConflict as MergeConflict
+from tci_gateway.ledger.buyer_merge import MergeResult as MergeResult
+from tci_gateway.ledger.buyer_merge import merge_buyers as merge_buyers
 from tci_gateway.ledger.tables import (
-    AlertRow,
     AssessmentRow,
-    BuyerIdentifierRow,
     BuyerParentRow,
-    BuyerRow,
-    CoverDecisionRow,
-    CoverRequestRow,
     ErpAccountRow,
     ReviewItemRow,
 )
-
-
-class MergeConflict(Exception):
-    """Two buyers that cannot be merged automatically; the message says why."""
-
-
-def merge_buyers(session: Session, keep: int, drop: int) -> None:
-    """Move everything of buyer ``drop`` to ``keep`` and delete ``drop``.
-
-    Refused (:class:`MergeConflict`) when both have cover history under one policy: the
-    insurer holds them as two buyers, and a person has to sort that out first."""
-    if keep == drop:
-        return
-    shared = session.scalar(
-        select(func.count())
-        .select_from(CoverDecisionRow)
-        .where(
-            CoverDecisionRow.buyer_id == drop,
-            CoverDecisionRow.policy_id.in_(
-                select(CoverDecisionRow.policy_id).where(CoverDecisionRow.buyer_id == keep)
-            ),
-        )
-    )
-    if shared:
-        raise MergeConflict(
-            f"buyers {keep} and {drop} both have cover under the same policy: the insurer "
-            "treats them as two buyers"
-        )
-    for table in (ErpAccountRow, CoverDecisionRow, AlertRow, CoverRequestRow, AssessmentRow):
-        session.execute(update(table).where(table.buyer_id == drop).values(buyer_id=keep))
-    kept = {
-        (s, i, v)
-        for s, i, v in session.execute(
-            select(
-                BuyerIdentifierRow.scheme, BuyerIdentifierRow.issuer, BuyerIdentifierRow.value
-            ).where(BuyerIdentifierRow.buyer_id == keep)
-        )
-    }
-    for row in session.scalars(
-        select(BuyerIdentifierRow).where(BuyerIdentifierRow.buyer_id == drop)
-    ):
-        if (row.scheme, row.issuer, row.value) in kept:
-            session.delete(row)
-        else:
-            row.buyer_id = keep
-    session.execute(delete(BuyerParentRow).where(BuyerParentRow.buyer_id == drop))
-    session.flush()
-    session.execute(delete(BuyerRow).where(BuyerRow.id == drop))
-    session.flush()
 
 
 def buyer_of_account(session: Session, account: str) -> int | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import (
     Assessment,
@@ -30,13 +31,19 @@ from tci_gateway.adapters.contract import (
 )
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, name_score, resolve
+from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import AdapterError, RejectedError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
 from tci_gateway.logs import get_logger
+from tci_gateway.services.limits import refresh as refresh_limits
 from tci_gateway.services.sync import UNKNOWN_COUNTRY
+
+MERGE = "merge"
+"""The reason of a limit change caused by a buyer merge."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +202,30 @@ def _enrich_one(
     return enrichment
 
 
+def merge(
+    session: Session,
+    keep: int,
+    drop: int,
+    *,
+    policies: Mapping[str, Policy],
+    now: datetime,
+) -> identity_repo.MergeResult:
+    """Merge buyer ``drop`` into ``keep`` (every table that points at buyers,
+    :mod:`tci_gateway.ledger.buyer_merge`) and, in the same transaction, compute again
+    the limit in force of ``keep`` under each configured policy whose cover history the
+    merge changed (the change reaches the ERP's changed-since export). A policy of the
+    ledger that is not configured is left to the date roll of a configuration that has
+    it. Raises :class:`~tci_gateway.ledger.identity.MergeConflict` when a person must
+    decide."""
+    result = identity_repo.merge_buyers(session, keep, drop)
+    if result.limit_policies:
+        ids = policy_ids(session)
+        for key, policy in sorted(policies.items()):
+            if ids.get(key) in result.limit_policies:
+                refresh_limits(session, policy, ids[key], [keep], now=now, reason=MERGE)
+    return result
+
+
 def resolve_buyers(
     ledger: Ledger,
     *,
@@ -203,8 +234,11 @@ def resolve_buyers(
     insurers: Mapping[str, InsurerAdapter] | None = None,
     config: ResolveConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> ResolveReport:
-    """Resolve every ERP account to one buyer per legal entity (module docstring)."""
+    """Resolve every ERP account to one buyer per legal entity (module docstring).
+    ``policies`` are the configured ones, under which a merged buyer's limit in force is
+    computed again at once (:func:`merge`)."""
     config = config or ResolveConfig()
     log = get_logger()
     report = ResolveReport()
@@ -240,7 +274,7 @@ def resolve_buyers(
             for drop in owners[1:]:
                 try:
                     with session.begin_nested():
-                        identity_repo.merge_buyers(session, keep, drop)
+                        merge(session, keep, drop, policies=policies or {}, now=now)
                     moved[drop] = keep
                     known |= buyers[drop].identifiers
                     report.merged.append(f"buyer {drop} into {keep}")
