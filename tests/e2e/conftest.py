@@ -33,7 +33,7 @@ def run_tci(
     """Run ``tci`` with a clean TCI_* environment plus ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("TCI_")}
     base.update(env or {})
-    base["COLUMNS"] = "200"
+    base["COLUMNS"] = (env or {}).get("COLUMNS", "200")  # a test may ask for a narrow one
     proc = subprocess.run(
         [str(TCI), *args],
         cwd=cwd,

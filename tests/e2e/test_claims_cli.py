@@ -84,7 +84,7 @@ def test_deadlines_claims_run_list_show_pack_confirm(tmp_path: Path, config: Pat
     van_dijk = cases["Bouwbedrijf Van Dijk B.V."]
     # 40,000 + 30,000 less a 2,500 credit note and a 3,000 payment, under a 100,000 limit,
     # at 90 %: 64,500 x 0.9 = 58,050.00.
-    assert (van_dijk["insured_total"], van_dijk["indemnity"]) == ("64500.0000", "58050.0000")
+    assert (van_dijk["insured_total"], van_dijk["indemnity"]) == ("64500.00", "58050.00")
     case_id = van_dijk["id"]
 
     code, out, _ = tci(tmp_path, config, "claims", "show", str(case_id))

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
-from tci_gateway.cli.output import Col, Grid, money_text
+from tci_gateway.cli.output import Col, Grid, first_fitting, money_text
 from tci_gateway.cli.pack_render import render_pack
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
@@ -82,22 +83,48 @@ def deadlines_cmd(
     if state.json:
         state.output.emit_json(rows)
         return
-    table = Grid(
-        "Deadlines (oldest overdue invoice per buyer; a notified case keeps its clock)",
+    title = "Deadlines (oldest overdue invoice per buyer; a notified case keeps its clock)"
+    wide = Grid(
+        title,
         (Col("Policy"), Col("Buyer", min_width=12), Col("Tier"), *CLOCK_COLS, Col("Steps due")),
     )
+    narrow = Grid(title, (Col("Buyer", min_width=14), *STACKED_CLOCK_COLS))
     for r in rows:
-        steps = ", ".join(
-            s["action"].lower() + (" (LATE)" if s["late"] else "") for s in r["steps_due"]
+        steps = (
+            ", ".join(
+                s["action"].lower() + (" (LATE)" if s["late"] else "") for s in r["steps_due"]
+            )
+            or "-"
         )
-        table.add_row(r["policy"], r["buyer"], r["tier"], *_clock_cells(r, within), steps or "-")
-    state.output.table(table)
+        cells = _clock_cells(r, within)
+        wide.add_row(r["policy"], r["buyer"], r["tier"], *cells, steps)
+        narrow.add_row(
+            _name_over(r["buyer"], f"{r['policy']} · {r['tier']}", f"steps due: {steps}"),
+            *_stacked(cells),
+        )
+    state.output.table(first_fitting(state.output.width, wide, narrow))
 
 
 CLOCK_COLS = tuple(
     Col(name, fixed=True, right=name == "Days")
     for name in ("Due", "Days", "Cover stop", "Notify by", "Loss", "Claim by")
 )
+# The same clock in three columns of two lines each, for narrow terminals.
+STACKED_CLOCK_COLS = tuple(
+    Col(name, fixed=True) for name in ("Due\nDays over", "Cover stop\nNotify by", "Loss\nClaim by")
+)
+
+
+def _stacked(cells: list[str]) -> list[str]:
+    return [f"{cells[i]}\n{cells[i + 1]}" for i in range(0, len(cells), 2)]
+
+
+def _name_over(name: str, *details: str) -> Text:
+    """A name with dim detail lines under it (narrow layouts)."""
+    text = Text(name)
+    for line in details:
+        text.append("\n" + line, style="dim")
+    return text
 
 
 def _clock_fields(clock: DeadlineClock, today: date, within: int | None) -> dict[str, Any] | None:
@@ -154,13 +181,17 @@ def _invoice_deadlines(state: State, within: int | None) -> None:
     if state.json:
         state.output.emit_json(rows)
         return
-    table = Grid(
-        "Deadlines per overdue invoice",
+    title = "Deadlines per overdue invoice"
+    wide = Grid(
+        title,
         (Col("Policy"), Col("Buyer", min_width=12), Col("Invoice", fixed=True), *CLOCK_COLS),
     )
+    narrow = Grid(title, (Col("Buyer", min_width=14), *STACKED_CLOCK_COLS))
     for r in rows:
-        table.add_row(r["policy"], r["buyer"], r["invoice"], *_clock_cells(r, within))
-    state.output.table(table)
+        cells = _clock_cells(r, within)
+        wide.add_row(r["policy"], r["buyer"], r["invoice"], *cells)
+        narrow.add_row(_name_over(r["buyer"], f"{r['policy']} · {r['invoice']}"), *_stacked(cells))
+    state.output.table(first_fitting(state.output.width, wide, narrow))
 
 
 @claims_app.command("run")
@@ -263,19 +294,27 @@ def list_cmd(
     if state.json:
         state.output.emit_json([c.as_dict() | {"details": None} for c in cases])
         return
-    table = Grid(
+    wide = Grid(
         "Cases",
         (
             Col("Case", fixed=True, right=True),
-            Col("Policy"),
             Col("Buyer", min_width=12),
             Col("State", fixed=True),
             Col("Insurer", fixed=True),
             Col("Notify by", fixed=True),
             Col("Claim by", fixed=True),
-            Col("Overdue", fixed=True, right=True),
-            Col("Indemnity", fixed=True, right=True),
+            *_CASE_AMOUNTS,
             Col("Actions", min_width=12),
+        ),
+    )
+    narrow = Grid(
+        "Cases",
+        (
+            Col("Case", fixed=True, right=True),
+            Col("Buyer", min_width=14),
+            Col("State", fixed=True),
+            Col("Notify by\nClaim by", fixed=True),
+            *_CASE_AMOUNTS,
         ),
     )
     waiting = [s.value for s in AWAITING_PERSON]
@@ -284,19 +323,34 @@ def list_cmd(
             f"{a.action.lower()}:{a.state.lower()}" + ("!" if a.state in waiting else "")
             for a in c.actions
         )
-        table.add_row(
+        amounts = (
+            c.currency,
+            money_text(c.overdue_total, c.currency),
+            money_text(c.indemnity, c.currency),
+        )
+        buyer = Text(c.buyer_name)
+        buyer.append(f"\n{c.policy}", style="dim")
+        wide.add_row(
             str(c.id),
-            c.policy,
-            c.buyer_name,
+            buyer,
             c.state,
             c.insurer_status or "-",
             str(c.notify_by),
             str(c.claim_by),
-            f"{money_text(c.overdue_total, c.currency)} {c.currency}",
-            f"{money_text(c.indemnity, c.currency)} {c.currency}",
+            *amounts,
             actions or "-",
         )
-    state.output.table(table)
+        detail = buyer.copy()
+        detail.append(f" · insurer {c.insurer_status or '-'}\n{actions or '-'}", style="dim")
+        narrow.add_row(str(c.id), detail, c.state, f"{c.notify_by}\n{c.claim_by}", *amounts)
+    state.output.table(first_fitting(state.output.width, wide, narrow))
+
+
+_CASE_AMOUNTS = (
+    Col("Cur", fixed=True),
+    Col("Overdue", fixed=True, right=True),
+    Col("Indemnity", fixed=True, right=True),
+)
 
 
 @claims_app.command("show")

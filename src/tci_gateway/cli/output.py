@@ -129,8 +129,8 @@ def money_text(amount: Decimal | Money | None, currency: str | None = None) -> s
         return "-"
     if isinstance(amount, Money):
         return amount.text(grouped=True)
-    if currency is None:
-        raise ValueError("money_text needs the currency of a bare Decimal")
+    if currency is None:  # a policy no longer configured: shown as stored, not guessed
+        return format(amount, ",f")
     return amount_text(amount, currency, grouped=True)
 
 
@@ -215,7 +215,13 @@ class Grid:
 
     def render(self, width: int) -> Table:
         widths = self.widths(width)
-        table = Table(title=self.title, title_justify="left")
+        # The table's own width: when even folded names leave it wider than the terminal,
+        # rich would otherwise shrink every column, amounts included.
+        table = Table(
+            title=self.title,
+            title_justify="left",
+            width=self.overhead() + sum(max(w, 1) for w in widths),
+        )
         for col, w in zip(self.columns, widths, strict=True):
             table.add_column(
                 col.header,
@@ -227,6 +233,15 @@ class Grid:
         for row in self.rows:
             table.add_row(*(c if isinstance(c, Text) else Text(c) for c in row))
         return table
+
+
+def first_fitting(width: int, *grids: Grid) -> Grid:
+    """The first of ``grids`` (widest layout first) that fits ``width`` with nothing
+    fixed cut; else the last, the narrowest."""
+    for grid in grids[:-1]:
+        if grid.min_width() <= width:
+            return grid
+    return grids[-1]
 
 
 # -- exposure ---------------------------------------------------------------------------
