@@ -21,6 +21,7 @@ STAGES = {
     "export_limits": "benchmarks.stage_export",
     "resolve_buyers": "benchmarks.stage_resolve",
     "deadline_scan": "benchmarks.stage_deadlines",
+    "complete_close": "benchmarks.stage_complete_close",
 }
 
 
@@ -30,6 +31,7 @@ DATABASE_STAGES = {
     "export_limits",
     "resolve_buyers",
     "deadline_scan",
+    "complete_close",
 }
 
 
