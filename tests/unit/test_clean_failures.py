@@ -122,7 +122,11 @@ def _wiring(**insurer: object) -> Wiring:
         "adapter": "atradius",
         "base_url": "https://127.0.0.1:8443",
         "environment": "production",
-        "credentials": {"client_id": "id", "client_secret": "secret", "app_key": "key"},
+        "credentials": {
+            "client_id": "u-id-71",
+            "client_secret": "u-secret-71",
+            "app_key": "u-key-71",
+        },
         **insurer,
     }
     settings = Settings(insurers={"live": InsurerSettings.model_validate(fields)})
