@@ -221,7 +221,7 @@ def import_receivables_cmd(
         typer.Option(
             "--allow-mass-close",
             help="Accept a complete export that lists nothing or closes more than "
-            "[import] max_close_share of its scope's open items.",
+            "the share set by import.max_close_share (default 0.30) of its scope's open items.",
         ),
     ] = False,
 ) -> None:
