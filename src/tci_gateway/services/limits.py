@@ -83,9 +83,15 @@ def refresh(
             (buyer_id, limit_state(limit_in_force(versions, day), policy.terms.currency))
             for buyer_id, versions in sorted(histories.items())
         ]
-        changed += limit_repo.write_limits(
-            session, policy_id, computed, day=day, reason=reason, now=now
-        )
+        for start in range(0, len(computed), CHUNK):  # bounded IN lists on every backend
+            changed += limit_repo.write_limits(
+                session,
+                policy_id,
+                computed[start : start + CHUNK],
+                day=day,
+                reason=reason,
+                now=now,
+            )
     return changed
 
 
