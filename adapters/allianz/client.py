@@ -29,7 +29,7 @@ from tci_gateway.adapters.contract import (
     PortfolioItem,
 )
 from tci_gateway.domain.identifiers import Scheme
-from tci_gateway.errors import NotFoundError, ProtocolError, RejectedError
+from tci_gateway.errors import InProgressError, NotFoundError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiResponse
 
 from .http_client import AllianzClient, cover_id_from_url
@@ -180,7 +180,8 @@ class AllianzAdapter(OverdueMixin):
         reference field; the callback header goes along when ``callback_url`` is set.
         Allianz answers 202 ``{jobId}``: the result is always pending, with the job id
         as ``insurer_request_ref``. A request for a company with one still pending is
-        refused by Allianz (409: :class:`RejectedError`)."""
+        refused by Allianz with 409: :class:`~tci_gateway.errors.InProgressError` (the
+        pending one may be this very request, sent before), never a refusal."""
         opts = self.options
         if request.cover_type == "CREDIT_CHECK":
             raise RejectedError("Allianz Trade has no credit-check cover", adapter=self.name)
@@ -208,14 +209,19 @@ class AllianzAdapter(OverdueMixin):
                 "requestedAmount": request.amount.amount,
                 "currencyCode": request.amount.currency,
             }
-        response = self.client.request_with_headers(
-            "POST",
-            self.paths[route],
-            self.callback_headers(),
-            json_body=body,
-            idempotent=False,
-            client_reference=request.client_reference,
-        )
+        try:
+            response = self.client.request_with_headers(
+                "POST",
+                self.paths[route],
+                self.callback_headers(),
+                json_body=body,
+                idempotent=False,
+                client_reference=request.client_reference,
+            )
+        except RejectedError as exc:
+            if exc.status == 409:  # "a request is already in progress for this company"
+                raise InProgressError.of(exc, request.client_reference) from exc
+            raise
         try:
             job = JobCreated.from_record(response.payload)
         except ValidationError as exc:

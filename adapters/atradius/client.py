@@ -26,7 +26,13 @@ from tci_gateway.adapters.contract import (
     PortfolioItem,
 )
 from tci_gateway.domain.identifiers import Scheme
-from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
+from tci_gateway.errors import (
+    ConfigError,
+    InProgressError,
+    NotFoundError,
+    ProtocolError,
+    RejectedError,
+)
 from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
 from tci_gateway.http.retry import RetryPolicy
@@ -47,6 +53,7 @@ from .portfolio import cover_versions, latest_with_reference
 from .wire import (
     BUYERS_PATH,
     CORRELATION_HEADER,
+    COVER_STATUS_REFERRED,
     COVERS_PATH,
     HISTORIC_COVERS_PATH,
     POLICY_DETAILS_PATH,
@@ -56,6 +63,14 @@ from .wire import (
 )
 
 __all__ = ["CAPABILITIES", "AtradiusAdapter", "AtradiusAuth", "AtradiusClient", "parse_envelope"]
+
+_IN_PROGRESS_MESSAGES = ("already exists for this buyer", "cannot supersede existing cover")
+"""Atradius refusals that an application still in progress for the buyer also causes."""
+
+
+def _may_be_in_progress(refusal: RejectedError) -> bool:
+    message = refusal.message.casefold()
+    return refusal.status == 400 and any(m in message for m in _IN_PROGRESS_MESSAGES)
 
 
 class AtradiusClient(ApiClient):
@@ -327,13 +342,20 @@ class AtradiusAdapter:
                 raise RejectedError("Atradius takes whole amounts", adapter=self.name)
             body["creditLimitAmount"] = int(whole)
             body["currencyCode"] = request.amount.currency
-        response = self.client.request(
-            method,
-            COVERS_PATH,
-            json_body=body,
-            idempotent=False,
-            client_reference=request.client_reference,
-        )
+        try:
+            response = self.client.request(
+                method,
+                COVERS_PATH,
+                json_body=body,
+                idempotent=False,
+                client_reference=request.client_reference,
+            )
+        except RejectedError as exc:
+            if _may_be_in_progress(exc) and self._application_in_progress(
+                customer_id, policy_id, body["buyerId"]
+            ):
+                raise InProgressError.of(exc, request.client_reference) from exc
+            raise
         data = response.payload["data"]
         record = data[0] if isinstance(data, list) and data else data
         if not isinstance(record, dict):
@@ -351,6 +373,23 @@ class AtradiusAdapter:
             ) from exc
         return self._result(
             request.client_reference, cover, request.policy.currency, response.status == 202
+        )
+
+    def _application_in_progress(self, customer_id: str, policy_id: str, buyer_id: int) -> bool:
+        """Whether the buyer has an application still referred (undecided) under the
+        policy: then "already exists" / "cannot supersede" may be about ours."""
+        try:
+            response = self.client.request(
+                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
+            )
+        except NotFoundError:
+            return False
+        return any(
+            isinstance(record, dict)
+            and str(record.get("buyerId")) == str(buyer_id)
+            and str(record.get("coverStatus") or "").upper() == COVER_STATUS_REFERRED
+            and not record.get("historicCode")
+            for record in self._data_list(response)
         )
 
     def _result(

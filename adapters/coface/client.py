@@ -25,7 +25,13 @@ from tci_gateway.adapters.contract import (
     PortfolioItem,
 )
 from tci_gateway.domain.identifiers import Scheme
-from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
+from tci_gateway.errors import (
+    ConfigError,
+    InProgressError,
+    NotFoundError,
+    ProtocolError,
+    RejectedError,
+)
 from tci_gateway.http.client import ApiResponse
 
 from .api import CofaceClient
@@ -45,6 +51,9 @@ from .portfolio import Page, entries, read_range, walk
 from .wire import Company, CreditLimit, OverdueRecord, PolicyRecord
 
 __all__ = ["CAPABILITIES", "CofaceAdapter", "CofaceClient"]
+
+IN_PROGRESS_CODES = frozenset({"ORDER_IN_PROGRESS", "DUPLICATE_REFERENCE"})
+"""409 codes of an order that may be ours, already taken: looked up, never a refusal."""
 
 CAPABILITIES = Capabilities(
     buyer_search=True,
@@ -160,20 +169,27 @@ class CofaceAdapter:
         """Order, update or cancel a credit limit (option ``actions``). Sent
         non-idempotent with the client reference: an ambiguous outcome raises
         :class:`~tci_gateway.errors.AmbiguousOutcomeError`, never a blind resend.
-        201 is a decision, 202 an order in progress."""
+        201 is a decision, 202 an order in progress. A 409 ``ORDER_IN_PROGRESS`` or
+        ``DUPLICATE_REFERENCE`` is :class:`~tci_gateway.errors.InProgressError`: the
+        order in progress (or the one holding the reference) may be this very one."""
         number = self._policy_number(request.policy)
         try:
             body = order_body(request, self.options.actions)
         except Unsupported as exc:
             raise RejectedError(str(exc), adapter=self.name) from exc
-        response = self.client.request(
-            "POST",
-            self.options.paths["orders"],
-            json_body=body,
-            idempotent=False,
-            client_reference=request.client_reference,
-            policy_number=number,
-        )
+        try:
+            response = self.client.request(
+                "POST",
+                self.options.paths["orders"],
+                json_body=body,
+                idempotent=False,
+                client_reference=request.client_reference,
+                policy_number=number,
+            )
+        except RejectedError as exc:
+            if exc.status == 409 and (exc.code or "").upper() in IN_PROGRESS_CODES:
+                raise InProgressError.of(exc, request.client_reference) from exc
+            raise
         payload = response.payload
         if response.status == 202 and not (isinstance(payload, dict) and payload.get("easyNumber")):
             order_id = payload.get("orderId") if isinstance(payload, dict) else None

@@ -139,6 +139,21 @@ class InProgressError(AmbiguousOutcomeError):
     reference up; when the insurer has no record of it, ours was not taken and is sent
     again later. Never a refusal."""
 
+    @classmethod
+    def of(cls, refusal: AdapterError, client_reference: str | None) -> InProgressError:
+        """The same answer (status, code, ids, body) read as "in progress"."""
+        return cls(
+            refusal.message,
+            adapter=refusal.adapter,
+            status=refusal.status,
+            code=refusal.code,
+            request_id=refusal.request_id,
+            correlation_id=refusal.correlation_id,
+            body=refusal.body,
+            details=list(refusal.details),
+            client_reference=client_reference,
+        )
+
 
 @dataclass(eq=False)
 class AuthError(AdapterError):

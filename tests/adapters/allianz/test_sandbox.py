@@ -33,6 +33,7 @@ from tci_gateway.domain.money import Money
 from tci_gateway.errors import (
     AmbiguousOutcomeError,
     AuthError,
+    InProgressError,
     NotFoundError,
     RejectedError,
 )
@@ -238,14 +239,15 @@ def test_options_change_the_rules(retry: RetryPolicy) -> None:
     assert big.granted_amount == eur(75000)
 
 
-def test_a_second_request_while_one_is_pending_is_refused(
+def test_a_second_request_while_one_is_pending_is_in_progress_not_refused(
     adapter: AllianzAdapter, sandbox: AllianzSandbox
 ) -> None:
     adapter.request_cover(new("r-1", "400000009", 25000))
-    with pytest.raises(RejectedError) as caught:
+    with pytest.raises(InProgressError) as caught:  # the one pending may be ours: look it up
         adapter.request_cover(new("r-2", "400000009", 30000))
     assert (caught.value.status, caught.value.code) == (409, "REQUEST_IN_PROGRESS")
-    with pytest.raises(RejectedError, match="already in progress"):  # seeded, still pending
+    assert caught.value.client_reference == "r-2"
+    with pytest.raises(InProgressError, match="already in progress"):  # seeded, still pending
         adapter.request_cover(new("r-3", "400000007", 30000))
     sandbox.advance(60)
     assert adapter.request_cover(new("r-4", "400000009", 30000)).pending

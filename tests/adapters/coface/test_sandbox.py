@@ -31,6 +31,7 @@ from tci_gateway.domain.money import Money
 from tci_gateway.errors import (
     AmbiguousOutcomeError,
     AuthError,
+    InProgressError,
     NotFoundError,
     RejectedError,
 )
@@ -107,7 +108,7 @@ def test_order_decided_at_once_then_refused_twice(
     with pytest.raises(RejectedError) as caught:
         adapter.request_cover(order("ref-again", "71234568", 5000))
     assert (caught.value.status, caught.value.code) == (409, "CREDIT_LIMIT_EXISTS")
-    with pytest.raises(RejectedError) as caught:
+    with pytest.raises(InProgressError) as caught:  # the reference is taken: look it up
         adapter.request_cover(order("ref-small", "71234571", 5000))
     assert caught.value.code == "DUPLICATE_REFERENCE"
     with pytest.raises(RejectedError) as caught:
@@ -138,7 +139,7 @@ def test_update_reduce_increase_and_cancel(adapter: CofaceAdapter, sandbox: Cofa
     assert reduced.decision is not None and reduced.decision.status is CoverStatus.REDUCED
     increase = adapter.request_cover(order("ref-inc", "71234567", 110000, CoverAction.INCREASE))
     assert increase.pending
-    with pytest.raises(RejectedError, match="in progress"):
+    with pytest.raises(InProgressError, match="in progress"):  # may be ours: never refused
         adapter.request_cover(order("ref-inc2", "71234567", 90000, CoverAction.INCREASE))
     sandbox.advance(61)
     refused = portfolio(adapter)["71234567"].decision  # 55000 offered <= 60000 in force
