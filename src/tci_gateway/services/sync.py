@@ -357,6 +357,7 @@ def sync_limits(
         log.error("limit_sync_failed", error=str(exc), fetched=report.fetched)
         _finish(ledger, report, now)
         return report
+    crash_point("sync_after_stage")
     with ledger.unit_of_work() as session:
         reconciler = _Reconciler(session, policy, policy_id, run_id, now)
         for start in range(0, report.fetched, BATCH):
