@@ -3,6 +3,7 @@ the conservative rule in exposure, export and alerts (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,8 @@ from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, 
 from tci_gateway.domain.money import Money
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import AlertRow, LimitChangeRow, LimitInForceRow
+from tci_gateway.scheduler.jobs import JobContext
+from tci_gateway.scheduler.jobs import limit_sync as limit_sync_job
 from tci_gateway.services.export import LimitRow, export_limits
 from tci_gateway.services.exposure import exposure_report
 from tci_gateway.services.importing import import_buyers
@@ -248,3 +251,78 @@ def test_dc05_raises_one_alert_then_follows_the_kept_amount(buyers: Ledger) -> N
     assert reduced[1] is not None and reduced[1]["raw_codes"]["decisionCode"] == "DC05"
     rows = {r.buyer_name: r.exposure for r in exposure_report(buyers, POLICIES, now=day(1))}
     assert rows["Alpha GmbH"].limit == eur(45_000)
+
+
+def announced_reduction(ledger: Ledger) -> None:
+    sync(ledger, day(-10), entry("1", decision("100000", ref="X1")))
+    reduction = decision(
+        "40000",
+        status=CoverStatus.REDUCED,
+        ref="X1",
+        start=business(7),
+        changed=day(0) - timedelta(hours=1),
+    )
+    sync(ledger, day(0), entry("1", reduction))
+
+
+ANNOUNCED = [("sync", Decimal("100000")), ("sync", Decimal("100000"))]
+"""The first decision, then the same amount with ``valid_to`` set by the announcement."""
+
+
+def reasons(ledger: Ledger) -> list[tuple[str, Decimal]]:
+    with ledger.unit_of_work() as session:
+        return [
+            (r.reason, r.amount)
+            for r in session.scalars(select(LimitChangeRow).order_by(LimitChangeRow.id))
+        ]
+
+
+def test_the_nightly_job_rolls_the_limits_before_syncing(buyers: Ledger) -> None:
+    announced_reduction(buyers)
+    context = JobContext(
+        ledger=buyers,
+        adapters={},  # no insurer connected: the sync fails, the roll has run
+        policies=POLICIES,
+        now=day(7),
+        business_date=business(7),
+        job="limit_sync",
+    )
+    summary = limit_sync_job(context)
+    assert summary["limits_changed_by_date"] == 1 and summary["failed"] == ["main"]
+    assert reasons(buyers) == [*ANNOUNCED, ("date", Decimal("40000"))]
+
+
+def test_concurrent_rolls_record_each_change_once(buyers: Ledger) -> None:
+    many = range(100, 400)  # enough buyers for the rolls to overlap
+    sync(buyers, day(-10), *(entry(str(n), decision("100000", ref=f"X{n}")) for n in many))
+    later = day(0) - timedelta(hours=1)
+    reduced = [
+        entry(
+            str(n),
+            decision(
+                "40000", status=CoverStatus.REDUCED, ref=f"X{n}", start=business(7), changed=later
+            ),
+        )
+        for n in many
+    ]
+    sync(buyers, day(0), *reduced)
+    results: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def roll() -> None:
+        barrier.wait()
+        try:
+            results.append(roll_limits(buyers, POLICIES, day(7)).total_changed)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=roll) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results) == [0, 0, len(many)]
+    dated = [r for r in reasons(buyers) if r[0] == "date"]
+    assert dated == [("date", Decimal("40000"))] * len(many)
