@@ -376,7 +376,7 @@ def show_cmd(ctx: typer.Context, case: Annotated[int, typer.Argument(help="Case 
         f"loss {view.date_of_loss}; claim by {view.claim_by}",
         markup=False,
     )
-    table = Grid(
+    wide = Grid(
         "Actions",
         (
             Col("Action", fixed=True),
@@ -388,17 +388,35 @@ def show_cmd(ctx: typer.Context, case: Annotated[int, typer.Argument(help="Case 
             Col("Note"),
         ),
     )
+    longest_reference = max((len(a.client_reference) for a in view.actions), default=12)
+    narrow = Grid(
+        "Actions",
+        (
+            Col("Action\nDue on, channel", fixed=True),
+            Col("State", fixed=True),
+            # A fold column as wide as our longest reference: the references stay whole.
+            Col("Reference\nInsurer ref, note", min_width=longest_reference),
+        ),
+    )
     for a in view.actions:
-        table.add_row(
+        note = a.last_error or ("LATE" if a.late else "")
+        wide.add_row(
             a.action.lower(),
             str(a.due_on),
             a.channel,
             a.state,
             a.client_reference,
             a.insurer_reference or "-",
-            a.last_error or ("LATE" if a.late else ""),
+            note,
         )
-    state.output.table(table)
+        narrow.add_row(
+            f"{a.action.lower()}\n{a.due_on}, {a.channel}",
+            a.state,
+            _name_over(
+                a.client_reference, (a.insurer_reference or "-") + (f", {note}" if note else "")
+            ),
+        )
+    state.output.table(first_fitting(state.output.width, wide, narrow))
     out.print(render_pack({"indemnity": view.details.get("indemnity", {})}, only="indemnity"))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from tci_gateway.adapters.contract import CoverAction
-from tci_gateway.cli.output import Col, Grid, money_text
+from tci_gateway.cli.output import Col, Grid, first_fitting, money_text
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
@@ -89,7 +90,7 @@ def _show(state: State, views: list[service.CoverRequestView], currencies: dict[
     if state.json:
         state.output.emit_json([v.__dict__ | {"currency": currency(v)} for v in views])
         return
-    table = Grid(
+    wide = Grid(
         "Cover requests",
         (
             Col("Id", fixed=True, right=True),
@@ -104,6 +105,17 @@ def _show(state: State, views: list[service.CoverRequestView], currencies: dict[
             Col("Note"),
         ),
     )
+    longest_reference = max((len(v.client_reference) for v in views), default=12)
+    narrow = Grid(
+        "Cover requests",
+        (
+            Col("Id", fixed=True, right=True),
+            # As wide as the longest reference, so that references stay whole.
+            Col("Buyer, action\nReference, insurer ref", min_width=longest_reference),
+            Col("Amount", fixed=True, right=True),
+            Col("State\nOutcome", fixed=True),
+        ),
+    )
     for v in views:
         outcome = v.outcome_status or "-"
         if v.outcome_amount is not None:
@@ -111,7 +123,7 @@ def _show(state: State, views: list[service.CoverRequestView], currencies: dict[
         amount = (
             f"{money_text(v.amount, currency(v))} {v.currency}" if v.amount is not None else "-"
         )
-        table.add_row(
+        wide.add_row(
             str(v.id),
             v.client_reference,
             v.policy,
@@ -123,7 +135,12 @@ def _show(state: State, views: list[service.CoverRequestView], currencies: dict[
             outcome,
             v.last_error or "",
         )
-    state.output.table(table)
+        detail = Text(f"{v.buyer_name}, {v.action.lower()} ({v.policy})")
+        detail.append(f"\n{v.client_reference}, {v.insurer_request_ref or '-'}", style="dim")
+        if v.last_error:
+            detail.append(f"\n{v.last_error}")
+        narrow.add_row(str(v.id), detail, amount, f"{v.state}\n{outcome}")
+    state.output.table(first_fitting(state.output.width, wide, narrow))
 
 
 @cover_app.command("request")
