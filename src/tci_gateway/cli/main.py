@@ -456,7 +456,11 @@ def export_limits_cmd(
     ledger = wiring.ledger()
     try:
         result = export_service.export_limits(
-            ledger, wiring.settings.domain_policies(), now=state.now(), changed_since=changed_since
+            ledger,
+            wiring.settings.domain_policies(),
+            now=state.now(),
+            changed_since=changed_since,
+            raw_codes=fmt == "json",
         )
     finally:
         ledger.dispose()

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, text, update
+from sqlalchemy import Table, func, insert, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from tci_gateway.ledger.locks import lock_key
@@ -209,10 +209,12 @@ class LimitRecord:
     raw_codes: dict[str, str] | None
 
 
-def limit_records(session: Session, policy_id: int) -> list[LimitRecord]:
-    """Every stored limit of a policy, with its decision's reference and raw codes."""
+def limit_records(session: Session, policy_id: int, *, raw_codes: bool = True) -> list[LimitRecord]:
+    """Every stored limit of a policy, with its decision's reference and (unless
+    ``raw_codes`` is false: a CSV export has no column for them) its raw codes."""
+    codes = _DECISIONS.c.raw_codes if raw_codes else null().label("raw_codes")
     stmt = (
-        select(_LIMITS, _DECISIONS.c.insurer_cover_ref, _DECISIONS.c.raw_codes)
+        select(_LIMITS, _DECISIONS.c.insurer_cover_ref, codes)
         .select_from(_LIMITS.outerjoin(_DECISIONS, _DECISIONS.c.id == _LIMITS.c.decision_id))
         .where(_LIMITS.c.policy_id == policy_id)
         .order_by(_LIMITS.c.buyer_id)

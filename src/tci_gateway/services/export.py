@@ -111,18 +111,20 @@ def export_limits(
     *,
     now: datetime,
     changed_since: int | None = None,
+    raw_codes: bool = True,
 ) -> LimitExport:
     """:func:`covered_limits`, full or only the buyers whose limit in force changed after
     the cursor ``changed_since`` for any reason: a new decision, an announced reduction or
     withdrawal taking effect, a tranche expiring. The date roll runs first, so an export
-    is never stale. The cursor is the id of the last change in ``limit_changes``."""
+    is never stale. The cursor is the id of the last change in ``limit_changes``.
+    ``raw_codes=False`` leaves the insurer's raw codes out (the CSV has no column)."""
     rolled = roll_limits(ledger, policies, now).total_changed
     with ledger.unit_of_work() as session:
         cursor = limit_repo.last_change_id(session)
         changed: set[tuple[int, int]] | None = None
         if changed_since is not None:
             changed = limit_repo.changed_since(session, changed_since, cursor)
-        rows = _rows(session, policies, only=changed)
+        rows = _rows(session, policies, only=changed, raw_codes=raw_codes)
     return LimitExport(rows, cursor, rolled)
 
 
@@ -141,7 +143,11 @@ def _quantized(amount: Decimal, currency: str) -> Decimal:
 
 
 def _rows(
-    session: Session, policies: Mapping[str, Policy], *, only: set[tuple[int, int]] | None
+    session: Session,
+    policies: Mapping[str, Policy],
+    *,
+    only: set[tuple[int, int]] | None,
+    raw_codes: bool = True,
 ) -> list[LimitRow]:
     """The stored limits of the configured policies (``only``: those (policy id, buyer
     id) pairs, without ``NO_COVER`` rows)."""
@@ -157,7 +163,7 @@ def _rows(
         if key not in ids:
             continue
         pid = ids[key]
-        records = limit_repo.limit_records(session, pid)
+        records = limit_repo.limit_records(session, pid, raw_codes=raw_codes)
         if only is None:
             held = {r.buyer_id for r in records}
             for (buyer_id, account_pid), names_ in sorted(accounts.items()):
