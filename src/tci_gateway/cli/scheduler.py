@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import state_of as _state
@@ -218,24 +219,29 @@ def status_cmd(
     table = Grid(
         "Latest runs",
         (
-            Col("Job", fixed=True),
-            Col("Business date", fixed=True),
+            Col("Job\nOwner", min_width=14),
+            Col("Business\ndate", fixed=True),
             Col("State", fixed=True),
-            Col("Attempts", fixed=True, right=True),
-            Col("Owner", min_width=12),
-            Col("Finished", min_width=12),
+            Col("Tries", fixed=True, right=True),
+            Col("Finished (UTC)", fixed=True),
         ),
     )
     for r in recent:
+        run_of = Text(str(r["job"]))
+        run_of.append(f"\n{r['owner']}", style="dim")
         table.add_row(
-            str(r["job"]),
+            run_of,
             str(r["business_date"]),
             str(r["state"]),
             str(r["attempts"]),
-            str(r["owner"]),
-            str(r["finished_at"] or "-"),
+            _seconds(r["finished_at"]),
         )
     state.output.table(table)
+
+
+def _seconds(stamp: Any) -> str:
+    """An ISO timestamp to the second, for a table (JSON keeps it whole)."""
+    return str(stamp)[:19].replace("T", " ") if stamp else "-"
 
 
 def register(app: typer.Typer) -> None:
