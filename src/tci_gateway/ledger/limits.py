@@ -209,9 +209,29 @@ class LimitRecord:
     raw_codes: dict[str, str] | None
 
 
-def limit_records(session: Session, policy_id: int, *, raw_codes: bool = True) -> list[LimitRecord]:
-    """Every stored limit of a policy, with its decision's reference and (unless
-    ``raw_codes`` is false: a CSV export has no column for them) its raw codes."""
+def limit_records(
+    session: Session,
+    policy_id: int,
+    *,
+    raw_codes: bool = True,
+    buyer_ids: Collection[int] | None = None,
+) -> list[LimitRecord]:
+    """The stored limits of a policy (``buyer_ids``: of those buyers only), with their
+    decision's reference and (unless ``raw_codes`` is false: a CSV export has no column
+    for them) its raw codes."""
+    if buyer_ids is not None:
+        wanted = sorted(buyer_ids)
+        return [
+            record
+            for start in range(0, len(wanted), 1000)
+            for record in _records(session, policy_id, raw_codes, wanted[start : start + 1000])
+        ]
+    return _records(session, policy_id, raw_codes, None)
+
+
+def _records(
+    session: Session, policy_id: int, raw_codes: bool, buyer_ids: list[int] | None
+) -> list[LimitRecord]:
     codes = _DECISIONS.c.raw_codes if raw_codes else null().label("raw_codes")
     stmt = (
         select(_LIMITS, _DECISIONS.c.insurer_cover_ref, codes)
@@ -219,6 +239,8 @@ def limit_records(session: Session, policy_id: int, *, raw_codes: bool = True) -
         .where(_LIMITS.c.policy_id == policy_id)
         .order_by(_LIMITS.c.buyer_id)
     )
+    if buyer_ids is not None:
+        stmt = stmt.where(_LIMITS.c.buyer_id.in_(buyer_ids))
     return [
         LimitRecord(
             row.policy_id,

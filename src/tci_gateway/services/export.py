@@ -21,7 +21,7 @@ from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow
-from tci_gateway.services.limits import roll_limits
+from tci_gateway.services.limits import NO_COVER, roll_limits
 
 LIMIT_COLUMNS = (
     "erp_accounts",
@@ -73,9 +73,6 @@ class LimitRow:
             "changed_at": self.changed_at.isoformat() if self.changed_at else None,
             "raw_codes": dict(self.raw_codes),
         }
-
-
-NO_COVER = "NO_COVER"
 
 
 def _no_cover(buyer_id: int, name: str, accounts: list[str], key: str, policy: Policy) -> LimitRow:
@@ -163,7 +160,8 @@ def _rows(
         if key not in ids:
             continue
         pid = ids[key]
-        records = limit_repo.limit_records(session, pid, raw_codes=raw_codes)
+        wanted = None if only is None else {b for p, b in only if p == pid}
+        records = limit_repo.limit_records(session, pid, raw_codes=raw_codes, buyer_ids=wanted)
         if only is None:
             held = {r.buyer_id for r in records}
             for (buyer_id, account_pid), names_ in sorted(accounts.items()):

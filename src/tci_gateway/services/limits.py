@@ -35,6 +35,8 @@ CHUNK = 1000
 WHOLE_POLICY = 5 * CHUNK
 """From this many buyers on, a policy's whole history is read at once."""
 SYNC, DATE = "sync", "date"
+NO_COVER = "NO_COVER"
+"""The status sent for a buyer with no decision in force or pending."""
 
 
 def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState:
@@ -44,7 +46,7 @@ def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState
     amount = cover.amount
     return LimitState(
         decision_id=shown.id if shown is not None else None,
-        status=shown.decision.status.value if shown is not None else "NO_COVER",
+        status=shown.decision.status.value if shown is not None else NO_COVER,
         amount=amount.amount if amount is not None else Decimal(0),
         currency=amount.currency if amount is not None else currency,
         valid_from=cover.governing.decision.effective_from if cover.governing else None,
