@@ -13,7 +13,7 @@ that saw change ``n`` committed has seen every change below ``n``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -104,22 +104,16 @@ def write_limits(
     session: Session,
     policy_id: int,
     computed: Iterable[tuple[int, LimitState]],
+    before: Mapping[int, StoredLimit],
     *,
     day: date,
     reason: str,
     now: datetime,
 ) -> int:
-    """Store the limits computed on ``day``; each one that differs from what is stored
-    appends a change. Returns how many changed (an unchanged limit is only marked as
-    computed on ``day``)."""
-    pairs = list(computed)
-    if not pairs:
-        return 0
-    before = stored_limits(session, policy_id, [b for b, _ in pairs])
-    changed = [(b, s) for b, s in pairs if b not in before or before[b].state != s]
-    touched = [b for b, s in pairs if b in before and before[b].state == s]
-    if touched:
-        _mark_computed(session, policy_id, touched, day)
+    """Store the limits computed on ``day`` against what was stored ``before`` (from
+    :func:`stored_limits`); each one that differs appends a change. Returns how many
+    changed. An unchanged limit is left as it is: :func:`mark_computed` dates it."""
+    changed = [(b, s) for b, s in computed if b not in before or before[b].state != s]
     if not changed:
         return 0
     ids = [
@@ -165,13 +159,25 @@ def write_limits(
     return len(changed)
 
 
-def _mark_computed(session: Session, policy_id: int, buyer_ids: list[int], day: date) -> None:
-    for start in range(0, len(buyer_ids), 1000):
+def mark_computed(
+    session: Session, policy_id: int, day: date, buyer_ids: Collection[int] | None = None
+) -> None:
+    """Record that the limits of some buyers (``None``: all of the policy) were computed
+    on ``day``."""
+    if buyer_ids is None:
+        session.execute(
+            update(_LIMITS)
+            .where(_LIMITS.c.policy_id == policy_id, _LIMITS.c.business_date != day)
+            .values(business_date=day)
+        )
+        return
+    ids = sorted(buyer_ids)
+    for start in range(0, len(ids), 1000):
         session.execute(
             update(_LIMITS)
             .where(
                 _LIMITS.c.policy_id == policy_id,
-                _LIMITS.c.buyer_id.in_(buyer_ids[start : start + 1000]),
+                _LIMITS.c.buyer_id.in_(ids[start : start + 1000]),
                 _LIMITS.c.business_date != day,
             )
             .values(business_date=day)

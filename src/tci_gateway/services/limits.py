@@ -27,7 +27,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer, versions_of_buyers
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.limits import LimitState
+from tci_gateway.ledger.limits import LimitState, StoredLimit
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import CoverDecisionRow
 
@@ -67,33 +67,32 @@ def refresh(
     cover history) on the policy's business date; returns how many changed."""
     day = policy.terms.business_date(now)
     limit_repo.lock_writers(session)
-    changed = 0
+    currency = policy.terms.currency
+
+    def write(histories: dict[int, list[StoredVersion]], before: dict[int, StoredLimit]) -> int:
+        computed = [
+            (buyer_id, limit_state(limit_in_force(versions, day), currency))
+            for buyer_id, versions in sorted(histories.items())
+        ]
+        return limit_repo.write_limits(
+            session, policy_id, computed, before, day=day, reason=reason, now=now
+        )
+
     if buyer_ids is None or len(buyer_ids) >= WHOLE_POLICY:
         histories = versions_by_buyer(session, policy_id)
         if buyer_ids is not None:
             wanted = set(buyer_ids)
             histories = {b: v for b, v in histories.items() if b in wanted}
-        chunks = [histories]
-    else:
-        ordered = sorted(buyer_ids)
-        chunks = [
-            versions_of_buyers(session, policy_id, ordered[i : i + CHUNK])
-            for i in range(0, len(ordered), CHUNK)
-        ]
-    for histories in chunks:
-        computed = [
-            (buyer_id, limit_state(limit_in_force(versions, day), policy.terms.currency))
-            for buyer_id, versions in sorted(histories.items())
-        ]
-        for start in range(0, len(computed), CHUNK):  # bounded IN lists on every backend
-            changed += limit_repo.write_limits(
-                session,
-                policy_id,
-                computed[start : start + CHUNK],
-                day=day,
-                reason=reason,
-                now=now,
-            )
+        changed = write(histories, limit_repo.stored_limits(session, policy_id))
+        limit_repo.mark_computed(session, policy_id, day, buyer_ids)
+        return changed
+    changed = 0
+    ordered = sorted(buyer_ids)
+    for start in range(0, len(ordered), CHUNK):  # bounded IN lists on every backend
+        chunk = ordered[start : start + CHUNK]
+        before = limit_repo.stored_limits(session, policy_id, chunk)
+        changed += write(versions_of_buyers(session, policy_id, chunk), before)
+        limit_repo.mark_computed(session, policy_id, day, chunk)
     return changed
 
 
