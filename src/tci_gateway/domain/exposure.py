@@ -42,6 +42,15 @@ Cover = Sequence[DecisionVersion] | CoverDecision | None
 """A buyer's cover history under the policy (a lone decision: a history of one)."""
 
 
+def _in_force(
+    cover: Cover | LimitInForce[DecisionVersion], on: date
+) -> LimitInForce[DecisionVersion]:
+    """The limit in force on ``on`` (already computed, or from the cover history)."""
+    if isinstance(cover, LimitInForce):
+        return cover
+    return limit_in_force(as_history(cover), on)
+
+
 @dataclass(frozen=True, slots=True)
 class Exposure:
     """Exposure of one buyer under one policy. ``limit`` is the limit in force
@@ -66,13 +75,13 @@ class Exposure:
 def compute_exposure(
     items: Iterable[OpenItem],
     currency: str,
-    cover: Cover,
+    cover: Cover | LimitInForce[DecisionVersion],
     on: date,
     convert: Converter = same_currency_only,
 ) -> Exposure:
     """Exposure of one buyer under one policy on ``on``, with its alerts; covered is
     what fits under the limit in force (:func:`tci_gateway.domain.cover.limit_in_force`)."""
-    in_force = limit_in_force(as_history(cover), on)
+    in_force = _in_force(cover, on)
     shown = in_force.latest or in_force.governing
     decision = shown.decision if shown is not None else None
     zero = Money.zero(currency)
@@ -156,7 +165,7 @@ def limit_alerts(
     the policy's renewal period), and an inactive insured buyer (a limit, no open items
     and no sale for the configured days: cover that costs fees and serves nothing).
     All judged on the limit in force: its next change is the expiry watched."""
-    in_force = cover if isinstance(cover, LimitInForce) else limit_in_force(as_history(cover), on)
+    in_force = _in_force(cover, on)
     limit = in_force.amount
     if in_force.governing is None or limit is None or limit.is_zero():
         return []

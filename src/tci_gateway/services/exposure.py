@@ -103,7 +103,7 @@ def exposure_report(
                 currency = items[0].currency if items else "EUR"
                 history = []
             cover = limit_in_force(history, day)
-            exposure = compute_exposure(items, currency, history, day, convert)
+            exposure = compute_exposure(items, currency, cover, day, convert)
             if policy is not None:
                 watch = LimitWatch(expiring_within_days, policy.terms.renewal_months, inactive_days)
                 sales = [
