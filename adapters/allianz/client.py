@@ -152,6 +152,7 @@ class AllianzAdapter(OverdueMixin):
         observed_at: datetime,
     ) -> Iterator[PortfolioItem]:
         seen: set[str] = set()
+        unreadable: set[str] = set()
         overrides = self.options.status_overrides
         row = 0
         for records in covers.pages(first):
@@ -162,6 +163,7 @@ class AllianzAdapter(OverdueMixin):
                 seen,
                 status_overrides=overrides,
                 observed_at=observed_at,
+                unreadable=unreadable,
             )
             row += len(records)
         body = {"policies": [policy_body], "requestStatusCode": self.options.pending_request_status}

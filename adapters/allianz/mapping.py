@@ -199,6 +199,61 @@ def map_cover(
     )
 
 
+def past_versions(
+    cover: Cover,
+    currency: str,
+    *,
+    status_overrides: Mapping[str, CoverStatus] | None = None,
+    observed_at: datetime | None = None,
+) -> list[CoverDecision]:
+    """The credit limits of a cover that came before the one in force at ``observed_at``
+    (an earlier ``Agreement`` before the ``AlreadyAgreed`` that replaced it), each as a
+    version of its own, newest first: the limit on a past delivery date is read from them.
+    Raises :class:`MappingError` for a past limit that cannot be mapped."""
+    current, _ = current_limit(cover, observed_at)
+    ordered = sorted(enumerate(cover.limits), key=_order)
+    chosen = next(item for item in ordered if item[1] is current)
+    versions: list[CoverDecision] = []
+    for _, limit in reversed([item for item in ordered if _order(item) < _order(chosen)]):
+        agg = cover.creditLimitsAggregation
+        record_currency = limit.currencyCode or (agg.currencyCode if agg is not None else None)
+        if record_currency is not None and record_currency.upper() != currency:
+            raise MappingError(
+                "currencyCode",
+                f"a past credit limit is in {record_currency}, the policy in {currency}",
+            )
+        code = limit.technicalDecisionStatusCode or cover.coverStatusCode
+        start = limit.startDate or limit.decisionDate
+        if code is None or start is None:
+            raise MappingError(
+                "creditLimits", "a past credit limit has no status code or no start date"
+            )
+        status, unknown = resolve_code(code, status_overrides)
+        if status in _GRANTING and limit.amount == 0:
+            status = S.REFUSED
+        granted = _money(limit.amount, currency)
+        end = limit.endDate.date() if limit.endDate is not None else None
+        tranches = (Tranche(granted, start.date(), end),) if limit.amount > 0 else ()
+        raw = {"technicalDecisionStatusCode": limit.technicalDecisionStatusCode}
+        decided = _utc(limit.decisionDate)
+        versions.append(
+            CoverDecision(
+                insurer_cover_ref=cover.coverId,
+                status=status,
+                currency=currency,
+                granted_amount=granted,
+                effective_from=start.date(),
+                tranches=tranches,
+                raw_codes={k: v for k, v in raw.items() if v is not None},
+                unknown_codes=unknown,
+                effective_to=end,
+                decided_at=decided,
+                last_changed_at=decided or _utc(start),
+            )
+        )
+    return versions
+
+
 def request_state(code: str) -> str:
     """``"pending"``, ``"decided"`` or ``"closed"`` for a ``requestStatusCode``; an
     unknown code counts as pending (keep polling rather than lose a request)."""

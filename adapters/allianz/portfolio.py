@@ -10,10 +10,14 @@ are read from the first list found under ``results``, ``items``, ``covers``,
 ``coverRequests``, ``content`` or ``data`` (the answer's key is not public), or a bare
 list. Searches are read-only: they are sent as idempotent POSTs (retried).
 
-Entries: one per company. A cover that cannot be read is a
-:class:`~tci_gateway.errors.RecordError` (source ``"allianz covers"``, row = its index
-across pages); a company seen twice keeps its first cover and reports the second.
-Requests in progress become PENDING entries for companies that have no cover.
+Entries: one per credit limit. A cover's credit limit in force comes first, then the
+earlier limits of the same cover (an ``Agreement`` before the ``AlreadyAgreed`` that
+replaced it), newest first; a company listed with several covers gets the entries of
+each. The sync keeps each as a version of its own (one per cover id and start date). A
+cover that cannot be read is a :class:`~tci_gateway.errors.RecordError` (source
+``"allianz covers"``, row = its index across pages), and the company's later covers are
+left out and reported, so that an older cover never stands in for one that could not be
+read. Requests in progress become PENDING entries for companies that have no cover.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.errors import ProtocolError, RecordError
 from tci_gateway.http.client import ApiClient, ApiResponse
 
-from .mapping import MappingError, country_alpha2, map_cover, map_pending_request, request_state
+from .mapping import (
+    MappingError,
+    country_alpha2,
+    map_cover,
+    map_pending_request,
+    past_versions,
+    request_state,
+)
 from .wire import Cover, CoverRequestRecord
 
 COVERS_SOURCE = "allianz covers"
@@ -190,8 +201,12 @@ def cover_items(
     *,
     status_overrides: Mapping[str, CoverStatus] | None = None,
     observed_at: datetime | None = None,
+    unreadable: set[str] | None = None,
 ) -> Iterator[PortfolioItem]:
-    """Entries (and errors as data) for one page of covers; adds companies to ``seen``."""
+    """Entries (and errors as data) for one page of covers; adds companies to ``seen``,
+    and those with a cover that could not be read to ``unreadable`` (kept across pages
+    by the caller)."""
+    unreadable = set() if unreadable is None else unreadable
     for offset, record in enumerate(records):
         row = first_row + offset
         company = _company_of(record)
@@ -200,12 +215,16 @@ def cover_items(
         except ValidationError as exc:
             if company is not None:
                 seen.add(company)  # never let a pending request stand in for it
+                unreadable.add(company)
             yield _error(COVERS_SOURCE, row, exc, company)
             continue
         company_id = cover.company_id or ""
-        if company_id in seen:
+        if company_id in unreadable:
             yield RecordError(
-                COVERS_SOURCE, row, None, f"company {company_id} has another cover; first kept"
+                COVERS_SOURCE,
+                row,
+                None,
+                f"company {company_id} left out: another of its covers is unreadable",
             )
             continue
         seen.add(company_id)
@@ -216,14 +235,23 @@ def cover_items(
         except MappingError as exc:
             yield RecordError(COVERS_SOURCE, row, exc.field, f"company {company_id}: {exc.reason}")
             continue
-        country = cover.company.countryCode if cover.company is not None else None
-        yield PortfolioEntry(
-            insurer_buyer_id=company_id,
-            buyer_name=cover.company_name,
-            buyer_country=country_alpha2(country),
-            decision=decision,
-            raw=cover.raw,
-        )
+        try:
+            history = past_versions(
+                cover, currency, status_overrides=status_overrides, observed_at=observed_at
+            )
+        except MappingError as exc:
+            history = []
+            reason = f"company {company_id}: {exc.reason} (left out of the history)"
+            yield RecordError(COVERS_SOURCE, row, exc.field, reason)
+        country = country_alpha2(cover.company.countryCode if cover.company is not None else None)
+        for version in (decision, *history):
+            yield PortfolioEntry(
+                insurer_buyer_id=company_id,
+                buyer_name=cover.company_name,
+                buyer_country=country,
+                decision=version,
+                raw=cover.raw,
+            )
 
 
 def pending_items(

@@ -4,9 +4,9 @@ One EUR policy (business unit ``ACI``, policy ``CONTRACT-P1``, no extension); fo
 companies with check-digit-valid but made-up VAT numbers and fictional names. Company
 900000001 has an ``Agreement`` cover; 900000002 an ``AlreadyAgreed`` one with an older
 limit before it; 900000003 no cover but a request ``InProgress``; 900000004 nothing
-(for cover requests). Three portfolio entries. With Allianz every request is
-asynchronous: ``small_amount`` and ``referred_amount`` both come back pending and are
-decided ``decision_delay`` seconds later.
+(for cover requests). Four portfolio entries (900000002's older limit is one). With
+Allianz every request is asynchronous: ``small_amount`` and ``referred_amount`` both come
+back pending and are decided ``decision_delay`` seconds later.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def contract_fixture(token_ttl: float, token_path: str, decision_delay: float) -
         unknown_buyer=BuyerQuery(
             country="DE", identifier=parse_identifier(Scheme.VAT, "DE246813573")
         ),
-        portfolio_size=3,
+        portfolio_size=4,
         uncovered_buyer_id="900000004",
         small_amount=Money(Decimal(10000), "EUR"),
         token_lifetime=float(token_ttl),

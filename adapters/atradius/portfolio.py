@@ -3,8 +3,9 @@
 Atradius answers ``GET covers`` with every record of the policy: decisions, open
 applications and versions that a historic code ended; ``GET covers/historic`` with the
 records of the past. Every DECISION record of a buyer is an entry of its own, an
-effective-dated version of the buyer's cover, yielded in order of effect (the ledger keeps
-each: the limit on a past delivery date is the version then in force). A REFERRED
+effective-dated version of the buyer's cover (the ledger keeps each: the limit on a past
+delivery date is the version then in force), the newest first: the sync judges what
+changed against it and keeps the older ones as history without an alert each. A REFERRED
 application is an entry only when the buyer has no decision. A decision superseded
 (historic code SCLD) by a later decision of the same buyer is a version that ended when
 its successor took effect, not a cover that ended: it keeps the status its decision code
@@ -68,7 +69,7 @@ def _versions(
     status_overrides: Mapping[str, CoverStatus] | None,
     observed_at: datetime | None,
 ) -> list[PortfolioItem]:
-    """The entries of one buyer in order of effect, or the errors that leave it out."""
+    """The entries of one buyer, newest first, or the errors that leave it out."""
     decisions = [item for item in items if not is_referred(item[1])]
     pool = decisions or [_governing(items)]
     last_decided = max((c.decisionDate or _NEVER for _, c in decisions), default=_NEVER)
@@ -92,7 +93,9 @@ def _versions(
                 RecordError(SOURCE, None, None, left_out),
             ]
         mapped.append((index, cover, decision))
-    mapped.sort(key=lambda m: (m[2].effective_from, m[2].last_changed_at or _NEVER, m[0]))
+    mapped.sort(
+        key=lambda m: (m[2].effective_from, m[2].last_changed_at or _NEVER, m[0]), reverse=True
+    )
     return [
         PortfolioEntry(
             insurer_buyer_id=buyer,

@@ -51,7 +51,16 @@ def test_partial_pages_are_assembled_into_the_full_portfolio(retry: RetryPolicy)
     adapter.clock = lambda: datetime(2024, 4, 10, 9, 0, tzinfo=UTC)
     items = list(adapter.fetch_portfolio(POLICY))
     assert all(isinstance(i, PortfolioEntry) for i in items)
-    entries = {i.insurer_buyer_id: i for i in items if isinstance(i, PortfolioEntry)}
+    entries: dict[str, PortfolioEntry] = {}  # the limit in force: each company's first
+    history: dict[str, list[tuple[str, date, str]]] = {}  # the earlier limits after it
+    for i in items:
+        assert isinstance(i, PortfolioEntry)
+        if i.insurer_buyer_id in entries:
+            d = i.decision
+            history.setdefault(i.insurer_buyer_id, []).append(
+                (d.status.value, d.effective_from, str(d.granted_amount.amount))
+            )
+        entries.setdefault(i.insurer_buyer_id, i)
     assert list(entries) == [f"40000000{n}" for n in (1, 2, 3, 4, 5, 6, 7)]
     assert {k: e.decision.status for k, e in entries.items()} == {
         "400000001": S.APPROVED,  # Agreement
@@ -63,6 +72,9 @@ def test_partial_pages_are_assembled_into_the_full_portfolio(retry: RetryPolicy)
         "400000007": S.PENDING,  # request in progress, no cover yet
     }
     assert entries["400000002"].decision.granted_amount == Money(Decimal(80000), "EUR")
+    # The older Agreement of 400000002 is kept as a version of its own, not dropped.
+    assert history["400000002"] == [("APPROVED", date(2023, 5, 1), "60000")]
+    assert set(history) == {"400000002", "400000006"}
     notice = entries["400000005"].decision
     assert notice.pending_action is PendingAction.WITHDRAWAL_NOTICE
     assert notice.effective_to == date(2030, 1, 1)
@@ -92,7 +104,7 @@ def test_the_first_page_is_read_at_once_the_rest_as_consumed(retry: RetryPolicy)
     adapter = make_adapter(server, retry, options={"page_size": 2})
     items = adapter.fetch_portfolio(POLICY)
     assert len(server.calls("POST", COVERS_SEARCH)) == 1
-    next(items), next(items)
+    next(items), next(items), next(items)  # page 1: two covers, three credit limits
     assert len(server.calls("POST", COVERS_SEARCH)) == 1
     next(items)
     assert len(server.calls("POST", COVERS_SEARCH)) == 2
@@ -194,15 +206,40 @@ def test_unreadable_records_are_errors_as_data(retry: RetryPolicy) -> None:
     items = list(make_adapter(server, retry).fetch_portfolio(POLICY))
     entries = [i for i in items if isinstance(i, PortfolioEntry)]
     errors = [i for i in items if isinstance(i, RecordError)]
-    assert [e.insurer_buyer_id for e in entries] == ["410000001", "400000007", "400000001"]
+    assert [e.insurer_buyer_id for e in entries] == [
+        "410000001",
+        "410000001",  # its second cover: a version of its own
+        "400000007",
+        "400000001",
+    ]
+    assert [e.decision.insurer_cover_ref for e in entries[:2]] == ["8100001", "8100006"]
     assert {(e.source, e.row, e.column) for e in errors} == {
         ("allianz covers", 1, "creditLimitsAggregation.creditLimits.0.amount"),
         ("allianz covers", 2, None),  # no company: the model refuses it
         ("allianz covers", 3, "currencyCode"),
         ("allianz covers", 4, "creditLimitsAggregation.creditLimits"),
-        ("allianz covers", 5, None),  # a second cover for company 410000001
     }
     assert any("410000002" in e.reason for e in errors)
+
+
+def test_a_cover_after_an_unreadable_one_of_the_same_company_is_left_out(
+    retry: RetryPolicy,
+) -> None:
+    unreadable = _cover(1) | {"companyId": 900}
+    unreadable["creditLimitsAggregation"]["creditLimits"][0]["amount"] = "lots"
+    later = _cover(2) | {"companyId": 900}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("authorize"):
+            return httpx.Response(200, content=b'{"access_token":"t","expires_in":3600}')
+        if request.url.path == REQUESTS:
+            return httpx.Response(200, content=b'{"results": []}')
+        return _answer([unreadable, later], 200)
+
+    items = list(make_adapter(handler, retry).fetch_portfolio(POLICY))
+    assert not [i for i in items if isinstance(i, PortfolioEntry)]
+    reasons = [i.reason for i in items if isinstance(i, RecordError)]
+    assert any("900 left out: another of its covers is unreadable" in r for r in reasons)
 
 
 def test_answers_without_a_list_are_protocol_errors(retry: RetryPolicy) -> None:

@@ -317,14 +317,15 @@ def test_portfolio_pages_with_206(sandbox: AllianzSandbox, retry: RetryPolicy) -
     assert isinstance(adapter, AllianzAdapter)
     adapter.clock = sandbox.clock
     entries = [e for e in adapter.fetch_portfolio(POLICY) if isinstance(e, PortfolioEntry)]
-    assert [e.insurer_buyer_id for e in entries] == [f"40000000{n}" for n in range(1, 8)]
+    companies = list(dict.fromkeys(e.insurer_buyer_id for e in entries))
+    assert companies == [f"40000000{n}" for n in range(1, 8)]
+    assert len(entries) == 9  # 400000002 and 400000006 each with an older credit limit
     assert statuses == [206, 200]
     sandbox.advance(60)  # 400000007 gets its cover; 400000001's increase is refused
-    after = {
-        e.insurer_buyer_id: e
-        for e in adapter.fetch_portfolio(POLICY)
-        if isinstance(e, PortfolioEntry)
-    }
+    after: dict[str, PortfolioEntry] = {}  # each company's limit in force comes first
+    for e in adapter.fetch_portfolio(POLICY):
+        if isinstance(e, PortfolioEntry):
+            after.setdefault(e.insurer_buyer_id, e)
     assert after["400000007"].decision.status is S.PARTIALLY_APPROVED
     assert after["400000001"].decision.status is S.REFUSED
     assert after["400000001"].decision.granted_amount == eur("100000.00")  # still counts
@@ -496,7 +497,7 @@ def test_uat_routes_end_to_end(retry: RetryPolicy) -> None:
         transport=httpx.MockTransport(sandbox.handle),
     )
     adapter = PLUGIN.create(context)
-    assert len(list(adapter.fetch_portfolio(POLICY))) == 7
+    assert len(list(adapter.fetch_portfolio(POLICY))) == 9  # 7 companies, 2 older limits
     sent = adapter.request_cover(new("r-uat", "400000009", 1000))
     sandbox.advance(60)
     done = adapter.request_status(POLICY, sent.insurer_request_ref or "")

@@ -166,7 +166,10 @@ def test_portfolio_from_the_fixture(retry: RetryPolicy) -> None:
     adapter = make_adapter(server, retry)
     entries = list(adapter.fetch_portfolio(POLICY))
     assert all(isinstance(e, PortfolioEntry) for e in entries)
-    by_buyer = {e.insurer_buyer_id: e for e in entries if isinstance(e, PortfolioEntry)}
+    by_buyer: dict[str, PortfolioEntry] = {}  # each buyer's newest version comes first
+    for e in entries:
+        if isinstance(e, PortfolioEntry):
+            by_buyer.setdefault(e.insurer_buyer_id, e)
     assert dict(server.requests[-1].url.params) == {"customerId": "1000123", "policyId": "5550001"}
     statuses = {buyer: e.decision.status for buyer, e in by_buyer.items()}
     assert statuses == {
@@ -186,8 +189,8 @@ def test_portfolio_from_the_fixture(retry: RetryPolicy) -> None:
     assert by_buyer["20005"].decision.insurer_cover_ref == "410006"  # DC05, not the ACLD version
     versions = [e.decision for e in entries if e.insurer_buyer_id == "20005"]  # type: ignore[union-attr]
     assert [(d.insurer_cover_ref, d.status, str(d.effective_from)) for d in versions] == [
+        ("410006", CoverStatus.REFUSED, "2024-03-05"),  # the newest first
         ("410005", CoverStatus.APPROVED, "2023-09-01"),  # the version ACLD ended: history
-        ("410006", CoverStatus.REFUSED, "2024-03-05"),
     ]
     assert by_buyer["20010"].decision.insurer_cover_ref == "410011"  # decision over application
     assert by_buyer["20011"].decision.is_preliminary
