@@ -192,6 +192,8 @@ def tables_never_cut_an_amount_or_a_status(
         run = tci(tmp_path, config, "--as-of", AS_OF, *command, columns=columns)
         assert run.code == 0, (command, run.stderr)
         assert "…" not in run.stdout, (command, run.stdout)
+        widest = max(cell_len(line) for line in run.stdout.splitlines() if "─" in line)
+        assert widest <= columns, (command, run.stdout)
 
 
 ZONES = """

@@ -13,6 +13,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from tci_gateway.cli.output import Col, Grid, Output, first_fitting, json_ready, money_text
+from tci_gateway.cli.state import hoist_global_options
 from tci_gateway.domain.money import Money
 
 words = st.text(alphabet="abcdefghij KLMNOP-é深", min_size=1, max_size=40).map(str.strip)
@@ -96,3 +97,29 @@ def test_emit_json_has_no_four_place_amounts(capsys: object) -> None:
     Output(json_mode=True).emit_json([{"currency": "EUR", "indemnity": Decimal("58050.0000")}])
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert json.loads(out) == [{"currency": "EUR", "indemnity": "58050.00"}]
+
+
+def test_global_options_after_the_command_move_before_it() -> None:
+    assert hoist_global_options(["exposure", "--json"]) == ["--json", "exposure"]
+    assert hoist_global_options(
+        ["export", "limits", "-o", "x.csv", "--as-of", "2026-11-30", "-c", "t.toml"]
+    ) == ["--as-of", "2026-11-30", "-c", "t.toml", "export", "limits", "-o", "x.csv"]
+    assert hoist_global_options(["alerts", "--as-of=2026-11-30", "--limit", "3"]) == [
+        "--as-of=2026-11-30",
+        "alerts",
+        "--limit",
+        "3",
+    ]
+    # Already in front: unchanged; after "--": arguments, not options.
+    assert hoist_global_options(["--json", "claims", "show", "1"]) == [
+        "--json",
+        "claims",
+        "show",
+        "1",
+    ]
+    assert hoist_global_options(["import", "buyers", "--", "--json"]) == [
+        "import",
+        "buyers",
+        "--",
+        "--json",
+    ]

@@ -248,23 +248,19 @@ def run_cmd(
             ("Would queue" if dry_run else "Queued") + " (due actions)",
             (
                 Col("Case", fixed=True, right=True),
-                Col("Policy"),
-                Col("Buyer", min_width=12),
+                Col("Buyer\nPolicy", min_width=12),
                 Col("Action", fixed=True),
                 Col("Due on", fixed=True),
                 Col("Channel", fixed=True),
-                Col("Late", fixed=True),
             ),
         )
         for p in report.planned:
             table.add_row(
                 str(p.case_id or "new"),
-                p.policy,
-                p.buyer_name,
+                _name_over(p.buyer_name, p.policy),
                 p.action.lower(),
-                str(p.due_on),
+                f"{p.due_on}{' LATE' if p.late else ''}",
                 p.channel,
-                "LATE" if p.late else "",
             )
         state.output.table(table)
         sent = ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.sent.items())) or "nothing"
