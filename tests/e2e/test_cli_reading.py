@@ -288,6 +288,7 @@ def one_line_usage_error(run: Run, *needles: str) -> None:
         ("export", "limits", "--changed-since", "-1"),
         ("scheduler", "status", "--limit", "-5"),
         ("cover", "status", "--request", "-1"),
+        ("sandbox", "serve", "atradius", "--port", "-1"),
     ],
 )
 def test_negative_counts_are_refused(tmp_path: Path, args: tuple[str, ...]) -> None:

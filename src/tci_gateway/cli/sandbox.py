@@ -20,7 +20,9 @@ sandbox_app = typer.Typer(help="Built-in insurer and bureau sandboxes.", no_args
 @sandbox_app.command("serve")
 def serve(
     adapter: Annotated[str, typer.Argument(help="Adapter name, e.g. atradius.")],
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 0,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 0,
     seed: Annotated[Path | None, typer.Option(help="Seed file of the sandbox's data.")] = None,
 ) -> None:
     """Serve a sandbox on 127.0.0.1 until interrupted. Prints one JSON line with the URL
