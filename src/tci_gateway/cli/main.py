@@ -39,7 +39,8 @@ from tci_gateway.services.sync import SyncReport, history_source, sync_limits
 
 app = typer.Typer(
     name="tci",
-    help="Trade-credit insurance gateway: insurers, exposure ledger and deadlines.",
+    help="Trade-credit insurance gateway: insurers, exposure ledger and deadlines. "
+    "The options below may also follow the command (tci exposure --json).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
