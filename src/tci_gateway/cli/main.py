@@ -316,7 +316,8 @@ def _print_sync(state: State, reports: list[SyncReport]) -> None:
         return
     for r in reports:
         state.output.out.print(
-            f"{r.policy} ({r.insurer}): {r.status}; {r.fetched} fetched, {r.written} written, "
+            f"{r.policy} ({r.insurer}){' history back-fill' if r.backfill else ''}: "
+            f"{r.status}; {r.fetched} fetched, {r.written} written, "
             f"{r.unchanged} unchanged, {r.stale} stale, {r.alerts} alerts",
             markup=False,
         )
