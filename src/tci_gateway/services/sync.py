@@ -5,16 +5,23 @@ For one insurer and policy:
 1. **stage**: the portfolio is fetched page by page and every record is written, with
    its raw payload and provenance (source, external id, fetched at) and its normalised
    decision, to ``sync_staging``; memory does not grow with the portfolio;
-2. **reconcile**, in one transaction: each staged entry is diffed against the latest
-   stored version of that buyer and only what changed is appended; an entry older than
-   what is stored is skipped (a sync never replaces newer data with older); every change
-   raises its events as alerts; a cover the ledger holds but the snapshot no longer
-   lists raises ``cover_missing`` (the limit is not changed on an absence).
+2. **reconcile**, in one transaction: each staged entry is a version of a buyer's cover
+   (a portfolio may hold several per buyer: a decision and the reduction that replaced
+   it; ``backfill`` reads the insurer's cover history too). It is compared with the
+   stored versions of the same cover (insurer cover ref and effective-from) and only
+   what is new is appended; an entry older than the version it would replace is skipped
+   (a sync never replaces newer data with older), while an older one that starts earlier
+   is kept as history. The buyer's newest version raises its events as alerts; a cover
+   the ledger holds but the snapshot no longer lists raises ``cover_missing`` (the limit
+   is not changed on an absence). The run's outcome and figures commit in the same
+   transaction.
 
 If fetching fails part-way, nothing is reconciled: that insurer's limits stay exactly as
-they were. A run killed part-way leaves ``running`` behind; the next run of the policy
-marks it interrupted and starts over. Records an adapter could not read are collected
-in the run report, and the rest goes on. A rerun with no change writes nothing.
+they were. A run killed before its reconciliation committed leaves ``running`` behind;
+the next run of the policy marks it interrupted, prunes its staged rows and starts over.
+Staged rows are kept ``staging_retention_days`` (see :mod:`tci_gateway.ledger.staging`).
+Records an adapter could not read are collected in the run report, and the rest goes on.
+A rerun with no change writes nothing.
 """
 
 from __future__ import annotations
