@@ -10,6 +10,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -49,6 +50,7 @@ class CoverFront:
 
     def __init__(self, sandbox: Any) -> None:
         self.sandbox = sandbox  # tci_adapters.allianz.sandbox.AllianzSandbox
+        self.credentials: Mapping[str, str] = sandbox.credentials
         self.delay = 0.0
         self.hold: threading.Event | None = None
         self.holding = threading.Event()
@@ -245,7 +247,7 @@ def build(url: str, cwd: Path, *, buyers: int, decision_delay: float = 60.0) -> 
     )
     front = CoverFront(sandbox)
     server = serve_on_loopback(front)
-    credentials = dict(sandbox.credentials)
+    credentials = dict(front.credentials)
     config = write_config(cwd, url, server, credentials)
     env = {
         f"TCI_INSURERS__ALLIANZ__CREDENTIALS__{key.upper()}": value

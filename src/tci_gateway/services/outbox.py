@@ -171,7 +171,7 @@ def deliver_claimed(
         result = delivery.submit(snap)
     except InProgressError as exc:
         logger.warning(f"{delivery.kind}_in_progress_at_insurer", error=str(exc))
-        return _resolve_in_progress(ledger, delivery, row_id, snap, exc, now, recorded)
+        return _resolve_in_progress(ledger, delivery, row_id, snap, exc, now, recorded, logger)
     except (AmbiguousOutcomeError, ProtocolError) as exc:
         logger.warning(f"{delivery.kind}_ambiguous", error=str(exc))
         return update_row(ledger, delivery, row_id, _set(AMBIGUOUS, str(exc)), now)
@@ -197,6 +197,7 @@ def _resolve_in_progress(
     exc: InProgressError,
     now: datetime,
     recorded: Any,
+    logger: Any,
 ) -> str:
     """ "Already in progress": ours, if the insurer has the reference; else not taken."""
     update_row(ledger, delivery, row_id, _set(AMBIGUOUS, str(exc)), now)
@@ -206,7 +207,7 @@ def _resolve_in_progress(
         note = f"{exc}; look-up failed: {lookup}"
         return update_row(ledger, delivery, row_id, _set(AMBIGUOUS, note), now)
     if found is not None:
-        get_logger().info(f"{delivery.kind}_found_by_reference", after="in_progress")
+        logger.info(f"{delivery.kind}_found_by_reference", after="in_progress")
         state: str = recorded(found)
         return state
     note = f"not taken, the insurer has another request in progress ({exc}); sent again later"
