@@ -21,6 +21,7 @@ from tci_gateway.cli.output import (
     Output,
     exposure_json,
     exposure_table,
+    first_fitting,
     totals_lines,
 )
 from tci_gateway.cli.state import GlobalOptionsGroup, State
@@ -505,7 +506,7 @@ def alerts_cmd(
     if state.json:
         state.output.emit_json([a.__dict__ for a in alerts])
         return
-    table = Grid(
+    wide = Grid(
         "Alerts",
         (
             Col("Date", fixed=True),
@@ -516,11 +517,26 @@ def alerts_cmd(
             Col("Message", min_width=16),
         ),
     )
+    narrow = Grid(
+        "Alerts",
+        (
+            Col("Date\nSeverity", fixed=True),
+            Col("Kind", fixed=True),
+            Col("Buyer\nPolicy", min_width=12),
+            Col("Message", min_width=16),
+        ),
+    )
     for a in alerts:
-        table.add_row(
+        wide.add_row(
             str(a.business_date), a.severity, a.kind, a.policy or "-", a.buyer or "-", a.message
         )
-    state.output.table(table)
+        narrow.add_row(
+            f"{a.business_date}\n{a.severity}",
+            a.kind,
+            f"{a.buyer or '-'}\n{a.policy or '-'}",
+            a.message,
+        )
+    state.output.table(first_fitting(state.output.width, wide, narrow))
 
 
 def _register_more() -> None:
