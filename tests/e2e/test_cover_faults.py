@@ -100,6 +100,10 @@ def test_concurrent_pollers_send_each_request_once(database_url: str, make_world
         finally:
             world.front.delay = 0.0
         assert codes == [0] * len(mix), (trial, [p.stderr[-3000:] for p in procs])
+        for command, proc in zip(mix, procs, strict=True):
+            if command == POLL_JOB:  # the job really ran beside the pollers
+                ran = [(o["job"], o["state"]) for o in proc.json()]
+                assert ran == [("pending_requests_poll", "SUCCEEDED")], ran
         rows = world.requests(fresh, unsent, stored)
         assert_sent_once(world, rows)
         # Attempts are exact: one POST each; the unsent one had a failed attempt before.
