@@ -201,19 +201,18 @@ def status_cmd(
         "Jobs",
         (
             Col("Job", fixed=True),
-            Col("Schedule", fixed=True),
-            Col("Time zone"),
-            Col("Enabled", fixed=True),
+            Col("Schedule\nTime zone", fixed=True),
+            Col("On", fixed=True),
             Col("Next fire", fixed=True),
         ),
     )
     for j in jobs:
         table.add_row(
             str(j["job"]),
-            str(j["cron"]),
-            str(j["timezone"]),
-            str(j["enabled"]),
-            str(j["next_fire"] or "-"),
+            f"{j['cron']}\n{j['timezone']}",
+            "yes" if j["enabled"] else "no",
+            # To the minute, with the zone's offset (JSON keeps the whole timestamp).
+            str(j["next_fire"] or "-")[:16].replace("T", " ") + str(j["next_fire"] or "")[19:],
         )
     state.output.table(table)
     table = Grid(
