@@ -120,13 +120,20 @@ def latest_versions(session: Session, policy_id: int) -> dict[int, StoredVersion
 
 
 def versions_of_buyers(
-    session: Session, policy_id: int, buyer_ids: Collection[int]
+    session: Session,
+    policy_id: int,
+    buyer_ids: Collection[int],
+    *,
+    except_ids: Collection[int] = (),
 ) -> dict[int, list[StoredVersion]]:
     """Every stored version of some buyers under a policy, per buyer, in recording order
-    (a sync loads one batch of buyers at a time)."""
+    (a sync loads one batch of buyers at a time), but those whose id is in ``except_ids``
+    (versions the caller already holds)."""
     if not buyer_ids:
         return {}
     where = (_DECISIONS.c.policy_id == policy_id) & _DECISIONS.c.buyer_id.in_(sorted(buyer_ids))
+    if except_ids:
+        where = where & _DECISIONS.c.id.not_in(sorted(except_ids))
     return _load(session, where, _TRANCHES.c.decision_id.in_(select(_DECISIONS.c.id).where(where)))
 
 

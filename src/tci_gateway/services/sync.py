@@ -222,15 +222,24 @@ class _Reconciler:
         )
         return buyer_id
 
+    def histories(self, buyer_ids: set[int]) -> dict[int, list[StoredVersion]]:
+        """Every stored version of these buyers, in recording order. The newest versions
+        are in memory already: only the others are read (none, for most buyers)."""
+        held = {b: self.latest[b] for b in buyer_ids if b in self.latest}
+        others = cover_repo.versions_of_buyers(
+            self.session, self.policy_id, buyer_ids, except_ids=[v.id for v in held.values()]
+        )
+        for buyer_id, version in held.items():
+            others.setdefault(buyer_id, []).append(version)
+        return {b: sorted(history, key=lambda v: v.id) for b, history in others.items()}
+
     def batch(self, entries: list[StagedEntry], report: SyncReport) -> None:
         """Judge each entry against the stored versions of the same cover (insurer cover
         ref and effective-from) and against the buyer's newest version, then append what
         is new. A record older than its buyer's newest version is kept as history (silently)
         unless it would govern in its place, which would replace newer data with older."""
         resolved = [(self.buyer(entry, report), entry) for entry in entries]
-        stored = cover_repo.versions_of_buyers(
-            self.session, self.policy_id, {b for b, _ in resolved if b is not None}
-        )
+        stored = self.histories({b for b, _ in resolved if b is not None})
         same_cover: dict[tuple[int, str, date], list[CoverDecision]] = {}
         for owner, history in stored.items():
             for version in history:
