@@ -93,14 +93,15 @@ def test_changed_since_day_by_day_lists_tranche_expiry_and_withdrawal(
         )
         assert run.code == 0, run.stderr
         seen[day] = [
-            (r["buyer_name"], r["covered_amount"]) for r in csv.DictReader(io.StringIO(run.stdout))
+            (r["buyer_name"], r["status"], r["covered_amount"])
+            for r in csv.DictReader(io.StringIO(run.stdout))
         ]
     assert seen == {
         "2026-12-01": [],
         "2026-12-02": [],
-        "2026-12-03": [("Bouwbedrijf Van Dijk B.V.", "100000.00")],
+        "2026-12-03": [("Bouwbedrijf Van Dijk B.V.", "APPROVED", "100000.00")],
         "2026-12-04": [],
-        "2026-12-05": [("Nordic Timber AB", "0.00")],
+        "2026-12-05": [("Nordic Timber AB", "WITHDRAWN", "0.00")],
         "2026-12-06": [],
     }
     explicit = run_tci(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cover import (
     CoverDecision,
     CoverStatus,
@@ -19,7 +20,9 @@ from tci_gateway.domain.cover import (
     is_decision,
     limit_in_force,
 )
+from tci_gateway.domain.exposure import compute_exposure
 from tci_gateway.domain.money import Money
+from tci_gateway.domain.receivables import ItemKind, OpenItem
 
 JAN1 = date(2026, 1, 1)
 
@@ -112,6 +115,11 @@ def test_next_change_is_an_announced_withdrawal_or_a_later_dated_decision() -> N
     announced = d(50_000, to=date(2026, 4, 1), pending=PendingAction.WITHDRAWAL_NOTICE)
     result = limit_in_force(versions(announced), date(2026, 3, 1))
     assert (result.next_change, result.next_amount) == (date(2026, 4, 1), eur(0))
+    assert result.status is CoverStatus.APPROVED
+    withdrawn = limit_in_force(versions(announced), date(2026, 4, 1))
+    assert (withdrawn.amount, withdrawn.status) == (eur(0), CoverStatus.WITHDRAWN)
+    ended = limit_in_force(versions(d(50_000, to=date(2026, 4, 1))), date(2026, 4, 1))
+    assert ended.status is CoverStatus.EXPIRED
     reduction = versions(d(100_000), d(40_000, CoverStatus.REDUCED, start=date(2026, 6, 1)))
     result = limit_in_force(reduction, date(2026, 5, 10))
     assert (result.amount, result.next_change, result.next_amount) == (
@@ -223,3 +231,30 @@ def test_the_limit_holds_until_its_next_change(history: list[CoverDecision], day
         changed = limit_in_force(stored, result.next_change)
         assert changed.amount == result.next_amount
         assert changed.amount != result.amount or changed.governing is not result.governing
+
+
+def test_exposure_after_an_announced_withdrawal_took_effect() -> None:
+    invoice = OpenItem(
+        erp_account="C1",
+        document_number="I1",
+        kind=ItemKind.INVOICE,
+        amount=eur(10_000),
+        open_amount=eur(10_000),
+        document_date=JAN1,
+    )
+    announced = d(50_000, to=date(2026, 4, 1), pending=PendingAction.WITHDRAWAL_NOTICE)
+    before = compute_exposure([invoice], "EUR", versions(announced), date(2026, 3, 31))
+    assert (before.status, before.covered, before.alerts) == (
+        CoverStatus.APPROVED,
+        eur(10_000),
+        (AlertKind.PENDING_WITHDRAWAL,),
+    )
+    after = compute_exposure([invoice], "EUR", versions(announced), date(2026, 4, 1))
+    assert (after.status, after.covered, after.alerts) == (
+        CoverStatus.WITHDRAWN,
+        eur(0),
+        (AlertKind.UNCOVERED,),
+    )
+    pending_after = versions(d(50_000), d(90_000, CoverStatus.PENDING))
+    shown = compute_exposure([invoice], "EUR", pending_after, date(2026, 4, 1))
+    assert (shown.status, shown.limit) == (CoverStatus.PENDING, eur(50_000))

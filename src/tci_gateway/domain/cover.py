@@ -213,6 +213,23 @@ class LimitInForce(Generic[VC]):
     def currency(self) -> str | None:
         return self.amount.currency if self.amount is not None else None
 
+    @property
+    def status(self) -> CoverStatus | None:
+        """The status of the limit in force: the governing decision's, except once its
+        cover has ended by date (``effective_to`` passed): ``WITHDRAWN`` when a withdrawal
+        or cancellation was announced, else ``EXPIRED``. ``None`` without a decision."""
+        if self.governing is None:
+            return None
+        decision = self.governing.decision
+        if decision.effective_to is None or self.on < decision.effective_to:
+            return decision.status
+        if decision.status in ENDED_STATUSES:
+            return decision.status
+        announced = (PendingAction.WITHDRAWAL_NOTICE, PendingAction.CANCELLATION_PENDING)
+        return (
+            CoverStatus.WITHDRAWN if decision.pending_action in announced else CoverStatus.EXPIRED
+        )
+
 
 def _boundaries(decision: CoverDecision) -> Iterable[date]:
     yield decision.effective_from

@@ -110,13 +110,18 @@ def compute_exposure(
         alerts.append(AlertKind.UNCOVERED)
     elif limit is not None and not limit.is_zero() and positive > limit:
         alerts.append(AlertKind.OVER_LIMIT)
-    status = decision.status if decision else None
+    # a newer pending version is shown as such; else the status of the limit in force
+    # (an announced withdrawal that took effect shows as WITHDRAWN)
+    status = (
+        in_force.status if shown is in_force.governing else decision.status if decision else None
+    )
     if status is CoverStatus.REFUSED:
         alerts.append(AlertKind.COVER_REFUSED)
     elif status is CoverStatus.PENDING:
         alerts.append(AlertKind.COVER_PENDING)
     pending = decision.pending_action if decision else None
-    if pending in (PendingAction.WITHDRAWAL_NOTICE, PendingAction.CANCELLATION_PENDING):
+    announced = (PendingAction.WITHDRAWAL_NOTICE, PendingAction.CANCELLATION_PENDING)
+    if pending in announced and status not in (CoverStatus.WITHDRAWN, CoverStatus.EXPIRED):
         alerts.append(AlertKind.PENDING_WITHDRAWAL)
     if unconverted:
         alerts.append(AlertKind.FX_RATE_MISSING)

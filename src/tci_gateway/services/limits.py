@@ -46,7 +46,7 @@ def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState
     amount = cover.amount
     return LimitState(
         decision_id=shown.id if shown is not None else None,
-        status=shown.decision.status.value if shown is not None else NO_COVER,
+        status=(cover.status or shown.decision.status).value if shown is not None else NO_COVER,
         amount=amount.amount if amount is not None else Decimal(0),
         currency=amount.currency if amount is not None else currency,
         valid_from=cover.governing.decision.effective_from if cover.governing else None,
