@@ -110,3 +110,7 @@ def test_changed_since_day_by_day_lists_tranche_expiry_and_withdrawal(
     assert explicit.code == 0, explicit.stderr
     listed = {r["buyer_name"] for r in csv.DictReader(io.StringIO(explicit.stdout))}
     assert "Nordic Timber AB" in listed and "Alpine Retail AG" not in listed  # no NO_COVER rows
+    ahead = run_tci(*base, "export", "limits", "--changed-since", "999999", cwd=tmp_path)
+    assert ahead.code == 2 and ahead.stdout == ""
+    assert "cursor 999999 is ahead of this ledger's last limit change" in ahead.stderr
+    assert "Traceback" not in ahead.stderr

@@ -17,6 +17,7 @@ from tci_adapters.atradius.wire import Cover
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.money import Money
+from tci_gateway.errors import ConfigError
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import AlertRow, LimitChangeRow, LimitInForceRow
 from tci_gateway.scheduler.jobs import JobContext
@@ -324,3 +325,11 @@ def test_concurrent_rolls_record_each_change_once(buyers: Ledger) -> None:
     assert sorted(results) == [0, 0, len(many)]
     dated = [r for r in reasons(buyers) if r[0] == "date"]
     assert dated == [("date", Decimal("40000"))] * len(many)
+
+
+def test_a_cursor_ahead_of_the_ledger_is_refused(buyers: Ledger) -> None:
+    sync(buyers, day(0), entry("1", decision("70000", ref="X1")))
+    full = export_limits(buyers, POLICIES, now=day(0))
+    with pytest.raises(ConfigError, match=f"cursor {full.cursor + 500} is ahead"):
+        export_limits(buyers, POLICIES, now=day(0), changed_since=full.cursor + 500)
+    assert export_limits(buyers, POLICIES, now=day(0), changed_since=full.cursor).rows == []

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.domain.money import quantize_minor
 from tci_gateway.domain.policy import Policy
+from tci_gateway.errors import ConfigError
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
@@ -119,6 +120,13 @@ def export_limits(
     with ledger.unit_of_work() as session:
         cursor = limit_repo.last_change_id(session)
         changed: set[tuple[int, int]] | None = None
+        if changed_since is not None and changed_since > cursor:
+            raise ConfigError(
+                f"cursor {changed_since} is ahead of this ledger's last limit change "
+                f"({cursor}): it was not printed by an export of this ledger (cursors "
+                "printed before limits were kept in the ledger were decision ids); take a "
+                "full export without --changed-since and keep its cursor"
+            )
         if changed_since is not None:
             changed = limit_repo.changed_since(session, changed_since, cursor)
         rows = _rows(session, policies, only=changed, raw_codes=raw_codes)
