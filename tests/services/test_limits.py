@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tci_adapters.atradius.mapping import map_cover
 from tci_adapters.atradius.wire import Cover
@@ -333,3 +333,13 @@ def test_a_cursor_ahead_of_the_ledger_is_refused(buyers: Ledger) -> None:
     with pytest.raises(ConfigError, match=f"cursor {full.cursor + 500} is ahead"):
         export_limits(buyers, POLICIES, now=day(0), changed_since=full.cursor + 500)
     assert export_limits(buyers, POLICIES, now=day(0), changed_since=full.cursor).rows == []
+
+
+def test_the_roll_computes_limits_the_ledger_does_not_hold_yet(buyers: Ledger) -> None:
+    sync(buyers, day(0), entry("1", decision("70000", ref="X1")), entry("2", decision("5000")))
+    with buyers.unit_of_work() as session:  # e.g. a ledger from before limits were kept
+        session.execute(delete(LimitInForceRow).where(LimitInForceRow.buyer_id == 1))
+    assert roll_limits(buyers, POLICIES, day(0)).computed == {"main": 1}
+    rows = amounts(export_limits(buyers, POLICIES, now=day(0)).rows)
+    assert rows["Alpha GmbH"] == ("APPROVED", Decimal("70000.00"), None)
+    assert roll_limits(buyers, POLICIES, day(0)).computed == {"main": 0}

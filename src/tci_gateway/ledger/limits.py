@@ -89,11 +89,15 @@ def due_buyers(session: Session, policy_id: int, day: date) -> set[int]:
             )
         )
     )
-    stored = select(_LIMITS.c.buyer_id).where(_LIMITS.c.policy_id == policy_id)
+    # NOT EXISTS, not NOT IN: an anti-join at any size (PostgreSQL hashes NOT IN only
+    # while the list fits in work_mem)
+    stored = select(_LIMITS.c.buyer_id).where(
+        _LIMITS.c.policy_id == policy_id, _LIMITS.c.buyer_id == _DECISIONS.c.buyer_id
+    )
     due.update(
         session.scalars(
             select(_DECISIONS.c.buyer_id)
-            .where(_DECISIONS.c.policy_id == policy_id, _DECISIONS.c.buyer_id.not_in(stored))
+            .where(_DECISIONS.c.policy_id == policy_id, ~stored.exists())
             .distinct()
         )
     )
