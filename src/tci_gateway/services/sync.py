@@ -160,7 +160,8 @@ class _Change:
 
 
 class _Reconciler:
-    """Diffs staged entries against the latest versions, in one transaction."""
+    """Compares staged entries with the stored versions and appends what is new, in one
+    transaction. ``latest`` holds each buyer's newest version (latest effective-from)."""
 
     def __init__(
         self, session: Session, policy: Policy, policy_id: int, run_id: int, now: datetime
