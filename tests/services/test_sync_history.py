@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func, select
 
 from tci_gateway.domain.cover import CoverStatus
@@ -218,3 +219,59 @@ def test_the_pack_shows_the_unknown_limit_and_the_lower_bound() -> None:
     assert "| 70000.00 | unknown | 0.00 |" in text
     assert "**indemnity: 0.00 EUR** (a lower bound)" in text
     assert f"- {note}: the indemnity is at least the figure above" in text
+
+
+def test_the_atradius_portfolio_with_a_decision_and_its_reduction(ledger: Ledger) -> None:
+    """The issue's case through the real adapter: Atradius lists the 100k decision
+    (superseded, SCLD) and the 40k reduction; both are kept, the indemnity is 63,000."""
+    from tci_gateway.adapters.contract import AdapterContext
+    from tci_gateway.adapters.registry import load_plugin
+
+    from .sandboxed import sandboxed_insurer
+
+    _, sandbox, fixture = sandboxed_insurer("atradius")
+    ref = dict(fixture.policy.external_ref)
+
+    def cover(cover_id: int, code: str, amount: int, start: str, **extra: str) -> dict[str, object]:
+        return {
+            "coverId": cover_id,
+            "policyId": ref["policy_id"],
+            "buyerId": 990077,
+            "buyerName": "Reduced Ltd",
+            "coverType": "credit-limit",
+            "coverStatus": "DECISION",
+            "decisionCode": code,
+            "totalDecision": {"decisionAmtInPolicyCurrency": Decimal(amount)},
+            "decisionDate": f"{start}T09:00:00Z",
+            "effectFromDate": start,
+            **extra,
+        }
+
+    sandbox.seed(
+        {
+            "covers": [
+                cover(870001, "DC01", 100000, "2026-01-01", historicCode="SCLD"),
+                cover(870002, "DC09", 40000, "2026-06-01", decisionDate="2026-05-20T09:00:00Z"),
+            ]
+        }
+    )
+    plugin = load_plugin("atradius")
+    adapter = plugin.create(
+        AdapterContext(
+            name="atradius",
+            base_url=plugin.sandbox_base_url,
+            environment="sandbox",
+            credentials=dict(sandbox.credentials),
+            transport=httpx.MockTransport(sandbox.handle),
+        )
+    )
+    policy = Policy("main", "atradius", POLICY.terms, ref)
+    report = sync_limits(ledger, adapter, policy, now=NOW)  # type: ignore[arg-type]
+    assert report.ok, report.errors
+    with ledger.unit_of_work() as s:
+        (buyer_id,) = s.scalars(
+            select(CoverDecisionRow.buyer_id).where(CoverDecisionRow.insurer_cover_ref == "870002")
+        )
+    assert indemnity(ledger, buyer_id) == eur("63000")
+    again = sync_limits(ledger, adapter, policy, now=NOW)  # type: ignore[arg-type]
+    assert again.written == 0
