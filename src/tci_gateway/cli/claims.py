@@ -34,10 +34,11 @@ def deadlines_cmd(
         bool, typer.Option("--invoices", help="One row per overdue invoice, each its own clock.")
     ] = False,
 ) -> None:
-    """Overdue buyers with their deadline clock (from the oldest overdue invoice, or the
-    clock of the buyer's case once it has notified the insurer) and the escalation steps
-    due, per policy, on each policy's business date; ``--invoices`` lists every overdue
-    invoice with its own clock."""
+    """Overdue buyers with their deadline clock and the escalation steps due.
+
+    The clock is the oldest overdue invoice's, or the one the buyer's case was notified
+    under; dates are each policy's business date. --invoices lists every overdue invoice
+    with its own clock."""
     state = _state(ctx)
     if invoices:
         _invoice_deadlines(state, within)

@@ -46,7 +46,7 @@ def owner_id() -> str:
 def _simulated(
     start: str, step: float, ticks: int, interval: float, epoch: float | None
 ) -> SimulatedClock:
-    from tci_gateway.cli.main import parse_as_of
+    from tci_gateway.cli.state import parse_as_of
 
     if step <= 0 or interval <= 0 or ticks < 1:
         raise typer.BadParameter(

@@ -4,7 +4,7 @@ from the configuration."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import typer
@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from tci_gateway.cli.output import Output
 from tci_gateway.cli.wiring import Wiring
 from tci_gateway.config import Settings, find_config, load_settings
+from tci_gateway.domain.policy import BusinessDay
 from tci_gateway.logs import configure_logging
 
 
@@ -89,3 +90,17 @@ class GlobalOptionsGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         return super().parse_args(ctx, hoist_global_options(args))
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    """``--as-of``: an ISO datetime (UTC unless it has an offset), or a date, which is
+    that date in every policy's time zone (a :class:`BusinessDay`)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return BusinessDay.of(date.fromisoformat(value))
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
