@@ -129,6 +129,8 @@ def export_limits_cmd(
 
     if fmt not in (None, "csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
+    if cursor_file is not None and cursor_file.is_dir():  # refused before anything is written
+        raise ConfigError(f"cursor file {cursor_file} is a directory")
     if cursor_file is not None and changed_since is None and cursor_file.is_file():
         text = cursor_file.read_text(encoding="utf-8").strip()
         if not text.isdigit():
