@@ -1,4 +1,4 @@
-"""An in-process simulator of the Allianz Trade API's shape (DESIGN.md, "Shape of the code").
+"""An in-process simulator of the Allianz Trade API's shape (docs/architecture.md, section 1).
 
 :class:`AllianzSandbox` serves one ``httpx.Request`` at a time from in-memory state:
 mount it on ``httpx.MockTransport(sandbox.handle)`` or serve it on loopback with

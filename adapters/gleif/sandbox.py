@@ -1,4 +1,4 @@
-"""An in-process simulator of the GLEIF LEI API's shape (DESIGN.md, "Shape of the code").
+"""An in-process simulator of the GLEIF LEI API's shape (docs/architecture.md, section 1).
 
 :class:`GleifSandbox` serves one ``httpx.Request`` at a time from in-memory records:
 mount it on ``httpx.MockTransport(sandbox.handle)`` or serve it on loopback with

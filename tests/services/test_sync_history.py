@@ -1,6 +1,6 @@
 """Cover history kept by the limit sync: several records of one buyer in one sync are
 each their own effective-dated version, reruns write nothing, and the indemnity relies
-on that history (DESIGN.md, domain rule 6's example)."""
+on that history (docs/domain.md, section 7's example)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Effective-dated cover and the covered limit on a date (DESIGN.md, domain rule 3)."""
+"""Effective-dated cover and the covered limit on a date (docs/domain.md, section 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The deadline clock of an overdue invoice (DESIGN.md, domain rule 5)."""
+"""The deadline clock of an overdue invoice (docs/domain.md, section 5)."""
 
 from __future__ import annotations
 

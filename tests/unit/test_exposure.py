@@ -1,4 +1,4 @@
-"""Exposure against cover per buyer and policy (DESIGN.md, domain rule 4)."""
+"""Exposure against cover per buyer and policy (docs/domain.md, section 4)."""
 
 from __future__ import annotations
 

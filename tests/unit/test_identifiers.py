@@ -1,4 +1,4 @@
-"""Identifiers with a scheme, validated before they are trusted (DESIGN.md, rule 2)."""
+"""Identifiers with a scheme, validated before they are trusted (docs/domain.md, section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Insured amount and indemnity (DESIGN.md, domain rule 6).
+"""Insured amount and indemnity (docs/domain.md, section 7).
 
 Golden tests are computed by hand; each shows its arithmetic.
 """

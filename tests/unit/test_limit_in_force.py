@@ -1,4 +1,4 @@
-"""The limit in force is conservative (DESIGN.md, domain rule 3): domain/cover.py."""
+"""The limit in force is conservative (docs/domain.md, section 3): domain/cover.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Money: exact Decimal amounts with a currency (DESIGN.md, domain rule 1)."""
+"""Money: exact Decimal amounts with a currency (docs/domain.md, section 1)."""
 
 from __future__ import annotations
 

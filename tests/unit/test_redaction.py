@@ -1,5 +1,5 @@
-"""Secrets never reach the logs or error messages (DESIGN.md security rules; reliability.md
-requirement 17). Canary secrets are planted everywhere a real one could travel."""
+"""Secrets never reach the logs or error messages (docs/architecture.md, section 4,
+redaction). Canary secrets are planted everywhere a real one could travel."""
 
 from __future__ import annotations
 

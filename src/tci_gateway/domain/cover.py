@@ -1,6 +1,6 @@
 """Cover decisions, effective-dated, and the covered limit on a date.
 
-DESIGN.md, domain rule 3. Every insurer's statuses are normalised to
+docs/domain.md, section 3. Every insurer's statuses are normalised to
 :class:`CoverStatus`; the insurer's raw codes are kept beside it in ``raw_codes``.
 
 The limit in force on a date is conservative: only a *decision* adds cover
@@ -249,7 +249,7 @@ def _known_state(known: Sequence[V], on: date, currency: str) -> tuple[V | None,
 
 def limit_in_force(versions: Iterable[V], on: date) -> LimitInForce[V]:
     """The limit in force on ``on`` from a buyer's decision history under one policy
-    (DESIGN.md, rule 3): what the last known decision still in force gives, zero when
+    (docs/domain.md, section 3): what the last known decision still in force gives, zero when
     there is none. PENDING, REFERRED and versions with unknown codes never add cover."""
     history = list(versions)
     if not history:

@@ -1,4 +1,4 @@
-"""The deadline clock of an overdue invoice (DESIGN.md, domain rule 5).
+"""The deadline clock of an overdue invoice (docs/domain.md, section 5).
 
 Every deadline is counted in calendar days from the invoice's due date ``D``, from the
 policy's terms, never from code constants:

@@ -1,4 +1,4 @@
-"""Exposure against cover, per buyer and policy (DESIGN.md, domain rule 4).
+"""Exposure against cover, per buyer and policy (docs/domain.md, section 4).
 
 exposure = open invoices - open credit notes - open unapplied payments, each converted
 to the policy currency; covered = min(exposure, limit in force), the rest uncovered.
@@ -165,7 +165,7 @@ def limit_alerts(
     has_open_items: bool,
     last_sale: date | None,
 ) -> list[AlertKind]:
-    """Alerts about a limit itself (DESIGN.md, rule 4): expiring within the configured
+    """Alerts about a limit itself (docs/domain.md, section 4): expiring within the configured
     days (a withdrawal date or a tranche expiry), renewal due (decided longer ago than
     the policy's renewal period), and an inactive insured buyer (a limit, no open items
     and no sale for the configured days: cover that costs fees and serves nothing).

@@ -1,6 +1,6 @@
 """Company identifiers with a scheme, validated before they are trusted.
 
-A buyer is a legal entity (DESIGN.md, domain rule 2). Its identifiers each carry a
+A buyer is a legal entity (docs/domain.md, section 2). Its identifiers each carry a
 :class:`Scheme`; an insurer's own buyer id carries the insurer's name as ``issuer``.
 A site identifier (a French SIRET) is never a buyer identifier: it is refused with
 the SIREN to use instead.

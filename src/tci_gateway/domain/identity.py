@@ -1,4 +1,4 @@
-"""Buyer identity: which ERP accounts are one legal entity (DESIGN.md, domain rule 2).
+"""Buyer identity: which ERP accounts are one legal entity (docs/domain.md, section 2).
 
 Pure rules, no I/O:
 

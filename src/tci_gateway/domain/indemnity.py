@@ -1,4 +1,4 @@
-"""Insured amount and indemnity of a claim, per buyer and policy (DESIGN.md, domain rule 6).
+"""Insured amount and indemnity of a claim, per buyer and policy (docs/domain.md, section 7).
 
 Cover follows the delivery: a reduction or withdrawal of the limit applies to deliveries
 after its effective date, while what was delivered before stays covered up to the earlier
@@ -26,8 +26,9 @@ starts on DATE") with the indemnity marked as a lower bound: the true figure is 
 less, because more room for an earlier invoice never lowers the sum of the insured parts
 (each later part loses at most what the earlier one gained).
 
-Worked example (DESIGN.md): limit 100,000 from 1 January, reduced to 40,000 on 1 June;
-invoice A of 70,000 delivered 10 May, invoice B of 30,000 delivered 15 June, both unpaid:
+Worked example (docs/domain.md, section 7): limit 100,000 from 1 January, reduced to
+40,000 on 1 June; invoice A of 70,000 delivered 10 May, invoice B of 30,000 delivered
+15 June, both unpaid:
 A is insured 70,000 (limit 100,000), B is insured 0 (40,000 - 70,000 < 0); at 90% the
 indemnity is 63,000. Had A been paid down to 20,000: A 20,000, B min(30,000,
 40,000 - 20,000) = 20,000, indemnity 90% x 40,000 = 36,000.

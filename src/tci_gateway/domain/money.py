@@ -1,6 +1,6 @@
 """Money: an exact ``Decimal`` amount with an ISO 4217 currency.
 
-Rules (DESIGN.md, domain rule 1):
+Rules (docs/domain.md, section 1):
 
 * amounts are ``Decimal``, never ``float``; a float given to :class:`Money` is refused;
 * amounts of different currencies never add up: that raises :class:`CurrencyMismatchError`;

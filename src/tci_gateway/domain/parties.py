@@ -1,4 +1,4 @@
-"""Buyers and the ERP accounts that map to them (DESIGN.md, domain rule 2).
+"""Buyers and the ERP accounts that map to them (docs/domain.md, section 2).
 
 A buyer is a legal entity, known by validated identifiers. Several ERP customer accounts
 may map to one buyer; a site (SIRET, branch) is never a buyer. Identity is decided by
