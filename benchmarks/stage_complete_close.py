@@ -16,9 +16,7 @@ import argparse
 import csv
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 
 from benchmarks.common import StageResult, peak_rss_mb, timed
 from benchmarks.ledgers import fresh_ledger
-from benchmarks.stage_import import write_files
+from benchmarks.stage_import import iter_raw_rows, write_files
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import ErpAccountRow, ImportRow, OpenItemRow
 from tci_gateway.logs import configure_logging
@@ -46,31 +44,11 @@ FLOOR_KEYS = Table(
 )
 
 
-def _rows(path: Path, ids: dict[str, int]) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        for r in csv.DictReader(handle):
-            yield {
-                "erp_account_id": ids[r["erp_account"]],
-                "document_number": r["document_number"],
-                "kind": r["kind"],
-                "currency": r["currency"],
-                "amount": Decimal(r["amount"]),
-                "open_amount": Decimal(r["open_amount"]),
-                "document_date": date.fromisoformat(r["document_date"]),
-                "delivery_date": date.fromisoformat(r["delivery_date"]),
-                "due_date": date.fromisoformat(r["due_date"]),
-                "disputed": False,
-                "applies_to": None,
-                "import_id": None,
-                "updated_at": NOW,
-            }
-
-
 def _load(ledger: Ledger, items: Path) -> None:
     """The ledger's open items, in batches (memory stays flat)."""
     with ledger.unit_of_work() as s:
         ids = {a: i for a, i in s.execute(select(ErpAccountRow.account, ErpAccountRow.id))}
-        rows = _rows(items, ids)
+        rows = iter_raw_rows(items, ids)
         while batch := list(islice(rows, BATCH)):
             s.execute(insert(OpenItemRow), batch)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -69,28 +70,29 @@ def write_files(directory: Path, rows: int) -> tuple[Path, Path]:
     return buyers, items
 
 
-def raw_rows(path: Path, account_ids: dict[str, int]) -> list[dict[str, object]]:
-    out = []
+def iter_raw_rows(path: Path, account_ids: dict[str, int]) -> Iterator[dict[str, object]]:
+    """The open-items file's rows as ``open_items`` values, for a hand-written floor."""
     with path.open(encoding="utf-8", newline="") as handle:
         for r in csv.DictReader(handle):
-            out.append(
-                {
-                    "erp_account_id": account_ids[r["erp_account"]],
-                    "document_number": r["document_number"],
-                    "kind": r["kind"],
-                    "currency": r["currency"],
-                    "amount": Decimal(r["amount"]),
-                    "open_amount": Decimal(r["open_amount"]),
-                    "document_date": date.fromisoformat(r["document_date"]),
-                    "delivery_date": date.fromisoformat(r["delivery_date"]),
-                    "due_date": date.fromisoformat(r["due_date"]),
-                    "disputed": False,
-                    "applies_to": None,
-                    "import_id": None,
-                    "updated_at": NOW,
-                }
-            )
-    return out
+            yield {
+                "erp_account_id": account_ids[r["erp_account"]],
+                "document_number": r["document_number"],
+                "kind": r["kind"],
+                "currency": r["currency"],
+                "amount": Decimal(r["amount"]),
+                "open_amount": Decimal(r["open_amount"]),
+                "document_date": date.fromisoformat(r["document_date"]),
+                "delivery_date": date.fromisoformat(r["delivery_date"]),
+                "due_date": date.fromisoformat(r["due_date"]),
+                "disputed": False,
+                "applies_to": None,
+                "import_id": None,
+                "updated_at": NOW,
+            }
+
+
+def raw_rows(path: Path, account_ids: dict[str, int]) -> list[dict[str, object]]:
+    return list(iter_raw_rows(path, account_ids))
 
 
 def run(args: list[str]) -> StageResult:
