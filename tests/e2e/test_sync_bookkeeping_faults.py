@@ -45,23 +45,27 @@ def staged_by_run(url: str) -> dict[int, int]:
         ledger.dispose()
 
 
+def sync_killed_at(
+    crash_point: str, database_url: str, tmp_path: Path, servers: list[LoopbackServer]
+) -> tuple[Path, dict[str, str]]:
+    """A 300-cover Atradius sync killed with SIGKILL at ``crash_point``; its config and
+    environment for the rerun."""
+    server, sandbox = serve("atradius", 300)
+    servers.append(server)
+    path, env = config(tmp_path, database_url, {"atradius": (server, sandbox)}, {})
+    killed = run_tci(
+        "-c", str(path), "sync", "limits", cwd=tmp_path, env={**env, "TCI_CRASH_AT": crash_point}
+    )
+    assert killed.code == -9, killed.stderr
+    return path, env
+
+
 def test_killed_after_the_reconciliation_committed_the_run_keeps_its_figures(
     database_url: str,
     tmp_path: Path,
     cleanup: list[LoopbackServer],  # noqa: F811
 ) -> None:
-    server, sandbox = serve("atradius", 300)
-    cleanup.append(server)
-    path, env = config(tmp_path, database_url, {"atradius": (server, sandbox)}, {})
-    killed = run_tci(
-        "-c",
-        str(path),
-        "sync",
-        "limits",
-        cwd=tmp_path,
-        env={**env, "TCI_CRASH_AT": "sync_after_reconcile"},
-    )
-    assert killed.code == -9, killed.stderr  # SIGKILL, after the commit
+    path, env = sync_killed_at("sync_after_reconcile", database_url, tmp_path, cleanup)
     assert counts(database_url) == {"atradius-pol": 300}
     assert runs(database_url) == [("succeeded", 300, 300, 0)]  # not "running", not zeros
     rerun = run_tci("-c", str(path), "--json", "sync", "limits", cwd=tmp_path, env=env)
@@ -74,18 +78,7 @@ def test_killed_before_the_reconciliation_its_staged_rows_are_pruned(
     tmp_path: Path,
     cleanup: list[LoopbackServer],  # noqa: F811
 ) -> None:
-    server, sandbox = serve("atradius", 300)
-    cleanup.append(server)
-    path, env = config(tmp_path, database_url, {"atradius": (server, sandbox)}, {})
-    killed = run_tci(
-        "-c",
-        str(path),
-        "sync",
-        "limits",
-        cwd=tmp_path,
-        env={**env, "TCI_CRASH_AT": "sync_after_stage"},
-    )
-    assert killed.code == -9, killed.stderr
+    path, env = sync_killed_at("sync_after_stage", database_url, tmp_path, cleanup)
     assert counts(database_url) == {}
     (first,) = staged_by_run(database_url).items()
     assert first[1] == 300
