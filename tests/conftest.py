@@ -78,6 +78,19 @@ def ledger(database_url: str) -> Iterator[Ledger]:
     led.dispose()
 
 
+PG_FIXTURES = frozenset({"pg_url", "pg_schema_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `-m postgres` selects every test that runs on PostgreSQL: the PostgreSQL variant of a
+    # backend-parametrised test and the tests built on a PostgreSQL-only fixture.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and "postgresql" in map(str, callspec.params.values())
+        if on_pg or PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Any test using `ledger` or `database_url` runs once per backend.
     if {"ledger", "database_url"} & set(metafunc.fixturenames) and not hasattr(

@@ -27,6 +27,7 @@ DB_CANARY = "dbpw-CANARY-5e1f0a"
 CREDENTIAL_CANARY = "cred-CANARY-77c2d9"
 PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="TCI_TEST_DATABASE_URL is not set")
+on_pg = pytest.mark.postgres
 
 
 def with_password(url: str) -> str:
@@ -94,6 +95,7 @@ def test_unreachable_ledger_is_one_line_naming_the_url_without_its_password(
 
 
 @needs_pg
+@on_pg
 @pytest.mark.parametrize(
     ("change", "cause"),
     [

@@ -64,6 +64,7 @@ def test_an_unreachable_server_names_the_url_without_its_password() -> None:
     assert "connection refused" in message and "s3cret" not in message and "\n" not in message
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="TCI_TEST_DATABASE_URL is not set")
 @pytest.mark.parametrize(
     ("change", "cause"),

@@ -235,8 +235,9 @@ def test_steps_out_of_order_are_refused() -> None:
         EscalationPath("watch", (Step(60, StepAction.CLAIM), Step(30, StepAction.REMINDER)))
 
 
-def test_escalation_error_is_a_value_error() -> None:
-    assert issubclass(EscalationError, ValueError)
+def test_an_escalation_error_is_caught_as_a_value_error() -> None:
+    with pytest.raises(ValueError, match="in day order"):
+        EscalationPath("watch", (Step(60, StepAction.CLAIM), Step(30, StepAction.REMINDER)))
 
 
 # -- due steps ------------------------------------------------------------------------------
