@@ -3,6 +3,11 @@
 An adapter is created from an :class:`AdapterContext` by its plugin's factory and
 speaks the domain's language only: wire models never leave the adapter. Capability
 flags say what an insurer's API can do; a missing capability is reported, never faked.
+
+The records that travel further than the adapter call, into the ledger, live in the
+domain and are re-exported here so a plugin imports everything from this module:
+:class:`PortfolioEntry` (:mod:`tci_gateway.domain.portfolio`) and :class:`Assessment`
+(:mod:`tci_gateway.domain.assessment`).
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
+from tci_gateway.domain.assessment import Assessment as Assessment
 from tci_gateway.domain.cover import CoverDecision
 from tci_gateway.domain.identifiers import Identifier
 from tci_gateway.domain.money import Money
+from tci_gateway.domain.portfolio import PortfolioEntry as PortfolioEntry
 from tci_gateway.errors import RecordError
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
@@ -69,19 +76,6 @@ class BuyerMatch:
     country: str
     identifiers: tuple[Identifier, ...] = ()
     rating: str | None = None
-
-
-@dataclass(frozen=True)
-class PortfolioEntry:
-    """One version of a buyer's decision from an insurer's portfolio, normalised, with
-    the raw record kept for provenance. A portfolio may hold several per buyer (a decision
-    and the reduction that followed it): the sync keeps each as its own version."""
-
-    insurer_buyer_id: str
-    buyer_name: str
-    buyer_country: str | None
-    decision: CoverDecision
-    raw: str
 
 
 PortfolioItem = PortfolioEntry | RecordError
@@ -272,25 +266,6 @@ class CompanyCandidate:
     rank: int | None = None
     direct_parent: Identifier | None = None
     ultimate_parent: Identifier | None = None
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """One provider's credit assessment, stored as given, never averaged with another.
-    ``missing`` lists the blocks or fields that were absent or unreadable (a text where a
-    number was expected) instead of failing the whole answer."""
-
-    provider: str
-    provider_id: str
-    provider_reference: str | None
-    scale: str
-    score_raw: str | None = None
-    band: str | None = None
-    failure_score: str | None = None
-    paydex: int | None = None
-    recommended_limit: Money | None = None
-    as_of: date | None = None
-    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

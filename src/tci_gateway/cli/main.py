@@ -16,7 +16,7 @@ import typer
 try:  # typer exports neither; recent typer vendors click as typer._click
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - typer releases that depend on click itself
-    from click.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from click.exceptions import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
         NoArgsIsHelpError,
         UsageError,
     )

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tci_gateway.adapters.contract import Assessment
+from tci_gateway.domain.assessment import Assessment
 from tci_gateway.domain.identifiers import Identifier
 from tci_gateway.ledger.buyer_merge import MergeConflict as MergeConflict
 from tci_gateway.ledger.buyer_merge import MergeResult as MergeResult

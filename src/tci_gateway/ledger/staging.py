@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from tci_gateway.adapters.contract import PortfolioEntry
 from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.money import Money
+from tci_gateway.domain.portfolio import PortfolioEntry
 from tci_gateway.ledger.tables import SyncRunRow, SyncStagingRow
 
 DEFAULT_RETENTION_DAYS = 90
