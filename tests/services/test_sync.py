@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cover import CoverStatus, PendingAction, covered_limit, in_force
 from tci_gateway.domain.policy import Policy
@@ -33,10 +32,6 @@ def versions(ledger: Ledger) -> int:
 def alert_kinds(ledger: Ledger) -> list[str]:
     with ledger.unit_of_work() as s:
         return sorted(s.scalars(select(AlertRow.kind)))
-
-
-def test_fake_is_an_insurer_adapter() -> None:
-    assert isinstance(FakeInsurer(), InsurerAdapter)
 
 
 def test_first_sync_writes_then_rerun_writes_nothing(ledger: Ledger, tmp_path: Path) -> None:
