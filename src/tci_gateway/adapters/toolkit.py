@@ -1,0 +1,117 @@
+"""The adapter toolkit: the public API for plugin authors.
+
+An insurer or bureau adapter is built from the pieces re-exported here (see
+``docs/adapters.md``): authenticators, paginators and the record iterator, the options
+model, status overrides, country and identifier helpers, mapping and error-mapping
+helpers, and the HTTP client they all use. Import from this module, not from the
+modules behind it: they may move, these names stay. Each helper's names are
+listed in ``__all__`` (one ``__all__ +=`` line per module).
+"""
+
+from tci_gateway.adapters.paging import (
+    CursorPaginator,
+    NextLinkPaginator,
+    OffsetPaginator,
+    Page,
+    PageNumberPaginator,
+    PageRequest,
+    Pages,
+    Paginator,
+    SinglePagePaginator,
+    iter_records,
+    records_at,
+    value_at,
+)
+from tci_gateway.adapters.responses import (
+    describe,
+    none_if_not_found,
+    parse_model,
+    record_error,
+    unreadable,
+)
+
+__all__ = [
+    "CursorPaginator",
+    "NextLinkPaginator",
+    "OffsetPaginator",
+    "Page",
+    "PageNumberPaginator",
+    "PageRequest",
+    "Pages",
+    "Paginator",
+    "SinglePagePaginator",
+    "iter_records",
+    "records_at",
+    "value_at",
+]
+__all__ += [
+    "describe",
+    "none_if_not_found",
+    "parse_model",
+    "record_error",
+    "unreadable",
+]
+
+# T2: options, status overrides, countries, mapping errors.
+from tci_gateway.adapters.countries import (  # noqa: E402
+    find_alpha2,
+    to_alpha2,
+    to_alpha3,
+    vat_number,
+    vat_prefix,
+)
+from tci_gateway.adapters.mapping import MappingError, money, require, utc  # noqa: E402
+from tci_gateway.adapters.options import (  # noqa: E402
+    AdapterOptions,
+    adapter_label,
+    check_base_url,
+    check_credentials,
+    code,
+    credential_env_name,
+    decimal_option,
+    flag,
+    header_name,
+    https_url,
+    refuse_unknown,
+    sandbox_factory,
+    table,
+    whole_number,
+)
+from tci_gateway.adapters.overrides import (  # noqa: E402
+    CodeTable,
+    code_key,
+    enum_value,
+    parse_code_table,
+    parse_status_overrides,
+)
+
+__all__ += [
+    "AdapterOptions",
+    "CodeTable",
+    "MappingError",
+    "adapter_label",
+    "check_base_url",
+    "check_credentials",
+    "code",
+    "code_key",
+    "credential_env_name",
+    "decimal_option",
+    "enum_value",
+    "find_alpha2",
+    "flag",
+    "header_name",
+    "https_url",
+    "money",
+    "parse_code_table",
+    "parse_status_overrides",
+    "refuse_unknown",
+    "require",
+    "sandbox_factory",
+    "table",
+    "to_alpha2",
+    "to_alpha3",
+    "utc",
+    "vat_number",
+    "vat_prefix",
+    "whole_number",
+]
