@@ -19,17 +19,23 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tci_gateway.domain.receivables import ItemKind
 from tci_gateway.erp.canonical import BUYER_COLUMNS, OPEN_ITEM_COLUMNS, check_source
-from tci_gateway.erp.reader import MAX_CSV_BYTES, Columns, RawRecord
+from tci_gateway.erp.reader import (
+    CODECS,
+    MAX_CSV_BYTES,
+    Columns,
+    RawRecord,
+    UndecodableError,
+    decode_lines,
+)
 from tci_gateway.errors import ConfigError, RecordError
 
 CANONICAL: dict[str, Columns] = {"buyers": BUYER_COLUMNS, "open_items": OPEN_ITEM_COLUMNS}
-CODECS = {"utf-8": "utf-8", "windows-1252": "cp1252", "latin-1": "latin-1"}
 _ENCODING_ALIASES = {
     **{name: name for name in CODECS},
     "utf8": "utf-8",
@@ -40,46 +46,6 @@ _ENCODING_ALIASES = {
 THOUSANDS_SEPARATORS = ("", ".", ",", " ", "'", "\u00a0", "\u202f")
 AMOUNT_COLUMNS = ("amount", "open_amount")
 DATE_COLUMNS = ("document_date", "delivery_date", "due_date")
-MAX_LINE_BYTES = 1 << 20
-_BOM = b"\xef\xbb\xbf"
-
-
-class UndecodableError(Exception):
-    """A line of a file that cannot be read in its declared encoding."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(reason)
-        self.line, self.reason = line, reason
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def decode_lines(handle: BinaryIO, encoding: str = "utf-8") -> Iterator[str]:
-    """The lines of ``handle`` decoded strictly (``utf-8``, ``windows-1252`` or
-    ``latin-1``); a UTF-8 byte-order mark is skipped, and refused in another encoding."""
-    codec = CODECS[encoding]
-    offset = 0
-    for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
-        if len(raw) > MAX_LINE_BYTES:
-            raise UndecodableError(number, f"line is longer than {MAX_LINE_BYTES} bytes")
-        if number == 1 and raw.startswith(_BOM) and codec == "utf-8":
-            raw, offset = raw[3:], 3
-        elif codec != "utf-8" and not raw.isascii() and (raw.startswith(_BOM) or _is_utf8(raw)):
-            # Mojibake guard: "MÃ¼ller" would otherwise enter the ledger as a name.
-            raise UndecodableError(number, f"the line is UTF-8, but the file should be {encoding}")
-        try:
-            yield raw.decode(codec)
-        except UnicodeDecodeError as exc:
-            raise UndecodableError(
-                number, f"bytes that are not {encoding} (byte offset {offset + exc.start})"
-            ) from exc
-        offset += len(raw)
 
 
 class ErpProfile(BaseModel):

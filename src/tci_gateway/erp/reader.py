@@ -8,11 +8,16 @@
   the record's position in the array, from 1.
 
 Problems become :class:`~tci_gateway.errors.RecordError` values; the caller decides.
+
+Also the helpers every file import shares: :func:`decode_lines` (strict line decoding in
+one of :data:`CODECS`, used by the mapping profiles and the FX rates import) and
+:func:`file_sha256` (the fingerprint an import is recorded with).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +29,48 @@ from tci_gateway.errors import RecordError
 
 MAX_CSV_BYTES = 4 * 1024**3
 MAX_JSON_BYTES = 256 * 1024**2
+
+CODECS = {"utf-8": "utf-8", "windows-1252": "cp1252", "latin-1": "latin-1"}
+MAX_LINE_BYTES = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+class UndecodableError(Exception):
+    """A line of a file that cannot be read in its declared encoding."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_lines(handle: BinaryIO, encoding: str = "utf-8") -> Iterator[str]:
+    """The lines of ``handle`` decoded strictly (``utf-8``, ``windows-1252`` or
+    ``latin-1``); a UTF-8 byte-order mark is skipped, and refused in another encoding."""
+    codec = CODECS[encoding]
+    offset = 0
+    for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise UndecodableError(number, f"line is longer than {MAX_LINE_BYTES} bytes")
+        if number == 1 and raw.startswith(_BOM) and codec == "utf-8":
+            raw, offset = raw[3:], 3
+        elif codec != "utf-8" and not raw.isascii() and (raw.startswith(_BOM) or _is_utf8(raw)):
+            # Mojibake guard: "MÃ¼ller" would otherwise enter the ledger as a name.
+            raise UndecodableError(number, f"the line is UTF-8, but the file should be {encoding}")
+        try:
+            yield raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            raise UndecodableError(
+                number, f"bytes that are not {encoding} (byte offset {offset + exc.start})"
+            ) from exc
+        offset += len(raw)
 
 
 @dataclass(frozen=True)
@@ -196,3 +243,12 @@ def first_errors(items: Iterable[RecordError], limit: int) -> list[RecordError]:
         if len(out) >= limit:
             break
     return out
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks: an import's fingerprint."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

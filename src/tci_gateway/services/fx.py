@@ -25,12 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from tci_gateway.domain.money import Money, minor_units
-from tci_gateway.erp.profiles import UndecodableError, decode_lines
+from tci_gateway.erp.reader import UndecodableError, decode_lines, file_sha256
 from tci_gateway.errors import InputError, RecordError
 from tci_gateway.ledger import fx as fx_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import record_import
-from tci_gateway.services.importing import file_sha256
 
 BASE = "EUR"
 ECB_SOURCE = "ECB"

@@ -10,7 +10,6 @@ scope it no longer lists (:mod:`tci_gateway.services.complete_import`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +34,7 @@ from tci_gateway.erp.canonical import (
     parse_open_item,
 )
 from tci_gateway.erp.profiles import ErpProfile, read_with_profile
-from tci_gateway.erp.reader import Columns, RawRecord, read_records
+from tci_gateway.erp.reader import Columns, RawRecord, file_sha256, read_records
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger.engine import Ledger
@@ -80,14 +79,6 @@ class ImportReport:
     @property
     def written(self) -> int:
         return self.inserted + self.updated + self.closed
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Errors:
