@@ -18,6 +18,10 @@ from sqlalchemy import text
 from tci_gateway.ledger.engine import Ledger, make_engine, normalise_url
 from tci_gateway.ledger.migrate import upgrade
 
+# The adapter contract suites, collected beside each conftest that names its plugins
+# (tests/adapters/conftest.py: the built-ins; tests/plugin_credendo: the worked example).
+pytest_plugins = ["tci_gateway.adapters.contract_suite"]
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
