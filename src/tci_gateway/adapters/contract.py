@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import httpx
 
 from tci_gateway.domain.assessment import Assessment as Assessment
+from tci_gateway.domain.cover import CoverAction as CoverAction
 from tci_gateway.domain.cover import CoverDecision
 from tci_gateway.domain.identifiers import Identifier
 from tci_gateway.domain.money import Money
@@ -81,14 +82,6 @@ class BuyerMatch:
 PortfolioItem = PortfolioEntry | RecordError
 """A portfolio yields entries, and per-record errors as data for records it could not
 read; the sync reports those and goes on."""
-
-
-class CoverAction(StrEnum):
-    NEW = "NEW"
-    INCREASE = "INCREASE"
-    REDUCE = "REDUCE"
-    CANCEL = "CANCEL"
-    RENEW = "RENEW"
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,15 @@ AWAITING_PERSON = (ActionState.REJECTED, ActionState.MANUAL)
 FILED = (ActionState.SENT, ActionState.FILED_MANUALLY)
 
 
+class ActionChannel(StrEnum):
+    """How an action reaches the insurer: its ``API``, a filing pack for a person
+    (``MANUAL``), or not at all (``INTERNAL``: a reminder to the risk team)."""
+
+    API = "API"
+    MANUAL = "MANUAL"
+    INTERNAL = "INTERNAL"
+
+
 class InsurerCaseStatus(StrEnum):
     """The case as the insurer reports it (the overdue or claim file)."""
 

@@ -47,6 +47,53 @@ class PendingAction(StrEnum):
     OTHER = "OTHER"
 
 
+class CoverAction(StrEnum):
+    """What a cover request asks the insurer for."""
+
+    NEW = "NEW"
+    INCREASE = "INCREASE"
+    REDUCE = "REDUCE"
+    CANCEL = "CANCEL"
+    RENEW = "RENEW"
+
+
+class CoverRequestState(StrEnum):
+    """A cover request in the outbox (``cover_requests.state``).
+
+    ``QUEUED`` written with its client reference, not (known to be) sent; ``AMBIGUOUS``
+    sent, outcome unknown (looked up by reference before a resend); ``PENDING`` the
+    insurer has it and has not decided; ``DECIDED`` the insurer decided; ``REJECTED`` the
+    insurer refused the request itself (4xx).
+    """
+
+    QUEUED = "QUEUED"
+    AMBIGUOUS = "AMBIGUOUS"
+    PENDING = "PENDING"
+    DECIDED = "DECIDED"
+    REJECTED = "REJECTED"
+
+
+OPEN_REQUEST_STATES = (
+    CoverRequestState.QUEUED,
+    CoverRequestState.AMBIGUOUS,
+    CoverRequestState.PENDING,
+)
+"""Cover requests still waiting for the insurer's answer."""
+
+
+class LimitChangeReason(StrEnum):
+    """Why a limit in force changed (``limit_changes.reason``): a sync brought a new
+    decision, the business date moved past a change, or two buyers were merged."""
+
+    SYNC = "sync"
+    DATE = "date"
+    MERGE = "merge"
+
+
+NO_COVER = "NO_COVER"
+"""The status of a limit in force for a buyer with no decision in force or pending."""
+
+
 # Statuses whose tranches never count. REFUSED is deliberately absent: a plain refusal
 # carries no amount, while a refused *increase* (Atradius DC05) keeps the existing
 # cover, which the insurer reports as the decision's amount.

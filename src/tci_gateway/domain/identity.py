@@ -21,11 +21,29 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from rapidfuzz import fuzz
 from stdnum.fr import tva
 
 from tci_gateway.domain.identifiers import Identifier, Scheme
+
+
+class ReviewState(StrEnum):
+    """A proposed link between two ERP accounts: ``PENDING`` until a person
+    ``ACCEPTED`` or ``REJECTED`` it."""
+
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class ParentRelation(StrEnum):
+    """A buyer's parent as a bureau reports it: its ``DIRECT`` or ``ULTIMATE`` parent."""
+
+    DIRECT = "DIRECT"
+    ULTIMATE = "ULTIMATE"
+
 
 # Legal-form words stripped before names are compared (after NFKC and case folding,
 # punctuation removed). Kept short on purpose: words that are also real name parts

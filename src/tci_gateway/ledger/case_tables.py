@@ -29,10 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tci_gateway.domain.cases import ActionState, CaseState, InsurerCaseStatus
+from tci_gateway.domain.cases import ActionChannel, ActionState, CaseState, InsurerCaseStatus
 from tci_gateway.domain.escalation import StepAction
-from tci_gateway.ledger.tables import Amount, Base, _in
-from tci_gateway.ledger.types import UTCDateTime
+from tci_gateway.ledger.tables import Amount, Base
+from tci_gateway.ledger.types import UTCDateTime, state_enum
 
 _OPEN = text("state = 'OPEN'")
 
@@ -40,12 +40,6 @@ _OPEN = text("state = 'OPEN'")
 class ClaimCaseRow(Base):
     __tablename__ = "claim_cases"
     __table_args__ = (
-        CheckConstraint(_in("state", [s.value for s in CaseState]), "state"),
-        CheckConstraint(
-            "insurer_status IS NULL OR "
-            + _in("insurer_status", [s.value for s in InsurerCaseStatus]),
-            "insurer_status",
-        ),
         CheckConstraint("length(currency) = 3", "currency_len"),
         Index(
             "uq_claim_cases_open",
@@ -61,8 +55,10 @@ class ClaimCaseRow(Base):
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
     tier: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16))
-    insurer_status: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[CaseState] = mapped_column(state_enum(CaseState, name="state", length=16))
+    insurer_status: Mapped[InsurerCaseStatus | None] = mapped_column(
+        state_enum(InsurerCaseStatus, name="insurer_status", length=32)
+    )
     raw_status: Mapped[str | None] = mapped_column(String(64))
     due_date: Mapped[date] = mapped_column(Date)
     cover_stop: Mapped[date] = mapped_column(Date)
@@ -82,19 +78,18 @@ class ClaimCaseRow(Base):
 
 class CaseActionRow(Base):
     __tablename__ = "case_actions"
-    __table_args__ = (
-        UniqueConstraint("case_id", "action", name="uq_case_actions_case_action"),
-        CheckConstraint(_in("action", [a.value for a in StepAction]), "action"),
-        CheckConstraint(_in("state", [s.value for s in ActionState]), "state"),
-        CheckConstraint(_in("channel", ["API", "MANUAL", "INTERNAL"]), "channel"),
-    )
+    __table_args__ = (UniqueConstraint("case_id", "action", name="uq_case_actions_case_action"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("claim_cases.id"), index=True)
-    action: Mapped[str] = mapped_column(String(32))
+    action: Mapped[StepAction] = mapped_column(state_enum(StepAction, name="action", length=32))
     client_reference: Mapped[str] = mapped_column(String(64), unique=True)
-    channel: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    channel: Mapped[ActionChannel] = mapped_column(
+        state_enum(ActionChannel, name="channel", length=8)
+    )
+    state: Mapped[ActionState] = mapped_column(
+        state_enum(ActionState, name="state", length=16), index=True
+    )
     due_on: Mapped[date] = mapped_column(Date)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -28,9 +28,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from tci_gateway.domain.cover import CoverStatus, PendingAction
+from tci_gateway.domain.alerts import Severity
+from tci_gateway.domain.cover import (
+    NO_COVER,
+    CoverAction,
+    CoverRequestState,
+    CoverStatus,
+    LimitChangeReason,
+    PendingAction,
+)
+from tci_gateway.domain.identity import ParentRelation, ReviewState
 from tci_gateway.domain.receivables import ItemKind
-from tci_gateway.ledger.types import ExactDecimal, UTCDateTime
+from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.ledger.job_state import JobState
+from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -119,15 +130,12 @@ class ErpAccountRow(Base):
 
 class SyncRunRow(Base):
     __tablename__ = "sync_runs"
-    __table_args__ = (
-        CheckConstraint(_in("status", ["running", "succeeded", "partial", "failed"]), "status"),
-    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     insurer: Mapped[str] = mapped_column(String(64))
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
     business_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[SyncStatus] = mapped_column(state_enum(SyncStatus, name="status", length=16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fetched: Mapped[int] = mapped_column(Integer, default=0)
@@ -142,11 +150,6 @@ class CoverDecisionRow(Base):
 
     __tablename__ = "cover_decisions"
     __table_args__ = (
-        CheckConstraint(_in("status", [s.value for s in CoverStatus]), "status"),
-        CheckConstraint(
-            "pending_action IS NULL OR " + _in("pending_action", [p.value for p in PendingAction]),
-            "pending_action",
-        ),
         CheckConstraint("granted_amount >= 0", "granted_nonneg"),
         CheckConstraint("requested_amount IS NULL OR requested_amount >= 0", "requested_nonneg"),
         CheckConstraint("length(currency) = 3", "currency_len"),
@@ -158,14 +161,16 @@ class CoverDecisionRow(Base):
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
     insurer_cover_ref: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[CoverStatus] = mapped_column(state_enum(CoverStatus, name="status", length=32))
     is_preliminary: Mapped[bool] = mapped_column(Boolean, default=False)
     currency: Mapped[str] = mapped_column(String(3))
     granted_amount: Mapped[Decimal] = mapped_column(Amount)
     requested_amount: Mapped[Decimal | None] = mapped_column(Amount)
     effective_from: Mapped[date] = mapped_column(Date)
     effective_to: Mapped[date | None] = mapped_column(Date)
-    pending_action: Mapped[str | None] = mapped_column(String(32))
+    pending_action: Mapped[PendingAction | None] = mapped_column(
+        state_enum(PendingAction, name="pending_action", length=32)
+    )
     raw_codes: Mapped[dict[str, str]] = mapped_column(JSON)
     unknown_codes: Mapped[list[str]] = mapped_column(JSON)
     conditions: Mapped[list[dict[str, str]]] = mapped_column(JSON)
@@ -246,9 +251,7 @@ class OpenItemRow(Base):
 
 class AlertRow(Base):
     __tablename__ = "alerts"
-    __table_args__ = (
-        CheckConstraint(_in("severity", ["info", "warning", "critical"]), "severity"),
-    )
+    __table_args__ = (CheckConstraint(_in("severity", [s.value for s in Severity]), "severity"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
@@ -269,10 +272,6 @@ class CoverRequestRow(Base):
 
     __tablename__ = "cover_requests"
     __table_args__ = (
-        CheckConstraint(
-            _in("state", ["QUEUED", "AMBIGUOUS", "PENDING", "DECIDED", "REJECTED"]), "state"
-        ),
-        CheckConstraint(_in("action", ["NEW", "INCREASE", "REDUCE", "CANCEL", "RENEW"]), "action"),
         CheckConstraint("amount IS NULL OR amount > 0", "amount_positive"),
         CheckConstraint("(amount IS NULL) = (currency IS NULL)", "amount_currency"),
     )
@@ -283,14 +282,18 @@ class CoverRequestRow(Base):
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
     insurer: Mapped[str] = mapped_column(String(64))
     insurer_buyer_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(16))
+    action: Mapped[CoverAction] = mapped_column(state_enum(CoverAction, name="action", length=16))
     cover_type: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal | None] = mapped_column(Amount)
     currency: Mapped[str | None] = mapped_column(String(3))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[CoverRequestState] = mapped_column(
+        state_enum(CoverRequestState, name="state", length=16), index=True
+    )
     insurer_request_ref: Mapped[str | None] = mapped_column(String(64))
-    outcome_status: Mapped[str | None] = mapped_column(String(32))
+    outcome_status: Mapped[CoverStatus | None] = mapped_column(
+        state_enum(CoverStatus, name="outcome_status", length=32)
+    )
     outcome_amount: Mapped[Decimal | None] = mapped_column(Amount)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -331,12 +334,13 @@ class BuyerParentRow(Base):
     __tablename__ = "buyer_parents"
     __table_args__ = (
         UniqueConstraint("buyer_id", "relation", "source", name="uq_buyer_parents_key"),
-        CheckConstraint(_in("relation", ["DIRECT", "ULTIMATE"]), "relation"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
-    relation: Mapped[str] = mapped_column(String(16))
+    relation: Mapped[ParentRelation] = mapped_column(
+        state_enum(ParentRelation, name="relation", length=16)
+    )
     scheme: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(64))
@@ -347,14 +351,15 @@ class ReviewItemRow(Base):
     """A proposed link between two ERP accounts that a person must accept or reject."""
 
     __tablename__ = "review_items"
-    __table_args__ = (CheckConstraint(_in("state", ["PENDING", "ACCEPTED", "REJECTED"]), "state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_a: Mapped[str] = mapped_column(String(64))
     account_b: Mapped[str] = mapped_column(String(64))
     score: Mapped[Decimal] = mapped_column(ExactDecimal(scale=2))
     reason: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[ReviewState] = mapped_column(
+        state_enum(ReviewState, name="state", length=16), index=True
+    )
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -383,15 +388,12 @@ class JobRunRow(Base):
     """One run of a scheduled job for one business date: a duplicate fire is a no-op."""
 
     __tablename__ = "job_runs"
-    __table_args__ = (
-        UniqueConstraint("job", "business_date", name="uq_job_runs_key"),
-        CheckConstraint(_in("state", ["RUNNING", "SUCCEEDED", "FAILED"]), "state"),
-    )
+    __table_args__ = (UniqueConstraint("job", "business_date", name="uq_job_runs_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job: Mapped[str] = mapped_column(String(64))
     business_date: Mapped[date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[JobState] = mapped_column(state_enum(JobState, name="state", length=16))
     owner: Mapped[str] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -439,6 +441,7 @@ class LimitInForceRow(Base):
     __table_args__ = (
         CheckConstraint("amount >= 0", "amount_nonneg"),
         CheckConstraint("length(currency) = 3", "currency_len"),
+        CheckConstraint(_in("status", [*(s.value for s in CoverStatus), NO_COVER]), "status"),
     )
 
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"), primary_key=True)
@@ -465,7 +468,9 @@ class LimitChangeRow(Base):
     business_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
-    reason: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[LimitChangeReason] = mapped_column(
+        state_enum(LimitChangeReason, name="reason", length=16)
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -11,12 +11,34 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy import BigInteger, DateTime, Dialect, Enum, Numeric
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]
+
+
+def state_enum(enum: type[StrEnum], *, name: str, length: int) -> Enum:
+    """A column of ``enum``'s values: ``VARCHAR(length)`` with a CHECK constraint named
+    ``ck_<table>_<name>`` on every backend (never a native enum type). Values are bound
+    and loaded as the enum's members (a StrEnum, so they equal their strings); a string
+    that is not a value is refused before the statement is sent, and the CHECK refuses
+    one written by any other means."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        values_callable=_values,
+        validate_strings=True,
+        length=length,
+    )
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
