@@ -1,11 +1,12 @@
 """Allianz Trade records to domain objects: pure functions, table-driven.
 
-Status codes (reference/insurers.md, sections 1 and 6). Only ``Agreement`` (V2
+Status codes (``fixtures/allianz/README.md``, "Status codes"). Only ``Agreement`` (V2
 ``coverStatusCode``), ``AlreadyAgreed`` (V3 ``technicalDecisionStatusCode``), the job
 status ``pending`` and the request status ``InProgress`` have been observed. **The
 full enum is not public**: every other entry of :data:`STATUS_CODES` is SYNTHETIC and
 can be corrected with the option ``status_overrides`` (raw code -> status name) without
-a release. Codes are compared case-insensitively and kept raw in ``raw_codes``. An
+a release. Codes are compared case-insensitively (the toolkit's one rule, see
+:mod:`tci_gateway.adapters.overrides`) and kept raw in ``raw_codes``. An
 unknown code maps to PENDING and is listed in ``CoverDecision.unknown_codes``. A
 granting code with amount 0 is a refusal.
 
@@ -20,15 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
-
-import pycountry
 
 from tci_gateway.adapters.contract import BuyerMatch
+from tci_gateway.adapters.toolkit import MappingError as MappingError
+from tci_gateway.adapters.toolkit import find_alpha2, money, utc, vat_number
+from tci_gateway.adapters.toolkit import parse_status_overrides as parse_status_overrides
+from tci_gateway.adapters.toolkit import vat_prefix as vat_prefix
 from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
-from tci_gateway.domain.money import Money, MoneyError
+from tci_gateway.domain.money import Money
 
 from .wire import Company, Cover, CoverRequestRecord, CreditLimit
 
@@ -64,34 +65,6 @@ _FOLDED = {code.casefold(): status for code, status in STATUS_CODES.items()}
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-class MappingError(ValueError):
-    """A record that is valid JSON but cannot be mapped; ``field`` names the culprit."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
-def parse_status_overrides(raw: Mapping[str, Any] | None) -> dict[str, CoverStatus]:
-    """``{"Refusal": "REFUSED"}`` from configuration as a checked table (keys
-    case-folded). Raises ``ValueError`` naming the bad entry."""
-    overrides: dict[str, CoverStatus] = {}
-    if not raw:
-        return overrides
-    if not isinstance(raw, Mapping):
-        raise ValueError("status_overrides must be a table of raw code = status name")
-    for code, name in raw.items():
-        try:
-            overrides[str(code).strip().casefold()] = CoverStatus(str(name).strip().upper())
-        except ValueError:
-            known = ", ".join(s.value for s in CoverStatus)
-            raise ValueError(
-                f"status_overrides: {code!r} maps to {name!r}, which is not a status ({known})"
-            ) from None
-    return overrides
-
-
 def resolve_code(
     code: str, overrides: Mapping[str, CoverStatus] | None = None
 ) -> tuple[CoverStatus, tuple[str, ...]]:
@@ -101,17 +74,6 @@ def resolve_code(
     if found is None:
         return S.PENDING, (code,)
     return found, ()
-
-
-def _money(amount: Decimal, currency: str) -> Money:
-    try:
-        return Money(amount, currency)
-    except MoneyError as exc:
-        raise MappingError(None, str(exc)) from exc
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment is not None else None
 
 
 def _order(item: tuple[int, CreditLimit]) -> tuple[datetime, datetime, int]:
@@ -166,7 +128,7 @@ def map_cover(
     start = limit.startDate or limit.decisionDate or cover.lastUpdateDate
     if start is None:
         raise MappingError("creditLimits.startDate", "the credit limit has no startDate")
-    granted = _money(limit.amount, currency)
+    granted = money(limit.amount, currency)
     end = limit.endDate
     action: PendingAction | None = None
     for future in later:
@@ -194,8 +156,8 @@ def map_cover(
         raw_codes={k: v for k, v in raw.items() if v is not None},
         unknown_codes=unknown,
         effective_to=end.date() if end is not None else None,
-        decided_at=_utc(limit.decisionDate),
-        last_changed_at=_utc(max(moments)) if moments else None,
+        decided_at=utc(limit.decisionDate),
+        last_changed_at=utc(max(moments)) if moments else None,
     )
 
 
@@ -231,11 +193,11 @@ def past_versions(
         status, unknown = resolve_code(code, status_overrides)
         if status in _GRANTING and limit.amount == 0:
             status = S.REFUSED
-        granted = _money(limit.amount, currency)
+        granted = money(limit.amount, currency)
         end = limit.endDate.date() if limit.endDate is not None else None
         tranches = (Tranche(granted, start.date(), end),) if limit.amount > 0 else ()
         raw = {"technicalDecisionStatusCode": limit.technicalDecisionStatusCode}
-        decided = _utc(limit.decisionDate)
+        decided = utc(limit.decisionDate)
         versions.append(
             CoverDecision(
                 insurer_cover_ref=cover.coverId,
@@ -248,7 +210,7 @@ def past_versions(
                 unknown_codes=unknown,
                 effective_to=end,
                 decided_at=decided,
-                last_changed_at=decided or _utc(start),
+                last_changed_at=decided or utc(start),
             )
         )
     return versions
@@ -296,33 +258,18 @@ def map_pending_request(
         currency=currency,
         granted_amount=Money.zero(currency),
         effective_from=start.date(),
-        requested_amount=_money(requested, currency) if requested is not None else None,
+        requested_amount=money(requested, currency) if requested is not None else None,
         raw_codes={"requestStatusCode": record.requestStatusCode},
         unknown_codes=unknown,
-        last_changed_at=_utc(max(moments)),
+        last_changed_at=utc(max(moments)),
     )
 
 
 # -- companies --------------------------------------------------------------------------
 
 
-def country_alpha2(code: str | None) -> str | None:
-    """An ISO 3166 country code (alpha-2, or alpha-3 converted) as alpha-2."""
-    if not code:
-        return None
-    text = code.strip().upper()
-    found = pycountry.countries.get(alpha_2=text) if len(text) == 2 else None
-    if found is None and len(text) == 3:
-        found = pycountry.countries.get(alpha_3=text)
-    return str(found.alpha_2) if found is not None else None
-
-
-_VAT_PREFIX = {"GR": "EL"}
-
-
-def vat_prefix(country: str) -> str:
-    """The VAT number prefix of an alpha-2 country (Greece: EL)."""
-    return _VAT_PREFIX.get(country.upper(), country.upper())
+country_alpha2 = find_alpha2
+"""An ISO 3166 country code (alpha-2, or alpha-3 converted) as alpha-2, or ``None``."""
 
 
 def map_identifier(
@@ -335,11 +282,7 @@ def map_identifier(
     scheme = reverse.get(id_type.strip().casefold())
     if scheme is None or scheme is Scheme.INSURER:
         return None
-    raw = value
-    if scheme is Scheme.VAT and country:
-        compact = "".join(ch for ch in value if ch.isalnum()).upper()
-        prefix = vat_prefix(country)
-        raw = compact if compact.startswith(prefix) else prefix + compact
+    raw = vat_number(value, country) if scheme is Scheme.VAT and country else value
     try:
         return parse_identifier(scheme, raw)
     except IdentifierError:

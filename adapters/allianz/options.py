@@ -2,8 +2,9 @@
 
 Everything the reference marks M/L or does not know is an option with a default here
 (``fixtures/allianz/README.md`` lists which defaults are SYNTHETIC). Options come from
-the insurer's ``options`` table in the configuration; :meth:`AllianzOptions.parse`
-checks them and raises :class:`~tci_gateway.errors.ConfigError` naming a bad entry.
+the insurer's ``options`` table in the configuration; :meth:`AllianzOptions.parse` (a
+toolkit :class:`~tci_gateway.adapters.options.AdapterOptions`) checks them and raises
+:class:`~tci_gateway.errors.ConfigError` naming a bad entry.
 
 Routes (option ``paths``, a table of logical name -> path, over the preset chosen by
 ``path_preset``: ``production`` (default) or ``uat``, whose paths carry the ``uatm``
@@ -12,19 +13,28 @@ prefix). ``{coverId}`` and ``{jobId}`` are placeholders.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from tci_gateway.adapters.contract import CoverAction
-from tci_gateway.adapters.options import refuse_unknown
+from tci_gateway.adapters.toolkit import (
+    AdapterOptions,
+    CodeTable,
+    flag,
+    https_url,
+    parse_status_overrides,
+    table,
+    whole_number,
+)
+from tci_gateway.adapters.toolkit import decimal_option as toolkit_decimal
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError
 
-from .mapping import parse_status_overrides
+K = TypeVar("K")
 
 PRODUCTION_PATHS: dict[str, str] = {
     "token": "/v1/idp/oauth2/authorize",  # H
@@ -88,35 +98,6 @@ DEFAULT_CALLBACK_HEADER = "X-Callback"  # SYNTHETIC: the header's name is not pu
 DEFAULT_REFERENCE_FIELD = "customerReference"  # SYNTHETIC
 
 
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
-        return value.strip().lower() in ("true", "yes")
-    raise ConfigError(f"option {name} must be true or false, got {value!r}")
-
-
-def _positive_int(value: Any, name: str, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise ConfigError(f"option {name} must be a whole number, got {value!r}")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"option {name} must be a whole number, got {value!r}") from None
-    if number <= 0 or (maximum is not None and number > maximum):
-        limit = f" and at most {maximum}" if maximum is not None else ""
-        raise ConfigError(f"option {name} must be positive{limit}, got {value!r}")
-    return number
-
-
-def _table(value: Any, name: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"option {name} must be a table")
-    return value
-
-
 def resolve_paths(preset: Any = "production", overrides: Any = None) -> dict[str, str]:
     """The route table: ``preset`` (production or uat) with ``overrides`` on top. An
     unknown logical name, a path without a leading ``/`` or without its placeholder is
@@ -137,56 +118,71 @@ def resolve_paths(preset: Any = "production", overrides: Any = None) -> dict[str
     return paths
 
 
-def _id_types(value: Any) -> dict[Scheme, str]:
-    table = dict(ID_TYPE_CODES)
-    for key, code in _table(value, "id_type_codes").items():
-        try:
-            scheme = Scheme(str(key).strip().upper())
-        except ValueError:
-            known = ", ".join(s.value for s in Scheme)
-            raise ConfigError(f"option id_type_codes: {key!r} is not a scheme ({known})") from None
-        if not isinstance(code, str) or not code.strip():
-            raise ConfigError(f"option id_type_codes.{key} must be a code")
-        table[scheme] = code.strip()
-    return table
+def _table(value: Any, name: str) -> Mapping[str, Any]:
+    try:
+        return table(value, name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _request_types(value: Any) -> dict[str, str]:
-    table = dict(REQUEST_TYPE_CODES)
+def _codes(
+    value: Any, name: str, defaults: Mapping[K, str], key: Callable[[str], K]
+) -> dict[K, str]:
+    """``defaults`` with the codes of the table ``value`` on top; ``key`` reads a name
+    (``ValueError`` for an unknown one)."""
+    codes = dict(defaults)
+    for name_, code_ in table(value, name).items():
+        found = key(str(name_).strip().upper())
+        if not isinstance(code_, str) or not code_.strip():
+            raise ValueError(f"option {name}.{name_} must be a code")
+        codes[found] = code_.strip()
+    return codes
+
+
+def _scheme(name: str) -> Scheme:
+    try:
+        return Scheme(name)
+    except ValueError:
+        known = ", ".join(s.value for s in Scheme)
+        raise ValueError(f"option id_type_codes: {name!r} is not a scheme ({known})") from None
+
+
+def _request_type(name: str) -> str:
     known = {a.value for a in CoverAction} | {"GRADE"}
-    for key, code in _table(value, "request_type_codes").items():
-        action = str(key).strip().upper()
-        if action not in known:
-            raise ConfigError(f"option request_type_codes: {key!r} is not one of {sorted(known)}")
-        if not isinstance(code, str) or not code.strip():
-            raise ConfigError(f"option request_type_codes.{key} must be a code")
-        table[action] = code.strip()
-    return table
+    if name not in known:
+        raise ValueError(f"option request_type_codes: {name!r} is not one of {sorted(known)}")
+    return name
 
 
 def check_callback_url(url: str) -> str:
     """A callback URL must be absolute ``https``: Allianz calls HTTPS only."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.netloc:
-        raise ConfigError(f"callback_url must be an absolute https URL, got {url!r}")
-    return url
+    try:
+        return https_url(url, "callback_url")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-@dataclass(frozen=True)
-class AllianzOptions:
+def _field_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        raise ValueError(f"expected a field or header name, got {value!r}")
+    return value.strip()
+
+
+class AllianzOptions(AdapterOptions):
     """The adapter's options, checked (see the module docstring and the README)."""
 
-    paths: Mapping[str, str] = field(default_factory=lambda: dict(PRODUCTION_PATHS))
-    status_overrides: Mapping[str, CoverStatus] = field(default_factory=dict)
+    path_preset: str = "production"
+    paths: Mapping[str, str] = PRODUCTION_PATHS
+    status_overrides: CodeTable[CoverStatus] = CodeTable()
     business_unit_code: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     first_page: int = 1
     max_pages: int = 100_000
-    id_type_codes: Mapping[Scheme, str] = field(default_factory=lambda: dict(ID_TYPE_CODES))
+    id_type_codes: Mapping[Scheme, str] = ID_TYPE_CODES
     company_identifier_type_code: str = "EH"
     search_requested_size: int = 10
     search_minimum_score: int | None = 80
-    request_type_codes: Mapping[str, str] = field(default_factory=lambda: dict(REQUEST_TYPE_CODES))
+    request_type_codes: Mapping[str, str] = REQUEST_TYPE_CODES
     reference_field: str = DEFAULT_REFERENCE_FIELD
     pending_request_status: str = "InProgress"
     callback_url: str | None = None
@@ -194,63 +190,92 @@ class AllianzOptions:
     callback_ttl_hours: int = 24
     callback_extended: bool = True
 
+    @model_validator(mode="before")
     @classmethod
-    def parse(cls, raw: Mapping[str, Any] | None) -> AllianzOptions:
-        """Options from configuration; a bad one (or an unknown name) is a
-        :class:`ConfigError`."""
-        raw = raw or {}
-        refuse_unknown(raw, {*cls.__dataclass_fields__, "path_preset"})
-        try:
-            overrides = parse_status_overrides(raw.get("status_overrides"))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        score = raw.get("search_minimum_score", 80)
-        callback = raw.get("callback_url")
-        first_page = raw.get("first_page", 1)
-        if isinstance(first_page, bool) or str(first_page).strip() not in ("0", "1"):
-            raise ConfigError(f"option first_page must be 0 or 1, got {first_page!r}")
-        bu = raw.get("business_unit_code")
-        return cls(
-            paths=resolve_paths(raw.get("path_preset", "production"), raw.get("paths")),
-            status_overrides=overrides,
-            business_unit_code=str(bu).strip() if bu else None,
-            page_size=_positive_int(raw.get("page_size", DEFAULT_PAGE_SIZE), "page_size", 10000),
-            first_page=int(str(first_page).strip()),
-            max_pages=_positive_int(raw.get("max_pages", 100_000), "max_pages"),
-            id_type_codes=_id_types(raw.get("id_type_codes")),
-            company_identifier_type_code=str(raw.get("company_identifier_type_code", "EH")),
-            search_requested_size=_positive_int(
-                raw.get("search_requested_size", 10), "search_requested_size", 1000
-            ),
-            search_minimum_score=None
-            if score is None or score == ""
-            else _positive_int(score, "search_minimum_score", 100),
-            request_type_codes=_request_types(raw.get("request_type_codes")),
-            reference_field=_field_name(raw.get("reference_field", DEFAULT_REFERENCE_FIELD)),
-            pending_request_status=str(raw.get("pending_request_status", "InProgress")),
-            callback_url=check_callback_url(str(callback)) if callback else None,
-            callback_header=_field_name(raw.get("callback_header", DEFAULT_CALLBACK_HEADER)),
-            callback_ttl_hours=_positive_int(
-                raw.get("callback_ttl_hours", 24), "callback_ttl_hours"
-            ),
-            callback_extended=_flag(raw.get("callback_extended", True), "callback_extended"),
-        )
+    def _routes(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping):
+            preset = raw.get("path_preset", "production")
+            raw = {
+                **raw,
+                "path_preset": str(preset or "production").strip().lower(),
+                "paths": resolve_paths(preset, raw.get("paths")),
+            }
+        return raw
 
+    @field_validator("status_overrides", mode="before")
+    @classmethod
+    def _overrides(cls, value: Any) -> CodeTable[CoverStatus]:
+        return parse_status_overrides(value)
 
-def _field_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
-        raise ConfigError(f"expected a field or header name, got {value!r}")
-    return value.strip()
+    @field_validator("business_unit_code", mode="before")
+    @classmethod
+    def _business_unit(cls, value: Any) -> str | None:
+        return str(value).strip() if value else None
+
+    @field_validator("page_size", mode="before")
+    @classmethod
+    def _page_size(cls, value: Any) -> int:
+        return whole_number(value, "page_size", maximum=10000, text=True)
+
+    @field_validator("first_page", mode="before")
+    @classmethod
+    def _first_page(cls, value: Any) -> int:
+        if isinstance(value, bool) or str(value).strip() not in ("0", "1"):
+            raise ValueError(f"option first_page must be 0 or 1, got {value!r}")
+        return int(str(value).strip())
+
+    @field_validator("max_pages", "callback_ttl_hours", mode="before")
+    @classmethod
+    def _positive(cls, value: Any, info: ValidationInfo) -> int:
+        return whole_number(value, str(info.field_name), text=True)
+
+    @field_validator("search_requested_size", mode="before")
+    @classmethod
+    def _requested_size(cls, value: Any) -> int:
+        return whole_number(value, "search_requested_size", maximum=1000, text=True)
+
+    @field_validator("search_minimum_score", mode="before")
+    @classmethod
+    def _minimum_score(cls, value: Any) -> int | None:
+        if value is None or value == "":
+            return None
+        return whole_number(value, "search_minimum_score", maximum=100, text=True)
+
+    @field_validator("id_type_codes", mode="before")
+    @classmethod
+    def _id_types(cls, value: Any) -> dict[Scheme, str]:
+        return _codes(value, "id_type_codes", ID_TYPE_CODES, _scheme)
+
+    @field_validator("request_type_codes", mode="before")
+    @classmethod
+    def _request_types(cls, value: Any) -> dict[str, str]:
+        return _codes(value, "request_type_codes", REQUEST_TYPE_CODES, _request_type)
+
+    @field_validator("company_identifier_type_code", "pending_request_status", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        return str(value)
+
+    @field_validator("reference_field", "callback_header", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str:
+        return _field_name(value)
+
+    @field_validator("callback_url", mode="before")
+    @classmethod
+    def _callback(cls, value: Any) -> str | None:
+        return https_url(value, "callback_url") if value else None
+
+    @field_validator("callback_extended", mode="before")
+    @classmethod
+    def _extended(cls, value: Any) -> bool:
+        return flag(value, "callback_extended")
 
 
 def decimal_option(value: Any, name: str) -> Decimal:
-    """A number option (never through a float): ``"0.5"``, ``50000``..."""
-    if isinstance(value, bool):
-        raise ConfigError(f"option {name} must be a number")
+    """A number option (never through a float): ``"0.5"``, ``50000``... A bad one is a
+    :class:`ConfigError`."""
     try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"option {name} must be a number, got {value!r}") from None
-    if not number.is_finite():
-        raise ConfigError(f"option {name} must be finite")
-    return number
+        return toolkit_decimal(value, name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

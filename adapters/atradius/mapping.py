@@ -3,9 +3,11 @@
 Buyers, identifiers, countries and policies are mapped in :mod:`.mapping_parties`
 (re-exported here).
 
-Status tables (reference/insurers.md, sections 2 and 6) are module-level dicts. A
+Status tables (``fixtures/atradius/README.md``, "Status codes") are module-level dicts. A
 configuration can override the status of any raw code with ``status_overrides``
-(raw code -> :class:`CoverStatus` name), parsed by :func:`parse_status_overrides`.
+(raw code -> :class:`CoverStatus` name), parsed by the toolkit's
+:func:`~tci_gateway.adapters.overrides.parse_status_overrides` (codes compared without
+regard to case).
 
 Precedence for a record's status: a ``historicCode`` that ends the cover (every
 historic code except ACLD/ICLD/MCLD, which end a version only); else ``coverStatus``
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from tci_gateway.adapters.toolkit import money, parse_status_overrides, utc
 from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
-from tci_gateway.domain.money import Money, MoneyError
 
 from .mapping_parties import (
     UID_TYPES,
@@ -129,25 +131,6 @@ COVER_STATUSES = frozenset({COVER_STATUS_DECISION, COVER_STATUS_REFERRED})
 _GRANTING = frozenset({S.APPROVED, S.PARTIALLY_APPROVED, S.REDUCED})
 
 
-def parse_status_overrides(raw: Mapping[str, Any] | None) -> dict[str, CoverStatus]:
-    """``{"DC10": "REDUCED"}`` from configuration as a checked table. Raises
-    ``ValueError`` naming the bad entry."""
-    overrides: dict[str, CoverStatus] = {}
-    if not raw:
-        return overrides
-    if not isinstance(raw, Mapping):
-        raise ValueError("status_overrides must be a table of raw code = status name")
-    for code, name in raw.items():
-        try:
-            overrides[str(code).strip().upper()] = CoverStatus(str(name).strip().upper())
-        except ValueError:
-            known = ", ".join(s.value for s in CoverStatus)
-            raise ValueError(
-                f"status_overrides: {code!r} maps to {name!r}, which is not a status ({known})"
-            ) from None
-    return overrides
-
-
 # -- cover ------------------------------------------------------------------------------
 
 
@@ -228,20 +211,9 @@ def raw_codes(cover: Cover) -> dict[str, str]:
     return {k: v for k, v in codes.items() if v is not None}
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment is not None else None
-
-
-def _money(amount: Decimal, currency: str) -> Money:
-    try:
-        return Money(amount, currency)
-    except MoneyError as exc:
-        raise MappingError(None, str(exc)) from exc
-
-
 def _tranche(part: AmtDecision, valid_from: date, currency: str) -> Tranche:
     expiry = part.decisionExpiryDate.date() if part.decisionExpiryDate else None
-    return Tranche(_money(part.decisionAmtInPolicyCurrency, currency), valid_from, expiry)
+    return Tranche(money(part.decisionAmtInPolicyCurrency, currency), valid_from, expiry)
 
 
 def _conditions(parts: Iterable[AmtDecision | None]) -> tuple[Condition, ...]:
@@ -291,7 +263,7 @@ def map_cover(
     if parts:
         tranches = tuple(_tranche(p, tranche_from, currency) for p in parts)
     elif granted > 0:
-        tranches = (Tranche(_money(granted, currency), tranche_from),)
+        tranches = (Tranche(money(granted, currency), tranche_from),)
     else:
         tranches = ()
     status = resolved.status
@@ -306,16 +278,16 @@ def map_cover(
         insurer_cover_ref=cover.coverId,
         status=status,
         currency=currency,
-        granted_amount=_money(granted, currency),
+        granted_amount=money(granted, currency),
         effective_from=effective_from,
         tranches=tranches,
-        requested_amount=_money(requested, currency) if requested is not None else None,
+        requested_amount=money(requested, currency) if requested is not None else None,
         is_preliminary=resolved.is_preliminary,
         conditions=_conditions((cover.firstAmtDecision, cover.secondAmtDecision)),
         pending_action=resolved.pending_action,
         raw_codes=raw_codes(cover),
         unknown_codes=resolved.unknown_codes,
         effective_to=end.date() if end is not None else None,
-        decided_at=_utc(cover.decisionDate),
-        last_changed_at=_utc(max(moments)) if moments else None,
+        decided_at=utc(cover.decisionDate),
+        last_changed_at=utc(max(moments)) if moments else None,
     )

@@ -1,6 +1,7 @@
 """Atradius buyers, identifiers, countries and policy details to domain objects (pure).
 
-Countries: Atradius speaks ISO 3166 alpha-3, the domain alpha-2 (via pycountry).
+Countries: Atradius speaks ISO 3166 alpha-3, the domain alpha-2 (the toolkit's
+country helper).
 Identifiers: ``uidType`` is a closed enum (VAT, NRN, CR, DB, FC, SN, TK). VAT becomes
 ``Scheme.VAT`` (prefixed with the country's VAT prefix when the uid lacks it), SN
 ``Scheme.FR_SIREN``, DB ``Scheme.DUNS``, CR and NRN the country's registration scheme
@@ -10,13 +11,11 @@ validation is skipped, never a crash.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 
-import pycountry
-
 from tci_gateway.adapters.contract import BuyerMatch
+from tci_gateway.adapters.toolkit import MappingError, to_alpha2, to_alpha3, vat_number, vat_prefix
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
@@ -28,45 +27,30 @@ from tci_gateway.domain.money import MoneyError, check_currency
 
 from .wire import Buyer, PolicyDetails, UniqueIdentifier
 
-
-class MappingError(ValueError):
-    """A record that is valid JSON but cannot be mapped; ``field`` names the culprit."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
+__all__ = [
+    "UID_TYPES",
+    "MappingError",
+    "PolicyInfo",
+    "alpha2",
+    "alpha3",
+    "identifier_to_uid",
+    "map_buyer",
+    "map_identifier",
+    "map_policy",
+    "vat_prefix",
+]
 
 # -- countries and identifiers ----------------------------------------------------------
 
 
-def alpha2(alpha3: str) -> str:
-    """ISO 3166 alpha-3 (Atradius) to alpha-2 (the domain)."""
-    country = pycountry.countries.get(alpha_3=alpha3.upper())
-    if country is None:
-        raise MappingError("country", f"unknown ISO 3166 alpha-3 country code {alpha3!r}")
-    return str(country.alpha_2)
-
-
-def alpha3(alpha2_code: str) -> str:
-    """ISO 3166 alpha-2 (the domain) to alpha-3 (Atradius)."""
-    country = pycountry.countries.get(alpha_2=alpha2_code.upper())
-    if country is None:
-        raise MappingError("country", f"unknown ISO 3166 alpha-2 country code {alpha2_code!r}")
-    return str(country.alpha_3)
+alpha2 = to_alpha2
+"""ISO 3166 alpha-3 (Atradius) to alpha-2 (the domain)."""
+alpha3 = to_alpha3
+"""ISO 3166 alpha-2 (the domain) to alpha-3 (Atradius)."""
 
 
 UID_TYPES = frozenset({"VAT", "NRN", "CR", "DB", "FC", "SN", "TK"})
 """Atradius ``uidType``: a closed enum."""
-
-_VAT_PREFIX = {"GR": "EL"}  # Greek VAT numbers carry EL, not GR
-_SEPARATORS = re.compile(r"[\s.\-/]")
-
-
-def vat_prefix(country: str) -> str:
-    """The VAT number prefix of an alpha-2 country."""
-    return _VAT_PREFIX.get(country.upper(), country.upper())
 
 
 def map_identifier(uid: UniqueIdentifier, country: str) -> Identifier | None:
@@ -77,9 +61,7 @@ def map_identifier(uid: UniqueIdentifier, country: str) -> Identifier | None:
     scheme: Scheme | None
     if kind == "VAT":
         scheme = Scheme.VAT
-        prefix = vat_prefix(country)
-        compact = _SEPARATORS.sub("", raw).upper()
-        raw = compact if compact.startswith(prefix) else prefix + compact
+        raw = vat_number(raw, country)
     elif kind == "SN":
         scheme = Scheme.FR_SIREN
     elif kind == "DB":
