@@ -25,6 +25,7 @@ from tci_gateway.domain.cover import CoverAction as CoverAction
 from tci_gateway.domain.cover import CoverDecision
 from tci_gateway.domain.identifiers import Identifier
 from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.portfolio import PortfolioEntry as PortfolioEntry
 from tci_gateway.errors import RecordError
 from tci_gateway.http.client import Timeouts
@@ -57,6 +58,13 @@ class PolicyRef:
     key: str
     currency: str
     external_ref: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, policy: Policy) -> PolicyRef:
+        """How an adapter addresses ``policy``."""
+        return cls(
+            key=policy.key, currency=policy.terms.currency, external_ref=policy.external_ref
+        )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ import pycountry
 from tci_gateway.domain.identifiers import Identifier, Scheme
 
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+UNKNOWN_COUNTRY = "ZZ"
+"""ISO 3166 user-assigned code for a buyer whose country the insurer did not say."""
 
 
 class PartyError(ValueError):

@@ -81,9 +81,11 @@ class PolicyTerms:
                 f"waiting_days ({self.waiting_days}) after claim_filing_days "
                 f"({self.claim_filing_days}): no claim could ever be filed in time"
             )
+        # OSError: with the tzdata package installed, a region name such as "Europe" is
+        # a directory there and ZoneInfo raises IsADirectoryError.
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise PolicyError(f"unknown time zone {self.timezone!r}") from exc
 
     @property

@@ -33,6 +33,7 @@ from tci_gateway.adapters.contract import (
     OverdueKind,
     OverdueNotice,
     OverdueResult,
+    PolicyRef,
 )
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cases import (
@@ -49,7 +50,6 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, ErpAccountRow, OpenItemRow
 from tci_gateway.services.outbox import Delivery, deliver
-from tci_gateway.services.sync import policy_ref
 
 KINDS = {
     StepAction.OVERDUE_NOTIFICATION: OverdueKind.OVERDUE,
@@ -104,7 +104,7 @@ def _submit(
         return adapter.submit_claim(
             ClaimRequest(
                 client_reference=row.client_reference,
-                policy=policy_ref(policy),
+                policy=PolicyRef.of(policy),
                 insurer_buyer_id=buyer,
                 cause=payload["cause"],
                 date_of_loss=date.fromisoformat(payload["date_of_loss"]),
@@ -118,7 +118,7 @@ def _submit(
     return adapter.submit_overdue(
         OverdueNotice(
             client_reference=row.client_reference,
-            policy=policy_ref(policy),
+            policy=PolicyRef.of(policy),
             insurer_buyer_id=buyer,
             kind=KINDS[action],
             invoices=_invoices(payload),
@@ -128,7 +128,7 @@ def _submit(
 
 
 def _find(row: CaseActionRow, adapter: InsurerAdapter, policy: Policy) -> OverdueResult | None:
-    ref = policy_ref(policy)
+    ref = PolicyRef.of(policy)
     if StepAction(row.action) is StepAction.CLAIM:
         assert isinstance(adapter, ClaimFiling)
         return adapter.find_claim(ref, row.client_reference)

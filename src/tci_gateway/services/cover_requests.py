@@ -37,6 +37,7 @@ from tci_gateway.adapters.contract import (
     CoverRequest,
     CoverRequestResult,
     InsurerAdapter,
+    PolicyRef,
 )
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
@@ -54,7 +55,6 @@ from tci_gateway.ledger.tables import (
 )
 from tci_gateway.logs import get_logger
 from tci_gateway.services.outbox import CLAIMED_ELSEWHERE, Delivery, deliver_claimed
-from tci_gateway.services.sync import policy_ref
 
 OPEN_STATES = ("QUEUED", "AMBIGUOUS", "PENDING")
 
@@ -182,7 +182,7 @@ def _request(row: CoverRequestRow, policy: Policy) -> CoverRequest:
         amount = Money(row.amount, row.currency).rounded()
     return CoverRequest(
         client_reference=row.client_reference,
-        policy=policy_ref(policy),
+        policy=PolicyRef.of(policy),
         insurer_buyer_id=row.insurer_buyer_id,
         action=CoverAction(row.action),
         amount=amount,
@@ -248,7 +248,7 @@ def _poll(
     error: str | None = None
     status: CoverRequestResult | None = None
     try:
-        status = adapter.request_status(policy_ref(policy), insurer_ref)
+        status = adapter.request_status(PolicyRef.of(policy), insurer_ref)
     except AdapterError as exc:
         error = str(exc)
     with ledger.unit_of_work() as session:

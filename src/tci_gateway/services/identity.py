@@ -31,6 +31,7 @@ from tci_gateway.adapters.contract import (
 )
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, name_score, resolve
+from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import AdapterError, RejectedError
 from tci_gateway.ledger import buyers as buyer_repo
@@ -40,7 +41,6 @@ from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.limits import refresh as refresh_limits
-from tci_gateway.services.sync import UNKNOWN_COUNTRY
 
 MERGE = "merge"
 """The reason of a limit change caused by a buyer merge."""

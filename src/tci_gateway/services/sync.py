@@ -45,6 +45,7 @@ from tci_gateway.crashpoints import crash_point
 from tci_gateway.domain.alerts import AlertKind, CoverChange, cover_change, event_message
 from tci_gateway.domain.cover import CoverDecision, is_stale, limit_in_force
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
+from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import AdapterError, ConfigError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
@@ -70,7 +71,6 @@ from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.limits import refresh_after_sync
 
-UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 user-assigned: the insurer did not say
 BATCH = 1000
 
 
@@ -92,12 +92,6 @@ class SyncReport:
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
-
-
-def policy_ref(policy: Policy) -> PolicyRef:
-    return PolicyRef(
-        key=policy.key, currency=policy.terms.currency, external_ref=policy.external_ref
-    )
 
 
 def history_source(adapter: InsurerAdapter) -> Callable[[PolicyRef], Iterable[PortfolioItem]]:
@@ -132,7 +126,7 @@ def _fetch_and_stage(
         if progress:
             progress(report.fetched)
 
-    for item in fetch(policy_ref(policy)):
+    for item in fetch(PolicyRef.of(policy)):
         if isinstance(item, RecordError):
             report.errors.append(str(item))
             continue
