@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,14 +25,29 @@ from tci_gateway.adapters.contract import (
     AdapterPlugin,
     Capabilities,
     CoverAction,
+    CoverHistory,
     CoverRequest,
     InsurerAdapter,
+    OverdueFiling,
+    OverdueInvoice,
+    OverdueKind,
+    OverdueNotice,
     PortfolioEntry,
 )
 from tci_gateway.adapters.contract_suite import refused_with_known, resolve_plugin
 from tci_gateway.adapters.contract_testing import ContractFixture, ContractSandbox, Fault
 from tci_gateway.adapters.loopback import LoopbackServer, serve_on_loopback
-from tci_gateway.errors import AmbiguousOutcomeError, AuthError, ConfigError, RecordError
+from tci_gateway.domain.cover import CoverStatus
+from tci_gateway.domain.money import Money
+from tci_gateway.errors import (
+    AmbiguousOutcomeError,
+    AuthError,
+    ConfigError,
+    ProtocolError,
+    RateLimitedError,
+    RecordError,
+    TransientError,
+)
 from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
 
@@ -190,8 +205,6 @@ def _check_versions(entries: list[PortfolioEntry]) -> None:
 
 
 def test_cover_history_where_the_api_offers_it(harness: Harness) -> None:
-    from tci_gateway.adapters.contract import CoverHistory
-
     adapter = harness.adapter
     if not adapter.capabilities.cover_history:
         assert not isinstance(adapter, CoverHistory)
@@ -217,15 +230,19 @@ def test_cover_history_where_the_api_offers_it(harness: Harness) -> None:
     assert current < past  # the history holds the portfolio and versions before it
 
 
-def test_request_cover_small_amount(harness: Harness) -> None:
-    fx = harness.fixture
-    request = CoverRequest(
-        client_reference="contract-ref-0001",
+def _new_request(fx: ContractFixture, reference: str, amount: Money | None = None) -> CoverRequest:
+    return CoverRequest(
+        client_reference=reference,
         policy=fx.policy,
         insurer_buyer_id=fx.uncovered_buyer_id,
         action=CoverAction.NEW,
-        amount=fx.small_amount,
+        amount=amount or fx.small_amount,
     )
+
+
+def test_request_cover_small_amount(harness: Harness) -> None:
+    fx = harness.fixture
+    request = _new_request(fx, "contract-ref-0001")
     result = harness.adapter.request_cover(request)
     assert result.client_reference == request.client_reference
     assert result.pending or result.decision is not None
@@ -270,13 +287,7 @@ def test_post_answered_503_is_ambiguous_and_not_resent(harness: Harness) -> None
     harness.adapter.search_buyers(fx.known_buyer)  # token in hand
     posts = harness.posts()
     harness.sandbox.inject(Fault(status=503, method="POST"))
-    request = CoverRequest(
-        client_reference="contract-ref-0503",
-        policy=fx.policy,
-        insurer_buyer_id=fx.uncovered_buyer_id,
-        action=CoverAction.NEW,
-        amount=fx.small_amount,
-    )
+    request = _new_request(fx, "contract-ref-0503")
     with pytest.raises(AmbiguousOutcomeError) as caught:
         harness.adapter.request_cover(request)
     assert caught.value.client_reference == "contract-ref-0503"
@@ -303,16 +314,6 @@ def test_loopback_server_serves_the_sandbox(plugin: AdapterPlugin) -> None:
 
 
 # -- exactly-once support: status polling and look-up by client reference ---------------
-
-
-def _new_request(fx: ContractFixture, reference: str, amount: object = None) -> CoverRequest:
-    return CoverRequest(
-        client_reference=reference,
-        policy=fx.policy,
-        insurer_buyer_id=fx.uncovered_buyer_id,
-        action=CoverAction.NEW,
-        amount=amount or fx.small_amount,  # type: ignore[arg-type]
-    )
 
 
 def test_request_status_follows_a_referred_request_to_its_decision(harness: Harness) -> None:
@@ -382,8 +383,6 @@ def test_transient_faults_on_reads_are_retried(harness: Harness, fault: Fault) -
 
 
 def test_429_storm_gives_up_with_rate_limited_error(harness: Harness) -> None:
-    from tci_gateway.errors import RateLimitedError
-
     fx = harness.fixture
     harness.adapter.search_buyers(fx.known_buyer)
     harness.sandbox.inject(*[Fault(status=429, retry_after="1") for _ in range(20)])
@@ -399,8 +398,6 @@ def test_429_storm_gives_up_with_rate_limited_error(harness: Harness) -> None:
     ids=["html-502", "html-200", "malformed-json"],
 )
 def test_unreadable_answers_are_protocol_errors(harness: Harness, fault: Fault) -> None:
-    from tci_gateway.errors import ProtocolError, TransientError
-
     fx = harness.fixture
     harness.adapter.search_buyers(fx.known_buyer)
     harness.sandbox.inject(*[fault for _ in range(10)])
@@ -411,8 +408,6 @@ def test_unreadable_answers_are_protocol_errors(harness: Harness, fault: Fault) 
 
 
 def test_unknown_status_code_is_pending_with_the_code_kept(harness: Harness) -> None:
-    from tci_gateway.domain.cover import CoverStatus
-
     fx = harness.fixture
     harness.adapter.search_buyers(fx.known_buyer)
     harness.sandbox.inject(Fault(unknown_code="ZZ99"))
@@ -437,16 +432,6 @@ def test_token_endpoint_unavailable_is_retried(harness: Harness) -> None:
 
 
 def test_overdue_notice_is_filed_once_and_found_by_reference(harness: Harness) -> None:
-    from datetime import date
-
-    from tci_gateway.adapters.contract import (
-        OverdueFiling,
-        OverdueInvoice,
-        OverdueKind,
-        OverdueNotice,
-    )
-    from tci_gateway.domain.money import Money
-
     if not harness.adapter.capabilities.overdue_api:
         pytest.skip(f"{harness.plugin.name} has no overdue API")
     adapter = harness.adapter
