@@ -14,75 +14,35 @@ gateways answer) and the OAuth ``{"error", "error_description"}``.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Any
 
-import httpx
-
-from tci_gateway.errors import ProtocolError
-from tci_gateway.http.auth import AuthStrategy, TokenCache
+from tci_gateway.adapters.auth import ApiKeyTokenAuth, secret_fingerprint
+from tci_gateway.adapters.contract import AdapterContext
+from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient, ParsedError
-from tci_gateway.http.jsonexact import dumps, loads
-from tci_gateway.logs import register_secret
 
-from .wire import ErrorEnvelope, TokenReply
+from .wire import ErrorEnvelope
 
-CORRELATION_HEADER = ApiClient.correlation_header
+FINGERPRINT_PURPOSE = "allianz-api-key"
 
 
 def key_fingerprint(api_key: str) -> str:
     """A non-reversible fingerprint of the API key for the token cache key."""
-    return hashlib.sha256(b"tci-gateway/allianz-api-key\0" + api_key.encode()).hexdigest()[:24]
+    return secret_fingerprint(api_key, FINGERPRINT_PURPOSE)
 
 
-class AllianzAuth(AuthStrategy):
+class AllianzAuth(ApiKeyTokenAuth):
     """API key exchanged for a Bearer token (no refresh token: re-authorize)."""
 
+    correlation_header = ApiClient.correlation_header
+    fingerprint_purpose = FINGERPRINT_PURPOSE
+
     def __init__(
-        self,
-        *,
-        adapter: str,
-        environment: str,
-        base_url: str,
-        api_key: str,
-        token_path: str,
-        cache: TokenCache | None = None,
+        self, context: AdapterContext, *, token_path: str, cache: TokenCache | None = None
     ) -> None:
-        key = (adapter, environment, base_url.rstrip("/"), token_path, key_fingerprint(api_key))
-        super().__init__(key, cache)
-        register_secret(api_key)
-        self.adapter = adapter
-        self.token_path = token_path
-        self._api_key = api_key
-
-    def token_request(self, base_url: str) -> httpx.Request:
-        """``POST {token_path}`` with ``{"apiKey": ...}``."""
-        return httpx.Request(
-            "POST",
-            base_url.rstrip("/") + self.token_path,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                CORRELATION_HEADER: str(uuid.uuid4()),
-            },
-            content=dumps({"apiKey": self._api_key}).encode(),
+        super().__init__(
+            context, api_key=context.credentials["api_key"], token_path=token_path, cache=cache
         )
-
-    def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        """``(access_token, expires_in)`` from the token reply."""
-        ctx: dict[str, Any] = {"adapter": self.adapter, "status": response.status_code}
-        try:
-            reply = TokenReply.model_validate(loads(response.content))
-        except (ValueError, UnicodeDecodeError) as exc:  # ValidationError is a ValueError
-            raise ProtocolError(f"unreadable token reply: {type(exc).__name__}", **ctx) from exc
-        if reply.token_type.lower() != "bearer":
-            raise ProtocolError(f"unexpected token type {reply.token_type!r}", **ctx)
-        return reply.access_token, float(reply.expires_in)
-
-    def headers(self, token: str) -> dict[str, str]:
-        """``Authorization: Bearer <token>``."""
-        return {"Authorization": f"Bearer {token}"}
 
 
 def parse_envelope(payload: Any, fallback: str) -> ParsedError:

@@ -212,13 +212,13 @@ class AllianzAdapter(OverdueMixin):
                 "currencyCode": request.amount.currency,
             }
         try:
-            response = self.client.request_with_headers(
+            response = self.client.request(
                 "POST",
                 self.paths[route],
-                self.callback_headers(),
                 json_body=body,
                 idempotent=False,
                 client_reference=request.client_reference,
+                headers=self.callback_headers(),
             )
         except RejectedError as exc:
             if exc.status == 409:  # "a request is already in progress for this company"

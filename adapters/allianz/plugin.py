@@ -28,6 +28,7 @@ from tci_gateway.adapters.options import sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
+from .auth import AllianzAuth
 from .client import AllianzAdapter
 from .http_client import AllianzClient
 from .options import AllianzOptions
@@ -62,17 +63,8 @@ def create_adapter(
         options = AllianzOptions.parse(context.options)
     except ConfigError as exc:
         raise ConfigError(f"insurer {context.name!r} (allianz): {exc}") from None
-    client = AllianzClient(
-        adapter=context.name,
-        base_url=context.base_url,
-        environment=context.environment,
-        api_key=context.credentials["api_key"],
-        token_path=options.paths["token"],
-        transport=context.transport,
-        timeouts=context.timeouts,
-        retry=context.retry,
-        token_cache=token_cache,
-    )
+    auth = AllianzAuth(context, token_path=options.paths["token"], cache=token_cache)
+    client = AllianzClient.from_context(context, auth=auth)
     return AllianzAdapter(context.name, client, options=options)
 
 

@@ -9,73 +9,52 @@ expires_in: 1800}}``. Later calls send ``Authorization: Bearer <token>`` and the
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 
-from tci_gateway.errors import ProtocolError
-from tci_gateway.http.auth import AuthStrategy, TokenCache, basic_credentials
+from tci_gateway.adapters.auth import OAuth2ClientCredentials
+from tci_gateway.adapters.contract import AdapterContext
+from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ParsedError
-from tci_gateway.http.jsonexact import loads
 from tci_gateway.logs import register_secret
 
-from .wire import APP_KEY_HEADER, CORRELATION_HEADER, TOKEN_PATH, ErrorEnvelope, TokenReply
+from .wire import APP_KEY_HEADER, CORRELATION_HEADER, TOKEN_PATH, ErrorEnvelope
 
 
-class AtradiusAuth(AuthStrategy):
+class AtradiusAuth(OAuth2ClientCredentials):
     """Client credentials (Basic) plus app key for a Bearer token, cached per
     (adapter, environment, base URL, client id)."""
 
-    def __init__(
-        self,
-        *,
-        adapter: str,
-        environment: str,
-        base_url: str,
-        client_id: str,
-        client_secret: str,
-        app_key: str,
-        cache: TokenCache | None = None,
-        token_path: str = TOKEN_PATH,
-    ) -> None:
-        super().__init__((adapter, environment, base_url.rstrip("/"), client_id), cache)
-        register_secret(client_secret)
-        register_secret(app_key)
-        self.adapter = adapter
-        self.token_path = token_path
-        self._basic = basic_credentials(client_id, client_secret)
-        self._app_key = app_key
+    correlation_header = CORRELATION_HEADER
 
-    def token_request(self, base_url: str) -> httpx.Request:
-        """``POST /authenticate/v2/tokens`` with Basic credentials and the app key."""
-        return httpx.Request(
-            "POST",
-            base_url.rstrip("/") + self.token_path,
-            headers={
-                "Authorization": self._basic,
-                APP_KEY_HEADER: self._app_key,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                CORRELATION_HEADER: str(uuid.uuid4()),
-            },
-            content=b"",
+    def __init__(self, context: AdapterContext, *, cache: TokenCache | None = None) -> None:
+        credentials = context.credentials
+        super().__init__(
+            context,
+            client_id=credentials["client_id"],
+            client_secret=credentials["client_secret"],
+            token_path=TOKEN_PATH,
+            cache=cache,
         )
+        self._app_key = credentials["app_key"]
+        register_secret(self._app_key)
+
+    def token_request(self, call: httpx.Request) -> httpx.Request:
+        """``POST /authenticate/v2/tokens`` with Basic credentials, the app key and an
+        empty JSON body."""
+        return self.post_json(None, {**self.basic_header(), APP_KEY_HEADER: self._app_key})
 
     def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        """``(access_token, expires_in)`` from the token reply."""
-        ctx: dict[str, Any] = {"adapter": self.adapter, "status": response.status_code}
-        try:
-            reply = TokenReply.model_validate(loads(response.content))
-        except (ValueError, UnicodeDecodeError) as exc:  # ValidationError is a ValueError
-            raise ProtocolError(f"unreadable token reply: {type(exc).__name__}", **ctx) from exc
-        if reply.data.token_type.lower() != "bearer":
-            raise ProtocolError(f"unexpected token type {reply.data.token_type!r}", **ctx)
-        return reply.data.access_token, float(reply.data.expires_in)
+        """``(access_token, expires_in)`` from the reply's ``data``."""
+        data = self.reply_json(response).get("data")
+        if not isinstance(data, dict):
+            raise self._reply_error("unreadable token reply: no data", response)
+        return self.read_oauth_reply(data, response, token_type_required=True)
 
-    def headers(self, token: str) -> dict[str, str]:
+    def call_headers(self, token: str, call: httpx.Request) -> dict[str, str]:
         """``Authorization: Bearer`` and the app key."""
-        return {"Authorization": f"Bearer {token}", APP_KEY_HEADER: self._app_key}
+        return {**super().call_headers(token, call), APP_KEY_HEADER: self._app_key}
 
 
 def parse_envelope(payload: Any, fallback: str) -> ParsedError:

@@ -33,9 +33,7 @@ from tci_gateway.errors import (
     ProtocolError,
     RejectedError,
 )
-from tci_gateway.http.auth import TokenCache
-from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
-from tci_gateway.http.retry import RetryPolicy
+from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
 from .auth import AtradiusAuth, parse_envelope
 from .mapping import (
@@ -77,38 +75,6 @@ class AtradiusClient(ApiClient):
     """:class:`ApiClient` with the Atradius auth, correlation header and envelopes."""
 
     correlation_header = CORRELATION_HEADER
-
-    def __init__(
-        self,
-        *,
-        adapter: str,
-        base_url: str,
-        environment: str,
-        client_id: str,
-        client_secret: str,
-        app_key: str,
-        transport: httpx.BaseTransport | None = None,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        token_cache: TokenCache | None = None,
-    ) -> None:
-        auth = AtradiusAuth(
-            adapter=adapter,
-            environment=environment,
-            base_url=base_url,
-            client_id=client_id,
-            client_secret=client_secret,
-            app_key=app_key,
-            cache=token_cache,
-        )
-        super().__init__(
-            adapter=adapter,
-            base_url=base_url,
-            auth=auth,
-            transport=transport,
-            timeouts=timeouts,
-            retry=retry,
-        )
 
     def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read ``{"errors": [{"detail", "source": {"parameter"}}]}``."""

@@ -20,6 +20,7 @@ from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
+from .auth import AtradiusAuth
 from .client import AtradiusAdapter, AtradiusClient
 from .sandbox import AtradiusSandbox
 
@@ -50,18 +51,7 @@ def create_adapter(
             f"insurer {context.name!r} (atradius): base_url {context.base_url!r} is not a URL"
         )
     refuse_unknown(context.options, OPTIONS, what=f"insurer {context.name!r} (atradius)")
-    client = AtradiusClient(
-        adapter=context.name,
-        base_url=context.base_url,
-        environment=context.environment,
-        client_id=context.credentials["client_id"],
-        client_secret=context.credentials["client_secret"],
-        app_key=context.credentials["app_key"],
-        transport=context.transport,
-        timeouts=context.timeouts,
-        retry=context.retry,
-        token_cache=token_cache,
-    )
+    client = AtradiusClient.from_context(context, auth=AtradiusAuth(context, cache=token_cache))
     return AtradiusAdapter(context.name, client, options=context.options)
 
 

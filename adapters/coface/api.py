@@ -15,52 +15,22 @@ from typing import Any
 import httpx
 
 from tci_gateway.errors import ProtocolError, RejectedError
-from tci_gateway.http.auth import TokenCache
-from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
-from tci_gateway.http.retry import RetryPolicy
+from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
-from .auth import CURRENT_POLICY, CofaceAuth, parse_envelope
+from .auth import CofaceAuth, parse_envelope
 from .options import CofaceOptions
 
 
 class CofaceClient(ApiClient):
-    """:class:`ApiClient` with the Coface auth, the contract-number header and the
-    error envelope."""
+    """:class:`ApiClient` with the Coface error envelope and the contract-number header
+    (signed by :class:`.auth.CofaceAuth`, which holds the adapter's options)."""
 
-    def __init__(
-        self,
-        *,
-        adapter: str,
-        base_url: str,
-        environment: str,
-        username: str,
-        password: str,
-        api_key: str,
-        options: CofaceOptions | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        token_cache: TokenCache | None = None,
-    ) -> None:
-        self.options = options or CofaceOptions()
-        auth = CofaceAuth(
-            adapter=adapter,
-            environment=environment,
-            base_url=base_url,
-            username=username,
-            password=password,
-            api_key=api_key,
-            options=self.options,
-            cache=token_cache,
-        )
-        super().__init__(
-            adapter=adapter,
-            base_url=base_url,
-            auth=auth,
-            transport=transport,
-            timeouts=timeouts,
-            retry=retry,
-        )
+    @property
+    def options(self) -> CofaceOptions:
+        """The adapter's options (those of its auth)."""
+        if not isinstance(self.auth, CofaceAuth):
+            raise TypeError("a Coface client is signed by CofaceAuth")
+        return self.auth.options
 
     def request(
         self,
@@ -71,22 +41,22 @@ class CofaceClient(ApiClient):
         json_body: Any = None,
         idempotent: bool | None = None,
         client_reference: str | None = None,
+        headers: Mapping[str, str] | None = None,
         policy_number: str | None = None,
     ) -> ApiResponse:
         """:meth:`ApiClient.request` with ``policy_number`` sent as the contract-number
         header (on the login too, when one is needed)."""
-        scope = CURRENT_POLICY.set(policy_number)
-        try:
-            return super().request(
-                method,
-                path,
-                params=params,
-                json_body=json_body,
-                idempotent=idempotent,
-                client_reference=client_reference,
-            )
-        finally:
-            CURRENT_POLICY.reset(scope)
+        if policy_number:
+            headers = {**(headers or {}), self.options.policy_header: policy_number}
+        return super().request(
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            idempotent=idempotent,
+            client_reference=client_reference,
+            headers=headers,
+        )
 
     def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read the error envelope; the reason phrase when there is none."""

@@ -19,19 +19,20 @@ with the option ``token_per_policy`` per contract number too.
 from __future__ import annotations
 
 import dataclasses
-from contextvars import ContextVar
 from typing import Any
 
 import httpx
 
-from tci_gateway.errors import AuthError, ProtocolError
-from tci_gateway.http.auth import AuthStrategy, TokenCache, TokenFetcher
+from tci_gateway.adapters.auth import PasswordTokenAuth
+from tci_gateway.adapters.contract import AdapterContext
+from tci_gateway.errors import AuthError
+from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ParsedError
-from tci_gateway.http.jsonexact import dumps, loads
+from tci_gateway.http.jsonexact import dumps
 from tci_gateway.logs import register_secret
 
 from .options import CofaceOptions
-from .wire import ErrorEnvelope, TokenReply
+from .wire import ErrorEnvelope
 
 DEFAULT_TOKEN_LIFETIME = 3600.0
 """Seconds a token lives when the answer carries no ``expiresIn`` (the reference: 60 min)."""
@@ -42,109 +43,77 @@ LOCKOUT_WARNING = (
     "refused login"
 )
 
-CURRENT_POLICY: ContextVar[str | None] = ContextVar("coface_current_policy", default=None)
-"""The contract number of the call in progress (set by ``CofaceClient.request``)."""
 
+class CofaceAuth(PasswordTokenAuth):
+    """Password grant plus API key; see the module docstring. The contract number in
+    scope is the call's ``policy_header``, else the ``policy_number`` option."""
 
-class CofaceAuth(AuthStrategy):
-    """Password grant plus API key; see the module docstring."""
+    expires_field = "expiresIn"
+    lifetime = DEFAULT_TOKEN_LIFETIME
+    remember_refusals = False  # each call logs in once (the insurer counts the failures)
 
     def __init__(
-        self,
-        *,
-        adapter: str,
-        environment: str,
-        base_url: str,
-        username: str,
-        password: str,
-        api_key: str,
-        options: CofaceOptions,
-        cache: TokenCache | None = None,
+        self, context: AdapterContext, *, options: CofaceOptions, cache: TokenCache | None = None
     ) -> None:
-        super().__init__((adapter, environment, base_url.rstrip("/"), username), cache)
-        register_secret(password)
-        register_secret(api_key)
-        self.adapter = adapter
+        api_key = context.credentials["api_key"]
+        super().__init__(
+            context,
+            username=context.credentials["username"],
+            password=context.credentials["password"],
+            token_path=options.paths["token"],
+            cache=cache,
+            secrets=(api_key,),
+        )
         self.options = options
-        self._username = username
-        self._password = password
+        self.token_field = options.token_field
+        self.scheme = options.auth_scheme
         self._api_key = api_key
 
-    def policy_number(self) -> str | None:
+    def policy_number(self, call: httpx.Request) -> str | None:
         """The contract number in scope: the call's, else the ``policy_number`` option."""
-        return CURRENT_POLICY.get() or self.options.policy_number
+        return call.headers.get(self.options.policy_header) or self.options.policy_number
 
-    def _key(self) -> tuple[str, ...]:
+    def cache_key_for(self, call: httpx.Request) -> tuple[str, ...]:
+        """Per user; with ``token_per_policy`` per contract number too."""
         if self.options.token_per_policy:
-            return (*self.cache_key, self.policy_number() or "")
+            return (*self.cache_key, self.policy_number(call) or "")
         return self.cache_key
 
-    def token_request(self, base_url: str) -> httpx.Request:
+    def token_body_extra(self) -> dict[str, str]:
+        """The password grant (``grant_type_field``)."""
+        return {self.options.grant_type_field: "password"}
+
+    def token_request(self, call: httpx.Request) -> httpx.Request:
         """``POST /authentication/v1/token`` with the API key, the contract number (when
         one is in scope) and the password-grant body."""
-        headers = {
-            self.options.api_key_header: self._api_key,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        policy = self.policy_number()
+        request = super().token_request(call)
+        request.headers[self.options.api_key_header] = self._api_key
+        policy = self.policy_number(call)
         if policy:
-            headers[self.options.policy_header] = policy
-        body = {
-            "username": self._username,
-            "password": self._password,
-            self.options.grant_type_field: "password",
-        }
-        return httpx.Request(
-            "POST",
-            base_url.rstrip("/") + self.options.paths["token"],
-            headers=headers,
-            content=dumps(body).encode(),
-        )
+            request.headers[self.options.policy_header] = policy
+        return request
 
     def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        """``(token, lifetime)`` from the reply: the ``token_field`` token and
-        ``expiresIn`` (3600 s when absent)."""
-        ctx: dict[str, Any] = {"adapter": self.adapter, "status": response.status_code}
-        try:
-            reply = TokenReply.model_validate(loads(response.content))
-        except (ValueError, UnicodeDecodeError) as exc:  # ValidationError is a ValueError
-            raise ProtocolError(f"unreadable token reply: {type(exc).__name__}", **ctx) from exc
-        for secret in (reply.idToken, reply.accessToken, reply.refreshToken):
-            register_secret(secret)
-        token = getattr(reply, self.options.token_field)
-        if not token:
-            raise ProtocolError(f"the token reply has no {self.options.token_field}", **ctx)
-        lifetime = float(reply.expiresIn) if reply.expiresIn else DEFAULT_TOKEN_LIFETIME
-        return str(token), lifetime
+        """The ``token_field`` token and ``expiresIn`` (3600 s when absent); every
+        token of the reply is registered with the redactor."""
+        payload = self.reply_json(response)
+        for name in ("idToken", "accessToken", "refreshToken"):
+            if isinstance(payload.get(name), str):
+                register_secret(payload[name])
+        return super().read_token(response)
 
-    def headers(self, token: str) -> dict[str, str]:
+    def call_headers(self, token: str, call: httpx.Request) -> dict[str, str]:
         """``Authorization`` (``<token>``, or ``<scheme> <token>``), the API key and the
         contract number in scope."""
-        value = f"{self.options.auth_scheme} {token}" if self.options.auth_scheme else token
-        headers = {"Authorization": value, self.options.api_key_header: self._api_key}
-        policy = self.policy_number()
+        headers = {**super().call_headers(token, call), self.options.api_key_header: self._api_key}
+        policy = self.policy_number(call)
         if policy:
             headers[self.options.policy_header] = policy
         return headers
 
-    def token(self, base_url: str, send: TokenFetcher) -> str:
-        """The cached token, or one login by exactly one caller. A refused login raises
-        :class:`AuthError` saying that repeated attempts lock the account."""
-
-        def login() -> tuple[str, float]:
-            try:
-                response = send(self.token_request(base_url))
-            except AuthError as exc:
-                message = f"{exc.message}. {LOCKOUT_WARNING}"
-                raise dataclasses.replace(exc, message=message) from exc
-            return self.read_token(response)
-
-        return self.cache.get(self._key(), login)
-
-    def invalidate(self, token: str) -> None:
-        """Drop ``token`` if it is still the cached one."""
-        self.cache.invalidate(self._key(), token)
+    def refused(self, error: AuthError) -> AuthError:
+        """The refusal, saying that repeated attempts lock the account."""
+        return dataclasses.replace(error, message=f"{error.message}. {LOCKOUT_WARNING}")
 
 
 def _detail(item: Any) -> str:

@@ -23,6 +23,7 @@ from tci_gateway.adapters.options import sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
+from .auth import CofaceAuth
 from .client import CofaceAdapter, CofaceClient
 from .options import CofaceOptions, OptionError
 from .sandbox import CofaceSandbox
@@ -55,19 +56,8 @@ def create_adapter(
         options = CofaceOptions.parse(context.options)
     except OptionError as exc:
         raise ConfigError(f"insurer {context.name!r} (coface): {exc}") from exc
-    client = CofaceClient(
-        adapter=context.name,
-        base_url=context.base_url,
-        environment=context.environment,
-        username=context.credentials["username"],
-        password=context.credentials["password"],
-        api_key=context.credentials["api_key"],
-        options=options,
-        transport=context.transport,
-        timeouts=context.timeouts,
-        retry=context.retry,
-        token_cache=token_cache,
-    )
+    auth = CofaceAuth(context, options=options, cache=token_cache)
+    client = CofaceClient.from_context(context, auth=auth)
     return CofaceAdapter(context.name, client)
 
 

@@ -16,15 +16,13 @@ import base64
 import binascii
 from typing import Any
 
-import httpx
-
-from tci_gateway.errors import ProtocolError
-from tci_gateway.http.auth import AuthStrategy, TokenCache
+from tci_gateway.adapters.auth import PasswordTokenAuth
+from tci_gateway.adapters.contract import AdapterContext
+from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ParsedError
-from tci_gateway.http.jsonexact import dumps, loads
-from tci_gateway.logs import register_secret
+from tci_gateway.http.jsonexact import loads
 
-from .wire import TOKEN_PATH, ErrorEnvelope, TokenReply
+from .wire import TOKEN_PATH, ErrorEnvelope
 
 DEFAULT_TOKEN_LIFETIME = 3600.0
 
@@ -50,52 +48,34 @@ def jwt_lifetime(token: str) -> float | None:
     return float(exp - iat)
 
 
-class CreditsafeAuth(AuthStrategy):
+class CreditsafeAuth(PasswordTokenAuth):
     """Username and password for a JWT, cached per (adapter, environment, base URL,
-    username)."""
+    username); sent as ``Authorization: <token>`` (or ``<prefix> <token>``)."""
+
+    token_field = "token"  # noqa: S105 (a member name)
+    expires_field = None
 
     def __init__(
         self,
+        context: AdapterContext,
         *,
-        adapter: str,
-        environment: str,
-        base_url: str,
-        username: str,
-        password: str,
         cache: TokenCache | None = None,
         token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
         token_prefix: str = "",
     ) -> None:
-        super().__init__((adapter, environment, base_url.rstrip("/"), username), cache)
-        register_secret(password)
-        self.adapter = adapter
-        self.token_lifetime = token_lifetime
-        self.token_prefix = token_prefix.strip()
-        self._body = dumps({"username": username, "password": password}).encode()
-
-    def token_request(self, base_url: str) -> httpx.Request:
-        """``POST /authenticate`` with the JSON credentials."""
-        return httpx.Request(
-            "POST",
-            base_url.rstrip("/") + TOKEN_PATH,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            content=self._body,
+        super().__init__(
+            context,
+            username=context.credentials["username"],
+            password=context.credentials["password"],
+            token_path=TOKEN_PATH,
+            cache=cache,
         )
+        self.lifetime = token_lifetime
+        self.scheme = token_prefix.strip()
 
-    def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        """``(token, lifetime)`` from ``{"token": ...}``."""
-        ctx: dict[str, Any] = {"adapter": self.adapter, "status": response.status_code}
-        try:
-            reply = TokenReply.model_validate(loads(response.content))
-        except (ValueError, UnicodeDecodeError) as exc:  # ValidationError is a ValueError
-            raise ProtocolError(f"unreadable token reply: {type(exc).__name__}", **ctx) from exc
-        lifetime = jwt_lifetime(reply.token) or self.token_lifetime
-        return reply.token, lifetime
-
-    def headers(self, token: str) -> dict[str, str]:
-        """``Authorization: <token>`` (or ``<prefix> <token>``)."""
-        value = f"{self.token_prefix} {token}" if self.token_prefix else token
-        return {"Authorization": value}
+    def default_lifetime(self, token: str) -> float:
+        """``exp - iat`` of the JWT, else ``token_lifetime``."""
+        return jwt_lifetime(token) or self.lifetime
 
 
 def parse_envelope(payload: Any, fallback: str) -> tuple[ParsedError, str | None]:

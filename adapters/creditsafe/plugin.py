@@ -23,7 +23,7 @@ from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
-from .auth import DEFAULT_TOKEN_LIFETIME
+from .auth import DEFAULT_TOKEN_LIFETIME, CreditsafeAuth
 from .client import CreditsafeAdapter, CreditsafeClient
 from .sandbox import CreditsafeSandbox
 
@@ -73,19 +73,13 @@ def create_adapter(
         or lifetime <= 0
     ):
         raise ConfigError(f"bureau {context.name!r}: token_lifetime must be positive seconds")
-    client = CreditsafeClient(
-        adapter=context.name,
-        base_url=context.base_url,
-        environment=context.environment,
-        username=context.credentials["username"],
-        password=context.credentials["password"],
-        transport=context.transport,
-        timeouts=context.timeouts,
-        retry=context.retry,
-        token_cache=token_cache,
+    auth = CreditsafeAuth(
+        context,
+        cache=token_cache,
         token_lifetime=float(lifetime),
         token_prefix=str(context.options.get("token_prefix", "")),
     )
+    client = CreditsafeClient.from_context(context, auth=auth)
     return CreditsafeAdapter(context.name, client, options=context.options)
 
 

@@ -3,8 +3,8 @@
 ``POST /v3/token`` with ``Authorization: Basic base64(key:secret)`` and the form body
 ``grant_type=client_credentials`` -> ``{access_token, expires_in: 86400, token_type}``;
 one token is reused for its full lifetime (refreshed a minute before it ends). Error
-code ``00040`` means the token has expired: the client drops the token and retries the
-call once, whatever status it came with (:class:`.client.DnbClient`).
+code ``00040`` means the token has expired: :class:`DnbAuth` drops the token and sends
+the call once more, whatever status it came with.
 
 Errors: ``{transactionDetail{transactionID}, error{errorCode, errorMessage,
 errorDetails[]}}``, not RFC 7807 (reference/bureaus.md 2.1).
@@ -16,68 +16,42 @@ from typing import Any
 
 import httpx
 
-from tci_gateway.errors import ProtocolError
-from tci_gateway.http.auth import AuthStrategy, TokenCache, basic_credentials
+from tci_gateway.adapters.auth import OAuth2ClientCredentials
+from tci_gateway.adapters.contract import AdapterContext
+from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ParsedError
 from tci_gateway.http.jsonexact import loads
-from tci_gateway.logs import register_secret
 
-from .wire import TOKEN_PATH, ErrorDetail, ErrorEnvelope, TokenReply
+from .wire import EXPIRED_TOKEN_CODES, TOKEN_PATH, ErrorDetail, ErrorEnvelope
 
 
-class DnbAuth(AuthStrategy):
+class DnbAuth(OAuth2ClientCredentials):
     """Key and secret (Basic) for a Bearer token, cached per (adapter, environment,
-    base URL, key)."""
+    base URL, key). An answer with the expired-token code (``00040``), whatever its
+    status, drops the token and the call is sent once more."""
 
-    def __init__(
-        self,
-        *,
-        adapter: str,
-        environment: str,
-        base_url: str,
-        key: str,
-        secret: str,
-        cache: TokenCache | None = None,
-    ) -> None:
-        super().__init__((adapter, environment, base_url.rstrip("/"), key), cache)
-        register_secret(secret)
-        self.adapter = adapter
-        self._basic = basic_credentials(key, secret)
-        self.last_token: str | None = None
+    read_error_bodies = True
 
-    def token_request(self, base_url: str) -> httpx.Request:
-        """``POST /v3/token`` with Basic credentials and the client-credentials grant."""
-        return httpx.Request(
-            "POST",
-            base_url.rstrip("/") + TOKEN_PATH,
-            headers={
-                "Authorization": self._basic,
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-            },
-            content=b"grant_type=client_credentials",
+    def __init__(self, context: AdapterContext, *, cache: TokenCache | None = None) -> None:
+        super().__init__(
+            context,
+            client_id=context.credentials["key"],
+            client_secret=context.credentials["secret"],
+            token_path=TOKEN_PATH,
+            cache=cache,
         )
 
-    def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        """``(access_token, expires_in)``."""
-        ctx: dict[str, Any] = {"adapter": self.adapter, "status": response.status_code}
+    def token_expired(self, response: httpx.Response) -> bool:
+        """A 401, or an error envelope with an expired-token code."""
+        if response.status_code == 401:
+            return True
+        if response.status_code < 400:
+            return False
         try:
-            reply = TokenReply.model_validate(loads(response.content))
-        except (ValueError, UnicodeDecodeError) as exc:  # ValidationError is a ValueError
-            raise ProtocolError(f"unreadable token reply: {type(exc).__name__}", **ctx) from exc
-        if reply.token_type and reply.token_type.casefold() != "bearer":
-            raise ProtocolError(f"unexpected token type {reply.token_type!r}", **ctx)
-        return reply.access_token, float(reply.expires_in)
-
-    def headers(self, token: str) -> dict[str, str]:
-        """``Authorization: Bearer <token>`` (and remember it, for :meth:`drop`)."""
-        self.last_token = token
-        return {"Authorization": f"Bearer {token}"}
-
-    def drop(self) -> None:
-        """Forget the last token sent (the API said it has expired)."""
-        if self.last_token is not None:
-            self.invalidate(self.last_token)
+            parsed, _ = parse_envelope(loads(response.content), "")
+        except (ValueError, UnicodeDecodeError):  # ValidationError is a ValueError
+            return False
+        return parsed.code in EXPIRED_TOKEN_CODES
 
 
 def _detail(item: Any) -> str:

@@ -25,15 +25,12 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import (
-    AdapterError,
     ConfigError,
     NotFoundError,
     ProtocolError,
     RejectedError,
 )
-from tci_gateway.http.auth import TokenCache
-from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError, Timeouts
-from tci_gateway.http.retry import RetryPolicy
+from tci_gateway.http.client import ApiClient, ParsedError
 
 from .auth import DnbAuth, parse_envelope
 from .mapping import (
@@ -44,7 +41,7 @@ from .mapping import (
     map_organization,
     parse_registration_types,
 )
-from .wire import DATA_PATH, EXPIRED_TOKEN_CODES, MATCH_PATH, DataReply, MatchCandidate, MatchReply
+from .wire import DATA_PATH, MATCH_PATH, DataReply, MatchCandidate, MatchReply
 
 __all__ = ["CAPABILITIES", "DnbAdapter", "DnbAuth", "DnbClient"]
 
@@ -54,48 +51,8 @@ ASSESSMENT_BLOCKS = ("companyinfo_L2_v1", "financialstrengthinsight_L2_v1", "pay
 
 
 class DnbClient(ApiClient):
-    """:class:`ApiClient` with the D&B token auth, error envelope and ``00040`` refresh."""
-
-    def __init__(
-        self,
-        *,
-        adapter: str,
-        base_url: str,
-        environment: str,
-        key: str,
-        secret: str,
-        transport: httpx.BaseTransport | None = None,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        token_cache: TokenCache | None = None,
-    ) -> None:
-        self.dnb_auth = DnbAuth(
-            adapter=adapter,
-            environment=environment,
-            base_url=base_url,
-            key=key,
-            secret=secret,
-            cache=token_cache,
-        )
-        super().__init__(
-            adapter=adapter,
-            base_url=base_url,
-            auth=self.dnb_auth,
-            transport=transport,
-            timeouts=timeouts,
-            retry=retry,
-        )
-
-    def request(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
-        """One call; an expired-token code (``00040``) on a status other than 401 (which
-        the base client already refreshes on) drops the token and retries once."""
-        try:
-            return super().request(method, path, **kwargs)
-        except AdapterError as exc:
-            if exc.code not in EXPIRED_TOKEN_CODES or exc.status == 401:
-                raise
-            self.dnb_auth.drop()
-            return super().request(method, path, **kwargs)
+    """:class:`ApiClient` with the D&B error envelope (signed by :class:`.auth.DnbAuth`,
+    which also refreshes on ``00040``)."""
 
     def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read ``{transactionDetail, error{errorCode, errorMessage, errorDetails}}``; the

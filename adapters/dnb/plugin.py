@@ -19,6 +19,7 @@ from tci_gateway.adapters.options import refuse_unknown, sandbox_options
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.auth import TokenCache
 
+from .auth import DnbAuth
 from .client import DnbAdapter, DnbClient
 from .sandbox import DnbSandbox
 
@@ -59,17 +60,7 @@ def create_adapter(context: AdapterContext, *, token_cache: TokenCache | None = 
             f"bureau {context.name!r} (dnb): base_url {context.base_url!r} is not a URL"
         )
     refuse_unknown(context.options, OPTIONS, what=f"bureau {context.name!r} (dnb)")
-    client = DnbClient(
-        adapter=context.name,
-        base_url=context.base_url,
-        environment=context.environment,
-        key=context.credentials["key"],
-        secret=context.credentials["secret"],
-        transport=context.transport,
-        timeouts=context.timeouts,
-        retry=context.retry,
-        token_cache=token_cache,
-    )
+    client = DnbClient.from_context(context, auth=DnbAuth(context, cache=token_cache))
     return DnbAdapter(context.name, client, options=context.options)
 
 

@@ -12,13 +12,13 @@ import httpx
 import pytest
 import tenacity
 
+from tci_gateway.adapters.auth import TokenAuth
+from tci_gateway.adapters.contract import AdapterContext
 from tci_gateway.errors import AuthError, TransientError
 from tci_gateway.http.auth import (
     REFRESH_MARGIN,
-    AuthStrategy,
     Token,
     TokenCache,
-    TokenFetcher,
     basic_credentials,
     refresh_margin,
 )
@@ -41,37 +41,28 @@ class FakeClock:
         self.now += seconds
 
 
-class DemoAuth(AuthStrategy):
+class DemoAuth(TokenAuth):
     """OAuth2 client credentials, as small as it gets."""
 
     def __init__(self, cache: TokenCache, key: str = "demo") -> None:
-        super().__init__((key, "test", BASE, "client-1"), cache)
+        context = AdapterContext(name=key, base_url=BASE, environment="test", credentials={})
+        super().__init__(context, identity=("client-1",), token_path="/oauth/token", cache=cache)
         self.entered = 0  # callers that asked for a token
         self.entered_changed = threading.Condition()
 
-    def token_request(self, base_url: str) -> httpx.Request:
+    def token_request(self, call: httpx.Request) -> httpx.Request:
+        with self.entered_changed:
+            self.entered += 1
+            self.entered_changed.notify_all()
         return httpx.Request(
             "POST",
-            f"{base_url}/oauth/token",
+            self.token_url,
             data={
                 "grant_type": "client_credentials",
                 "client_id": "client-1",
                 "client_secret": CLIENT_SECRET,
             },
         )
-
-    def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        body = response.json()
-        return body["access_token"], float(body["expires_in"])
-
-    def headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    def token(self, base_url: str, send: TokenFetcher) -> str:
-        with self.entered_changed:
-            self.entered += 1
-            self.entered_changed.notify_all()
-        return super().token(base_url, send)
 
     def wait_for_callers(self, n: int) -> bool:
         with self.entered_changed:

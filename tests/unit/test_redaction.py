@@ -17,8 +17,10 @@ import structlog
 import tenacity
 from structlog.testing import capture_logs
 
+from tci_gateway.adapters.auth import TokenAuth
+from tci_gateway.adapters.contract import AdapterContext
 from tci_gateway.errors import AdapterError, ProtocolError
-from tci_gateway.http.auth import AuthStrategy, TokenCache
+from tci_gateway.http.auth import TokenCache
 from tci_gateway.http.client import ApiClient
 from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.logs import (
@@ -257,15 +259,18 @@ def test_an_adapter_error_shown_to_a_user_is_scrubbed() -> None:
 # -- end to end: the HTTP client's own logging -----------------------------------------------
 
 
-class DemoAuth(AuthStrategy):
-    def token_request(self, base_url: str) -> httpx.Request:
-        return httpx.Request("POST", f"{base_url}/token", data={"secret": API_KEY})
+class DemoAuth(TokenAuth):
+    def __init__(self) -> None:
+        context = AdapterContext(
+            name="demo", base_url="https://insurer.test", environment="test", credentials={}
+        )
+        super().__init__(context, identity=(), token_path="/token", cache=TokenCache())
+
+    def token_request(self, call: httpx.Request) -> httpx.Request:
+        return httpx.Request("POST", self.token_url, data={"secret": API_KEY})
 
     def read_token(self, response: httpx.Response) -> tuple[str, float]:
         return response.json()["access_token"], 3600.0
-
-    def headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
 
 
 def test_the_http_client_logs_no_credentials() -> None:
@@ -281,7 +286,7 @@ def test_the_http_client_logs_no_credentials() -> None:
     client = ApiClient(
         adapter="demo",
         base_url="https://insurer.test",
-        auth=DemoAuth(("demo",), TokenCache()),
+        auth=DemoAuth(),
         transport=httpx.MockTransport(handler),
         retry=RetryPolicy(max_attempts=1, wait=tenacity.wait_none(), sleep=lambda s: None),
     )

@@ -115,3 +115,29 @@ __all__ += [
     "vat_prefix",
     "whole_number",
 ]
+
+# T1: authenticators and the HTTP client.
+from tci_gateway.adapters.auth import (  # noqa: E402
+    ApiKeyTokenAuth,
+    OAuth2ClientCredentials,
+    PasswordTokenAuth,
+    StaticKeyAuth,
+    TokenAuth,
+    secret_fingerprint,
+)
+from tci_gateway.http.auth import TokenCache, basic_credentials  # noqa: E402
+from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError  # noqa: E402
+
+__all__ += [
+    "ApiClient",
+    "ApiKeyTokenAuth",
+    "ApiResponse",
+    "OAuth2ClientCredentials",
+    "ParsedError",
+    "PasswordTokenAuth",
+    "StaticKeyAuth",
+    "TokenAuth",
+    "TokenCache",
+    "basic_credentials",
+    "secret_fingerprint",
+]

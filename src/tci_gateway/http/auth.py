@@ -1,9 +1,15 @@
-"""Auth strategies with token caching.
+"""Token caching, shared by the authenticators of :mod:`tci_gateway.adapters.auth`.
 
 A token is cached per (adapter, environment, base URL, client) and refreshed
 ``REFRESH_MARGIN`` seconds before it expires, by a single caller when many threads need
-it at once. A 401 on a call invalidates the token; the client retries that call once
-with a fresh one. Tokens are registered with the log redactor as soon as they arrive.
+it at once. Credentials a token endpoint refused are remembered per cache key and
+fingerprint, so they are not sent again in the same run. Tokens are registered with the
+log redactor as soon as they arrive.
+
+Two request extensions connect an authenticator to :class:`~tci_gateway.http.client.ApiClient`
+without either importing the other: :data:`TOKEN_REQUEST` marks the token requests an
+authenticator sends (a transport failure there is transient whatever the call), and
+:data:`TOKEN_ERROR` carries the client's reading of a failed token reply.
 """
 
 from __future__ import annotations
@@ -13,16 +19,26 @@ import hashlib
 import re
 import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 
-from tci_gateway.errors import AuthError
+from tci_gateway.errors import AdapterError, AuthError
 from tci_gateway.logs import register_secret
 
 REFRESH_MARGIN = 60.0
+
+TOKEN_REQUEST = "tci_gateway.token_request"  # noqa: S105 (an extension name)
+"""Request extension (``True``) on a token request sent by an authenticator."""
+
+TOKEN_ERROR = "tci_gateway.token_error"  # noqa: S105 (an extension name)
+"""Request extension on a call: a :data:`TokenErrorReader` for a failed token reply."""
+
+TokenErrorReader = Callable[[httpx.Response], AdapterError]
+"""Turns a token reply that is not 2xx into the error to raise (an :class:`AuthError`
+when the credentials were refused)."""
 
 
 @dataclass(frozen=True)
@@ -55,18 +71,35 @@ class TokenCache:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def get(self, key: tuple[str, ...], fetch: Callable[[], tuple[str, float]]) -> str:
-        """The cached token, or one fetched by exactly one caller."""
+    def fresh(self, key: tuple[str, ...]) -> str | None:
+        """The cached token if it is not due for refresh, else ``None``."""
         token = self._tokens.get(key)
         if token is not None and token.fresh(self.clock()):
             return token.value
+        return None
+
+    @contextmanager
+    def refreshing(self, key: tuple[str, ...]) -> Iterator[None]:
+        """Hold the key's refresh lock: one caller at a time fetches its token."""
         with self._lock(key):
-            token = self._tokens.get(key)
-            if token is not None and token.fresh(self.clock()):
-                return token.value
+            yield
+
+    def put(self, key: tuple[str, ...], value: str, lifetime: float) -> None:
+        """Store a token that lives ``lifetime`` seconds (registered with the redactor)."""
+        register_secret(value)
+        self._tokens[key] = Token(value, self.clock() + lifetime, refresh_margin(lifetime))
+
+    def get(self, key: tuple[str, ...], fetch: Callable[[], tuple[str, float]]) -> str:
+        """The cached token, or one fetched by exactly one caller."""
+        value = self.fresh(key)
+        if value is not None:
+            return value
+        with self.refreshing(key):
+            value = self.fresh(key)
+            if value is not None:
+                return value
             value, lifetime = fetch()
-            register_secret(value)
-            self._tokens[key] = Token(value, self.clock() + lifetime, refresh_margin(lifetime))
+            self.put(key, value, lifetime)
             return value
 
     def refusal(self, key: tuple[str, ...], fingerprint: str) -> AuthError | None:
@@ -90,63 +123,12 @@ class TokenCache:
 
 SHARED_TOKEN_CACHE = TokenCache()
 
-TokenFetcher = Callable[[httpx.Request], httpx.Response]
-"""Sends a token request (without auth, without retries beyond the client's own)."""
-
-
-class AuthStrategy(ABC):
-    """How an adapter authenticates. Subclasses build the token request, read the token
-    from the answer, and say which headers every call carries."""
-
-    def __init__(self, cache_key: tuple[str, ...], cache: TokenCache | None = None) -> None:
-        self.cache_key = cache_key
-        self.cache = cache or SHARED_TOKEN_CACHE
-
-    @abstractmethod
-    def token_request(self, base_url: str) -> httpx.Request:
-        """The request that obtains a token."""
-
-    @abstractmethod
-    def read_token(self, response: httpx.Response) -> tuple[str, float]:
-        """``(token, lifetime in seconds)`` from a successful token response."""
-
-    @abstractmethod
-    def headers(self, token: str) -> dict[str, str]:
-        """Headers for an authenticated call."""
-
-    def token(self, base_url: str, send: TokenFetcher) -> str:
-        """A valid token: cached, or obtained by one caller. Credentials the insurer
-        refused once are not sent again in this process."""
-        request = self.token_request(base_url)
-        fingerprint = _fingerprint(request)
-        refused = self.cache.refusal(self.cache_key, fingerprint)
-        if refused is not None:
-            raise AuthError(
-                f"{refused.message} (refused earlier in this run; not sent again, since "
-                "repeated failed logins can lock the account: fix the credentials and restart)",
-                adapter=refused.adapter,
-                status=refused.status,
-                code=refused.code,
-            )
-
-        def fetch() -> tuple[str, float]:
-            try:
-                return self.read_token(send(request))
-            except AuthError as exc:
-                self.cache.refuse(self.cache_key, fingerprint, exc)
-                raise
-
-        return self.cache.get(self.cache_key, fetch)
-
-    def invalidate(self, token: str) -> None:
-        self.cache.invalidate(self.cache_key, token)
-
-
 _CREDENTIAL_HEADER = re.compile(r"authorization|key|secret|token|password|policy", re.IGNORECASE)
 
 
-def _fingerprint(request: httpx.Request) -> str:
-    """A digest of everything that carries credentials in a token request."""
+def request_fingerprint(request: httpx.Request) -> str:
+    """A digest of everything that carries credentials in a token request (the key
+    under which a refusal is remembered)."""
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.url}".encode())
     for name, value in sorted(request.headers.items()):
@@ -157,6 +139,7 @@ def _fingerprint(request: httpx.Request) -> str:
 
 
 def basic_credentials(user: str, password: str) -> str:
+    """``Basic base64(user:password)``, registered with the log redactor."""
     raw = f"{user}:{password}".encode()
     encoded = base64.b64encode(raw).decode("ascii")
     register_secret(encoded)

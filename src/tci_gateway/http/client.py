@@ -4,7 +4,12 @@ An adapter subclasses :class:`ApiClient` and overrides a few hooks:
 
 * :meth:`ApiClient.parse_error` reads the API's own error envelope into fields;
 * :meth:`ApiClient.validate_response` raises for errors hidden in 2xx bodies;
-* the ``auth`` strategy and ``correlation_header`` say how calls are signed and traced.
+* ``correlation_header`` says how calls are traced; the ``auth`` (an :class:`httpx.Auth`,
+  see :mod:`tci_gateway.adapters.auth`) how they are signed.
+
+An adapter builds its client with :meth:`ApiClient.from_context` (its auth and the
+context's URL, transport, timeouts and retry policy): subclasses need no ``__init__``.
+Headers for one call only go in ``request(..., headers=...)``.
 
 Every call has a correlation id (sent and logged), connect/read/write/pool timeouts and
 an overall deadline that also stops a server trickling its answer. Redirects are not
@@ -19,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, Self
 
 import httpx
 import tenacity
@@ -36,7 +41,7 @@ from tci_gateway.errors import (
     RejectedError,
     TransientError,
 )
-from tci_gateway.http.auth import AuthStrategy
+from tci_gateway.http.auth import TOKEN_ERROR, TOKEN_REQUEST
 from tci_gateway.http.jsonexact import dumps, loads
 from tci_gateway.http.retry import NOT_PROCESSED_STATUSES, RetryPolicy, parse_retry_after
 from tci_gateway.logs import get_logger
@@ -72,6 +77,21 @@ class ApiResponse:
     request_id: str | None
 
 
+class ClientContext(Protocol):
+    """What :meth:`ApiClient.from_context` reads (an adapter's ``AdapterContext``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def transport(self) -> httpx.BaseTransport | None: ...
+    @property
+    def timeouts(self) -> Timeouts: ...
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+
 class _StopAtDeadline(tenacity.stop.stop_base):
     """The policy's own stop, or the next wait would reach the call's deadline (measured
     on the client's clock): give up with the real error rather than sleep into a timeout."""
@@ -103,12 +123,13 @@ class ApiClient:
         *,
         adapter: str,
         base_url: str,
-        auth: AuthStrategy | None = None,
+        auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """A client for ``base_url``; calls are signed by ``auth`` (none: unsigned)."""
         self.adapter = adapter
         self.base_url = base_url.rstrip("/")
         self.auth = auth
@@ -123,6 +144,20 @@ class ApiClient:
             trust_env=False,
             verify=True,
             headers={"User-Agent": f"tci-gateway/{__version__}", "Accept": "application/json"},
+            auth=auth,
+        )
+
+    @classmethod
+    def from_context(cls, context: ClientContext, *, auth: httpx.Auth | None = None) -> Self:
+        """The standard constructor: the adapter's name, base URL, transport, timeouts
+        and retry policy from its context, signed by ``auth``."""
+        return cls(
+            adapter=context.name,
+            base_url=context.base_url,
+            auth=auth,
+            transport=context.transport,
+            timeouts=context.timeouts,
+            retry=context.retry,
         )
 
     # -- hooks ---------------------------------------------------------------------
@@ -156,8 +191,10 @@ class ApiClient:
         json_body: Any = None,
         idempotent: bool | None = None,
         client_reference: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ApiResponse:
-        """Send one logical call, with retries per the retry table, and parse its JSON."""
+        """Send one logical call, with retries per the retry table, and parse its JSON.
+        ``headers`` go on this call only (never on a token request)."""
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -179,6 +216,7 @@ class ApiClient:
                 deadline_at,
                 attempts,
                 client_reference,
+                headers or {},
             )
 
         retrying = self.retry.retrying()
@@ -204,37 +242,28 @@ class ApiClient:
         deadline_at: float,
         attempt: int,
         client_reference: str | None,
+        extra_headers: Mapping[str, str],
     ) -> ApiResponse:
         headers = {self.correlation_header: correlation_id}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        refreshed = False
-        while True:
-            token = None
-            if self.auth is not None:
-                token = self.auth.token(self.base_url, self._send_token_request)
-                headers.update(self.auth.headers(token))
-            request = self._http.build_request(
-                method, path, params=params, content=body, headers=headers
-            )
-            started = self.clock()
-            response = self._send(
-                request, idempotent, deadline_at, correlation_id, client_reference
-            )
-            self.log.debug(
-                "http_call",
-                method=method,
-                path=path,
-                status=response.status_code,
-                ms=round((self.clock() - started) * 1000),
-                correlation_id=correlation_id,
-                attempt=attempt,
-            )
-            if response.status_code == 401 and self.auth is not None and token and not refreshed:
-                self.auth.invalidate(token)
-                refreshed = True
-                continue
-            return self._check(response, idempotent, correlation_id, client_reference)
+        headers.update(extra_headers)
+        request = self._http.build_request(
+            method, path, params=params, content=body, headers=headers
+        )
+        request.extensions[TOKEN_ERROR] = self._token_error
+        started = self.clock()
+        response = self._send(request, idempotent, deadline_at, correlation_id, client_reference)
+        self.log.debug(
+            "http_call",
+            method=method,
+            path=path,
+            status=response.status_code,
+            ms=round((self.clock() - started) * 1000),
+            correlation_id=correlation_id,
+            attempt=attempt,
+        )
+        return self._check(response, idempotent, correlation_id, client_reference)
 
     def _timeout(self, deadline_at: float) -> httpx.Timeout:
         remaining = deadline_at - self.clock()
@@ -257,9 +286,12 @@ class ApiClient:
         ctx: dict[str, Any] = {"adapter": self.adapter, "correlation_id": correlation_id}
         try:
             streamed = self._http.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(f"could not connect: {type(exc).__name__}", **ctx) from exc
         except httpx.HTTPError as exc:
+            if _during_token_request(exc):  # the call itself was not sent
+                reason = f"token request failed: {type(exc).__name__}"
+                raise TransientError(reason, adapter=self.adapter) from exc
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+                raise TransientError(f"could not connect: {type(exc).__name__}", **ctx) from exc
             raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
         try:
             chunks: list[bytes] = []
@@ -298,29 +330,19 @@ class ApiClient:
             f"{reason}; the request may have been applied", client_reference=client_reference, **ctx
         )
 
-    def _send_token_request(self, request: httpx.Request) -> httpx.Response:
-        request.extensions["timeout"] = httpx.Timeout(
-            connect=self.timeouts.connect,
-            read=self.timeouts.read,
-            write=self.timeouts.read,
-            pool=self.timeouts.read,
-        ).as_dict()
-        ctx: dict[str, Any] = {"adapter": self.adapter}
-        try:
-            response = self._http.send(request)
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise TransientError(f"token request failed: {type(exc).__name__}", **ctx) from exc
+    def _token_error(self, response: httpx.Response) -> AdapterError:
+        """A failed token reply (for the auth, through the :data:`TOKEN_ERROR` extension):
+        400/401/403 are refused credentials, read with :meth:`parse_error`; any other
+        status maps as an idempotent call's would (a 503 is retried)."""
         if response.status_code in (400, 401, 403):
             parsed = self.parse_error(response)
-            raise AuthError(
+            return AuthError(
                 f"credentials refused: {parsed.message}",
                 status=response.status_code,
                 code=parsed.code,
-                **ctx,
+                adapter=self.adapter,
             )
-        if response.status_code >= 300:
-            raise self._status_error(response, True, "", None)
-        return response
+        return self._status_error(response, True, "", None)
 
     def _check(
         self,
@@ -395,3 +417,11 @@ class ApiClient:
         if not idempotent:
             return AmbiguousOutcomeError(message, client_reference=client_reference, **ctx)
         return TransientError(message, retry_after=retry_after, **ctx)
+
+
+def _during_token_request(exc: httpx.HTTPError) -> bool:
+    """Whether ``exc`` came from a token request an authenticator sent."""
+    try:
+        return bool(exc.request.extensions.get(TOKEN_REQUEST))
+    except RuntimeError:  # an error raised without its request
+        return False

@@ -379,12 +379,12 @@ def test_callbacks_are_recorded_and_parse(
 def test_a_bad_callback_header_is_refused(adapter: AllianzAdapter, sandbox: AllianzSandbox) -> None:
     header = build_callback_header("https://hooks.example.invalid/a").replace("e", "!")
     with pytest.raises(RejectedError) as caught:
-        adapter.client.request_with_headers(
+        adapter.client.request(
             "POST",
             "/riskinfo/v3/covers",
-            {"X-Callback": header},
             json_body={},
             idempotent=False,
+            headers={"X-Callback": header},
         )
     assert caught.value.code == "INVALID_CALLBACK"
 
