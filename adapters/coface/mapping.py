@@ -3,8 +3,8 @@
 The decision codes are SYNTHETIC (confidence L): CofaServe does not publish them. The
 table :data:`DECISION_CODES` holds the defaults; a configuration overrides any code
 with ``status_overrides`` (raw code -> :class:`CoverStatus` name). Codes are read
-case-insensitively and kept raw in ``CoverDecision.raw_codes``. An unknown code maps
-to PENDING and is listed in ``CoverDecision.unknown_codes`` (the sync raises an
+case-insensitively (the toolkit's one rule) and kept raw in ``CoverDecision.raw_codes``.
+An unknown code maps to PENDING and is listed in ``CoverDecision.unknown_codes`` (the sync raises an
 alert). A decided record granting 0 is a refusal. The granted amount with the record's
 ``expiryDate`` is the decision's one tranche.
 
@@ -14,11 +14,10 @@ Companies, identifiers, countries and policies: :mod:`.mapping_parties`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 
+from tci_gateway.adapters.toolkit import money, utc
 from tci_gateway.domain.cover import CoverDecision, CoverStatus, Tranche
-from tci_gateway.domain.money import Money, MoneyError
 
 from .mapping_parties import (
     IdentifierTable,
@@ -109,17 +108,6 @@ def map_overdue_status(raw: str, overrides: Mapping[str, str] | None = None) -> 
     return found
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment is not None else None
-
-
-def _money(amount: Decimal, currency: str, name: str) -> Money:
-    try:
-        return Money(amount, currency)
-    except MoneyError as exc:
-        raise MappingError(name, str(exc)) from exc
-
-
 def map_credit_limit(
     record: CreditLimit,
     currency: str,
@@ -150,22 +138,22 @@ def map_credit_limit(
         status = S.REFUSED
     tranches: tuple[Tranche, ...] = ()
     if granted > 0:
-        tranches = (Tranche(_money(granted, currency, "amount"), start, record.expiryDate),)
+        tranches = (Tranche(money(granted, currency, "amount"), start, record.expiryDate),)
     requested = record.requestedAmount
     moments = [m for m in (record.decisionDate, record.orderDate) if m is not None]
     return CoverDecision(
         insurer_cover_ref=record.orderId or record.easyNumber,
         status=status,
         currency=currency,
-        granted_amount=_money(granted, currency, "amount"),
+        granted_amount=money(granted, currency, "amount"),
         effective_from=start,
         tranches=tranches,
         requested_amount=(
-            _money(requested, currency, "requestedAmount") if requested is not None else None
+            money(requested, currency, "requestedAmount") if requested is not None else None
         ),
         raw_codes={"decisionCode": record.decisionCode},
         unknown_codes=unknown,
         effective_to=record.endDate,
-        decided_at=_utc(record.decisionDate),
-        last_changed_at=_utc(max(moments)) if moments else None,
+        decided_at=utc(record.decisionDate),
+        last_changed_at=utc(max(moments)) if moments else None,
     )

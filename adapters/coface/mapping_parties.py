@@ -13,14 +13,12 @@ domain scheme is skipped, never a crash.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-import pycountry
-
 from tci_gateway.adapters.contract import BuyerMatch
+from tci_gateway.adapters.toolkit import MappingError, to_alpha2, to_alpha3, vat_number, vat_prefix
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
@@ -32,14 +30,16 @@ from tci_gateway.domain.money import MoneyError, check_currency
 
 from .wire import Company, PolicyRecord
 
-
-class MappingError(ValueError):
-    """A record that is valid JSON but cannot be mapped; ``field`` names the culprit."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
+__all__ = [
+    "IdentifierTable",
+    "MappingError",
+    "PolicyInfo",
+    "country_alpha2",
+    "country_param",
+    "map_company",
+    "map_policy",
+    "vat_prefix",
+]
 
 
 # -- countries --------------------------------------------------------------------------
@@ -47,34 +47,15 @@ class MappingError(ValueError):
 
 def country_alpha2(code: str) -> str:
     """An alpha-3 or alpha-2 country code (as Coface wrote it) as alpha-2."""
-    text = code.strip().upper()
-    found = None
-    if len(text) == 3:
-        found = pycountry.countries.get(alpha_3=text)
-    elif len(text) == 2:
-        found = pycountry.countries.get(alpha_2=text)
-    if found is None:
-        raise MappingError("countryCode", f"unknown ISO 3166 country code {code!r}")
-    return str(found.alpha_2)
+    return to_alpha2(code, field="countryCode")
 
 
 def country_param(alpha2: str, country_format: str = "alpha3") -> str:
     """The domain's alpha-2 country as Coface's ``countryCode`` query value."""
-    found = pycountry.countries.get(alpha_2=alpha2.strip().upper())
-    if found is None:
-        raise MappingError("country", f"unknown ISO 3166 alpha-2 country code {alpha2!r}")
-    return str(found.alpha_3 if country_format == "alpha3" else found.alpha_2)
+    return to_alpha3(alpha2) if country_format == "alpha3" else to_alpha2(alpha2)
 
 
 # -- identifiers ------------------------------------------------------------------------
-
-_VAT_PREFIX = {"GR": "EL"}  # Greek VAT numbers carry EL, not GR
-_SEPARATORS = re.compile(r"[\s.\-/]")
-
-
-def vat_prefix(country: str) -> str:
-    """The VAT number prefix of an alpha-2 country."""
-    return _VAT_PREFIX.get(country.upper(), country.upper())
 
 
 class IdentifierTable:
@@ -103,11 +84,7 @@ class IdentifierTable:
         for scheme in schemes:
             if scheme is Scheme.INSURER:
                 continue
-            value = raw
-            if scheme is Scheme.VAT and country:
-                prefix = vat_prefix(country)
-                compact = _SEPARATORS.sub("", raw).upper()
-                value = compact if compact[:2].isalpha() else prefix + compact
+            value = vat_number(raw, country) if scheme is Scheme.VAT and country else raw
             try:
                 return parse_identifier(scheme, value)
             except IdentifierError:

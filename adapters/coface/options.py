@@ -1,6 +1,6 @@
 """Adapter options: every uncertain CofaServe fact is a setting with a documented default.
 
-CofaServe paths and fields are login-gated (reference/insurers.md, section 7), so the
+CofaServe paths and fields are login-gated (``fixtures/coface/README.md``), so the
 paths, header names, token field, identifier types, order actions and overdue types
 below are defaults to be checked against the handbook once credentials exist. Each can
 be set in the insurer's ``options`` table; an unknown option is refused (a typo must not
@@ -40,9 +40,22 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import quote
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from tci_gateway.adapters.contract import CoverAction, OverdueKind
+from tci_gateway.adapters.toolkit import (
+    AdapterOptions,
+    CodeTable,
+    code,
+    header_name,
+    parse_code_table,
+    table,
+    whole_number,
+)
+from tci_gateway.adapters.toolkit import parse_status_overrides as parse_status_overrides
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.identifiers import Scheme
+from tci_gateway.errors import ConfigError
 
 # Logical name -> (default path template, placeholders it must carry).
 PATH_SPECS: Mapping[str, tuple[str, frozenset[str]]] = MappingProxyType(
@@ -88,12 +101,10 @@ OVERDUE_RESULT_STATUSES = frozenset(
     {"DRAFT", "SUBMITTED", "ACKNOWLEDGED", "ACCEPTED", "REJECTED", "CLOSED"}
 )
 
-_CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
-_HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
 
-
-class OptionError(ValueError):
-    """A bad option; the message names it."""
+class OptionError(ConfigError, ValueError):
+    """A bad option; the message names it (a :class:`ConfigError`, so a bad sandbox
+    ``paths`` table is one line too)."""
 
 
 def _placeholders(template: str) -> set[str]:
@@ -155,18 +166,10 @@ class Paths:
 
 
 def _code(value: Any, what: str) -> str:
-    text = str(value).strip()
-    if not _CODE_RE.match(text):
-        raise OptionError(f"{what}: {value!r} is not a code")
-    return text
-
-
-def _table(raw: Any, what: str) -> Mapping[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise OptionError(f"{what} must be a table")
-    return raw
+    try:
+        return code(value, what)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
 
 
 def _enum_table(
@@ -174,7 +177,7 @@ def _enum_table(
 ) -> dict[Any, str]:
     """Defaults overridden by ``raw`` (enum name -> code); an empty value removes one."""
     result: dict[Any, str] = dict(defaults)
-    for key, value in _table(raw, what).items():
+    for key, value in table(raw, what).items():
         try:
             member = enum(str(key).strip().upper())
         except ValueError:
@@ -187,44 +190,24 @@ def _enum_table(
     return result
 
 
-def parse_status_overrides(raw: Any) -> dict[str, CoverStatus]:
-    """``{"AGREED": "REDUCED"}`` as a checked table (codes upper-cased)."""
-    overrides: dict[str, CoverStatus] = {}
-    for code, name in _table(raw, "status_overrides").items():
-        try:
-            overrides[str(code).strip().upper()] = CoverStatus(str(name).strip().upper())
-        except ValueError:
-            known = ", ".join(s.value for s in CoverStatus)
-            raise OptionError(
-                f"status_overrides: {code!r} maps to {name!r}, which is not a status ({known})"
-            ) from None
-    return overrides
+def _overdue_status(code_: str, name: Any) -> str:
+    status = str(name).strip().upper()
+    if status not in OVERDUE_RESULT_STATUSES:
+        known = ", ".join(sorted(OVERDUE_RESULT_STATUSES))
+        raise ValueError(f"{code_!r} maps to {name!r} (known: {known})")
+    return status
 
 
-def parse_overdue_statuses(raw: Any) -> dict[str, str]:
-    """``{"FILED": "ACKNOWLEDGED"}`` as a checked table."""
-    result: dict[str, str] = {}
-    for code, name in _table(raw, "overdue_statuses").items():
-        status = str(name).strip().upper()
-        if status not in OVERDUE_RESULT_STATUSES:
-            known = ", ".join(sorted(OVERDUE_RESULT_STATUSES))
-            raise OptionError(f"overdue_statuses: {code!r} maps to {name!r} (known: {known})")
-        result[str(code).strip().upper()] = status
-    return result
+def parse_overdue_statuses(raw: Any) -> CodeTable[str]:
+    """``{"FILED": "ACKNOWLEDGED"}`` as a checked table (codes compared without regard
+    to case, as status codes are)."""
+    return parse_code_table(raw, "overdue_statuses", _overdue_status)
 
 
-def _header(raw: Any, what: str, default: str) -> str:
-    value = default if raw is None else str(raw).strip()
-    if not _HEADER_RE.match(value):
-        raise OptionError(f"{what}: {raw!r} is not an HTTP header name")
-    return value
-
-
-@dataclass(frozen=True)
-class CofaceOptions:
+class CofaceOptions(AdapterOptions):
     """Parsed adapter options (see the module docstring for each and its default)."""
 
-    paths: Paths = field(default_factory=Paths)
+    paths: Paths = Field(default_factory=Paths)
     policy_number: str | None = None
     token_field: Literal["idToken", "accessToken"] = "idToken"  # noqa: S105 (a field name)
     auth_scheme: str = ""
@@ -233,56 +216,91 @@ class CofaceOptions:
     policy_header: str = "x-cof-policy-number"
     token_per_policy: bool = False
     country_format: Literal["alpha2", "alpha3"] = "alpha3"
-    identifier_types: Mapping[Scheme, str] = field(
+    identifier_types: Mapping[Scheme, str] = Field(
         default_factory=lambda: dict(DEFAULT_IDENTIFIER_TYPES)
     )
-    actions: Mapping[CoverAction, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
-    overdue_types: Mapping[OverdueKind, str] = field(
+    actions: Mapping[CoverAction, str] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    overdue_types: Mapping[OverdueKind, str] = Field(
         default_factory=lambda: dict(DEFAULT_OVERDUE_TYPES)
     )
-    status_overrides: Mapping[str, CoverStatus] = field(default_factory=dict)
-    overdue_statuses: Mapping[str, str] = field(default_factory=dict)
+    status_overrides: CodeTable[CoverStatus] = CodeTable()
+    overdue_statuses: CodeTable[str] = CodeTable()
     page_limit: int = 20
 
+    @field_validator("paths", mode="before")
     @classmethod
-    def parse(cls, raw: Mapping[str, Any] | None) -> CofaceOptions:
-        """Options from configuration; raises :class:`OptionError` naming the bad one."""
-        raw = dict(raw or {})
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
-        if unknown:
-            known = ", ".join(cls.__dataclass_fields__)
-            raise OptionError(f"unknown option(s) {', '.join(unknown)} (known: {known})")
-        token_field = raw.get("token_field", "idToken")
-        if token_field not in ("idToken", "accessToken"):
-            raise OptionError(f"token_field: {token_field!r} is neither idToken nor accessToken")
-        country_format = raw.get("country_format", "alpha3")
-        if country_format not in ("alpha2", "alpha3"):
-            raise OptionError(f"country_format: {country_format!r} is neither alpha2 nor alpha3")
-        scheme = str(raw.get("auth_scheme") or "").strip()
+    def _paths(cls, value: Any) -> Paths:
+        return value if isinstance(value, Paths) else Paths.parse(value)
+
+    @field_validator("policy_number", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> str | None:
+        return str(value or "").strip() or None
+
+    @field_validator("token_field", mode="before")
+    @classmethod
+    def _token_field(cls, value: Any) -> Any:
+        if value not in ("idToken", "accessToken"):
+            raise ValueError(f"token_field: {value!r} is neither idToken nor accessToken")
+        return value
+
+    @field_validator("country_format", mode="before")
+    @classmethod
+    def _country_format(cls, value: Any) -> Any:
+        if value not in ("alpha2", "alpha3"):
+            raise ValueError(f"country_format: {value!r} is neither alpha2 nor alpha3")
+        return value
+
+    @field_validator("auth_scheme", mode="before")
+    @classmethod
+    def _auth_scheme(cls, value: Any) -> str:
+        scheme = str(value or "").strip()
         if scheme and not scheme.isalnum():
-            raise OptionError(f"auth_scheme: {scheme!r} is not a scheme name such as Bearer")
-        limit = raw.get("page_limit", 20)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise OptionError(f"page_limit: {limit!r} is not a whole number from 1 to 1000")
-        policy = str(raw.get("policy_number") or "").strip() or None
-        return cls(
-            paths=Paths.parse(raw.get("paths")),
-            policy_number=policy,
-            token_field=token_field,
-            auth_scheme=scheme,
-            grant_type_field=_code(raw.get("grant_type_field", "grant_type"), "grant_type_field"),
-            api_key_header=_header(raw.get("api_key_header"), "api_key_header", "x-api-key"),
-            policy_header=_header(raw.get("policy_header"), "policy_header", "x-cof-policy-number"),
-            token_per_policy=bool(raw.get("token_per_policy", False)),
-            country_format=country_format,
-            identifier_types=_enum_table(
-                raw.get("identifier_types"), "identifier_types", Scheme, DEFAULT_IDENTIFIER_TYPES
-            ),
-            actions=_enum_table(raw.get("actions"), "actions", CoverAction, DEFAULT_ACTIONS),
-            overdue_types=_enum_table(
-                raw.get("overdue_types"), "overdue_types", OverdueKind, DEFAULT_OVERDUE_TYPES
-            ),
-            status_overrides=parse_status_overrides(raw.get("status_overrides")),
-            overdue_statuses=parse_overdue_statuses(raw.get("overdue_statuses")),
-            page_limit=limit,
-        )
+            raise ValueError(f"auth_scheme: {scheme!r} is not a scheme name such as Bearer")
+        return scheme
+
+    @field_validator("grant_type_field", mode="before")
+    @classmethod
+    def _grant_type_field(cls, value: Any) -> str:
+        return code(value, "grant_type_field")
+
+    @field_validator("api_key_header", "policy_header", mode="before")
+    @classmethod
+    def _header(cls, value: Any, info: ValidationInfo) -> str:
+        name = str(info.field_name)
+        return header_name(cls.model_fields[name].default if value is None else value, name)
+
+    @field_validator("token_per_policy", mode="before")
+    @classmethod
+    def _per_policy(cls, value: Any) -> bool:
+        return bool(value)
+
+    @field_validator("identifier_types", mode="before")
+    @classmethod
+    def _identifier_types(cls, value: Any) -> dict[Any, str]:
+        return _enum_table(value, "identifier_types", Scheme, DEFAULT_IDENTIFIER_TYPES)
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _actions(cls, value: Any) -> dict[Any, str]:
+        return _enum_table(value, "actions", CoverAction, DEFAULT_ACTIONS)
+
+    @field_validator("overdue_types", mode="before")
+    @classmethod
+    def _overdue_types(cls, value: Any) -> dict[Any, str]:
+        return _enum_table(value, "overdue_types", OverdueKind, DEFAULT_OVERDUE_TYPES)
+
+    @field_validator("status_overrides", mode="before")
+    @classmethod
+    def _status_overrides(cls, value: Any) -> CodeTable[CoverStatus]:
+        return parse_status_overrides(value)
+
+    @field_validator("overdue_statuses", mode="before")
+    @classmethod
+    def _overdue_statuses(cls, value: Any) -> CodeTable[str]:
+        return parse_overdue_statuses(value)
+
+    @field_validator("page_limit", mode="before")
+    @classmethod
+    def _page_limit(cls, value: Any) -> int:
+        return whole_number(value, "page_limit", maximum=1000)

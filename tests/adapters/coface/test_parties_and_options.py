@@ -20,12 +20,12 @@ from tci_adapters.coface.options import (
     DEFAULT_IDENTIFIER_TYPES,
     DEFAULT_PATHS,
     CofaceOptions,
-    OptionError,
     Paths,
 )
 from tci_adapters.coface.wire import Company, PolicyRecord
 from tci_gateway.adapters.contract import CoverAction, OverdueKind
 from tci_gateway.domain.identifiers import Identifier, Scheme, parse_identifier
+from tci_gateway.errors import ConfigError
 from tci_gateway.http.jsonexact import loads
 
 from .helpers import FIXTURES
@@ -184,7 +184,7 @@ def test_options_override_the_synthetic_defaults() -> None:
     ],
 )
 def test_bad_options_are_refused(raw: dict[str, Any], message: str) -> None:
-    with pytest.raises(OptionError, match=message):
+    with pytest.raises(ConfigError, match=message):
         CofaceOptions.parse(raw)
 
 
