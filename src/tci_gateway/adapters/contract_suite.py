@@ -122,7 +122,7 @@ def resolve_plugin(value: object, kind: str) -> AdapterPlugin:
             f"plugin name, not {type(value).__name__}"
         )
     if plugin.kind != kind:
-        raise TypeError(f"plugin {plugin.name!r} is a {plugin.kind}, not a {kind}")
+        raise TypeError(f"plugin {plugin.name!r} is of kind {plugin.kind}, not {kind}")
     if plugin.create_sandbox is None:
         raise TypeError(f"plugin {plugin.name!r} has no sandbox: the contract suite needs one")
     return plugin
