@@ -20,12 +20,8 @@ Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mappin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
-from tci_gateway.adapters.options import sandbox_options
-from tci_gateway.errors import ConfigError
+from tci_gateway.adapters.toolkit import sandbox_factory
 from tci_gateway.http.auth import TokenCache
 
 from .auth import AllianzAuth
@@ -38,44 +34,23 @@ CREDENTIAL_NAMES = ("api_key",)
 SANDBOX_BASE_URL = "https://sandbox.allianz-trade.invalid"
 
 
-def _env_name(adapter: str, credential: str) -> str:
-    return f"TCI_INSURERS__{adapter.upper()}__CREDENTIALS__{credential.upper()}"
-
-
 def create_adapter(
     context: AdapterContext, *, token_cache: TokenCache | None = None
 ) -> AllianzAdapter:
     """Build the adapter from its context. A missing credential is a
     :class:`ConfigError` naming the environment variable to set (never a value); a bad
     option is a :class:`ConfigError` naming the option."""
-    missing = [n for n in CREDENTIAL_NAMES if not str(context.credentials.get(n) or "").strip()]
-    if missing:
-        names = ", ".join(_env_name(context.name, n) for n in missing)
-        raise ConfigError(
-            f"insurer {context.name!r} (allianz) is missing credentials {', '.join(missing)}: "
-            f"set {names}"
-        )
-    if not context.base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"insurer {context.name!r} (allianz): base_url {context.base_url!r} is not a URL"
-        )
-    try:
-        options = AllianzOptions.parse(context.options)
-    except ConfigError as exc:
-        raise ConfigError(f"insurer {context.name!r} (allianz): {exc}") from None
+    options = AllianzOptions.from_context(
+        context, plugin="allianz", kind="insurer", credentials=CREDENTIAL_NAMES
+    )
     auth = AllianzAuth(context, token_path=options.paths["token"], cache=token_cache)
     client = AllianzClient.from_context(context, auth=auth)
     return AllianzAdapter(context.name, client, options=options)
 
 
-def create_sandbox(options: Mapping[str, Any]) -> AllianzSandbox:
-    """A sandbox from options: ``seed`` plus the keyword options of
-    :class:`AllianzSandbox`; an unknown option or a missing seed file is a
-    :class:`ConfigError`."""
-    opts, seed = sandbox_options(options, AllianzSandbox, what="allianz sandbox")
-    if seed is not None:
-        return AllianzSandbox.from_seed(seed, **opts)
-    return AllianzSandbox(**opts)
+create_sandbox = sandbox_factory(AllianzSandbox, what="allianz sandbox")
+"""A sandbox from options: ``seed`` plus the keyword options of :class:`AllianzSandbox`;
+an unknown option or a missing seed file is a :class:`ConfigError`."""
 
 
 PLUGIN = AdapterPlugin(

@@ -45,8 +45,8 @@ from .mapping import (
     map_buyer,
     map_cover,
     map_policy,
-    parse_status_overrides,
 )
+from .options import AtradiusOptions
 from .portfolio import cover_versions, latest_with_reference
 from .wire import (
     BUYERS_PATH,
@@ -123,8 +123,7 @@ _PUT_ACTIONS = {
 class AtradiusAdapter:
     """The Atradius API, normalised (:class:`~tci_gateway.adapters.contract.InsurerAdapter`).
 
-    Options: ``status_overrides`` (raw code -> status name) and ``customer_id`` (used
-    when a policy's ``external_ref`` has none). ``clock`` gives the time a portfolio is
+    Options: :class:`.options.AtradiusOptions`. ``clock`` gives the time a portfolio is
     observed at (see :func:`.mapping.map_cover`).
     """
 
@@ -135,19 +134,15 @@ class AtradiusAdapter:
         name: str,
         client: AtradiusClient,
         *,
-        options: Mapping[str, Any] | None = None,
+        options: AtradiusOptions | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        options = options or {}
+        options = options or AtradiusOptions()
         self.name = name
         self.client = client
         self.clock = clock
-        try:
-            self.status_overrides = parse_status_overrides(options.get("status_overrides"))
-        except ValueError as exc:
-            raise ConfigError(f"insurer {name!r}: {exc}") from exc
-        customer = options.get("customer_id")
-        self.default_customer_id = str(customer) if customer else None
+        self.status_overrides = options.status_overrides
+        self.default_customer_id = options.customer_id
 
     # -- buyers -------------------------------------------------------------------------
 

@@ -15,25 +15,17 @@ Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mappin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
-from tci_gateway.adapters.options import sandbox_options
-from tci_gateway.errors import ConfigError
+from tci_gateway.adapters.toolkit import sandbox_factory
 from tci_gateway.http.auth import TokenCache
 
 from .auth import CofaceAuth
 from .client import CofaceAdapter, CofaceClient
-from .options import CofaceOptions, OptionError
+from .options import CofaceOptions
 from .sandbox import CofaceSandbox
 
 CREDENTIAL_NAMES = ("username", "password", "api_key")
 SANDBOX_BASE_URL = "https://sandbox.coface.invalid"
-
-
-def _env_name(adapter: str, credential: str) -> str:
-    return f"TCI_INSURERS__{adapter.upper()}__CREDENTIALS__{credential.upper()}"
 
 
 def create_adapter(
@@ -41,35 +33,17 @@ def create_adapter(
 ) -> CofaceAdapter:
     """Build the adapter from its context. Missing credentials and bad options are a
     :class:`ConfigError` naming what to fix (never a credential's value)."""
-    missing = [n for n in CREDENTIAL_NAMES if not str(context.credentials.get(n) or "").strip()]
-    if missing:
-        names = ", ".join(_env_name(context.name, n) for n in missing)
-        raise ConfigError(
-            f"insurer {context.name!r} (coface) is missing credentials {', '.join(missing)}: "
-            f"set {names}"
-        )
-    if not context.base_url.startswith(("https://", "http://")):
-        raise ConfigError(
-            f"insurer {context.name!r} (coface): base_url {context.base_url!r} is not a URL"
-        )
-    try:
-        options = CofaceOptions.parse(context.options)
-    except OptionError as exc:
-        raise ConfigError(f"insurer {context.name!r} (coface): {exc}") from exc
+    options = CofaceOptions.from_context(
+        context, plugin="coface", kind="insurer", credentials=CREDENTIAL_NAMES
+    )
     auth = CofaceAuth(context, options=options, cache=token_cache)
     client = CofaceClient.from_context(context, auth=auth)
     return CofaceAdapter(context.name, client)
 
 
-def create_sandbox(options: Mapping[str, Any]) -> CofaceSandbox:
-    """A sandbox from options: ``seed`` plus the keyword options of
-    :class:`CofaceSandbox`; an unknown option or a missing seed file is a
-    :class:`ConfigError`."""
-    opts, seed = sandbox_options(options, CofaceSandbox, what="coface sandbox")
-    sandbox = CofaceSandbox(**opts)
-    if seed is not None:
-        sandbox.seed(seed)
-    return sandbox
+create_sandbox = sandbox_factory(CofaceSandbox, what="coface sandbox")
+"""A sandbox from options: ``seed`` plus the keyword options of :class:`CofaceSandbox`;
+an unknown option or a missing seed file is a :class:`ConfigError`."""
 
 
 PLUGIN = AdapterPlugin(
