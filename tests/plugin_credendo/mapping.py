@@ -43,7 +43,7 @@ class Wire(WireModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class Money_(Wire):
+class MoneyField(Wire):
     value: Amount
     currency: Text
 
@@ -67,8 +67,8 @@ class Limit(Wire):
     debtor_name: Text
     debtor_country: OptText = None
     decision: OptText = None
-    requested_amount: Money_ | None = None
-    granted_amount: Money_ | None = None
+    requested_amount: MoneyField | None = None
+    granted_amount: MoneyField | None = None
     valid_from: date
     valid_to: date | None = None
     decided_at: Timestamp = None
@@ -82,7 +82,7 @@ class Application(Wire):
     limit: Limit | None = None
 
 
-def _money(amount: Money_ | None, currency: str, field: str) -> Money_:
+def _money(amount: MoneyField | None, currency: str, field: str) -> MoneyField:
     found = require(amount, field)
     if found.currency != currency:
         raise MappingError(field, f"{found.currency} is not the policy currency {currency}")
