@@ -1,6 +1,7 @@
 """What every sandbox offers the shared contract suite, beside :class:`Sandbox`.
 
-The contract suite (``tests/adapters/test_insurer_contract.py``) runs the same checks
+The insurer contract suite (:mod:`tci_gateway.adapters.contract_suite_insurer`, run
+with the pytest plugin :mod:`tci_gateway.adapters.contract_suite`) runs the same checks
 against every registered insurer plugin, each against its own sandbox, without knowing
 which insurer it is. For that a sandbox also provides:
 
@@ -148,7 +149,7 @@ class ContractSandbox(Protocol):
 
 # -- bureaus ------------------------------------------------------------------------------
 #
-# The bureau contract suite (``tests/adapters/test_bureau_contract.py``) runs the same
+# The bureau contract suite (``tci_gateway.adapters.contract_suite_bureau``) runs the same
 # checks against every registered plugin of kind "bureau", each against its own sandbox.
 # A bureau sandbox offers what :class:`ContractSandbox` offers, except that it describes
 # its seeded data with :class:`BureauContractFixture`.
