@@ -21,12 +21,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from tci_gateway.domain.alerts import Severity
 from tci_gateway.domain.cover import (
@@ -40,28 +39,20 @@ from tci_gateway.domain.cover import (
 from tci_gateway.domain.identity import ParentRelation, ReviewState
 from tci_gateway.domain.receivables import ItemKind
 from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.ledger.base import Amount
+from tci_gateway.ledger.base import Base as Base
+
+# The claims tables live in case_tables.py; re-exported so that this module is the whole
+# schema: importing it registers every table in Base.metadata.
+from tci_gateway.ledger.case_tables import CaseActionRow as CaseActionRow
+from tci_gateway.ledger.case_tables import ClaimCaseRow as ClaimCaseRow
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 
 def _in(column: str, values: list[str]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-Amount = ExactDecimal(scale=4)
 
 
 class PolicyRow(Base):
@@ -472,12 +463,3 @@ class LimitChangeRow(Base):
         state_enum(LimitChangeReason, name="reason", length=16)
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-# The claims tables share this metadata; imported last, as they use the names above.
-from tci_gateway.ledger.case_tables import (  # noqa: E402
-    CaseActionRow as CaseActionRow,
-)
-from tci_gateway.ledger.case_tables import (  # noqa: E402
-    ClaimCaseRow as ClaimCaseRow,
-)
