@@ -45,14 +45,6 @@ class WireModel(SharedWireModel):
 # -- auth and errors --------------------------------------------------------------------
 
 
-class TokenReply(WireModel):
-    """``{access_token, token_type: "Bearer", expires_in: 3600}``."""
-
-    access_token: str = Field(min_length=1)
-    token_type: str = "Bearer"  # noqa: S105 (a token type, not a secret)
-    expires_in: Count = Field(gt=0)
-
-
 class ErrorItem(WireModel):
     """One error of the SYNTHETIC envelope ``{"errors": [{code, message, field}]}``."""
 

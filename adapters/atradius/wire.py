@@ -58,20 +58,6 @@ Alpha3 = Annotated[str, AfterValidator(_alpha3)]
 # -- auth and errors --------------------------------------------------------------------
 
 
-class TokenData(WireModel):
-    """The token inside the reply's ``data``."""
-
-    access_token: str = Field(min_length=1)
-    token_type: str
-    expires_in: int = Field(gt=0)
-
-
-class TokenReply(WireModel):
-    """``{data: {access_token, token_type: "Bearer", expires_in: 1800}}``."""
-
-    data: TokenData
-
-
 class ErrorSource(WireModel):
     """Which request parameter an error is about."""
 

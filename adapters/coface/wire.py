@@ -44,17 +44,6 @@ Day = Annotated[date | None, BeforeValidator(parse_day)]
 # -- auth and errors --------------------------------------------------------------------
 
 
-class TokenReply(WireModel):
-    """``{idToken, accessToken, refreshToken, expiresIn}`` (M: integrator code).
-    Calls are signed with ``idToken`` by default (option ``token_field``)."""
-
-    idToken: OptText = None
-    accessToken: OptText = None
-    refreshToken: OptText = None
-    expiresIn: int | None = Field(default=None, gt=0)
-    tokenType: OptText = None
-
-
 class ErrorBody(WireModel):
     """The inside of the SYNTHETIC error envelope ``{"error": {code, message, details}}``."""
 

@@ -44,12 +44,6 @@ Texts = Annotated[list[Loose], BeforeValidator(as_list)]
 # -- auth and errors ----------------------------------------------------------------------
 
 
-class TokenReply(WireModel):
-    """``POST /authenticate`` -> ``{"token": "<JWT>"}``."""
-
-    token: str = Field(min_length=1)
-
-
 class ErrorEnvelope(WireModel):
     """``{correlationId, message, details}``; ``details`` may be text or a list."""
 

@@ -43,14 +43,6 @@ Loose = Annotated[str | None, BeforeValidator(_loose)]
 # -- auth and errors ----------------------------------------------------------------------
 
 
-class TokenReply(WireModel):
-    """``POST /v3/token`` -> ``{access_token, expires_in: 86400, token_type}``."""
-
-    access_token: str = Field(min_length=1)
-    expires_in: int = Field(gt=0)
-    token_type: Loose = None
-
-
 class ErrorDetail(WireModel):
     """One of ``errorDetails`` (an object; a bare text is read as ``description``)."""
 
