@@ -68,6 +68,7 @@ STATE_COLUMNS: list[tuple[str, str, type[StrEnum]]] = [
     ("case_actions", "action", StepAction),
     ("case_actions", "state", ActionState),
     ("case_actions", "channel", ActionChannel),
+    ("case_actions", "insurer_status", InsurerCaseStatus),
 ]
 
 
@@ -314,6 +315,8 @@ def test_rows_written_before_the_state_checks_pass_the_upgrade(database_url: str
             ids = _one_of_each(session)
         for status in CoverStatus:
             _set(ledger, "cover_requests", "outcome_status", status.value, ids["cover_requests"])
+        for case_status in InsurerCaseStatus:
+            _set(ledger, "case_actions", "insurer_status", case_status.value, ids["case_actions"])
         for reason in LimitChangeReason:
             _set(ledger, "limit_changes", "reason", reason.value, ids["limit_changes"])
         upgrade(ledger.engine)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, func, select
 
 from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.escalation import DEFAULT_PATHS, EscalationPath
 from tci_gateway.ledger import buyer_merge
 from tci_gateway.ledger.engine import Ledger
@@ -33,7 +34,7 @@ from tci_gateway.ledger.tables import (
     LimitInForceRow,
 )
 from tci_gateway.services.claims import run_claims
-from tci_gateway.services.identity import MERGE, merge
+from tci_gateway.services.identity import merge
 from tci_gateway.services.importing import import_buyers, import_open_items
 from tci_gateway.services.limits import refresh
 
@@ -185,7 +186,7 @@ def test_a_merge_moves_every_reference_and_recomputes_the_limit(
             buyer_id=2,
         )
         s.flush()
-        refresh(s, POLICY, pid, [2], now=NOW, reason="sync")
+        refresh(s, POLICY, pid, [2], now=NOW, reason=LimitChangeReason.SYNC)
     before = _references_to(ledger, 2)
     # The test seeds every table that points at buyers: a new one must be added here.
     assert {ref for ref, n in before.items() if n == 0} == set(), before
@@ -216,7 +217,7 @@ def test_a_merge_moves_every_reference_and_recomputes_the_limit(
             .where(LimitChangeRow.buyer_id == 1)
             .order_by(LimitChangeRow.id)
         ).all()
-        assert reasons == ["sync", MERGE]
+        assert reasons == [LimitChangeReason.SYNC, LimitChangeReason.MERGE]
 
     # The next claims run follows the merged case: no second case, no error.
     _run(ledger, NOW + timedelta(days=1))

@@ -57,7 +57,7 @@ def test_answers_are_merged_by_shared_identifiers_with_provenance() -> None:
         "allianz": SearchFake(name="allianz", found=[match("allianz", "555")]),
     }
     result = search_buyers(adapters, QUERY)
-    assert result.complete
+    assert result.ok
     first, second = result.candidates
     assert first.insurer_ids == {"atradius": "100", "coface": "EZ9"}
     assert VAT in first.identifiers and SIREN in first.identifiers
@@ -85,7 +85,7 @@ def test_slow_and_failing_insurers_do_not_fail_the_search() -> None:
         "stuck": "timed out",
         "no-search": "not supported",
     }
-    assert not result.complete
+    assert not result.ok
     assert [c.insurer_ids for c in result.candidates] == [{"fast": "1"}]
 
 

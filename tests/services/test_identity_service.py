@@ -176,6 +176,4 @@ def test_bureaus_join_the_buyer_search_as_provenance() -> None:
         {"fakebureau": BureauSearch(bureau)},
         BuyerQuery("FR", parse_identifier("LEI", "529900T8BM49AURSDO55")),
     )
-    assert result.complete and result.candidates[0].insurer_ids == {
-        "fakebureau": "529900T8BM49AURSDO55"
-    }
+    assert result.ok and result.candidates[0].insurer_ids == {"fakebureau": "529900T8BM49AURSDO55"}

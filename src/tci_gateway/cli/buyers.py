@@ -12,11 +12,16 @@ from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
-from tci_gateway.domain.identity import contradictions
+from tci_gateway.domain.identity import ReviewState, contradictions
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.buyers import identifiers_of
-from tci_gateway.services.buyer_search import BureauSearch, link_insurer_ids, search_buyers
+from tci_gateway.services.buyer_search import (
+    BureauSearch,
+    SearchStatus,
+    link_insurer_ids,
+    search_buyers,
+)
 from tci_gateway.services.identity import merge, resolve_buyers
 
 # INSURER ids are linked by `--link`, not searched for.
@@ -119,11 +124,13 @@ def search_cmd(
             )
         state.output.table(table)
         for o in result.outcomes:
-            note = f"{o.matches} match(es)" if o.status == "ok" else (o.error or o.status)
+            note = (
+                f"{o.matches} match(es)" if o.status is SearchStatus.OK else (o.error or o.status)
+            )
             state.output.info(f"{o.insurer}: {o.status} in {o.seconds:.2f} s, {note}")
         if link:
             state.output.info(f"linked {linked} insurer buyer id(s) to ledger buyers")
-    if not result.complete:
+    if not result.ok:
         raise typer.Exit(1)
 
 
@@ -185,7 +192,7 @@ def resolve_cmd(
         _review_table(state, pending[:50])
         for error in report.bureau_errors[:20]:
             state.output.error(error)
-    if report.bureau_errors:
+    if not report.ok:
         raise typer.Exit(1)
 
 
@@ -219,7 +226,7 @@ def review_list(
     ledger = state.wiring().ledger()
     try:
         with ledger.unit_of_work() as session:
-            items = identity_repo.reviews(session, state=None if all_items else "PENDING")
+            items = identity_repo.reviews(session, state=None if all_items else ReviewState.PENDING)
     finally:
         ledger.dispose()
     if state.json:
@@ -237,7 +244,7 @@ def review_accept(ctx: typer.Context, item: int) -> None:
     ledger = state.wiring().ledger()
     try:
         with ledger.unit_of_work() as session:
-            row = identity_repo.decide_review(session, item, "ACCEPTED", state.now())
+            row = identity_repo.decide_review(session, item, ReviewState.ACCEPTED, state.now())
             a = identity_repo.buyer_of_account(session, row.account_a)
             b = identity_repo.buyer_of_account(session, row.account_b)
             if a is None or b is None:
@@ -273,7 +280,7 @@ def review_reject(ctx: typer.Context, item: int) -> None:
     ledger = state.wiring().ledger()
     try:
         with ledger.unit_of_work() as session:
-            identity_repo.decide_review(session, item, "REJECTED", state.now())
+            identity_repo.decide_review(session, item, ReviewState.REJECTED, state.now())
     except LookupError as exc:
         raise InputError([RecordError("review", item, None, str(exc))]) from None
     finally:

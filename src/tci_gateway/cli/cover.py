@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from tci_gateway.adapters.contract import CoverAction
 from tci_gateway.cli.output import Col, Grid, first_fitting, money_text
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
+from tci_gateway.domain.cover import UNANSWERED, CoverAction
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError, InputError, RecordError
@@ -76,7 +76,7 @@ def _submit(
         ledger.dispose()
         wiring.close()
     _show(state, [view], {policy.key: policy.terms.currency})
-    if view.state in ("REJECTED", "QUEUED", "AMBIGUOUS"):
+    if view.state in UNANSWERED:
         raise typer.Exit(1)
 
 

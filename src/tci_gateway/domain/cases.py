@@ -50,6 +50,14 @@ class ActionChannel(StrEnum):
     INTERNAL = "INTERNAL"
 
 
+FIRST_STATE = {
+    ActionChannel.API: ActionState.QUEUED,
+    ActionChannel.MANUAL: ActionState.MANUAL,
+    ActionChannel.INTERNAL: ActionState.DONE,
+}
+"""The state an action is written in, by its channel."""
+
+
 class InsurerCaseStatus(StrEnum):
     """The case as the insurer reports it (the overdue or claim file)."""
 

@@ -80,6 +80,14 @@ OPEN_REQUEST_STATES = (
 )
 """Cover requests still waiting for the insurer's answer."""
 
+UNANSWERED = (
+    CoverRequestState.QUEUED,
+    CoverRequestState.AMBIGUOUS,
+    CoverRequestState.REJECTED,
+)
+"""Cover requests the insurer has not (knowingly) taken: not sent, outcome unknown, or
+refused. ``tci cover request`` exits 1 when its request ends in one of these."""
+
 
 class LimitChangeReason(StrEnum):
     """Why a limit in force changed (``limit_changes.reason``): a sync brought a new

@@ -94,7 +94,9 @@ class CaseActionRow(Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     insurer_reference: Mapped[str | None] = mapped_column(String(64))
-    insurer_status: Mapped[str | None] = mapped_column(String(32))
+    insurer_status: Mapped[InsurerCaseStatus | None] = mapped_column(
+        state_enum(InsurerCaseStatus, name="insurer_status", length=32)
+    )
     raw_status: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

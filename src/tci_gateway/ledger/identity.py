@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.domain.assessment import Assessment
 from tci_gateway.domain.identifiers import Identifier
+from tci_gateway.domain.identity import ParentRelation, ReviewState
 from tci_gateway.ledger.buyer_merge import MergeConflict as MergeConflict
 from tci_gateway.ledger.buyer_merge import MergeResult as MergeResult
 from tci_gateway.ledger.buyer_merge import merge_buyers as merge_buyers
@@ -41,7 +42,7 @@ def add_review(
             account_b=b,
             score=Decimal(str(round(score, 2))),
             reason=reason,
-            state="PENDING",
+            state=ReviewState.PENDING,
             dedupe_key=key,
             created_at=now,
         )
@@ -57,10 +58,12 @@ class ReviewView:
     account_b: str
     score: Decimal
     reason: str
-    state: str
+    state: ReviewState
 
 
-def reviews(session: Session, *, state: str | None = "PENDING") -> list[ReviewView]:
+def reviews(
+    session: Session, *, state: ReviewState | None = ReviewState.PENDING
+) -> list[ReviewView]:
     stmt = select(ReviewItemRow).order_by(ReviewItemRow.id)
     if state is not None:
         stmt = stmt.where(ReviewItemRow.state == state)
@@ -70,7 +73,9 @@ def reviews(session: Session, *, state: str | None = "PENDING") -> list[ReviewVi
     ]
 
 
-def decide_review(session: Session, review_id: int, state: str, now: datetime) -> ReviewItemRow:
+def decide_review(
+    session: Session, review_id: int, state: ReviewState, now: datetime
+) -> ReviewItemRow:
     row = session.get(ReviewItemRow, review_id)
     if row is None:
         raise LookupError(f"no review item {review_id}")
@@ -118,7 +123,12 @@ def store_assessment(
 
 
 def store_parent(
-    session: Session, buyer_id: int, relation: str, parent: Identifier, source: str, now: datetime
+    session: Session,
+    buyer_id: int,
+    relation: ParentRelation,
+    parent: Identifier,
+    source: str,
+    now: datetime,
 ) -> None:
     row = session.scalar(
         select(BuyerParentRow).where(

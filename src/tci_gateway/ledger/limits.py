@@ -22,6 +22,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.ledger.locks import lock_key
 from tci_gateway.ledger.tables import CoverDecisionRow, LimitChangeRow, LimitInForceRow
 
@@ -111,7 +112,7 @@ def write_limits(
     before: Mapping[int, StoredLimit],
     *,
     day: date,
-    reason: str,
+    reason: LimitChangeReason,
     now: datetime,
 ) -> int:
     """Store the limits computed on ``day`` against what was stored ``before`` (from

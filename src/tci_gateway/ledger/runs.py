@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import SEVERITY, AlertKind
+from tci_gateway.domain.sync import SyncStatus
 from tci_gateway.ledger.tables import AlertRow, BuyerRow, ImportRow, PolicyRow, SyncRunRow
 
 
@@ -21,7 +22,7 @@ def start_sync_run(
         insurer=insurer,
         policy_id=policy_id,
         business_date=business_date,
-        status="running",
+        status=SyncStatus.RUNNING,
         started_at=now,
         fetched=0,
         written=0,
@@ -38,7 +39,7 @@ def finish_sync_run(
     session: Session,
     run_id: int,
     *,
-    status: str,
+    status: SyncStatus,
     now: datetime,
     fetched: int,
     written: int,
@@ -168,12 +169,12 @@ def mark_interrupted(session: Session, policy_id: int, now: datetime) -> int:
     rows = list(
         session.scalars(
             select(SyncRunRow).where(
-                SyncRunRow.policy_id == policy_id, SyncRunRow.status == "running"
+                SyncRunRow.policy_id == policy_id, SyncRunRow.status == SyncStatus.RUNNING
             )
         )
     )
     for row in rows:
-        row.status, row.finished_at = "failed", now
+        row.status, row.finished_at = SyncStatus.FAILED, now
         row.errors = [*row.errors, "interrupted: the process stopped before the run finished"]
     return len(rows)
 

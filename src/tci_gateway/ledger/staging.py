@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.portfolio import PortfolioEntry
+from tci_gateway.domain.sync import SyncStatus
 from tci_gateway.ledger.tables import SyncRunRow, SyncStagingRow
 
 DEFAULT_RETENTION_DAYS = 90
@@ -162,7 +163,7 @@ def prune_staging(session: Session, *, now: datetime, retention_days: int) -> in
         raise ValueError("the staging retention is at least one day")
     cutoff = now - timedelta(days=retention_days)
     runs = select(SyncRunRow.id).where(
-        or_(SyncRunRow.started_at < cutoff, SyncRunRow.status == "failed")
+        or_(SyncRunRow.started_at < cutoff, SyncRunRow.status == SyncStatus.FAILED)
     )
     stmt = delete(SyncStagingRow).where(SyncStagingRow.sync_run_id.in_(runs))
     result = session.execute(stmt.execution_options(synchronize_session=False))

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from tci_gateway.adapters.contract import (
@@ -47,10 +48,19 @@ class Candidate:
         return (len(self.insurer_ids), len(self.identifiers))
 
 
+class SearchStatus(StrEnum):
+    """How one insurer's part of a buyer search went."""
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    NOT_SUPPORTED = "not supported"
+
+
 @dataclass(frozen=True)
 class InsurerOutcome:
     insurer: str
-    status: str  # "ok", "failed", "timed out", "not supported"
+    status: SearchStatus
     matches: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -62,8 +72,10 @@ class SearchResult:
     outcomes: list[InsurerOutcome]
 
     @property
-    def complete(self) -> bool:
-        return all(o.status in ("ok", "not supported") for o in self.outcomes)
+    def ok(self) -> bool:
+        """The one judgement of a search: every insurer that can search answered (one
+        that failed or timed out makes it not ok, whatever the others found)."""
+        return all(o.status in (SearchStatus.OK, SearchStatus.NOT_SUPPORTED) for o in self.outcomes)
 
 
 def _merge(matches: list[BuyerMatch]) -> list[Candidate]:
@@ -124,7 +136,7 @@ def search_buyers(
     futures: dict[Future[list[BuyerMatch]], str] = {}
     for name, adapter in adapters.items():
         if not adapter.capabilities.buyer_search:
-            outcomes[name] = InsurerOutcome(name, "not supported")
+            outcomes[name] = InsurerOutcome(name, SearchStatus.NOT_SUPPORTED)
             continue
         futures[pool.submit(adapter.search_buyers, query)] = name
     pending = set(futures)
@@ -139,20 +151,27 @@ def search_buyers(
             try:
                 found = future.result()
             except AdapterError as exc:
-                outcomes[name] = InsurerOutcome(name, "failed", seconds=elapsed, error=str(exc))
+                outcomes[name] = InsurerOutcome(
+                    name, SearchStatus.FAILED, seconds=elapsed, error=str(exc)
+                )
                 log.warning("buyer_search_insurer_failed", insurer=name, error=str(exc))
                 continue
             except Exception as exc:  # one broken adapter must not fail the search
                 outcomes[name] = InsurerOutcome(
-                    name, "failed", seconds=elapsed, error=f"{type(exc).__name__}: {exc}"
+                    name,
+                    SearchStatus.FAILED,
+                    seconds=elapsed,
+                    error=f"{type(exc).__name__}: {exc}",
                 )
                 continue
             matches.extend(found)
-            outcomes[name] = InsurerOutcome(name, "ok", matches=len(found), seconds=elapsed)
+            outcomes[name] = InsurerOutcome(
+                name, SearchStatus.OK, matches=len(found), seconds=elapsed
+            )
     for future in pending:
         name = futures[future]
         outcomes[name] = InsurerOutcome(
-            name, "timed out", seconds=timeout, error=f"no answer in {timeout:g} s"
+            name, SearchStatus.TIMED_OUT, seconds=timeout, error=f"no answer in {timeout:g} s"
         )
     pool.shutdown(wait=False, cancel_futures=True)
     return SearchResult(_merge(matches), [outcomes[n] for n in adapters if n in outcomes])

@@ -129,7 +129,7 @@ def _submit(
 
 def _find(row: CaseActionRow, adapter: InsurerAdapter, policy: Policy) -> OverdueResult | None:
     ref = PolicyRef.of(policy)
-    if StepAction(row.action) is StepAction.CLAIM:
+    if row.action == StepAction.CLAIM:
         assert isinstance(adapter, ClaimFiling)
         return adapter.find_claim(ref, row.client_reference)
     assert isinstance(adapter, OverdueFiling)
@@ -137,9 +137,9 @@ def _find(row: CaseActionRow, adapter: InsurerAdapter, policy: Policy) -> Overdu
 
 
 def _record(row: CaseActionRow, result: OverdueResult, now: datetime) -> None:
-    row.state = ActionState.SENT.value
+    row.state = ActionState.SENT
     row.insurer_reference = result.insurer_reference or row.insurer_reference
-    row.insurer_status = insurer_case_status(result.status).value
+    row.insurer_status = insurer_case_status(result.status)
     row.raw_status = result.raw_status
     row.sent_at = row.sent_at or now
     row.last_error = None
@@ -149,7 +149,7 @@ def _record(row: CaseActionRow, result: OverdueResult, now: datetime) -> None:
 def _refused(
     ledger_row: CaseActionRow, case: ClaimCaseRow, reason: str, session: Any, now: datetime
 ) -> None:
-    ledger_row.state, ledger_row.last_error = ActionState.REJECTED.value, reason
+    ledger_row.state, ledger_row.last_error = ActionState.REJECTED, reason
     add_alert(
         session,
         kind=AlertKind.FILING_REJECTED,
@@ -183,7 +183,7 @@ def _set(
 ) -> Change:
     def change(row: CaseActionRow, _case: ClaimCaseRow, _session: Session) -> None:
         if state is not None:
-            row.state = state.value
+            row.state = state
         row.last_error = error
         if now is not None:
             row.updated_at = now
@@ -197,6 +197,7 @@ class _CaseDelivery(Delivery[tuple[CaseActionRow, str | None], OverdueResult]):
 
     kind = "case_action"
     table = CaseActionRow
+    queued, ambiguous = ActionState.QUEUED, ActionState.AMBIGUOUS
 
     def __init__(self, adapter: InsurerAdapter, policy: Policy) -> None:
         self.adapter, self.policy = adapter, policy
@@ -258,8 +259,8 @@ def poll_action(
         _record(r, found, now)
         case.insurer_status, case.raw_status = r.insurer_status, r.raw_status
         case.updated_at = now
-        accepted = r.insurer_status == InsurerCaseStatus.ACCEPTED.value
-        if accepted and before != r.insurer_status and r.action == "EXTENSION_REQUEST":
+        accepted = r.insurer_status == InsurerCaseStatus.ACCEPTED
+        if accepted and before != r.insurer_status and r.action == StepAction.EXTENSION_REQUEST:
             _apply_extension(session, r, case)
 
     _update(ledger, action_id, apply)

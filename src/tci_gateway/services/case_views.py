@@ -11,7 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tci_gateway.domain.cases import AWAITING_PERSON, ActionState, CaseState
+from tci_gateway.domain.cases import (
+    AWAITING_PERSON,
+    ActionChannel,
+    ActionState,
+    CaseState,
+    InsurerCaseStatus,
+)
 from tci_gateway.domain.escalation import StepAction
 from tci_gateway.domain.money import amount_text
 from tci_gateway.errors import InputError, RecordError
@@ -29,14 +35,14 @@ from tci_gateway.ledger.tables import (
 @dataclass(frozen=True)
 class ActionView:
     id: int
-    action: str
-    channel: str
-    state: str
+    action: StepAction
+    channel: ActionChannel
+    state: ActionState
     due_on: date
     late: bool
     client_reference: str
     insurer_reference: str | None
-    insurer_status: str | None
+    insurer_status: InsurerCaseStatus | None
     attempts: int
     last_error: str | None
     sent_at: datetime | None
@@ -50,8 +56,8 @@ class CaseView:
     buyer_id: int
     buyer_name: str
     tier: str
-    state: str
-    insurer_status: str | None
+    state: CaseState
+    insurer_status: InsurerCaseStatus | None
     due_date: date
     cover_stop: date
     notify_by: date
@@ -113,7 +119,7 @@ def _actions(session: Session, case_id: int) -> tuple[ActionView, ...]:
 
 
 def list_cases(
-    ledger: Ledger, *, state: str | None = CaseState.OPEN.value, case_id: int | None = None
+    ledger: Ledger, *, state: CaseState | None = CaseState.OPEN, case_id: int | None = None
 ) -> list[CaseView]:
     """Cases, newest first (``state`` None: all)."""
     with ledger.unit_of_work() as session:
@@ -177,21 +183,21 @@ def confirm_manual(
     with ledger.unit_of_work() as session:
         row = session.scalar(
             select(CaseActionRow).where(
-                CaseActionRow.case_id == case_id, CaseActionRow.action == step.value
+                CaseActionRow.case_id == case_id, CaseActionRow.action == step
             )
         )
         if row is None:
             raise _bad("--action", f"case {case_id} has no {step.value.lower()} action")
-        if row.state not in [s.value for s in AWAITING_PERSON]:
+        if row.state not in AWAITING_PERSON:
             raise _bad(
                 "--action",
                 f"case {case_id} {step.value.lower()} is {row.state}: only a manual or "
                 "rejected filing is confirmed by hand",
             )
-        row.state = ActionState.FILED_MANUALLY.value
+        row.state = ActionState.FILED_MANUALLY
         row.insurer_reference, row.sent_at, row.updated_at = reference.strip()[:64], now, now
         row.last_error = None
-    return next(a for a in get_case(ledger, case_id).actions if a.action == step.value)
+    return next(a for a in get_case(ledger, case_id).actions if a.action == step)
 
 
 def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
@@ -219,7 +225,7 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
                 )
             )
         }
-    actions = [a for a in case.actions if a.action != StepAction.REMINDER.value]
+    actions = [a for a in case.actions if a.action != StepAction.REMINDER]
     return {
         "case": case.id,
         "state": case.state,

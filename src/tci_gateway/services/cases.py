@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import ClaimFiling, InsurerAdapter, OverdueFiling
 from tci_gateway.domain.alerts import AlertKind
-from tci_gateway.domain.cases import ActionState, CaseState, client_reference
+from tci_gateway.domain.cases import (
+    AWAITING_PERSON,
+    FILED,
+    FIRST_STATE,
+    ActionChannel,
+    ActionState,
+    CaseState,
+    client_reference,
+)
 from tci_gateway.domain.cover import limit_in_force
 from tci_gateway.domain.deadlines import Deadline, is_overdue
 from tci_gateway.domain.escalation import NOTIFYING, StepAction
@@ -54,18 +62,18 @@ class CaseOutcome:
     indemnity: Money | None = None
 
 
-def channel(action: StepAction, adapter: InsurerAdapter | None) -> str:
+def channel(action: StepAction, adapter: InsurerAdapter | None) -> ActionChannel:
     """How an action reaches the insurer: by its API when the adapter has one for it,
     else by a manual filing pack; a reminder stays internal."""
     if action is StepAction.REMINDER:
-        return "INTERNAL"
+        return ActionChannel.INTERNAL
     if adapter is None:
-        return "MANUAL"
+        return ActionChannel.MANUAL
     if action in CLAIMING:
         ok = adapter.capabilities.claims_api and isinstance(adapter, ClaimFiling)
-        return "API" if ok and action is StepAction.CLAIM else "MANUAL"
+        return ActionChannel.API if ok and action is StepAction.CLAIM else ActionChannel.MANUAL
     ok = adapter.capabilities.overdue_api and isinstance(adapter, OverdueFiling)
-    return "API" if ok else "MANUAL"
+    return ActionChannel.API if ok else ActionChannel.MANUAL
 
 
 def load_items(session: Session, policy_id: int, buyer_id: int) -> list[OpenItem]:
@@ -195,7 +203,7 @@ def _open_case(session: Session, ob: OverdueBuyer, now: datetime) -> tuple[Claim
         select(ClaimCaseRow).where(
             ClaimCaseRow.policy_id == ob.policy_id,
             ClaimCaseRow.buyer_id == ob.buyer_id,
-            ClaimCaseRow.state == CaseState.OPEN.value,
+            ClaimCaseRow.state == CaseState.OPEN,
         )
     )
     if case is not None:
@@ -204,7 +212,7 @@ def _open_case(session: Session, ob: OverdueBuyer, now: datetime) -> tuple[Claim
         policy_id=ob.policy_id,
         buyer_id=ob.buyer_id,
         tier=ob.tier,
-        state=CaseState.OPEN.value,
+        state=CaseState.OPEN,
         opened_on=ob.today,
         currency=ob.policy.terms.currency,
         overdue_total=0,
@@ -248,7 +256,7 @@ def record_case(
         a.action: a
         for a in session.scalars(select(CaseActionRow).where(CaseActionRow.case_id == case.id))
     }
-    notified = any(StepAction(a) in NOTIFYING for a in actions)
+    notified = any(a in NOTIFYING for a in actions)
     if not notified and case.due_date != ob.clock.due_date:
         # Until the insurer has been told, the case follows the oldest overdue invoice
         # (an older one paid, or an extension granted, moves the clock).
@@ -280,19 +288,17 @@ def record_case(
     )
     _follow_payments(session, ob, case.id, actions, items, result, extension_days, now)
     for step in ob.steps:
-        if step.action.value in actions:
+        if step.action in actions:
             continue
         how = channel(step.action, adapter)
-        state = {"INTERNAL": ActionState.DONE, "MANUAL": ActionState.MANUAL}.get(
-            how, ActionState.QUEUED
-        )
+        state = FIRST_STATE[how]
         session.add(
             CaseActionRow(
                 case_id=case.id,
-                action=step.action.value,
+                action=step.action,
                 client_reference=client_reference(case.id, step.action),
                 channel=how,
-                state=state.value,
+                state=state,
                 due_on=step.due_on,
                 late=step.late,
                 payload=_payload(step.action, ob, items, result, extension_days),
@@ -311,7 +317,7 @@ def _follow_payments(
     session: Session,
     ob: OverdueBuyer,
     case_id: int,
-    actions: dict[str, CaseActionRow],
+    actions: dict[StepAction, CaseActionRow],
     items: Sequence[OpenItem],
     result: IndemnityResult,
     extension_days: int,
@@ -320,19 +326,18 @@ def _follow_payments(
     """A payment or credit after an action was queued: an action not sent yet is
     rebuilt with today's amounts; a claim already filed raises an alert when what is
     outstanding no longer matches what was claimed (the insurer must be told)."""
-    for name, row in actions.items():
-        action = StepAction(name)
+    for action, row in actions.items():
         if action is StepAction.REMINDER:
             continue
-        unsent = row.state in (ActionState.MANUAL.value, ActionState.REJECTED.value) or (
-            row.state == ActionState.QUEUED.value and row.attempts == 0
+        unsent = row.state in AWAITING_PERSON or (
+            row.state == ActionState.QUEUED and row.attempts == 0
         )
         fresh = _payload(action, ob, items, result, extension_days)
         if unsent:
             if fresh != row.payload:
                 row.payload, row.updated_at = fresh, now
             continue
-        filed = row.state in (ActionState.SENT.value, ActionState.FILED_MANUALLY.value)
+        filed = row.state in FILED
         claimed = row.payload.get("claimed_amount")
         if filed and action in CLAIMING and claimed != fresh.get("claimed_amount"):
             _alert(
@@ -340,7 +345,7 @@ def _follow_payments(
                 ob,
                 AlertKind.CLAIM_CHANGED,
                 f"case:{case_id}:claim-changed:{fresh.get('claimed_amount')}",
-                f"{name.lower()} filed for {claimed} {fresh.get('currency')}; outstanding now "
+                f"{action.lower()} filed for {claimed} {fresh.get('currency')}; outstanding now "
                 f"{fresh.get('claimed_amount')} (payment or credit since): tell the insurer",
                 now,
             )
@@ -367,7 +372,7 @@ def _action_alerts(
     ob: OverdueBuyer,
     case_id: int,
     action: StepAction,
-    how: str,
+    how: ActionChannel,
     late: bool,
     now: datetime,
 ) -> None:
@@ -382,7 +387,7 @@ def _action_alerts(
             f"{days} days overdue: remind the buyer",
             now,
         )
-    elif how == "MANUAL":
+    elif how is ActionChannel.MANUAL:
         _alert(
             session,
             ob,
@@ -438,21 +443,21 @@ def close_settled(
     closed = []
     cases = session.scalars(
         select(ClaimCaseRow).where(
-            ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN.value
+            ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
         )
     )
     for case in list(cases):
         if case.buyer_id in still_overdue:
             continue
-        case.state, case.closed_on, case.updated_at = CaseState.CLOSED.value, today, now
+        case.state, case.closed_on, case.updated_at = CaseState.CLOSED, today, now
         for action in session.scalars(
             select(CaseActionRow).where(
                 CaseActionRow.case_id == case.id,
-                CaseActionRow.state.in_([ActionState.QUEUED.value, ActionState.MANUAL.value]),
+                CaseActionRow.state.in_([ActionState.QUEUED, ActionState.MANUAL]),
                 CaseActionRow.attempts == 0,
             )
         ):
-            action.state, action.updated_at = ActionState.CANCELLED.value, now
+            action.state, action.updated_at = ActionState.CANCELLED, now
         add_alert(
             session,
             kind=AlertKind.CASE_CLOSED,

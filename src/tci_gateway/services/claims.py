@@ -16,8 +16,14 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, select
 
 from tci_gateway.adapters.contract import InsurerAdapter
-from tci_gateway.domain.cases import FINAL_STATUSES, ActionState, CaseState
-from tci_gateway.domain.escalation import EscalationPath
+from tci_gateway.domain.cases import (
+    FINAL_STATUSES,
+    TO_SEND,
+    ActionChannel,
+    ActionState,
+    CaseState,
+)
+from tci_gateway.domain.escalation import EscalationPath, StepAction
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import RecordError, TciError
@@ -30,6 +36,8 @@ from tci_gateway.services.cases import CaseOutcome, channel, close_settled, reco
 from tci_gateway.services.deadlines import OverdueBuyer, scan
 
 Progress = Callable[[str, int, int], None]
+NOT_TAKEN = (*TO_SEND, ActionState.REJECTED)
+"""The states an action a run tried to send may end in without the insurer taking it."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,9 @@ class PlannedAction:
     policy: str
     buyer_id: int
     buyer_name: str
-    action: str
+    action: StepAction
     due_on: date
-    channel: str
+    channel: ActionChannel
     late: bool
 
 
@@ -52,6 +60,9 @@ class ClaimsRunReport:
     cases: list[CaseOutcome] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     sent: Counter[str] = field(default_factory=Counter)
+    """Actions this run tried to send, by the state each ended in (an
+    :class:`~tci_gateway.domain.cases.ActionState`, ``CLAIMED_ELSEWHERE`` or
+    ``not configured``)."""
     polled: int = 0
     errors: list[RecordError] = field(default_factory=list)
 
@@ -59,12 +70,24 @@ class ClaimsRunReport:
     def opened(self) -> int:
         return sum(1 for c in self.cases if c.opened)
 
+    @property
+    def unsent(self) -> int:
+        """Actions this run could not send (still queued, or sent with an unknown
+        outcome) or that the insurer refused: a person should look."""
+        return sum(self.sent.get(s, 0) for s in NOT_TAKEN)
+
+    @property
+    def ok(self) -> bool:
+        """The one judgement of a claims run: no buyer failed and every action sent was
+        taken by the insurer. Refused or unsent actions are not ok."""
+        return not self.errors and not self.unsent
+
 
 @dataclass(frozen=True)
 class OpenCase:
     id: int
     due_date: date
-    actions: frozenset[str]
+    actions: frozenset[StepAction]
 
 
 def _open_cases(ledger: Ledger) -> dict[tuple[int, int], OpenCase]:
@@ -79,9 +102,9 @@ def _open_cases(ledger: Ledger) -> dict[tuple[int, int], OpenCase]:
                 CaseActionRow.action,
             )
             .outerjoin(CaseActionRow, CaseActionRow.case_id == ClaimCaseRow.id)
-            .where(ClaimCaseRow.state == CaseState.OPEN.value)
+            .where(ClaimCaseRow.state == CaseState.OPEN)
         ).all()
-    actions: dict[tuple[int, int], set[str]] = {}
+    actions: dict[tuple[int, int], set[StepAction]] = {}
     heads: dict[tuple[int, int], tuple[int, date]] = {}
     for policy_id, buyer_id, case_id, due, action in rows:
         heads[(policy_id, buyer_id)] = (case_id, due)
@@ -103,9 +126,9 @@ def plan(
     planned = []
     for ob in overdue:
         case = cases.get((ob.policy_id, ob.buyer_id))
-        case_id, done = (case.id, case.actions) if case else (None, frozenset[str]())
+        case_id, done = (case.id, case.actions) if case else (None, frozenset[StepAction]())
         for step in ob.steps:
-            if step.action.value in done:
+            if step.action in done:
                 continue
             planned.append(
                 PlannedAction(
@@ -113,7 +136,7 @@ def plan(
                     ob.policy.key,
                     ob.buyer_id,
                     ob.buyer_name,
-                    step.action.value,
+                    step.action,
                     step.due_on,
                     channel(step.action, adapters.get(ob.policy.insurer)),
                     step.late,
@@ -131,25 +154,23 @@ def _api_actions(ledger: Ledger, *where: ColumnElement[bool]) -> list[tuple[int,
                 select(CaseActionRow.id, PolicyRow.key)
                 .join(ClaimCaseRow, ClaimCaseRow.id == CaseActionRow.case_id)
                 .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
-                .where(CaseActionRow.channel == "API", *where)
+                .where(CaseActionRow.channel == ActionChannel.API, *where)
                 .order_by(CaseActionRow.id)
             )
         ]
 
 
 def _to_send(ledger: Ledger) -> list[tuple[int, str]]:
-    return _api_actions(
-        ledger, CaseActionRow.state.in_([ActionState.QUEUED.value, ActionState.AMBIGUOUS.value])
-    )
+    return _api_actions(ledger, CaseActionRow.state.in_(TO_SEND))
 
 
 def _to_poll(ledger: Ledger) -> list[tuple[int, str]]:
     """Filings the insurer has whose status is not final yet."""
-    final = [s.value for s in FINAL_STATUSES]
     return _api_actions(
         ledger,
-        CaseActionRow.state == ActionState.SENT.value,
-        CaseActionRow.insurer_status.is_(None) | CaseActionRow.insurer_status.not_in(final),
+        CaseActionRow.state == ActionState.SENT,
+        CaseActionRow.insurer_status.is_(None)
+        | CaseActionRow.insurer_status.not_in(FINAL_STATUSES),
     )
 
 

@@ -39,6 +39,7 @@ from tci_gateway.adapters.contract import (
     InsurerAdapter,
     PolicyRef,
 )
+from tci_gateway.domain.cover import OPEN_REQUEST_STATES, CoverRequestState, CoverStatus
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
@@ -56,8 +57,6 @@ from tci_gateway.ledger.tables import (
 from tci_gateway.logs import get_logger
 from tci_gateway.services.outbox import CLAIMED_ELSEWHERE, Delivery, deliver_claimed
 
-OPEN_STATES = ("QUEUED", "AMBIGUOUS", "PENDING")
-
 
 @dataclass(frozen=True)
 class CoverRequestView:
@@ -67,12 +66,12 @@ class CoverRequestView:
     buyer_id: int
     buyer_name: str
     insurer: str
-    action: str
+    action: CoverAction
     amount: Decimal | None
     currency: str | None
-    state: str
+    state: CoverRequestState
     insurer_request_ref: str | None
-    outcome_status: str | None
+    outcome_status: CoverStatus | None
     outcome_amount: Decimal | None
     attempts: int
     last_error: str | None
@@ -148,12 +147,12 @@ def queue_request(
             buyer_id=buyer_id,
             insurer=policy.insurer,
             insurer_buyer_id=insurer_buyer_id,
-            action=action.value,
+            action=action,
             cover_type=cover_type,
             amount=amount.amount if amount else None,
             currency=amount.currency if amount else None,
             urgent=urgent,
-            state="QUEUED",
+            state=CoverRequestState.QUEUED,
             attempts=0,
             created_at=now,
             updated_at=now,
@@ -167,9 +166,9 @@ def queue_request(
 def _apply(row: CoverRequestRow, result: CoverRequestResult, now: datetime) -> None:
     row.insurer_request_ref = result.insurer_request_ref or row.insurer_request_ref
     decided = result.decision is not None and not result.pending
-    row.state = "DECIDED" if decided else "PENDING"
+    row.state = CoverRequestState.DECIDED if decided else CoverRequestState.PENDING
     if result.decision is not None:
-        row.outcome_status = result.decision.status.value
+        row.outcome_status = result.decision.status
         row.outcome_amount = result.decision.granted_amount.amount
     row.last_error = None
     row.updated_at = now
@@ -196,6 +195,7 @@ class _CoverDelivery(Delivery[CoverRequest, CoverRequestResult]):
 
     kind = "cover_request"
     table = CoverRequestRow
+    queued, ambiguous = CoverRequestState.QUEUED, CoverRequestState.AMBIGUOUS
 
     def __init__(self, adapter: InsurerAdapter, policy: Policy) -> None:
         self.adapter, self.policy = adapter, policy
@@ -213,7 +213,7 @@ class _CoverDelivery(Delivery[CoverRequest, CoverRequestResult]):
         _apply(row, result, now)
 
     def refuse(self, session: Session, row: Any, reason: str, now: datetime) -> None:
-        row.state, row.last_error, row.updated_at = "REJECTED", reason, now
+        row.state, row.last_error, row.updated_at = CoverRequestState.REJECTED, reason, now
 
 
 def advance(
@@ -231,7 +231,7 @@ def advance(
         with ledger.unit_of_work() as session:
             row = session.get_one(CoverRequestRow, request_id)
             state, insurer_ref = row.state, row.insurer_request_ref
-        if state == "PENDING" and insurer_ref:
+        if state is CoverRequestState.PENDING and insurer_ref:
             return _poll(ledger, request_id, adapter, policy, insurer_ref, now)
         return deliver_claimed(ledger, _CoverDelivery(adapter, policy), request_id, now=now, **log)
 
@@ -272,7 +272,7 @@ def reconcile(
         rows = session.execute(
             select(CoverRequestRow.id, PolicyRow.key)
             .join(PolicyRow, PolicyRow.id == CoverRequestRow.policy_id)
-            .where(CoverRequestRow.state.in_(OPEN_STATES))
+            .where(CoverRequestRow.state.in_(OPEN_REQUEST_STATES))
             .order_by(CoverRequestRow.id)
         ).all()
     count = 0

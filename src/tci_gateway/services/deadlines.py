@@ -74,12 +74,10 @@ def notified_clocks(
 ) -> dict[int, tuple[int, DeadlineClock]]:
     """The clock each open case of the policy that has notified the insurer runs under
     (the deadlines stored on the case when it was notified), by buyer id."""
-    notified = select(CaseActionRow.case_id).where(
-        CaseActionRow.action.in_([a.value for a in NOTIFYING])
-    )
+    notified = select(CaseActionRow.case_id).where(CaseActionRow.action.in_(NOTIFYING))
     stmt = select(ClaimCaseRow).where(
         ClaimCaseRow.policy_id == policy_id,
-        ClaimCaseRow.state == CaseState.OPEN.value,
+        ClaimCaseRow.state == CaseState.OPEN,
         ClaimCaseRow.id.in_(notified),
     )
     return {

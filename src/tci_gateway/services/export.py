@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tci_gateway.domain.cover import NO_COVER
 from tci_gateway.domain.money import quantize_minor
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError
@@ -22,7 +23,7 @@ from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow
-from tci_gateway.services.limits import NO_COVER, roll_limits
+from tci_gateway.services.limits import roll_limits
 
 LIMIT_COLUMNS = (
     "erp_accounts",

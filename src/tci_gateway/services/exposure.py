@@ -26,6 +26,7 @@ from tci_gateway.domain.exposure import (
     limit_alerts,
     same_currency_only,
 )
+from tci_gateway.domain.identity import ParentRelation
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
@@ -214,7 +215,7 @@ def group_exposure(ledger: Ledger, rows: list[ExposureRow]) -> list[GroupExposur
             buyer_id: f"{scheme}:{value}"
             for buyer_id, scheme, value in session.execute(
                 select(BuyerParentRow.buyer_id, BuyerParentRow.scheme, BuyerParentRow.value).where(
-                    BuyerParentRow.relation == "ULTIMATE"
+                    BuyerParentRow.relation == ParentRelation.ULTIMATE
                 )
             )
         }

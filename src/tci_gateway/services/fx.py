@@ -76,6 +76,12 @@ class FxImportReport:
     first_date: date | None = None
     last_date: date | None = None
 
+    @property
+    def ok(self) -> bool:
+        """The one judgement of a rates import: always true for a report returned, as a
+        file that cannot be read is refused whole (``N/A`` cells are skipped, not errors)."""
+        return True
+
 
 def parse_ecb_date(text: str) -> date:
     """``2026-11-27`` (historical file) or ``27 November 2026`` (daily file)."""

@@ -29,8 +29,15 @@ from tci_gateway.adapters.contract import (
     CompanyQuery,
     InsurerAdapter,
 )
+from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.identifiers import Identifier, Scheme
-from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, name_score, resolve
+from tci_gateway.domain.identity import (
+    AccountRecord,
+    ParentRelation,
+    ResolutionConfig,
+    name_score,
+    resolve,
+)
 from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import AdapterError, RejectedError
@@ -41,9 +48,6 @@ from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.limits import refresh as refresh_limits
-
-MERGE = "merge"
-"""The reason of a limit change caused by a buyer merge."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class ResolveConfig:
 @dataclass
 class Enrichment:
     identifiers: set[Identifier] = field(default_factory=set)
-    parents: list[tuple[str, Identifier, str]] = field(default_factory=list)
+    parents: list[tuple[ParentRelation, Identifier, str]] = field(default_factory=list)
     assessments: list[Assessment] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -78,6 +82,11 @@ class ResolveReport:
     unconfirmed_candidates: int = 0
     insurer_ids_found: int = 0
     bureau_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The one judgement of a resolution: every bureau answered."""
+        return not self.bureau_errors
 
 
 @dataclass(frozen=True)
@@ -129,9 +138,9 @@ def _take(candidate: CompanyCandidate, enrichment: Enrichment, bureau: BureauAda
         entity_ids = {i for i in (candidate.direct_parent,) if i is not None}
     enrichment.identifiers |= {i for i in entity_ids if i.scheme is not Scheme.INSURER}
     if candidate.direct_parent is not None and not candidate.is_site:
-        enrichment.parents.append(("DIRECT", candidate.direct_parent, bureau.name))
+        enrichment.parents.append((ParentRelation.DIRECT, candidate.direct_parent, bureau.name))
     if candidate.ultimate_parent is not None:
-        enrichment.parents.append(("ULTIMATE", candidate.ultimate_parent, bureau.name))
+        enrichment.parents.append((ParentRelation.ULTIMATE, candidate.ultimate_parent, bureau.name))
     if bureau.capabilities.assessment:
         assessment = bureau.assess(candidate.provider_id)
         if assessment is not None:
@@ -222,7 +231,9 @@ def merge(
         ids = policy_ids(session)
         for key, policy in sorted(policies.items()):
             if ids.get(key) in result.limit_policies:
-                refresh_limits(session, policy, ids[key], [keep], now=now, reason=MERGE)
+                refresh_limits(
+                    session, policy, ids[key], [keep], now=now, reason=LimitChangeReason.MERGE
+                )
     return result
 
 

@@ -80,6 +80,13 @@ class ImportReport:
     def written(self) -> int:
         return self.inserted + self.updated + self.closed
 
+    @property
+    def ok(self) -> bool:
+        """The one judgement of an import: no record error. (A file with errors is
+        refused whole, with an :class:`~tci_gateway.errors.InputError`, so a report
+        returned is ok; the property is what callers ask.)"""
+        return not self.errors
+
 
 class _Errors:
     def __init__(self, profile: ErpProfile | None = None) -> None:

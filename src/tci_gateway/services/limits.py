@@ -22,7 +22,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tci_gateway.domain.cover import LimitInForce, limit_in_force
+from tci_gateway.domain.cover import NO_COVER, LimitChangeReason, LimitInForce, limit_in_force
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer, versions_of_buyers
@@ -34,9 +34,6 @@ from tci_gateway.ledger.tables import CoverDecisionRow
 CHUNK = 1000
 WHOLE_POLICY = 5 * CHUNK
 """From this many buyers on, a policy's whole history is read at once."""
-SYNC, DATE = "sync", "date"
-NO_COVER = "NO_COVER"
-"""The status sent for a buyer with no decision in force or pending."""
 
 
 def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState:
@@ -61,7 +58,7 @@ def refresh(
     buyer_ids: Collection[int] | None,
     *,
     now: datetime,
-    reason: str,
+    reason: LimitChangeReason,
 ) -> int:
     """Compute and store the limits in force of some buyers (``None``: every buyer with
     cover history) on the policy's business date; returns how many changed."""
@@ -110,7 +107,7 @@ def refresh_after_sync(
     )
     if not buyers:
         return 0
-    return refresh(session, policy, policy_id, buyers, now=now, reason=SYNC)
+    return refresh(session, policy, policy_id, buyers, now=now, reason=LimitChangeReason.SYNC)
 
 
 @dataclass
@@ -124,6 +121,12 @@ class RollReport:
     @property
     def total_changed(self) -> int:
         return sum(self.changed.values())
+
+    @property
+    def ok(self) -> bool:
+        """The one judgement of a date roll: always true for a report returned (a roll
+        that cannot finish raises, and the policies rolled before it stay rolled)."""
+        return True
 
 
 def roll_limits(ledger: Ledger, policies: Mapping[str, Policy], now: datetime) -> RollReport:
@@ -142,6 +145,8 @@ def roll_limits(ledger: Ledger, policies: Mapping[str, Policy], now: datetime) -
             due = limit_repo.due_buyers(session, ids[key], day)
             report.computed[key] = len(due)
             report.changed[key] = (
-                refresh(session, policy, ids[key], due, now=now, reason=DATE) if due else 0
+                refresh(session, policy, ids[key], due, now=now, reason=LimitChangeReason.DATE)
+                if due
+                else 0
             )
     return report

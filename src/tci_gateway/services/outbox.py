@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import update
@@ -48,8 +49,6 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.row_claims import claim
 from tci_gateway.logs import get_logger
 
-QUEUED, AMBIGUOUS = "QUEUED", "AMBIGUOUS"
-SENDABLE = (QUEUED, AMBIGUOUS)
 CLAIMED_ELSEWHERE = "CLAIMED_ELSEWHERE"
 """What :func:`deliver` returns for a row another process is sending right now."""
 
@@ -62,10 +61,19 @@ class Delivery(ABC, Generic[Snapshot, Result]):
 
     ``table`` is its ORM class (columns ``id``, ``state``, ``attempts``,
     ``last_error``, ``updated_at``); ``kind`` names it in logs and crash points
-    (``<kind>_before_send``, ``<kind>_after_response``)."""
+    (``<kind>_before_send``, ``<kind>_after_response``). ``queued`` and ``ambiguous``
+    are its state enum's members for "written, not (known to be) sent" and "sent, the
+    outcome unknown": the two states a row is sent from."""
 
     kind: str
     table: Any
+    queued: StrEnum
+    ambiguous: StrEnum
+
+    @property
+    def sendable(self) -> tuple[StrEnum, StrEnum]:
+        """The states a row is sent from."""
+        return (self.queued, self.ambiguous)
 
     @abstractmethod
     def snapshot(self, session: Session, row: Any) -> Snapshot:
@@ -116,7 +124,7 @@ def update_row(
         return state
 
 
-def _set(state: str | None, error: str | None) -> Any:
+def _set(state: StrEnum | None, error: str | None) -> Any:
     def change(_session: Session, row: Any) -> None:
         if state is not None:
             row.state = state
@@ -133,7 +141,7 @@ def deliver_claimed(
     table = delivery.table
     with ledger.unit_of_work() as session:
         row = session.get_one(table, row_id)
-        if row.state not in SENDABLE:
+        if row.state not in delivery.sendable:
             return str(row.state)
         snap = delivery.snapshot(session, row)
         attempts = int(row.attempts)
@@ -161,7 +169,9 @@ def deliver_claimed(
     with ledger.unit_of_work() as session:
         counted = session.execute(
             update(table)
-            .where(table.id == row_id, table.state.in_(SENDABLE), table.attempts == attempts)
+            .where(
+                table.id == row_id, table.state.in_(delivery.sendable), table.attempts == attempts
+            )
             .values(attempts=table.attempts + 1, updated_at=now)
         )
         if counted.rowcount != 1:  # type: ignore[attr-defined]
@@ -174,7 +184,7 @@ def deliver_claimed(
         return _resolve_in_progress(ledger, delivery, row_id, snap, exc, now, recorded, logger)
     except (AmbiguousOutcomeError, ProtocolError) as exc:
         logger.warning(f"{delivery.kind}_ambiguous", error=str(exc))
-        return update_row(ledger, delivery, row_id, _set(AMBIGUOUS, str(exc)), now)
+        return update_row(ledger, delivery, row_id, _set(delivery.ambiguous, str(exc)), now)
     except RejectedError as exc:
         refusal = str(exc)
         logger.warning(f"{delivery.kind}_rejected", error=refusal)
@@ -182,7 +192,7 @@ def deliver_claimed(
             ledger, delivery, row_id, lambda s, r: delivery.refuse(s, r, refusal, now), now
         )
     except AdapterError as exc:  # not sent: connect failure, auth, rate limit
-        return update_row(ledger, delivery, row_id, _set(QUEUED, str(exc)), now)
+        return update_row(ledger, delivery, row_id, _set(delivery.queued, str(exc)), now)
     crash_point(f"{delivery.kind}_after_response")
     state = recorded(result)
     logger.info(f"{delivery.kind}_sent", state=state, attempts=attempts + 1)
@@ -200,15 +210,15 @@ def _resolve_in_progress(
     logger: Any,
 ) -> str:
     """ "Already in progress": ours, if the insurer has the reference; else not taken."""
-    update_row(ledger, delivery, row_id, _set(AMBIGUOUS, str(exc)), now)
+    update_row(ledger, delivery, row_id, _set(delivery.ambiguous, str(exc)), now)
     try:
         found = delivery.find(snap)
     except AdapterError as lookup:
         note = f"{exc}; look-up failed: {lookup}"
-        return update_row(ledger, delivery, row_id, _set(AMBIGUOUS, note), now)
+        return update_row(ledger, delivery, row_id, _set(delivery.ambiguous, note), now)
     if found is not None:
         logger.info(f"{delivery.kind}_found_by_reference", after="in_progress")
         state: str = recorded(found)
         return state
     note = f"not taken, the insurer has another request in progress ({exc}); sent again later"
-    return update_row(ledger, delivery, row_id, _set(QUEUED, note), now)
+    return update_row(ledger, delivery, row_id, _set(delivery.queued, note), now)

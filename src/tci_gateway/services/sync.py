@@ -47,6 +47,7 @@ from tci_gateway.domain.cover import CoverDecision, is_stale, limit_in_force
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.sync import SyncStatus
 from tci_gateway.errors import AdapterError, ConfigError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import covers as cover_repo
@@ -79,7 +80,7 @@ class SyncReport:
     insurer: str
     policy: str
     run_id: int | None = None
-    status: str = "running"
+    status: SyncStatus = SyncStatus.RUNNING
     fetched: int = 0
     written: int = 0
     unchanged: int = 0
@@ -91,7 +92,9 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        """The one judgement of a sync: every record read and reconciled. A ``partial``
+        run (records or a page that could not be read) is not ok, nor a failed one."""
+        return self.status is SyncStatus.SUCCEEDED
 
 
 def history_source(adapter: InsurerAdapter) -> Callable[[PolicyRef], Iterable[PortfolioItem]]:
@@ -363,7 +366,7 @@ def sync_limits(
     try:
         _fetch_and_stage(ledger, adapter, fetch, policy, run_id, report, now, progress)
     except AdapterError as exc:
-        report.status = "failed"
+        report.status = SyncStatus.FAILED
         report.errors.append(f"portfolio fetch failed, nothing written: {exc}")
         log.error("limit_sync_failed", error=str(exc), fetched=report.fetched)
         _finish(ledger, report, now)
@@ -377,7 +380,7 @@ def sync_limits(
         refresh_after_sync(session, policy, policy_id, run_id, now=now)
         # The outcome commits with what it describes: a kill after this commit leaves
         # the run recorded with its true figures, never "running" with zeros.
-        report.status = "partial" if report.errors else "succeeded"
+        report.status = SyncStatus.PARTIAL if report.errors else SyncStatus.SUCCEEDED
         _record(session, report, now)
     crash_point("sync_after_reconcile")
     log.info(
