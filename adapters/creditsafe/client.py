@@ -25,7 +25,6 @@ from tci_gateway.adapters.contract import (
 )
 from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import (
-    ConfigError,
     NotFoundError,
     ProtocolError,
     RejectedError,
@@ -36,19 +35,13 @@ from tci_gateway.http.retry import RetryPolicy
 
 from .auth import DEFAULT_TOKEN_LIFETIME, CreditsafeAuth, parse_envelope
 from .criteria import describe, waterfall
-from .mapping import (
-    map_assessment,
-    map_search_company,
-    parse_bands,
-    parse_registration_schemes,
-    parse_status_map,
-)
+from .mapping import map_assessment, map_search_company
+from .options import CreditsafeOptions
 from .wire import COMPANIES_PATH, ReportReply, SearchCompany, SearchReply
 
 __all__ = ["CAPABILITIES", "CreditsafeAdapter", "CreditsafeAuth", "CreditsafeClient"]
 
 CAPABILITIES = BureauCapabilities(search=True, assessment=True, parents=False, crosswalk=False)
-MAX_PAGE_SIZE = 100  # unverified (L)
 
 
 class CreditsafeClient(ApiClient):
@@ -107,31 +100,22 @@ class CreditsafeClient(ApiClient):
 class CreditsafeAdapter:
     """Creditsafe Connect, normalised (:class:`~tci_gateway.adapters.contract.BureauAdapter`).
 
-    Options: ``page_size`` (10), ``language`` (``"en"``), ``status_map`` (status text ->
-    status name, merged over :data:`.mapping.DEFAULT_STATUS_MAP`), ``rating_bands``
-    (band -> ``[low, high]``, replacing :data:`.mapping.DEFAULT_BANDS`) and
-    ``registration_schemes`` (country -> scheme of ``regNo``).
+    Options: :class:`.options.CreditsafeOptions`.
     """
 
     capabilities: BureauCapabilities = CAPABILITIES
 
     def __init__(
-        self, name: str, client: CreditsafeClient, *, options: Mapping[str, Any] | None = None
+        self, name: str, client: CreditsafeClient, *, options: CreditsafeOptions | None = None
     ) -> None:
-        options = options or {}
+        options = options or CreditsafeOptions()
         self.name = name
         self.client = client
-        try:
-            self.statuses = parse_status_map(options.get("status_map"))
-            self.bands = parse_bands(options.get("rating_bands"))
-            self.schemes = parse_registration_schemes(options.get("registration_schemes"))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bureau {name!r}: {exc}") from exc
-        size = options.get("page_size", 10)
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
-            raise ConfigError(f"bureau {name!r}: page_size must be 1 to {MAX_PAGE_SIZE}")
-        self.page_size = size
-        self.language = str(options.get("language", "en"))
+        self.statuses = options.status_map
+        self.bands = options.rating_bands
+        self.schemes = options.registration_schemes
+        self.page_size = options.page_size
+        self.language = options.language
 
     # -- search -------------------------------------------------------------------------
 

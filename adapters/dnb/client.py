@@ -9,7 +9,7 @@ the transaction id becomes the error's ``request_id``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +25,6 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import (
-    ConfigError,
     NotFoundError,
     ProtocolError,
     RejectedError,
@@ -33,21 +32,13 @@ from tci_gateway.errors import (
 from tci_gateway.http.client import ApiClient, ParsedError
 
 from .auth import DnbAuth, parse_envelope
-from .mapping import (
-    DEFAULT_PAYDEX_PATH,
-    MappedCandidate,
-    map_assessment,
-    map_match_candidate,
-    map_organization,
-    parse_registration_types,
-)
+from .mapping import MappedCandidate, map_assessment, map_match_candidate, map_organization
+from .options import DnbOptions
 from .wire import DATA_PATH, MATCH_PATH, DataReply, MatchCandidate, MatchReply
 
 __all__ = ["CAPABILITIES", "DnbAdapter", "DnbAuth", "DnbClient"]
 
 CAPABILITIES = BureauCapabilities(search=True, assessment=True, parents=True, crosswalk=True)
-COMPANY_BLOCKS = ("companyinfo_L2_v1",)
-ASSESSMENT_BLOCKS = ("companyinfo_L2_v1", "financialstrengthinsight_L2_v1", "paymentinsight_L1_v1")
 
 
 class DnbClient(ApiClient):
@@ -80,56 +71,26 @@ class DnbClient(ApiClient):
             )
 
 
-def _blocks(options: Mapping[str, Any], key: str, default: Sequence[str]) -> tuple[str, ...]:
-    value = options.get(key, default)
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
-    blocks = tuple(str(v) for v in value if str(v).strip())
-    if not blocks:
-        raise ConfigError(f"D&B option {key} needs at least one block ID")
-    return blocks
-
-
 class DnbAdapter:
     """D&B Direct+, normalised (:class:`~tci_gateway.adapters.contract.BureauAdapter`).
 
-    Options: ``registration_types`` (type key -> scheme, merged over
-    :data:`.mapping.DEFAULT_REGISTRATION_TYPES`), ``candidate_maximum`` (10),
-    ``confidence_threshold`` (none: every candidate comes back; D&B's own lower level),
-    ``company_blocks`` and ``assessment_blocks`` (block IDs), ``order_reason`` (sent
-    as ``orderReason`` when set; some countries need one), ``trade_up`` (``"hq"`` to
-    read a branch's headquarters) and ``paydex_path``.
+    Options: :class:`.options.DnbOptions`.
     """
 
     capabilities: BureauCapabilities = CAPABILITIES
 
-    def __init__(
-        self, name: str, client: DnbClient, *, options: Mapping[str, Any] | None = None
-    ) -> None:
-        options = options or {}
+    def __init__(self, name: str, client: DnbClient, *, options: DnbOptions | None = None) -> None:
+        options = options or DnbOptions()
         self.name = name
         self.client = client
-        try:
-            self.registration_types = parse_registration_types(options.get("registration_types"))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bureau {name!r}: {exc}") from exc
-        maximum = options.get("candidate_maximum", 10)
-        threshold = options.get("confidence_threshold")
-        if isinstance(maximum, bool) or not isinstance(maximum, int) or not 1 <= maximum <= 25:
-            raise ConfigError(f"bureau {name!r}: candidate_maximum must be 1 to 25")
-        if threshold is not None and (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, int)
-            or not 0 <= threshold <= 10
-        ):
-            raise ConfigError(f"bureau {name!r}: confidence_threshold must be 0 to 10")
-        self.candidate_maximum = maximum
-        self.confidence_threshold: int | None = threshold
-        self.company_blocks = _blocks(options, "company_blocks", COMPANY_BLOCKS)
-        self.assessment_blocks = _blocks(options, "assessment_blocks", ASSESSMENT_BLOCKS)
-        self.order_reason = str(options["order_reason"]) if options.get("order_reason") else None
-        self.trade_up = str(options["trade_up"]) if options.get("trade_up") else None
-        self.paydex_path = str(options.get("paydex_path") or DEFAULT_PAYDEX_PATH)
+        self.registration_types = options.registration_types
+        self.candidate_maximum = options.candidate_maximum
+        self.confidence_threshold = options.confidence_threshold
+        self.company_blocks = options.company_blocks
+        self.assessment_blocks = options.assessment_blocks
+        self.order_reason = options.order_reason
+        self.trade_up = options.trade_up
+        self.paydex_path = options.paydex_path
 
     # -- search -------------------------------------------------------------------------
 

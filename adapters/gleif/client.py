@@ -23,15 +23,14 @@ from tci_gateway.adapters.contract import (
 )
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.parties import PartyError, country_code
-from tci_gateway.errors import ConfigError, NotFoundError, ProtocolError, RejectedError
+from tci_gateway.errors import NotFoundError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
-from .mapping import MappedRecord, lei_identifier, map_record, parse_authorities
+from .mapping import MappedRecord, lei_identifier, map_record
+from .options import GleifOptions
 from .wire import (
     DIRECT_PARENT,
     FILTER_COUNTRY,
-    FILTER_FULLTEXT,
-    FILTER_LEGAL_NAME,
     FILTER_REGISTERED_AS,
     FUZZY_PATH,
     PAGE_NUMBER,
@@ -47,9 +46,6 @@ from .wire import (
 __all__ = ["CAPABILITIES", "GleifAdapter", "GleifClient", "NameSuggestion", "parse_envelope"]
 
 CAPABILITIES = BureauCapabilities(search=True, assessment=False, parents=True, crosswalk=True)
-
-NAME_SEARCH_FILTERS = {"fulltext": FILTER_FULLTEXT, "legalName": FILTER_LEGAL_NAME}
-MAX_PAGE_SIZE = 200  # unverified cap (reference/bureaus.md 2.5, L): configurable below it
 
 
 def parse_envelope(payload: Any, fallback: str) -> ParsedError:
@@ -86,42 +82,25 @@ class NameSuggestion:
     lei: str | None
 
 
-def _positive(options: Mapping[str, Any], key: str, default: int, cap: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
-        raise ConfigError(f"GLEIF option {key} must be a whole number from 1 to {cap}")
-    return value
-
-
 class GleifAdapter:
     """The GLEIF register, normalised (:class:`~tci_gateway.adapters.contract.BureauAdapter`).
 
-    Options: ``registration_authorities`` (RA code -> scheme, merged over
-    :data:`.mapping.DEFAULT_AUTHORITIES`), ``name_search`` (``"fulltext"``, the default,
-    or ``"legalName"``), ``page_size`` (10), ``max_pages`` (1) and ``parents_in_search``
-    (``False``: parents cost two calls per candidate, so only :meth:`get_company` reads
-    them).
+    Options: :class:`.options.GleifOptions`.
     """
 
     capabilities: BureauCapabilities = CAPABILITIES
 
     def __init__(
-        self, name: str, client: GleifClient, *, options: Mapping[str, Any] | None = None
+        self, name: str, client: GleifClient, *, options: GleifOptions | None = None
     ) -> None:
-        options = options or {}
+        options = options or GleifOptions()
         self.name = name
         self.client = client
-        try:
-            self.authorities = parse_authorities(options.get("registration_authorities"))
-        except ValueError as exc:
-            raise ConfigError(f"bureau {name!r}: {exc}") from exc
-        mode = str(options.get("name_search", "fulltext"))
-        if mode not in NAME_SEARCH_FILTERS:
-            raise ConfigError(f"bureau {name!r}: name_search must be fulltext or legalName")
-        self.name_filter = NAME_SEARCH_FILTERS[mode]
-        self.page_size = _positive(options, "page_size", 10, MAX_PAGE_SIZE)
-        self.max_pages = _positive(options, "max_pages", 1, 100)
-        self.parents_in_search = bool(options.get("parents_in_search", False))
+        self.authorities = options.registration_authorities
+        self.name_filter = options.name_filter
+        self.page_size = options.page_size
+        self.max_pages = options.max_pages
+        self.parents_in_search = options.parents_in_search
 
     # -- search -------------------------------------------------------------------------
 
