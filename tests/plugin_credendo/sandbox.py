@@ -35,7 +35,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from tci_gateway.adapters.contract import BuyerQuery, PolicyRef
-from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.contract_testing import ContractFixture, Fault, SandboxClock
 from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls, fault_response
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.money import Money
@@ -202,7 +202,7 @@ class CredendoSandbox(SandboxControls):
                 return self._fault(fault, request)
             return response
 
-    def _fault(self, fault: Any, request: httpx.Request) -> httpx.Response:
+    def _fault(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         return fault_response(
             fault,
             request,
