@@ -177,3 +177,24 @@ def test_bad_requests_are_input_errors(
             now=NOW,
         )
     assert needle in info.value.errors[0].reason
+
+
+def test_a_pass_is_ok_only_when_the_insurer_answered_every_request(world: World) -> None:
+    rid = queue(world, 200000)
+    service.advance(world.ledger, rid, world.adapter, POLICY, now=NOW)  # referred: pending
+    world.sandbox.inject(Fault(status=400, method="GET"))  # type: ignore[attr-defined]
+    failed = service.reconcile(world.ledger, {"atradius": world.adapter}, {"main": POLICY}, now=NOW)
+    assert (failed.polled, failed.ok) == (1, False)
+    assert failed.errors[0].startswith(f"cover request {rid} (tci-{rid:07d}-")
+    answered = service.reconcile(
+        world.ledger, {"atradius": world.adapter}, {"main": POLICY}, now=NOW
+    )
+    assert (answered.polled, answered.ok, answered.errors) == (1, True, [])
+
+
+def test_a_pass_with_a_refused_request_is_not_ok(world: World) -> None:
+    service.advance(world.ledger, queue(world), world.adapter, POLICY, now=NOW)
+    second = queue(world)  # a second NEW cover for the same buyer: refused when sent
+    report = service.reconcile(world.ledger, {"atradius": world.adapter}, {"main": POLICY}, now=NOW)
+    assert not report.ok and "REJECTED" in report.errors[0] and "already exists" in report.errors[0]
+    assert view(world, second).state == "REJECTED"

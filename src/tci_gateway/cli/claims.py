@@ -13,7 +13,7 @@ from tci_gateway.cli.output import Col, Grid, first_fitting, money_text
 from tci_gateway.cli.pack_render import render_pack
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.domain.cases import AWAITING_PERSON, ActionState
+from tci_gateway.domain.cases import AWAITING_PERSON, CaseState
 from tci_gateway.domain.deadlines import Deadline, DeadlineClock
 from tci_gateway.services import case_views
 from tci_gateway.services.claims import run_claims
@@ -226,11 +226,6 @@ def run_cmd(
     finally:
         ledger.dispose()
         wiring.close()
-    # Not sent (yet), or refused by the insurer: the run finished, a person should look.
-    unsent = sum(
-        report.sent.get(s.value, 0)
-        for s in (ActionState.QUEUED, ActionState.AMBIGUOUS, ActionState.REJECTED)
-    )
     if state.json:
         state.output.emit_json(
             {
@@ -272,7 +267,7 @@ def run_cmd(
         )
         for error in report.errors:
             state.output.error(str(error))
-    if report.errors or unsent:
+    if not report.ok:  # a buyer failed, or an action was not sent or was refused
         raise typer.Exit(1)
 
 
@@ -285,7 +280,7 @@ def list_cmd(
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
-        cases = case_views.list_cases(ledger, state=None if all_ else "OPEN")
+        cases = case_views.list_cases(ledger, state=None if all_ else CaseState.OPEN)
     finally:
         ledger.dispose()
     if state.json:
@@ -314,10 +309,9 @@ def list_cmd(
             *_CASE_AMOUNTS,
         ),
     )
-    waiting = [s.value for s in AWAITING_PERSON]
     for c in cases:
         actions = ", ".join(
-            f"{a.action.lower()}:{a.state.lower()}" + ("!" if a.state in waiting else "")
+            f"{a.action.lower()}:{a.state.lower()}" + ("!" if a.state in AWAITING_PERSON else "")
             for a in c.actions
         )
         amounts = (

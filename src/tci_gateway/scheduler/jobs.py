@@ -164,10 +164,17 @@ def limit_sync(context: JobContext) -> dict[str, Any]:
 
 def pending_requests_poll(context: JobContext) -> dict[str, Any]:
     """Advance every open cover request (the outbox): look up, send or poll; and follow
-    the insurers' status of filed overdue notifications and claims."""
-    advanced = reconcile(context.ledger, context.adapters, context.policies, now=context.now)
+    the insurers' status of filed overdue notifications and claims. Not ok when a
+    request or filing it took up was not answered (a failed call, a refusal)."""
+    requests = reconcile(context.ledger, context.adapters, context.policies, now=context.now)
     cases = poll_cases(context.ledger, context.policies, context.adapters, now=context.now)
-    return {"ok": True, "advanced": advanced, "case_filings_polled": cases}
+    errors = [redact_text(e) for e in [*requests.errors, *cases.errors]]
+    return {
+        "ok": requests.ok and cases.ok,
+        "advanced": requests.polled,
+        "case_filings_polled": cases.polled,
+        **({"errors": errors[:20], "error_count": len(errors)} if errors else {}),
+    }
 
 
 def claims_run(context: JobContext) -> dict[str, Any]:

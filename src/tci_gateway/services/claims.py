@@ -34,6 +34,7 @@ from tci_gateway.logs import get_logger
 from tci_gateway.services.case_outbox import poll_action, send_action
 from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
 from tci_gateway.services.deadlines import OverdueBuyer, scan
+from tci_gateway.services.outbox import PollReport
 
 Progress = Callable[[str, int, int], None]
 NOT_TAKEN = (*TO_SEND, ActionState.REJECTED)
@@ -196,7 +197,7 @@ def run_claims(
     with exclusive(ledger, "claims_run"):
         if not dry_run:
             # First what the insurers say: an extension granted moves the clock below.
-            report.polled = poll_cases(ledger, policies, adapters, now=now)
+            report.polled = poll_cases(ledger, policies, adapters, now=now).polled
         overdue = scan(
             ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
         )
@@ -273,15 +274,32 @@ def poll_cases(
     adapters: Mapping[str, InsurerAdapter],
     *,
     now: datetime,
-) -> int:
+) -> PollReport:
     """Ask the insurers for the status of every filing they have that is not final
-    (the intra-day poll job and the end of each claims run); returns how many."""
-    polled = 0
+    (the intra-day poll job and the start of each claims run). The report counts them
+    and names each one whose status poll failed (not ok)."""
+    report = PollReport()
+    polled = []
     for action_id, key in _to_poll(ledger):
         policy = policies.get(key)
         adapter = adapters.get(policy.insurer) if policy else None
         if policy is None or adapter is None:
             continue
         poll_action(ledger, action_id, adapter, policy, now=now)
-        polled += 1
-    return polled
+        polled.append(action_id)
+    report.polled = len(polled)
+    with ledger.unit_of_work() as session:
+        for start in range(0, len(polled), 1000):
+            # A poll that got an answer clears last_error; one that failed sets it.
+            report.errors += [
+                f"case action {action_id} ({reference}): {error}"
+                for action_id, reference, error in session.execute(
+                    select(
+                        CaseActionRow.id, CaseActionRow.client_reference, CaseActionRow.last_error
+                    )
+                    .where(CaseActionRow.id.in_(polled[start : start + 1000]))
+                    .where(CaseActionRow.last_error.is_not(None))
+                    .order_by(CaseActionRow.id)
+                )
+            ]
+    return report

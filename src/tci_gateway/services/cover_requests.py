@@ -39,7 +39,12 @@ from tci_gateway.adapters.contract import (
     InsurerAdapter,
     PolicyRef,
 )
-from tci_gateway.domain.cover import OPEN_REQUEST_STATES, CoverRequestState, CoverStatus
+from tci_gateway.domain.cover import (
+    OPEN_REQUEST_STATES,
+    UNANSWERED,
+    CoverRequestState,
+    CoverStatus,
+)
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
@@ -55,7 +60,12 @@ from tci_gateway.ledger.tables import (
     PolicyRow,
 )
 from tci_gateway.logs import get_logger
-from tci_gateway.services.outbox import CLAIMED_ELSEWHERE, Delivery, deliver_claimed
+from tci_gateway.services.outbox import (
+    CLAIMED_ELSEWHERE,
+    Delivery,
+    PollReport,
+    deliver_claimed,
+)
 
 
 @dataclass(frozen=True)
@@ -266,8 +276,10 @@ def reconcile(
     policies: Mapping[str, Policy],
     *,
     now: datetime,
-) -> int:
-    """Advance every open request whose insurer is configured; returns how many."""
+) -> PollReport:
+    """Advance every open request whose insurer is configured. The report counts them
+    and names each one left unsent, with an unknown outcome, refused, or whose status
+    poll failed (not ok); one another process is advancing is left to it."""
     with ledger.unit_of_work() as session:
         rows = session.execute(
             select(CoverRequestRow.id, PolicyRow.key)
@@ -275,14 +287,46 @@ def reconcile(
             .where(CoverRequestRow.state.in_(OPEN_REQUEST_STATES))
             .order_by(CoverRequestRow.id)
         ).all()
-    count = 0
+    report = PollReport()
+    taken = []
     for request_id, key in rows:
         policy = policies.get(key)
         if policy is None or policy.insurer not in adapters:
             continue
-        advance(ledger, request_id, adapters[policy.insurer], policy, now=now)
-        count += 1
-    return count
+        if advance(ledger, request_id, adapters[policy.insurer], policy, now=now) != (
+            CLAIMED_ELSEWHERE
+        ):
+            taken.append(request_id)
+        report.polled += 1
+    report.errors = _unanswered(ledger, taken)
+    return report
+
+
+def _unanswered(ledger: Ledger, request_ids: list[int]) -> list[str]:
+    """One line per request of ``request_ids`` the insurer has not answered: one left
+    unsent, with an unknown outcome or refused, or whose last call failed (an answer
+    clears ``last_error``)."""
+    lines = []
+    with ledger.unit_of_work() as session:
+        for start in range(0, len(request_ids), 1000):
+            chunk = request_ids[start : start + 1000]
+            for row_id, reference, state, error in session.execute(
+                select(
+                    CoverRequestRow.id,
+                    CoverRequestRow.client_reference,
+                    CoverRequestRow.state,
+                    CoverRequestRow.last_error,
+                )
+                .where(CoverRequestRow.id.in_(chunk))
+                .where(
+                    CoverRequestRow.state.in_(UNANSWERED) | CoverRequestRow.last_error.is_not(None)
+                )
+                .order_by(CoverRequestRow.id)
+            ):
+                lines.append(
+                    f"cover request {row_id} ({reference}) {state}: {error or 'no detail'}"
+                )
+    return lines
 
 
 def list_requests(

@@ -30,6 +30,7 @@ Each kind of row plugs in as a :class:`Delivery`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -51,6 +52,22 @@ from tci_gateway.logs import get_logger
 
 CLAIMED_ELSEWHERE = "CLAIMED_ELSEWHERE"
 """What :func:`deliver` returns for a row another process is sending right now."""
+
+
+@dataclass
+class PollReport:
+    """What one pass over an outbox did: how many rows it took up (``polled``) and, one
+    line each, those it could not move forward: an insurer call that failed, an outcome
+    left unknown, or a refusal."""
+
+    polled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The one judgement of a pass: every row it took up was answered."""
+        return not self.errors
+
 
 Snapshot = TypeVar("Snapshot")
 Result = TypeVar("Result")
