@@ -20,14 +20,17 @@ from tci_gateway.config import Settings
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import TransientError
+from tci_gateway.ledger import jobs as runs
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import CoverDecisionRow, SyncRunRow
-from tci_gateway.scheduler import jobs, runs
+from tci_gateway.scheduler import jobs
 from tci_gateway.scheduler.dispatch import Dispatcher
 from tci_gateway.scheduler.jobs import JOBS, JobContext, resolve
 from tci_gateway.scheduler.leader import make_leader
 from tci_gateway.services import cover_requests
+from tci_gateway.services.fx import LedgerConverter
 from tci_gateway.services.importing import import_buyers, import_open_items
+from tci_gateway.services.nightly import NightlyOptions
 
 from ..services.fakes import FakeInsurer, decision, entry
 from .fakes import FakeClock
@@ -84,15 +87,15 @@ def test_limit_sync_syncs_then_records_exposure_alerts(
 ) -> None:
     wiring, ledger, policies = world
     adapters = {"atradius": wiring.insurer("atradius").adapter}
-    built: list[object] = []
+    built: list[NightlyOptions] = []
 
-    def options() -> dict[str, object]:  # what the CLI's `tci exposure` passes
-        built.append(wiring.exposure_options(ledger))
-        return built[-1]  # type: ignore[return-value]
+    def options() -> NightlyOptions:  # what `tci scheduler run` passes
+        built.append(wiring.nightly_options(ledger))
+        return built[-1]
 
-    ctx = replace(context(ledger, adapters, policies, "limit_sync"), exposure_options=options)
+    ctx = replace(context(ledger, adapters, policies, "limit_sync"), options=options)
     result = jobs.limit_sync(ctx)
-    assert len(built) == 1 and "convert" in built[0]  # type: ignore[operator]
+    assert len(built) == 1 and isinstance(built[0].exposure.convert, LedgerConverter)
     main = result["policies"]["atradius-main"]
     assert (result["ok"], main["status"], main["fetched"], main["written"]) == (
         True,

@@ -11,6 +11,7 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import SyncStagingRow
 from tci_gateway.scheduler import jobs
 from tci_gateway.scheduler.jobs import JobContext
+from tci_gateway.services.nightly import NightlyOptions
 
 from ..erp.conftest import make_policy
 from ..services.fakes import FakeInsurer, decision, entry
@@ -24,7 +25,7 @@ def staged(ledger: Ledger) -> int:
         return s.scalar(select(func.count()).select_from(SyncStagingRow)) or 0
 
 
-def night(ledger: Ledger, now: datetime, **sync: object) -> dict[str, object]:
+def night(ledger: Ledger, now: datetime, **sync: int) -> dict[str, object]:
     fake = FakeInsurer(items=[entry("1", decision("10000")), entry("2", decision("5000"))])
     context = JobContext(
         ledger,
@@ -33,7 +34,7 @@ def night(ledger: Ledger, now: datetime, **sync: object) -> dict[str, object]:
         now,
         now.date(),
         "limit_sync",
-        sync_options=lambda: sync,
+        options=lambda: NightlyOptions(**sync),
     )
     return jobs.limit_sync(context)
 

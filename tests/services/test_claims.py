@@ -26,6 +26,7 @@ from tci_gateway.scheduler.jobs import JobContext, claims_run
 from tci_gateway.services import case_views
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.importing import import_buyers, import_open_items
+from tci_gateway.services.nightly import ClaimsOptions, NightlyOptions
 
 from ..erp.conftest import make_policy
 from .sandboxed import sandboxed_insurer
@@ -245,14 +246,14 @@ def test_the_scheduler_job_runs_the_same_service(world: World) -> None:
         NOW,
         NOW.date(),
         "claims_run",
-        claims_options=lambda: {"paths": PATHS, "default_tier": "growth"},
+        options=lambda: NightlyOptions(claims=ClaimsOptions(PATHS, "growth")),
     )
     first = claims_run(context)
     assert first["overdue_buyers"] == 2 and first["queued"] == 4
     assert first["sent"] == {"SENT": 1, "REJECTED": 1} or first["sent"].get("SENT") == 1
     second = claims_run(context)
     assert second["queued"] == 0
-    skipped = claims_run(replace(context, claims_options=dict))
+    skipped = claims_run(replace(context, options=NightlyOptions))
     assert skipped == {"ok": True, "skipped": "no escalation paths configured"}
 
 

@@ -16,8 +16,8 @@ from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, CaseState
 from tci_gateway.domain.deadlines import Deadline, DeadlineClock
 from tci_gateway.services import case_views
-from tci_gateway.services.claims import run_claims
 from tci_gateway.services.deadlines import invoice_clocks, scan
+from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
 
 claims_app = typer.Typer(
     help="Overdue cases: notifications and claims, filed once and on time.", no_args_is_help=True
@@ -212,17 +212,11 @@ def run_cmd(
     try:
         insurers = sorted({p.insurer for p in policies.values()})
         adapters = {name: wiring.insurer(name).adapter for name in insurers}
-        options = wiring.claims_options(ledger)
+        options = NightlyOptions(claims=wiring.claims_options(ledger))
+        cycle = NightlyCycle(ledger, policies, adapters, now=state.now(), options=options)
         with state.output.progress("claims run") as bar:
-            report = run_claims(
-                ledger,
-                policies,
-                adapters=adapters,
-                now=state.now(),
-                dry_run=dry_run,
-                progress=lambda _stage, done, _total: bar(done),
-                **options,
-            )
+            report = cycle.claims(dry_run=dry_run, progress=lambda _stage, done, _total: bar(done))
+        assert report is not None  # the wiring always gives claims options
     finally:
         ledger.dispose()
         wiring.close()

@@ -22,12 +22,12 @@ from tci_gateway.errors import ConfigError
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import configure_logging
 from tci_gateway.services import export as export_service
-from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
 from tci_gateway.services.importing import import_buyers, import_open_items
-from tci_gateway.services.limits import roll_limits
-from tci_gateway.services.sync import sync_limits
+from tci_gateway.services.nightly import NightlyCycle, Step
 
 DEMO_CONFIG = "tci.toml"
+DEMO_STEPS = (Step.ROLL, Step.PRUNE, Step.SYNC, Step.EXPOSURE, Step.EXPORT)
+"""The nightly cycle up to the export (the demo has no escalation paths: no claims run)."""
 
 
 def find_fixtures(explicit: Path | None) -> Path:
@@ -87,20 +87,19 @@ def register(app: typer.Typer) -> None:
                 f"imported open items: {items.rows} rows, {items.inserted} new, "
                 f"{items.updated} updated, {items.unchanged} unchanged"
             )
-            roll_limits(ledger, policies, now)  # the nightly cycle starts with the date roll
-            syncs = []
-            for policy in policies.values():
-                connection = wiring.insurer(policy.insurer)
-                report = sync_limits(ledger, connection.adapter, policy, now=now)
-                syncs.append(report)
+            adapters = {p.insurer: wiring.insurer(p.insurer).adapter for p in policies.values()}
+            cycle = NightlyCycle(
+                ledger, policies, adapters, now=now, options=wiring.nightly_options(ledger)
+            )
+            report = cycle.run(DEMO_STEPS)
+            for sync in report.sync.reports:
                 out.info(
-                    f"synced {policy.key} from the {policy.insurer} sandbox: {report.status}, "
-                    f"{report.fetched} covers, {report.written} written, "
-                    f"{report.unchanged} unchanged"
+                    f"synced {sync.policy} from the {sync.insurer} sandbox: {sync.status}, "
+                    f"{sync.fetched} covers, {sync.written} written, "
+                    f"{sync.unchanged} unchanged"
                 )
-            rows = exposure_report(ledger, policies, now=now, **wiring.exposure_options(ledger))
-            record_exposure_alerts(ledger, rows, now=now)
-            limits = export_service.covered_limits(ledger, policies, now=now)
+            assert report.exposure is not None and report.export is not None
+            rows, limits = report.exposure.rows, report.export.rows
         finally:
             ledger.dispose()
             wiring.close()
@@ -122,7 +121,7 @@ def register(app: typer.Typer) -> None:
             payload: dict[str, Any] = {
                 "ledger": str(directory / "ledger.db"),
                 "imports": {"buyers": buyers.__dict__, "open_items": items.__dict__},
-                "syncs": [s.__dict__ for s in syncs],
+                "syncs": [s.__dict__ for s in report.sync.reports],
                 "exposure": exposure_json(rows),
                 "totals": {
                     c: {k: m.rounded().amount for k, m in t.items()} for c, t in totals.items()
@@ -135,5 +134,5 @@ def register(app: typer.Typer) -> None:
             for line in totals_lines(rows):
                 out.out.print(line, markup=False)
             out.out.print(f"Covered limits for the ERP: {csv_path} and {json_path}", markup=False)
-        if any(not s.ok for s in syncs):
+        if not report.sync.ok:
             raise typer.Exit(1)

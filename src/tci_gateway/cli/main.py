@@ -31,7 +31,8 @@ from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import LOG_LEVELS, configure_logging, get_logger, redact_text
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
-from tci_gateway.services.sync import SyncReport, history_source, sync_limits
+from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
+from tci_gateway.services.sync import SyncReport, history_source
 
 app = typer.Typer(
     name="tci",
@@ -262,32 +263,23 @@ def run_sync(
     if not chosen:
         raise ConfigError("no configured policy matches; check [policies] in the configuration")
     ledger = wiring.ledger()
-    reports = []
     try:
+        adapters = {}
         for p in chosen:  # a configuration error stops everything before any sync (exit 2)
+            adapters[p.insurer] = wiring.insurer(p.insurer).adapter
             if backfill:
-                history_source(wiring.insurer(p.insurer).adapter)
-            else:
-                wiring.insurer(p.insurer)
-        retention = wiring.settings.sync.staging_retention_days
-        for p in chosen:
-            adapter = wiring.insurer(p.insurer).adapter
-            with state.output.progress(f"syncing {p.key} from {p.insurer}") as progress:
-                reports.append(
-                    sync_limits(
-                        ledger,
-                        adapter,
-                        p,
-                        now=state.now(),
-                        progress=progress,
-                        backfill=backfill,
-                        staging_retention_days=retention,
-                    )
-                )
+                history_source(adapters[p.insurer])
+        options = NightlyOptions(staging_retention_days=wiring.settings.sync.staging_retention_days)
+        cycle = NightlyCycle(ledger, policies, adapters, now=state.now(), options=options)
+        step = cycle.sync(
+            [p.key for p in chosen],
+            backfill=backfill,
+            progress=lambda p: state.output.progress(f"syncing {p.key} from {p.insurer}"),
+        )
     finally:
         ledger.dispose()
         wiring.close()
-    return reports
+    return step.reports
 
 
 def _print_sync(state: State, reports: list[SyncReport]) -> None:

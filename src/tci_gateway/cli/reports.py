@@ -20,7 +20,8 @@ from tci_gateway.cli.state import parse_as_of
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.errors import ConfigError
 from tci_gateway.services import export as export_service
-from tci_gateway.services.exposure import exposure_report, group_exposure, record_exposure_alerts
+from tci_gateway.services.exposure import group_exposure
+from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
 
 _app = typer.Typer()
 _export_app = typer.Typer(help="Export files for the ERP.", no_args_is_help=True)
@@ -50,13 +51,11 @@ def exposure_cmd(
     wiring = state.wiring()
     ledger = wiring.ledger()
     try:
-        rows = exposure_report(
-            ledger,
-            wiring.settings.domain_policies(),
-            now=state.now(),
-            **wiring.exposure_options(ledger),
+        options = NightlyOptions(exposure=wiring.exposure_options(ledger))
+        cycle = NightlyCycle(
+            ledger, wiring.settings.domain_policies(), {}, now=state.now(), options=options
         )
-        record_exposure_alerts(ledger, rows, now=state.now())
+        rows = cycle.exposure().rows
         group_rows = group_exposure(ledger, rows) if groups else []
     finally:
         ledger.dispose()
@@ -141,13 +140,8 @@ def export_limits_cmd(
     wiring = state.wiring()
     ledger = wiring.ledger()
     try:
-        result = export_service.export_limits(
-            ledger,
-            wiring.settings.domain_policies(),
-            now=state.now(),
-            changed_since=changed_since,
-            raw_codes=fmt == "json",
-        )
+        cycle = NightlyCycle(ledger, wiring.settings.domain_policies(), {}, now=state.now())
+        result = cycle.export(changed_since=changed_since, raw_codes=fmt == "json")
     finally:
         ledger.dispose()
     dicts = (r.as_dict() for r in result.rows)

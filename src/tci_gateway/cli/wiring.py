@@ -21,6 +21,7 @@ from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger, display_url
 from tci_gateway.ledger.migrate import is_up_to_date
 from tci_gateway.services.fx import ledger_converter
+from tci_gateway.services.nightly import ClaimsOptions, ExposureOptions, NightlyOptions
 
 
 @dataclass
@@ -57,24 +58,40 @@ class Wiring:
             )
         return ledger
 
-    def exposure_options(self, ledger: Ledger) -> dict[str, Any]:
-        """What exposure needs from the configuration: alert horizons and FX rates."""
-        return {
-            "convert": fx_converter(ledger),
-            "expiring_within_days": self.settings.alerts.expiring_within_days,
-            "inactive_days": self.settings.alerts.inactive_days,
-        }
+    def exposure_options(self, ledger: Ledger) -> ExposureOptions:
+        """What exposure needs from the configuration: alert horizons and FX rates (read
+        now: build it before opening a unit of work)."""
+        return self._exposure_options(fx_converter(ledger))
 
-    def claims_options(self, ledger: Ledger) -> dict[str, Any]:
+    def claims_options(self, ledger: Ledger) -> ClaimsOptions:
         """What the claims run needs from the configuration: escalation paths (checked
         at start-up), the default tier, deadline lead times and FX rates."""
-        return {
-            "paths": self.settings.escalation_paths(),
-            "default_tier": self.settings.escalation.default_tier,
-            "lead_days": tuple(self.settings.alerts.deadline_lead_days),
-            "extension_days": self.settings.escalation.extension_request_days,
-            "convert": fx_converter(ledger),
-        }
+        return self._claims_options(fx_converter(ledger))
+
+    def nightly_options(self, ledger: Ledger) -> NightlyOptions:
+        """The nightly cycle's options from the configuration, FX rates read once, now."""
+        convert = fx_converter(ledger)
+        return NightlyOptions(
+            staging_retention_days=self.settings.sync.staging_retention_days,
+            exposure=self._exposure_options(convert),
+            claims=self._claims_options(convert),
+        )
+
+    def _exposure_options(self, convert: Converter) -> ExposureOptions:
+        return ExposureOptions(
+            convert=convert,
+            expiring_within_days=self.settings.alerts.expiring_within_days,
+            inactive_days=self.settings.alerts.inactive_days,
+        )
+
+    def _claims_options(self, convert: Converter) -> ClaimsOptions:
+        return ClaimsOptions(
+            paths=self.settings.escalation_paths(),
+            default_tier=self.settings.escalation.default_tier,
+            lead_days=tuple(self.settings.alerts.deadline_lead_days),
+            extension_days=self.settings.escalation.extension_request_days,
+            convert=convert,
+        )
 
     def insurer(self, name: str) -> Connection:
         if name not in self.connections:

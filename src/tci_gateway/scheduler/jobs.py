@@ -1,18 +1,20 @@
-"""The scheduled jobs: thin calls of the same service functions the CLI runs.
+"""The scheduled jobs: thin calls of the nightly cycle the CLI runs too.
 
 Each job is a plain module-level function ``(context) -> dict`` named in :data:`JOBS`
 by a ``"module:function"`` reference, so APScheduler only ever holds a string and a
 job id (pickle-safe, nothing to restore, never a closure). The context carries the
 dependencies the services take as arguments: the ledger, the adapters by insurer name,
-the policies, and ``now``. A job returns a JSON-ready summary stored in the run's
-``detail``; ``"ok": False`` marks the run ``FAILED`` (so it is retried) while the rest
-of its work stands, and an exception does the same with the error.
+the policies, ``now``, and a factory of the typed
+:class:`~tci_gateway.services.nightly.NightlyOptions`. The nightly jobs run steps of
+:class:`~tci_gateway.services.nightly.NightlyCycle` and judge success by its report's
+``.ok``. A job returns a JSON-ready summary stored in the run's ``detail``; ``"ok":
+False`` marks the run ``FAILED`` (so it is retried) while the rest of its work stands,
+and an exception does the same with the error.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,40 +23,28 @@ from typing import Any
 from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.runs import list_alerts
 from tci_gateway.logs import get_logger, redact_text
-from tci_gateway.services.claims import poll_cases, run_claims
+from tci_gateway.services.claims import poll_cases
 from tci_gateway.services.cover_requests import reconcile
-from tci_gateway.services.exposure import exposure_report, record_exposure_alerts
-from tci_gateway.services.limits import roll_limits
-from tci_gateway.services.sync import prune_staged, sync_limits
-
-DIGEST_LIMIT = 1_000_000
-"""At most this many alerts are read for one day's digest."""
-
-
-def no_exposure_options() -> dict[str, Any]:
-    """Exposure with its defaults (same-currency only): for tests and bare setups."""
-    return {}
-
-
-def no_claims_options() -> dict[str, Any]:
-    """No claims configuration: the claims run does nothing (tests and bare setups)."""
-    return {}
-
-
-def no_sync_options() -> dict[str, Any]:
-    """The limit sync with its defaults (staging kept 90 days)."""
-    return {}
+from tci_gateway.services.nightly import (
+    LIMIT_SYNC_STEPS,
+    ExposureOptions,
+    NightlyCycle,
+    NightlyOptions,
+    Step,
+    claims_ok,
+)
+from tci_gateway.services.sync import SyncReport
 
 
 @dataclass(frozen=True)
 class JobContext:
     """What a job needs: the wiring's dependencies plus the run's clock and key.
 
-    ``exposure_options`` builds, when called, the keyword arguments the CLI gives
-    ``exposure_report`` (FX converter over the ledger's rates, alert horizons): called
-    per run, so a long-lived scheduler uses the rates of the day."""
+    ``options`` builds, when called, the nightly cycle's options from the configuration
+    (FX converter over the ledger's rates, alert horizons, escalation paths, staging
+    retention): called per run, so a long-lived scheduler uses the rates of the day. The
+    default is a bare setup (tests): same-currency exposure and no claims run."""
 
     ledger: Ledger
     adapters: Mapping[str, InsurerAdapter]
@@ -62,9 +52,36 @@ class JobContext:
     now: datetime
     business_date: date
     job: str
-    exposure_options: Callable[[], Mapping[str, Any]] = no_exposure_options
-    claims_options: Callable[[], Mapping[str, Any]] = no_claims_options
-    sync_options: Callable[[], Mapping[str, Any]] = no_sync_options
+    # Transitional (until the dispatcher passes ``options``): the three old factories,
+    # each giving a typed options object or an empty mapping (defaults).
+    exposure_options: Callable[[], Any] = dict
+    claims_options: Callable[[], Any] = dict
+    sync_options: Callable[[], Any] = dict
+    options: Callable[[], NightlyOptions] | None = None
+
+    def cycle(self) -> NightlyCycle:
+        """The nightly cycle over this context (its options built now, before any unit
+        of work: on SQLite a second transaction would wait for the first)."""
+        if self.options is not None:
+            options = self.options()
+        else:
+            sync = dict(self.sync_options())
+            options = NightlyOptions(
+                staging_retention_days=sync.get("staging_retention_days", 90),
+                exposure=self.exposure_options() or ExposureOptions(),
+                claims=self.claims_options() or None,
+            )
+        return NightlyCycle(
+            self.ledger, self.policies, self.adapters, now=self.now, options=options
+        )
+
+
+def no_exposure_options() -> dict[str, Any]:
+    """Transitional: exposure with its defaults."""
+    return {}
+
+
+no_claims_options = no_sync_options = no_exposure_options
 
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
@@ -115,50 +132,43 @@ def resolve(ref: str) -> JobFunction:
 
 def limit_sync(context: JobContext) -> dict[str, Any]:
     """Roll the limits in force to the business date (changes by date: announced
-    reductions and withdrawals taking effect, tranches expiring), sync every configured
-    policy from its insurer (one failing insurer does not stop the others), then compute
-    exposure and record its alerts."""
+    reductions and withdrawals taking effect, tranches expiring), prune old staged
+    payloads, sync every configured policy from its insurer (one failing insurer does not
+    stop the others), then compute exposure and record its alerts."""
+    report = context.cycle().run(LIMIT_SYNC_STEPS)
     log = get_logger(job=context.job, business_date=str(context.business_date))
-    rolled = roll_limits(context.ledger, context.policies, context.now)
-    sync_options = dict(context.sync_options())  # e.g. staging_retention_days
-    pruned = prune_staged(context.ledger, now=context.now, **sync_options)
-    policies: dict[str, dict[str, Any]] = {}
-    for key, policy in sorted(context.policies.items()):
-        adapter = context.adapters.get(policy.insurer)
-        if adapter is None:
-            policies[key] = {"status": "failed", "errors": [f"{policy.insurer} not connected"]}
-            continue
-        try:
-            report = sync_limits(context.ledger, adapter, policy, now=context.now, **sync_options)
-        except Exception as exc:  # one insurer (or its data) never stops the others
-            log.error("scheduled_sync_failed", policy=key, error=redact_text(str(exc)))
-            policies[key] = {"status": "failed", "errors": [redact_text(str(exc))]}
-            continue
-        policies[key] = {
-            "status": report.status,
-            "run_id": report.run_id,
-            "fetched": report.fetched,
-            "written": report.written,
-            "unchanged": report.unchanged,
-            "stale": report.stale,
-            "alerts": report.alerts,
-            "errors": [redact_text(e) for e in report.errors[:20]],
-            "error_count": len(report.errors),
-        }
-    options = context.exposure_options()  # before any unit of work (SQLite: one writer)
-    rows = exposure_report(context.ledger, context.policies, now=context.now, **options)
-    exposure_alerts = record_exposure_alerts(context.ledger, rows, now=context.now)
-    failed = sorted(k for k, p in policies.items() if p["status"] == "failed")
+    policies = {r.policy: _sync_summary(r) for r in report.sync.reports}
+    if report.sync.failed:
+        log.error("scheduled_sync_failed", policies=report.sync.failed)
     return {
-        "ok": not failed,
+        "ok": report.ok,
         "policies": policies,
-        "failed": failed,
-        "fetched": sum(p.get("fetched", 0) for p in policies.values()),
-        "written": sum(p.get("written", 0) for p in policies.values()),
-        "exposure_rows": len(rows),
-        "exposure_alerts": exposure_alerts,
-        "limits_changed_by_date": rolled.total_changed,
-        "staging_pruned": pruned,
+        "failed": report.sync.failed,
+        "errors": [
+            f"{r.policy}: {r.status}: {redact_text(r.errors[0]) if r.errors else 'no detail'}"
+            for r in report.sync.reports
+            if not r.ok
+        ],
+        "fetched": sum(r.fetched for r in report.sync.reports),
+        "written": sum(r.written for r in report.sync.reports),
+        "exposure_rows": len(report.exposure.rows) if report.exposure else 0,
+        "exposure_alerts": report.exposure.alerts if report.exposure else 0,
+        "limits_changed_by_date": report.roll.total_changed,
+        "staging_pruned": report.staging_pruned,
+    }
+
+
+def _sync_summary(report: SyncReport) -> dict[str, Any]:
+    return {
+        "status": report.status,
+        "run_id": report.run_id,
+        "fetched": report.fetched,
+        "written": report.written,
+        "unchanged": report.unchanged,
+        "stale": report.stale,
+        "alerts": report.alerts,
+        "errors": [redact_text(e) for e in report.errors[:20]],
+        "error_count": len(report.errors),
     }
 
 
@@ -179,47 +189,39 @@ def pending_requests_poll(context: JobContext) -> dict[str, Any]:
 
 def claims_run(context: JobContext) -> dict[str, Any]:
     """The deadline scan, cases and their outbox (notifications, claims) for the business
-    date: the same :func:`~tci_gateway.services.claims.run_claims` as ``tci claims run``.
-    Idempotent: a second run of the day finds every action already queued or sent."""
-    options = dict(context.claims_options())  # before any unit of work (SQLite)
-    if not options:
-        return {"ok": True, "skipped": "no escalation paths configured"}
-    report = run_claims(
-        context.ledger, context.policies, adapters=context.adapters, now=context.now, **options
-    )
+    date: the same claims step of the nightly cycle as ``tci claims run``. Idempotent: a
+    second run of the day finds every action already queued or sent."""
+    report = context.cycle().run([Step.CLAIMS])
+    if report.claims is None:
+        return {"ok": True, "skipped": report.claims_skipped}
+    claims = report.claims
     return {
-        "ok": not report.errors and not report.sent.get("QUEUED"),
-        "overdue_buyers": report.overdue_buyers,
-        "queued": len(report.planned),
-        "opened": report.opened,
-        "closed": len(report.closed),
-        "sent": dict(report.sent),
-        "polled": report.polled,
-        "errors": [str(e) for e in report.errors[:20]],
+        "ok": claims_ok(claims),
+        "overdue_buyers": claims.overdue_buyers,
+        "queued": len(claims.planned),
+        "opened": claims.opened,
+        "closed": len(claims.closed),
+        "sent": dict(claims.sent),
+        "polled": claims.polled,
+        "errors": [str(e) for e in claims.errors[:20]],
     }
 
 
 def alert_digest(context: JobContext) -> dict[str, Any]:
     """The business date's alerts, logged as one ``alert_digest`` event and returned as
     counts per kind and per severity."""
-    day = context.business_date
-    with context.ledger.unit_of_work() as session:
-        alerts = [
-            a for a in list_alerts(session, since=day, limit=DIGEST_LIMIT) if a.business_date == day
-        ]
-    by_kind = dict(sorted(Counter(a.kind for a in alerts).items()))
-    by_severity = dict(sorted(Counter(a.severity for a in alerts).items()))
+    digest = context.cycle().digest(context.business_date)
     get_logger(job=context.job).info(
         "alert_digest",
-        business_date=str(day),
-        total=len(alerts),
-        by_kind=by_kind,
-        by_severity=by_severity,
+        business_date=str(digest.business_date),
+        total=digest.total,
+        by_kind=digest.by_kind,
+        by_severity=digest.by_severity,
     )
     return {
-        "ok": True,
-        "business_date": str(day),
-        "total": len(alerts),
-        "by_kind": by_kind,
-        "by_severity": by_severity,
+        "ok": digest.ok,
+        "business_date": str(digest.business_date),
+        "total": digest.total,
+        "by_kind": digest.by_kind,
+        "by_severity": digest.by_severity,
     }
