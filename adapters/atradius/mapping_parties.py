@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from tci_gateway.adapters.contract import BuyerMatch
-from tci_gateway.adapters.toolkit import MappingError, to_alpha2, to_alpha3, vat_number, vat_prefix
+from tci_gateway.adapters.toolkit import (
+    MappingError,
+    currency,
+    to_alpha2,
+    to_alpha3,
+    vat_number,
+    vat_prefix,
+)
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
@@ -23,7 +30,6 @@ from tci_gateway.domain.identifiers import (
     Scheme,
     parse_identifier,
 )
-from tci_gateway.domain.money import MoneyError, check_currency
 
 from .wire import Buyer, PolicyDetails, UniqueIdentifier
 
@@ -129,14 +135,10 @@ class PolicyInfo:
 
 def map_policy(details: PolicyDetails) -> PolicyInfo:
     """Policy details as :class:`PolicyInfo` (the currency checked against ISO 4217)."""
-    try:
-        currency = check_currency(details.policyCurrency)
-    except MoneyError as exc:
-        raise MappingError("policyCurrency", str(exc)) from exc
     return PolicyInfo(
         policy_id=details.policyId,
         status=details.policyStatus,
-        currency=currency,
+        currency=currency(details.policyCurrency, "policyCurrency"),
         start=details.policyStartDate.date() if details.policyStartDate else None,
         expiry=details.policyExpiryDate.date() if details.policyExpiryDate else None,
     )

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from tci_gateway.adapters.contract import BuyerMatch
-from tci_gateway.adapters.toolkit import MappingError, to_alpha2, to_alpha3, vat_number, vat_prefix
+from tci_gateway.adapters.toolkit import (
+    MappingError,
+    currency,
+    to_alpha2,
+    to_alpha3,
+    vat_number,
+    vat_prefix,
+)
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
@@ -26,7 +33,6 @@ from tci_gateway.domain.identifiers import (
     Scheme,
     parse_identifier,
 )
-from tci_gateway.domain.money import MoneyError, check_currency
 
 from .wire import Company, PolicyRecord
 
@@ -129,14 +135,10 @@ class PolicyInfo:
 
 def map_policy(record: PolicyRecord) -> PolicyInfo:
     """A policy record as :class:`PolicyInfo` (the currency checked against ISO 4217)."""
-    try:
-        currency = check_currency(record.currency.upper())
-    except MoneyError as exc:
-        raise MappingError("currency", str(exc)) from exc
     return PolicyInfo(
         policy_number=record.policyNumber,
         status=record.status,
-        currency=currency,
+        currency=currency(record.currency.upper(), "currency"),
         start=record.startDate,
         end=record.endDate,
     )

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from tci_gateway.adapters.contract import Assessment, CompanyCandidate, CompanyStatus
+from tci_gateway.adapters.toolkit import vat_number
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
@@ -71,7 +72,6 @@ DEFAULT_BANDS: dict[str, tuple[int, int] | None] = {
 DEFAULT_REGISTRATION_SCHEMES: dict[str, Scheme] = dict(REGISTRATION_SCHEME_BY_COUNTRY)
 """Country -> the scheme of ``regNo`` (GB company number, FR SIREN, CN USCC)."""
 
-_VAT_PREFIX = {"GR": "EL"}
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
@@ -152,12 +152,8 @@ def registration_identifier(
 
 def vat_identifier(country: str, raw: str) -> tuple[Identifier | None, str | None]:
     """``(identifier, note)`` for a VAT number, prefixed when it lacks its prefix."""
-    prefix = _VAT_PREFIX.get(country.upper(), country.upper())
-    compact = re.sub(r"[\s.\-/]", "", raw).upper()
-    if not compact[:2].isalpha():
-        compact = prefix + compact
     try:
-        return parse_identifier(Scheme.VAT, compact), None
+        return parse_identifier(Scheme.VAT, vat_number(raw, country)), None
     except IdentifierError as exc:
         return None, f"vatNo skipped: {exc}"
 

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from tci_gateway.adapters.contract import Assessment, CompanyCandidate, CompanyStatus
+from tci_gateway.adapters.toolkit import vat_number
 from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.money import Money, is_currency
 
@@ -98,9 +99,7 @@ def read_registration(
         digits = re.sub(r"[^0-9]", "", raw)
         value = digits[:9] if len(digits) == 14 else digits
     elif scheme is Scheme.VAT:
-        compact = re.sub(r"[\s.\-/]", "", raw).upper()
-        prefix = "EL" if country == "GR" else country
-        value = compact if compact[:2].isalpha() else prefix + compact
+        value = vat_number(raw, country)
     try:
         return parse_identifier(scheme, value), None
     except IdentifierError as exc:

@@ -14,12 +14,14 @@ from hypothesis import strategies as st
 from pydantic import field_validator
 
 from tci_gateway.adapters.contract import AdapterContext
+from tci_gateway.adapters.contract_suite import refused_with_known
 from tci_gateway.adapters.toolkit import (
     AdapterOptions,
     CodeTable,
     MappingError,
     check_credentials,
     code_key,
+    currency,
     decimal_option,
     find_alpha2,
     flag,
@@ -37,7 +39,6 @@ from tci_gateway.adapters.toolkit import (
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.money import Money
 from tci_gateway.errors import ConfigError
-from tci_gateway.adapters.contract_suite import refused_with_known
 
 # -- options ---------------------------------------------------------------------------
 
@@ -274,3 +275,8 @@ def test_mapping_helpers() -> None:
     assert utc(paris) == datetime(2024, 6, 1, 10, tzinfo=UTC)
     assert utc(paris).tzinfo is UTC  # type: ignore[union-attr]
     assert utc(None) is None
+    assert currency("EUR", "policyCurrency") == "EUR"
+    for bad in ("eur", "ZZZ"):
+        with pytest.raises(MappingError) as unknown:
+            currency(bad, "policyCurrency")
+        assert unknown.value.field == "policyCurrency"

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from tci_gateway.domain.money import Money, MoneyError
+from tci_gateway.domain.money import Money, MoneyError, check_currency
 
-__all__ = ["MappingError", "money", "require", "utc"]
+__all__ = ["MappingError", "currency", "money", "require", "utc"]
 
 T = TypeVar("T")
 
@@ -44,6 +44,15 @@ def money(amount: Decimal, currency: str, field: str | None = None) -> Money:
     units, an unknown currency) is a :class:`MappingError` on ``field``."""
     try:
         return Money(amount, currency)
+    except MoneyError as exc:
+        raise MappingError(field, str(exc)) from exc
+
+
+def currency(code: str, field: str | None = None) -> str:
+    """An ISO 4217 currency code (upper case), checked; another is a
+    :class:`MappingError` on ``field``."""
+    try:
+        return check_currency(code)
     except MoneyError as exc:
         raise MappingError(field, str(exc)) from exc
 

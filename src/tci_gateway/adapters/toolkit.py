@@ -60,7 +60,7 @@ from tci_gateway.adapters.countries import (  # noqa: E402
     vat_number,
     vat_prefix,
 )
-from tci_gateway.adapters.mapping import MappingError, money, require, utc  # noqa: E402
+from tci_gateway.adapters.mapping import MappingError, currency, money, require, utc  # noqa: E402
 from tci_gateway.adapters.options import (  # noqa: E402
     AdapterOptions,
     adapter_label,
@@ -95,6 +95,7 @@ __all__ += [
     "code",
     "code_key",
     "credential_env_name",
+    "currency",
     "decimal_option",
     "enum_value",
     "find_alpha2",
