@@ -34,7 +34,8 @@ from tci_gateway.http.retry import RetryPolicy
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What an insurer API can do (reference/insurers.md, section 6)."""
+    """What an insurer API can do (``docs/adapters.md``, section 1): a missing capability
+    is reported, never faked."""
 
     buyer_search: bool = False
     cover_requests: bool = False
@@ -226,7 +227,8 @@ class InsurerAdapter(Protocol):
 
 
 class CompanyStatus(StrEnum):
-    """One status across registers and bureaus (reference/bureaus.md, section 3.6)."""
+    """One status across registers and bureaus (``docs/domain.md``, section 2, "Company
+    status")."""
 
     ACTIVE = "ACTIVE"
     DISTRESSED = "DISTRESSED"

@@ -23,7 +23,8 @@ from tci_gateway.domain.money import Money, total
 
 
 class CoverStatus(StrEnum):
-    """Normalised decision status (reference/insurers.md, section 6)."""
+    """Normalised decision status, one set for every insurer (``docs/domain.md``,
+    section 3, "Statuses")."""
 
     PENDING = "PENDING"
     APPROVED = "APPROVED"

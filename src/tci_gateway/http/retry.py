@@ -1,4 +1,4 @@
-"""The retry table, built once from settings (reference/reliability.md, requirement 12).
+"""The retry table, built once from settings (``docs/architecture.md``, section 4, "retries").
 
 Retried: transport failures before anything was sent, and the statuses in
 :data:`RETRY_STATUSES`. Never retried: 400/403/404/409/422 and every other status, and

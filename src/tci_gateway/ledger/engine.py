@@ -2,7 +2,7 @@
 
 SQLite is used safely: WAL journal, a busy timeout, foreign keys on, and every
 transaction opened with ``BEGIN IMMEDIATE`` so a writer waits for the lock instead of
-failing with "database is locked" half-way (reference/reliability.md, section 4).
+failing with "database is locked" half-way (``docs/architecture.md``, section 5, "Locks").
 """
 
 from __future__ import annotations
