@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from croniter import CroniterError, croniter
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -241,6 +242,25 @@ def _check_zone(value: str) -> str:
     return value
 
 
+class CronError(ValueError):
+    """A crontab string that cannot be scheduled."""
+
+
+def check_crontab(expr: str) -> str:
+    """Check a 5-field crontab string (minute hour day-of-month month day-of-week) as
+    croniter reads it; returns it with single spaces. Raises :class:`CronError`."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise CronError(
+            f"{expr!r} is not a 5-field crontab (minute hour day-of-month month day-of-week)"
+        )
+    try:
+        croniter(" ".join(fields))
+    except (CroniterError, ValueError) as exc:
+        raise CronError(f"{expr!r}: {exc}") from None
+    return " ".join(fields)
+
+
 class JobSettings(_Section):
     """One scheduled job: a 5-field crontab schedule, its time zone, on or off."""
 
@@ -251,13 +271,10 @@ class JobSettings(_Section):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from tci_gateway.scheduler.cron import CronError, parse_crontab
-
         try:
-            parse_crontab(value)
+            return check_crontab(value)
         except CronError as exc:
             raise ValueError(str(exc)) from None
-        return " ".join(value.split())
 
     @field_validator("timezone")
     @classmethod

@@ -116,7 +116,7 @@ def test_two_instances_one_run_per_business_date_and_takeover_after_kill_9(
     ticks, interval = 12, 1.0
     first = datetime.fromisoformat("2026-12-01T12:00:00+00:00")
     days = [first.date() + timedelta(days=n) for n in range(ticks)]
-    epoch = time.time() + 3.0  # both processes are up before simulated time starts
+    epoch = time.time() + 8.0  # both processes are up before simulated time starts
     sim = [
         "--simulate-from", first.isoformat(), "--simulate-step-seconds", "86400",
         "--simulate-ticks", str(ticks), "--tick-interval", str(interval),

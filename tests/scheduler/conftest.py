@@ -1,12 +1,10 @@
-"""Scheduler tests start from clean fakes and no active dispatcher."""
+"""Scheduler tests start from clean fakes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-
-from tci_gateway.scheduler.runner import _activate
 
 from . import fakes
 
@@ -16,4 +14,3 @@ def _reset() -> Iterator[None]:
     fakes.reset()
     yield
     fakes.GATE.set()
-    _activate(None)

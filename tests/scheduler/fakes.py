@@ -11,7 +11,7 @@ from tci_gateway.config import SchedulerSettings
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.scheduler.dispatch import Dispatcher
 from tci_gateway.scheduler.jobs import JobContext, JobSpec
-from tci_gateway.scheduler.leader import LeaseLeader
+from tci_gateway.scheduler.leader import LockLeader
 
 CALLS: list[tuple[str, date, datetime]] = []
 """What the counting jobs were asked to do: (job, business date, now)."""
@@ -105,8 +105,8 @@ def make_dispatcher(
     owner: str = "a",
     jobs: dict[str, JobSpec] = COUNTING,
 ) -> Dispatcher:
-    """A dispatcher of counting jobs whose leases (and leadership) run on ``clock``."""
-    leader = LeaseLeader(ledger, owner, lease_seconds=settings.lease_seconds, clock=clock)
+    """A dispatcher of counting jobs whose run leases run on ``clock``."""
+    leader = LockLeader(ledger, owner, lease_seconds=settings.lease_seconds, clock=clock)
     return Dispatcher(
         settings,
         ledger=ledger,

@@ -10,14 +10,20 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tci_gateway.config import DEFAULT_JOBS, SchedulerSettings, Settings, load_settings
+from tci_gateway.config import (
+    DEFAULT_JOBS,
+    CronError,
+    SchedulerSettings,
+    Settings,
+    check_crontab,
+    load_settings,
+)
 from tci_gateway.errors import ConfigError
 from tci_gateway.scheduler.cron import (
-    CronError,
+    CrontabTrigger,
     business_date,
     latest_fire,
     next_fire,
-    parse_crontab,
     trigger,
 )
 from tci_gateway.scheduler.jobs import JOBS
@@ -30,37 +36,57 @@ REPO = Path(__file__).resolve().parents[2]
     [
         ("30 2 * * *", "30 2 * * *"),
         ("*/30  *  * * *", "*/30 * * * *"),
-        ("0 7 * * 1-5", "0 7 * * mon,tue,wed,thu,fri"),
-        ("0 7 * * 0", "0 7 * * sun"),
-        ("0 7 * * 7", "0 7 * * sun"),
-        ("0 7 * * 5-7", "0 7 * * fri,sat,sun"),
-        ("0 7 * * */2", "0 7 * * tue,thu,sat,sun"),
-        ("0 7 * * MON,wed", "0 7 * * mon,wed"),
-        ("0 0 1 * ?", "0 0 1 * *"),
+        ("0 7 * * MON,wed", "0 7 * * MON,wed"),
+        ("0 0 1 * ?", "0 0 1 * ?"),
     ],
 )
-def test_crontab_weekdays_keep_their_crontab_meaning(expr: str, expected: str) -> None:
-    assert parse_crontab(expr) == expected
+def test_crontabs_are_checked_and_normalised(expr: str, expected: str) -> None:
+    assert check_crontab(expr) == expected
+
+
+@pytest.mark.parametrize("expr", ["* * *", "61 * * * *", "0 25 * * *", "0 0 * * 8", "0 0 0 * *"])
+def test_bad_crontabs_are_refused(expr: str) -> None:
+    with pytest.raises(CronError):
+        check_crontab(expr)
+
+
+UTC_DEC_1 = datetime(2026, 12, 1, tzinfo=UTC)  # a Tuesday
 
 
 @pytest.mark.parametrize(
-    "expr", ["* * *", "61 * * * *", "0 25 * * *", "0 0 * * 8", "0 0 * * 5-2", "0 0 1 * 1"]
+    ("expr", "first_fire"),
+    [
+        ("0 7 * * 0", datetime(2026, 12, 6, 7, tzinfo=UTC)),  # 0 is Sunday
+        ("0 7 * * 7", datetime(2026, 12, 6, 7, tzinfo=UTC)),  # and so is 7
+        ("0 7 * * 1-5", datetime(2026, 12, 1, 7, tzinfo=UTC)),
+        ("0 7 * * 5-7", datetime(2026, 12, 4, 7, tzinfo=UTC)),
+        ("0 7 * * sat", datetime(2026, 12, 5, 7, tzinfo=UTC)),
+        # both day fields restricted: crontab fires on either (the 15th, or a Monday)
+        ("0 0 15 * 1", datetime(2026, 12, 7, tzinfo=UTC)),
+    ],
 )
-def test_bad_crontabs_are_refused(expr: str) -> None:
-    with pytest.raises(CronError):
-        parse_crontab(expr)
+def test_weekdays_keep_their_crontab_meaning(expr: str, first_fire: datetime) -> None:
+    assert next_fire(trigger(expr, "UTC"), UTC_DEC_1) == first_fire
 
 
 def test_weekday_numbers_fire_on_the_crontab_day() -> None:
-    # 2026-12-06 is a Sunday: crontab "0" is Sunday (APScheduler's own 0 is Monday).
-    sunday = trigger("0 7 * * 0", "UTC")
-    assert next_fire(sunday, datetime(2026, 12, 1, tzinfo=UTC)) == datetime(
-        2026, 12, 6, 7, tzinfo=UTC
-    )
     weekdays = trigger("0 7 * * 1-5", "UTC")
     assert latest_fire(weekdays, datetime(2026, 12, 6, 12, tzinfo=UTC)) == datetime(
         2026, 12, 4, 7, tzinfo=UTC
     )
+
+
+def test_next_fire_at_or_after_now_and_the_apscheduler_trigger() -> None:
+    nightly = trigger("30 2 * * *", "UTC")
+    at = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
+    assert next_fire(nightly, at) == at
+    assert next_fire(nightly, at.replace(second=1)) == datetime(2026, 12, 2, 2, 30, tzinfo=UTC)
+    aps = CrontabTrigger(nightly)
+    assert aps.get_next_fire_time(None, at) == at
+    assert aps.get_next_fire_time(at, at) == datetime(2026, 12, 2, 2, 30, tzinfo=UTC)
+    # after a pause, the fires in between are given one by one (APScheduler coalesces)
+    later = datetime(2026, 12, 5, 9, tzinfo=UTC)
+    assert aps.get_next_fire_time(at, later) == datetime(2026, 12, 2, 2, 30, tzinfo=UTC)
 
 
 def test_latest_fire_at_or_before_now() -> None:
@@ -123,7 +149,7 @@ def test_naming_one_job_keeps_the_others_and_its_default_schedule() -> None:
     [
         ({"jobs": {"nightly_magic": {"cron": "0 1 * * *"}}}, "unknown job"),
         ({"jobs": {"limit_sync": {"cron": "0 2 * *"}}}, "5-field"),
-        ({"jobs": {"limit_sync": {"cron": "0 2 1 * mon"}}}, "both the day of month"),
+        ({"jobs": {"limit_sync": {"cron": "0 2 1 * 8"}}}, "out of range"),
         ({"timezone": "Mars/Olympus"}, "IANA"),
         ({"jobs": {"limit_sync": {"timezone": "Nowhere"}}}, "IANA"),
         ({"lease_seconds": 10, "heartbeat_seconds": 10}, "shorter than lease"),

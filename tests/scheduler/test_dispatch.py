@@ -12,8 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from tci_gateway.errors import ConfigError
+from tci_gateway.ledger import jobs as runs
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.scheduler import runs
 from tci_gateway.scheduler.dispatch import Dispatcher
 from tci_gateway.scheduler.jobs import JobSpec
 
@@ -98,7 +98,8 @@ def test_a_fire_missed_during_a_3h_outage_runs_exactly_once_after_restart(
     assert [o.business_date for o in first.catch_up()] == [date(2026, 11, 30)]  # startup
     clock.now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
     assert first.catch_up() == []
-    # down from 02:00 to 05:00, across the 02:30 fire; the lease is not released
+    # down from 02:00 to 05:00, across the 02:30 fire (its lock died with the process)
+    first.leader._lock.release()
     clock.now = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
     for restart in range(3):
         again = make_dispatcher(ledger, settings, clock, f"after{restart}")

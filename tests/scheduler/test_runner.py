@@ -13,23 +13,20 @@ import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.triggers.cron import CronTrigger
 from structlog.testing import capture_logs
 
 from tci_gateway.config import SchedulerSettings
 from tci_gateway.errors import ConfigError
+from tci_gateway.ledger import jobs as runs
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.scheduler import runs
+from tci_gateway.scheduler.cron import CrontabTrigger
 from tci_gateway.scheduler.dispatch import Dispatcher
 from tci_gateway.scheduler.leader import make_leader
 from tci_gateway.scheduler.runner import (
-    FIRE_REF,
     SchedulerRunner,
     SimulatedClock,
-    _activate,
     build_scheduler,
     check_jobs,
-    fire_job,
 )
 
 from . import fakes
@@ -40,7 +37,8 @@ from .fakes import COUNTING, FakeClock, make_dispatcher, only
 
 def test_scheduler_configuration_is_pinned() -> None:
     settings = SchedulerSettings(timezone="Europe/Paris")
-    scheduler = build_scheduler(settings, on_missed=print, on_error=print)
+    fired: list[str] = []
+    scheduler = build_scheduler(settings, fired.append, on_missed=print, on_error=print)
     scheduler.start(paused=True)
     try:
         assert scheduler.timezone == ZoneInfo("Europe/Paris")
@@ -52,22 +50,22 @@ def test_scheduler_configuration_is_pinned() -> None:
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert set(jobs) == {"limit_sync", "pending_requests_poll", "claims_run", "alert_digest"}
         for job_id, job in jobs.items():
-            assert job.func_ref == FIRE_REF
+            assert job.func == fired.append
             assert job.args == (job_id,) and job.kwargs == {}
             assert job.coalesce is True
             assert job.max_instances == 1
             assert job.misfire_grace_time == 6 * 3600
-            assert isinstance(job.trigger, CronTrigger)
+            assert isinstance(job.trigger, CrontabTrigger)
             assert job.trigger.timezone == ZoneInfo("Europe/Paris")
-        assert str(jobs["limit_sync"].trigger) == (
-            "cron[month='*', day='*', day_of_week='*', hour='2', minute='30']"
-        )
+        assert str(jobs["limit_sync"].trigger) == "crontab['30 2 * * *' Europe/Paris]"
         masks = [mask for _callback, mask in scheduler._listeners]
         assert EVENT_JOB_MISSED in masks and EVENT_JOB_ERROR in masks
-        check_jobs(scheduler, settings)
+        check_jobs(scheduler, settings, fired.append)
+        with pytest.raises(ConfigError, match="wrong"):
+            check_jobs(scheduler, settings, print)
         scheduler.remove_job("alert_digest")
         with pytest.raises(ConfigError, match="alert_digest"):
-            check_jobs(scheduler, settings)
+            check_jobs(scheduler, settings, fired.append)
     finally:
         scheduler.shutdown(wait=False)
 
@@ -76,7 +74,7 @@ def test_disabled_jobs_are_not_scheduled_and_job_zones_apply() -> None:
     settings = SchedulerSettings(
         jobs={"alert_digest": {"enabled": False}, "limit_sync": {"timezone": "Asia/Tokyo"}}  # type: ignore[dict-item]
     )
-    scheduler = build_scheduler(settings)
+    scheduler = build_scheduler(settings, print)
     scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
@@ -91,9 +89,8 @@ def test_an_apscheduler_fire_runs_through_the_dispatcher(ledger: Ledger) -> None
     clock = FakeClock(datetime(2026, 12, 1, 2, 30, 5, tzinfo=UTC))
     d = make_dispatcher(ledger, only("limit_sync"), clock)
     assert d.leader.acquire()
-    _activate(d)
     errors: list[object] = []
-    scheduler = build_scheduler(only("limit_sync"), on_error=errors.append)
+    scheduler = build_scheduler(only("limit_sync"), d.fire_due, on_error=errors.append)
     scheduler.start(paused=True)
     try:
         scheduler.modify_job("limit_sync", next_run_time=datetime.now(UTC))
@@ -108,12 +105,6 @@ def test_an_apscheduler_fire_runs_through_the_dispatcher(ledger: Ledger) -> None
     assert [(j, day) for j, day, _ in fakes.CALLS] == [("limit_sync", date(2026, 12, 1))]
     run = runs.find(ledger, "limit_sync", date(2026, 12, 1))
     assert run is not None and run.state == "SUCCEEDED" and run.detail["reason"] == "cron"
-
-
-def test_fire_job_without_a_running_scheduler_is_an_error() -> None:
-    _activate(None)
-    with pytest.raises(RuntimeError, match="no scheduler"):
-        fire_job("limit_sync")
 
 
 # -- listeners, the runner loop, simulated time -----------------------------------------

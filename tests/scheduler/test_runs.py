@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from tci_gateway.ledger import jobs as runs
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import JobRunRow
-from tci_gateway.scheduler import runs
 
 T0 = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
 DAY = date(2026, 12, 1)

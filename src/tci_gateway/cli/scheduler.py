@@ -2,8 +2,10 @@
 
 ``tci scheduler run`` runs until SIGTERM or SIGINT (then exits 0, leadership
 released); ``--once`` catches up once as the leader and exits (1 when a run failed),
-for cron-driven deployments. Start as many instances as you like on one ledger: one
-leads, the others stand by. See :mod:`tci_gateway.scheduler`.
+for cron-driven deployments. On PostgreSQL start as many instances as you like on one
+ledger: one leads, the others stand by. On SQLite one instance runs at a time: a second
+``tci scheduler run`` on the same ledger exits (status 1) with a one-line message. See
+:mod:`tci_gateway.scheduler`.
 
 Hidden options for tests and demos run the same control loop on simulated time:
 ``--simulate-from 2026-12-01T12:00:00+00:00 --simulate-step-seconds 86400
@@ -27,7 +29,10 @@ from rich.text import Text
 
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.scheduler import cron, runs
+from tci_gateway.errors import TciError
+from tci_gateway.ledger import jobs as runs
+from tci_gateway.ledger.job_state import JobState
+from tci_gateway.scheduler import cron
 from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
 from tci_gateway.scheduler.jobs import JOBS
 from tci_gateway.scheduler.leader import leader_status, make_leader, wall_clock
@@ -65,7 +70,7 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
         "job": o.job,
         "key": o.key,
         "business_date": o.business_date.isoformat(),
-        "state": o.state,
+        "state": o.state if o.recorded else "TAKEN_OVER",
         "attempts": o.attempts,
         "detail": o.detail,
     }
@@ -118,6 +123,13 @@ def run_cmd(
             sync_options=lambda: {"staging_retention_days": settings.sync.staging_retention_days},
         )
         runner = SchedulerRunner(dispatcher, leader)
+        sqlite = ledger.engine.dialect.name == "sqlite"
+        if not once and sqlite and not runner.maintain_leadership():
+            who = leader_status(ledger)["leader"] or "another process"
+            raise TciError(
+                f"another `tci scheduler run` ({who}) is running on this SQLite ledger; "
+                "SQLite runs one scheduler at a time (PostgreSQL allows standby instances)"
+            )
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda _s, _f: runner.request_stop())
         if once:
@@ -137,8 +149,10 @@ def run_cmd(
         state.output.emit_json([_outcome_json(o) for o in outcomes])
     else:
         for o in outcomes:
+            what = o.state if o.recorded else "taken over by another instance"
+            error = f": {o.detail['error']}" if o.detail.get("error") else ""
             state.output.out.print(
-                f"{o.key} {o.business_date}: {o.state} (attempt {o.attempts})", markup=False
+                f"{o.key} {o.business_date}: {what} (attempt {o.attempts}){error}", markup=False
             )
         if not outcomes:
             state.output.info("nothing to run")
@@ -188,7 +202,8 @@ def status_cmd(
             "attempts": r.attempts,
             "started_at": r.started_at.isoformat(),
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-            "error": r.detail.get("error"),
+            "error": r.detail.get("error")
+            or ("failed without a recorded error" if r.state is JobState.FAILED else None),
         }
         for r in latest
     ]
@@ -223,6 +238,7 @@ def status_cmd(
             Col("State", fixed=True),
             Col("Tries", fixed=True, right=True),
             Col("Finished (UTC)", fixed=True),
+            Col("Error", min_width=12),
         ),
     )
     for r in recent:
@@ -234,6 +250,7 @@ def status_cmd(
             str(r["state"]),
             str(r["attempts"]),
             _seconds(r["finished_at"]),
+            str(r["error"] or ""),
         )
     state.output.table(table)
 

@@ -49,6 +49,8 @@ class AlertKind(StrEnum):
     FILING_REJECTED = "filing_rejected"
     CLAIM_CHANGED = "claim_changed"
     CASE_CLOSED = "case_closed"
+    # Raised by the scheduler when a job's run fails (or only partly succeeds).
+    SCHEDULER_JOB_FAILED = "scheduler_job_failed"
 
 
 class Severity(StrEnum):
@@ -83,6 +85,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.FILING_REJECTED: Severity.CRITICAL,
     AlertKind.CLAIM_CHANGED: Severity.WARNING,
     AlertKind.CASE_CLOSED: Severity.INFO,
+    AlertKind.SCHEDULER_JOB_FAILED: Severity.CRITICAL,
 }
 
 _STATUS_EVENT: dict[CoverStatus, AlertKind] = {

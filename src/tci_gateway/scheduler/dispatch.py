@@ -2,15 +2,22 @@
 
 A fire is ``(job, fire time)``. :meth:`Dispatcher.fire` runs it only on the leader:
 it derives the run's key (the job id, plus the fire's local time for intra-day jobs)
-and business date (the fire time's date in the job's time zone), claims the run in
-``job_runs`` (a duplicate fire is a no-op), runs the job, and finishes the run with
-its outcome. Cron fires from APScheduler, the catch-up after downtime and the
-simulated ticks all end up here.
+and business date (the fire time's date in the job's time zone), waits for the jobs
+that come before it on that business date (:data:`RUNS_AFTER`), claims the run in
+``job_runs`` (a duplicate fire is a no-op; a failed run is retried only once
+``retry_failed_seconds`` have passed, whatever fired it), runs the job, and finishes
+the run with its outcome. Cron fires from APScheduler, the catch-up after downtime and
+the simulated ticks all end up here. One job runs at a time in a process.
+
+A job is judged by its report: ``"ok"`` in the summary it returns (the report's
+``.ok``). A run that is not ok, or raised, is ``FAILED`` with its ``error`` (what
+``tci scheduler status`` shows), raises a ``scheduler_job_failed`` alert in the ledger
+(``tci alerts``, and the business date's digest) and is retried as configured. A run
+whose lease was taken over meanwhile records nothing.
 
 :meth:`Dispatcher.catch_up` scans the database, not the scheduler's memory: it resumes
 runs whose owner died mid-job (``RUNNING``, lease expired), and for each enabled job
-runs the most recent scheduled fire at or before now when its run has not succeeded
-(a failed run is retried after ``retry_failed_seconds``, up to ``max_attempts``).
+runs the most recent scheduled fire at or before now when its run has not succeeded.
 
 Two clocks: ``clock`` gives the business "now" (fire times, what services are told);
 ``wall`` gives real time for leases. They differ only in simulations.
@@ -21,20 +28,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from apscheduler.triggers.cron import CronTrigger
 
 from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.config import SchedulerSettings
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError
+from tci_gateway.ledger import jobs as runs
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.job_state import JobState
 from tci_gateway.logs import get_logger, redact_text
-from tci_gateway.scheduler import cron, runs
+from tci_gateway.scheduler import cron
 from tci_gateway.scheduler.jobs import (
     JOBS,
     JobContext,
@@ -47,21 +54,47 @@ from tci_gateway.scheduler.jobs import (
 )
 from tci_gateway.scheduler.leader import Clock, Leader, wall_clock
 
+RUNS_AFTER: dict[str, tuple[str, ...]] = {
+    "claims_run": ("limit_sync",),
+    "alert_digest": ("limit_sync", "claims_run"),
+}
+"""The day's order: a job waits, per business date, for these (when they are enabled
+and fire that day) to succeed or to have failed for good."""
+
+_ERROR_CHARS = 500
+
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one run did."""
+    """What one run did. ``recorded`` is False when the run was taken over while the
+    job ran: its outcome was not written."""
 
     job: str
     key: str
     business_date: date
-    state: str
+    state: JobState
     attempts: int
     detail: dict[str, Any]
+    recorded: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.state == runs.SUCCEEDED
+        """The run succeeded and said so in ``job_runs``."""
+        return self.recorded and self.state is JobState.SUCCEEDED
+
+
+def error_of(result: Mapping[str, Any]) -> str | None:
+    """The one-line error of a job's summary when it is not ok, else ``None``."""
+    if result.get("ok") is True:
+        return None
+    errors = [str(e) for e in result.get("errors") or () if e]
+    if not errors and result.get("error"):
+        errors = [str(result["error"])]
+    failed = result.get("failed")
+    if not errors and failed:
+        errors = [f"failed: {', '.join(str(f) for f in failed)}"]
+    text = "; ".join(errors) or "the job's report is not ok"
+    return redact_text(" ".join(text.split()))[:_ERROR_CHARS]
 
 
 class Dispatcher:
@@ -78,9 +111,10 @@ class Dispatcher:
         clock: Clock = wall_clock,
         wall: Clock = wall_clock,
         jobs: Mapping[str, JobSpec] = JOBS,
-        exposure_options: Callable[[], Mapping[str, Any]] = no_exposure_options,
-        claims_options: Callable[[], Mapping[str, Any]] = no_claims_options,
-        sync_options: Callable[[], Mapping[str, Any]] = no_sync_options,
+        order: Mapping[str, tuple[str, ...]] = RUNS_AFTER,
+        exposure_options: Callable[[], Any] = no_exposure_options,
+        claims_options: Callable[[], Any] = no_claims_options,
+        sync_options: Callable[[], Any] = no_sync_options,
     ) -> None:
         self.settings = settings
         self.exposure_options = exposure_options
@@ -89,9 +123,11 @@ class Dispatcher:
         self.ledger, self.adapters, self.policies = ledger, adapters, policies
         self.leader, self.owner = leader, leader.owner
         self.clock, self.wall = clock, wall
+        self.order = order
         self.lease = timedelta(seconds=settings.lease_seconds)
+        self.retry_after = timedelta(seconds=settings.retry_failed_seconds)
         self.specs: dict[str, JobSpec] = {}
-        self.triggers: dict[str, CronTrigger] = {}
+        self.triggers: dict[str, cron.Schedule] = {}
         self.functions: dict[str, JobFunction] = {}
         for job, job_settings in settings.jobs.items():
             if not job_settings.enabled:
@@ -138,14 +174,41 @@ class Dispatcher:
         with self._state_lock:
             return self._notes.pop(job, [])
 
+    # -- the day's order --------------------------------------------------------------
+
+    def waiting_for(self, job: str, day: date, now: datetime) -> list[str]:
+        """The jobs ``job`` still waits for on business date ``day``: enabled jobs
+        before it (:data:`RUNS_AFTER`) that fire that day and whose run of the day has
+        neither succeeded nor failed for good."""
+        waiting = []
+        for before in self.order.get(job, ()):
+            schedule = self.triggers.get(before)
+            if schedule is None or self.specs[before].per_fire:
+                continue
+            zone = self.settings.job_timezone(before)
+            midnight = datetime.combine(day, time(), ZoneInfo(zone))
+            if cron.business_date(cron.next_fire(schedule, midnight), zone) != day:
+                continue  # it does not run that day
+            if cron.business_date(cron.latest_fire(schedule, now), zone) > day:
+                continue  # its day has passed: its run of the day will not happen now
+            run = runs.find(self.ledger, before, day)
+            if run is None or run.state is JobState.RUNNING:
+                waiting.append(before)
+            elif (
+                run.state is JobState.FAILED and run.attempts < self.settings.max_attempts
+            ):  # a retry is to come
+                waiting.append(before)
+        return waiting
+
     # -- running --------------------------------------------------------------------
 
     def fire(
         self, job: str, fire_time: datetime, *, now: datetime | None = None, reason: str = "cron"
     ) -> Outcome | None:
-        """Run one fire of ``job`` if this instance leads and the run is not done or
-        held elsewhere; ``None`` when there was nothing to do."""
-        if not self.leader.is_leader:
+        """Run one fire of ``job`` if this instance leads and the run is not done,
+        held elsewhere, waiting for the day's earlier jobs or for its retry delay;
+        ``None`` when there was nothing to do."""
+        if not self._leads():
             self.log.debug("scheduler_fire_skipped", job=job, reason="not the leader")
             return None
         key, day = self.run_key(job, fire_time)
@@ -155,70 +218,85 @@ class Dispatcher:
     def fire_due(self, job: str) -> Outcome | None:
         """Run the job's most recent scheduled fire (what a cron fire means)."""
         now = self.clock()
-        fire_time = cron.latest_fire(self.triggers[job], now)
-        if fire_time is None:
-            return None
-        return self.fire(job, fire_time, now=now, reason="cron")
+        return self.fire(job, cron.latest_fire(self.triggers[job], now), now=now, reason="cron")
 
     def _run(
         self, job: str, key: str, day: date, detail: dict[str, Any], now: datetime | None
     ) -> Outcome | None:
-        claim = runs.claim(
-            self.ledger,
-            key,
-            day,
-            self.owner,
-            self.wall(),
-            self.lease,
-            detail=detail,
-            max_attempts=self.settings.max_attempts,
-        )
-        if claim is None:
-            return None
-        with self._state_lock:
-            self._active[claim.run_id] = claim
-        log = self.log.bind(job=job, key=key, business_date=str(day), attempts=claim.attempts)
-        try:
-            with self._run_lock:
-                log.info("scheduler_job_started", resumed=claim.resumed, reason=detail["reason"])
-                context = JobContext(
-                    self.ledger,
-                    self.adapters,
-                    self.policies,
-                    now or self.clock(),
-                    day,
-                    job,
-                    self.exposure_options,
-                    self.claims_options,
-                    self.sync_options,
-                )
-                extra: dict[str, Any]
-                try:
-                    result = self.functions[job](context)
-                    ok = bool(result.get("ok", True))
-                    extra = {"result": result}
-                except Exception as exc:  # the run fails, the scheduler goes on
-                    ok = False
-                    error = f"{type(exc).__name__}: {redact_text(str(exc))}"
-                    extra = {"error": error}
-                    self.alert("scheduler_job_error", job=job, key=key, error=error)
-                events = self._take_notes(job)
-                if events:
-                    extra["events"] = events
-                finished = runs.finish(
-                    self.ledger, claim, succeeded=ok, now=self.wall(), detail=extra
-                )
-        finally:
+        with self._run_lock:
+            if not self._leads():  # lost (or could not renew) while waiting for our turn
+                return None
+            now = now or self.clock()
+            waiting = self.waiting_for(job, day, now)
+            if waiting:
+                self.log.debug("scheduler_job_waiting", job=job, key=key, waiting_for=waiting)
+                return None
+            claim = runs.claim(
+                self.ledger,
+                key,
+                day,
+                self.owner,
+                self.wall(),
+                self.lease,
+                detail=detail,
+                max_attempts=self.settings.max_attempts,
+                retry_after=self.retry_after,
+            )
+            if claim is None:
+                return None
             with self._state_lock:
-                self._active.pop(claim.run_id, None)
-        state = runs.SUCCEEDED if ok else runs.FAILED
+                self._active[claim.run_id] = claim
+            try:
+                return self._execute(job, claim, now)
+            finally:
+                with self._state_lock:
+                    self._active.pop(claim.run_id, None)
+
+    def _execute(self, job: str, claim: runs.Claim, now: datetime) -> Outcome:
+        key, day = claim.job, claim.business_date
+        log = self.log.bind(job=job, key=key, business_date=str(day), attempts=claim.attempts)
+        log.info("scheduler_job_started", resumed=claim.resumed, reason=claim.detail["reason"])
+        context = JobContext(
+            self.ledger,
+            self.adapters,
+            self.policies,
+            now,
+            day,
+            job,
+            self.exposure_options,
+            self.claims_options,
+            self.sync_options,
+        )
+        extra: dict[str, Any]
+        try:
+            result = self.functions[job](context)
+            error = error_of(result)
+            extra = {"result": result}
+        except Exception as exc:  # the run fails, the scheduler goes on
+            error = f"{type(exc).__name__}: {redact_text(str(exc))}"[:_ERROR_CHARS]
+            extra = {}
+            self.alert("scheduler_job_error", job=job, key=key, error=error)
+        if error is not None:
+            extra["error"] = error
+        events = self._take_notes(job)
+        if events:
+            extra["events"] = events
+        ok = error is None
+        finished = runs.finish(self.ledger, claim, succeeded=ok, now=self.wall(), detail=extra)
+        state = JobState.SUCCEEDED if ok else JobState.FAILED
         if not finished:
             log.warning("scheduler_run_taken_over", state=state)
         elif ok:
             log.info("scheduler_job_succeeded")
         else:
-            self.alert("scheduler_job_failed", job=job, key=key, business_date=str(day))
-        return Outcome(job, key, day, state, claim.attempts, {**detail, **extra})
+            self.alert(
+                "scheduler_job_failed", job=job, key=key, business_date=str(day), error=error
+            )
+            try:
+                runs.record_failure(self.ledger, claim, error or "", self.wall())
+            except Exception as exc:  # the run's own record stands
+                self.log.warning("scheduler_alert_failed", job=job, error=str(exc))
+        return Outcome(job, key, day, state, claim.attempts, {**claim.detail, **extra}, finished)
 
     def extend_leases(self) -> None:
         """Heartbeat: extend the lease of every run in progress here."""
@@ -230,7 +308,7 @@ class Dispatcher:
 
     # -- catch-up -------------------------------------------------------------------
 
-    def _guarded(self, what: Callable[[], Outcome | None], job: str) -> Outcome | None:
+    def _guarded(self, job: str, what: Callable[[], Outcome | None]) -> Outcome | None:
         try:
             return what()
         except Exception as exc:  # a database hiccup must not end the scheduler
@@ -241,7 +319,7 @@ class Dispatcher:
 
     def catch_up(self, now: datetime | None = None) -> list[Outcome]:
         """Resume crashed runs, then run each enabled job's latest due fire that has
-        not succeeded. Only the leader does anything."""
+        not succeeded, in the day's order. Only the leader does anything."""
         if not self._leads():
             return []
         now = now or self.clock()
@@ -251,7 +329,9 @@ class Dispatcher:
             job = run.job.partition("@")[0]
             if not self._leads():
                 break  # lost on the way (the heartbeat said so): the new leader goes on
-            if job not in self.triggers:
+            with self._state_lock:
+                ours = run.id in self._active  # our heartbeat lagged: it is still running
+            if job not in self.triggers or ours:
                 continue
             if run.attempts >= self.settings.max_attempts:
                 if runs.abandon(self.ledger, run, wall, "out of attempts after crashes"):
@@ -261,25 +341,38 @@ class Dispatcher:
                 continue
             detail = {"job": job, "fire_time": run.detail.get("fire_time"), "reason": "resume"}
             resume = partial(self._run, job, run.job, run.business_date, detail, now)
-            outcomes.append(self._guarded(resume, job))
-        retry_after = timedelta(seconds=self.settings.retry_failed_seconds)
-        for job, trigger in self.triggers.items():
-            fire_time = cron.latest_fire(trigger, now)
-            if fire_time is None:
-                continue
+            outcomes.append(self._guarded(job, resume))
+        for job in self._in_order():
+            fire_time = cron.latest_fire(self.triggers[job], now)
             key, day = self.run_key(job, fire_time)
             existing = runs.find(self.ledger, key, day)
             if existing is not None and (
-                existing.state == runs.SUCCEEDED
-                or (existing.state == runs.RUNNING and existing.lease_until >= wall)
+                existing.state is JobState.SUCCEEDED
+                or (existing.state is JobState.RUNNING and existing.lease_until >= wall)
                 or existing.attempts >= self.settings.max_attempts
                 or (
-                    existing.state == runs.FAILED
-                    and existing.finished_at is not None
-                    and existing.finished_at + retry_after > wall
+                    existing.state is JobState.FAILED
+                    and not existing.retry_due(wall, self.retry_after)
                 )
             ):
                 continue
             due = partial(self.fire, job, fire_time, now=now, reason="catch_up")
-            outcomes.append(self._guarded(due, job))
+            outcomes.append(self._guarded(job, due))
         return [o for o in outcomes if o is not None]
+
+    def _in_order(self) -> list[str]:
+        """The enabled jobs, each after the jobs it runs after."""
+        placed: list[str] = []
+        seen: set[str] = set()
+
+        def place(job: str) -> None:
+            if job in seen or job not in self.triggers:
+                return
+            seen.add(job)  # first: a cycle in the order cannot loop
+            for before in self.order.get(job, ()):
+                place(before)
+            placed.append(job)
+
+        for job in self.triggers:
+            place(job)
+        return placed

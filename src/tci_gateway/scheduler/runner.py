@@ -1,11 +1,11 @@
 """The scheduler process: APScheduler for punctual fires, the database for the truth.
 
-:func:`build_scheduler` pins APScheduler 3.x down (reference/reliability.md, section 2):
-a :class:`MemoryJobStore` of its own (job stores are never shared between schedulers),
-the configured time zone, explicit job ids with ``replace_existing=True``,
-``coalesce=True``, ``max_instances=1``, an explicit ``misfire_grace_time``, one worker
-thread, and crontab triggers. Each job is the textual reference :data:`FIRE_REF` with
-the job id as its only argument: nothing to pickle but strings. Listeners turn
+:func:`build_scheduler` pins APScheduler 3.x down: a :class:`MemoryJobStore` of its own
+(job stores are never shared between schedulers, and nothing is pickled), the configured
+time zone, explicit job ids with ``replace_existing=True``, ``coalesce=True``,
+``max_instances=1``, an explicit ``misfire_grace_time``, one worker thread, and
+croniter's fire times (:class:`~tci_gateway.scheduler.cron.CrontabTrigger`). Each job
+calls this runner's dispatcher with the job id (no module-global state). Listeners turn
 ``EVENT_JOB_MISSED`` and ``EVENT_JOB_ERROR`` into ``scheduler_job_missed`` /
 ``scheduler_job_error`` alerts (noted in the job's next run detail) and wake the
 catch-up, so a missed fire still runs.
@@ -46,36 +46,16 @@ from tci_gateway.scheduler import cron
 from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
 from tci_gateway.scheduler.leader import Leader
 
-FIRE_REF = "tci_gateway.scheduler.runner:fire_job"
-"""What APScheduler calls, with the job id: an importable ``module:function``."""
-
-_active: Dispatcher | None = None
-_active_lock = threading.Lock()
-
-
-def fire_job(job_id: str) -> None:
-    """APScheduler's entry point: run the job's due fire through this process's
-    dispatcher (an exception here becomes an ``EVENT_JOB_ERROR``)."""
-    with _active_lock:
-        dispatcher = _active
-    if dispatcher is None:
-        raise RuntimeError("no scheduler is running in this process")
-    dispatcher.fire_due(job_id)
-
-
-def _activate(dispatcher: Dispatcher | None) -> None:
-    global _active
-    with _active_lock:
-        _active = dispatcher
-
 
 def build_scheduler(
     settings: SchedulerSettings,
+    fire: Callable[[str], object],
     *,
     on_missed: Callable[[Any], None] | None = None,
     on_error: Callable[[Any], None] | None = None,
 ) -> BackgroundScheduler:
-    """A configured, not yet started APScheduler with one job per enabled job id."""
+    """A configured, not yet started APScheduler with one job per enabled job id, each
+    calling ``fire(job_id)`` (the dispatcher's :meth:`~Dispatcher.fire_due`)."""
     grace = settings.misfire_grace_seconds
     scheduler = BackgroundScheduler(
         jobstores={"default": MemoryJobStore()},
@@ -87,8 +67,10 @@ def build_scheduler(
         if not job_settings.enabled:
             continue
         scheduler.add_job(
-            FIRE_REF,
-            trigger=cron.trigger(job_settings.cron, settings.job_timezone(job)),
+            fire,
+            trigger=cron.CrontabTrigger(
+                cron.trigger(job_settings.cron, settings.job_timezone(job))
+            ),
             args=[job],
             id=job,
             name=job,
@@ -106,16 +88,18 @@ def build_scheduler(
     return scheduler
 
 
-def check_jobs(scheduler: BackgroundScheduler, settings: SchedulerSettings) -> None:
-    """Startup self-check: every enabled job is in the store, as a string reference
-    with primitive arguments. A store silently drops jobs it cannot restore."""
+def check_jobs(
+    scheduler: BackgroundScheduler, settings: SchedulerSettings, fire: Callable[[str], object]
+) -> None:
+    """Startup self-check: every enabled job is in the store, calling ``fire`` with its
+    own id and nothing else."""
     expected = {job for job, s in settings.jobs.items() if s.enabled}
     found = {job.id: job for job in scheduler.get_jobs()}
     missing = sorted(expected - set(found))
     wrong = sorted(
         job_id
         for job_id, job in found.items()
-        if job.func_ref != FIRE_REF or list(job.args) != [job_id] or job.kwargs
+        if job.func != fire or list(job.args) != [job_id] or job.kwargs
     )
     if missing or wrong:
         get_logger().error("scheduler_job_missing", missing=missing, wrong=wrong)
@@ -201,7 +185,6 @@ class SchedulerRunner:
                 self.leader.release()
             except Exception as exc:
                 self.log.warning("scheduler_release_failed", error=str(exc))
-        _activate(None)
         self.log.info("scheduler_stopped")
 
     def _on_missed(self, event: Any) -> None:
@@ -230,16 +213,16 @@ class SchedulerRunner:
 
     def run_forever(self) -> None:
         """Run on the wall clock until :meth:`request_stop`."""
-        _activate(self.dispatcher)
         aps_log = logging.getLogger("apscheduler")
         if not aps_log.isEnabledFor(logging.DEBUG):  # our own events say what matters
             aps_log.setLevel(logging.WARNING)
+        fire = self.dispatcher.fire_due
         scheduler = build_scheduler(
-            self.settings, on_missed=self._on_missed, on_error=self._on_error
+            self.settings, fire, on_missed=self._on_missed, on_error=self._on_error
         )
         scheduler.start(paused=True)
         try:
-            check_jobs(scheduler, self.settings)
+            check_jobs(scheduler, self.settings, fire)
             self._start_heartbeat()
             scheduler.resume()
             self.log.info("scheduler_started", jobs=sorted(self.dispatcher.triggers))

@@ -1,20 +1,26 @@
-"""Job runs: each job runs once per business date, whoever fires it and however often.
+"""Scheduled job runs and the scheduler's leader note: the scheduler's tables.
 
-``job_runs`` has one row per ``(job, business_date)`` (a UNIQUE constraint). A run is
-*claimed* before the job starts:
+``job_runs`` has one row per ``(job, business_date)`` (a UNIQUE constraint): each job
+runs once per business date, whoever fires it and however often. A run is *claimed*
+before the job starts:
 
 * no row: one is inserted ``RUNNING`` (``INSERT ... ON CONFLICT DO NOTHING RETURNING``),
   so of two concurrent fires exactly one gets it;
 * ``SUCCEEDED``: nothing to do;
 * ``RUNNING`` with a live lease: someone is on it, nothing to do;
 * ``RUNNING`` with an expired lease: its owner died; taken over (``attempts + 1``);
-* ``FAILED``: retried (``attempts + 1``).
+* ``FAILED``: retried (``attempts + 1``) once ``retry_after`` has passed since it
+  finished and while attempts remain, whatever fired it.
 
 Takeovers and retries are a compare-and-set on ``(id, state, attempts)``, so two
 instances can never both take the same run over. The owner extends its lease with
 :func:`heartbeat` while the job runs and ends the run with :func:`finish`, which only
-succeeds while the run is still its own. Nothing here relies on ``rowcount``: each
-write says whether it happened through ``RETURNING``.
+succeeds while the run is still its own: a run taken over never records its outcome.
+Nothing here relies on ``rowcount``: each write says whether it happened through
+``RETURNING``.
+
+``scheduler_leases`` holds the leader's name for ``tci scheduler status`` (information
+only: the leader's lock decides, see :mod:`tci_gateway.scheduler.leader`).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.tables import JobRunRow
-
-RUNNING, SUCCEEDED, FAILED = "RUNNING", "SUCCEEDED", "FAILED"
+from tci_gateway.ledger.job_state import JobState
+from tci_gateway.ledger.runs import add_alert
+from tci_gateway.ledger.tables import JobRunRow, SchedulerLeaseRow
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class Claim:
     business_date: date
     owner: str
     attempts: int
-    previous_state: str | None = None
+    previous_state: JobState | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -57,7 +64,7 @@ class JobRun:
     id: int
     job: str
     business_date: date
-    state: str
+    state: JobState
     owner: str
     attempts: int
     started_at: datetime
@@ -67,17 +74,24 @@ class JobRun:
 
     @classmethod
     def of(cls, row: JobRunRow) -> JobRun:
+        """The read-only view of a row."""
         return cls(
             row.id,
             row.job,
             row.business_date,
-            row.state,
+            JobState(row.state),
             row.owner,
             row.attempts,
             row.started_at,
             row.lease_until,
             row.finished_at,
             dict(row.detail or {}),
+        )
+
+    def retry_due(self, now: datetime, retry_after: timedelta) -> bool:
+        """A ``FAILED`` run may be retried at ``now``."""
+        return self.state is JobState.FAILED and (
+            self.finished_at is None or self.finished_at + retry_after <= now
         )
 
 
@@ -91,9 +105,11 @@ def claim(
     *,
     detail: dict[str, Any] | None = None,
     max_attempts: int | None = None,
+    retry_after: timedelta = timedelta(0),
 ) -> Claim | None:
     """Claim the run of ``job`` for ``business_date``; ``None`` when there is nothing
-    to do (done, running elsewhere, or out of attempts). See the module docstring."""
+    to do (done, running elsewhere, failed too recently, or out of attempts). See the
+    module docstring."""
     detail = dict(detail or {})
     with ledger.unit_of_work() as session:
         dialect = session.get_bind().dialect.name
@@ -103,7 +119,7 @@ def claim(
             .values(
                 job=job,
                 business_date=business_date,
-                state=RUNNING,
+                state=JobState.RUNNING,
                 owner=owner,
                 attempts=1,
                 started_at=now,
@@ -116,31 +132,33 @@ def claim(
         ).first()
         if inserted is not None:
             return Claim(inserted[0], job, business_date, owner, 1, None, detail)
-        existing = session.execute(
-            select(JobRunRow.id, JobRunRow.state, JobRunRow.attempts, JobRunRow.lease_until).where(
-                JobRunRow.job == job, JobRunRow.business_date == business_date
-            )
+        row = session.scalars(
+            select(JobRunRow).where(JobRunRow.job == job, JobRunRow.business_date == business_date)
         ).one_or_none()
-        if existing is None:  # deleted in between: let the next fire insert it
+        if row is None:  # deleted in between: let the next fire insert it
             return None
-        run_id, state, attempts, lease_until = existing
-        if state == SUCCEEDED or (state == RUNNING and lease_until >= now):
+        run = JobRun.of(row)
+        if run.state is JobState.SUCCEEDED or (
+            run.state is JobState.RUNNING and run.lease_until >= now
+        ):
             return None
-        if max_attempts is not None and attempts >= max_attempts:
+        if run.state is JobState.FAILED and not run.retry_due(now, retry_after):
+            return None
+        if max_attempts is not None and run.attempts >= max_attempts:
             return None
         taken = session.execute(
             update(JobRunRow)
             .where(
-                JobRunRow.id == run_id,
-                JobRunRow.state == state,
-                JobRunRow.attempts == attempts,
+                JobRunRow.id == run.id,
+                JobRunRow.state == run.state,
+                JobRunRow.attempts == run.attempts,
                 # re-checked on the row as it is now, not as it was read
-                (JobRunRow.state == FAILED) | (JobRunRow.lease_until < now),
+                (JobRunRow.state == JobState.FAILED) | (JobRunRow.lease_until < now),
             )
             .values(
-                state=RUNNING,
+                state=JobState.RUNNING,
                 owner=owner,
-                attempts=attempts + 1,
+                attempts=run.attempts + 1,
                 started_at=now,
                 lease_until=now + lease,
                 finished_at=None,
@@ -150,7 +168,7 @@ def claim(
         ).first()
     if taken is None:
         return None
-    return Claim(run_id, job, business_date, owner, attempts + 1, state, detail)
+    return Claim(run.id, job, business_date, owner, run.attempts + 1, run.state, detail)
 
 
 def _own(claim: Claim) -> Any:
@@ -158,7 +176,7 @@ def _own(claim: Claim) -> Any:
         (JobRunRow.id == claim.run_id)
         & (JobRunRow.owner == claim.owner)
         & (JobRunRow.attempts == claim.attempts)
-        & (JobRunRow.state == RUNNING)
+        & (JobRunRow.state == JobState.RUNNING)
     )
 
 
@@ -189,7 +207,7 @@ def finish(
             update(JobRunRow)
             .where(_own(claim))
             .values(
-                state=SUCCEEDED if succeeded else FAILED,
+                state=JobState.SUCCEEDED if succeeded else JobState.FAILED,
                 finished_at=now,
                 lease_until=now,
                 detail={**claim.detail, **(detail or {})},
@@ -207,12 +225,12 @@ def abandon(ledger: Ledger, run: JobRun, now: datetime, reason: str) -> bool:
             update(JobRunRow)
             .where(
                 JobRunRow.id == run.id,
-                JobRunRow.state == RUNNING,
+                JobRunRow.state == JobState.RUNNING,
                 JobRunRow.attempts == run.attempts,
                 JobRunRow.lease_until < now,
             )
             .values(
-                state=FAILED,
+                state=JobState.FAILED,
                 finished_at=now,
                 lease_until=now,
                 detail={**run.detail, "error": reason},
@@ -236,7 +254,7 @@ def expired(ledger: Ledger, now: datetime) -> list[JobRun]:
     with ledger.unit_of_work() as session:
         rows = session.scalars(
             select(JobRunRow)
-            .where(JobRunRow.state == RUNNING, JobRunRow.lease_until < now)
+            .where(JobRunRow.state == JobState.RUNNING, JobRunRow.lease_until < now)
             .order_by(JobRunRow.business_date, JobRunRow.id)
         ).all()
         return [JobRun.of(r) for r in rows]
@@ -249,3 +267,62 @@ def latest(ledger: Ledger, *, limit: int = 20, job: str | None = None) -> list[J
         if job is not None:
             stmt = stmt.where(JobRunRow.job == job)
         return [JobRun.of(r) for r in session.scalars(stmt.limit(limit))]
+
+
+def record_failure(ledger: Ledger, claim: Claim, error: str, now: datetime) -> bool:
+    """Raise the ``scheduler_job_failed`` alert of a failed attempt of a run (once per
+    attempt): ``tci alerts`` lists it and the business date's digest counts it."""
+    with ledger.unit_of_work() as session:
+        return add_alert(
+            session,
+            kind=AlertKind.SCHEDULER_JOB_FAILED,
+            message=f"{claim.job} failed (attempt {claim.attempts}): {error}",
+            business_date=claim.business_date,
+            dedupe_key=f"job:{claim.job}:{claim.business_date}:{claim.attempts}",
+            now=now,
+            details={"job": claim.job, "attempts": claim.attempts, "error": error},
+        )
+
+
+# -- the leader note --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderNote:
+    """Who last said it leads (``scheduler_leases``) and until when it said so."""
+
+    owner: str
+    lease_until: datetime
+
+
+def note_leader(ledger: Ledger, name: str, owner: str, now: datetime, lease: timedelta) -> None:
+    """Write (or refresh) ``owner`` as the leader ``name``."""
+    with ledger.unit_of_work() as session:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(SchedulerLeaseRow).values(
+            name=name, owner=owner, lease_until=now + lease, updated_at=now
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"owner": owner, "lease_until": now + lease, "updated_at": now},
+            )
+        )
+
+
+def clear_leader(ledger: Ledger, name: str, owner: str) -> None:
+    """Remove the note of ``name`` when ``owner`` wrote it."""
+    with ledger.unit_of_work() as session:
+        session.execute(
+            delete(SchedulerLeaseRow).where(
+                SchedulerLeaseRow.name == name, SchedulerLeaseRow.owner == owner
+            )
+        )
+
+
+def leader_note(ledger: Ledger, name: str) -> LeaderNote | None:
+    """The note of the leader ``name``, if any."""
+    with ledger.unit_of_work() as session:
+        row = session.get(SchedulerLeaseRow, name)
+        return LeaderNote(row.owner, row.lease_until) if row is not None else None
