@@ -32,7 +32,6 @@ from tci_gateway.services.nightly import (
     NightlyCycle,
     NightlyOptions,
     Step,
-    claims_ok,
 )
 from tci_gateway.services.sync import SyncReport
 
@@ -196,14 +195,15 @@ def claims_run(context: JobContext) -> dict[str, Any]:
         return {"ok": True, "skipped": report.claims_skipped}
     claims = report.claims
     return {
-        "ok": claims_ok(claims),
+        "ok": claims.ok,
         "overdue_buyers": claims.overdue_buyers,
         "queued": len(claims.planned),
         "opened": claims.opened,
         "closed": len(claims.closed),
         "sent": dict(claims.sent),
         "polled": claims.polled,
-        "errors": [str(e) for e in claims.errors[:20]],
+        "errors": [redact_text(str(e)) for e in claims.errors[:20]]
+        + ([f"{claims.unsent} action(s) not sent or refused"] if claims.unsent else []),
     }
 
 

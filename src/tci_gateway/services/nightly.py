@@ -27,6 +27,7 @@ from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.escalation import EscalationPath
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.sync import SyncStatus
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import list_alerts
 from tci_gateway.ledger.staging import DEFAULT_RETENTION_DAYS
@@ -101,7 +102,7 @@ class SyncStep:
     @property
     def failed(self) -> list[str]:
         """The keys of the policies whose sync failed (nothing of theirs written)."""
-        return sorted(r.policy for r in self.reports if r.status == "failed")
+        return sorted(r.policy for r in self.reports if r.status == SyncStatus.FAILED)
 
     @property
     def ok(self) -> bool:
@@ -137,11 +138,6 @@ class AlertDigest:
         return True
 
 
-def claims_ok(report: ClaimsRunReport) -> bool:
-    """A claims run is ok when no buyer failed and no action is left queued."""
-    return not report.errors and not report.sent.get("QUEUED")
-
-
 @dataclass
 class NightlyReport:
     """What :meth:`NightlyCycle.run` did, one field per step (empty or ``None``: not
@@ -157,9 +153,14 @@ class NightlyReport:
 
     @property
     def ok(self) -> bool:
-        """Every step that ran is ok (a failed or partial sync, a failed buyer or an
-        action still queued in the claims run make the cycle not ok)."""
-        return self.sync.ok and (self.claims is None or claims_ok(self.claims))
+        """Every step that ran is ok: a failed or partial sync, or a claims run with a
+        failed buyer or an action not sent or refused, makes the cycle not ok."""
+        return (
+            self.roll.ok
+            and self.sync.ok
+            and (self.exposure is None or self.exposure.ok)
+            and (self.claims is None or self.claims.ok)
+        )
 
 
 class NightlyCycle:
@@ -316,4 +317,6 @@ class NightlyCycle:
 
 
 def _failed(policy: Policy, error: str) -> SyncReport:
-    return SyncReport(insurer=policy.insurer, policy=policy.key, status="failed", errors=[error])
+    return SyncReport(
+        insurer=policy.insurer, policy=policy.key, status=SyncStatus.FAILED, errors=[error]
+    )
