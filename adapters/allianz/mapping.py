@@ -1,6 +1,6 @@
 """Allianz Trade records to domain objects: pure functions, table-driven.
 
-Status codes (``fixtures/allianz/README.md``, "Status codes"). Only ``Agreement`` (V2
+Status codes (``fixtures/allianz/README.md``, "Observed" and "Uncertain"). Only ``Agreement`` (V2
 ``coverStatusCode``), ``AlreadyAgreed`` (V3 ``technicalDecisionStatusCode``), the job
 status ``pending`` and the request status ``InProgress`` have been observed. **The
 full enum is not public**: every other entry of :data:`STATUS_CODES` is SYNTHETIC and

@@ -1,4 +1,4 @@
-"""Pydantic models shaped like the Allianz Trade JSON (reference/insurers.md, section 1).
+"""Pydantic models shaped like the Allianz Trade JSON (``fixtures/allianz/README.md``).
 
 These models never leave the adapter: :mod:`.mapping` turns them into domain objects.
 They ignore fields they do not know and keep the raw record text for provenance

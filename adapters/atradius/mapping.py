@@ -3,7 +3,7 @@
 Buyers, identifiers, countries and policies are mapped in :mod:`.mapping_parties`
 (re-exported here).
 
-Status tables (``fixtures/atradius/README.md``, "Status codes") are module-level dicts. A
+Status tables (``fixtures/atradius/README.md``, "Status codes", M) are module-level dicts. A
 configuration can override the status of any raw code with ``status_overrides``
 (raw code -> :class:`CoverStatus` name), parsed by the toolkit's
 :func:`~tci_gateway.adapters.overrides.parse_status_overrides` (codes compared without

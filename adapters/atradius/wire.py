@@ -1,4 +1,4 @@
-"""Pydantic models shaped like the Atradius JSON (reference/insurers.md, section 2).
+"""Pydantic models shaped like the Atradius JSON (``fixtures/atradius/README.md``).
 
 These models never leave the adapter: :mod:`.mapping` turns them into domain objects.
 They ignore fields they do not know and keep the raw record text for provenance

@@ -1,4 +1,4 @@
-"""Coface auth: password grant plus API key (reference/insurers.md, section 3, M), and
+"""Coface auth: password grant plus API key (``fixtures/coface/README.md``, M), and
 the error envelope reader.
 
 ``POST {base}/authentication/v1/token`` with headers ``x-api-key`` and

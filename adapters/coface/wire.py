@@ -1,4 +1,4 @@
-"""Pydantic models shaped like the Coface CofaServe JSON (reference/insurers.md, section 3).
+"""Pydantic models shaped like the Coface CofaServe JSON (``fixtures/coface/README.md``).
 
 CofaServe is login-gated: only the token call and the company identification answer
 are described in public material, so most shapes here are SYNTHETIC (see

@@ -1,6 +1,7 @@
 """Creditsafe search criteria sets: exactly one per ``GET /companies`` call.
 
-reference/bureaus.md 2.2: a search carries ``countries`` (and paging) plus exactly one
+Creditsafe's search documentation (``fixtures/creditsafe/README.md``, H): a search carries
+``countries`` (and paging) plus exactly one
 *criteria set*: ``id`` (connectId), ``safeNo``, ``regNo``, ``vatNo``, or a name set
 (``name``/``tradeName``/``acronym``/``exact`` with address parts ``street``,
 ``houseNo``, ``city``, ``postCode``, ``province``). Mixing sets is refused with 400

@@ -67,7 +67,8 @@ DEFAULT_BANDS: dict[str, tuple[int, int] | None] = {
     "D": (1, 29),
     "E": None,
 }
-"""Common band -> provider score range (reference/bureaus.md 2.2, H/M); E: not rated."""
+"""Common band -> provider score range (``fixtures/creditsafe/README.md``, H/M); E: not
+rated."""
 
 DEFAULT_REGISTRATION_SCHEMES: dict[str, Scheme] = dict(REGISTRATION_SCHEME_BY_COUNTRY)
 """Country -> the scheme of ``regNo`` (GB company number, FR SIREN, CN USCC)."""

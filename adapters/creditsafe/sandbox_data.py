@@ -1,7 +1,7 @@
 """Building blocks of Creditsafe sandbox data, and the contract data set (synthetic).
 
-:func:`search_result` and :func:`report` build records in the wire shape of
-reference/bureaus.md 2.2 (report fields also as seen in one public French report). The
+:func:`search_result` and :func:`report` build records in the wire shape described in
+``fixtures/creditsafe/README.md`` (report fields also as seen in one public French report). The
 contract data set holds fictional companies with check-digit-valid but made-up numbers.
 """
 

@@ -1,4 +1,4 @@
-"""Pydantic models shaped like the Creditsafe Connect JSON (reference/bureaus.md 2.2).
+"""Pydantic models shaped like the Creditsafe Connect JSON (``fixtures/creditsafe/README.md``).
 
 These models never leave the adapter; :mod:`.mapping` turns them into domain objects.
 Creditsafe writes numbers as text and text where numbers are expected (a credit limit

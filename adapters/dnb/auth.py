@@ -7,7 +7,7 @@ code ``00040`` means the token has expired: :class:`DnbAuth` drops the token and
 the call once more, whatever status it came with.
 
 Errors: ``{transactionDetail{transactionID}, error{errorCode, errorMessage,
-errorDetails[]}}``, not RFC 7807 (reference/bureaus.md 2.1).
+errorDetails[]}}``, not RFC 7807 (``fixtures/dnb/README.md``, "Public facts").
 """
 
 from __future__ import annotations

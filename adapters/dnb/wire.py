@@ -1,4 +1,4 @@
-"""Pydantic models shaped like the D&B Direct+ JSON (reference/bureaus.md 2.1).
+"""Pydantic models shaped like the D&B Direct+ JSON (``fixtures/dnb/README.md``).
 
 These models never leave the adapter; :mod:`.mapping` turns them into domain objects.
 D&B answers ``{}`` for a sub-object it has no data for in a country (no delinquency

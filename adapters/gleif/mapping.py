@@ -1,6 +1,6 @@
 """GLEIF records to domain candidates: the crosswalk and the status rules (pure).
 
-**Crosswalk** (reference/bureaus.md, sections 2.5 and 3.2): ``entity.registeredAt.id``
+**Crosswalk** (``fixtures/gleif/README.md``, "Public facts"): ``entity.registeredAt.id``
 names a registration authority (an ``RAxxxxxx`` code) and ``entity.registeredAs`` the
 entity's number in that register. :data:`DEFAULT_AUTHORITIES` says which domain scheme
 each known authority's numbers are, with the confidence of that fact; the table is
@@ -8,12 +8,12 @@ configurable (:func:`parse_authorities`). An unknown authority code is kept raw
 (:attr:`MappedRecord.registered_at`) and skipped; a number that fails validation is
 skipped and noted, never a crash.
 
-**Status** (section 3.6): entity ``ACTIVE`` is :attr:`CompanyStatus.ACTIVE`;
-``INACTIVE`` is :attr:`CompanyStatus.DISSOLVED` when the expiration reason says
-``DISSOLVED``, else :attr:`CompanyStatus.INACTIVE`. The *registration* status is the
-LEI record's upkeep: ``LAPSED`` means the record was not renewed (stale data), not that
-the company is dead, so it never changes the company status; it is reported as
-:attr:`MappedRecord.stale`.
+**Status** (``docs/domain.md``, section 2, "Company status"): entity ``ACTIVE`` is
+:attr:`CompanyStatus.ACTIVE`; ``INACTIVE`` is :attr:`CompanyStatus.DISSOLVED` when the
+expiration reason says ``DISSOLVED``, else :attr:`CompanyStatus.INACTIVE`. The
+*registration* status is the LEI record's upkeep: ``LAPSED`` means the record was not
+renewed (stale data), not that the company is dead, so it never changes the company
+status; it is reported as :attr:`MappedRecord.stale`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _ra(code: str, scheme: Scheme, register: str, confidence: Confidence) -> Reg
 
 
 DEFAULT_AUTHORITIES: dict[str, RegistrationAuthority] = {
-    # H: reference/bureaus.md 2.5 names RA000585 as UK Companies House.
+    # H: GLEIF's own documentation names RA000585 as UK Companies House.
     "RA000585": _ra("RA000585", Scheme.GB_CRN, "Companies House (England and Wales)", "H"),
     # M: several public GLEIF integrations agree these are the other two Companies House
     # jurisdictions, but disagree which is Scotland and which Northern Ireland; the

@@ -1,7 +1,7 @@
 """Building blocks of GLEIF sandbox data, and the contract data set (synthetic).
 
 :func:`lei_record` builds a ``lei-records`` resource shaped like the public API's
-(every field of reference/bureaus.md 2.5, ``null`` where a real record has ``null``).
+(every field ``fixtures/gleif/README.md`` lists, ``null`` where a real record has ``null``).
 :func:`contract_seed` is the small data set the bureau contract suite runs against:
 fictional companies with check-digit-valid but made-up LEIs and company numbers.
 """

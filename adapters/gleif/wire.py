@@ -1,4 +1,4 @@
-"""Pydantic models shaped like the GLEIF LEI API JSON (reference/bureaus.md, section 2.5).
+"""Pydantic models shaped like the GLEIF LEI API JSON (``fixtures/gleif/README.md``).
 
 JSON:API documents: ``{"meta": {...}, "links": {...}, "data": <resource or list>}``; a
 resource is ``{"type", "id", "attributes", "relationships", "links"}``. Errors are
