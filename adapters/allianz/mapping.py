@@ -26,7 +26,6 @@ from tci_gateway.adapters.contract import BuyerMatch
 from tci_gateway.adapters.toolkit import MappingError as MappingError
 from tci_gateway.adapters.toolkit import find_alpha2, money, utc, vat_number
 from tci_gateway.adapters.toolkit import parse_status_overrides as parse_status_overrides
-from tci_gateway.adapters.toolkit import vat_prefix as vat_prefix
 from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.money import Money

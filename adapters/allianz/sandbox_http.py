@@ -17,10 +17,9 @@ import httpx
 
 from tci_gateway.adapters.contract_testing import Fault
 from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
+from tci_gateway.adapters.toolkit import vat_prefix
 from tci_gateway.domain.money import is_currency, minor_units
 from tci_gateway.http.jsonexact import dumps, loads
-
-from .mapping import vat_prefix
 
 _JSON = {"Content-Type": "application/json"}
 

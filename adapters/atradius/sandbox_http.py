@@ -8,13 +8,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
-import pycountry
 
 from tci_gateway.adapters.contract_testing import Fault
 from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
+from tci_gateway.adapters.toolkit import find_alpha2, to_alpha3, vat_prefix
 from tci_gateway.http.jsonexact import loads
 
-from .mapping import UID_TYPES, vat_prefix
+from .mapping import UID_TYPES
 from .sandbox_covers import Refused
 from .wire import dumps_exact
 
@@ -81,13 +81,13 @@ def match_buyers(
     """Buyers in ``country`` (alpha-3) with an identifier equal to ``uid`` (of
     ``uidType`` when given). Separators and case are ignored, and so is the VAT
     country prefix."""
-    country = pycountry.countries.get(alpha_3=query["country"].upper())
-    if len(query["country"]) != 3 or country is None:
+    country = find_alpha2(query["country"]) if len(query["country"]) == 3 else None
+    if country is None:
         raise Refused(400, "Invalid country code", "country")
     uid_type = query.get("uidType", "").upper() or None
     if uid_type is not None and uid_type not in UID_TYPES:
         raise Refused(400, "Invalid uidType", "uidType")
-    prefix = vat_prefix(str(country.alpha_2))
+    prefix = vat_prefix(country)
 
     def compact(uid: str, kind: str) -> str:
         value = _SEPARATORS.sub("", uid).upper()
@@ -102,6 +102,6 @@ def match_buyers(
     return [
         buyer
         for buyer in buyers
-        if str(buyer.get("country", "")).upper() == country.alpha_3
+        if str(buyer.get("country", "")).upper() == to_alpha3(country)
         and any(same(u) for u in buyer.get("uniqueIdentifiers", []))
     ]

@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pycountry
 
 from tci_gateway.adapters.contract_testing import Fault
 from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
+from tci_gateway.adapters.toolkit import MappingError, to_alpha3
 from tci_gateway.domain.money import minor_units
 from tci_gateway.http.jsonexact import dumps, loads
 
@@ -126,17 +126,12 @@ def fault_response(fault: Fault, request: httpx.Request) -> httpx.Response:
 
 def alpha3(code: str) -> str:
     """A country query value (alpha-3, or alpha-2 leniently) as alpha-3."""
-    text = code.strip().upper()
-    found = None
-    if len(text) == 3:
-        found = pycountry.countries.get(alpha_3=text)
-    elif len(text) == 2:
-        found = pycountry.countries.get(alpha_2=text)
-    if found is None:
+    try:
+        return to_alpha3(code)
+    except MappingError:
         raise Refused(
             400, "INVALID_COUNTRY_CODE", "Invalid country code", [{"field": "countryCode"}]
-        )
-    return str(found.alpha_3)
+        ) from None
 
 
 def company_country(company: Mapping[str, Any]) -> str:
