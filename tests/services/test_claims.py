@@ -26,7 +26,7 @@ from tci_gateway.scheduler.jobs import JobContext, claims_run
 from tci_gateway.services import case_views
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.importing import import_buyers, import_open_items
-from tci_gateway.services.nightly import ClaimsOptions, NightlyOptions
+from tci_gateway.services.nightly import ClaimsOptions, NightlyCycle, NightlyOptions
 
 from ..erp.conftest import make_policy
 from .sandboxed import sandboxed_insurer
@@ -346,3 +346,35 @@ def test_a_notified_case_keeps_its_clock_when_the_oldest_invoice_is_paid(world: 
     ]
     case = case_views.get_case(world.ledger, 1)
     assert (case.due_date, case.claim_by) == (date(2027, 1, 31), date(2028, 1, 26))
+
+
+class BuggyOnce:
+    """The adapter, but its first overdue filing raises a bug (not an AdapterError)."""
+
+    def __init__(self, adapter: InsurerAdapter) -> None:
+        self._adapter = adapter
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
+
+    def submit_overdue(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("bug in the adapter")
+        return self._adapter.submit_overdue(*args, **kwargs)
+
+
+def test_a_bug_sending_one_action_does_not_stop_the_others(world: World) -> None:
+    buggy = BuggyOnce(world.adapter)
+    options = NightlyOptions(claims=ClaimsOptions(PATHS, "growth"))
+    cycle = NightlyCycle(
+        world.ledger, {"aci": POLICY}, {"allianz": buggy}, now=NOW, options=options
+    )  # type: ignore[dict-item]
+    first = cycle.claims()
+    assert first is not None and buggy.failed
+    assert [e.reason for e in first.errors] == ["bug in the adapter"] and not first.ok
+    assert first.sent == {"REJECTED": 1}  # the next action was still taken up after the bug
+    second = cycle.claims()  # the failed one is looked up by reference, then sent once
+    assert second is not None and second.errors == [] and second.sent == {"SENT": 1}
+    assert world.posts() == 1

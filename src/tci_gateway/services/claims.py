@@ -30,7 +30,7 @@ from tci_gateway.errors import RecordError, TciError
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.locks import exclusive
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, PolicyRow
-from tci_gateway.logs import get_logger
+from tci_gateway.logs import get_logger, redact_text
 from tci_gateway.services.case_outbox import poll_action, send_action
 from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
 from tci_gateway.services.deadlines import OverdueBuyer, scan
@@ -263,7 +263,13 @@ def _send_all(
         if policy is None or adapter is None:
             report.sent["not configured"] += 1
             continue
-        report.sent[send_action(ledger, action_id, adapter, policy, now=now)] += 1
+        try:
+            report.sent[send_action(ledger, action_id, adapter, policy, now=now)] += 1
+        except Exception as exc:  # one insurer (a bug in its adapter) never stops the others
+            report.errors.append(
+                RecordError(f"policy {key}", action_id, "action", redact_text(str(exc)))
+            )
+            get_logger(job="claims_run").error("claims_send_failed", action_id=action_id)
         if progress:
             progress("send", index, len(pending))
 
@@ -285,7 +291,11 @@ def poll_cases(
         adapter = adapters.get(policy.insurer) if policy else None
         if policy is None or adapter is None:
             continue
-        poll_action(ledger, action_id, adapter, policy, now=now)
+        try:
+            poll_action(ledger, action_id, adapter, policy, now=now)
+        except Exception as exc:  # one insurer (a bug in its adapter) never stops the others
+            report.errors.append(f"case action {action_id}: {redact_text(str(exc))}")
+            continue
         polled.append(action_id)
     report.polled = len(polled)
     with ledger.unit_of_work() as session:
