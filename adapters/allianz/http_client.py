@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tci_gateway.errors import ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ParsedError
 
 from .auth import parse_envelope
@@ -31,18 +30,7 @@ class AllianzClient(ApiClient):
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """A non-empty ``errors`` list in a 2xx body is a refusal."""
-        if isinstance(payload, dict) and payload.get("errors"):
-            ctx: dict[str, Any] = {
-                "adapter": self.adapter,
-                "status": response.status_code,
-                "correlation_id": response.request.headers.get(self.correlation_header),
-                "body": response.text,
-            }
-            try:
-                parsed = parse_envelope(payload, "error in a successful answer")
-            except ValueError:
-                raise ProtocolError("unreadable errors in a successful answer", **ctx) from None
-            raise RejectedError(parsed.message, code=parsed.code, details=parsed.details, **ctx)
+        self.refuse_embedded_error(response, payload, "errors")
 
 
 def cover_id_from_url(url: str | None) -> str | None:

@@ -83,20 +83,9 @@ class AtradiusClient(ApiClient):
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """An ``errors`` key in a 2xx body is a refusal; a missing ``data`` envelope is
         a :class:`ProtocolError`."""
-        ctx: dict[str, Any] = {
-            "adapter": self.adapter,
-            "status": response.status_code,
-            "correlation_id": response.request.headers.get(self.correlation_header),
-            "body": response.text,
-        }
-        if isinstance(payload, dict) and payload.get("errors"):
-            try:
-                parsed = parse_envelope(payload, "error in a successful answer")
-            except ValueError:
-                raise ProtocolError("unreadable errors in a successful answer", **ctx) from None
-            raise RejectedError(parsed.message, code=parsed.code, details=parsed.details, **ctx)
+        self.refuse_embedded_error(response, payload, "errors")
         if not isinstance(payload, dict) or "data" not in payload:
-            raise ProtocolError("the answer has no data envelope", **ctx)
+            raise ProtocolError("the answer has no data envelope", **self.answer_context(response))
 
 
 CAPABILITIES = Capabilities(

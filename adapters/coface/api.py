@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from tci_gateway.errors import ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
 from .auth import CofaceAuth, parse_envelope
@@ -64,15 +63,4 @@ class CofaceClient(ApiClient):
 
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """An ``error`` member in a 2xx body is a refusal."""
-        if isinstance(payload, dict) and payload.get("error"):
-            ctx: dict[str, Any] = {
-                "adapter": self.adapter,
-                "status": response.status_code,
-                "correlation_id": response.request.headers.get(self.correlation_header),
-                "body": response.text,
-            }
-            try:
-                parsed = parse_envelope(payload, "error in a successful answer")
-            except ValueError:
-                raise ProtocolError("unreadable error in a successful answer", **ctx) from None
-            raise RejectedError(parsed.message, code=parsed.code, details=parsed.details, **ctx)
+        self.refuse_embedded_error(response, payload, "error")

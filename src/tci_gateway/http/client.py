@@ -180,6 +180,30 @@ class ApiClient:
     def validate_response(self, response: httpx.Response, payload: Any) -> None:
         """Raise for an error inside a successful answer. The default accepts all."""
 
+    # -- helpers for the hooks -------------------------------------------------------------
+
+    def answer_context(self, response: httpx.Response) -> dict[str, Any]:
+        """The fields of an error about ``response``: adapter, status, correlation id, body."""
+        return {
+            "adapter": self.adapter,
+            "status": response.status_code,
+            "correlation_id": response.request.headers.get(self.correlation_header),
+            "body": response.text,
+        }
+
+    def refuse_embedded_error(self, response: httpx.Response, payload: Any, member: str) -> None:
+        """For :meth:`validate_response`: a JSON object answer with a non-empty ``member``
+        carries an error envelope in a 2xx: a :class:`RejectedError` read with
+        :meth:`read_error_envelope` (a :class:`ProtocolError` when it cannot be read)."""
+        if not isinstance(payload, dict) or not payload.get(member):
+            return
+        ctx = self.answer_context(response)
+        try:
+            parsed = self.read_error_envelope(payload, "error in a successful answer")
+        except ValueError:
+            raise ProtocolError(f"unreadable {member} in a successful answer", **ctx) from None
+        raise RejectedError(parsed.message, code=parsed.code, details=parsed.details, **ctx)
+
     # -- public --------------------------------------------------------------------
 
     def request(
