@@ -352,7 +352,7 @@ class BuggyOnce:
     """The adapter, but its first overdue filing raises a bug (not an AdapterError)."""
 
     def __init__(self, adapter: InsurerAdapter) -> None:
-        self._adapter = adapter
+        self._adapter: Any = adapter
         self.failed = False
 
     def __getattr__(self, name: str) -> Any:
@@ -370,7 +370,7 @@ def test_a_bug_sending_one_action_does_not_stop_the_others(world: World) -> None
     options = NightlyOptions(claims=ClaimsOptions(PATHS, "growth"))
     cycle = NightlyCycle(
         world.ledger, {"aci": POLICY}, {"allianz": buggy}, now=NOW, options=options
-    )  # type: ignore[dict-item]
+    )
     first = cycle.claims()
     assert first is not None and buggy.failed
     assert [e.reason for e in first.errors] == ["bug in the adapter"] and not first.ok
