@@ -29,6 +29,9 @@ PLANTED: dict[str, dict[str, str]] = {
     "ledger-no-contract": {
         "src/tci_gateway/ledger/planted.py": "import tci_gateway.adapters.contract\n"
     },
+    "scheduler-through-ledger": {
+        "src/tci_gateway/scheduler/planted.py": "import tci_gateway.ledger.tables\n"
+    },
     "services-no-http": {"src/tci_gateway/services/planted.py": "import tci_gateway.http\n"},
     "plugins-below-services": {
         "plugins/tci_adapters/gleif/planted.py": "import tci_gateway.ledger.engine\n"
@@ -63,8 +66,9 @@ def _verdicts(output: str, names: dict[str, str]) -> dict[str, str]:
     found = {}
     for line in output.splitlines():
         for contract_id, name in names.items():
-            if line.startswith(name + " ") and line.split()[-1] in {"KEPT", "BROKEN"}:
-                found[contract_id] = line.split()[-1]
+            verdict = line.removeprefix(name + " ").split(" ", 1)[0]
+            if line.startswith(name + " ") and verdict in {"KEPT", "BROKEN"}:
+                found[contract_id] = verdict
     return found
 
 
