@@ -31,7 +31,15 @@ def counting_job(context: JobContext) -> dict[str, Any]:
 
 
 def not_ok_job(context: JobContext) -> dict[str, Any]:
+    with _calls_lock:
+        CALLS.append((context.job, context.business_date, context.now))
     return {"ok": False, "why": "x"}
+
+
+def partly_failed_job(context: JobContext) -> dict[str, Any]:
+    with _calls_lock:
+        CALLS.append((context.job, context.business_date, context.now))
+    return {"ok": False, "errors": ["live-main: connection refused", "second\nline"]}
 
 
 def slow_job(context: JobContext) -> dict[str, Any]:

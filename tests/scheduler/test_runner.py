@@ -20,7 +20,7 @@ from tci_gateway.errors import ConfigError
 from tci_gateway.ledger import jobs as runs
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.scheduler.cron import CrontabTrigger
-from tci_gateway.scheduler.dispatch import Dispatcher
+from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
 from tci_gateway.scheduler.leader import make_leader
 from tci_gateway.scheduler.runner import (
     SchedulerRunner,
@@ -140,13 +140,19 @@ def test_run_forever_catches_up_and_stops_cleanly(database_url: str) -> None:
             settings, ledger=ledger, adapters={}, policies={}, leader=leader, jobs=COUNTING
         )
         runner = SchedulerRunner(d, leader)
+        passes: list[int] = []
+        catch_up = d.catch_up
+
+        def counted(now: datetime | None = None) -> list[Outcome]:
+            passes.append(1)
+            return catch_up(now)
+
+        d.catch_up = counted  # type: ignore[method-assign]
         thread = threading.Thread(target=runner.run_forever)
         thread.start()
-        for _ in range(100):
-            if fakes.CALLS:
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)  # a few heartbeats and catch-up passes: still one run
+        deadline = time.monotonic() + 30
+        while (not fakes.CALLS or len(passes) < 4) and time.monotonic() < deadline:
+            time.sleep(0.01)  # a few heartbeats and catch-up passes: still one run
         runner.request_stop()
         thread.join(10)
         assert not thread.is_alive()
