@@ -8,16 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
 from tci_gateway.adapters.contract import CoverRequestResult, PolicyRef
+from tci_gateway.adapters.toolkit import Pages, unreadable
 from tci_gateway.domain.cover import CoverDecision
-from tci_gateway.errors import ConfigError, ProtocolError
+from tci_gateway.errors import ConfigError
 
 from .http_client import AllianzClient
 from .mapping import MappingError, map_cover
 from .options import AllianzOptions
-from .portfolio import Pager
+from .portfolio import SearchPaginator, page_records
 from .webhooks import build_callback_header, parse_webhook
 from .wire import Cover
 
@@ -64,23 +63,27 @@ class AllianzBase:
             body["extensionId"] = ref["extension_id"]
         return body
 
-    def pager(self, route: str, body: Mapping[str, Any]) -> Pager:
-        """A :class:`Pager` over the search at ``route`` with the configured paging."""
+    def pager(self, route: str, body: Mapping[str, Any]) -> Pages:
+        """The pages of the search at ``route`` (an idempotent POST of ``body``) with the
+        configured paging."""
         opts = self.options
-        return Pager(
+        return Pages(
             self.client,
             self.paths[route],
-            body,
-            page_size=opts.page_size,
-            first_page=opts.first_page,
+            SearchPaginator(opts.page_size, opts.first_page),
+            method="POST",
+            json_body=body,
+            records=lambda response: page_records(response.payload),
             max_pages=opts.max_pages,
+            idempotent=True,
         )
 
     def read_cover(self, policy: PolicyRef, cover_id: str) -> CoverDecision:
         """``GET covers/{coverId}`` as a decision in the policy currency."""
         path = self.paths["cover"].replace("{coverId}", quote(cover_id, safe=""))
         response = self.client.request("GET", path)
-        try:
+        message = f"unreadable cover {cover_id}"
+        with unreadable(message, adapter=self.name, response=response, also=(MappingError,)):
             cover = Cover.from_record(response.payload)
             return map_cover(
                 cover,
@@ -88,13 +91,6 @@ class AllianzBase:
                 status_overrides=self.options.status_overrides,
                 observed_at=self.clock(),
             )
-        except (ValidationError, MappingError) as exc:
-            raise ProtocolError(
-                f"unreadable cover {cover_id}: {exc}",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
 
     # -- webhooks -----------------------------------------------------------------------
 

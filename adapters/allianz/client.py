@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -28,14 +28,14 @@ from tci_gateway.adapters.contract import (
     PolicyRef,
     PortfolioItem,
 )
+from tci_gateway.adapters.toolkit import Pages, none_if_not_found, parse_model
 from tci_gateway.domain.identifiers import Scheme
-from tci_gateway.errors import InProgressError, NotFoundError, ProtocolError, RejectedError
-from tci_gateway.http.client import ApiResponse
+from tci_gateway.errors import InProgressError, ProtocolError, RejectedError
 
 from .http_client import AllianzClient, cover_id_from_url
 from .mapping import JOB_FAILED, JOB_PENDING, JOB_PROCESSED, map_company, request_state
 from .overdues import OverdueMixin
-from .portfolio import Pager, cover_items, page_records, pending_items
+from .portfolio import cover_items, page_records, pending_items
 from .wire import CoverRequestRecord, Job, JobCreated, SearchResult
 
 __all__ = ["CAPABILITIES", "REQUEST_REF_PREFIX", "AllianzAdapter", "AllianzClient"]
@@ -53,18 +53,6 @@ CAPABILITIES = Capabilities(
     overdue_api=True,
     claims_api=False,
 )
-
-T = TypeVar("T")
-
-
-def _not_found(error: NotFoundError, answer: T) -> T:
-    """``answer`` for a 404 that Allianz gave in its error envelope (a business "not
-    found" has a code); a bare 404 (a wrong route at the gateway, a token route that does
-    not exist) is raised: reading it as "unknown" could make a caller send again."""
-    if error.code is None:
-        raise error
-    return answer
-
 
 _ACTION_PATHS = {
     CoverAction.NEW: "covers",
@@ -111,12 +99,14 @@ class AllianzAdapter(OverdueMixin):
             body["companyIdentifiers"] = [{"idTypeCode": code, "idValue": ident.value}]
         if query.name and query.name.strip():
             body["companyName"] = query.name.strip()
-        try:
-            response = self.client.request(
+        response = none_if_not_found(
+            lambda: self.client.request(
                 "POST", self.paths["company_search"], json_body=body, idempotent=True
-            )
-        except NotFoundError as exc:
-            return _not_found(exc, [])
+            ),
+            coded_only=True,
+        )
+        if response is None:
+            return []
         records = page_records(response.payload)
         if records is None:
             raise ProtocolError("the search answer has no results", adapter=self.name)
@@ -139,40 +129,30 @@ class AllianzAdapter(OverdueMixin):
         (``coverRequests/search``). The first page is read before this returns; later
         pages are read as the entries are consumed (memory does not grow with pages)."""
         policy_body = self.policy_body(policy)
-        covers = self.pager("covers_search", {"policies": [policy_body]})
-        first = covers.fetch(0)
-        return self._portfolio(policy, policy_body, covers, first, self.clock())
+        covers = self.pager("covers_search", {"policies": [policy_body]}).read_first()
+        return self._portfolio(policy, policy_body, covers, self.clock())
 
     def _portfolio(
-        self,
-        policy: PolicyRef,
-        policy_body: dict[str, str],
-        covers: Pager,
-        first: tuple[ApiResponse, list[Any]],
-        observed_at: datetime,
+        self, policy: PolicyRef, policy_body: dict[str, str], covers: Pages, observed_at: datetime
     ) -> Iterator[PortfolioItem]:
         seen: set[str] = set()
         unreadable: set[str] = set()
         overrides = self.options.status_overrides
-        row = 0
-        for records in covers.pages(first):
+        for page in covers:
             yield from cover_items(
-                records,
-                row,
+                page.records,
+                page.first_row,
                 policy.currency,
                 seen,
                 status_overrides=overrides,
                 observed_at=observed_at,
                 unreadable=unreadable,
             )
-            row += len(records)
         body = {"policies": [policy_body], "requestStatusCode": self.options.pending_request_status}
-        row = 0
-        for records in self.pager("cover_requests_search", body).pages():
+        for page in self.pager("cover_requests_search", body):
             yield from pending_items(
-                records, row, policy.currency, seen, status_overrides=overrides
+                page.records, page.first_row, policy.currency, seen, status_overrides=overrides
             )
-            row += len(records)
 
     # -- cover requests -----------------------------------------------------------------
 
@@ -224,15 +204,13 @@ class AllianzAdapter(OverdueMixin):
             if exc.status == 409:  # "a request is already in progress for this company"
                 raise InProgressError.of(exc, request.client_reference) from exc
             raise
-        try:
-            job = JobCreated.from_record(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError(
-                "the cover request answer has no jobId",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        job = parse_model(
+            JobCreated.from_record,
+            response.payload,
+            "the cover request answer has no jobId",
+            adapter=self.name,
+            response=response,
+        )
         return CoverRequestResult(request.client_reference, job.jobId, pending=True)
 
     def request_status(
@@ -249,14 +227,11 @@ class AllianzAdapter(OverdueMixin):
             found = self._find_requests(policy, "requestId", request_id)
             return self._request_result(policy, found[-1]) if found else None
         path = self.paths["job"].replace("{jobId}", quote(insurer_request_ref, safe=""))
-        try:
-            response = self.client.request("GET", path)
-        except NotFoundError as exc:
-            return _not_found(exc, None)
-        try:
-            job = Job.from_record(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError(f"unreadable job {insurer_request_ref}", adapter=self.name) from exc
+        response = none_if_not_found(lambda: self.client.request("GET", path), coded_only=True)
+        if response is None:
+            return None
+        message = f"unreadable job {insurer_request_ref}"
+        job = parse_model(Job.from_record, response.payload, message, adapter=self.name)
         state = job.jobStatusCode.casefold()
         if state in JOB_FAILED:
             raise RejectedError(
@@ -291,16 +266,16 @@ class AllianzAdapter(OverdueMixin):
         body = {"policies": [self.policy_body(policy)], field: value}
         found: list[tuple[CoverRequestRecord, str]] = []
         reference_field = self.options.reference_field
-        for records in self.pager("cover_requests_search", body).pages():
-            for record in records:
+        for page in self.pager("cover_requests_search", body):
+            for record in page.records:
                 if not isinstance(record, dict) or str(record.get(field)) != value:
                     continue
-                try:
-                    parsed = CoverRequestRecord.from_record(record)
-                except ValidationError as exc:
-                    raise ProtocolError(
-                        f"unreadable cover request: {exc}", adapter=self.name
-                    ) from exc
+                parsed = parse_model(
+                    CoverRequestRecord.from_record,
+                    record,
+                    "unreadable cover request",
+                    adapter=self.name,
+                )
                 found.append((parsed, str(record.get(reference_field) or "")))
         found.sort(key=lambda item: item[0].creationDate or datetime.min.replace(tzinfo=UTC))
         return found

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from tci_gateway.adapters.contract import OverdueKind, OverdueNotice, OverdueResult, PolicyRef
+from tci_gateway.adapters.toolkit import parse_model
 from tci_gateway.domain.money import CurrencyMismatchError, total
-from tci_gateway.errors import ProtocolError, RejectedError
+from tci_gateway.errors import RejectedError
 
 from .base import AllianzBase
 from .wire import OverdueRecord
@@ -136,15 +135,13 @@ class OverdueMixin(AllianzBase):
             idempotent=False,
             client_reference=notice.client_reference,
         )
-        try:
-            record = OverdueRecord.from_record(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError(
-                "the overdue answer has no overdueId",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        record = parse_model(
+            OverdueRecord.from_record,
+            response.payload,
+            "the overdue answer has no overdueId",
+            adapter=self.name,
+            response=response,
+        )
         return overdue_result(record, notice.client_reference)
 
     def find_overdue(self, policy: PolicyRef, client_reference: str) -> OverdueResult | None:
@@ -152,12 +149,12 @@ class OverdueMixin(AllianzBase):
         also matched here); ``None`` when there is none."""
         field = self.options.reference_field
         body = {"policies": [self.policy_body(policy)], field: client_reference}
-        for records in self.pager("overdues_search", body).pages():
-            for record in records:
+        for page in self.pager("overdues_search", body):
+            for record in page.records:
                 if isinstance(record, dict) and str(record.get(field)) == client_reference:
-                    try:
-                        parsed = OverdueRecord.from_record(record)
-                    except ValidationError as exc:
-                        raise ProtocolError("unreadable overdue record", adapter=self.name) from exc
+                    message = "unreadable overdue record"
+                    parsed = parse_model(
+                        OverdueRecord.from_record, record, message, adapter=self.name
+                    )
                     return overdue_result(parsed, client_reference)
         return None

@@ -2,7 +2,7 @@
 
 ``covers/search`` and ``coverRequests/search`` take ``pagination: {page, pageSize,
 isTotalRequired}``. A partial page (more follow) may be answered with **HTTP 206**
-(observed on V2 list calls). :class:`Pager` reads pages until one of: an empty page; a
+(observed on V2 list calls). :class:`SearchPaginator` reads pages until one of: an empty page; a
 200 (not 206) whose ``pagination.totalPages``/``totalCount`` (SYNTHETIC names) say it is
 the last, or, without totals, a page shorter than the page size; ``max_pages``
 (a :class:`ProtocolError`: a server that ignores ``page`` would loop forever). Records
@@ -22,16 +22,22 @@ read. Requests in progress become PENDING entries for companies that have no cov
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import PortfolioEntry, PortfolioItem
+from tci_gateway.adapters.toolkit import (
+    PageNumberPaginator,
+    PageRequest,
+    int_or_none,
+    record_error,
+)
 from tci_gateway.domain.cover import CoverStatus
-from tci_gateway.errors import ProtocolError, RecordError
-from tci_gateway.http.client import ApiClient, ApiResponse
+from tci_gateway.errors import RecordError
+from tci_gateway.http.client import ApiResponse
 
 from .mapping import (
     MappingError,
@@ -62,115 +68,51 @@ def page_records(payload: Any) -> list[Any] | None:
     return None
 
 
-def _whole(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
 def totals(response: ApiResponse) -> tuple[int | None, int | None]:
     """``(totalPages, totalCount)`` when the answer's ``pagination`` carries them."""
     pagination = response.payload.get("pagination") if isinstance(response.payload, dict) else None
     if not isinstance(pagination, dict):
         return None, None
-    return _whole(pagination.get("totalPages")), _whole(pagination.get("totalCount"))
+    return int_or_none(pagination.get("totalPages")), int_or_none(pagination.get("totalCount"))
 
 
-def has_more(
-    response: ApiResponse,
-    count: int,
-    page_number: int,
-    page_size: int,
-    *,
-    partial_seen: bool = False,
-    known: tuple[int | None, int | None] = (None, None),
-) -> bool:
-    """Whether another page follows the one just read (``page_number`` counted from 1).
-    ``partial_seen``: earlier pages came as 206, so a 200 is the last page. ``known``:
-    the totals an earlier page gave (only the first is asked for them)."""
-    if count == 0:
-        return False
-    if response.status == 206:
-        return True
-    if partial_seen:
-        return False
-    pages, total = totals(response)
-    pages = pages if pages is not None else known[0]
-    total = total if total is not None else known[1]
-    if pages is not None:
-        return page_number < pages
-    if total is not None:
-        return page_number * page_size < total
-    return count >= page_size
+class SearchPaginator(PageNumberPaginator):
+    """Page numbers in the search body (``pagination: {page, pageSize,
+    isTotalRequired}``, totals asked for on the first page only). A 206 means more
+    follow; after 206 pages, a 200 is the last."""
 
+    def __init__(self, page_size: int, first_page: int) -> None:
+        super().__init__(page_size=page_size, base_page=first_page)
+        self.partial_seen = False
 
-class Pager:
-    """Reads a page-numbered search one page at a time."""
+    def total_pages(self, response: ApiResponse) -> int | None:
+        """``pagination.totalPages`` (SYNTHETIC name)."""
+        return totals(response)[0]
 
-    def __init__(
-        self,
-        client: ApiClient,
-        path: str,
-        body: Mapping[str, Any],
-        *,
-        page_size: int,
-        first_page: int,
-        max_pages: int,
-    ) -> None:
-        self.client = client
-        self.path = path
-        self.body = dict(body)
-        self.page_size = page_size
-        self.first_page = first_page
-        self.max_pages = max_pages
+    def total_count(self, response: ApiResponse) -> int | None:
+        """``pagination.totalCount`` (SYNTHETIC name)."""
+        return totals(response)[1]
 
-    def fetch(self, index: int) -> tuple[ApiResponse, list[Any]]:
-        """Page ``index`` (0-based count; sent as ``first_page + index``)."""
-        body = {
-            **self.body,
+    def update_state(self, response: ApiResponse, records: Sequence[Any]) -> None:
+        """Totals and short pages as usual, but a 206 always has a next page."""
+        super().update_state(response, records)
+        if not records:
+            return
+        if response.status == 206:
+            self.has_next = self.partial_seen = True
+        elif self.partial_seen:
+            self.has_next = False
+
+    def update_request(self, request: PageRequest) -> None:
+        """Put the page in the body's ``pagination``."""
+        request.json_body = {
+            **(request.json_body or {}),
             "pagination": {
-                "page": self.first_page + index,
+                "page": self.page,
                 "pageSize": self.page_size,
-                "isTotalRequired": index == 0,
+                "isTotalRequired": self.pages_read == 0,
             },
         }
-        response = self.client.request("POST", self.path, json_body=body, idempotent=True)
-        records = page_records(response.payload)
-        if records is None:
-            raise ProtocolError(
-                "the search answer holds no list of records",
-                adapter=self.client.adapter,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            )
-        return response, records
-
-    def pages(self, first: tuple[ApiResponse, list[Any]] | None = None) -> Iterator[list[Any]]:
-        """Every page's records in order; ``first`` is page 0 when already read."""
-        index = 0
-        partial_seen = False
-        response, records = first if first is not None else self.fetch(0)
-        known = totals(response)
-        while True:
-            yield records
-            more = has_more(
-                response,
-                len(records),
-                index + 1,
-                self.page_size,
-                partial_seen=partial_seen,
-                known=known,
-            )
-            if not more:
-                return
-            partial_seen = partial_seen or response.status == 206
-            index += 1
-            if index >= self.max_pages:
-                raise ProtocolError(
-                    f"more than {self.max_pages} pages: the server may ignore the page number",
-                    adapter=self.client.adapter,
-                )
-            response, records = self.fetch(index)
 
 
 def _company_of(record: Any) -> str | None:
@@ -186,15 +128,11 @@ def _company_of(record: Any) -> str | None:
 
 
 def _error(source: str, row: int, exc: ValidationError, company: str | None) -> RecordError:
-    first = exc.errors()[0]
-    column = ".".join(str(p) for p in first["loc"]) or None
-    who = f"company {company}: " if company else ""
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return RecordError(source, row, column, f"{who}{first['msg']}{more}")
+    return record_error(source, row, exc, f"company {company}: " if company else "")
 
 
 def cover_items(
-    records: list[Any],
+    records: Sequence[Any],
     first_row: int,
     currency: str,
     seen: set[str],
@@ -255,7 +193,7 @@ def cover_items(
 
 
 def pending_items(
-    records: list[Any],
+    records: Sequence[Any],
     first_row: int,
     currency: str,
     seen: set[str],

@@ -25,14 +25,9 @@ from tci_gateway.adapters.contract import (
     PolicyRef,
     PortfolioItem,
 )
+from tci_gateway.adapters.toolkit import none_if_not_found, parse_model, unreadable
 from tci_gateway.domain.identifiers import Scheme
-from tci_gateway.errors import (
-    ConfigError,
-    InProgressError,
-    NotFoundError,
-    ProtocolError,
-    RejectedError,
-)
+from tci_gateway.errors import ConfigError, InProgressError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
 from .auth import AtradiusAuth, parse_envelope
@@ -157,9 +152,8 @@ class AtradiusAdapter:
         return self._buyers(BUYERS_PATH, params)
 
     def _buyers(self, path: str, params: Mapping[str, str] | None) -> list[BuyerMatch]:
-        try:
-            response = self.client.request("GET", path, params=params)
-        except NotFoundError:
+        response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
+        if response is None:
             return []
         matches: list[BuyerMatch] = []
         for index, record in enumerate(self._data_list(response)):
@@ -176,14 +170,9 @@ class AtradiusAdapter:
         answer holds (see :mod:`.portfolio`), or a :class:`~tci_gateway.errors.RecordError`
         for what could not be read. The call is made before this returns; the entries are
         then produced."""
-        customer_id, policy_id = self._policy_ids(policy)
-        try:
-            response = self.client.request(
-                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
-            )
-        except NotFoundError:
+        records = self._covers(*self._policy_ids(policy))
+        if records is None:
             return iter(())
-        records = self._data_list(response)
         return cover_versions(
             records,
             policy.currency,
@@ -196,15 +185,10 @@ class AtradiusAdapter:
         ``GET covers/historic`` and ``GET covers``, read together so that a superseded
         decision is judged against its successor (see :mod:`.portfolio`). Both calls are
         made before this returns."""
-        customer_id, policy_id = self._policy_ids(policy)
-        params = {"customerId": customer_id, "policyId": policy_id}
+        ids = self._policy_ids(policy)
         records: list[Any] = []
         for path in (HISTORIC_COVERS_PATH, COVERS_PATH):
-            try:
-                response = self.client.request("GET", path, params=params)
-            except NotFoundError:
-                continue
-            records.extend(self._data_list(response))
+            records.extend(self._covers(*ids, path=path) or [])
         return cover_versions(
             records,
             policy.currency,
@@ -215,14 +199,8 @@ class AtradiusAdapter:
     def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
         """Look a cover request up by its client reference (``customerRefNumber``) after
         an ambiguous outcome; ``None`` when the insurer has no record of it."""
-        customer_id, policy_id = self._policy_ids(policy)
-        try:
-            response = self.client.request(
-                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
-            )
-        except NotFoundError:
-            return None
-        cover = latest_with_reference(self._data_list(response), client_reference)
+        records = self._covers(*self._policy_ids(policy))
+        cover = latest_with_reference(records, client_reference) if records else None
         if cover is None:
             return None
         return self._result(client_reference, cover, policy.currency, pending=False)
@@ -232,21 +210,10 @@ class AtradiusAdapter:
     ) -> CoverRequestResult | None:
         """The cover ``insurer_request_ref`` (a ``coverId``) as it stands now. Atradius has
         no ``GET /covers/{id}``: the policy's covers are listed and searched."""
-        customer_id, policy_id = self._policy_ids(policy)
-        try:
-            response = self.client.request(
-                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
-            )
-        except NotFoundError:
-            return None
-        for record in self._data_list(response):
+        for record in self._covers(*self._policy_ids(policy)) or []:
             if isinstance(record, dict) and str(record.get("coverId")) == insurer_request_ref:
-                try:
-                    cover = Cover.from_record(record)
-                except ValidationError as exc:
-                    raise ProtocolError(
-                        f"unreadable cover record {insurer_request_ref}", adapter=self.name
-                    ) from exc
+                message = f"unreadable cover record {insurer_request_ref}"
+                cover = parse_model(Cover.from_record, record, message, adapter=self.name)
                 reference = cover.customerRefNumber or ""
                 return self._result(reference, cover, policy.currency, pending=False)
         return None
@@ -312,15 +279,13 @@ class AtradiusAdapter:
             if response.status == 202:
                 return CoverRequestResult(request.client_reference, None, pending=True)
             raise ProtocolError("the cover answer has no cover record", adapter=self.name)
-        try:
-            cover = Cover.from_record(record)
-        except ValidationError as exc:
-            raise ProtocolError(
-                f"unreadable cover record: {exc.error_count()} error(s)",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        cover = parse_model(
+            Cover.from_record,
+            record,
+            "unreadable cover record",
+            adapter=self.name,
+            response=response,
+        )
         return self._result(
             request.client_reference, cover, request.policy.currency, response.status == 202
         )
@@ -328,18 +293,12 @@ class AtradiusAdapter:
     def _application_in_progress(self, customer_id: str, policy_id: str, buyer_id: int) -> bool:
         """Whether the buyer has an application still referred (undecided) under the
         policy: then "already exists" / "cannot supersede" may be about ours."""
-        try:
-            response = self.client.request(
-                "GET", COVERS_PATH, params={"customerId": customer_id, "policyId": policy_id}
-            )
-        except NotFoundError:
-            return False
         return any(
             isinstance(record, dict)
             and str(record.get("buyerId")) == str(buyer_id)
             and str(record.get("coverStatus") or "").upper() == COVER_STATUS_REFERRED
             and not record.get("historicCode")
-            for record in self._data_list(response)
+            for record in self._covers(customer_id, policy_id) or []
         )
 
     def _result(
@@ -361,10 +320,8 @@ class AtradiusAdapter:
         response = self.client.request("GET", POLICY_DETAILS_PATH, params={"policyId": policy_id})
         data = response.payload["data"]
         record = data[0] if isinstance(data, list) and data else data
-        try:
+        with unreadable("unreadable policy details", adapter=self.name, also=(MappingError,)):
             return map_policy(PolicyDetails.from_record(record))
-        except (ValidationError, MappingError) as exc:
-            raise ProtocolError(f"unreadable policy details: {exc}", adapter=self.name) from exc
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -387,6 +344,14 @@ class AtradiusAdapter:
                 "customer_id)"
             )
         return customer_id, policy_id
+
+    def _covers(
+        self, customer_id: str, policy_id: str, path: str = COVERS_PATH
+    ) -> list[Any] | None:
+        """The policy's cover records at ``path``; ``None`` when Atradius answers 404."""
+        params = {"customerId": customer_id, "policyId": policy_id}
+        response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
+        return None if response is None else self._data_list(response)
 
     def _data_list(self, response: ApiResponse) -> list[Any]:
         data = response.payload["data"]

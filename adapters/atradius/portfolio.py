@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import PortfolioEntry, PortfolioItem
+from tci_gateway.adapters.toolkit import record_error
 from tci_gateway.domain.cover import CoverDecision, CoverStatus
 from tci_gateway.errors import RecordError
 
@@ -44,11 +45,7 @@ def _buyer_key(record: Any) -> str | None:
 
 
 def _validation_error(index: int, exc: ValidationError, buyer: str | None) -> RecordError:
-    first = exc.errors()[0]
-    column = ".".join(str(p) for p in first["loc"]) or None
-    who = f"buyer {buyer}: " if buyer else ""
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return RecordError(SOURCE, index, column, f"{who}{first['msg']}{more}")
+    return record_error(SOURCE, index, exc, f"buyer {buyer}: " if buyer else "")
 
 
 def _governing(items: Sequence[tuple[int, Cover]]) -> tuple[int, Cover]:

@@ -24,14 +24,9 @@ from tci_gateway.adapters.contract import (
     PolicyRef,
     PortfolioItem,
 )
+from tci_gateway.adapters.toolkit import Pages, none_if_not_found, parse_model, unreadable
 from tci_gateway.domain.identifiers import Scheme
-from tci_gateway.errors import (
-    ConfigError,
-    InProgressError,
-    NotFoundError,
-    ProtocolError,
-    RejectedError,
-)
+from tci_gateway.errors import ConfigError, InProgressError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiResponse
 
 from .api import CofaceClient
@@ -47,7 +42,7 @@ from .mapping import (
     map_overdue_status,
     map_policy,
 )
-from .portfolio import Page, entries, read_range, walk
+from .portfolio import PortfolioPaginator, entries
 from .wire import Company, CreditLimit, OverdueRecord, PolicyRecord
 
 __all__ = ["CAPABILITIES", "CofaceAdapter", "CofaceClient"]
@@ -116,9 +111,10 @@ class CofaceAdapter:
     def _companies(
         self, path: str, params: Mapping[str, str] | None, policy: str | None
     ) -> list[BuyerMatch]:
-        try:
-            response = self.client.request("GET", path, params=params, policy_number=policy)
-        except NotFoundError:
+        response = none_if_not_found(
+            lambda: self.client.request("GET", path, params=params, policy_number=policy)
+        )
+        if response is None:
             return []
         payload = response.payload
         records = [payload] if isinstance(payload, dict) and "easyNumber" in payload else None
@@ -139,29 +135,19 @@ class CofaceAdapter:
         is read before this returns, the others as the entries are consumed."""
         number = self._policy_number(policy)
         path = self.options.paths.format("portfolio", policy_number=number)
-        first = self._page(path, number, 0)
-        return self._walk(first, path, number, policy.currency)
+        pages = Pages(
+            self.client,
+            path,
+            PortfolioPaginator(self.options.page_limit),
+            records=lambda response: self._records(response, "creditLimits"),
+            request_options={"policy_number": number},
+        )
+        return self._entries(pages.read_first(), policy.currency)
 
-    def _walk(self, first: Page, path: str, number: str, currency: str) -> Iterator[PortfolioItem]:
+    def _entries(self, pages: Pages, currency: str) -> Iterator[PortfolioItem]:
         overrides = self.options.status_overrides
-        for page in walk(first, lambda at: self._page(path, number, at), self.options.page_limit):
-            yield from entries(page, currency, status_overrides=overrides)
-
-    def _page(self, path: str, number: str, offset: int) -> Page:
-        params = {"offset": str(offset), "limit": str(self.options.page_limit)}
-        response = self.client.request("GET", path, params=params, policy_number=number)
-        records = self._records(response, "creditLimits")
-        try:
-            start, total = read_range(response.headers)
-        except ValueError as exc:
-            raise ProtocolError(str(exc), adapter=self.name, status=response.status) from exc
-        if start is not None and records and start != offset:
-            raise ProtocolError(
-                f"asked for offset {offset}, the answer starts at {start}",
-                adapter=self.name,
-                status=response.status,
-            )
-        return Page(records, offset, total)
+        for page in pages:
+            yield from entries(page.records, page.first_row, currency, status_overrides=overrides)
 
     # -- cover requests (PRODUCT) -------------------------------------------------------
 
@@ -206,9 +192,8 @@ class CofaceAdapter:
         """The order ``insurer_request_ref`` as it stands now; ``None`` when unknown."""
         number = self._policy_number(policy)
         path = self.options.paths.format("order", order_id=insurer_request_ref)
-        try:
-            response = self.client.request("GET", path, policy_number=number)
-        except NotFoundError:
+        response = none_if_not_found(lambda: self.client.request("GET", path, policy_number=number))
+        if response is None:
             return None
         record = self._credit_limit(response.payload, response)
         return self._result(record.customerReference or "", record, policy.currency, False)
@@ -218,11 +203,12 @@ class CofaceAdapter:
         ambiguous outcome; ``None`` when Coface has no record of it."""
         number = self._policy_number(policy)
         params = {"customerReference": client_reference}
-        try:
-            response = self.client.request(
+        response = none_if_not_found(
+            lambda: self.client.request(
                 "GET", self.options.paths["orders"], params=params, policy_number=number
             )
-        except NotFoundError:
+        )
+        if response is None:
             return None
         found: CreditLimit | None = None
         for record in self._records(response, "orders"):
@@ -272,11 +258,12 @@ class CofaceAdapter:
         """Look a declaration up by its client reference; ``None`` when unknown."""
         number = self._policy_number(policy)
         params = {"customerReference": client_reference}
-        try:
-            response = self.client.request(
+        response = none_if_not_found(
+            lambda: self.client.request(
                 "GET", self.options.paths["overdues"], params=params, policy_number=number
             )
-        except NotFoundError:
+        )
+        if response is None:
             return None
         for record in reversed(self._records(response, "overdues")):
             if isinstance(record, dict) and record.get("customerReference") == client_reference:
@@ -287,22 +274,19 @@ class CofaceAdapter:
         """The declaration ``insurer_reference`` (an ``overdueId``) as it stands now."""
         number = self._policy_number(policy)
         path = self.options.paths.format("overdue", overdue_id=insurer_reference)
-        try:
-            response = self.client.request("GET", path, policy_number=number)
-        except NotFoundError:
+        response = none_if_not_found(lambda: self.client.request("GET", path, policy_number=number))
+        if response is None:
             return None
         return self._overdue(response.payload, "", response)
 
     def _overdue(self, payload: Any, reference: str, response: ApiResponse) -> OverdueResult:
-        try:
-            record = OverdueRecord.from_record(payload)
-        except ValidationError as exc:
-            raise ProtocolError(
-                f"unreadable overdue record: {exc.error_count()} error(s)",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        record = parse_model(
+            OverdueRecord.from_record,
+            payload,
+            "unreadable overdue record",
+            adapter=self.name,
+            response=response,
+        )
         if map_overdue_status(record.status, self.options.overdue_statuses) is None:
             self.client.log.warning("overdue_status_unknown", raw_status=record.status)
         return overdue_result(record, reference, self.options.overdue_statuses)
@@ -313,10 +297,8 @@ class CofaceAdapter:
         """``GET /policies/{policy_number}``: currency, status and dates."""
         path = self.options.paths.format("policy", policy_number=policy_number)
         response = self.client.request("GET", path, policy_number=policy_number)
-        try:
+        with unreadable("unreadable policy", adapter=self.name, also=(MappingError,)):
             return map_policy(PolicyRecord.from_record(response.payload))
-        except (ValidationError, MappingError) as exc:
-            raise ProtocolError(f"unreadable policy: {exc}", adapter=self.name) from exc
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -334,15 +316,10 @@ class CofaceAdapter:
         return number
 
     def _credit_limit(self, record: Any, response: ApiResponse) -> CreditLimit:
-        try:
-            return CreditLimit.from_record(record)
-        except ValidationError as exc:
-            raise ProtocolError(
-                f"unreadable order record: {exc.error_count()} error(s)",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        message = "unreadable order record"
+        return parse_model(
+            CreditLimit.from_record, record, message, adapter=self.name, response=response
+        )
 
     def _records(self, response: ApiResponse, key: str) -> list[Any]:
         payload = response.payload

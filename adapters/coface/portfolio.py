@@ -17,15 +17,16 @@ position in the whole portfolio) and the rest goes on.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from tci_gateway.adapters.contract import PortfolioEntry, PortfolioItem
+from tci_gateway.adapters.toolkit import OffsetPaginator, record_error
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.errors import ProtocolError, RecordError
+from tci_gateway.http.client import ApiResponse
 
 from .mapping import MappingError, country_alpha2, map_credit_limit
 from .wire import CreditLimit
@@ -34,15 +35,6 @@ SOURCE = "coface credit-limits"
 TOTAL_HEADER = "X-Total-Count"
 RANGE_HEADER = "Content-Range"
 _RANGE_RE = re.compile(r"^\s*(?:[A-Za-z]+\s+)?(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of records, where it starts, and the total when the server says it."""
-
-    records: Sequence[Any]
-    offset: int
-    total: int | None
 
 
 def read_range(headers: Mapping[str, str]) -> tuple[int | None, int | None]:
@@ -68,46 +60,51 @@ def read_range(headers: Mapping[str, str]) -> tuple[int | None, int | None]:
     return start, total
 
 
-def next_offset(page: Page, limit: int) -> int | None:
-    """Where the next page starts, or ``None`` when this was the last."""
-    count = len(page.records)
-    if count == 0:
-        return None
-    following = page.offset + count
-    if page.total is not None:
-        return following if following < page.total else None
-    return following if count >= limit else None
+class PortfolioPaginator(OffsetPaginator):
+    """``offset``/``limit`` in the query; the total from the headers. A page starting
+    elsewhere than asked, or the same page again, is a :class:`ProtocolError`."""
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.total: int | None = None
+        self.previous_first: list[Any] = []
 
-def walk(first: Page, fetch: Callable[[int], Page], limit: int) -> Iterator[Page]:
-    """``first``, then each following page fetched lazily."""
-    page = first
-    yield page
-    while (offset := next_offset(page, limit)) is not None:
-        following = fetch(offset)
-        if following.records and list(following.records[:1]) == list(page.records[:1]):
+    def total_count(self, response: ApiResponse) -> int | None:
+        """The total read by :meth:`update_state` from the headers."""
+        return self.total
+
+    def update_state(self, response: ApiResponse, records: Sequence[Any]) -> None:
+        """Check the range against the offset asked for, then move on."""
+        try:
+            start, self.total = read_range(response.headers)
+        except ValueError as exc:
+            raise ProtocolError(str(exc), status=response.status) from exc
+        if start is not None and records and start != self.offset:
+            raise ProtocolError(
+                f"asked for offset {self.offset}, the answer starts at {start}",
+                status=response.status,
+            )
+        if records and list(records[:1]) == self.previous_first:
             raise ProtocolError("the portfolio answered the same page again: offset ignored")
-        page = following
-        yield page
+        self.previous_first = list(records[:1])
+        super().update_state(response, records)
 
 
 def entries(
-    page: Page,
+    records: Sequence[Any],
+    first_row: int,
     currency: str,
     *,
     status_overrides: Mapping[str, CoverStatus] | None = None,
 ) -> Iterator[PortfolioItem]:
     """A :class:`PortfolioEntry` per readable record, a :class:`RecordError` per other."""
-    for index, record in enumerate(page.records, start=page.offset):
+    for index, record in enumerate(records, start=first_row):
         buyer = record.get("easyNumber") if isinstance(record, dict) else None
         who = f"buyer {buyer}: " if buyer not in (None, "") else ""
         try:
             limit = CreditLimit.from_record(record)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            column = ".".join(str(p) for p in first["loc"]) or None
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            yield RecordError(SOURCE, index, column, f"{who}{first['msg']}{more}")
+            yield record_error(SOURCE, index, exc, who)
             continue
         try:
             decision = map_credit_limit(limit, currency, status_overrides=status_overrides)

@@ -23,17 +23,12 @@ from tci_gateway.adapters.contract import (
     CompanyCandidate,
     CompanyQuery,
 )
+from tci_gateway.adapters.toolkit import none_if_not_found, parse_model
 from tci_gateway.domain.parties import PartyError, country_code
-from tci_gateway.errors import (
-    NotFoundError,
-    ProtocolError,
-    RejectedError,
-)
-from tci_gateway.http.auth import TokenCache
-from tci_gateway.http.client import ApiClient, ParsedError, Timeouts
-from tci_gateway.http.retry import RetryPolicy
+from tci_gateway.errors import ProtocolError, RejectedError
+from tci_gateway.http.client import ApiClient, ParsedError
 
-from .auth import DEFAULT_TOKEN_LIFETIME, CreditsafeAuth, parse_envelope
+from .auth import CreditsafeAuth, parse_envelope
 from .criteria import describe, waterfall
 from .mapping import map_assessment, map_search_company
 from .options import CreditsafeOptions
@@ -45,41 +40,8 @@ CAPABILITIES = BureauCapabilities(search=True, assessment=True, parents=False, c
 
 
 class CreditsafeClient(ApiClient):
-    """:class:`ApiClient` with the Creditsafe token auth and error envelope."""
-
-    def __init__(
-        self,
-        *,
-        adapter: str,
-        base_url: str,
-        environment: str,
-        username: str,
-        password: str,
-        transport: httpx.BaseTransport | None = None,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        token_cache: TokenCache | None = None,
-        token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
-        token_prefix: str = "",
-    ) -> None:
-        auth = CreditsafeAuth(
-            adapter=adapter,
-            environment=environment,
-            base_url=base_url,
-            username=username,
-            password=password,
-            cache=token_cache,
-            token_lifetime=token_lifetime,
-            token_prefix=token_prefix,
-        )
-        super().__init__(
-            adapter=adapter,
-            base_url=base_url,
-            auth=auth,
-            transport=transport,
-            timeouts=timeouts,
-            retry=retry,
-        )
+    """:class:`ApiClient` with the Creditsafe error envelope (signed by
+    :class:`.auth.CreditsafeAuth`)."""
 
     def read_error_envelope(self, payload: Any, fallback: str) -> ParsedError:
         """Read ``{correlationId, message, details}``; the correlation id is the request id."""
@@ -149,21 +111,17 @@ class CreditsafeAdapter:
         ``Assessment.missing``."""
         if not provider_id or "/" in provider_id:
             raise RejectedError(f"{provider_id!r} is not a connectId", adapter=self.name)
-        try:
-            response = self.client.request(
-                "GET", f"{COMPANIES_PATH}/{provider_id}", params={"language": self.language}
-            )
-        except NotFoundError:
+        path, params = f"{COMPANIES_PATH}/{provider_id}", {"language": self.language}
+        response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
+        if response is None:
             return None
-        try:
-            reply = ReportReply.from_record(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError(
-                f"unreadable company report: {exc.error_count()} error(s)",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        reply = parse_model(
+            ReportReply.from_record,
+            response.payload,
+            "unreadable company report",
+            adapter=self.name,
+            response=response,
+        )
         return map_assessment(reply, self.name, self.bands)
 
     def close(self) -> None:
@@ -180,16 +138,18 @@ class CreditsafeAdapter:
 
     def _search(self, country: str, criteria: Mapping[str, str]) -> list[CompanyCandidate]:
         params = {"countries": country, "page": "1", "pageSize": str(self.page_size), **criteria}
-        try:
-            response = self.client.request("GET", COMPANIES_PATH, params=params)
-        except NotFoundError:
+        response = none_if_not_found(
+            lambda: self.client.request("GET", COMPANIES_PATH, params=params)
+        )
+        if response is None:
             return []
-        try:
-            reply = SearchReply.model_validate(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError(
-                "unreadable search answer", adapter=self.name, status=response.status
-            ) from exc
+        reply = parse_model(
+            SearchReply.model_validate,
+            response.payload,
+            "unreadable search answer",
+            adapter=self.name,
+            response=response,
+        )
         candidates: list[CompanyCandidate] = []
         for index, record in enumerate(reply.companies, start=1):
             try:

@@ -22,13 +22,10 @@ from tci_gateway.adapters.contract import (
     CompanyCandidate,
     CompanyQuery,
 )
+from tci_gateway.adapters.toolkit import none_if_not_found, parse_model, unreadable
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.parties import PartyError, country_code
-from tci_gateway.errors import (
-    NotFoundError,
-    ProtocolError,
-    RejectedError,
-)
+from tci_gateway.errors import ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ParsedError
 
 from .auth import DnbAuth, parse_envelope
@@ -118,14 +115,15 @@ class DnbAdapter:
         params["candidateMaximumQuantity"] = str(self.candidate_maximum)
         if self.confidence_threshold is not None:
             params["confidenceLowerLevelThresholdValue"] = str(self.confidence_threshold)
-        try:
-            response = self.client.request("GET", MATCH_PATH, params=params)
-        except NotFoundError:
+        response = none_if_not_found(lambda: self.client.request("GET", MATCH_PATH, params=params))
+        if response is None:
             return []
-        try:
-            reply = MatchReply.model_validate(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError("unreadable match answer", adapter=self.name) from exc
+        reply = parse_model(
+            MatchReply.model_validate,
+            response.payload,
+            "unreadable match answer",
+            adapter=self.name,
+        )
         candidates: list[CompanyCandidate] = []
         for index, item in enumerate(reply.matchCandidates, start=1):
             try:
@@ -147,10 +145,8 @@ class DnbAdapter:
         reply = self._data(provider_id, self.company_blocks)
         if reply is None:
             return None
-        try:
+        with unreadable("unreadable organization", adapter=self.name, also=(ValueError,)):
             mapped = map_organization(reply.organization, self.name, self.registration_types)
-        except ValueError as exc:
-            raise ProtocolError(f"unreadable organization: {exc}", adapter=self.name) from exc
         self._log_notes(mapped)
         return mapped.candidate
 
@@ -183,19 +179,17 @@ class DnbAdapter:
             params["orderReason"] = self.order_reason
         if self.trade_up:
             params["tradeUp"] = self.trade_up
-        try:
-            response = self.client.request("GET", f"{DATA_PATH}/{value}", params=params)
-        except NotFoundError:
+        path = f"{DATA_PATH}/{value}"
+        response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
+        if response is None:
             return None
-        try:
-            return DataReply.from_record(response.payload)
-        except ValidationError as exc:
-            raise ProtocolError(
-                f"unreadable data blocks: {exc.error_count()} error(s)",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            ) from exc
+        return parse_model(
+            DataReply.from_record,
+            response.payload,
+            "unreadable data blocks",
+            adapter=self.name,
+            response=response,
+        )
 
     def _log_notes(self, mapped: MappedCandidate) -> None:
         for note in mapped.notes:

@@ -21,9 +21,15 @@ from tci_gateway.adapters.contract import (
     CompanyCandidate,
     CompanyQuery,
 )
+from tci_gateway.adapters.toolkit import (
+    PageNumberPaginator,
+    Pages,
+    none_if_not_found,
+    unreadable,
+)
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.parties import PartyError, country_code
-from tci_gateway.errors import NotFoundError, ProtocolError, RejectedError
+from tci_gateway.errors import ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
 
 from .mapping import MappedRecord, lei_identifier, map_record
@@ -54,6 +60,14 @@ def parse_envelope(payload: Any, fallback: str) -> ParsedError:
     texts = [e.detail or e.title or fallback for e in envelope.errors]
     code = next((e.code or e.status for e in envelope.errors if e.code or e.status), None)
     return ParsedError(message="; ".join(texts) or fallback, code=code, details=texts)
+
+
+def _last_page(response: ApiResponse) -> int:
+    """``meta.pagination.lastPage``; an answer without paging metadata is the last page
+    (0: no page follows)."""
+    meta = response.payload.get("meta")
+    pagination = Meta.model_validate(meta).pagination if isinstance(meta, dict) else None
+    return pagination.lastPage if pagination is not None else 0
 
 
 class GleifClient(ApiClient):
@@ -189,28 +203,25 @@ class GleifAdapter:
             raise RejectedError(str(exc), adapter=self.name) from exc
 
     def _lookup(self, lei: str, *, parents: bool) -> MappedRecord | None:
-        try:
-            response = self.client.request("GET", f"{RECORDS_PATH}/{lei}")
-        except NotFoundError:
+        response = none_if_not_found(lambda: self.client.request("GET", f"{RECORDS_PATH}/{lei}"))
+        if response is None:
             return None
         data = response.payload["data"]
         direct = ultimate = None
         if parents:
             direct, ultimate = self._parent(lei, DIRECT_PARENT), self._parent(lei, ULTIMATE_PARENT)
-        try:
+        with unreadable(f"unreadable LEI record {lei}", adapter=self.name, also=(ValueError,)):
             record = LeiRecord.from_record(data)
             mapped = map_record(
                 record, self.name, self.authorities, direct_parent=direct, ultimate_parent=ultimate
             )
-        except (ValidationError, ValueError) as exc:
-            raise ProtocolError(f"unreadable LEI record {lei}: {exc}", adapter=self.name) from exc
         self._log_notes(mapped)
         return mapped
 
     def _parent(self, lei: str, relation: str) -> str | None:
-        try:
-            response = self.client.request("GET", f"{RECORDS_PATH}/{lei}/{relation}")
-        except NotFoundError:
+        path = f"{RECORDS_PATH}/{lei}/{relation}"
+        response = none_if_not_found(lambda: self.client.request("GET", path))
+        if response is None:
             return None
         data = response.payload["data"]
         parent = data.get("id") if isinstance(data, dict) else None
@@ -218,11 +229,16 @@ class GleifAdapter:
 
     def _list(self, filters: Mapping[str, str]) -> list[CompanyCandidate]:
         candidates: list[CompanyCandidate] = []
-        page = 1
-        while page <= self.max_pages:
-            params = {**filters, PAGE_SIZE: str(self.page_size), PAGE_NUMBER: str(page)}
-            response = self.client.request("GET", RECORDS_PATH, params=params)
-            for item in self._data_list(response):
+        paginator = PageNumberPaginator(
+            page_size=self.page_size,
+            page_param=PAGE_NUMBER,
+            size_param=PAGE_SIZE,
+            maximum_page=self.max_pages,
+            total_pages=_last_page,
+        )
+        pages = Pages(self.client, RECORDS_PATH, paginator, params=filters, records=self._data_list)
+        for page in pages:
+            for item in page.records:
                 rank = len(candidates) + 1
                 try:
                     record = LeiRecord.from_record(item)
@@ -232,11 +248,6 @@ class GleifAdapter:
                     continue
                 self._log_notes(mapped)
                 candidates.append(mapped.candidate)
-            meta = response.payload.get("meta")
-            pagination = Meta.model_validate(meta).pagination if isinstance(meta, dict) else None
-            if pagination is None or pagination.currentPage >= pagination.lastPage:
-                break
-            page += 1
         if self.parents_in_search:
             candidates = [self._with_parents(c) for c in candidates]
         return candidates

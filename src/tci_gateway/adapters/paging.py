@@ -40,10 +40,10 @@ __all__ = [
     "Paginator",
     "RecordsReader",
     "SinglePagePaginator",
+    "int_or_none",
     "iter_records",
     "records_at",
     "value_at",
-    "whole_number",
 ]
 
 RecordsReader = Callable[[ApiResponse], Sequence[Any] | None]
@@ -84,7 +84,7 @@ def value_at(payload: Any, path: str) -> Any:
     return value
 
 
-def whole_number(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
     """``value`` when it is an int (not a bool), else ``None``."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -198,10 +198,10 @@ class PageNumberPaginator(Paginator):
         return self.page_size is None or count >= self.page_size
 
     def update_request(self, request: PageRequest) -> None:
-        """Put the page number (and size) in the query."""
-        request.params[self.page_param] = str(self.page)
+        """Put the page size (when sent) and number in the query."""
         if self.size_param and self.page_size:
             request.params[self.size_param] = str(self.page_size)
+        request.params[self.page_param] = str(self.page)
 
 
 class OffsetPaginator(Paginator):

@@ -18,6 +18,7 @@ from tci_gateway.adapters.paging import (
     Pages,
     Paginator,
     SinglePagePaginator,
+    int_or_none,
     iter_records,
     records_at,
     value_at,
@@ -40,6 +41,7 @@ __all__ = [
     "Pages",
     "Paginator",
     "SinglePagePaginator",
+    "int_or_none",
     "iter_records",
     "records_at",
     "value_at",
@@ -142,3 +144,15 @@ __all__ += [
     "basic_credentials",
     "secret_fingerprint",
 ]
+
+# T4: the wire-model base and the field types every adapter's wire.py reads with.
+from tci_gateway.adapters.wire import (  # noqa: E402
+    Amount,
+    OptText,
+    Text,
+    TextTimestamp,
+    Timestamp,
+    WireModel,
+)
+
+__all__ += ["Amount", "OptText", "Text", "TextTimestamp", "Timestamp", "WireModel"]

@@ -20,7 +20,7 @@ from tci_adapters.coface.mapping import (
     resolve_status,
 )
 from tci_adapters.coface.options import parse_status_overrides
-from tci_adapters.coface.portfolio import Page, entries
+from tci_adapters.coface.portfolio import entries
 from tci_adapters.coface.wire import CreditLimit
 from tci_gateway.adapters.contract import PortfolioEntry
 from tci_gateway.domain.cover import CoverStatus, covered_limit
@@ -228,7 +228,7 @@ def test_portfolio_pages_from_the_fixtures() -> None:
     items = []
     for number, offset in ((1, 0), (2, 3), (3, 6)):
         records = loads((FIXTURES / f"portfolio_page_{number}.json").read_bytes())["creditLimits"]
-        items += list(entries(Page(records, offset, 8), "EUR"))
+        items += list(entries(records, offset, "EUR"))
     by_buyer = {i.insurer_buyer_id: i for i in items if isinstance(i, PortfolioEntry)}
     assert {k: v.decision.status for k, v in by_buyer.items()} == {
         "71234567": S.APPROVED,
@@ -248,7 +248,7 @@ def test_portfolio_pages_from_the_fixtures() -> None:
 
 def test_unreadable_records_are_errors_as_data() -> None:
     records = loads((FIXTURES / "portfolio_bad_records.json").read_bytes())["creditLimits"]
-    items = list(entries(Page(records, 40, None), "EUR"))
+    items = list(entries(records, 40, "EUR"))
     good = [i for i in items if isinstance(i, PortfolioEntry)]
     errors = [i for i in items if isinstance(i, RecordError)]
     assert [e.insurer_buyer_id for e in good] == ["71234581"]
