@@ -21,9 +21,8 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from tci_gateway.adapters.contract import CoverRequestResult
+from tci_gateway.adapters.toolkit import unreadable
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.errors import ConfigError, ProtocolError
 from tci_gateway.http.jsonexact import dumps, loads
@@ -116,10 +115,8 @@ def parse_webhook(
     target = currency or own or (agg.currencyCode if agg is not None else None)
     if target is None:
         raise ProtocolError("the callback's cover has no currency: pass currency=", **ctx)
-    try:
+    with unreadable("unreadable cover in the callback", adapter=adapter, also=(MappingError,)):
         decision = map_cover(cover, target.upper(), status_overrides=status_overrides)
-    except (MappingError, ValidationError) as exc:
-        raise ProtocolError(f"unreadable cover in the callback: {exc}", **ctx) from exc
     return CoverRequestResult(
         client_reference, notification.jobId, pending=False, decision=decision
     )
