@@ -165,7 +165,7 @@ def _refuse_conflicts(session: Session, keep: int, drop: int) -> None:
             f"{_policy_keys(session, covered)}: the insurer treats them as two buyers"
         )
     cases = cast(Table, ClaimCaseRow.__table__).c
-    both_open = shared(cases.policy_id, cases.buyer_id, cases.state == CaseState.OPEN.value)
+    both_open = shared(cases.policy_id, cases.buyer_id, cases.state == CaseState.OPEN)
     if both_open:
         raise MergeConflict(
             f"buyers {keep} and {drop} both have an open claim case under policy "
