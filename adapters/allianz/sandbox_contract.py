@@ -14,10 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tci_gateway.adapters.contract import BuyerQuery, PolicyRef
 from tci_gateway.adapters.contract_testing import ContractFixture
-from tci_gateway.domain.identifiers import Scheme, parse_identifier
-from tci_gateway.domain.money import Money
+from tci_gateway.adapters.sandbox_support import insurer_contract_fixture
 
 BUSINESS_UNIT = "ACI"
 POLICY_ID = "CONTRACT-P1"
@@ -100,24 +98,12 @@ def contract_seed() -> dict[str, Any]:
 
 def contract_fixture(token_ttl: float, token_path: str, decision_delay: float) -> ContractFixture:
     """What the contract suite should find in :func:`contract_seed`."""
-    return ContractFixture(
-        policy=PolicyRef(
-            key="contract-policy",
-            currency="EUR",
-            external_ref={"business_unit_code": BUSINESS_UNIT, "policy_id": POLICY_ID},
-        ),
-        known_buyer=BuyerQuery(
-            country="FR", identifier=parse_identifier(Scheme.VAT, "FR11123456782")
-        ),
+    return insurer_contract_fixture(
+        external_ref={"business_unit_code": BUSINESS_UNIT, "policy_id": POLICY_ID},
         known_buyer_id="900000001",
-        unknown_buyer=BuyerQuery(
-            country="DE", identifier=parse_identifier(Scheme.VAT, "DE246813573")
-        ),
-        portfolio_size=4,
         uncovered_buyer_id="900000004",
-        small_amount=Money(Decimal(10000), "EUR"),
-        token_lifetime=float(token_ttl),
-        auth_request=("POST", token_path),
-        referred_amount=Money(Decimal(200000), "EUR"),
+        portfolio_size=4,
+        token_ttl=token_ttl,
+        token_path=token_path,
         decision_delay=decision_delay,
     )

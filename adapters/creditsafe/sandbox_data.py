@@ -11,14 +11,12 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from tci_gateway.adapters.contract import CompanyQuery
 from tci_gateway.adapters.contract_testing import BureauContractFixture
+from tci_gateway.adapters.sandbox_support import CONTRACT_CRN, bureau_contract_fixture
 from tci_gateway.domain.identifiers import Scheme, parse_identifier
 
 CONTRACT_ID = "GB-0-09990101"
-CONTRACT_CRN = "09990101"
 CONTRACT_VAT = "GB999010141"
-UNKNOWN_CRN = "09990999"
 
 
 def search_result(
@@ -146,19 +144,14 @@ def contract_seed() -> dict[str, Any]:
 
 def contract_fixture(token_lifetime: float, token_path: str) -> BureauContractFixture:
     """What the contract suite should find in :func:`contract_seed`."""
-    return BureauContractFixture(
-        known_company=CompanyQuery(
-            country="GB", identifier=parse_identifier(Scheme.GB_CRN, CONTRACT_CRN)
-        ),
-        known_provider_id=CONTRACT_ID,
-        unknown_company=CompanyQuery(
-            country="GB", identifier=parse_identifier(Scheme.GB_CRN, UNKNOWN_CRN)
-        ),
-        expected_identifiers=(
-            parse_identifier(Scheme.GB_CRN, CONTRACT_CRN),
-            parse_identifier(Scheme.VAT, CONTRACT_VAT),
-        ),
+    identifiers = (
+        parse_identifier(Scheme.GB_CRN, CONTRACT_CRN),
+        parse_identifier(Scheme.VAT, CONTRACT_VAT),
+    )
+    return bureau_contract_fixture(
+        CONTRACT_ID,
+        identifiers,
         has_assessment=True,
         token_lifetime=token_lifetime,
-        auth_request=("POST", token_path),
+        token_path=token_path,
     )

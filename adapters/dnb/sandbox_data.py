@@ -12,8 +12,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tci_gateway.adapters.contract import CompanyQuery
 from tci_gateway.adapters.contract_testing import BureauContractFixture
+from tci_gateway.adapters.sandbox_support import CONTRACT_CRN, bureau_contract_fixture
 from tci_gateway.domain.identifiers import Scheme, parse_identifier
 
 RISK_PARTS = frozenset({"dnbAssessment"})
@@ -25,8 +25,6 @@ CONTRACT_DUNS = "219900101"
 PARENT_DUNS = "219900202"
 BRANCH_DUNS = "219900303"
 GERMAN_DUNS = "319900404"
-CONTRACT_CRN = "09990101"
-UNKNOWN_CRN = "09990999"
 
 
 def organization(
@@ -152,19 +150,14 @@ def contract_seed() -> dict[str, Any]:
 
 def contract_fixture(token_lifetime: float, token_path: str) -> BureauContractFixture:
     """What the contract suite should find in :func:`contract_seed`."""
-    return BureauContractFixture(
-        known_company=CompanyQuery(
-            country="GB", identifier=parse_identifier(Scheme.GB_CRN, CONTRACT_CRN)
-        ),
-        known_provider_id=CONTRACT_DUNS,
-        unknown_company=CompanyQuery(
-            country="GB", identifier=parse_identifier(Scheme.GB_CRN, UNKNOWN_CRN)
-        ),
-        expected_identifiers=(
-            parse_identifier(Scheme.DUNS, CONTRACT_DUNS),
-            parse_identifier(Scheme.GB_CRN, CONTRACT_CRN),
-        ),
+    identifiers = (
+        parse_identifier(Scheme.DUNS, CONTRACT_DUNS),
+        parse_identifier(Scheme.GB_CRN, CONTRACT_CRN),
+    )
+    return bureau_contract_fixture(
+        CONTRACT_DUNS,
+        identifiers,
         has_assessment=True,
         token_lifetime=token_lifetime,
-        auth_request=("POST", token_path),
+        token_path=token_path,
     )

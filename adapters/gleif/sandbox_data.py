@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tci_gateway.adapters.contract import CompanyQuery
 from tci_gateway.adapters.contract_testing import BureauContractFixture
+from tci_gateway.adapters.sandbox_support import CONTRACT_CRN, bureau_contract_fixture
 from tci_gateway.domain.identifiers import Scheme, parse_identifier
 
 CONTRACT_LEI = "5299000TCIGWCNTRA019"
 CONTRACT_PARENT_LEI = "5299000TCIGWCNTRB086"
 CONTRACT_OTHER_LEI = "5299000TCIGWCNTRZ045"
-CONTRACT_CRN = "09990101"
-UNKNOWN_CRN = "09990999"
 
 
 def address(lines: list[str], city: str, country: str, postcode: str | None) -> dict[str, Any]:
@@ -151,19 +149,8 @@ def contract_seed() -> dict[str, Any]:
 
 def contract_fixture() -> BureauContractFixture:
     """What the contract suite should find in :func:`contract_seed`."""
-    return BureauContractFixture(
-        known_company=CompanyQuery(
-            country="GB", identifier=parse_identifier(Scheme.GB_CRN, CONTRACT_CRN)
-        ),
-        known_provider_id=CONTRACT_LEI,
-        unknown_company=CompanyQuery(
-            country="GB", identifier=parse_identifier(Scheme.GB_CRN, UNKNOWN_CRN)
-        ),
-        expected_identifiers=(
-            parse_identifier(Scheme.LEI, CONTRACT_LEI),
-            parse_identifier(Scheme.GB_CRN, CONTRACT_CRN),
-        ),
-        has_assessment=False,
-        token_lifetime=None,
-        auth_request=None,
+    identifiers = (
+        parse_identifier(Scheme.LEI, CONTRACT_LEI),
+        parse_identifier(Scheme.GB_CRN, CONTRACT_CRN),
     )
+    return bureau_contract_fixture(CONTRACT_LEI, identifiers, has_assessment=False)
