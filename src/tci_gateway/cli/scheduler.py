@@ -118,9 +118,7 @@ def run_cmd(
             policies=policies,
             leader=leader,
             clock=sim.now if sim else (state.now if once else wall_clock),
-            exposure_options=lambda: wiring.exposure_options(ledger),
-            claims_options=lambda: wiring.claims_options(ledger),
-            sync_options=lambda: {"staging_retention_days": settings.sync.staging_retention_days},
+            options=lambda: wiring.nightly_options(ledger),
         )
         runner = SchedulerRunner(dispatcher, leader)
         sqlite = ledger.engine.dialect.name == "sqlite"

@@ -47,12 +47,10 @@ from tci_gateway.scheduler.jobs import (
     JobContext,
     JobFunction,
     JobSpec,
-    no_claims_options,
-    no_exposure_options,
-    no_sync_options,
     resolve,
 )
 from tci_gateway.scheduler.leader import Clock, Leader, wall_clock
+from tci_gateway.services.nightly import NightlyOptions
 
 RUNS_AFTER: dict[str, tuple[str, ...]] = {
     "claims_run": ("limit_sync",),
@@ -112,14 +110,10 @@ class Dispatcher:
         wall: Clock = wall_clock,
         jobs: Mapping[str, JobSpec] = JOBS,
         order: Mapping[str, tuple[str, ...]] = RUNS_AFTER,
-        exposure_options: Callable[[], Any] = no_exposure_options,
-        claims_options: Callable[[], Any] = no_claims_options,
-        sync_options: Callable[[], Any] = no_sync_options,
+        options: Callable[[], NightlyOptions] = NightlyOptions,
     ) -> None:
         self.settings = settings
-        self.exposure_options = exposure_options
-        self.claims_options = claims_options
-        self.sync_options = sync_options
+        self.options = options  # the nightly cycle's, built per run (the day's FX rates)
         self.ledger, self.adapters, self.policies = ledger, adapters, policies
         self.leader, self.owner = leader, leader.owner
         self.clock, self.wall = clock, wall
@@ -263,9 +257,7 @@ class Dispatcher:
             now,
             day,
             job,
-            self.exposure_options,
-            self.claims_options,
-            self.sync_options,
+            self.options,
         )
         extra: dict[str, Any]
         try:

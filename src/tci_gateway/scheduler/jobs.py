@@ -28,7 +28,6 @@ from tci_gateway.services.claims import poll_cases
 from tci_gateway.services.cover_requests import reconcile
 from tci_gateway.services.nightly import (
     LIMIT_SYNC_STEPS,
-    ExposureOptions,
     NightlyCycle,
     NightlyOptions,
     Step,
@@ -51,36 +50,14 @@ class JobContext:
     now: datetime
     business_date: date
     job: str
-    # Transitional (until the dispatcher passes ``options``): the three old factories,
-    # each giving a typed options object or an empty mapping (defaults).
-    exposure_options: Callable[[], Any] = dict
-    claims_options: Callable[[], Any] = dict
-    sync_options: Callable[[], Any] = dict
-    options: Callable[[], NightlyOptions] | None = None
+    options: Callable[[], NightlyOptions] = NightlyOptions
 
     def cycle(self) -> NightlyCycle:
         """The nightly cycle over this context (its options built now, before any unit
         of work: on SQLite a second transaction would wait for the first)."""
-        if self.options is not None:
-            options = self.options()
-        else:
-            sync = dict(self.sync_options())
-            options = NightlyOptions(
-                staging_retention_days=sync.get("staging_retention_days", 90),
-                exposure=self.exposure_options() or ExposureOptions(),
-                claims=self.claims_options() or None,
-            )
         return NightlyCycle(
-            self.ledger, self.policies, self.adapters, now=self.now, options=options
+            self.ledger, self.policies, self.adapters, now=self.now, options=self.options()
         )
-
-
-def no_exposure_options() -> dict[str, Any]:
-    """Transitional: exposure with its defaults."""
-    return {}
-
-
-no_claims_options = no_sync_options = no_exposure_options
 
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
@@ -210,7 +187,8 @@ def claims_run(context: JobContext) -> dict[str, Any]:
 def alert_digest(context: JobContext) -> dict[str, Any]:
     """The business date's alerts, logged as one ``alert_digest`` event and returned as
     counts per kind and per severity."""
-    digest = context.cycle().digest(context.business_date)
+    cycle = NightlyCycle(context.ledger, context.policies, context.adapters, now=context.now)
+    digest = cycle.digest(context.business_date)  # reads only: no options (no FX) needed
     get_logger(job=context.job).info(
         "alert_digest",
         business_date=str(digest.business_date),
