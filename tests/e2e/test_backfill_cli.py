@@ -20,7 +20,7 @@ from tci_gateway.ledger.tables import CoverDecisionRow, SyncRunRow
 from .conftest import REPO, run_tci
 from .test_sync_faults import cleanup, config, serve  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def count(url: str, table: type) -> int:

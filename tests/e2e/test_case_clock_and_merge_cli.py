@@ -13,7 +13,7 @@ import pytest
 from .conftest import REPO, run_tci
 from .test_claims_cli import demo_config
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEMO = REPO / "fixtures" / "demo"
 FEB20 = ("--as-of", "2027-02-20T10:00:00+00:00")

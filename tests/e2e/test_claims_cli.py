@@ -47,6 +47,7 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_deadlines_claims_run_list_show_pack_confirm(tmp_path: Path, config: Path) -> None:
     code, out, err = tci(tmp_path, config, "--json", *AS_OF, "deadlines", "--within", "7")
     assert code == 0, err

@@ -27,7 +27,7 @@ from tci_gateway.ledger.engine import make_engine, normalise_url
 from ..conftest import PG_URL
 from .claims_setup import Action, Fault, World, api_actions, build, ledger_actions, ledger_cases
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 Make = Callable[..., World]
 

@@ -25,7 +25,7 @@ import pytest
 
 from .cover_setup import AMOUNT, CoverWorld, Request, build
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TRIALS = int(os.environ.get("TCI_COVER_FAULT_TRIALS", "6"))
 STATUS = ("cover", "status")

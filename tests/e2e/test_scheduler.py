@@ -20,7 +20,7 @@ from tci_gateway.ledger.engine import make_engine, normalise_url
 
 from .conftest import REPO, TCI, run_tci
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 DEMO = REPO / "fixtures" / "demo"

@@ -16,7 +16,7 @@ from tci_gateway.ledger.tables import SyncRunRow, SyncStagingRow
 from .conftest import run_tci
 from .test_sync_faults import cleanup, config, counts, serve  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def runs(url: str) -> list[tuple[str, int, int, int]]:

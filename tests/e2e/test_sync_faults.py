@@ -24,7 +24,7 @@ from tci_gateway.ledger.tables import CoverDecisionRow, PolicyRow, SyncRunRow, S
 
 from .conftest import TCI, run_tci
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TERMS = """currency = "EUR"
 insured_percentage = 90

@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tci_gateway.adapters.contract import (
@@ -84,6 +85,7 @@ class FakeBureau:
         pass
 
 
+@pytest.mark.slow
 def test_fixture_resolves_with_precision_one(ledger: Ledger, tmp_path: Path) -> None:
     truth, branches = {}, {}
     extra = json.loads((FIXTURE / "bureau_identifiers.json").read_text(encoding="utf-8"))

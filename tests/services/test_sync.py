@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tci_gateway.domain.alerts import AlertKind
@@ -188,6 +189,7 @@ def test_an_interrupted_run_is_marked_and_the_next_completes(ledger: Ledger) -> 
     assert runs[1][0] == "succeeded"
 
 
+@pytest.mark.slow
 def test_large_portfolio_reconciles_in_batches(ledger: Ledger) -> None:
     items = [entry(str(i), decision(str(1000 + i))) for i in range(2500)]
     first = sync_limits(ledger, FakeInsurer(items=list(items)), POLICY, now=NOW)

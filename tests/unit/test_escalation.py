@@ -329,6 +329,7 @@ def terms_and_path(draw: st.DrawFn) -> tuple[PolicyTerms, EscalationPath]:
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.filter_too_much])
 @given(terms_and_path(), st.dates(date(2000, 1, 1), date(2100, 12, 31)))
+@pytest.mark.slow
 def test_an_accepted_path_meets_every_deadline(
     case: tuple[PolicyTerms, EscalationPath], due_date: date
 ) -> None:
