@@ -31,20 +31,26 @@ Seed format (:meth:`AllianzSandbox.seed`, option ``seed`` as a JSON file or a ma
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
-from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls
+from tci_gateway.adapters.sandbox_support import (
+    BearerTokens,
+    FaultQueue,
+    SandboxControls,
+    find_route,
+    sandbox_credentials,
+    serve_with_fault,
+    serves_path,
+)
 from tci_gateway.http.jsonexact import loads
 
 from .options import DEFAULT_CALLBACK_HEADER, DEFAULT_REFERENCE_FIELD, decimal_option, resolve_paths
@@ -88,10 +94,7 @@ class AllianzSandbox(SandboxControls):
         callback_header: str = DEFAULT_CALLBACK_HEADER,
         reference_field: str = DEFAULT_REFERENCE_FIELD,
     ) -> None:
-        given = dict(credentials or {})
-        self.credentials: Mapping[str, str] = {
-            "api_key": str(given.get("api_key") or secrets.token_urlsafe(24))
-        }
+        self.credentials: Mapping[str, str] = sandbox_credentials(credentials, ["api_key"], size=24)
         self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.max_page_size = int(max_page_size)
@@ -106,7 +109,7 @@ class AllianzSandbox(SandboxControls):
             reference_field=reference_field,
         )
         self.overdues = OverdueBook(self.book, reference_field)
-        self._tokens: dict[str, datetime] = {}
+        self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl)
         self._lock = threading.RLock()
         self._faults = FaultQueue(self._lock)
         self._routes = self._route_table()
@@ -140,15 +143,9 @@ class AllianzSandbox(SandboxControls):
 
     # -- seeding ------------------------------------------------------------------------
 
-    @classmethod
-    def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> AllianzSandbox:
-        """A sandbox seeded from a JSON file (path) or a mapping (module docstring)."""
-        sandbox = cls(**options)
-        sandbox.seed(source if isinstance(source, Mapping) else loads(Path(source).read_bytes()))
-        return sandbox
-
     def seed(self, data: Mapping[str, Any]) -> None:
-        """Add policies, companies, covers, cover requests and overdues (wire shape)."""
+        """Add policies, companies, covers, cover requests and overdues (wire shape,
+        module docstring)."""
         with self._lock:
             now = self.clock()
             for policy in data.get("policies", []):
@@ -206,38 +203,26 @@ class AllianzSandbox(SandboxControls):
         is_auth = path == self.paths["token"]
         cover_read = self._is_cover_read(method, path)
         fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=cover_read)
-        if fault is not None and fault.after_processing:
-            with contextlib.suppress(Refused):  # applied (or refused), then the fault
-                self._serve_plain(request, method, path, is_auth)
-            return fault_response(fault, request)
-        if fault is not None and fault.unknown_code is None:
-            return fault_response(fault, request)
-        response = self._serve_plain(request, method, path, is_auth)
-        if fault is not None and fault.unknown_code is not None:
-            return _rewrite_codes(response, fault.unknown_code)
-        return response
+
+        def serve(unknown_code: str | None) -> httpx.Response:
+            response = self._serve_plain(request, method, path, is_auth)
+            return response if unknown_code is None else _rewrite_codes(response, unknown_code)
+
+        return serve_with_fault(fault, serve, lambda f: fault_response(f, request), (Refused,))
 
     def _serve_plain(
         self, request: httpx.Request, method: str, path: str, is_auth: bool
     ) -> httpx.Response:
-        handler, match = self._route(method, path)
+        found = find_route(self._routes, method, path)
+        if found is None:
+            if serves_path(self._routes, path):
+                raise Refused(405, "Method not allowed", plain=True)
+            raise Refused(404, "Resource not found", plain=True)
+        handler, match = found
         if not is_auth:
             self._check_bearer(request)
             self.book.decide_due(self.clock())
         return handler(request, match)
-
-    def _route(self, method: str, path: str) -> tuple[Handler, re.Match[str]]:
-        known_path = False
-        for route_method, pattern, handler in self._routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            if route_method == method:
-                return handler, match
-            known_path = True
-        if known_path:
-            raise Refused(405, "Method not allowed", plain=True)
-        raise Refused(404, "Resource not found", plain=True)
 
     def _is_cover_read(self, method: str, path: str) -> bool:
         if method == "POST":
@@ -257,17 +242,12 @@ class AllianzSandbox(SandboxControls):
             given.encode(), expected.encode()
         ):
             raise Refused(401, "Invalid API key", plain=True)
-        now = self.clock()
-        self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
-        token = secrets.token_urlsafe(24)
-        self._tokens[token] = now + timedelta(seconds=self.token_ttl)
+        token = self._tokens.issue()
         reply = {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl}
         return ok(200, reply)
 
     def _check_bearer(self, request: httpx.Request) -> None:
-        scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-        expires = self._tokens.get(token) if scheme == "Bearer" else None
-        if expires is None or expires <= self.clock():
+        if not self._tokens.valid(request):
             raise Refused(401, "Unauthorized", plain=True)
 
     # -- handlers -----------------------------------------------------------------------

@@ -18,22 +18,26 @@ injected faults (:meth:`AtradiusSandbox.inject`).
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
 import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import ContractFixture, Fault, SandboxClock
-from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls
-from tci_gateway.http.jsonexact import loads
+from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.sandbox_support import (
+    BearerTokens,
+    FaultQueue,
+    SandboxControls,
+    find_route,
+    sandbox_credentials,
+    serve_with_fault,
+)
 
 from .sandbox_contract import contract_fixture, contract_seed
 from .sandbox_covers import COVER_TYPES, CoverBook, Refused, check_amount
@@ -74,11 +78,8 @@ class AtradiusSandbox(SandboxControls):
         decision_delay: float = 60,
         partial_ratio: Any = "0.5",
     ) -> None:
-        given = dict(credentials or {})
-        self.credentials: Mapping[str, str] = {
-            name: str(given.get(name) or secrets.token_urlsafe(18))
-            for name in ("client_id", "client_secret", "app_key")
-        }
+        names = ("client_id", "client_secret", "app_key")
+        self.credentials: Mapping[str, str] = sandbox_credentials(credentials, names)
         self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.received: Counter[tuple[str, str]] = Counter()
@@ -89,7 +90,7 @@ class AtradiusSandbox(SandboxControls):
             decision_delay=float(decision_delay),
             partial_ratio=_decimal(partial_ratio, "partial_ratio"),
         )
-        self._tokens: dict[str, datetime] = {}
+        self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl)
         self._lock = threading.RLock()
         self._faults = FaultQueue(self._lock)
         buyer = re.escape(BUYERS_PATH)
@@ -111,23 +112,12 @@ class AtradiusSandbox(SandboxControls):
 
     # -- seeding ------------------------------------------------------------------------
 
-    @classmethod
-    def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> AtradiusSandbox:
-        """A sandbox seeded from a JSON file (path) or a mapping of ``{customers:
-        [{customerId, policies: [{policyId, policyCurrency, policyStartDate,
-        policyExpiryDate}]}], buyers: [wire buyer], covers: [wire cover], historic:
-        [wire cover]}``."""
-        sandbox = cls(**options)
-        if isinstance(source, Mapping):
-            sandbox.seed(source)
-        else:
-            sandbox.seed(loads(Path(source).read_bytes()))
-        return sandbox
-
     def seed(self, data: Mapping[str, Any]) -> None:
-        """Add customers, buyers, covers and ``historic`` records (wire shape, served
-        by ``covers/historic`` only). A cover without customerId gets the customer
-        holding its policy; a REFERRED cover is decided later."""
+        """Add ``{customers: [{customerId, policies: [{policyId, policyCurrency,
+        policyStartDate, policyExpiryDate}]}], buyers: [wire buyer], covers: [wire cover],
+        historic: [wire cover]}`` (``historic`` records are served by ``covers/historic``
+        only). A cover without customerId gets the customer holding its policy; a
+        REFERRED cover is decided later."""
         with self._lock:
             for customer in data.get("customers", []):
                 policies = self.customers.setdefault(str(customer["customerId"]), {})
@@ -180,13 +170,11 @@ class AtradiusSandbox(SandboxControls):
         is_auth = path in (TOKEN_PATH, TOKEN_PATH_V1)
         covers_read = method == "GET" and path.startswith(COVERS_PATH)
         fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=covers_read)
-        if fault is not None and fault.after_processing:
-            with contextlib.suppress(Refused):  # applied (or refused), then the fault
-                self._serve_plain(request, method, path, is_auth)
-            return fault_response(fault, request)
-        if fault is not None and fault.unknown_code is None:
-            return fault_response(fault, request)
-        return self._serve_plain(request, method, path, is_auth, fault)
+
+        def serve(unknown_code: str | None) -> httpx.Response:
+            return self._serve_plain(request, method, path, is_auth, unknown_code)
+
+        return serve_with_fault(fault, serve, lambda f: fault_response(f, request), (Refused,))
 
     def _serve_plain(
         self,
@@ -194,25 +182,18 @@ class AtradiusSandbox(SandboxControls):
         method: str,
         path: str,
         is_auth: bool,
-        fault: Fault | None = None,
+        unknown_code: str | None = None,
     ) -> httpx.Response:
-        found = self._route(method, path)
+        found = find_route(self._routes, method, path)
         if found is None:
             return error(403, "Forbidden")
         handler, match = found
         if not is_auth:
             self._check_bearer(request)
             self.book.decide_due(self.clock())
-        if fault is not None and handler == self._list_covers:
-            return self._list_covers(request, match, unknown_code=fault.unknown_code)
+        if unknown_code is not None and handler == self._list_covers:
+            return self._list_covers(request, match, unknown_code=unknown_code)
         return handler(request, match)
-
-    def _route(self, method: str, path: str) -> tuple[Handler, re.Match[str]] | None:
-        for route_method, pattern, handler in self._routes:
-            match = pattern.fullmatch(path)
-            if match is not None and route_method == method:
-                return handler, match
-        return None
 
     # -- auth ---------------------------------------------------------------------------
 
@@ -233,19 +214,14 @@ class AtradiusSandbox(SandboxControls):
             f"{user}:{password}".encode(), expected.encode()
         ):
             return error(401, "Invalid client credentials")
-        now = self.clock()
-        self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
-        token = secrets.token_urlsafe(24)
-        self._tokens[token] = now + timedelta(seconds=self.token_ttl)
+        token = self._tokens.issue()
         data = {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl}
         return ok(200, data)
 
     def _check_bearer(self, request: httpx.Request) -> None:
         if not self._app_key_ok(request):
             raise Refused(401, "Invalid or missing Atradius-App-Key")
-        scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-        expires = self._tokens.get(token) if scheme == "Bearer" else None
-        if expires is None or expires <= self.clock():
+        if not self._tokens.valid(request):
             raise Refused(401, "Invalid or expired access token")
 
     # -- buyers -------------------------------------------------------------------------

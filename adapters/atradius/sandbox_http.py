@@ -11,8 +11,9 @@ import httpx
 
 from tci_gateway.adapters.contract_testing import Fault
 from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
+from tci_gateway.adapters.sandbox_support import json_object
+from tci_gateway.adapters.sandbox_support import query_params as shared_query_params
 from tci_gateway.adapters.toolkit import find_alpha2, to_alpha3, vat_prefix
-from tci_gateway.http.jsonexact import loads
 
 from .mapping import UID_TYPES
 from .sandbox_covers import Refused
@@ -39,24 +40,18 @@ def query_params(
     request: httpx.Request, allowed: set[str], required: tuple[str, ...]
 ) -> dict[str, str]:
     """The query parameters; an unknown or a missing one is refused (400)."""
-    query = request.url.params
-    for key in query:
-        if key not in allowed:
-            raise Refused(400, "Unknown query parameter", key)
-    for key in required:
-        if not query.get(key, "").strip():
-            raise Refused(400, "Mandatory parameter missing", key)
-    return {key: query[key].strip() for key in query}
+    return shared_query_params(
+        request,
+        allowed,
+        required,
+        unknown=lambda key: Refused(400, "Unknown query parameter", key),
+        missing=lambda key: Refused(400, "Mandatory parameter missing", key),
+    )
 
 
 def json_body(request: httpx.Request, required: tuple[str, ...]) -> dict[str, Any]:
     """The JSON object body (numbers as Decimal); missing fields are refused (400)."""
-    try:
-        body = loads(request.content)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "Malformed JSON body") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "Malformed JSON body")
+    body = json_object(request, lambda: Refused(400, "Malformed JSON body"))
     for key in required:
         if body.get(key) in (None, ""):
             raise Refused(400, "Mandatory field missing", key)

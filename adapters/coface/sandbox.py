@@ -29,9 +29,7 @@ seconds after seeding.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -43,7 +41,13 @@ from typing import Any
 import httpx
 
 from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
-from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls
+from tci_gateway.adapters.sandbox_support import (
+    FaultQueue,
+    SandboxControls,
+    find_route,
+    sandbox_credentials,
+    serve_with_fault,
+)
 from tci_gateway.http.jsonexact import loads
 
 from .options import Paths
@@ -96,10 +100,7 @@ class CofaceSandbox(SandboxControls):
         lockout_max: float = 900,
         overdue_types: Iterable[str] = ("OVERDUE",),
     ) -> None:
-        given = dict(credentials or {})
-        self.credentials: Mapping[str, str] = {
-            name: str(given.get(name) or secrets.token_urlsafe(18)) for name in CREDENTIAL_NAMES
-        }
+        self.credentials: Mapping[str, str] = sandbox_credentials(credentials, CREDENTIAL_NAMES)
         self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.paths = Paths.parse(paths)
         self.max_limit = int(max_limit)
@@ -137,7 +138,7 @@ class CofaceSandbox(SandboxControls):
         ]
         # Fixed paths first, so "/companies/identifier" is never read as an EasyNumber.
         routes.sort(key=lambda route: "{" in self.paths[route[1]])
-        self._routes = [(m, name, self.paths.pattern(name), h) for m, name, h in routes]
+        self._routes = [(m, self.paths.pattern(name), (name, h)) for m, name, h in routes]
 
     @property
     def token_ttl(self) -> int:
@@ -183,18 +184,17 @@ class CofaceSandbox(SandboxControls):
         with self._lock:
             method, path = self._receive(request)
             is_auth = self.paths.pattern("token").fullmatch(path) is not None
-            found = self._route(method, path)
-            portfolio = found is not None and found[0] == "portfolio"
+            found = find_route(self._routes, method, path)
+            portfolio = found is not None and found[0][0] == "portfolio"
             fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=portfolio)
+
+            def serve(unknown_code: str | None) -> httpx.Response:
+                return self._serve(request, method, path, is_auth, unknown_code)
+
             try:
-                if fault is not None and fault.after_processing:
-                    with contextlib.suppress(Refused):  # applied (or refused), then the fault
-                        self._serve(request, method, path, is_auth)
-                    return fault_response(fault, request)
-                if fault is not None and fault.unknown_code is None:
-                    return fault_response(fault, request)
-                unknown = fault.unknown_code if fault is not None else None
-                return self._serve(request, method, path, is_auth, unknown)
+                return serve_with_fault(
+                    fault, serve, lambda f: fault_response(f, request), (Refused,)
+                )
             except Refused as refusal:
                 return refusal.response()
 
@@ -206,10 +206,10 @@ class CofaceSandbox(SandboxControls):
         is_auth: bool,
         unknown_code: str | None = None,
     ) -> httpx.Response:
-        found = self._route(method, path)
+        found = find_route(self._routes, method, path)
         if found is None:
             raise Refused(403, "FORBIDDEN", "Missing Authentication Token", gateway=True)
-        name, handler, match = found
+        (name, handler), match = found
         if not is_auth:
             self.guard.check_token(request)
             self._scope(request)
@@ -217,13 +217,6 @@ class CofaceSandbox(SandboxControls):
         if name == "portfolio":
             return self._portfolio(request, match, unknown_code)
         return handler(request, match)
-
-    def _route(self, method: str, path: str) -> tuple[str, Handler, re.Match[str]] | None:
-        for route_method, name, pattern, handler in self._routes:
-            match = pattern.fullmatch(path)
-            if match is not None and route_method == method:
-                return name, handler, match
-        return None
 
     def _scope(self, request: httpx.Request) -> str | None:
         number = request.headers.get(POLICY_HEADER, "").strip() or None

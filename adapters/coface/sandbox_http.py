@@ -17,9 +17,11 @@ import httpx
 
 from tci_gateway.adapters.contract_testing import Fault
 from tci_gateway.adapters.sandbox_support import fault_response as shared_fault_response
+from tci_gateway.adapters.sandbox_support import json_object
+from tci_gateway.adapters.sandbox_support import query_params as shared_query_params
 from tci_gateway.adapters.toolkit import MappingError, to_alpha3
 from tci_gateway.domain.money import minor_units
-from tci_gateway.http.jsonexact import dumps, loads
+from tci_gateway.http.jsonexact import dumps
 
 _JSON = {"Content-Type": "application/json"}
 _SEPARATORS = re.compile(r"[\s.\-/]")
@@ -74,24 +76,22 @@ def query_params(
     request: httpx.Request, allowed: set[str], required: tuple[str, ...]
 ) -> dict[str, str]:
     """The query parameters; an unknown or a missing one is refused (400)."""
-    query = request.url.params
-    for key in query:
-        if key not in allowed:
-            raise Refused(400, "INVALID_PARAMETER", "Unknown query parameter", [{"field": key}])
-    for key in required:
-        if not query.get(key, "").strip():
-            raise Refused(400, "MISSING_PARAMETER", "Mandatory parameter missing", [{"field": key}])
-    return {key: query[key].strip() for key in query}
+    return shared_query_params(
+        request,
+        allowed,
+        required,
+        unknown=lambda key: Refused(
+            400, "INVALID_PARAMETER", "Unknown query parameter", [{"field": key}]
+        ),
+        missing=lambda key: Refused(
+            400, "MISSING_PARAMETER", "Mandatory parameter missing", [{"field": key}]
+        ),
+    )
 
 
 def json_body(request: httpx.Request, required: tuple[str, ...]) -> dict[str, Any]:
     """The JSON object body (numbers as Decimal); missing fields are refused (400)."""
-    try:
-        body = loads(request.content)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "MALFORMED_BODY", "Malformed JSON body") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "MALFORMED_BODY", "Malformed JSON body")
+    body = json_object(request, lambda: Refused(400, "MALFORMED_BODY", "Malformed JSON body"))
     missing = [key for key in required if body.get(key) in (None, "", [])]
     if missing:
         details = [{"field": key, "message": "is mandatory"} for key in missing]

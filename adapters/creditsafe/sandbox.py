@@ -29,7 +29,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,6 +39,7 @@ from tci_gateway.adapters.sandbox_support import (
     FaultQueue,
     SandboxControls,
     fault_response,
+    sandbox_credentials,
 )
 from tci_gateway.http.jsonexact import dumps, loads
 
@@ -101,11 +101,8 @@ class CreditsafeSandbox(SandboxControls):
         token_ttl: int = 3600,
         empty_search_status: int = 200,
     ) -> None:
-        given = dict(credentials or {})
-        self.credentials: Mapping[str, str] = {
-            name: str(given.get(name) or secrets.token_urlsafe(12))
-            for name in ("username", "password")
-        }
+        names = ("username", "password")
+        self.credentials: Mapping[str, str] = sandbox_credentials(credentials, names, size=12)
         self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.empty_search_status = empty_search_status
@@ -117,13 +114,6 @@ class CreditsafeSandbox(SandboxControls):
         self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
-
-    @classmethod
-    def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> CreditsafeSandbox:
-        """A sandbox seeded from a JSON file (path) or a mapping (see :meth:`seed`)."""
-        sandbox = cls(**options)
-        sandbox.seed(source if isinstance(source, Mapping) else loads(Path(source).read_bytes()))
-        return sandbox
 
     def seed(self, data: Mapping[str, Any]) -> None:
         """Add ``{"companies": [search result], "reports": {connectId: report}}`` (wire

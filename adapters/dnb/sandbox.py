@@ -23,8 +23,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -33,11 +32,13 @@ import httpx
 from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
 from tci_gateway.adapters.sandbox_support import (
     BARE_BAD_GATEWAY_PAGE,
+    BearerTokens,
     FaultQueue,
     SandboxControls,
     fault_response,
+    sandbox_credentials,
 )
-from tci_gateway.http.jsonexact import dumps, loads
+from tci_gateway.http.jsonexact import dumps
 
 from .sandbox_data import BLOCK_PARTS, CONTRACT_DUNS, contract_fixture, contract_seed
 from .sandbox_match import MATCH_PARAMS, Refused, match
@@ -63,27 +64,18 @@ class DnbSandbox(SandboxControls):
         token_ttl: int = 86400,
         expired_token_status: int = 401,
     ) -> None:
-        given = dict(credentials or {})
-        self.credentials: Mapping[str, str] = {
-            name: str(given.get(name) or secrets.token_urlsafe(12)) for name in ("key", "secret")
-        }
+        names = ("key", "secret")
+        self.credentials: Mapping[str, str] = sandbox_credentials(credentials, names, size=12)
         self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.expired_token_status = expired_token_status
         self.received: Counter[tuple[str, str]] = Counter()
         self.organizations: dict[str, dict[str, Any]] = {}
-        self._tokens: dict[str, datetime] = {}
+        self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl, size=32)
         self._lock = threading.RLock()
         self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
-
-    @classmethod
-    def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> DnbSandbox:
-        """A sandbox seeded from a JSON file (path) or a mapping (see :meth:`seed`)."""
-        sandbox = cls(**options)
-        sandbox.seed(source if isinstance(source, Mapping) else loads(Path(source).read_bytes()))
-        return sandbox
 
     def seed(self, data: Mapping[str, Any]) -> None:
         """Add ``{"organizations": [organization with every block's members]}`` (wire
@@ -155,16 +147,12 @@ class DnbSandbox(SandboxControls):
         form = parse_qs(request.content.decode("utf-8", "replace"))
         if form.get("grant_type") != ["client_credentials"]:
             raise Refused(400, CODE_BAD_REQUEST, "grant_type must be client_credentials")
-        now = self.clock()
-        self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
-        token = secrets.token_urlsafe(32)
-        self._tokens[token] = now + timedelta(seconds=self.token_ttl)
+        token = self._tokens.issue()
         body = {"access_token": token, "expires_in": self.token_ttl, "token_type": "Bearer"}
         return httpx.Response(200, headers=_JSON, content=dumps(body).encode())
 
     def _check_bearer(self, request: httpx.Request) -> None:
-        scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-        expires = self._tokens.get(token) if scheme == "Bearer" else None
+        expires = self._tokens.expiry(request)
         if expires is None:
             raise Refused(401, CODE_BAD_TOKEN, "Invalid or missing access token")
         if expires <= self.clock():

@@ -24,7 +24,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,7 +35,7 @@ from tci_gateway.adapters.sandbox_support import (
     SandboxControls,
     fault_response,
 )
-from tci_gateway.http.jsonexact import dumps, loads
+from tci_gateway.http.jsonexact import dumps
 
 from .sandbox_data import CONTRACT_LEI, contract_fixture, contract_seed
 from .wire import (
@@ -119,13 +118,6 @@ class GleifSandbox(SandboxControls):
         self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
-
-    @classmethod
-    def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> GleifSandbox:
-        """A sandbox seeded from a JSON file (path) or a mapping (see :meth:`seed`)."""
-        sandbox = cls(**options)
-        sandbox.seed(source if isinstance(source, Mapping) else loads(Path(source).read_bytes()))
-        return sandbox
 
     def seed(self, data: Mapping[str, Any]) -> None:
         """Add ``{"records": [lei-records resource, or a document {"data": resource}],
