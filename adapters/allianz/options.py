@@ -15,22 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import model_validator
 
 from tci_gateway.adapters.contract import CoverAction
 from tci_gateway.adapters.toolkit import (
     AdapterOptions,
     CodeTable,
+    StatusOverrides,
     flag,
     https_url,
-    parse_status_overrides,
+    option,
+    optional_text,
+    plain_text,
     table,
     whole_number,
 )
 from tci_gateway.adapters.toolkit import decimal_option as toolkit_decimal
-from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError
 
@@ -162,10 +164,39 @@ def check_callback_url(url: str) -> str:
         raise ConfigError(str(exc)) from None
 
 
-def _field_name(value: Any) -> str:
+def _field_name(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
         raise ValueError(f"expected a field or header name, got {value!r}")
     return value.strip()
+
+
+def _first_page(value: Any, name: str) -> int:
+    if isinstance(value, bool) or str(value).strip() not in ("0", "1"):
+        raise ValueError(f"option {name} must be 0 or 1, got {value!r}")
+    return int(str(value).strip())
+
+
+def _minimum_score(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    return whole_number(value, name, maximum=100, text=True)
+
+
+def _callback_url(value: Any, name: str) -> str | None:
+    return https_url(value, name) if value else None
+
+
+def _id_types(value: Any, name: str) -> dict[Scheme, str]:
+    return _codes(value, name, ID_TYPE_CODES, _scheme)
+
+
+def _request_types(value: Any, name: str) -> dict[str, str]:
+    return _codes(value, name, REQUEST_TYPE_CODES, _request_type)
+
+
+Count = Annotated[int, option(whole_number, text=True)]
+FieldName = Annotated[str, option(_field_name)]
+AnyText = Annotated[str, option(plain_text)]
 
 
 class AllianzOptions(AdapterOptions):
@@ -173,22 +204,22 @@ class AllianzOptions(AdapterOptions):
 
     path_preset: str = "production"
     paths: Mapping[str, str] = PRODUCTION_PATHS
-    status_overrides: CodeTable[CoverStatus] = CodeTable()
-    business_unit_code: str | None = None
-    page_size: int = DEFAULT_PAGE_SIZE
-    first_page: int = 1
-    max_pages: int = 100_000
-    id_type_codes: Mapping[Scheme, str] = ID_TYPE_CODES
-    company_identifier_type_code: str = "EH"
-    search_requested_size: int = 10
-    search_minimum_score: int | None = 80
-    request_type_codes: Mapping[str, str] = REQUEST_TYPE_CODES
-    reference_field: str = DEFAULT_REFERENCE_FIELD
-    pending_request_status: str = "InProgress"
-    callback_url: str | None = None
-    callback_header: str = DEFAULT_CALLBACK_HEADER
-    callback_ttl_hours: int = 24
-    callback_extended: bool = True
+    status_overrides: StatusOverrides = CodeTable()
+    business_unit_code: Annotated[str | None, option(optional_text, strip=True)] = None
+    page_size: Annotated[int, option(whole_number, maximum=10000, text=True)] = DEFAULT_PAGE_SIZE
+    first_page: Annotated[int, option(_first_page)] = 1
+    max_pages: Count = 100_000
+    id_type_codes: Annotated[Mapping[Scheme, str], option(_id_types)] = ID_TYPE_CODES
+    company_identifier_type_code: AnyText = "EH"
+    search_requested_size: Annotated[int, option(whole_number, maximum=1000, text=True)] = 10
+    search_minimum_score: Annotated[int | None, option(_minimum_score)] = 80
+    request_type_codes: Annotated[Mapping[str, str], option(_request_types)] = REQUEST_TYPE_CODES
+    reference_field: FieldName = DEFAULT_REFERENCE_FIELD
+    pending_request_status: AnyText = "InProgress"
+    callback_url: Annotated[str | None, option(_callback_url)] = None
+    callback_header: FieldName = DEFAULT_CALLBACK_HEADER
+    callback_ttl_hours: Count = 24
+    callback_extended: Annotated[bool, option(flag)] = True
 
     @model_validator(mode="before")
     @classmethod
@@ -201,75 +232,6 @@ class AllianzOptions(AdapterOptions):
                 "paths": resolve_paths(preset, raw.get("paths")),
             }
         return raw
-
-    @field_validator("status_overrides", mode="before")
-    @classmethod
-    def _overrides(cls, value: Any) -> CodeTable[CoverStatus]:
-        return parse_status_overrides(value)
-
-    @field_validator("business_unit_code", mode="before")
-    @classmethod
-    def _business_unit(cls, value: Any) -> str | None:
-        return str(value).strip() if value else None
-
-    @field_validator("page_size", mode="before")
-    @classmethod
-    def _page_size(cls, value: Any) -> int:
-        return whole_number(value, "page_size", maximum=10000, text=True)
-
-    @field_validator("first_page", mode="before")
-    @classmethod
-    def _first_page(cls, value: Any) -> int:
-        if isinstance(value, bool) or str(value).strip() not in ("0", "1"):
-            raise ValueError(f"option first_page must be 0 or 1, got {value!r}")
-        return int(str(value).strip())
-
-    @field_validator("max_pages", "callback_ttl_hours", mode="before")
-    @classmethod
-    def _positive(cls, value: Any, info: ValidationInfo) -> int:
-        return whole_number(value, str(info.field_name), text=True)
-
-    @field_validator("search_requested_size", mode="before")
-    @classmethod
-    def _requested_size(cls, value: Any) -> int:
-        return whole_number(value, "search_requested_size", maximum=1000, text=True)
-
-    @field_validator("search_minimum_score", mode="before")
-    @classmethod
-    def _minimum_score(cls, value: Any) -> int | None:
-        if value is None or value == "":
-            return None
-        return whole_number(value, "search_minimum_score", maximum=100, text=True)
-
-    @field_validator("id_type_codes", mode="before")
-    @classmethod
-    def _id_types(cls, value: Any) -> dict[Scheme, str]:
-        return _codes(value, "id_type_codes", ID_TYPE_CODES, _scheme)
-
-    @field_validator("request_type_codes", mode="before")
-    @classmethod
-    def _request_types(cls, value: Any) -> dict[str, str]:
-        return _codes(value, "request_type_codes", REQUEST_TYPE_CODES, _request_type)
-
-    @field_validator("company_identifier_type_code", "pending_request_status", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str:
-        return str(value)
-
-    @field_validator("reference_field", "callback_header", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> str:
-        return _field_name(value)
-
-    @field_validator("callback_url", mode="before")
-    @classmethod
-    def _callback(cls, value: Any) -> str | None:
-        return https_url(value, "callback_url") if value else None
-
-    @field_validator("callback_extended", mode="before")
-    @classmethod
-    def _extended(cls, value: Any) -> bool:
-        return flag(value, "callback_extended")
 
 
 def decimal_option(value: Any, name: str) -> Decimal:

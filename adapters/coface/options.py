@@ -37,23 +37,24 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field
 
 from tci_gateway.adapters.contract import CoverAction, OverdueKind
 from tci_gateway.adapters.toolkit import (
     AdapterOptions,
     CodeTable,
+    StatusOverrides,
     code,
     header_name,
+    option,
     parse_code_table,
     table,
     whole_number,
 )
 from tci_gateway.adapters.toolkit import parse_status_overrides as parse_status_overrides
-from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError
 
@@ -100,6 +101,9 @@ DEFAULT_OVERDUE_TYPES: Mapping[OverdueKind, str] = MappingProxyType(
 OVERDUE_RESULT_STATUSES = frozenset(
     {"DRAFT", "SUBMITTED", "ACKNOWLEDGED", "ACCEPTED", "REJECTED", "CLOSED"}
 )
+
+
+_POLICY_HEADER = "x-cof-policy-number"
 
 
 class OptionError(ConfigError, ValueError):
@@ -173,7 +177,7 @@ def _code(value: Any, what: str) -> str:
 
 
 def _enum_table(
-    raw: Any, what: str, enum: type[Any], defaults: Mapping[Any, str]
+    raw: Any, what: str, *, enum: type[Any], defaults: Mapping[Any, str]
 ) -> dict[Any, str]:
     """Defaults overridden by ``raw`` (enum name -> code); an empty value removes one."""
     result: dict[Any, str] = dict(defaults)
@@ -204,103 +208,67 @@ def parse_overdue_statuses(raw: Any) -> CodeTable[str]:
     return parse_code_table(raw, "overdue_statuses", _overdue_status)
 
 
+def _paths(value: Any, name: str) -> Paths:
+    return value if isinstance(value, Paths) else Paths.parse(value)
+
+
+def _stripped_or_none(value: Any, name: str) -> str | None:
+    return str(value or "").strip() or None
+
+
+def _either(value: Any, name: str, *, first: str, second: str) -> Any:
+    if value not in (first, second):
+        raise ValueError(f"{name}: {value!r} is neither {first} nor {second}")
+    return value
+
+
+def _auth_scheme(value: Any, name: str) -> str:
+    scheme = str(value or "").strip()
+    if scheme and not scheme.isalnum():
+        raise ValueError(f"{name}: {scheme!r} is not a scheme name such as Bearer")
+    return scheme
+
+
+def _header(value: Any, name: str, *, default: str) -> str:
+    return header_name(default if value is None else value, name)
+
+
+def _truthy(value: Any, name: str) -> bool:
+    return bool(value)
+
+
+TokenField = Annotated[
+    Literal["idToken", "accessToken"], option(_either, first="idToken", second="accessToken")
+]
+
+
 class CofaceOptions(AdapterOptions):
     """Parsed adapter options (see the module docstring for each and its default)."""
 
-    paths: Paths = Field(default_factory=Paths)
-    policy_number: str | None = None
-    token_field: Literal["idToken", "accessToken"] = "idToken"  # noqa: S105 (a field name)
-    auth_scheme: str = ""
-    grant_type_field: str = "grant_type"
-    api_key_header: str = "x-api-key"
-    policy_header: str = "x-cof-policy-number"
-    token_per_policy: bool = False
-    country_format: Literal["alpha2", "alpha3"] = "alpha3"
-    identifier_types: Mapping[Scheme, str] = Field(
-        default_factory=lambda: dict(DEFAULT_IDENTIFIER_TYPES)
+    paths: Annotated[Paths, option(_paths)] = Field(default_factory=Paths)
+    policy_number: Annotated[str | None, option(_stripped_or_none)] = None
+    token_field: TokenField = "idToken"  # noqa: S105 (a field name)
+    auth_scheme: Annotated[str, option(_auth_scheme)] = ""
+    grant_type_field: Annotated[str, option(code)] = "grant_type"
+    api_key_header: Annotated[str, option(_header, default="x-api-key")] = "x-api-key"
+    policy_header: Annotated[str, option(_header, default=_POLICY_HEADER)] = _POLICY_HEADER
+    token_per_policy: Annotated[bool, option(_truthy)] = False
+    country_format: Annotated[
+        Literal["alpha2", "alpha3"], option(_either, first="alpha2", second="alpha3")
+    ] = "alpha3"
+    identifier_types: Annotated[
+        Mapping[Scheme, str],
+        option(_enum_table, enum=Scheme, defaults=DEFAULT_IDENTIFIER_TYPES),
+    ] = Field(default_factory=lambda: dict(DEFAULT_IDENTIFIER_TYPES))
+    actions: Annotated[
+        Mapping[CoverAction, str], option(_enum_table, enum=CoverAction, defaults=DEFAULT_ACTIONS)
+    ] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    overdue_types: Annotated[
+        Mapping[OverdueKind, str],
+        option(_enum_table, enum=OverdueKind, defaults=DEFAULT_OVERDUE_TYPES),
+    ] = Field(default_factory=lambda: dict(DEFAULT_OVERDUE_TYPES))
+    status_overrides: StatusOverrides = CodeTable()
+    overdue_statuses: Annotated[CodeTable[str], BeforeValidator(parse_overdue_statuses)] = (
+        CodeTable()
     )
-    actions: Mapping[CoverAction, str] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
-    overdue_types: Mapping[OverdueKind, str] = Field(
-        default_factory=lambda: dict(DEFAULT_OVERDUE_TYPES)
-    )
-    status_overrides: CodeTable[CoverStatus] = CodeTable()
-    overdue_statuses: CodeTable[str] = CodeTable()
-    page_limit: int = 20
-
-    @field_validator("paths", mode="before")
-    @classmethod
-    def _paths(cls, value: Any) -> Paths:
-        return value if isinstance(value, Paths) else Paths.parse(value)
-
-    @field_validator("policy_number", mode="before")
-    @classmethod
-    def _policy(cls, value: Any) -> str | None:
-        return str(value or "").strip() or None
-
-    @field_validator("token_field", mode="before")
-    @classmethod
-    def _token_field(cls, value: Any) -> Any:
-        if value not in ("idToken", "accessToken"):
-            raise ValueError(f"token_field: {value!r} is neither idToken nor accessToken")
-        return value
-
-    @field_validator("country_format", mode="before")
-    @classmethod
-    def _country_format(cls, value: Any) -> Any:
-        if value not in ("alpha2", "alpha3"):
-            raise ValueError(f"country_format: {value!r} is neither alpha2 nor alpha3")
-        return value
-
-    @field_validator("auth_scheme", mode="before")
-    @classmethod
-    def _auth_scheme(cls, value: Any) -> str:
-        scheme = str(value or "").strip()
-        if scheme and not scheme.isalnum():
-            raise ValueError(f"auth_scheme: {scheme!r} is not a scheme name such as Bearer")
-        return scheme
-
-    @field_validator("grant_type_field", mode="before")
-    @classmethod
-    def _grant_type_field(cls, value: Any) -> str:
-        return code(value, "grant_type_field")
-
-    @field_validator("api_key_header", "policy_header", mode="before")
-    @classmethod
-    def _header(cls, value: Any, info: ValidationInfo) -> str:
-        name = str(info.field_name)
-        return header_name(cls.model_fields[name].default if value is None else value, name)
-
-    @field_validator("token_per_policy", mode="before")
-    @classmethod
-    def _per_policy(cls, value: Any) -> bool:
-        return bool(value)
-
-    @field_validator("identifier_types", mode="before")
-    @classmethod
-    def _identifier_types(cls, value: Any) -> dict[Any, str]:
-        return _enum_table(value, "identifier_types", Scheme, DEFAULT_IDENTIFIER_TYPES)
-
-    @field_validator("actions", mode="before")
-    @classmethod
-    def _actions(cls, value: Any) -> dict[Any, str]:
-        return _enum_table(value, "actions", CoverAction, DEFAULT_ACTIONS)
-
-    @field_validator("overdue_types", mode="before")
-    @classmethod
-    def _overdue_types(cls, value: Any) -> dict[Any, str]:
-        return _enum_table(value, "overdue_types", OverdueKind, DEFAULT_OVERDUE_TYPES)
-
-    @field_validator("status_overrides", mode="before")
-    @classmethod
-    def _status_overrides(cls, value: Any) -> CodeTable[CoverStatus]:
-        return parse_status_overrides(value)
-
-    @field_validator("overdue_statuses", mode="before")
-    @classmethod
-    def _overdue_statuses(cls, value: Any) -> CodeTable[str]:
-        return parse_overdue_statuses(value)
-
-    @field_validator("page_limit", mode="before")
-    @classmethod
-    def _page_limit(cls, value: Any) -> int:
-        return whole_number(value, "page_limit", maximum=1000)
+    page_limit: Annotated[int, option(whole_number, maximum=1000)] = 20

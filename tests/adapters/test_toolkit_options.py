@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pycountry
 import pytest
@@ -19,6 +19,7 @@ from tci_gateway.adapters.toolkit import (
     AdapterOptions,
     CodeTable,
     MappingError,
+    StatusOverrides,
     check_credentials,
     code_key,
     currency,
@@ -26,6 +27,8 @@ from tci_gateway.adapters.toolkit import (
     find_alpha2,
     flag,
     money,
+    option,
+    optional_text,
     parse_status_overrides,
     require,
     sandbox_factory,
@@ -57,6 +60,25 @@ class _Options(AdapterOptions):
     @classmethod
     def _overrides(cls, value: Any) -> CodeTable[CoverStatus]:
         return parse_status_overrides(value)
+
+
+class _Annotated(AdapterOptions):
+    page_size: Annotated[int, option(whole_number, maximum=100, text=True)] = 10
+    region: Annotated[str | None, option(optional_text, strip=True)] = None
+    status_overrides: StatusOverrides = CodeTable()
+
+
+def test_checks_in_annotations_get_the_field_name() -> None:
+    opts = _Annotated.parse(
+        {"page_size": "20", "region": " EU ", "status_overrides": {"x": "REFUSED"}}
+    )
+    assert (opts.page_size, opts.region) == (20, "EU")
+    assert opts.status_overrides["X"] is CoverStatus.REFUSED
+    assert _Annotated.parse({"region": ""}).region is None
+    with pytest.raises(ConfigError, match=r"^option page_size must be at least 1 and at most 100"):
+        _Annotated.parse({"page_size": 101})
+    with pytest.raises(ConfigError, match="status_overrides: 'x' maps to 'NOPE'"):
+        _Annotated.parse({"status_overrides": {"x": "NOPE"}})
 
 
 def _context(**changes: Any) -> AdapterContext:

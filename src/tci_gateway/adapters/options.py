@@ -14,8 +14,10 @@ runs the checks every plugin factory makes first: credentials present
 (:func:`check_credentials`, naming the environment variables to set, never a value) and
 a base URL that is a URL (:func:`check_base_url`). :func:`sandbox_factory` builds a
 plugin's ``create_sandbox``. The field readers (:func:`whole_number`, :func:`flag`,
-:func:`table`, :func:`code`, :func:`header_name`, :func:`https_url`,
-:func:`decimal_option`) raise ``ValueError`` with a message naming the option, for use in
+:func:`table`, :func:`code`, :func:`header_name`, :func:`https_url`, :func:`plain_text`,
+:func:`optional_text`, :func:`decimal_option`) raise ``ValueError`` with a message naming
+the option; :func:`option` makes one a field's check in its annotation
+(``Annotated[int, option(whole_number, maximum=100)]``), or call them from a
 ``field_validator(mode="before")``.
 """
 
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 
 from tci_gateway.adapters.contract import AdapterContext
 from tci_gateway.errors import ConfigError
@@ -48,6 +50,9 @@ __all__ = [
     "https_url",
     "keyword_options",
     "load_seed",
+    "option",
+    "optional_text",
+    "plain_text",
     "refuse_unknown",
     "sandbox_factory",
     "sandbox_options",
@@ -237,6 +242,18 @@ class AdapterOptions(BaseModel):
 
 # -- readers for field validators ----------------------------------------------------------
 
+
+def option(read: Callable[..., Any], /, **kwargs: Any) -> BeforeValidator:
+    """A field's check as one annotation: ``read(value, <field name>, **kwargs)`` before
+    pydantic's own, e.g. ``page_size: Annotated[int, option(whole_number, maximum=100)]``.
+    ``read`` raises ``ValueError`` naming the option (the readers below do)."""
+
+    def run(value: Any, info: ValidationInfo) -> Any:
+        return read(value, str(info.field_name), **kwargs)
+
+    return BeforeValidator(run)
+
+
 _HEADER_RE = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 
@@ -265,6 +282,18 @@ def whole_number(
     if number < minimum or (maximum is not None and number > maximum):
         raise ValueError(f"option {name} must be {bounds}, got {value!r}")
     return number
+
+
+def plain_text(value: Any, name: str) -> str:
+    """Any value as its text (``str(value)``); never refused."""
+    return str(value)
+
+
+def optional_text(value: Any, name: str, *, strip: bool = False) -> str | None:
+    """``str(value)`` (stripped when ``strip``), or ``None`` for an empty value."""
+    if not value:
+        return None
+    return str(value).strip() if strip else str(value)
 
 
 def flag(value: Any, name: str, *, text: bool = True) -> bool:

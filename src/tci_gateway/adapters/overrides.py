@@ -25,11 +25,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BeforeValidator
 
 from tci_gateway.domain.cover import CoverStatus
 
-__all__ = ["CodeTable", "code_key", "enum_value", "parse_code_table", "parse_status_overrides"]
+__all__ = [
+    "CodeTable",
+    "StatusOverrides",
+    "code_key",
+    "enum_value",
+    "parse_code_table",
+    "parse_status_overrides",
+]
 
 V = TypeVar("V")
 
@@ -114,3 +123,8 @@ def parse_status_overrides(raw: Any) -> CodeTable[CoverStatus]:
     name, names in any case) as a :class:`CodeTable`. Raises ``ValueError`` naming the bad
     entry (a status that does not exist, a value that is not a table)."""
     return parse_code_table(raw, "status_overrides", enum_value(CoverStatus))
+
+
+StatusOverrides = Annotated[CodeTable[CoverStatus], BeforeValidator(parse_status_overrides)]
+"""The type of an options model's ``status_overrides`` field (default ``CodeTable()``):
+the configured table parsed by :func:`parse_status_overrides`."""
