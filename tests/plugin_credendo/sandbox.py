@@ -23,7 +23,6 @@ Test controls (:class:`~tci_gateway.adapters.sandbox_support.SandboxControls`):
 from __future__ import annotations
 
 import base64
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -36,7 +35,14 @@ import httpx
 
 from tci_gateway.adapters.contract import BuyerQuery, PolicyRef
 from tci_gateway.adapters.contract_testing import ContractFixture, Fault, SandboxClock
-from tci_gateway.adapters.sandbox_support import FaultQueue, SandboxControls, fault_response
+from tci_gateway.adapters.sandbox_support import (
+    BearerTokens,
+    FaultQueue,
+    SandboxControls,
+    fault_response,
+    sandbox_credentials,
+    serve_with_fault,
+)
 from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.http.jsonexact import dumps, loads
@@ -72,20 +78,18 @@ class CredendoSandbox(SandboxControls):
         decision_delay: float = 120,
         max_page_size: int = 3,
     ) -> None:
-        given = dict(credentials or {})
-        self.credentials: Mapping[str, str] = {
-            name: str(given.get(name) or secrets.token_urlsafe(12))
-            for name in ("client_id", "client_secret")
-        }
+        self.credentials: Mapping[str, str] = sandbox_credentials(
+            credentials, ("client_id", "client_secret")
+        )
         self.clock: Callable[[], datetime] = clock or SandboxClock(START)
         self.token_ttl = token_ttl
+        self.tokens = BearerTokens(self.clock, token_ttl)
         self.auto_approve_up_to = Decimal(str(auto_approve_up_to))
         self.decision_delay = float(decision_delay)
         self.max_page_size = max_page_size
         self.received: Counter[tuple[str, str]] = Counter()
         self._lock = threading.RLock()
         self._faults = FaultQueue(self._lock)
-        self._tokens: dict[str, datetime] = {}
         self.debtors: dict[str, dict[str, Any]] = {}
         self.policies: dict[str, str] = {}  # policy id -> currency
         self.limits: dict[str, list[dict[str, Any]]] = {}
@@ -190,17 +194,13 @@ class CredendoSandbox(SandboxControls):
             is_auth = path == TOKEN_PATH
             codes = method == "GET" and path.endswith("/limits")
             fault = self._faults.take(method, path, is_auth=is_auth, codes_apply=codes)
-            if fault is not None and fault.unknown_code is None and not fault.after_processing:
-                return self._fault(fault, request)
-            response = self._token(request) if is_auth else self._api(request, method, path)
-            if fault is not None and fault.unknown_code is not None and response.is_success:
-                body = loads(response.content)
-                for item in body["items"]:
-                    item["decision"] = fault.unknown_code
-                response = _ok(body)
-            if fault is not None and fault.after_processing:
-                return self._fault(fault, request)
-            return response
+
+            def serve(code: str | None) -> httpx.Response:
+                if is_auth:
+                    return self._token(request)
+                return self._api(request, method, path, code)
+
+            return serve_with_fault(fault, serve, lambda f: self._fault(f, request), ())
 
     def _fault(self, fault: Fault, request: httpx.Request) -> httpx.Response:
         return fault_response(
@@ -224,16 +224,17 @@ class CredendoSandbox(SandboxControls):
             self.credentials["client_secret"],
         ):
             return _ok({"error": "invalid_client"}, 401)
-        token = secrets.token_urlsafe(24)
-        self._tokens[token] = self.clock()
+        token = self.tokens.issue()
         return _ok({"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl})
 
-    def _api(self, request: httpx.Request, method: str, path: str) -> httpx.Response:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        issued = self._tokens.get(token) if scheme == "Bearer" else None
-        if issued is None:
+    def _api(
+        self, request: httpx.Request, method: str, path: str, code: str | None
+    ) -> httpx.Response:
+        """An API call; ``code`` (an injected unknown code) replaces the limits' codes."""
+        expires = self.tokens.expiry(request)
+        if expires is None:
             return _error(401, "INVALID_TOKEN")
-        if (self.clock() - issued).total_seconds() > self.token_ttl:
+        if expires <= self.clock():
             return _error(401, "TOKEN_EXPIRED")
         parts = path.strip("/").split("/")
         query = request.url.params
@@ -245,7 +246,8 @@ class CredendoSandbox(SandboxControls):
             return _error(404, "NOT_FOUND", "no such policy or path")
         policy_id, rest = parts[2], parts[3:]
         if method == "GET" and rest == ["limits"]:
-            return self._portfolio(policy_id, query.get("page", "1"), query.get("pageSize", "50"))
+            page, size = query.get("page", "1"), query.get("pageSize", "50")
+            return self._portfolio(policy_id, page, size, code)
         if rest[0] != "applications":
             return _error(404, "NOT_FOUND")
         if method == "POST" and len(rest) == 1:
@@ -273,16 +275,19 @@ class CredendoSandbox(SandboxControls):
         ]
         return _ok({"debtors": found})
 
-    def _portfolio(self, policy_id: str, page_text: str, size_text: str) -> httpx.Response:
-        if not (page_text.isdigit() and size_text.isdigit()) or int(page_text) < 1:
+    def _portfolio(
+        self, policy_id: str, page_text: str, size_text: str, code: str | None
+    ) -> httpx.Response:
+        numbers = [int(t) if t.isdigit() else 0 for t in (page_text, size_text)]
+        if 0 in numbers:
             return _error(400, "BAD_PAGE", "page and pageSize are whole numbers from 1")
+        page, size = numbers[0], min(numbers[1], self.max_page_size)
         for application in self.applications.values():
             self._decide(application)
         records = self.limits[policy_id]
-        size = min(int(size_text), self.max_page_size)
-        page = int(page_text)
         total = max(1, -(-len(records) // size))
         items = records[(page - 1) * size : page * size]
+        items = [dict(item, decision=code or item["decision"]) for item in items]
         return _ok({"items": items, "page": page, "pageSize": size, "totalPages": total})
 
     def _apply(self, policy_id: str, request: httpx.Request) -> httpx.Response:
