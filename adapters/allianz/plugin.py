@@ -37,9 +37,8 @@ SANDBOX_BASE_URL = "https://sandbox.allianz-trade.invalid"
 def create_adapter(
     context: AdapterContext, *, token_cache: TokenCache | None = None
 ) -> AllianzAdapter:
-    """Build the adapter from its context. A missing credential is a
-    :class:`ConfigError` naming the environment variable to set (never a value); a bad
-    option is a :class:`ConfigError` naming the option."""
+    """The adapter for ``context``; credentials, base URL and options are checked first
+    (:meth:`~tci_gateway.adapters.options.AdapterOptions.from_context`)."""
     options = AllianzOptions.from_context(
         context, plugin="allianz", kind="insurer", credentials=CREDENTIAL_NAMES
     )
@@ -49,8 +48,6 @@ def create_adapter(
 
 
 create_sandbox = sandbox_factory(AllianzSandbox, what="allianz sandbox")
-"""A sandbox from options: ``seed`` plus the keyword options of :class:`AllianzSandbox`;
-an unknown option or a missing seed file is a :class:`ConfigError`."""
 
 
 PLUGIN = AdapterPlugin(

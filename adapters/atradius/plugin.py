@@ -4,7 +4,7 @@ Credentials: ``client_id``, ``client_secret`` and ``app_key``, from the environm
 ``TCI_INSURERS__<NAME>__CREDENTIALS__CLIENT_ID`` (and so on). Options:
 :class:`.options.AtradiusOptions` (``status_overrides``, ``customer_id``).
 
-Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+Sandbox options (``PLUGIN.create_sandbox``): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.AtradiusSandbox.from_seed`), ``credentials``, ``clock``, ``token_ttl``,
 ``auto_approve_up_to``, ``decision_delay``, ``partial_ratio``.
 """
@@ -27,19 +27,13 @@ SANDBOX_BASE_URL = "https://sandbox.atradius.invalid"
 def create_adapter(
     context: AdapterContext, *, token_cache: TokenCache | None = None
 ) -> AtradiusAdapter:
-    """Build the adapter from its context. Missing credentials are a
-    :class:`ConfigError` naming the environment variables to set (never the values); a
-    bad option is one naming the option."""
+    """The adapter for ``context``; credentials, base URL and options are checked first
+    (:meth:`~tci_gateway.adapters.options.AdapterOptions.from_context`)."""
     options = AtradiusOptions.from_context(
         context, plugin="atradius", kind="insurer", credentials=CREDENTIAL_NAMES
     )
     client = AtradiusClient.from_context(context, auth=AtradiusAuth(context, cache=token_cache))
     return AtradiusAdapter(context.name, client, options=options)
-
-
-create_sandbox = sandbox_factory(AtradiusSandbox, what="atradius sandbox")
-"""A sandbox from options: ``seed`` plus the keyword options of :class:`AtradiusSandbox`;
-an unknown option or a missing seed file is a :class:`ConfigError`."""
 
 
 PLUGIN = AdapterPlugin(
@@ -48,6 +42,6 @@ PLUGIN = AdapterPlugin(
     description="Atradius credit insurance: buyers, covers (credit limits and checks), policies",
     create=create_adapter,
     credential_names=CREDENTIAL_NAMES,
-    create_sandbox=create_sandbox,
+    create_sandbox=sandbox_factory(AtradiusSandbox, what="atradius sandbox"),
     sandbox_base_url=SANDBOX_BASE_URL,
 )

@@ -7,7 +7,7 @@ Credentials: ``username``, ``password`` and ``api_key``, from the environment as
 token field and scheme...). Policies name their contract in ``external_ref`` as
 ``policy_number``.
 
-Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+Sandbox options (``PLUGIN.create_sandbox``): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.CofaceSandbox.seed`), ``credentials``, ``clock``, ``token_ttl``,
 ``auto_approve_up_to``, ``decision_delay``, ``partial_ratio``, ``paths``,
 ``max_limit``, ``lockout_after``, ``lockout_max``, ``overdue_types``.
@@ -31,19 +31,14 @@ SANDBOX_BASE_URL = "https://sandbox.coface.invalid"
 def create_adapter(
     context: AdapterContext, *, token_cache: TokenCache | None = None
 ) -> CofaceAdapter:
-    """Build the adapter from its context. Missing credentials and bad options are a
-    :class:`ConfigError` naming what to fix (never a credential's value)."""
+    """The adapter for ``context``; credentials, base URL and options are checked first
+    (:meth:`~tci_gateway.adapters.options.AdapterOptions.from_context`)."""
     options = CofaceOptions.from_context(
         context, plugin="coface", kind="insurer", credentials=CREDENTIAL_NAMES
     )
     auth = CofaceAuth(context, options=options, cache=token_cache)
     client = CofaceClient.from_context(context, auth=auth)
     return CofaceAdapter(context.name, client)
-
-
-create_sandbox = sandbox_factory(CofaceSandbox, what="coface sandbox")
-"""A sandbox from options: ``seed`` plus the keyword options of :class:`CofaceSandbox`;
-an unknown option or a missing seed file is a :class:`ConfigError`."""
 
 
 PLUGIN = AdapterPlugin(
@@ -55,6 +50,6 @@ PLUGIN = AdapterPlugin(
     ),
     create=create_adapter,
     credential_names=CREDENTIAL_NAMES,
-    create_sandbox=create_sandbox,
+    create_sandbox=sandbox_factory(CofaceSandbox, what="coface sandbox"),
     sandbox_base_url=SANDBOX_BASE_URL,
 )

@@ -7,7 +7,7 @@ Credentials: ``username`` and ``password``, from the environment as
 Base URLs: :data:`PUBLIC_BASE_URL` and Creditsafe's own sandbox
 :data:`VENDOR_SANDBOX_BASE_URL` (needs an account).
 
-Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+Sandbox options (``PLUGIN.create_sandbox``): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.CreditsafeSandbox.seed`), ``credentials``, ``clock``, ``token_ttl``,
 ``empty_search_status``.
 """
@@ -32,9 +32,8 @@ SANDBOX_BASE_URL = "https://sandbox.creditsafe.invalid"
 def create_adapter(
     context: AdapterContext, *, token_cache: TokenCache | None = None
 ) -> CreditsafeAdapter:
-    """Build the adapter from its context. Missing credentials are a
-    :class:`ConfigError` naming the environment variables to set (never the values); a
-    bad option is one naming the option."""
+    """The adapter for ``context``; credentials, base URL and options are checked first
+    (:meth:`~tci_gateway.adapters.options.AdapterOptions.from_context`)."""
     options = CreditsafeOptions.from_context(
         context, plugin="creditsafe", kind="bureau", credentials=CREDENTIAL_NAMES
     )
@@ -48,17 +47,12 @@ def create_adapter(
     return CreditsafeAdapter(context.name, client, options=options)
 
 
-create_sandbox = sandbox_factory(CreditsafeSandbox, what="creditsafe sandbox")
-"""A sandbox from options: ``seed`` plus the keyword options of :class:`CreditsafeSandbox`;
-an unknown option or a missing seed file is a :class:`ConfigError`."""
-
-
 PLUGIN = AdapterPlugin(
     name="creditsafe",
     kind="bureau",
     description="Creditsafe Connect: company search (criteria waterfall), A-E rating and limit",
     create=create_adapter,
     credential_names=CREDENTIAL_NAMES,
-    create_sandbox=create_sandbox,
+    create_sandbox=sandbox_factory(CreditsafeSandbox, what="creditsafe sandbox"),
     sandbox_base_url=SANDBOX_BASE_URL,
 )

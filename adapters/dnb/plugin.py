@@ -4,7 +4,7 @@ Credentials: ``key`` and ``secret``, from the environment as
 ``TCI_BUREAUS__<NAME>__CREDENTIALS__KEY`` (and ``__SECRET``). Options:
 :class:`.options.DnbOptions`. The base URL of the public API is :data:`PUBLIC_BASE_URL`.
 
-Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+Sandbox options (``PLUGIN.create_sandbox``): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.DnbSandbox.seed`), ``credentials``, ``clock``, ``token_ttl``,
 ``expired_token_status``.
 """
@@ -26,19 +26,13 @@ SANDBOX_BASE_URL = "https://sandbox.dnb.invalid"
 
 
 def create_adapter(context: AdapterContext, *, token_cache: TokenCache | None = None) -> DnbAdapter:
-    """Build the adapter from its context. Missing credentials are a
-    :class:`ConfigError` naming the environment variables to set (never the values); a
-    bad option is one naming the option."""
+    """The adapter for ``context``; credentials, base URL and options are checked first
+    (:meth:`~tci_gateway.adapters.options.AdapterOptions.from_context`)."""
     options = DnbOptions.from_context(
         context, plugin="dnb", kind="bureau", credentials=CREDENTIAL_NAMES
     )
     client = DnbClient.from_context(context, auth=DnbAuth(context, cache=token_cache))
     return DnbAdapter(context.name, client, options=options)
-
-
-create_sandbox = sandbox_factory(DnbSandbox, what="dnb sandbox")
-"""A sandbox from options: ``seed`` plus the keyword options of :class:`DnbSandbox`;
-an unknown option or a missing seed file is a :class:`ConfigError`."""
 
 
 PLUGIN = AdapterPlugin(
@@ -47,6 +41,6 @@ PLUGIN = AdapterPlugin(
     description="Dun & Bradstreet Direct+: cleanseMatch, DUNS data blocks, failure score, limit",
     create=create_adapter,
     credential_names=CREDENTIAL_NAMES,
-    create_sandbox=create_sandbox,
+    create_sandbox=sandbox_factory(DnbSandbox, what="dnb sandbox"),
     sandbox_base_url=SANDBOX_BASE_URL,
 )

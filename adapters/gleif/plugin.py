@@ -4,7 +4,7 @@ No credentials. Options (:class:`.options.GleifOptions`): ``registration_authori
 ``name_search``, ``page_size``, ``max_pages``, ``parents_in_search``. The base URL of the
 public API is :data:`PUBLIC_BASE_URL`.
 
-Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
+Sandbox options (``PLUGIN.create_sandbox``): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.GleifSandbox.seed`), ``clock``, ``rate_limit``, ``rate_window``,
 ``max_page_size``.
 """
@@ -37,17 +37,12 @@ def create_adapter(context: AdapterContext) -> GleifAdapter:
     return GleifAdapter(context.name, client, options=options)
 
 
-create_sandbox = sandbox_factory(GleifSandbox, what="gleif sandbox")
-"""A sandbox from options: ``seed`` plus the keyword options of :class:`GleifSandbox`;
-an unknown option or a missing seed file is a :class:`ConfigError`."""
-
-
 PLUGIN = AdapterPlugin(
     name="gleif",
     kind="bureau",
     description="GLEIF LEI register: search, parents and the LEI to national-id crosswalk",
     create=create_adapter,
     credential_names=CREDENTIAL_NAMES,
-    create_sandbox=create_sandbox,
+    create_sandbox=sandbox_factory(GleifSandbox, what="gleif sandbox"),
     sandbox_base_url=SANDBOX_BASE_URL,
 )
