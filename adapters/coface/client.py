@@ -201,22 +201,12 @@ class CofaceAdapter:
     def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
         """Look an order up by its client reference (``customerReference``) after an
         ambiguous outcome; ``None`` when Coface has no record of it."""
-        number = self._policy_number(policy)
-        params = {"customerReference": client_reference}
-        response = none_if_not_found(
-            lambda: self.client.request(
-                "GET", self.options.paths["orders"], params=params, policy_number=number
-            )
-        )
-        if response is None:
-            return None
-        found: CreditLimit | None = None
-        for record in self._records(response, "orders"):
-            if isinstance(record, dict) and record.get("customerReference") == client_reference:
-                found = self._credit_limit(record, response)
+        found = self._by_reference(policy, "orders", client_reference)
         if found is None:
             return None
-        return self._result(client_reference, found, policy.currency, False)
+        response, records = found
+        limits = [self._credit_limit(record, response) for record in records]
+        return self._result(client_reference, limits[-1], policy.currency, False)
 
     def _result(
         self, reference: str, record: CreditLimit, currency: str, accepted: bool
@@ -256,19 +246,11 @@ class CofaceAdapter:
 
     def find_overdue(self, policy: PolicyRef, client_reference: str) -> OverdueResult | None:
         """Look a declaration up by its client reference; ``None`` when unknown."""
-        number = self._policy_number(policy)
-        params = {"customerReference": client_reference}
-        response = none_if_not_found(
-            lambda: self.client.request(
-                "GET", self.options.paths["overdues"], params=params, policy_number=number
-            )
-        )
-        if response is None:
+        found = self._by_reference(policy, "overdues", client_reference)
+        if found is None:
             return None
-        for record in reversed(self._records(response, "overdues")):
-            if isinstance(record, dict) and record.get("customerReference") == client_reference:
-                return self._overdue(record, client_reference, response)
-        return None
+        response, records = found
+        return self._overdue(records[-1], client_reference, response)
 
     def overdue_status(self, policy: PolicyRef, insurer_reference: str) -> OverdueResult | None:
         """The declaration ``insurer_reference`` (an ``overdueId``) as it stands now."""
@@ -320,6 +302,27 @@ class CofaceAdapter:
         return parse_model(
             CreditLimit.from_record, record, message, adapter=self.name, response=response
         )
+
+    def _by_reference(
+        self, policy: PolicyRef, route: str, reference: str
+    ) -> tuple[ApiResponse, list[Any]] | None:
+        """``GET <route>?customerReference=`` and the records carrying ``reference``
+        (matched here too, in case the filter is ignored), oldest first; ``None`` when
+        there is none (or a 404)."""
+        number = self._policy_number(policy)
+        params = {"customerReference": reference}
+        path = self.options.paths[route]
+        response = none_if_not_found(
+            lambda: self.client.request("GET", path, params=params, policy_number=number)
+        )
+        if response is None:
+            return None
+        records = [
+            record
+            for record in self._records(response, route)
+            if isinstance(record, dict) and record.get("customerReference") == reference
+        ]
+        return (response, records) if records else None
 
     def _records(self, response: ApiResponse, key: str) -> list[Any]:
         payload = response.payload
