@@ -25,7 +25,12 @@ from tci_gateway.adapters.contract import (
     PolicyRef,
     PortfolioItem,
 )
-from tci_gateway.adapters.toolkit import none_if_not_found, parse_model, unreadable
+from tci_gateway.adapters.toolkit import (
+    none_if_not_found,
+    parse_model,
+    protocol_error,
+    unreadable,
+)
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError, InProgressError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
@@ -358,10 +363,6 @@ class AtradiusAdapter:
         if isinstance(data, dict):
             return [data]
         if not isinstance(data, list):
-            raise ProtocolError(
-                "data is neither a list nor a record",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            )
+            message = "data is neither a list nor a record"
+            raise protocol_error(message, adapter=self.name, response=response)
         return data

@@ -24,7 +24,13 @@ from tci_gateway.adapters.contract import (
     PolicyRef,
     PortfolioItem,
 )
-from tci_gateway.adapters.toolkit import Pages, none_if_not_found, parse_model, unreadable
+from tci_gateway.adapters.toolkit import (
+    Pages,
+    none_if_not_found,
+    parse_model,
+    protocol_error,
+    unreadable,
+)
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError, InProgressError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiResponse
@@ -334,9 +340,4 @@ class CofaceAdapter:
             lists = [value for value in payload.values() if isinstance(value, list)]
             if len(lists) == 1:
                 return list(lists[0])
-        raise ProtocolError(
-            f"expected a list of {key}",
-            adapter=self.name,
-            status=response.status,
-            correlation_id=response.correlation_id,
-        )
+        raise protocol_error(f"expected a list of {key}", adapter=self.name, response=response)

@@ -25,6 +25,7 @@ from tci_gateway.adapters.toolkit import (
     PageNumberPaginator,
     Pages,
     none_if_not_found,
+    protocol_error,
     unreadable,
 )
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
@@ -267,10 +268,5 @@ class GleifAdapter:
     def _data_list(self, response: ApiResponse) -> list[Any]:
         data = response.payload["data"]
         if not isinstance(data, list):
-            raise ProtocolError(
-                "data is not a list",
-                adapter=self.name,
-                status=response.status,
-                correlation_id=response.correlation_id,
-            )
+            raise protocol_error("data is not a list", adapter=self.name, response=response)
         return data

@@ -22,7 +22,14 @@ from pydantic import ValidationError
 from tci_gateway.errors import NotFoundError, ProtocolError, RecordError
 from tci_gateway.http.client import ApiResponse
 
-__all__ = ["describe", "none_if_not_found", "parse_model", "record_error", "unreadable"]
+__all__ = [
+    "describe",
+    "none_if_not_found",
+    "parse_model",
+    "protocol_error",
+    "record_error",
+    "unreadable",
+]
 
 T = TypeVar("T")
 
@@ -67,12 +74,21 @@ def unreadable(
     try:
         yield
     except caught as exc:
-        raise ProtocolError(
-            f"{message}: {describe(exc)}",
-            adapter=adapter,
-            status=response.status if response is not None else None,
-            correlation_id=response.correlation_id if response is not None else None,
+        raise protocol_error(
+            f"{message}: {describe(exc)}", adapter=adapter, response=response
         ) from exc
+
+
+def protocol_error(
+    message: str, *, adapter: str, response: ApiResponse | None = None
+) -> ProtocolError:
+    """A :class:`ProtocolError` about an answer, with its status and correlation id."""
+    return ProtocolError(
+        message,
+        adapter=adapter,
+        status=response.status if response is not None else None,
+        correlation_id=response.correlation_id if response is not None else None,
+    )
 
 
 def parse_model(

@@ -27,6 +27,7 @@ from tci_gateway.adapters.responses import (
     describe,
     none_if_not_found,
     parse_model,
+    protocol_error,
     record_error,
     unreadable,
 )
@@ -50,6 +51,7 @@ __all__ += [
     "describe",
     "none_if_not_found",
     "parse_model",
+    "protocol_error",
     "record_error",
     "unreadable",
 ]
@@ -57,6 +59,8 @@ __all__ += [
 # T2: options, status overrides, countries, mapping errors.
 from tci_gateway.adapters.countries import (  # noqa: E402
     find_alpha2,
+    find_identifier,
+    read_identifier,
     to_alpha2,
     to_alpha3,
     vat_number,
@@ -106,6 +110,7 @@ __all__ += [
     "decimal_option",
     "enum_value",
     "find_alpha2",
+    "find_identifier",
     "flag",
     "header_name",
     "https_url",
@@ -115,6 +120,7 @@ __all__ += [
     "parse_code_table",
     "parse_status_overrides",
     "plain_text",
+    "read_identifier",
     "refuse_unknown",
     "require",
     "sandbox_factory",
