@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 
 from tci_gateway.adapters.contract import BuyerMatch
 from tci_gateway.adapters.toolkit import MappingError as MappingError
-from tci_gateway.adapters.toolkit import find_alpha2, money, utc, vat_number
+from tci_gateway.adapters.toolkit import find_alpha2, find_identifier, money, utc
 from tci_gateway.adapters.toolkit import parse_status_overrides as parse_status_overrides
 from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, Tranche
-from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
+from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.money import Money
 
 from .wire import Company, Cover, CoverRequestRecord, CreditLimit
@@ -281,11 +281,7 @@ def map_identifier(
     scheme = reverse.get(id_type.strip().casefold())
     if scheme is None or scheme is Scheme.INSURER:
         return None
-    raw = vat_number(value, country) if scheme is Scheme.VAT and country else value
-    try:
-        return parse_identifier(scheme, raw)
-    except IdentifierError:
-        return None
+    return find_identifier(scheme, value, country)
 
 
 def map_company(

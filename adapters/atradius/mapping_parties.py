@@ -18,18 +18,12 @@ from tci_gateway.adapters.contract import BuyerMatch
 from tci_gateway.adapters.toolkit import (
     MappingError,
     currency,
+    find_identifier,
     to_alpha2,
     to_alpha3,
-    vat_number,
     vat_prefix,
 )
-from tci_gateway.domain.identifiers import (
-    REGISTRATION_SCHEME_BY_COUNTRY,
-    Identifier,
-    IdentifierError,
-    Scheme,
-    parse_identifier,
-)
+from tci_gateway.domain.identifiers import REGISTRATION_SCHEME_BY_COUNTRY, Identifier, Scheme
 
 from .wire import Buyer, PolicyDetails, UniqueIdentifier
 
@@ -59,29 +53,16 @@ UID_TYPES = frozenset({"VAT", "NRN", "CR", "DB", "FC", "SN", "TK"})
 """Atradius ``uidType``: a closed enum."""
 
 
+_UID_SCHEMES = {"VAT": Scheme.VAT, "SN": Scheme.FR_SIREN, "DB": Scheme.DUNS}
+
+
 def map_identifier(uid: UniqueIdentifier, country: str) -> Identifier | None:
     """An Atradius unique identifier as a validated domain identifier, or ``None`` when
     it has no domain scheme or fails validation (``country`` is alpha-2)."""
-    kind = uid.uidType
-    raw = uid.uid
-    scheme: Scheme | None
-    if kind == "VAT":
-        scheme = Scheme.VAT
-        raw = vat_number(raw, country)
-    elif kind == "SN":
-        scheme = Scheme.FR_SIREN
-    elif kind == "DB":
-        scheme = Scheme.DUNS
-    elif kind in ("CR", "NRN"):
+    scheme = _UID_SCHEMES.get(uid.uidType)
+    if uid.uidType in ("CR", "NRN"):
         scheme = REGISTRATION_SCHEME_BY_COUNTRY.get(country.upper())
-    else:
-        scheme = None
-    if scheme is None:
-        return None
-    try:
-        return parse_identifier(scheme, raw)
-    except IdentifierError:
-        return None
+    return find_identifier(scheme, uid.uid, country) if scheme is not None else None
 
 
 _REVERSE: dict[Scheme, str] = {

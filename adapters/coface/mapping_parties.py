@@ -21,18 +21,12 @@ from tci_gateway.adapters.contract import BuyerMatch
 from tci_gateway.adapters.toolkit import (
     MappingError,
     currency,
+    find_identifier,
     to_alpha2,
     to_alpha3,
-    vat_number,
     vat_prefix,
 )
-from tci_gateway.domain.identifiers import (
-    REGISTRATION_SCHEME_BY_COUNTRY,
-    Identifier,
-    IdentifierError,
-    Scheme,
-    parse_identifier,
-)
+from tci_gateway.domain.identifiers import REGISTRATION_SCHEME_BY_COUNTRY, Identifier, Scheme
 
 from .wire import Company, PolicyRecord
 
@@ -87,15 +81,8 @@ class IdentifierTable:
         if preferred in schemes:
             schemes.remove(preferred)
             schemes.insert(0, preferred)
-        for scheme in schemes:
-            if scheme is Scheme.INSURER:
-                continue
-            value = vat_number(raw, country) if scheme is Scheme.VAT and country else raw
-            try:
-                return parse_identifier(scheme, value)
-            except IdentifierError:
-                continue
-        return None
+        found = (find_identifier(s, raw, country) for s in schemes if s is not Scheme.INSURER)
+        return next((identifier for identifier in found if identifier is not None), None)
 
 
 def map_company(company: Company, insurer: str, table: IdentifierTable) -> BuyerMatch:

@@ -28,13 +28,11 @@ from decimal import Decimal
 from typing import Any
 
 from tci_gateway.adapters.contract import Assessment, CompanyCandidate, CompanyStatus
-from tci_gateway.adapters.toolkit import vat_number
+from tci_gateway.adapters.toolkit import read_identifier
 from tci_gateway.domain.identifiers import (
     REGISTRATION_SCHEME_BY_COUNTRY,
     Identifier,
-    IdentifierError,
     Scheme,
-    parse_identifier,
 )
 from tci_gateway.domain.money import Money, is_currency
 
@@ -145,18 +143,14 @@ def registration_identifier(
     if scheme is Scheme.FR_SIREN:
         digits = re.sub(r"[^0-9]", "", raw)
         value = digits[:9] if len(digits) == 14 else raw  # a SIRET starts with its SIREN
-    try:
-        return parse_identifier(scheme, value), None
-    except IdentifierError as exc:
-        return None, f"regNo skipped: {exc}"
+    found, why = read_identifier(scheme, value)
+    return found, (f"regNo skipped: {why}" if why else None)
 
 
 def vat_identifier(country: str, raw: str) -> tuple[Identifier | None, str | None]:
     """``(identifier, note)`` for a VAT number, prefixed when it lacks its prefix."""
-    try:
-        return parse_identifier(Scheme.VAT, vat_number(raw, country)), None
-    except IdentifierError as exc:
-        return None, f"vatNo skipped: {exc}"
+    found, why = read_identifier(Scheme.VAT, raw, country)
+    return found, (f"vatNo skipped: {why}" if why else None)
 
 
 @dataclass(frozen=True)

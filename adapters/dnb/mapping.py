@@ -29,8 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 from tci_gateway.adapters.contract import Assessment, CompanyCandidate, CompanyStatus
-from tci_gateway.adapters.toolkit import vat_number
-from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
+from tci_gateway.adapters.toolkit import find_identifier, read_identifier
+from tci_gateway.domain.identifiers import Identifier, Scheme
 from tci_gateway.domain.money import Money, is_currency
 
 from .wire import DataReply, MatchCandidate, Organization, RegistrationNumber
@@ -98,23 +98,16 @@ def read_registration(
     if scheme is Scheme.FR_SIREN:
         digits = re.sub(r"[^0-9]", "", raw)
         value = digits[:9] if len(digits) == 14 else digits
-    elif scheme is Scheme.VAT:
-        value = vat_number(raw, country)
-    try:
-        return parse_identifier(scheme, value), None
-    except IdentifierError as exc:
-        kind = number.typeDescription or number.typeDnBCode or "registration number"
-        return None, f"{kind} skipped: {exc}"
+    found, why = read_identifier(scheme, value, country)
+    if why is None:
+        return found, None
+    kind = number.typeDescription or number.typeDnBCode or "registration number"
+    return None, f"{kind} skipped: {why}"
 
 
 def duns_identifier(raw: str | None) -> Identifier | None:
     """A validated DUNS, or ``None``."""
-    if not raw:
-        return None
-    try:
-        return parse_identifier(Scheme.DUNS, raw)
-    except IdentifierError:
-        return None
+    return find_identifier(Scheme.DUNS, raw) if raw else None
 
 
 @dataclass(frozen=True)

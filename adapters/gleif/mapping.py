@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tci_gateway.adapters.contract import CompanyCandidate, CompanyStatus
-from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
+from tci_gateway.adapters.toolkit import find_identifier, read_identifier
+from tci_gateway.domain.identifiers import Identifier, Scheme
 
 from .wire import Entity, LeiRecord
 
@@ -135,10 +136,8 @@ def crosswalk(
         digits = re.sub(r"[^0-9]", "", number)
         # A SIRET (14 digits) starts with the SIREN of its legal entity.
         raw = digits[:9] if len(digits) == 14 else digits
-    try:
-        return parse_identifier(authority.scheme, raw), None
-    except IdentifierError as exc:
-        return None, f"registeredAs {number!r} at {code} skipped: {exc}"
+    found, why = read_identifier(authority.scheme, raw)
+    return found, (f"registeredAs {number!r} at {code} skipped: {why}" if why else None)
 
 
 def map_status(entity: Entity) -> CompanyStatus:
@@ -154,12 +153,7 @@ def map_status(entity: Entity) -> CompanyStatus:
 
 def lei_identifier(raw: str | None) -> Identifier | None:
     """A validated LEI, or ``None``."""
-    if not raw:
-        return None
-    try:
-        return parse_identifier(Scheme.LEI, raw)
-    except IdentifierError:
-        return None
+    return find_identifier(Scheme.LEI, raw) if raw else None
 
 
 def map_record(

@@ -25,11 +25,13 @@ from tci_gateway.adapters.toolkit import (
     currency,
     decimal_option,
     find_alpha2,
+    find_identifier,
     flag,
     money,
     option,
     optional_text,
     parse_status_overrides,
+    read_identifier,
     require,
     sandbox_factory,
     to_alpha2,
@@ -40,6 +42,7 @@ from tci_gateway.adapters.toolkit import (
     whole_number,
 )
 from tci_gateway.domain.cover import CoverStatus
+from tci_gateway.domain.identifiers import Scheme, parse_identifier
 from tci_gateway.domain.money import Money
 from tci_gateway.errors import ConfigError
 
@@ -274,6 +277,20 @@ def test_a_national_vat_number_gets_the_country_prefix(digits: str, country: Any
     number = vat_number(digits, str(country.alpha_2))
     assert number == vat_prefix(str(country.alpha_2)) + digits
     assert vat_number(number, str(country.alpha_2)) == number
+
+
+def test_identifiers_are_validated_and_vat_numbers_completed() -> None:
+    vat = find_identifier(Scheme.VAT, "40 303 265 045", "FR")
+    assert vat == parse_identifier(Scheme.VAT, "FR40303265045")
+    assert find_identifier(Scheme.VAT, "094014201", "GR") == parse_identifier(
+        Scheme.VAT, "EL094014201"
+    )
+    assert find_identifier(Scheme.FR_SIREN, "123456782") == parse_identifier(
+        Scheme.FR_SIREN, "123456782"
+    )
+    found, why = read_identifier(Scheme.FR_SIREN, "123456789")
+    assert found is None and why
+    assert find_identifier(Scheme.DUNS, "not a duns") is None
 
 
 # -- mapping ---------------------------------------------------------------------------

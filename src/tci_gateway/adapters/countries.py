@@ -1,10 +1,13 @@
-"""Countries and VAT numbers as insurers and bureaus write them (pycountry).
+"""Countries, VAT numbers and identifiers as insurers and bureaus write them (pycountry,
+python-stdnum through the domain).
 
 The domain speaks ISO 3166 alpha-2. Insurers write alpha-2 or alpha-3 (Atradius and
 Coface alpha-3, Allianz either): :func:`to_alpha2` reads both, :func:`to_alpha3` writes
 alpha-3. An EU VAT number starts with the country's VAT prefix, which is the alpha-2 code
 except for Greece (``EL``, not ``GR``); :func:`vat_number` adds it when a record gives
-the national number only.
+the national number only. :func:`find_identifier` and :func:`read_identifier` validate an
+identifier a record carries (a VAT number completed first), so a bad one is skipped, never
+a crash.
 """
 
 from __future__ import annotations
@@ -13,9 +16,19 @@ import re
 
 import pycountry
 
+from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
+
 from .mapping import MappingError
 
-__all__ = ["find_alpha2", "to_alpha2", "to_alpha3", "vat_number", "vat_prefix"]
+__all__ = [
+    "find_alpha2",
+    "find_identifier",
+    "read_identifier",
+    "to_alpha2",
+    "to_alpha3",
+    "vat_number",
+    "vat_prefix",
+]
 
 _VAT_PREFIX = {"GR": "EL"}  # Greek VAT numbers carry EL (EU VIES), not the ISO code
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
@@ -70,3 +83,21 @@ def vat_number(raw: str, country: str | None) -> str:
     if not country or compact[:2].isalpha():
         return compact
     return vat_prefix(country) + compact
+
+
+def read_identifier(
+    scheme: Scheme, raw: str, country: str | None = None
+) -> tuple[Identifier | None, str | None]:
+    """``(identifier, None)`` for a value that passes the scheme's validation, else
+    ``(None, why)``. A VAT number is completed with :func:`vat_number` first when the
+    record's ``country`` (alpha-2) is known."""
+    value = vat_number(raw, country) if scheme is Scheme.VAT and country else raw
+    try:
+        return parse_identifier(scheme, value), None
+    except IdentifierError as exc:
+        return None, str(exc)
+
+
+def find_identifier(scheme: Scheme, raw: str, country: str | None = None) -> Identifier | None:
+    """Like :func:`read_identifier`, without the reason: ``None`` for a value that fails."""
+    return read_identifier(scheme, raw, country)[0]
