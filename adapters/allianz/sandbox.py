@@ -53,7 +53,7 @@ from tci_gateway.adapters.sandbox_support import (
 )
 from tci_gateway.http.jsonexact import loads
 
-from .options import DEFAULT_CALLBACK_HEADER, DEFAULT_REFERENCE_FIELD, decimal_option, resolve_paths
+from .options import DEFAULT_CALLBACK_HEADER, DEFAULT_REFERENCE_FIELD, resolve_paths
 from .sandbox_contract import contract_fixture, contract_seed
 from .sandbox_covers import CoverBook
 from .sandbox_http import (
@@ -102,9 +102,9 @@ class AllianzSandbox(SandboxControls):
         self.paths = resolve_paths(path_preset, paths)
         self.received: Counter[tuple[str, str]] = Counter()
         self.book = CoverBook(
-            auto_approve_up_to=decimal_option(auto_approve_up_to, "auto_approve_up_to"),
+            auto_approve_up_to=auto_approve_up_to,
             decision_delay=float(decision_delay),
-            partial_ratio=decimal_option(partial_ratio, "partial_ratio"),
+            partial_ratio=partial_ratio,
             cover_path=self.paths["cover"],
             reference_field=reference_field,
         )

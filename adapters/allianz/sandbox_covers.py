@@ -25,9 +25,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
+
+from tci_gateway.adapters.sandbox_support import DecidingBook
 
 from .sandbox_http import Record, Refused, check_amount, check_currency, required
 from .wire import parse_timestamp
@@ -72,21 +74,23 @@ class _Pending:
     callback: Record | None
 
 
-class CoverBook:
+class CoverBook(DecidingBook):
     """Every policy, company, cover, request and job of the sandbox."""
 
     def __init__(
         self,
         *,
-        auto_approve_up_to: Decimal,
+        auto_approve_up_to: Any,
         decision_delay: float,
-        partial_ratio: Decimal,
+        partial_ratio: Any,
         cover_path: str,
         reference_field: str,
     ) -> None:
-        self.auto_approve_up_to = auto_approve_up_to
-        self.decision_delay = timedelta(seconds=decision_delay)
-        self.partial_ratio = partial_ratio
+        super().__init__(
+            auto_approve_up_to=auto_approve_up_to,
+            decision_delay=decision_delay,
+            partial_ratio=partial_ratio,
+        )
         self.cover_path = cover_path
         self.reference_field = reference_field
         self.policies: dict[PolicyKey, Record] = {}
@@ -285,7 +289,7 @@ class CoverBook:
             return "AlreadyAgreed", requested
         if requested <= self.auto_approve_up_to:
             return "Agreement", requested
-        offered = (requested * self.partial_ratio).to_integral_value(ROUND_FLOOR)
+        offered = self.offered(requested)
         if in_force > 0 and offered <= in_force:
             return "Refusal", in_force
         if offered <= 0:

@@ -24,7 +24,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -56,12 +55,6 @@ from .wire import (
 Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
 
 
-def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool):
-        raise TypeError(f"sandbox option {name} must be a number")
-    return Decimal(str(value))
-
-
 class AtradiusSandbox(SandboxControls):
     """The Atradius sandbox. Options: ``credentials`` (client_id, client_secret,
     app_key; random when not given), ``clock``, ``token_ttl`` (1800 s),
@@ -86,9 +79,9 @@ class AtradiusSandbox(SandboxControls):
         self.customers: dict[str, dict[str, dict[str, Any]]] = {}
         self.buyers: dict[int, dict[str, Any]] = {}
         self.book = CoverBook(
-            auto_approve_up_to=_decimal(auto_approve_up_to, "auto_approve_up_to"),
+            auto_approve_up_to=auto_approve_up_to,
             decision_delay=float(decision_delay),
-            partial_ratio=_decimal(partial_ratio, "partial_ratio"),
+            partial_ratio=partial_ratio,
         )
         self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl)
         self._lock = threading.RLock()

@@ -19,9 +19,11 @@ sandbox serves them as they are. Rules (deterministic, driven by the sandbox clo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
+
+from tci_gateway.adapters.sandbox_support import DecidingBook
 
 from .wire import COVER_STATUS_DECISION, COVER_STATUS_REFERRED, parse_timestamp
 
@@ -81,15 +83,17 @@ class _Application:
     previous: str | None  # coverId of the decision an increase would supersede
 
 
-class CoverBook:
+class CoverBook(DecidingBook):
     """Every cover record of the sandbox and the rules that change them."""
 
     def __init__(
-        self, *, auto_approve_up_to: Decimal, decision_delay: float, partial_ratio: Decimal
+        self, *, auto_approve_up_to: Any, decision_delay: float, partial_ratio: Any
     ) -> None:
-        self.auto_approve_up_to = auto_approve_up_to
-        self.decision_delay = timedelta(seconds=decision_delay)
-        self.partial_ratio = partial_ratio
+        super().__init__(
+            auto_approve_up_to=auto_approve_up_to,
+            decision_delay=decision_delay,
+            partial_ratio=partial_ratio,
+        )
         self.covers: list[Record] = []
         self.historic: list[Record] = []
         self._pending: dict[str, _Application] = {}
@@ -288,8 +292,7 @@ class CoverBook:
             if record is None:
                 continue
             requested = Decimal(record.get("creditLimitApplicationAmountInPolicyCurrency") or 0)
-            offered = (requested * self.partial_ratio / _THOUSAND).to_integral_value(ROUND_FLOOR)
-            amount = offered * _THOUSAND
+            amount = self.offered(requested, _THOUSAND)
             code = "DC01" if amount >= requested else "DC04"
             previous = next(
                 (r for r in self.covers if app.previous and str(r["coverId"]) == app.previous), None

@@ -34,7 +34,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +69,6 @@ from .sandbox_overdues import DECLARATION_FIELDS, OverdueBook
 
 Handler = Callable[[httpx.Request, re.Match[str]], httpx.Response]
 POLICY_HEADER = "x-cof-policy-number"
-
-
-def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool):
-        raise TypeError(f"sandbox option {name} must be a number")
-    return Decimal(str(value))
 
 
 class CofaceSandbox(SandboxControls):
@@ -115,9 +108,9 @@ class CofaceSandbox(SandboxControls):
             lockout_max=lockout_max,
         )
         self.book = OrderBook(
-            auto_approve_up_to=_decimal(auto_approve_up_to, "auto_approve_up_to"),
+            auto_approve_up_to=auto_approve_up_to,
             decision_delay=float(decision_delay),
-            partial_ratio=_decimal(partial_ratio, "partial_ratio"),
+            partial_ratio=partial_ratio,
         )
         self.overdues = OverdueBook(types=overdue_types, registration_delay=float(decision_delay))
         self._lock = threading.RLock()

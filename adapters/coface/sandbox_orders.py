@@ -23,9 +23,11 @@ it has no decision yet, sorted by EasyNumber.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+
+from tci_gateway.adapters.sandbox_support import DecidingBook
 
 from .sandbox_http import Refused
 from .wire import parse_timestamp
@@ -59,15 +61,17 @@ def _sort_key(item: tuple[int, Record]) -> tuple[datetime, int]:
     return (moment if isinstance(moment, datetime) else _NEVER, item[0])
 
 
-class OrderBook:
+class OrderBook(DecidingBook):
     """Every credit-limit record of the sandbox and the rules that change them."""
 
     def __init__(
-        self, *, auto_approve_up_to: Decimal, decision_delay: float, partial_ratio: Decimal
+        self, *, auto_approve_up_to: Any, decision_delay: float, partial_ratio: Any
     ) -> None:
-        self.auto_approve_up_to = auto_approve_up_to
-        self.decision_delay = timedelta(seconds=decision_delay)
-        self.partial_ratio = partial_ratio
+        super().__init__(
+            auto_approve_up_to=auto_approve_up_to,
+            decision_delay=decision_delay,
+            partial_ratio=partial_ratio,
+        )
         self.records: list[Record] = []
         self._due: dict[str, datetime] = {}
         self._views: dict[str, list[Record]] = {}  # portfolio per policy, until a change
@@ -76,8 +80,8 @@ class OrderBook:
     # -- reading ------------------------------------------------------------------------
 
     def add(self, record: Record, now: datetime) -> None:
-        self._views.clear()
         """Add a seeded record; one in progress is decided ``decision_delay`` from now."""
+        self._views.clear()
         record = dict(record)
         order_id = str(record.setdefault("orderId", str(self._take_id())))
         if order_id.isdigit():
@@ -209,7 +213,7 @@ class OrderBook:
             if record is None or not _pending(record):
                 continue
             requested = Decimal(record.get("requestedAmount") or 0)
-            offered = (requested * self.partial_ratio).to_integral_value(ROUND_FLOOR)
+            offered = self.offered(requested)
             code = "AGREED" if offered >= requested else "PARTIAL_AGREEMENT"
             others = [
                 r

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from tci_gateway.adapters.contract_testing import Fault, SandboxClock
 from tci_gateway.adapters.sandbox_support import (
     BearerTokens,
+    DecidingBook,
     FaultQueue,
     SandboxControls,
     bureau_contract_fixture,
@@ -26,6 +28,7 @@ from tci_gateway.adapters.sandbox_support import (
     serve_with_fault,
     serves_path,
 )
+from tci_gateway.errors import ConfigError
 
 URL = "https://sandbox.test/api"
 
@@ -170,3 +173,15 @@ def test_contract_fixtures() -> None:
     bureau = bureau_contract_fixture("LEI1", (), has_assessment=False)
     assert bureau.auth_request is None and bureau.token_lifetime is None
     assert bureau.known_company.identifier != bureau.unknown_company.identifier
+
+
+def test_deciding_book_rules() -> None:
+    book = DecidingBook(auto_approve_up_to="50000", decision_delay=60, partial_ratio="0.5")
+    assert book.auto_approve_up_to == Decimal(50000)
+    assert book.decision_delay.total_seconds() == 60
+    assert book.offered(Decimal(150001)) == Decimal(75000)
+    assert book.offered(Decimal(150001), Decimal(1000)) == Decimal(75000)
+    assert book.offered(Decimal(1999), Decimal(1000)) == Decimal(0)
+    for bad in (True, "lots"):
+        with pytest.raises(ConfigError, match="partial_ratio"):
+            DecidingBook(auto_approve_up_to=1, decision_delay=1, partial_ratio=bad)

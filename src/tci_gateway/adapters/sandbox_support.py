@@ -31,7 +31,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -39,8 +39,10 @@ import httpx
 
 from tci_gateway.adapters.contract import BuyerQuery, CompanyQuery, PolicyRef
 from tci_gateway.adapters.contract_testing import BureauContractFixture, ContractFixture, Fault
+from tci_gateway.adapters.options import decimal_option
 from tci_gateway.domain.identifiers import Identifier, Scheme, parse_identifier
 from tci_gateway.domain.money import Money
+from tci_gateway.errors import ConfigError
 from tci_gateway.http.jsonexact import loads
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "CONTRACT_CRN",
     "UNKNOWN_CRN",
     "BearerTokens",
+    "DecidingBook",
     "FaultQueue",
     "SandboxControls",
     "advance_clock",
@@ -330,6 +333,29 @@ def query_params(
         if not query.get(key, "").strip():
             raise missing(key)
     return {key: query[key].strip() for key in query}
+
+
+class DecidingBook:
+    """The rules a sandbox insurer decides cover requests by, for its book to inherit:
+    an amount up to ``auto_approve_up_to`` is decided at once; above, the request is
+    decided ``decision_delay`` seconds later, for the amount times ``partial_ratio``
+    (:meth:`offered`). A bad number is a :class:`ConfigError`."""
+
+    def __init__(
+        self, *, auto_approve_up_to: Any, decision_delay: float, partial_ratio: Any
+    ) -> None:
+        try:
+            self.auto_approve_up_to = decimal_option(auto_approve_up_to, "auto_approve_up_to")
+            self.partial_ratio = decimal_option(partial_ratio, "partial_ratio")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.decision_delay = timedelta(seconds=float(decision_delay))
+
+    def offered(self, requested: Decimal, step: Decimal = Decimal(1)) -> Decimal:
+        """``requested`` times ``partial_ratio``, rounded down to a multiple of ``step``."""
+        if step == 1:
+            return (requested * self.partial_ratio).to_integral_value(ROUND_FLOOR)
+        return (requested * self.partial_ratio / step).to_integral_value(ROUND_FLOOR) * step
 
 
 # -- contract fixtures ------------------------------------------------------------------
