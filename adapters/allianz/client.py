@@ -28,7 +28,7 @@ from tci_gateway.adapters.contract import (
     PolicyRef,
     PortfolioItem,
 )
-from tci_gateway.adapters.toolkit import Pages, none_if_not_found, parse_model
+from tci_gateway.adapters.toolkit import Pages, none_if_not_found, parse_answer, parse_model
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import InProgressError, ProtocolError, RejectedError
 
@@ -204,12 +204,11 @@ class AllianzAdapter(OverdueMixin):
             if exc.status == 409:  # "a request is already in progress for this company"
                 raise InProgressError.of(exc, request.client_reference) from exc
             raise
-        job = parse_model(
+        job = parse_answer(
             JobCreated.from_record,
-            response.payload,
+            response,
             "the cover request answer has no jobId",
             adapter=self.name,
-            response=response,
         )
         return CoverRequestResult(request.client_reference, job.jobId, pending=True)
 
@@ -231,7 +230,7 @@ class AllianzAdapter(OverdueMixin):
         if response is None:
             return None
         message = f"unreadable job {insurer_request_ref}"
-        job = parse_model(Job.from_record, response.payload, message, adapter=self.name)
+        job = parse_answer(Job.from_record, response, message, adapter=self.name)
         state = job.jobStatusCode.casefold()
         if state in JOB_FAILED:
             raise RejectedError(

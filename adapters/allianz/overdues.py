@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from tci_gateway.adapters.contract import OverdueKind, OverdueNotice, OverdueResult, PolicyRef
-from tci_gateway.adapters.toolkit import parse_model
+from tci_gateway.adapters.toolkit import parse_answer, parse_model
 from tci_gateway.domain.money import CurrencyMismatchError, total
 from tci_gateway.errors import RejectedError
 
@@ -135,12 +135,11 @@ class OverdueMixin(AllianzBase):
             idempotent=False,
             client_reference=notice.client_reference,
         )
-        record = parse_model(
+        record = parse_answer(
             OverdueRecord.from_record,
-            response.payload,
+            response,
             "the overdue answer has no overdueId",
             adapter=self.name,
-            response=response,
         )
         return overdue_result(record, notice.client_reference)
 

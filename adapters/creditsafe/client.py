@@ -23,7 +23,7 @@ from tci_gateway.adapters.contract import (
     CompanyCandidate,
     CompanyQuery,
 )
-from tci_gateway.adapters.toolkit import none_if_not_found, parse_model
+from tci_gateway.adapters.toolkit import none_if_not_found, parse_answer
 from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ParsedError
@@ -115,12 +115,8 @@ class CreditsafeAdapter:
         response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
         if response is None:
             return None
-        reply = parse_model(
-            ReportReply.from_record,
-            response.payload,
-            "unreadable company report",
-            adapter=self.name,
-            response=response,
+        reply = parse_answer(
+            ReportReply.from_record, response, "unreadable company report", adapter=self.name
         )
         return map_assessment(reply, self.name, self.bands)
 
@@ -143,12 +139,8 @@ class CreditsafeAdapter:
         )
         if response is None:
             return []
-        reply = parse_model(
-            SearchReply.model_validate,
-            response.payload,
-            "unreadable search answer",
-            adapter=self.name,
-            response=response,
+        reply = parse_answer(
+            SearchReply.model_validate, response, "unreadable search answer", adapter=self.name
         )
         candidates: list[CompanyCandidate] = []
         for index, record in enumerate(reply.companies, start=1):

@@ -22,7 +22,7 @@ from tci_gateway.adapters.contract import (
     CompanyCandidate,
     CompanyQuery,
 )
-from tci_gateway.adapters.toolkit import none_if_not_found, parse_model, unreadable
+from tci_gateway.adapters.toolkit import none_if_not_found, parse_answer, unreadable
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.parties import PartyError, country_code
 from tci_gateway.errors import ProtocolError, RejectedError
@@ -118,11 +118,8 @@ class DnbAdapter:
         response = none_if_not_found(lambda: self.client.request("GET", MATCH_PATH, params=params))
         if response is None:
             return []
-        reply = parse_model(
-            MatchReply.model_validate,
-            response.payload,
-            "unreadable match answer",
-            adapter=self.name,
+        reply = parse_answer(
+            MatchReply.model_validate, response, "unreadable match answer", adapter=self.name
         )
         candidates: list[CompanyCandidate] = []
         for index, item in enumerate(reply.matchCandidates, start=1):
@@ -183,12 +180,8 @@ class DnbAdapter:
         response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
         if response is None:
             return None
-        return parse_model(
-            DataReply.from_record,
-            response.payload,
-            "unreadable data blocks",
-            adapter=self.name,
-            response=response,
+        return parse_answer(
+            DataReply.from_record, response, "unreadable data blocks", adapter=self.name
         )
 
     def _log_notes(self, mapped: MappedCandidate) -> None:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 from tci_gateway.adapters.responses import (
     describe,
     none_if_not_found,
+    parse_answer,
     parse_model,
     record_error,
     unreadable,
@@ -93,3 +94,15 @@ def test_record_error_from_a_validation_error_and_a_mapping_error() -> None:
 
 def test_describe_any_error_is_one_line() -> None:
     assert describe(ValueError("two\nlines")) == "two lines"
+
+
+def test_parse_answer_reads_the_whole_payload_with_the_answers_context() -> None:
+    answer = ApiResponse(201, {"id": "a", "amount": "x"}, {}, "corr-2", None)
+    with pytest.raises(ProtocolError) as caught:
+        parse_answer(Thing.model_validate, answer, "unreadable thing", adapter="t")
+    assert caught.value.message == "unreadable thing: amount: " + (
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
+    assert (caught.value.status, caught.value.correlation_id) == (201, "corr-2")
+    good = ApiResponse(200, {"id": "b", "amount": 2}, {}, "c", None)
+    assert parse_answer(Thing.model_validate, good, "x", adapter="t").amount == 2

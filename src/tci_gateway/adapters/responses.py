@@ -1,10 +1,10 @@
 """Error mapping helpers every adapter needs when it reads an answer.
 
 * :func:`none_if_not_found`: a call whose 404 means "the insurer does not know it";
-* :func:`unreadable` / :func:`parse_model`: a record that does not fit the wire model
-  (a pydantic ``ValidationError``, or a mapping error the caller names) becomes a
-  one-line :class:`~tci_gateway.errors.ProtocolError` carrying the answer's status and
-  correlation id;
+* :func:`unreadable` / :func:`parse_model` / :func:`parse_answer`: a record that does
+  not fit the wire model (a pydantic ``ValidationError``, or a mapping error the caller
+  names) becomes a one-line :class:`~tci_gateway.errors.ProtocolError` carrying the
+  answer's status and correlation id;
 * :func:`record_error`: the same failure as data (a
   :class:`~tci_gateway.errors.RecordError`) for a record of a portfolio, so that one bad
   record does not stop the rest;
@@ -25,6 +25,7 @@ from tci_gateway.http.client import ApiResponse
 __all__ = [
     "describe",
     "none_if_not_found",
+    "parse_answer",
     "parse_model",
     "protocol_error",
     "record_error",
@@ -104,6 +105,20 @@ def parse_model(
     :class:`ProtocolError` as :func:`unreadable` makes it."""
     with unreadable(message, adapter=adapter, response=response, also=also):
         return parse(payload)
+
+
+def parse_answer(
+    parse: Callable[[Any], T],
+    response: ApiResponse,
+    message: str,
+    *,
+    adapter: str,
+    also: tuple[type[Exception], ...] = (),
+) -> T:
+    """``parse(response.payload)``: :func:`parse_model` of a whole answer."""
+    return parse_model(
+        parse, response.payload, message, adapter=adapter, response=response, also=also
+    )
 
 
 def record_error(source: str, row: int | None, exc: Exception, who: str = "") -> RecordError:

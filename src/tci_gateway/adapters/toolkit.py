@@ -26,6 +26,7 @@ from tci_gateway.adapters.paging import (
 from tci_gateway.adapters.responses import (
     describe,
     none_if_not_found,
+    parse_answer,
     parse_model,
     protocol_error,
     record_error,
@@ -50,6 +51,7 @@ __all__ = [
 __all__ += [
     "describe",
     "none_if_not_found",
+    "parse_answer",
     "parse_model",
     "protocol_error",
     "record_error",
