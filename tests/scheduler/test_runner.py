@@ -194,7 +194,7 @@ def test_simulated_clock_is_shared_through_its_epoch() -> None:
 def test_simulate_fires_each_job_once_per_simulated_date(ledger: Ledger) -> None:
     settings = SchedulerSettings(heartbeat_seconds=0.05, lease_seconds=5)
     sim = SimulatedClock(
-        datetime(2026, 12, 1, 12, tzinfo=UTC), timedelta(days=1), 0.4, epoch=time.time()
+        datetime(2026, 12, 1, 12, tzinfo=UTC), timedelta(days=1), 1.0, epoch=time.time()
     )
     leader = make_leader(ledger, "sim", lease_seconds=5)
     d = Dispatcher(
