@@ -4,9 +4,7 @@ portfolio page by page, limit applications and their decisions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
-
-from pydantic import field_validator
+from typing import Annotated, Any, TypeVar
 
 from tci_gateway.adapters.contract import (
     AdapterContext,
@@ -29,11 +27,12 @@ from tci_gateway.adapters.toolkit import (
     PageNumberPaginator,
     Pages,
     ParsedError,
+    StatusOverrides,
     find_alpha2,
     int_or_none,
     none_if_not_found,
+    option,
     parse_model,
-    parse_status_overrides,
     record_error,
     records_at,
     to_alpha3,
@@ -41,7 +40,6 @@ from tci_gateway.adapters.toolkit import (
     vat_prefix,
     whole_number,
 )
-from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError
 
@@ -55,19 +53,9 @@ class CredendoOptions(AdapterOptions):
     """``status_overrides`` (decision code -> status name), ``page_size`` (50),
     ``token_path``."""
 
-    status_overrides: CodeTable[CoverStatus] = CodeTable()
-    page_size: int = 50
+    status_overrides: StatusOverrides = CodeTable()
+    page_size: Annotated[int, option(whole_number, maximum=500)] = 50
     token_path: str = "/oauth2/token"
-
-    @field_validator("status_overrides", mode="before")
-    @classmethod
-    def _overrides(cls, value: Any) -> CodeTable[CoverStatus]:
-        return parse_status_overrides(value)
-
-    @field_validator("page_size", mode="before")
-    @classmethod
-    def _page_size(cls, value: Any) -> int:
-        return whole_number(value, "page_size", maximum=500)
 
 
 class CredendoClient(ApiClient):

@@ -17,12 +17,12 @@ from tci_gateway.adapters.toolkit import (
     Timestamp,
     WireModel,
     find_alpha2,
+    find_identifier,
     money,
     require,
-    vat_number,
 )
 from tci_gateway.domain.cover import CoverDecision, CoverStatus
-from tci_gateway.domain.identifiers import Identifier, Scheme, parse_identifier
+from tci_gateway.domain.identifiers import Scheme
 
 DEFAULT_STATUSES: CodeTable[CoverStatus] = CodeTable(
     {
@@ -118,11 +118,8 @@ def to_match(debtor: Debtor, insurer: str) -> BuyerMatch:
     country = find_alpha2(debtor.country_code)
     if country is None:
         raise MappingError("countryCode", f"unknown country {debtor.country_code!r}")
-    identifiers: list[Identifier] = [
-        parse_identifier(Scheme.VAT, vat_number(n.value, country))
-        for n in debtor.national_ids
-        if n.type.upper() == "VAT"
-    ]
+    found = (find_identifier(Scheme.VAT, n.value, country) for n in debtor.national_ids)
+    identifiers = [ident for ident in found if ident is not None]  # invalid ones dropped
     return BuyerMatch(
         insurer=insurer,
         insurer_buyer_id=debtor.debtor_id,
