@@ -49,7 +49,7 @@ class AtradiusAuth(OAuth2ClientCredentials):
         """``(access_token, expires_in)`` from the reply's ``data``."""
         data = self.reply_json(response).get("data")
         if not isinstance(data, dict):
-            raise self._reply_error("unreadable token reply: no data", response)
+            raise self.reply_error("unreadable token reply: no data", response)
         return self.read_oauth_reply(data, response, token_type_required=True)
 
     def call_headers(self, token: str, call: httpx.Request) -> dict[str, str]:

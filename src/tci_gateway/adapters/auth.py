@@ -77,7 +77,7 @@ def secret_fingerprint(secret: str, purpose: str) -> str:
     return hashlib.sha256(salt + secret.encode()).hexdigest()[:24]
 
 
-def seconds(value: Any) -> float | None:
+def _lifetime(value: Any) -> float | None:
     """A positive lifetime from a JSON number or numeric text, else ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         return None
@@ -178,15 +178,19 @@ class TokenAuth(httpx.Auth):
             content=content,
         )
 
+    def reply_error(self, message: str, response: httpx.Response) -> ProtocolError:
+        """A :class:`ProtocolError` about an unreadable token reply."""
+        return ProtocolError(message, adapter=self.adapter, status=response.status_code)
+
     def reply_json(self, response: httpx.Response) -> dict[str, Any]:
         """The token reply as a JSON object, else a :class:`ProtocolError`."""
         try:
             payload = loads(response.content)
         except (ValueError, UnicodeDecodeError) as exc:
             message = f"unreadable token reply: {type(exc).__name__}"
-            raise self._reply_error(message, response) from exc
+            raise self.reply_error(message, response) from exc
         if not isinstance(payload, dict):
-            raise self._reply_error("unreadable token reply: not a JSON object", response)
+            raise self.reply_error("unreadable token reply: not a JSON object", response)
         return payload
 
     def read_oauth_reply(
@@ -199,16 +203,16 @@ class TokenAuth(httpx.Auth):
         """``(access_token, expires_in)`` of an OAuth2 token reply; a ``token_type``
         other than Bearer (or a missing one, when required) is a :class:`ProtocolError`."""
         token = payload.get("access_token")
-        lifetime = seconds(payload.get("expires_in"))
+        lifetime = _lifetime(payload.get("expires_in"))
         if not isinstance(token, str) or not token:
-            raise self._reply_error("unreadable token reply: no access_token", response)
+            raise self.reply_error("unreadable token reply: no access_token", response)
         if lifetime is None:
-            raise self._reply_error("unreadable token reply: no positive expires_in", response)
+            raise self.reply_error("unreadable token reply: no positive expires_in", response)
         token_type = payload.get("token_type")
         if token_type is None and token_type_required:
-            raise self._reply_error("unreadable token reply: no token_type", response)
+            raise self.reply_error("unreadable token reply: no token_type", response)
         if token_type is not None and str(token_type).casefold() != "bearer":
-            raise self._reply_error(f"unexpected token type {token_type!r}", response)
+            raise self.reply_error(f"unexpected token type {token_type!r}", response)
         return token, lifetime
 
     # -- httpx.Auth ----------------------------------------------------------------------
@@ -308,9 +312,6 @@ class TokenAuth(httpx.Auth):
             headers[self.correlation_header] = str(uuid.uuid4())
         return headers
 
-    def _reply_error(self, message: str, response: httpx.Response) -> ProtocolError:
-        return ProtocolError(message, adapter=self.adapter, status=response.status_code)
-
     def _token_error(self, response: httpx.Response) -> AdapterError:
         """A failed token reply, when no client supplied its own reading."""
         status = response.status_code
@@ -404,7 +405,8 @@ class PasswordTokenAuth(TokenAuth):
     """A username and password for a token: ``POST token_path`` with
     ``{"username", "password"}`` plus :meth:`token_body_extra` (JSON). The reply's
     ``token_field`` is the token; its ``expires_field`` (when not ``None``) the
-    lifetime, else :meth:`default_lifetime`. The token is cached per username (never the password)."""
+    lifetime, else :meth:`default_lifetime`. The token is cached per username (never
+    the password)."""
 
     token_field = "access_token"  # noqa: S105 (a member name)
     expires_field: str | None = "expires_in"
@@ -448,8 +450,8 @@ class PasswordTokenAuth(TokenAuth):
         payload = self.reply_json(response)
         token = payload.get(self.token_field)
         if not isinstance(token, str) or not token.strip():
-            raise self._reply_error(f"the token reply has no {self.token_field}", response)
-        lifetime = seconds(payload.get(self.expires_field)) if self.expires_field else None
+            raise self.reply_error(f"the token reply has no {self.token_field}", response)
+        lifetime = _lifetime(payload.get(self.expires_field)) if self.expires_field else None
         return token, self.default_lifetime(token) if lifetime is None else lifetime
 
 
