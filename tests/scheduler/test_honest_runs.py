@@ -236,3 +236,33 @@ def test_a_leader_that_lost_its_lead_while_waiting_for_its_turn_starts_nothing(
     assert sorted(o.key if o else "-" for o in outcomes) == ["-", "limit_sync"]
     with ledger.unit_of_work() as session:
         assert session.scalars(select(JobRunRow.job)).all() == ["limit_sync"]
+
+
+def test_a_run_abandoned_after_crashes_alerts(ledger: Ledger) -> None:
+    t0 = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
+    lease = timedelta(seconds=60)
+    assert runs.claim(ledger, "limit_sync", DAY, "x", t0, lease) is not None
+    clock = FakeClock(t0 + 2 * lease)
+    d = make_dispatcher(ledger, only("limit_sync", max_attempts=1), clock)
+    assert d.leader.acquire()
+    assert d.catch_up() == []
+    with ledger.unit_of_work() as session:
+        (alert,) = list_alerts(session)
+    assert alert.kind == "scheduler_job_failed" and "out of attempts" in alert.message
+
+
+def test_a_poll_failing_all_day_alerts_once_per_attempt_number(ledger: Ledger) -> None:
+    clock = FakeClock(datetime(2026, 12, 1, 5, 10, tzinfo=UTC))
+    d = make_dispatcher(ledger, only("pending_requests_poll", max_attempts=1), clock)
+    assert d.leader.acquire()
+    fakes.FAIL.add("pending_requests_poll")
+    failed = [*d.catch_up(), *d.catch_up()]
+    clock.advance(minutes=30)
+    failed += d.catch_up()
+    assert [(o.key, o.ok) for o in failed] == [
+        ("pending_requests_poll@0500", False),
+        ("pending_requests_poll@0530", False),
+    ]
+    with ledger.unit_of_work() as session:
+        (alert,) = list_alerts(session)
+    assert alert.message.startswith("pending_requests_poll@0500 failed (attempt 1)")

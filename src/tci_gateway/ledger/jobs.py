@@ -269,18 +269,21 @@ def latest(ledger: Ledger, *, limit: int = 20, job: str | None = None) -> list[J
         return [JobRun.of(r) for r in session.scalars(stmt.limit(limit))]
 
 
-def record_failure(ledger: Ledger, claim: Claim, error: str, now: datetime) -> bool:
-    """Raise the ``scheduler_job_failed`` alert of a failed attempt of a run (once per
-    attempt): ``tci alerts`` lists it and the business date's digest counts it."""
+def record_failure(ledger: Ledger, run: Claim | JobRun, error: str, now: datetime) -> bool:
+    """Raise the ``scheduler_job_failed`` alert of a failed attempt of a run: ``tci
+    alerts`` lists it and the business date's digest counts it. One alert per job,
+    business date and attempt number, so an intra-day poll failing all day alerts once
+    per attempt number, not once per fire."""
+    job = run.job.partition("@")[0]
     with ledger.unit_of_work() as session:
         return add_alert(
             session,
             kind=AlertKind.SCHEDULER_JOB_FAILED,
-            message=f"{claim.job} failed (attempt {claim.attempts}): {error}",
-            business_date=claim.business_date,
-            dedupe_key=f"job:{claim.job}:{claim.business_date}:{claim.attempts}",
+            message=f"{run.job} failed (attempt {run.attempts}): {error}",
+            business_date=run.business_date,
+            dedupe_key=f"job:{job}:{run.business_date}:{run.attempts}",
             now=now,
-            details={"job": claim.job, "attempts": claim.attempts, "error": error},
+            details={"job": run.job, "attempts": run.attempts, "error": error},
         )
 
 

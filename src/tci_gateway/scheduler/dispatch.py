@@ -326,10 +326,15 @@ class Dispatcher:
             if job not in self.triggers or ours:
                 continue
             if run.attempts >= self.settings.max_attempts:
-                if runs.abandon(self.ledger, run, wall, "out of attempts after crashes"):
+                reason = "out of attempts after crashes"
+                if runs.abandon(self.ledger, run, wall, reason):
                     self.alert(
                         "scheduler_job_abandoned", job=job, key=run.job, attempts=run.attempts
                     )
+                    try:
+                        runs.record_failure(self.ledger, run, reason, wall)
+                    except Exception as exc:  # the run's own record stands
+                        self.log.warning("scheduler_alert_failed", job=job, error=str(exc))
                 continue
             detail = {"job": job, "fire_time": run.detail.get("fire_time"), "reason": "resume"}
             resume = partial(self._run, job, run.job, run.business_date, detail, now)
