@@ -31,7 +31,7 @@ from .test_scheduler import (
     write_config,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REFUSED = "is running on this SQLite ledger"
 
@@ -129,6 +129,7 @@ def _lease_lapsed(db: Path) -> bool:
     return datetime.fromisoformat(until).replace(tzinfo=UTC) < datetime.now(UTC)
 
 
+@pytest.mark.postgres
 def test_postgresql_stopped_leader_keeps_its_lock_and_no_run_is_duplicated(
     tmp_path: Path,
     pg_schema_url: str,  # noqa: F811
