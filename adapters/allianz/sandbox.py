@@ -33,18 +33,15 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.contract_testing import ContractFixture
 from tci_gateway.adapters.sandbox_support import (
     BearerTokens,
-    FaultQueue,
     SandboxControls,
     find_route,
     sandbox_credentials,
@@ -94,13 +91,12 @@ class AllianzSandbox(SandboxControls):
         callback_header: str = DEFAULT_CALLBACK_HEADER,
         reference_field: str = DEFAULT_REFERENCE_FIELD,
     ) -> None:
+        super().__init__(clock)
         self.credentials: Mapping[str, str] = sandbox_credentials(credentials, ["api_key"], size=24)
-        self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.max_page_size = int(max_page_size)
         self.callback_header = callback_header
         self.paths = resolve_paths(path_preset, paths)
-        self.received: Counter[tuple[str, str]] = Counter()
         self.book = CoverBook(
             auto_approve_up_to=auto_approve_up_to,
             decision_delay=float(decision_delay),
@@ -110,8 +106,6 @@ class AllianzSandbox(SandboxControls):
         )
         self.overdues = OverdueBook(self.book, reference_field)
         self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl)
-        self._lock = threading.RLock()
-        self._faults = FaultQueue(self._lock)
         self._routes = self._route_table()
 
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Handler]]:

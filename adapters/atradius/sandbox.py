@@ -20,18 +20,15 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import threading
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.contract_testing import ContractFixture
 from tci_gateway.adapters.sandbox_support import (
     BearerTokens,
-    FaultQueue,
     SandboxControls,
     find_route,
     sandbox_credentials,
@@ -71,11 +68,10 @@ class AtradiusSandbox(SandboxControls):
         decision_delay: float = 60,
         partial_ratio: Any = "0.5",
     ) -> None:
+        super().__init__(clock)
         names = ("client_id", "client_secret", "app_key")
         self.credentials: Mapping[str, str] = sandbox_credentials(credentials, names)
-        self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
-        self.received: Counter[tuple[str, str]] = Counter()
         self.customers: dict[str, dict[str, dict[str, Any]]] = {}
         self.buyers: dict[int, dict[str, Any]] = {}
         self.book = CoverBook(
@@ -84,8 +80,6 @@ class AtradiusSandbox(SandboxControls):
             partial_ratio=partial_ratio,
         )
         self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl)
-        self._lock = threading.RLock()
-        self._faults = FaultQueue(self._lock)
         buyer = re.escape(BUYERS_PATH)
         covers = re.escape(COVERS_PATH)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [

@@ -30,8 +30,6 @@ seconds after seeding.
 from __future__ import annotations
 
 import re
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +37,8 @@ from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import ContractFixture, SandboxClock
+from tci_gateway.adapters.contract_testing import ContractFixture
 from tci_gateway.adapters.sandbox_support import (
-    FaultQueue,
     SandboxControls,
     find_route,
     sandbox_credentials,
@@ -93,11 +90,10 @@ class CofaceSandbox(SandboxControls):
         lockout_max: float = 900,
         overdue_types: Iterable[str] = ("OVERDUE",),
     ) -> None:
+        super().__init__(clock)
         self.credentials: Mapping[str, str] = sandbox_credentials(credentials, CREDENTIAL_NAMES)
-        self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.paths = Paths.parse(paths)
         self.max_limit = int(max_limit)
-        self.received: Counter[tuple[str, str]] = Counter()
         self.policies: dict[str, dict[str, Any]] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         self.guard = LoginGuard(
@@ -113,8 +109,6 @@ class CofaceSandbox(SandboxControls):
             partial_ratio=partial_ratio,
         )
         self.overdues = OverdueBook(types=overdue_types, registration_delay=float(decision_delay))
-        self._lock = threading.RLock()
-        self._faults = FaultQueue(self._lock)
         routes: list[tuple[str, str, Handler]] = [
             ("POST", "token", self._token),
             ("GET", "company_by_identifier", self._by_identifier),

@@ -23,20 +23,17 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 import unicodedata
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault
 from tci_gateway.adapters.sandbox_support import (
     BARE_BAD_GATEWAY_PAGE,
-    FaultQueue,
     SandboxControls,
     fault_response,
     sandbox_credentials,
@@ -101,17 +98,14 @@ class CreditsafeSandbox(SandboxControls):
         token_ttl: int = 3600,
         empty_search_status: int = 200,
     ) -> None:
+        super().__init__(clock)
         names = ("username", "password")
         self.credentials: Mapping[str, str] = sandbox_credentials(credentials, names, size=12)
-        self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.empty_search_status = empty_search_status
-        self.received: Counter[tuple[str, str]] = Counter()
         self.companies: dict[str, dict[str, Any]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self._key = secrets.token_bytes(32)
-        self._lock = threading.RLock()
-        self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
 

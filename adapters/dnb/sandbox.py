@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -29,11 +27,10 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault
 from tci_gateway.adapters.sandbox_support import (
     BARE_BAD_GATEWAY_PAGE,
     BearerTokens,
-    FaultQueue,
     SandboxControls,
     fault_response,
     sandbox_credentials,
@@ -64,16 +61,13 @@ class DnbSandbox(SandboxControls):
         token_ttl: int = 86400,
         expired_token_status: int = 401,
     ) -> None:
+        super().__init__(clock)
         names = ("key", "secret")
         self.credentials: Mapping[str, str] = sandbox_credentials(credentials, names, size=12)
-        self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.token_ttl = int(token_ttl)
         self.expired_token_status = expired_token_status
-        self.received: Counter[tuple[str, str]] = Counter()
         self.organizations: dict[str, dict[str, Any]] = {}
         self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl, size=32)
-        self._lock = threading.RLock()
-        self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
 

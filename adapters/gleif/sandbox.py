@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import unicodedata
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault, SandboxClock
+from tci_gateway.adapters.contract_testing import BureauContractFixture, Fault
 from tci_gateway.adapters.sandbox_support import (
     BARE_BAD_GATEWAY_PAGE,
-    FaultQueue,
     SandboxControls,
     fault_response,
 )
@@ -105,17 +102,14 @@ class GleifSandbox(SandboxControls):
         rate_window: float = 60.0,
         max_page_size: int = 200,
     ) -> None:
+        super().__init__(clock)
         self.credentials: Mapping[str, str] = {}
-        self.clock: Callable[[], datetime] = clock or SandboxClock()
         self.rate_limit = rate_limit
         self.rate_window = timedelta(seconds=rate_window)
         self.max_page_size = max_page_size
-        self.received: Counter[tuple[str, str]] = Counter()
         self.records: dict[str, dict[str, Any]] = {}
         self.parents: dict[str, dict[str, str]] = {}
         self._window: tuple[datetime, int] | None = None
-        self._lock = threading.RLock()
-        self._faults = FaultQueue(self._lock)
 
     # -- seeding ------------------------------------------------------------------------
 

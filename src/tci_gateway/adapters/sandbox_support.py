@@ -38,7 +38,12 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from tci_gateway.adapters.contract import BuyerQuery, CompanyQuery, PolicyRef
-from tci_gateway.adapters.contract_testing import BureauContractFixture, ContractFixture, Fault
+from tci_gateway.adapters.contract_testing import (
+    BureauContractFixture,
+    ContractFixture,
+    Fault,
+    SandboxClock,
+)
 from tci_gateway.adapters.options import decimal_option
 from tci_gateway.domain.identifiers import Identifier, Scheme, parse_identifier
 from tci_gateway.domain.money import Money
@@ -164,7 +169,8 @@ def fault_response(
 class SandboxControls:
     """The test controls of a sandbox: ``inject``, ``pending_faults``, ``advance``.
 
-    A sandbox class inherits from it and, in its ``__init__``, sets ``clock``,
+    A sandbox class inherits from it and calls ``super().__init__(clock)`` first in its
+    own ``__init__``: that sets ``clock`` (a :class:`SandboxClock` unless one is given),
     ``received`` (a ``Counter``), ``_lock`` (a re-entrant lock guarding all its state)
     and ``_faults`` (a :class:`FaultQueue` sharing that lock).
     """
@@ -173,6 +179,12 @@ class SandboxControls:
     received: Counter[tuple[str, str]]
     _lock: threading.RLock
     _faults: FaultQueue
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or SandboxClock()
+        self.received = Counter()
+        self._lock = threading.RLock()
+        self._faults = FaultQueue(self._lock)
 
     @classmethod
     def from_seed(cls, source: str | Path | Mapping[str, Any], **options: Any) -> Self:
