@@ -1,10 +1,14 @@
-"""Column types that keep money exact and time in UTC on SQLite and PostgreSQL.
+"""Column types that keep money exact, time in UTC and states within their enum on SQLite
+and PostgreSQL.
 
 :class:`ExactDecimal` is ``NUMERIC(p, s)`` on PostgreSQL and a scaled ``BIGINT`` on
 SQLite (SQLite has no exact decimal type: its NUMERIC affinity stores floats). A value
 with more decimal places than the column's scale is refused, never rounded, and no
 float ever stands between Python and the database. So are non-finite values and values
 too large for the column, with the same ``ValueError`` on both databases.
+
+:func:`state_enum` stores a ``StrEnum`` as ``VARCHAR`` with a CHECK constraint listing its
+values (never a native enum type, so adding a value is a plain constraint change).
 """
 
 from __future__ import annotations
