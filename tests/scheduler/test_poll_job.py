@@ -12,13 +12,20 @@ from sqlalchemy import update
 
 from tci_gateway.adapters.contract import CoverAction, InsurerAdapter
 from tci_gateway.cli.wiring import Wiring
+from tci_gateway.config import SchedulerSettings
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
+from tci_gateway.errors import TransientError
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.runs import list_alerts
 from tci_gateway.ledger.tables import CoverRequestRow
 from tci_gateway.scheduler import jobs
+from tci_gateway.scheduler.dispatch import Dispatcher
+from tci_gateway.scheduler.jobs import JOBS
+from tci_gateway.scheduler.leader import make_leader
 from tci_gateway.services import cover_requests
 
+from .fakes import FakeClock
 from .test_jobs import NOW, context, wiring, world  # noqa: F401 - fixtures
 
 CALLS = ("request_cover", "find_request", "request_status")
@@ -84,3 +91,49 @@ def test_the_poll_keeps_no_transaction_open_across_an_insurer_call(
         assert result["ok"] and result["advanced"] == 1, (step, result)
     (view,) = cover_requests.list_requests(ledger, request_id=request_id)
     assert view.state == "PENDING" and view.insurer_request_ref
+
+
+class Down:
+    """An insurer whose every cover-request call fails to connect."""
+
+    def __init__(self, inner: InsurerAdapter) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name in CALLS:
+            raise TransientError("connection refused")
+        return getattr(self.inner, name)
+
+
+def test_a_poll_whose_every_insurer_call_fails_is_a_failed_run(
+    world: tuple[Wiring, Ledger, dict[str, Policy]],  # noqa: F811
+) -> None:
+    wired, ledger, policies = world
+    for buyer in ("C1001", "C1002"):
+        cover_requests.queue_request(
+            ledger,
+            policies["atradius-main"],
+            buyer=buyer,
+            action=CoverAction.INCREASE,
+            amount=Money(Decimal("150000"), "EUR"),
+            now=NOW,
+        )
+    down: dict[str, InsurerAdapter] = {"atradius": Down(wired.insurer("atradius").adapter)}  # type: ignore[dict-item]
+    clock = FakeClock(NOW)
+    leader = make_leader(ledger, "poll", lease_seconds=60)
+    settings = SchedulerSettings(
+        jobs={name: {"enabled": name == "pending_requests_poll"} for name in JOBS},  # type: ignore[misc]
+    )
+    d = Dispatcher(
+        settings, ledger=ledger, adapters=down, policies=policies, leader=leader, clock=clock
+    )
+    assert leader.acquire()
+    try:
+        (outcome,) = d.catch_up()
+    finally:
+        leader.release()
+    assert outcome.state == "FAILED" and not outcome.ok
+    assert outcome.detail["result"]["error_count"] == 2
+    assert "connection refused" in outcome.detail["error"]
+    with ledger.unit_of_work() as session:
+        assert [a.kind for a in list_alerts(session, since=NOW.date())] == ["scheduler_job_failed"]
