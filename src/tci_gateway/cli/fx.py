@@ -42,14 +42,16 @@ def import_cmd(ctx: typer.Context, file: Path) -> None:
     }
     if state.json:
         state.output.emit_json(payload)
-        return
-    span = f"{report.first_date} to {report.last_date}" if report.dates else "no dates"
-    state.output.out.print(
-        f"fx rates: {report.dates} dates ({span}) from {report.source}: {report.rates} rates, "
-        f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{report.skipped} N/A skipped",
-        markup=False,
-    )
+    else:
+        span = f"{report.first_date} to {report.last_date}" if report.dates else "no dates"
+        state.output.out.print(
+            f"fx rates: {report.dates} dates ({span}) from {report.source}: {report.rates} "
+            f"rates, {report.inserted} inserted, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.skipped} N/A skipped",
+            markup=False,
+        )
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @fx_app.command("rates")

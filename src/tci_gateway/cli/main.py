@@ -1,8 +1,9 @@
 """The ``tci`` command line: one subcommand per service.
 
-Exit status: 0 success; 1 the run finished but with record errors or an insurer
-failing; 2 bad usage, configuration or input, or a ledger that cannot be opened
-(nothing written); 70 an internal error; 130 interrupted.
+Exit status: 0 success; 1 the run finished but its report is not ``.ok`` (record errors,
+a partial sync, an insurer failing, an action refused or not sent); 2 bad usage,
+configuration or input, or a ledger that cannot be opened (nothing written); 70 an
+internal error; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -125,16 +126,18 @@ def _print_import(state: State, report: ImportReport) -> None:
         }
     if state.json:
         state.output.emit_json(payload)
-        return
-    line = (
-        f"{report.kind}: {report.rows} rows from {report.source}: {report.inserted} inserted, "
-        f"{report.updated} updated, {report.unchanged} unchanged"
-    )
-    if report.complete:
-        codes = ", ".join(report.company_codes)
-        line += f", {report.closed} closed (complete export of source {report.item_source}"
-        line += f", company code {codes})" if codes else ")"
-    state.output.out.print(line, markup=False)
+    else:
+        line = (
+            f"{report.kind}: {report.rows} rows from {report.source}: "
+            f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged"
+        )
+        if report.complete:
+            codes = ", ".join(report.company_codes)
+            line += f", {report.closed} closed (complete export of source {report.item_source}"
+            line += f", company code {codes})" if codes else ")"
+        state.output.out.print(line, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 ProfileOption = Annotated[
