@@ -63,9 +63,7 @@ class PolicyRef:
     @classmethod
     def of(cls, policy: Policy) -> PolicyRef:
         """How an adapter addresses ``policy``."""
-        return cls(
-            key=policy.key, currency=policy.terms.currency, external_ref=policy.external_ref
-        )
+        return cls(key=policy.key, currency=policy.terms.currency, external_ref=policy.external_ref)
 
 
 @dataclass(frozen=True)
