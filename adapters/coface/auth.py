@@ -7,10 +7,11 @@ answers ``{idToken, accessToken, refreshToken, expiresIn}`` (AWS Cognito behind 
 60 minutes). Later calls send ``Authorization: <idToken>`` (no "Bearer" by default)
 with the API key and the contract number.
 
-A refused login is never retried: the shared client raises
-:class:`~tci_gateway.errors.AuthError` for 400/401/403 on the token call and does not
-retry it, and this strategy adds to the message that repeated attempts lock the
-account (5 failed logins lock it, for 1 s growing to about 15 minutes).
+A refused login is never retried nor sent again in the same run: the token call's
+400/401/403 raises :class:`~tci_gateway.errors.AuthError`, the refusal is remembered for
+these credentials, and later calls raise it without logging in. This matters at Coface,
+which counts the failures: 5 failed logins lock the account, for 1 s growing to about
+15 minutes. The message says so.
 
 Tokens are cached per (adapter, environment, base URL, username), never the password;
 with the option ``token_per_policy`` per contract number too.
@@ -50,7 +51,6 @@ class CofaceAuth(PasswordTokenAuth):
 
     expires_field = "expiresIn"
     lifetime = DEFAULT_TOKEN_LIFETIME
-    remember_refusals = False  # each call logs in once (the insurer counts the failures)
 
     def __init__(
         self, context: AdapterContext, *, options: CofaceOptions, cache: TokenCache | None = None

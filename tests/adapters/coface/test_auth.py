@@ -1,4 +1,4 @@
-"""Coface auth: the account lockout, one login per call on a refused password, the
+"""Coface auth: the account lockout, one login per run on a refused password, the
 token cache (key, single flight under 50 threads, per-contract option), secrets."""
 
 from __future__ import annotations
@@ -45,18 +45,21 @@ def on_sandbox(
     )
 
 
-def test_a_wrong_password_costs_one_login_per_call(
+def test_a_wrong_password_is_sent_once_in_a_run(
     sandbox: CofaceSandbox, retry: RetryPolicy, sleeps: SleepRecorder
 ) -> None:
+    # Coface counts failed logins towards a lockout: the refusal is remembered and every
+    # later call in the run raises it without logging in again.
     adapter = on_sandbox(sandbox, retry, WRONG)
-    for attempt in range(1, 4):
+    for _ in range(3):
         with pytest.raises(AuthError) as caught:
             adapter.search_buyers(SIREN)
-        assert sandbox.received[("POST", TOKEN_PATH)] == attempt
+        assert sandbox.received[("POST", TOKEN_PATH)] == 1
         assert caught.value.status == 401 and caught.value.code == "NOT_AUTHORIZED"
         assert "locks the account after 5 failed logins" in str(caught.value)
         assert "wrong-password" not in str(caught.value)
     assert sleeps.calls == []  # never retried
+    assert sandbox.guard.failures == 1
     assert sandbox.received[("GET", "/companies/identifier")] == 0
 
 
@@ -74,17 +77,18 @@ def test_refused_login_from_the_fixture_is_not_retried(
 
 
 def test_five_failed_logins_lock_the_account(sandbox: CofaceSandbox, retry: RetryPolicy) -> None:
-    wrong = on_sandbox(sandbox, retry, WRONG)
-    for _ in range(5):
+    for _ in range(5):  # five runs, each with its own token cache: one failed login each
         with pytest.raises(AuthError):
-            wrong.search_buyers(SIREN)
+            on_sandbox(sandbox, retry, WRONG).search_buyers(SIREN)
     right = on_sandbox(sandbox, retry)
     with pytest.raises(AuthError) as caught:
         right.search_buyers(SIREN)  # locked: even the right password is refused
     assert caught.value.code == "PASSWORD_ATTEMPTS_EXCEEDED"
     assert "locks the account" in caught.value.message
     sandbox.advance(1)
-    assert right.search_buyers(SIREN)  # the first lockout lasts 1 s
+    with pytest.raises(AuthError, match="not sent again"):
+        right.search_buyers(SIREN)  # this run keeps its refusal and does not log in again
+    assert on_sandbox(sandbox, retry).search_buyers(SIREN)  # next run: the lockout (1 s) ended
     assert sandbox.guard.failures == 0
 
 
