@@ -373,7 +373,7 @@ def test_a_bug_sending_one_action_does_not_stop_the_others(world: World) -> None
     )
     first = cycle.claims()
     assert first is not None and buggy.failed
-    assert [e.reason for e in first.errors] == ["bug in the adapter"] and not first.ok
+    assert [e.reason for e in first.errors] == ["RuntimeError: bug in the adapter"] and not first.ok
     assert first.sent == {"REJECTED": 1}  # the next action was still taken up after the bug
     second = cycle.claims()  # the failed one is looked up by reference, then sent once
     assert second is not None and second.errors == [] and second.sent == {"SENT": 1}

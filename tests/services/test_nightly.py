@@ -95,7 +95,7 @@ def test_one_failing_insurer_is_recorded_and_the_others_synced(ledger: Ledger) -
     assert report.sync.failed == ["b-down", "c-buggy", "d-unwired"]
     errors = {r.policy: r.errors[0] for r in report.sync.reports if r.errors}
     assert "nothing written" in errors["b-down"] and "503" in errors["b-down"]
-    assert errors["c-buggy"] == "bug in the adapter"
+    assert errors["c-buggy"] == "RuntimeError: bug in the adapter"
     assert errors["d-unwired"] == "unwired not connected"
     assert versions_per_policy(ledger) == {"a-good": 2, "b-down": 0, "c-buggy": 0, "e-late": 1}
     assert report.ok is False and report.sync.ok is False

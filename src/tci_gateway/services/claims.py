@@ -266,9 +266,7 @@ def _send_all(
         try:
             report.sent[send_action(ledger, action_id, adapter, policy, now=now)] += 1
         except Exception as exc:  # one insurer (a bug in its adapter) never stops the others
-            report.errors.append(
-                RecordError(f"policy {key}", action_id, "action", redact_text(str(exc)))
-            )
+            report.errors.append(RecordError(f"policy {key}", action_id, "action", _bug_text(exc)))
             get_logger(job="claims_run").error("claims_send_failed", action_id=action_id)
         if progress:
             progress("send", index, len(pending))
@@ -294,7 +292,7 @@ def poll_cases(
         try:
             poll_action(ledger, action_id, adapter, policy, now=now)
         except Exception as exc:  # one insurer (a bug in its adapter) never stops the others
-            report.errors.append(f"case action {action_id}: {redact_text(str(exc))}")
+            report.errors.append(f"case action {action_id}: {_bug_text(exc)}")
             continue
         polled.append(action_id)
     report.polled = len(polled)
@@ -313,3 +311,9 @@ def poll_cases(
                 )
             ]
     return report
+
+
+def _bug_text(exc: Exception) -> str:
+    """An adapter's exception as one redacted line, named when it is not one of ours."""
+    kind = "" if isinstance(exc, TciError) else f"{type(exc).__name__}: "
+    return redact_text(f"{kind}{exc}")

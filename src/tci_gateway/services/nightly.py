@@ -28,6 +28,7 @@ from tci_gateway.domain.escalation import EscalationPath
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.errors import TciError
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import list_alerts
 from tci_gateway.ledger.staging import DEFAULT_RETENTION_DAYS
@@ -228,7 +229,8 @@ class NightlyCycle:
                 staging_retention_days=self.options.staging_retention_days,
             )
         except Exception as exc:  # one insurer (or its data) never stops the others
-            error = redact_text(f"{exc}")
+            kind = "" if isinstance(exc, TciError) else f"{type(exc).__name__}: "  # a bug
+            error = redact_text(f"{kind}{exc}")
             self.log.error("limit_sync_failed", policy=policy.key, error=error)
             return _failed(policy, error)
 
