@@ -5,20 +5,23 @@ base URL points, writing files for the ERP. The CLI's view of the same failures 
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from tci_gateway.cli.wiring import Wiring
 from tci_gateway.config import InsurerSettings, Settings
 from tci_gateway.erp.export import atomic_text_file
 from tci_gateway.errors import ConfigError, LedgerUnavailableError
 from tci_gateway.http.addresses import non_public_addresses
-from tci_gateway.ledger.engine import Ledger, db_cause, display_url
+from tci_gateway.ledger.engine import Ledger, db_cause, display_url, ledger_busy
 
 PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 
@@ -196,3 +199,25 @@ def test_an_export_file_that_cannot_be_written_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"cannot write /proc/tci-unit/limits\.csv"):  # noqa: SIM117
         with atomic_text_file(target) as handle:
             handle.write("x")
+
+
+def test_a_sqlite_ledger_locked_past_the_busy_timeout_is_one_line(tmp_path: Path) -> None:
+    # A real "database is locked": one connection holds the write lock, another may not wait.
+    path = tmp_path / "ledger.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    impatient = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    try:
+        with pytest.raises(OperationalError) as caught, impatient.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        impatient.dispose()
+    message = ledger_busy(caught.value)
+    assert message is not None and "\n" not in message
+    assert message.startswith("the ledger is busy: another process")
+    other = OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: t"))
+    assert ledger_busy(other) is None
+    assert ledger_busy(ValueError("database is locked")) is None

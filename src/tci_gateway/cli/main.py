@@ -29,6 +29,7 @@ from tci_gateway.cli.wiring import Wiring
 from tci_gateway.erp.canonical import check_source
 from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
+from tci_gateway.ledger.engine import ledger_busy
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import LOG_LEVELS, configure_logging, get_logger, redact_text
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
@@ -342,7 +343,8 @@ def main() -> None:
     """Console entry point: maps errors to exit statuses, never shows a traceback.
 
     Every failure is one line on stderr: 2 for bad usage, configuration or input
-    (including a ledger that cannot be opened), 1 for an insurer failing, 130 when
+    (including a ledger that cannot be opened), 1 for an insurer failing or a SQLite
+    ledger locked by another process past the busy timeout, 130 when
     interrupted, 70 for an internal error, whose traceback goes to the log at debug level
     only (scrubbed, without local variables)."""
     configure_logging()  # before anything can log: stderr, scrubbed, no local variables
@@ -381,6 +383,10 @@ def main() -> None:
         output.error(one_line(redact_text(f"{exc.strerror or exc}{where}")))
         sys.exit(2)
     except Exception as exc:  # the last line of defence: a message, not a traceback
+        busy = ledger_busy(exc)
+        if busy is not None:  # not a bug: the same command succeeds once the lock is free
+            output.error(busy)
+            sys.exit(1)
         get_logger().debug("internal_error", exc_info=True)
         output.error(
             f"internal error: {type(exc).__name__}: {one_line(redact_text(str(exc)))} "

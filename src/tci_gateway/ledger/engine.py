@@ -42,6 +42,18 @@ def db_cause(exc: BaseException) -> str:
     return " ".join(first.split())
 
 
+def ledger_busy(exc: BaseException) -> str | None:
+    """One line when ``exc`` is SQLite's "database is locked": another process held the
+    ledger's write lock for longer than the busy timeout. ``None`` for anything else."""
+    if not isinstance(exc, OperationalError) or "database is locked" not in str(exc.orig):
+        return None
+    return (
+        "the ledger is busy: another process (a sync, an import or the scheduler) held "
+        f"the SQLite ledger's write lock for more than {SQLITE_BUSY_TIMEOUT_MS // 1000} s; "
+        "try again when it has finished"
+    )
+
+
 def _check_sqlite_path(path: Path, shown: str, *, create: bool) -> None:
     directory = path.parent
     if not create:
