@@ -11,7 +11,6 @@ one the defaults apply (a SQLite ledger ``tci.db`` and no insurers).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from decimal import Decimal
@@ -42,6 +41,7 @@ from tci_gateway.domain.money import Money, MoneyError, check_currency
 from tci_gateway.domain.policy import Policy, PolicyError, PolicyTerms
 from tci_gateway.erp.profiles import ErpProfile
 from tci_gateway.errors import ConfigError
+from tci_gateway.http.addresses import is_loopback
 from tci_gateway.logs import register_secret
 
 SANDBOX_URL = "sandbox"
@@ -126,15 +126,6 @@ class HttpSettings(_Section):
     retry_after_max: float = Field(default=60.0, ge=0)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class InsurerSettings(_Section):
     """One insurer (or bureau) connection: which adapter, where, with which credentials."""
 
@@ -158,7 +149,7 @@ class InsurerSettings(_Section):
             raise ValueError("credentials do not belong in base_url; use the environment")
         if parts.scheme == "https" and parts.hostname:
             return value.rstrip("/")
-        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
             return value.rstrip("/")
         raise ValueError(
             f"base_url {value!r} must be https (plain http only to a loopback sandbox), "

@@ -20,7 +20,6 @@ blocks until interrupted or closed. Nothing is printed or logged by the server i
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import struct
 import threading
@@ -30,20 +29,12 @@ from types import TracebackType
 import httpx
 
 from tci_gateway.adapters.contract import Sandbox
+from tci_gateway.http.addresses import is_loopback
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 )
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Server(ThreadingHTTPServer):
@@ -118,7 +109,7 @@ class LoopbackServer:
         hang_seconds: float = 30.0,
         allow_non_loopback: bool = False,
     ) -> None:
-        if not allow_non_loopback and not _is_loopback(host):
+        if not allow_non_loopback and not is_loopback(host):
             raise ValueError(f"refusing to serve a sandbox on non-loopback address {host!r}")
         self.sandbox = sandbox
         self.hang_seconds = hang_seconds
