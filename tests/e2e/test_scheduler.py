@@ -111,9 +111,12 @@ def pg_schema_url() -> Iterator[str]:
 def test_two_instances_one_run_per_business_date_and_takeover_after_kill_9(
     tmp_path: Path, pg_schema_url: str
 ) -> None:
-    config = write_config(tmp_path, pg_schema_url)
+    # A simulated day (3 s) is longer than a run's lease (1 s), as a real day is: a run
+    # killed with its leader resumes on the same business date, so the day's later jobs
+    # (claims, digest), which wait for it, still run on that date.
+    config = write_config(tmp_path, pg_schema_url, lease=1.0)
     prepare(tmp_path, config)
-    ticks, interval = 12, 1.0
+    ticks, interval = 9, 3.0
     first = datetime.fromisoformat("2026-12-01T12:00:00+00:00")
     days = [first.date() + timedelta(days=n) for n in range(ticks)]
     epoch = time.time() + 8.0  # both processes are up before simulated time starts
@@ -130,7 +133,7 @@ def test_two_instances_one_run_per_business_date_and_takeover_after_kill_9(
             done = [r for r in job_runs(engine) if r[0] == "limit_sync" and r[2] == "SUCCEEDED"]
             return len(done) >= n
 
-        wait_for(lambda: synced(4), 30, "four simulated nights")
+        wait_for(lambda: synced(4), 60, "four simulated nights")
         before = job_runs(engine)
         leaders = {pid_of(r[3]) for r in before}
         assert len(leaders) == 1, before
