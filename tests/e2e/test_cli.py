@@ -32,6 +32,9 @@ def sandbox_server() -> Iterator[tuple[LoopbackServer, object]]:
         yield server, sandbox
 
 
+AS_OF = "2026-12-01T06:00:00+00:00"  # pinned: no result depends on today
+
+
 def loopback_config(tmp_path: Path, url: str) -> Path:
     path = tmp_path / "tci.toml"
     path.write_text(
@@ -67,16 +70,37 @@ def test_sync_export_exposure_against_a_loopback_sandbox(
     config = loopback_config(tmp_path, server.url)
     env = credentials_env(sandbox)
     prepare(tmp_path, config, env)
-    sync = run_tci("-c", str(config), "--json", "sync", "limits", cwd=tmp_path, env=env)
+    sync = run_tci(
+        "-c", str(config), "--as-of", AS_OF, "--json", "sync", "limits", cwd=tmp_path, env=env
+    )
     assert sync.code == 0, sync.stderr
     (report,) = sync.json()
     assert (report["status"], report["fetched"], report["written"]) == ("succeeded", 8, 8)
     export = run_tci(
-        "-c", str(config), "export", "limits", "-o", "limits.csv", cwd=tmp_path, env=env
+        "-c",
+        str(config),
+        "--as-of",
+        AS_OF,
+        "export",
+        "limits",
+        "-o",
+        "limits.csv",
+        cwd=tmp_path,
+        env=env,
     )
     assert export.code == 0, export.stderr
     assert (tmp_path / "limits.csv").read_text(encoding="utf-8").count("\n") == 10
-    over = run_tci("-c", str(config), "--json", "exposure", "--over-limit", cwd=tmp_path, env=env)
+    over = run_tci(
+        "-c",
+        str(config),
+        "--as-of",
+        AS_OF,
+        "--json",
+        "exposure",
+        "--over-limit",
+        cwd=tmp_path,
+        env=env,
+    )
     names = sorted(r["buyer_name"] for r in over.json())
     assert names == [
         "Alpine Retail AG",
@@ -85,7 +109,7 @@ def test_sync_export_exposure_against_a_loopback_sandbox(
         "Müller Maschinenbau GmbH",
         "Société Générale de Négoce SAS",
     ]
-    alerts = run_tci("-c", str(config), "--json", "alerts", cwd=tmp_path, env=env)
+    alerts = run_tci("-c", str(config), "--as-of", AS_OF, "--json", "alerts", cwd=tmp_path, env=env)
     kinds = {a["kind"] for a in alerts.json()}
     assert {
         "cover_new",
