@@ -89,19 +89,6 @@ class TokenCache:
         register_secret(value)
         self._tokens[key] = Token(value, self.clock() + lifetime, refresh_margin(lifetime))
 
-    def get(self, key: tuple[str, ...], fetch: Callable[[], tuple[str, float]]) -> str:
-        """The cached token, or one fetched by exactly one caller."""
-        value = self.fresh(key)
-        if value is not None:
-            return value
-        with self.refreshing(key):
-            value = self.fresh(key)
-            if value is not None:
-                return value
-            value, lifetime = fetch()
-            self.put(key, value, lifetime)
-            return value
-
     def refusal(self, key: tuple[str, ...], fingerprint: str) -> AuthError | None:
         """The error these exact credentials got earlier in this process, if any."""
         with self._guard:
