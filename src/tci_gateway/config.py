@@ -126,6 +126,21 @@ class HttpSettings(_Section):
     retry_after_max: float = Field(default=60.0, ge=0)
 
 
+class ApiSettings(_Section):
+    """``[api]``: the HTTP service (``tci serve``, docs/api.md)."""
+
+    public_url: str = ""
+    """The address insurers and browsers reach the service at (for insurer callback URLs);
+    empty: callbacks are not requested and polling alone follows decisions."""
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    """Requests per API key per minute, per process; above it the answer is 429."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser; empty: CORS is off."""
+    idempotency_hours: int = Field(default=24, ge=1)
+    """How long an ``Idempotency-Key`` and its stored response are kept."""
+
+
 class InsurerSettings(_Section):
     """One insurer (or bureau) connection: which adapter, where, with which credentials."""
 
@@ -348,6 +363,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from tci_gateway.adapters.contract import CoverAction, InsurerAdapter
-from tci_gateway.cli.wiring import Wiring
+from tci_gateway.wiring import Wiring
 from tci_gateway.config import Settings
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import update
 
 from tci_gateway.adapters.contract import CoverAction, InsurerAdapter
-from tci_gateway.cli.wiring import Wiring
+from tci_gateway.wiring import Wiring
 from tci_gateway.config import SchedulerSettings
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tci_gateway.adapters.contract import InsurerAdapter, PolicyRef
 from tci_gateway.cli.main import run_sync
 from tci_gateway.cli.state import State
-from tci_gateway.cli.wiring import Connection, Wiring
+from tci_gateway.wiring import Connection, Wiring
 from tci_gateway.config import Settings
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import RecordError, TransientError

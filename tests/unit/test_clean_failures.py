@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tci_gateway.cli.wiring import Wiring
+from tci_gateway.wiring import Wiring
 from tci_gateway.config import InsurerSettings, Settings
 from tci_gateway.erp.export import atomic_text_file
 from tci_gateway.errors import ConfigError, LedgerUnavailableError

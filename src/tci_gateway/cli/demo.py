@@ -15,7 +15,6 @@ import typer
 
 import tci_gateway
 from tci_gateway.cli.output import exposure_json, exposure_table, exposure_totals, totals_lines
-from tci_gateway.cli.wiring import Wiring
 from tci_gateway.config import load_settings
 from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
 from tci_gateway.errors import ConfigError
@@ -24,6 +23,7 @@ from tci_gateway.logs import configure_logging
 from tci_gateway.services import export as export_service
 from tci_gateway.services.importing import import_buyers, import_open_items
 from tci_gateway.services.nightly import NightlyCycle, Step
+from tci_gateway.wiring import Wiring
 
 DEMO_CONFIG = "tci.toml"
 DEMO_STEPS = (Step.ROLL, Step.PRUNE, Step.SYNC, Step.EXPOSURE, Step.EXPORT)

@@ -25,7 +25,6 @@ except ImportError:  # pragma: no cover - typer releases that depend on click it
 from tci_gateway.cli.output import Output
 from tci_gateway.cli.state import GlobalOptionsGroup, State, parse_as_of
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.cli.wiring import Wiring
 from tci_gateway.erp.canonical import check_source
 from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
@@ -35,6 +34,7 @@ from tci_gateway.logs import LOG_LEVELS, configure_logging, get_logger, redact_t
 from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
 from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
 from tci_gateway.services.sync import SyncReport, history_source
+from tci_gateway.wiring import Wiring
 
 app = typer.Typer(
     name="tci",
@@ -324,7 +324,17 @@ def sync_limits_cmd(
 
 
 def _register_more() -> None:
-    from tci_gateway.cli import buyers, claims, cover, demo, fx, reports, sandbox, scheduler
+    from tci_gateway.cli import (
+        buyers,
+        claims,
+        cover,
+        demo,
+        fx,
+        reports,
+        sandbox,
+        scheduler,
+        serve,
+    )
 
     demo.register(app)
     reports.register(app)
@@ -334,6 +344,7 @@ def _register_more() -> None:
     fx.register(app)
     scheduler.register(app)
     claims.register(app)
+    serve.register(app)
 
 
 _register_more()

@@ -11,10 +11,10 @@ import typer
 from typer.core import TyperGroup
 
 from tci_gateway.cli.output import Output
-from tci_gateway.cli.wiring import Wiring
 from tci_gateway.config import Settings, find_config, load_settings
 from tci_gateway.domain.policy import BusinessDay
 from tci_gateway.logs import configure_logging
+from tci_gateway.wiring import Wiring
 
 
 @dataclass

@@ -85,7 +85,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only unit (Ledger.reading) takes no write lock, so readers never queue
+    # behind each other or a writer (WAL lets them read beside it).
+    read_only = connection.get_execution_options().get("tci_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def normalise_url(url: str) -> str:
@@ -176,6 +179,19 @@ class Ledger:
         """One transaction: committed when the block ends, rolled back on any error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction: on SQLite a deferred ``BEGIN`` that takes no write
+        lock (a write inside it fails or waits, so only read in it); the same as
+        :meth:`unit_of_work` on PostgreSQL. Rolled back at the end."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(tci_read_only=True)
+            with Session(bind=connection) as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -39,11 +39,19 @@ from tci_gateway.domain.cover import (
 from tci_gateway.domain.identity import ParentRelation, ReviewState
 from tci_gateway.domain.receivables import ItemKind
 from tci_gateway.domain.sync import SyncStatus
+
+# The claims tables live in case_tables.py and the HTTP API's in api_tables.py;
+# re-exported so that this module is the whole schema: importing it registers every table
+# in Base.metadata.
+from tci_gateway.ledger.api_tables import ApiKeyRow as ApiKeyRow
+from tci_gateway.ledger.api_tables import AuditRow as AuditRow
+from tci_gateway.ledger.api_tables import EventCursorRow as EventCursorRow
+from tci_gateway.ledger.api_tables import IdempotencyRow as IdempotencyRow
+from tci_gateway.ledger.api_tables import InsurerHookRow as InsurerHookRow
+from tci_gateway.ledger.api_tables import SubscriptionRow as SubscriptionRow
+from tci_gateway.ledger.api_tables import WebhookDeliveryRow as WebhookDeliveryRow
 from tci_gateway.ledger.base import Amount
 from tci_gateway.ledger.base import Base as Base
-
-# The claims tables live in case_tables.py; re-exported so that this module is the whole
-# schema: importing it registers every table in Base.metadata.
 from tci_gateway.ledger.case_tables import CaseActionRow as CaseActionRow
 from tci_gateway.ledger.case_tables import ClaimCaseRow as ClaimCaseRow
 from tci_gateway.ledger.job_state import JobState

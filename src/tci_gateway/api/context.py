@@ -1,0 +1,57 @@
+"""What every request shares: the wiring (settings, adapters), one ledger per process,
+the clock, and the authenticated key.
+
+Routes take these as FastAPI dependencies::
+
+    @router.get("/limits")
+    def limits(ctx: Ctx, key: Annotated[ApiKey, Depends(require("limits:read"))]) -> ...
+
+``Ctx`` is the :class:`ApiContext` stored on ``app.state`` by
+:func:`tci_gateway.api.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tci_gateway.config import Settings
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.wiring import Wiring
+
+
+@dataclass
+class ApiContext:
+    """The process's dependencies. ``as_of`` pins the clock (tests, replays), like the
+    CLI's ``--as-of``. Adapters are built once per process and shared by requests; a lock
+    serialises their creation."""
+
+    wiring: Wiring
+    ledger: Ledger
+    as_of: datetime | None = None
+    instance: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> datetime:
+        return self.as_of or datetime.now(UTC)
+
+    @property
+    def settings(self) -> Settings:
+        return self.wiring.settings
+
+    def locked(self) -> threading.Lock:
+        """A lock for lazily built, shared state (adapter connections)."""
+        return self._lock
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx = request.app.state.ctx
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]

@@ -1,0 +1,9 @@
+"""For the risk team: buyers, their covers, open items, exposure, alerts, cases; buyer search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tci_gateway.api.problems import COMMON_PROBLEMS
+
+router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS)

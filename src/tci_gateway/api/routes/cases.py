@@ -1,0 +1,9 @@
+"""Deadlines, claim cases, filing packs and manual filing confirmations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tci_gateway.api.problems import COMMON_PROBLEMS
+
+router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS)

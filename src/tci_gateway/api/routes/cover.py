@@ -1,0 +1,9 @@
+"""Cover requests: POST to ask an insurer, GET to follow its decision."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tci_gateway.api.problems import COMMON_PROBLEMS
+
+router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS)

@@ -1,0 +1,9 @@
+"""The review queue of proposed identity links."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tci_gateway.api.problems import COMMON_PROBLEMS
+
+router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS)
