@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from tci_gateway.adapters.contract import CoverAction, InsurerAdapter
-from tci_gateway.wiring import Wiring
 from tci_gateway.config import Settings
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
@@ -31,6 +30,7 @@ from tci_gateway.services import cover_requests
 from tci_gateway.services.fx import LedgerConverter
 from tci_gateway.services.importing import import_buyers, import_open_items
 from tci_gateway.services.nightly import NightlyOptions
+from tci_gateway.wiring import Wiring
 
 from ..services.fakes import FakeInsurer, decision, entry
 from .fakes import FakeClock

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import update
 
 from tci_gateway.adapters.contract import CoverAction, InsurerAdapter
-from tci_gateway.wiring import Wiring
 from tci_gateway.config import SchedulerSettings
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
@@ -24,6 +23,7 @@ from tci_gateway.scheduler.dispatch import Dispatcher
 from tci_gateway.scheduler.jobs import JOBS
 from tci_gateway.scheduler.leader import make_leader
 from tci_gateway.services import cover_requests
+from tci_gateway.wiring import Wiring
 
 from .fakes import FakeClock
 from .test_jobs import NOW, context, wiring, world  # noqa: F401 - fixtures

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from tci_gateway.adapters.contract import InsurerAdapter, PolicyRef
 from tci_gateway.cli.main import run_sync
 from tci_gateway.cli.state import State
-from tci_gateway.wiring import Connection, Wiring
 from tci_gateway.config import Settings
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import RecordError, TransientError
@@ -30,6 +29,7 @@ from tci_gateway.services.nightly import (
     NightlyOptions,
     Step,
 )
+from tci_gateway.wiring import Connection, Wiring
 
 from ..erp.conftest import make_policy
 from .fakes import FakeInsurer, decision, entry

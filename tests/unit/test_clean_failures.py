@@ -16,12 +16,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tci_gateway.wiring import Wiring
 from tci_gateway.config import InsurerSettings, Settings
 from tci_gateway.erp.export import atomic_text_file
 from tci_gateway.errors import ConfigError, LedgerUnavailableError
 from tci_gateway.http.addresses import non_public_addresses
 from tci_gateway.ledger.engine import Ledger, db_cause, display_url, ledger_busy
+from tci_gateway.wiring import Wiring
 
 PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 
