@@ -35,6 +35,11 @@ class ApiHarness:
     def ledger(self) -> Ledger:
         return self.ctx.ledger
 
+    def tick(self, task: str) -> None:
+        """Run the background task ``task`` (an outbox relay) once, now."""
+        app = self.client.app
+        app.state.background.tick(task)  # type: ignore[attr-defined]
+
     def key(
         self, *scopes: str, policies: list[str] | None = None, name: str | None = None
     ) -> dict[str, str]:
@@ -62,7 +67,8 @@ def make_harness(
     settings = settings or sandbox_settings(database_url)
     wiring = Wiring(settings, SANDBOX_CONFIG.parent)
     ctx = ApiContext(wiring=wiring, ledger=wiring.ledger(), as_of=as_of, instance="test")
-    return ApiHarness(TestClient(create_app(ctx), raise_server_exceptions=False), ctx)
+    app = create_app(ctx, background=False)  # tests tick background tasks themselves
+    return ApiHarness(TestClient(app, raise_server_exceptions=False), ctx)
 
 
 @pytest.fixture

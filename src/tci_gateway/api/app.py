@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -20,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from tci_gateway import __version__
 from tci_gateway.api import problems
+from tci_gateway.api.background import BackgroundRunner, PeriodicTask
 from tci_gateway.api.context import ApiContext
 from tci_gateway.api.routes import (
     buyers,
@@ -54,6 +56,9 @@ ROUTERS = (
     subscriptions.router,
     hooks.router,
 )
+# Where the periodic work of a serving process comes from (outbox relays): each answers
+# its tasks for a context.
+BACKGROUND: tuple[Callable[[ApiContext], list[PeriodicTask]], ...] = ()
 
 
 class RequestContextMiddleware:
@@ -137,9 +142,26 @@ async def _too_large(scope: Scope, send: Send, request_id: str, limit: int) -> N
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
-    """The service over ``ctx`` (one ledger and one set of adapters per process)."""
+def create_app(ctx: ApiContext, *, background: bool = True) -> FastAPI:
+    """The service over ``ctx`` (one ledger and one set of adapters per process). With
+    ``background`` (the default) the periodic tasks run in threads while the app is up;
+    tests pass ``False`` and run them with ``app.state.background.tick(name)``."""
+    runner = BackgroundRunner()
+    for source in BACKGROUND:
+        for task in source(ctx):
+            runner.add(task.name, task.interval, task.run)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tci-gateway",
         version=__version__,
         summary="Trade-credit insurance gateway: covered limits, open items, cover "
@@ -149,6 +171,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
+    app.state.background = runner
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
