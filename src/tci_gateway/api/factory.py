@@ -21,6 +21,7 @@ ENV_AS_OF = "TCI_SERVE_AS_OF"
 ENV_INSTANCE = "TCI_SERVE_INSTANCE"
 ENV_LOG_FORMAT = "TCI_SERVE_LOG_FORMAT"
 ENV_LOG_LEVEL = "TCI_SERVE_LOG_LEVEL"
+ENV_WITH_SCHEDULER = "TCI_SERVE_WITH_SCHEDULER"
 
 
 def build_context(
@@ -47,4 +48,9 @@ def app_from_environment() -> FastAPI:
         os.environ.get(ENV_LOG_FORMAT) or ctx.settings.logging.format,
         os.environ.get(ENV_LOG_LEVEL) or ctx.settings.logging.level,
     )
-    return create_app(ctx)
+    app = create_app(ctx)
+    if os.environ.get(ENV_WITH_SCHEDULER) == "1":
+        from tci_gateway.api.scheduler_thread import with_scheduler
+
+        with_scheduler(app, ctx)
+    return app

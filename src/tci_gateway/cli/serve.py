@@ -25,6 +25,14 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes (PostgreSQL only above 1).")
     ] = 1,
+    with_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--with-scheduler",
+            help="Also run the scheduler (as `tci scheduler run`) in this process; "
+            "instances on one PostgreSQL ledger keep one leader.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API on the configured ledger (docs at /docs, OpenAPI at /openapi.json)."""
     import uvicorn
@@ -42,9 +50,16 @@ def serve(
             "for several workers or instances"
         )
     api_ctx = factory.build_context(state.config, as_of=state.as_of, instance=_instance())
+    scheduler = None
+    if with_scheduler and workers == 1:
+        from tci_gateway.api.scheduler_thread import SchedulerThread
+
+        scheduler = SchedulerThread(api_ctx)
+        scheduler.lead_now()  # SQLite: one scheduler per ledger, said before serving
     state.output.info(
         f"tci serve: http://{host}:{port}/ (docs at /docs) on {display_url(url)}"
         + (" (SQLite: single instance)" if sqlite else f", {workers} worker(s)")
+        + (", with the scheduler" if with_scheduler else "")
     )
     options: dict[str, Any] = {
         "host": host,
@@ -55,10 +70,17 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
-        uvicorn.run(create_app(api_ctx), **options)
+        app = create_app(api_ctx)
+        if scheduler is not None:
+            from tci_gateway.api.scheduler_thread import attach
+
+            attach(app, scheduler)
+        uvicorn.run(app, **options)
         return
     api_ctx.ledger.dispose()
     _export_for_workers(state)
+    if with_scheduler:
+        os.environ[factory.ENV_WITH_SCHEDULER] = "1"
     uvicorn.run(
         "tci_gateway.api.factory:app_from_environment", factory=True, workers=workers, **options
     )
