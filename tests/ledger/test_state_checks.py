@@ -27,6 +27,12 @@ from tci_gateway.domain.cover import (
 from tci_gateway.domain.escalation import StepAction
 from tci_gateway.domain.identity import ParentRelation, ReviewState
 from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.ledger.api_tables import (
+    DeliveryState,
+    SubscriptionRow,
+    SubscriptionState,
+    WebhookDeliveryRow,
+)
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.migrate import alembic_config, upgrade
@@ -69,6 +75,8 @@ STATE_COLUMNS: list[tuple[str, str, type[StrEnum]]] = [
     ("case_actions", "state", ActionState),
     ("case_actions", "channel", ActionChannel),
     ("case_actions", "insurer_status", InsurerCaseStatus),
+    ("subscriptions", "state", SubscriptionState),
+    ("webhook_deliveries", "state", DeliveryState),
 ]
 
 
@@ -237,9 +245,30 @@ def _one_of_each(session: Session) -> dict[str, int]:
         created_at=NOW,
         updated_at=NOW,
     )
-    session.add(action)
+    subscription = SubscriptionRow(
+        url="https://erp.example/hooks",
+        events=["limit.changed"],
+        secret="s",
+        state=SubscriptionState.ACTIVE,
+        created_at=NOW,
+    )
+    session.add_all([action, subscription])
+    session.flush()
+    delivery = WebhookDeliveryRow(
+        subscription_id=subscription.id,
+        event_id="e1",
+        event_type="limit.changed",
+        ordering_key="buyer:1",
+        payload={},
+        state=DeliveryState.PENDING,
+        next_attempt_at=NOW,
+        created_at=NOW,
+    )
+    session.add(delivery)
     session.flush()
     return {
+        "subscriptions": subscription.id,
+        "webhook_deliveries": delivery.id,
         "sync_runs": run.id,
         "cover_decisions": decision.id,
         "cover_requests": request.id,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +38,15 @@ IdempotencyKey = Annotated[
         description="A unique key per logical request: a replay returns the stored response.",
     ),
 ]
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+# The request's raw bytes, for a plain ``def`` route (FastAPI runs those in a thread
+# pool; an ``async def`` route must not call the ledger, which blocks, on the event loop).
+RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
 def fingerprint(request: Request, body: bytes) -> str:
