@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,15 +86,30 @@ def primary_account(session: Session, buyer_id: int) -> str | None:
     )
 
 
-def add_identifiers(session: Session, buyer_id: int, identifiers: Iterable[Identifier]) -> int:
-    """Attach identifiers not yet known; returns how many were added."""
+def add_identifiers(
+    session: Session,
+    buyer_id: int,
+    identifiers: Iterable[Identifier],
+    *,
+    source: str | Mapping[Identifier, str] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Attach identifiers not yet known; returns how many were added. ``source`` is
+    their provenance (one for all, or per identifier): ``erp:ACCOUNT``, ``bureau:NAME``,
+    ``insurer:NAME``, ``sync:NAME``, ``search:NAME``."""
     wanted = set(identifiers)
     known = buyers_by_identifier(session, wanted)
     added = 0
     for ident in sorted(wanted - set(known)):
+        origin = source.get(ident) if isinstance(source, Mapping) else source
         session.add(
             BuyerIdentifierRow(
-                buyer_id=buyer_id, scheme=ident.scheme.value, issuer=ident.issuer, value=ident.value
+                buyer_id=buyer_id,
+                scheme=ident.scheme.value,
+                issuer=ident.issuer,
+                value=ident.value,
+                source=origin[:64] if origin else None,
+                added_at=now,
             )
         )
         added += 1

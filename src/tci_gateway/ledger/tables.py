@@ -49,6 +49,7 @@ from tci_gateway.ledger.api_tables import EventCursorRow as EventCursorRow
 from tci_gateway.ledger.api_tables import IdempotencyRow as IdempotencyRow
 from tci_gateway.ledger.api_tables import InsurerHookRow as InsurerHookRow
 from tci_gateway.ledger.api_tables import SubscriptionRow as SubscriptionRow
+from tci_gateway.ledger.api_tables import WebhookAttemptRow as WebhookAttemptRow
 from tci_gateway.ledger.api_tables import WebhookDeliveryRow as WebhookDeliveryRow
 from tci_gateway.ledger.base import Amount
 from tci_gateway.ledger.base import Base as Base
@@ -112,7 +113,12 @@ class BuyerIdentifierRow(Base):
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id", ondelete="CASCADE"), index=True)
     scheme: Mapped[str] = mapped_column(String(16))
     issuer: Mapped[str] = mapped_column(String(64), default="")
-    value: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(64), index=True)  # found by value alone too
+    # Provenance: where the identifier came from ("erp:C1001", "bureau:gleif",
+    # "insurer:atradius", "sync:coface", "search:allianz") and when it was recorded;
+    # NULL for identifiers recorded before provenance was kept.
+    source: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ErpAccountRow(Base):
@@ -294,6 +300,8 @@ class CoverRequestRow(Base):
         state_enum(CoverStatus, name="outcome_status", length=32)
     )
     outcome_amount: Mapped[Decimal | None] = mapped_column(Amount)
+    # The insurer's own codes behind ``outcome_status``, as it sent them (migration 0009).
+    outcome_raw_codes: Mapped[dict[str, str] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -195,5 +195,11 @@ def link_insurer_ids(
                 for insurer, value in candidate.insurer_ids.items()
                 if insurers is None or insurer in insurers
             ]
-            added += buyer_repo.add_identifiers(session, buyer_id, insurer_ids)
+            added += buyer_repo.add_identifiers(
+                session,
+                buyer_id,
+                insurer_ids,
+                source={i: f"search:{i.issuer}" for i in insurer_ids},
+                now=now,
+            )
     return added

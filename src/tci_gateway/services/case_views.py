@@ -119,9 +119,13 @@ def _actions(session: Session, case_id: int) -> tuple[ActionView, ...]:
 
 
 def list_cases(
-    ledger: Ledger, *, state: CaseState | None = CaseState.OPEN, case_id: int | None = None
+    ledger: Ledger,
+    *,
+    state: CaseState | None = CaseState.OPEN,
+    case_id: int | None = None,
+    buyer_id: int | None = None,
 ) -> list[CaseView]:
-    """Cases, newest first (``state`` None: all)."""
+    """Cases, newest first (``state`` None: all; ``buyer_id``: that buyer's only)."""
     with ledger.unit_of_work() as session:
         stmt = (
             select(ClaimCaseRow, PolicyRow.key, PolicyRow.insurer, BuyerRow.name)
@@ -133,6 +137,8 @@ def list_cases(
             stmt = stmt.where(ClaimCaseRow.state == state)
         if case_id is not None:
             stmt = stmt.where(ClaimCaseRow.id == case_id)
+        if buyer_id is not None:
+            stmt = stmt.where(ClaimCaseRow.buyer_id == buyer_id)
         return [
             CaseView(
                 id=c.id,

@@ -8,7 +8,7 @@ adds cover).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import groupby
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
-from tci_gateway.domain.cover import limit_in_force
+from tci_gateway.domain.cover import LimitInForce, limit_in_force
 from tci_gateway.domain.exposure import (
     Converter,
     Exposure,
@@ -70,6 +70,42 @@ def _items(session: Session) -> Iterator[tuple[_Group, OpenItem]]:
         yield _Group(buyer_id, pid), to_open_item(row, account)
 
 
+def buyer_exposure(
+    policy: Policy | None,
+    history: Sequence[StoredVersion],
+    items: list[OpenItem],
+    *,
+    now: datetime,
+    convert: Converter = same_currency_only,
+    expiring_within_days: int = 30,
+    inactive_days: int = 180,
+) -> tuple[date, Exposure, LimitInForce[StoredVersion]]:
+    """One buyer's exposure under ``policy`` (``None``: its ERP accounts without a
+    policy) on the policy's business date, from its cover history there and its open
+    items: with the exposure alerts and those about the limit itself."""
+    if policy is not None:
+        day = policy.terms.business_date(now)
+        currency = policy.terms.currency
+    else:
+        day = now.astimezone(UTC).date()
+        currency = items[0].currency if items else "EUR"
+        history = []
+    cover = limit_in_force(history, day)
+    exposure = compute_exposure(items, currency, cover, day, convert)
+    if policy is not None:
+        watch = LimitWatch(expiring_within_days, policy.terms.renewal_months, inactive_days)
+        sales = [i.delivery_date or i.document_date for i in items if i.kind is ItemKind.INVOICE]
+        extra = limit_alerts(
+            cover,
+            day,
+            watch,
+            has_open_items=any(not i.open_amount.is_zero() for i in items),
+            last_sale=max(sales, default=None),
+        )
+        exposure = replace(exposure, alerts=exposure.alerts + tuple(extra))
+    return day, exposure, cover
+
+
 def exposure_report(
     ledger: Ledger,
     policies: Mapping[str, Policy],
@@ -95,29 +131,16 @@ def exposure_report(
 
         def row(group: _Group, items: list[OpenItem]) -> ExposureRow:
             policy = by_id.get(group.policy_id) if group.policy_id is not None else None
-            if policy is not None:
-                day = policy.terms.business_date(now)
-                currency = policy.terms.currency
-                history = versions[policy_id(group)].get(group.buyer_id, [])
-            else:
-                day = now.astimezone(UTC).date()
-                currency = items[0].currency if items else "EUR"
-                history = []
-            cover = limit_in_force(history, day)
-            exposure = compute_exposure(items, currency, cover, day, convert)
-            if policy is not None:
-                watch = LimitWatch(expiring_within_days, policy.terms.renewal_months, inactive_days)
-                sales = [
-                    i.delivery_date or i.document_date for i in items if i.kind is ItemKind.INVOICE
-                ]
-                extra = limit_alerts(
-                    cover,
-                    day,
-                    watch,
-                    has_open_items=any(not i.open_amount.is_zero() for i in items),
-                    last_sale=max(sales, default=None),
-                )
-                exposure = replace(exposure, alerts=exposure.alerts + tuple(extra))
+            history = versions[policy_id(group)].get(group.buyer_id, []) if policy else []
+            day, exposure, cover = buyer_exposure(
+                policy,
+                history,
+                items,
+                now=now,
+                convert=convert,
+                expiring_within_days=expiring_within_days,
+                inactive_days=inactive_days,
+            )
             return ExposureRow(
                 buyer_id=group.buyer_id,
                 buyer_name=names.get(group.buyer_id, "?"),

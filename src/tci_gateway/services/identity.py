@@ -66,6 +66,8 @@ class Enrichment:
     errors: list[str] = field(default_factory=list)
     unconfirmed: int = 0
     insurer_ids: set[Identifier] = field(default_factory=set)
+    sources: dict[Identifier, str] = field(default_factory=dict)
+    """Where each identifier found came from (``bureau:NAME``, ``insurer:NAME``)."""
 
 
 @dataclass
@@ -136,7 +138,10 @@ def _take(candidate: CompanyCandidate, enrichment: Enrichment, bureau: BureauAda
     if candidate.is_site:
         # A branch is never the buyer: its legal entity is its head office.
         entity_ids = {i for i in (candidate.direct_parent,) if i is not None}
-    enrichment.identifiers |= {i for i in entity_ids if i.scheme is not Scheme.INSURER}
+    found = {i for i in entity_ids if i.scheme is not Scheme.INSURER}
+    enrichment.identifiers |= found
+    for ident in found:
+        enrichment.sources.setdefault(ident, f"bureau:{bureau.name}")
     if candidate.direct_parent is not None and not candidate.is_site:
         enrichment.parents.append((ParentRelation.DIRECT, candidate.direct_parent, bureau.name))
     if candidate.ultimate_parent is not None:
@@ -173,7 +178,9 @@ def _find_at_insurers(
                 break
             hit = next((m for m in matches if ident in m.identifiers), None)
             if hit is not None:
-                out.insurer_ids.add(Identifier(Scheme.INSURER, hit.insurer_buyer_id, name))
+                found = Identifier(Scheme.INSURER, hit.insurer_buyer_id, name)
+                out.insurer_ids.add(found)
+                out.sources.setdefault(found, f"insurer:{name}")
                 break
 
 
@@ -295,8 +302,13 @@ def resolve_buyers(
                         session, pair, 100.0, str(exc), now
                     )
             if not resolution.identifiers[entity] <= known:  # only when there is news
+                sources = {
+                    ident: origin
+                    for owner in owners
+                    for ident, origin in enriched.get(owner, Enrichment()).sources.items()
+                }
                 report.identifiers_added += buyer_repo.add_identifiers(
-                    session, keep, resolution.identifiers[entity]
+                    session, keep, resolution.identifiers[entity], source=sources, now=now
                 )
         for buyer_id, enrichment in enriched.items():
             alive = moved.get(buyer_id, buyer_id)

@@ -10,8 +10,8 @@ scope it no longer lists (:mod:`tci_gateway.services.complete_import`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import islice
@@ -55,6 +55,8 @@ MAX_ERRORS = 1000
 CHUNK = 2000
 
 Progress = Callable[[int], None]
+Finish = Callable[[Session, "ImportReport"], None]
+"""Called last inside an import's transaction, with its report."""
 
 
 @dataclass
@@ -200,14 +202,41 @@ def import_buyers(
     ``profile`` reads an ERP export through a mapping profile instead of the canonical
     format (:mod:`tci_gateway.erp.profiles`)."""
     _check_profile(profile, "buyers")
-    source = str(path)
-    report = ImportReport("buyers", source, _sha(path))
+    return import_buyer_records(
+        ledger,
+        _records(path, BUYER_COLUMNS, "buyers", profile),
+        source=str(path),
+        sha256=_sha(path),
+        policies=policies,
+        now=now,
+        progress=progress,
+        profile=profile,
+    )
+
+
+def import_buyer_records(
+    ledger: Ledger,
+    records: Iterable[RawRecord | RecordError],
+    *,
+    source: str,
+    sha256: str,
+    policies: Mapping[str, Policy],
+    now: datetime,
+    progress: Progress | None = None,
+    profile: ErpProfile | None = None,
+    in_transaction: Finish | None = None,
+) -> ImportReport:
+    """:func:`import_buyers` of records already read (a file, or a request body through
+    :func:`~tci_gateway.erp.reader.read_body`), validated the same way. ``source`` names
+    them in errors and in the imports table; ``in_transaction`` runs last in the import's
+    own transaction (an audit row: written exactly when the import is)."""
+    report = ImportReport("buyers", source, sha256)
     errors = _Errors(profile)
     with ledger.unit_of_work() as session:
         policy_ids = upsert_policies(session, policies, now)
         links = buyer_repo.account_links(session)
         first_row: dict[str, int] = {}
-        for item in _records(path, BUYER_COLUMNS, "buyers", profile):
+        for item in records:
             if isinstance(item, RecordError):
                 errors.add_raw(item)
                 continue
@@ -245,7 +274,10 @@ def import_buyers(
                 changed = buyer_repo.update_buyer(
                     session, buyer_id, rec.buyer.name, rec.buyer.country, now
                 )
-            changed = buyer_repo.add_identifiers(session, buyer_id, rec.identifiers) > 0 or changed
+            added = buyer_repo.add_identifiers(
+                session, buyer_id, rec.identifiers, source=f"erp:{rec.erp_account}", now=now
+            )
+            changed = added > 0 or changed
             if rec.tier is not None:
                 changed = buyer_repo.set_tier(session, buyer_id, rec.tier, now) or changed
             outcome = buyer_repo.upsert_account(
@@ -270,6 +302,8 @@ def import_buyers(
             unchanged=report.unchanged,
             now=now,
         )
+        if in_transaction is not None:
+            in_transaction(session, report)
     return report
 
 
@@ -277,14 +311,13 @@ def import_buyers(
 
 
 def _parsed(
-    path: Path,
+    records: Iterable[RawRecord | RecordError],
     source: str,
     report: ImportReport,
     errors: _Errors,
     progress: Progress | None,
-    profile: ErpProfile | None,
 ) -> Iterator[OpenItemRecord]:
-    for item in _records(path, OPEN_ITEM_COLUMNS, "open_items", profile):
+    for item in records:
         if isinstance(item, RecordError):
             errors.add_raw(item)
             continue
@@ -326,7 +359,49 @@ def import_open_items(
     ``profile`` reads an ERP export through a mapping profile instead of the canonical
     format (:mod:`tci_gateway.erp.profiles`)."""
     _check_profile(profile, "open_items")
-    file = str(path)
+    return import_open_item_records(
+        ledger,
+        _records(path, OPEN_ITEM_COLUMNS, "open_items", profile),
+        file=str(path),
+        sha256=_sha(path),
+        now=now,
+        progress=progress,
+        profile=profile,
+        source=source,
+        complete=complete,
+        allow_mass_close=allow_mass_close,
+        max_close_share=max_close_share,
+        today=today,
+    )
+
+
+def import_open_item_records(
+    ledger: Ledger,
+    records: Iterable[RawRecord | RecordError],
+    *,
+    file: str,
+    sha256: str,
+    now: datetime,
+    progress: Progress | None = None,
+    profile: ErpProfile | None = None,
+    source: str | None = None,
+    complete: bool = False,
+    allow_mass_close: bool = False,
+    max_close_share: Decimal = DEFAULT_MAX_CLOSE_SHARE,
+    today: date | None = None,
+    company_codes: Collection[str] | None = None,
+    mass_close_flag: str = "--allow-mass-close",
+    in_transaction: Finish | None = None,
+) -> ImportReport:
+    """:func:`import_open_items` of records already read (a file, or a request body
+    through :func:`~tci_gateway.erp.reader.read_body`), validated the same way; ``file``
+    names them in errors and in the imports table.
+
+    ``company_codes`` declares the company codes a complete batch is complete for (its
+    scope even for a code it lists no item of): every record must be booked in one of
+    them (a record naming none takes the only one, as a profile's constant gives it).
+    ``mass_close_flag`` is how the refusal of the guard names the way to allow it;
+    ``in_transaction`` runs last in the import's own transaction (an audit row)."""
     item_source = source or (profile.source if profile else None) or DEFAULT_SOURCE
     try:
         check_source(item_source)
@@ -334,7 +409,9 @@ def import_open_items(
         raise ConfigError(str(exc)) from None
     complete = complete or (profile is not None and profile.complete)
     scope = Scope(item_source, profile.constants.get("company_code") if profile else None)
-    report = ImportReport("open_items", file, _sha(path), complete=complete)
+    if company_codes:
+        scope.declared = frozenset(company_codes)
+    report = ImportReport("open_items", file, sha256, complete=complete)
     errors = _Errors(profile)
     with ledger.unit_of_work() as session:
         accounts = buyer_repo.account_links(session)
@@ -350,11 +427,17 @@ def import_open_items(
             now=now,
         )
         create_key_table(session)
-        records = _parsed(path, file, report, errors, progress, profile)
-        while batch := list(islice(records, CHUNK)):
+        parsed = _parsed(records, file, report, errors, progress)
+        while batch := list(islice(parsed, CHUNK)):
             chunk: list[tuple[int, OpenItemRecord]] = []
             first_row: dict[tuple[int, str], int] = {}
             for rec in batch:
+                code, outside = scope.place(rec.company_code)
+                if outside is not None:
+                    errors.add(RecordError(file, rec.row, "company_code", outside))
+                    continue
+                if code != rec.company_code:
+                    rec = replace(rec, company_code=code)
                 link = accounts.get(rec.item.erp_account)
                 if link is None:
                     errors.add(
@@ -391,6 +474,7 @@ def import_open_items(
                 closed=report.closed,
                 max_share=max_close_share,
                 allow_mass_close=allow_mass_close,
+                flag=mass_close_flag,
             )
         drop_key_table(session)
         report.item_source = scope.source
@@ -406,6 +490,9 @@ def import_open_items(
                 closed=report.closed,
             )
         )
+        if in_transaction is not None:
+            in_transaction(session, report)
     if progress:
         progress(report.rows)
     return report
+

@@ -208,7 +208,9 @@ class _Reconciler:
         buyer_id = buyer_repo.create_buyer(
             self.session, name, entry.buyer_country or UNKNOWN_COUNTRY, self.now
         )
-        buyer_repo.add_identifiers(self.session, buyer_id, [ident])
+        buyer_repo.add_identifiers(
+            self.session, buyer_id, [ident], source=f"sync:{insurer}", now=self.now
+        )
         self.buyers[entry.insurer_buyer_id] = buyer_id
         self.alert(
             AlertKind.UNKNOWN_BUYER,
