@@ -185,7 +185,7 @@ def test_a_case_says_when_the_limit_at_delivery_is_unknown(ledger: Ledger, tmp_p
 
 
 def test_the_pack_shows_the_unknown_limit_and_the_lower_bound() -> None:
-    from tci_gateway.cli.pack_render import render_pack
+    from tci_gateway.services.pack_render import render_pack
 
     note = "limit at delivery unknown: cover history starts on 2026-06-01"
     line = {

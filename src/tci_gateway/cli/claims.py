@@ -10,7 +10,6 @@ import typer
 from rich.text import Text
 
 from tci_gateway.cli.output import Col, Grid, first_fitting, money_text
-from tci_gateway.cli.pack_render import render_pack
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, CaseState
@@ -18,6 +17,7 @@ from tci_gateway.domain.deadlines import Deadline, DeadlineClock
 from tci_gateway.services import case_views
 from tci_gateway.services.deadlines import invoice_clocks, scan
 from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
+from tci_gateway.services.pack_render import render_pack
 
 claims_app = typer.Typer(
     help="Overdue cases: notifications and claims, filed once and on time.", no_args_is_help=True

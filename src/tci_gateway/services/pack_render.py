@@ -1,4 +1,5 @@
-"""The manual filing pack as a Markdown document a person can read and paste from."""
+"""The manual filing pack as a Markdown document a person can read and paste from (shared
+by `tci claims pack|show` and the API's `GET /v1/cases/{id}/filing-pack`)."""
 
 from __future__ import annotations
 
