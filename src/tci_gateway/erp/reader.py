@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -129,42 +130,53 @@ def _csv_records(
     path: Path, columns: Columns, source: str, delimiter: str
 ) -> Iterator[RawRecord | RecordError]:
     with path.open("rb") as handle:
-        reader = csv.reader(_decoded_lines(handle), delimiter=delimiter, strict=True)
-        row = 1
-        try:
-            header = next(reader, None)
-            if header is None:
-                yield RecordError(source, None, None, "the file is empty")
-                return
-            header = [h.strip() for h in header]
-            header_errors = _check_header(header, columns, source)
-            if header_errors:
-                yield from header_errors
-                return
-            for row, fields in enumerate(reader, start=2):
-                if not fields or fields == [""]:
-                    continue
-                if len(fields) != len(header):
-                    yield RecordError(
-                        source,
-                        row,
-                        None,
-                        f"{len(fields)} fields where the header has {len(header)}",
-                    )
-                    continue
-                yield RawRecord(row, dict(zip(header, fields, strict=True)))
-        except _NotUtf8 as exc:
-            yield RecordError(
-                source, exc.line, None, f"bytes that are not UTF-8 (byte offset {exc.offset})"
-            )
-        except csv.Error as exc:
-            yield RecordError(source, row + 1, None, f"unreadable CSV: {exc}")
+        yield from _csv_stream(handle, columns, source, delimiter)
+
+
+def _csv_stream(
+    handle: BinaryIO, columns: Columns, source: str, delimiter: str
+) -> Iterator[RawRecord | RecordError]:
+    reader = csv.reader(_decoded_lines(handle), delimiter=delimiter, strict=True)
+    row = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            yield RecordError(source, None, None, "the file is empty")
+            return
+        header = [h.strip() for h in header]
+        header_errors = _check_header(header, columns, source)
+        if header_errors:
+            yield from header_errors
+            return
+        for row, fields in enumerate(reader, start=2):
+            if not fields or fields == [""]:
+                continue
+            if len(fields) != len(header):
+                yield RecordError(
+                    source,
+                    row,
+                    None,
+                    f"{len(fields)} fields where the header has {len(header)}",
+                )
+                continue
+            yield RawRecord(row, dict(zip(header, fields, strict=True)))
+    except _NotUtf8 as exc:
+        yield RecordError(
+            source, exc.line, None, f"bytes that are not UTF-8 (byte offset {exc.offset})"
+        )
+    except csv.Error as exc:
+        yield RecordError(source, row + 1, None, f"unreadable CSV: {exc}")
 
 
 def _json_records(
     path: Path, columns: Columns, source: str, key: str
 ) -> Iterator[RawRecord | RecordError]:
-    data = path.read_bytes()
+    yield from _json_document(path.read_bytes(), columns, source, key)
+
+
+def _json_document(
+    data: bytes, columns: Columns, source: str, key: str
+) -> Iterator[RawRecord | RecordError]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -221,6 +233,17 @@ def read_records(
         yield from _json_records(path, columns, source, json_key)
     else:
         yield from _csv_records(path, columns, source, delimiter)
+
+
+def read_body(
+    data: bytes, columns: Columns, *, fmt: str, json_key: str, source: str
+) -> Iterator[RawRecord | RecordError]:
+    """Stream the records of a request body (``fmt`` ``csv`` or ``json``) exactly as
+    :func:`read_records` reads a file of that format: same checks, same row numbers."""
+    if fmt == "json":
+        yield from _json_document(data, columns, source, json_key)
+    else:
+        yield from _csv_stream(io.BytesIO(data), columns, source, ",")
 
 
 def cell_text(value: Any) -> str:

@@ -107,6 +107,8 @@ class Scope:
 
     source: str
     constant_code: str | None = None
+    declared: frozenset[str] | None = None
+    """The company codes the caller declared the batch complete for (the API's scope)."""
     file_codes: set[str | None] = field(default_factory=set)
     listed_open: Counter[str | None] = field(default_factory=Counter)
 
@@ -124,6 +126,8 @@ class Scope:
         (the file carries none)."""
         if self.constant_code is not None:
             return {self.constant_code}
+        if self.declared is not None:
+            return set(self.declared)
         if any(code is not None for code in self.file_codes):
             return set(self.file_codes)
         return None
@@ -139,6 +143,19 @@ class Scope:
         if None in codes:
             by_code.append(item.company_code.is_(None))
         return and_(item.source == self.source, or_(*by_code))
+
+    def place(self, code: str | None) -> tuple[str | None, str | None]:
+        """A record's company code within the declared codes: ``(code, None)``, a record
+        naming none taking the only declared one (as a profile's constant gives it), or
+        ``(None, reason)`` when it is outside them."""
+        if self.declared is None or code in self.declared:
+            return code, None
+        codes = ", ".join(sorted(self.declared))
+        if code is None and len(self.declared) == 1:
+            return codes, None
+        if code is None:
+            return None, f"is empty: the batch's scope has several company codes ({codes})"
+        return None, f"company code {code!r} is not in the batch's scope ({codes})"
 
     def open_listed(self) -> int:
         """Items the file lists that were open in this scope before the import."""
@@ -179,13 +196,15 @@ def check_guard(
     closed: int,
     max_share: Decimal,
     allow_mass_close: bool,
+    flag: str = "--allow-mass-close",
 ) -> None:
     """Refuse (:class:`MassCloseError`) a complete file that lists no item, or that closes
-    more than ``max_share`` of the scope's open items, unless ``allow_mass_close``."""
+    more than ``max_share`` of the scope's open items, unless ``allow_mass_close``
+    (``flag`` says how the caller gives it)."""
     if allow_mass_close:
         return
     open_before = closed + scope.open_listed()
-    advice = "nothing was written (check the file and its scope, or give --allow-mass-close)"
+    advice = f"nothing was written (check the file and its scope, or give {flag})"
     if rows == 0:
         reason = (
             f"refused: this complete export lists no items; it would close {closed} of the "
