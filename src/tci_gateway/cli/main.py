@@ -329,7 +329,9 @@ def _register_more() -> None:
         claims,
         cover,
         demo,
+        doctor,
         fx,
+        openapi,
         reports,
         sandbox,
         scheduler,
@@ -345,6 +347,8 @@ def _register_more() -> None:
     scheduler.register(app)
     claims.register(app)
     serve.register(app)
+    doctor.register(app)
+    openapi.register(app)
 
 
 _register_more()
