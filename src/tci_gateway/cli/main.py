@@ -331,7 +331,6 @@ def _register_more() -> None:
         demo,
         doctor,
         fx,
-        openapi,
         reports,
         sandbox,
         scheduler,
@@ -348,7 +347,6 @@ def _register_more() -> None:
     claims.register(app)
     serve.register(app)
     doctor.register(app)
-    openapi.register(app)
 
 
 _register_more()
