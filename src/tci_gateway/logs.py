@@ -36,6 +36,10 @@ _SECRET_KEY_RE = re.compile(
     re.IGNORECASE,
 )
 _AUTH_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+# The gateway's own API keys (tci_<key id>_<secret>): the secret half, wherever it is.
+_API_KEY_RE = re.compile(r"\b(tci_[0-9a-f]{12}_)[A-Za-z0-9_-]{16,}")
+# An insurer callback URL's token (/v1/hooks/<insurer>/<token>): it authenticates the hook.
+_HOOK_PATH_RE = re.compile(r"(/v1/hooks/[^/\s?#]+/)([^/\s?#\"']+)")
 # Names whose value is a secret, as they appear inside free text.
 _SENSITIVE_NAMES = (
     r"(?:password|passwd|pwd|secret|token|api[_-]?key|app[_-]?key|authorization|cookie"
@@ -80,6 +84,8 @@ def _redact_known(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    text = _API_KEY_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _HOOK_PATH_RE.sub(lambda m: m.group(1) + REDACTED, text)
     return _AUTH_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -151,7 +153,8 @@ def keys_create(
     finally:
         ledger.dispose()
     if state.json:
-        state.output.emit_json({**_key_json(key), "token": token})
+        # Written as is: the one place the secret is shown (emit_json would redact it).
+        sys.stdout.write(json.dumps({**_key_json(key), "token": token}, indent=2) + "\n")
         return
     state.output.out.print(f"key {key.name} created; its secret, shown once:", markup=False)
     state.output.out.print(token, markup=False, soft_wrap=True)
