@@ -19,12 +19,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, null, or_, select, text, update
+from sqlalchemy import Select, Table, func, insert, null, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.ledger.locks import lock_key
-from tci_gateway.ledger.tables import CoverDecisionRow, LimitChangeRow, LimitInForceRow
+from tci_gateway.ledger.tables import (
+    CoverDecisionRow,
+    ErpAccountRow,
+    LimitChangeRow,
+    LimitInForceRow,
+)
 
 _LIMITS = cast(Table, LimitInForceRow.__table__)
 _CHANGES = cast(Table, LimitChangeRow.__table__)
@@ -240,18 +245,62 @@ def limit_records(
     return _records(session, policy_id, raw_codes, None)
 
 
+def limit_records_page(
+    session: Session,
+    policy_id: int,
+    *,
+    after: int,
+    limit: int,
+    changed_since: int | None = None,
+    raw_codes: bool = True,
+) -> list[LimitRecord]:
+    """Up to ``limit`` stored limits of a policy with a buyer id above ``after``, in buyer
+    order (keyset paging); ``changed_since``: only those changed after that change id
+    (a limit's ``change_id`` is its latest change)."""
+    stmt = _select(raw_codes).where(_LIMITS.c.policy_id == policy_id, _LIMITS.c.buyer_id > after)
+    if changed_since is not None:
+        stmt = stmt.where(_LIMITS.c.change_id > changed_since)
+    return _read(session, stmt.limit(limit))
+
+
+def buyers_without_limit(session: Session, policy_id: int, *, after: int, limit: int) -> list[int]:
+    """Up to ``limit`` buyers (id above ``after``, in order) with an ERP account under the
+    policy but no stored limit: the export's ``NO_COVER`` rows."""
+    accounts = ErpAccountRow.__table__.c
+    stored = select(_LIMITS.c.buyer_id).where(
+        _LIMITS.c.policy_id == policy_id, _LIMITS.c.buyer_id == accounts.buyer_id
+    )
+    return [
+        int(b)
+        for b in session.scalars(
+            select(accounts.buyer_id)
+            .where(accounts.policy_id == policy_id, accounts.buyer_id > after, ~stored.exists())
+            .distinct()
+            .order_by(accounts.buyer_id)
+            .limit(limit)
+        )
+    ]
+
+
+def _select(raw_codes: bool) -> Select[Any]:
+    codes = _DECISIONS.c.raw_codes if raw_codes else null().label("raw_codes")
+    return (
+        select(_LIMITS, _DECISIONS.c.insurer_cover_ref, codes)
+        .select_from(_LIMITS.outerjoin(_DECISIONS, _DECISIONS.c.id == _LIMITS.c.decision_id))
+        .order_by(_LIMITS.c.buyer_id)
+    )
+
+
 def _records(
     session: Session, policy_id: int, raw_codes: bool, buyer_ids: list[int] | None
 ) -> list[LimitRecord]:
-    codes = _DECISIONS.c.raw_codes if raw_codes else null().label("raw_codes")
-    stmt = (
-        select(_LIMITS, _DECISIONS.c.insurer_cover_ref, codes)
-        .select_from(_LIMITS.outerjoin(_DECISIONS, _DECISIONS.c.id == _LIMITS.c.decision_id))
-        .where(_LIMITS.c.policy_id == policy_id)
-        .order_by(_LIMITS.c.buyer_id)
-    )
+    stmt = _select(raw_codes).where(_LIMITS.c.policy_id == policy_id)
     if buyer_ids is not None:
         stmt = stmt.where(_LIMITS.c.buyer_id.in_(buyer_ids))
+    return _read(session, stmt)
+
+
+def _read(session: Session, stmt: Select[Any]) -> list[LimitRecord]:
     return [
         LimitRecord(
             row.policy_id,

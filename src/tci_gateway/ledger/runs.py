@@ -207,3 +207,51 @@ def list_alerts(
         AlertView(a.id, a.kind, a.severity, a.business_date, b, p, a.message, a.created_at)
         for a, b, p in session.execute(stmt)
     ]
+
+
+@dataclass(frozen=True)
+class AlertEntry:
+    """An alert as a feed gives it: with its buyer's id and its details."""
+
+    id: int
+    kind: str
+    severity: str
+    business_date: date
+    buyer_id: int | None
+    buyer: str | None
+    policy: str | None
+    message: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+def alerts_after(
+    session: Session, after: int, *, limit: int, policies: frozenset[str] | None = None
+) -> list[AlertEntry]:
+    """Up to ``limit`` alerts with an id above ``after``, oldest first (keyset paging);
+    ``policies``: only alerts of those policy keys, or of no policy."""
+    stmt = (
+        select(AlertRow, BuyerRow.name, PolicyRow.key)
+        .outerjoin(BuyerRow, BuyerRow.id == AlertRow.buyer_id)
+        .outerjoin(PolicyRow, PolicyRow.id == AlertRow.policy_id)
+        .where(AlertRow.id > after)
+        .order_by(AlertRow.id)
+        .limit(limit)
+    )
+    if policies is not None:
+        stmt = stmt.where(AlertRow.policy_id.is_(None) | PolicyRow.key.in_(sorted(policies)))
+    return [
+        AlertEntry(
+            a.id,
+            a.kind,
+            a.severity,
+            a.business_date,
+            a.buyer_id,
+            b,
+            p,
+            a.message,
+            dict(a.details or {}),
+            a.created_at,
+        )
+        for a, b, p in session.execute(stmt)
+    ]

@@ -6,7 +6,9 @@ rolled to the business date first; ``valid_to`` is the date the limit next chang
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -185,22 +187,156 @@ def _rows(
         for r in records:
             if only is not None and (pid, r.buyer_id) not in only:
                 continue
-            s = r.state
-            rows.append(
-                LimitRow(
-                    erp_accounts=tuple(sorted(accounts.get((r.buyer_id, pid), []))),
-                    buyer_id=r.buyer_id,
-                    buyer_name=names.get(r.buyer_id, "?"),
-                    insurer=policy.insurer,
-                    policy=key,
-                    status=s.status,
-                    covered_amount=_quantized(s.amount, s.currency),
-                    currency=s.currency,
-                    valid_from=s.valid_from,
-                    valid_to=s.valid_to,
-                    decision_reference=r.decision_reference,
-                    changed_at=r.changed_at,
-                    raw_codes=r.raw_codes or {},
-                )
-            )
+            account_list = accounts.get((r.buyer_id, pid), [])
+            rows.append(_limit_row(r, key, policy, account_list, names.get(r.buyer_id, "?")))
     return sorted(rows, key=lambda r: (r.policy, r.buyer_name, r.buyer_id))
+
+
+def _limit_row(
+    r: limit_repo.LimitRecord, key: str, policy: Policy, accounts: list[str], name: str
+) -> LimitRow:
+    s = r.state
+    return LimitRow(
+        erp_accounts=tuple(sorted(accounts)),
+        buyer_id=r.buyer_id,
+        buyer_name=name,
+        insurer=policy.insurer,
+        policy=key,
+        status=s.status,
+        covered_amount=_quantized(s.amount, s.currency),
+        currency=s.currency,
+        valid_from=s.valid_from,
+        valid_to=s.valid_to,
+        decision_reference=r.decision_reference,
+        changed_at=r.changed_at,
+        raw_codes=r.raw_codes or {},
+    )
+
+
+# -- the same export, a page at a time (the HTTP API) --------------------------------
+
+
+class RollGate:
+    """The date roll before a limits read, at most once per ``interval_s`` seconds for
+    the same business dates (a serving process would otherwise roll on every request;
+    a roll with nothing due writes nothing but still scans the limits). A new business
+    date rolls at once; within the interval a decision that reached the ledger without
+    a sync's refresh waits for the next roll, as it waits for the next export."""
+
+    def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last: tuple[tuple[tuple[str, date], ...], float] | None = None
+        self._lock = threading.Lock()
+
+    def roll(self, ledger: Ledger, policies: Mapping[str, Policy], now: datetime) -> int:
+        """Roll when due; returns how many limits the roll changed (0 when skipped)."""
+        dates = tuple(sorted((k, p.terms.business_date(now)) for k, p in policies.items()))
+        with self._lock:
+            last = self._last
+            if last is not None and last[0] == dates and self._clock() - last[1] < self.interval_s:
+                return 0
+            changed = roll_limits(ledger, policies, now).total_changed
+            self._last = (dates, self._clock())
+            return changed
+
+
+@dataclass(frozen=True)
+class LimitPage:
+    """One page of the covered limits, in (policy key, buyer id) order."""
+
+    rows: list[LimitRow]
+    cursor: int
+    """The changed-since cursor to give next time (the last change when paging began)."""
+    after: tuple[str, int] | None
+    """Where the next page starts (the last row's policy key and buyer id); ``None``:
+    this is the last page."""
+
+
+def limits_page(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    *,
+    limit: int,
+    changed_since: int | None = None,
+    after: tuple[str, int] | None = None,
+    cursor: int | None = None,
+    raw_codes: bool = True,
+) -> LimitPage:
+    """A page of :func:`export_limits` (same rows, same rules; the caller rolls the
+    limits to today first, before the first page): at most ``limit`` rows after
+    ``after``. The first page (``cursor`` ``None``) reads the cursor to hand back; the
+    following pages carry it on, so the last page hands back what the first read. A
+    limit that changes while the pages are read is sent as it then is, and again next
+    time (its change is after the cursor). Reads only: no write lock."""
+    rows: list[LimitRow] = []
+    with ledger.reading() as session:
+        last = limit_repo.last_change_id(session)
+        if cursor is None:
+            cursor = last
+        if changed_since is not None and changed_since > cursor:
+            raise ConfigError(
+                f"cursor {changed_since} is ahead of this ledger's last limit change "
+                f"({cursor}): it was not given by this ledger; read the limits without "
+                "changed_since and keep the cursor given"
+            )
+        ids = policy_ids(session)
+        keys = sorted(k for k in policies if k in ids and (after is None or k >= after[0]))
+        for key in keys:
+            start = after[1] if after is not None and key == after[0] else 0
+            rows += _policy_page(
+                session,
+                key,
+                policies[key],
+                ids[key],
+                start,
+                limit + 1 - len(rows),
+                changed_since,
+                raw_codes,
+            )
+            if len(rows) > limit:
+                break
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return LimitPage(rows, cursor, (rows[-1].policy, rows[-1].buyer_id) if more else None)
+
+
+def _policy_page(
+    session: Session,
+    key: str,
+    policy: Policy,
+    pid: int,
+    after: int,
+    limit: int,
+    changed_since: int | None,
+    raw_codes: bool,
+) -> list[LimitRow]:
+    records = limit_repo.limit_records_page(
+        session, pid, after=after, limit=limit, changed_since=changed_since, raw_codes=raw_codes
+    )
+    bare = (
+        []
+        if changed_since is not None
+        else limit_repo.buyers_without_limit(session, pid, after=after, limit=limit)
+    )
+    buyers = sorted({r.buyer_id for r in records} | set(bare))[:limit]
+    if not buyers:
+        return []
+    names = dict(session.execute(select(BuyerRow.id, BuyerRow.name).where(BuyerRow.id.in_(buyers))))
+    accounts: dict[int, list[str]] = {}
+    for account, buyer_id in session.execute(
+        select(ErpAccountRow.account, ErpAccountRow.buyer_id).where(
+            ErpAccountRow.policy_id == pid, ErpAccountRow.buyer_id.in_(buyers)
+        )
+    ):
+        accounts.setdefault(buyer_id, []).append(account)
+    by_buyer = {r.buyer_id: r for r in records}
+    out = []
+    for b in buyers:
+        record = by_buyer.get(b)
+        name = names.get(b, "?")
+        if record is None:
+            out.append(_no_cover(b, name, accounts.get(b, []), key, policy))
+        else:
+            out.append(_limit_row(record, key, policy, accounts.get(b, []), name))
+    return out

@@ -117,8 +117,8 @@ def exposure_report(
 ) -> list[ExposureRow]:
     """One row per buyer and policy that has open items, ERP accounts or cover, with the
     exposure alerts and the alerts about the limit itself (expiring, renewal due,
-    inactive insured buyer)."""
-    with ledger.unit_of_work() as session:
+    inactive insured buyer). Reads only (no write lock)."""
+    with ledger.reading() as session:
         ids = policy_ids(session)
         by_id = {ids[k]: p for k, p in policies.items() if k in ids}
         names = {bid: name for bid, name in session.execute(select(BuyerRow.id, BuyerRow.name))}
