@@ -3,10 +3,11 @@ that a manual filing was made."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -91,31 +92,54 @@ class CaseView:
         }
 
 
-def _bad(column: str, reason: str) -> InputError:
-    return InputError([RecordError("command line", None, column, reason)])
+RefusalKind = Literal["not_found", "conflict", "invalid"]
 
 
-def _actions(session: Session, case_id: int) -> tuple[ActionView, ...]:
+class CaseInputError(InputError):
+    """A case request refused, with the CLI's words, and its ``kind``: ``not_found`` (no
+    such case, or no such action on it), ``conflict`` (the action is not awaiting a
+    person) or ``invalid`` (a bad value). The CLI exits 2 on it like on any input
+    error; the HTTP API answers 404, 409 or 422."""
+
+    def __init__(self, column: str, reason: str, kind: RefusalKind) -> None:
+        super().__init__([RecordError("command line", None, column, reason)])
+        self.kind: RefusalKind = kind
+        self.column = column
+        self.reason = reason
+
+
+def _bad(column: str, reason: str, kind: RefusalKind = "invalid") -> CaseInputError:
+    return CaseInputError(column, reason, kind)
+
+
+def _action_views(session: Session, case_ids: list[int]) -> dict[int, tuple[ActionView, ...]]:
+    """The actions of these cases, by case id, each case's in id order (one query)."""
+    found: dict[int, list[ActionView]] = {case_id: [] for case_id in case_ids}
+    if not case_ids:
+        return {}
     rows = session.scalars(
-        select(CaseActionRow).where(CaseActionRow.case_id == case_id).order_by(CaseActionRow.id)
+        select(CaseActionRow)
+        .where(CaseActionRow.case_id.in_(case_ids))
+        .order_by(CaseActionRow.case_id, CaseActionRow.id)
     )
-    return tuple(
-        ActionView(
-            r.id,
-            r.action,
-            r.channel,
-            r.state,
-            r.due_on,
-            r.late,
-            r.client_reference,
-            r.insurer_reference,
-            r.insurer_status,
-            r.attempts,
-            r.last_error,
-            r.sent_at,
+    for r in rows:
+        found[r.case_id].append(
+            ActionView(
+                r.id,
+                r.action,
+                r.channel,
+                r.state,
+                r.due_on,
+                r.late,
+                r.client_reference,
+                r.insurer_reference,
+                r.insurer_status,
+                r.attempts,
+                r.last_error,
+                r.sent_at,
+            )
         )
-        for r in rows
-    )
+    return {case_id: tuple(views) for case_id, views in found.items()}
 
 
 def list_cases(
@@ -124,9 +148,16 @@ def list_cases(
     state: CaseState | None = CaseState.OPEN,
     case_id: int | None = None,
     buyer_id: int | None = None,
+    policies: Collection[str] | None = None,
+    policy: str | None = None,
+    before: int | None = None,
+    limit: int | None = None,
 ) -> list[CaseView]:
-    """Cases, newest first (``state`` None: all; ``buyer_id``: that buyer's only)."""
-    with ledger.unit_of_work() as session:
+    """Cases, newest first (``state`` None: all; ``buyer_id``: that buyer's only).
+    ``policies`` restricts them to those policy keys (an API key's), ``policy`` filters
+    on one; ``before`` and ``limit`` page them by id (keyset: the cases with an id
+    below ``before``)."""
+    with ledger.reading() as session:
         stmt = (
             select(ClaimCaseRow, PolicyRow.key, PolicyRow.insurer, BuyerRow.name)
             .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
@@ -139,6 +170,16 @@ def list_cases(
             stmt = stmt.where(ClaimCaseRow.id == case_id)
         if buyer_id is not None:
             stmt = stmt.where(ClaimCaseRow.buyer_id == buyer_id)
+        if policies is not None:
+            stmt = stmt.where(PolicyRow.key.in_(sorted(policies)))
+        if policy is not None:
+            stmt = stmt.where(PolicyRow.key == policy)
+        if before is not None:
+            stmt = stmt.where(ClaimCaseRow.id < before)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        found = list(session.execute(stmt).tuples())
+        actions = _action_views(session, [c.id for c, _, _, _ in found])
         return [
             CaseView(
                 id=c.id,
@@ -160,17 +201,19 @@ def list_cases(
                 overdue_total=c.overdue_total,
                 insured_total=c.insured_total,
                 indemnity=c.indemnity,
-                actions=_actions(session, c.id),
+                actions=actions[c.id],
                 details=c.details,
             )
-            for c, key, insurer, name in session.execute(stmt)
+            for c, key, insurer, name in found
         ]
 
 
 def get_case(ledger: Ledger, case_id: int) -> CaseView:
     found = list_cases(ledger, state=None, case_id=case_id)
     if not found:
-        raise _bad("CASE", f"no case {case_id} in the ledger (`tci claims list --all`)")
+        raise _bad(
+            "CASE", f"no case {case_id} in the ledger (`tci claims list --all`)", "not_found"
+        )
     return found[0]
 
 
@@ -183,7 +226,7 @@ def confirm_manual(
         step = StepAction(action.upper().replace("-", "_"))
     except ValueError:
         known = ", ".join(a.value.lower() for a in StepAction if a is not StepAction.REMINDER)
-        raise _bad("--action", f"unknown action {action!r} (known: {known})") from None
+        raise _bad("--action", f"unknown action {action!r} (known: {known})", "not_found") from None
     if not reference.strip():
         raise _bad("--reference", "the insurer's reference must not be empty")
     with ledger.unit_of_work() as session:
@@ -193,12 +236,15 @@ def confirm_manual(
             )
         )
         if row is None:
-            raise _bad("--action", f"case {case_id} has no {step.value.lower()} action")
+            raise _bad(
+                "--action", f"case {case_id} has no {step.value.lower()} action", "not_found"
+            )
         if row.state not in AWAITING_PERSON:
             raise _bad(
                 "--action",
                 f"case {case_id} {step.value.lower()} is {row.state}: only a manual or "
                 "rejected filing is confirmed by hand",
+                "conflict",
             )
         row.state = ActionState.FILED_MANUALLY
         row.insurer_reference, row.sent_at, row.updated_at = reference.strip()[:64], now, now
@@ -210,7 +256,7 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
     """Everything an insurer's portal asks for a case: buyer and identifiers, policy,
     invoices, amounts, dates, deadlines, the itemised indemnity, the actions so far."""
     case = get_case(ledger, case_id)
-    with ledger.unit_of_work() as session:
+    with ledger.reading() as session:
         policy = session.scalar(select(PolicyRow).where(PolicyRow.key == case.policy))
         accounts = list(
             session.scalars(
@@ -218,6 +264,7 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
             )
         )
         buyer = session.get_one(BuyerRow, case.buyer_id)
+        buyer_name, country = buyer.name, buyer.country  # read before the session ends
         identifiers = sorted(
             f"{i.scheme.value}{'/' + i.issuer if i.issuer else ''}: {i.value}"
             for i in identifiers_of(session, case.buyer_id)
@@ -236,8 +283,8 @@ def filing_pack(ledger: Ledger, case_id: int) -> dict[str, Any]:
         "case": case.id,
         "state": case.state,
         "buyer": {
-            "name": buyer.name,
-            "country": buyer.country,
+            "name": buyer_name,
+            "country": country,
             "identifiers": identifiers,
             "erp_accounts": sorted(accounts),
         },
