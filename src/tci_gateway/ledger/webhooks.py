@@ -1,0 +1,245 @@
+"""The SQL of ERP webhooks: subscriptions, the delivery outbox, its cursors and attempts.
+
+Deliveries are inserted "once per (subscription, event id)" (a conflict is skipped), so
+producing the same events again after a crash inserts nothing twice. The relay takes the
+oldest due delivery that is the *head* of its (subscription, ordering key) queue: no
+earlier delivery of that queue is still pending, so the events of one buyer are sent in
+order. On PostgreSQL the head is claimed with ``FOR UPDATE SKIP LOCKED``: another
+process skips the claimed row, and the rows queued behind it are no heads while it is
+pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from tci_gateway.ledger.api_tables import (
+    DeliveryState,
+    EventCursorRow,
+    SubscriptionRow,
+    SubscriptionState,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+)
+
+_CHUNK = 500
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert deliveries (in the given order), skipping a (subscription, event id) that
+    exists; how many were new."""
+    new = 0
+    for start in range(0, len(rows), _CHUNK):
+        stmt = (
+            _insert(session)(WebhookDeliveryRow)
+            .on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
+            .returning(WebhookDeliveryRow.id)
+        )
+        new += len(session.execute(stmt, list(rows[start : start + _CHUNK])).all())
+    return new
+
+
+def existing_events(
+    session: Session, subscription_ids: Iterable[int], event_ids: Sequence[str]
+) -> set[tuple[int, str]]:
+    """Which (subscription id, event id) pairs already have a delivery."""
+    subs = sorted(subscription_ids)
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(event_ids), _CHUNK):
+        chunk = list(event_ids[start : start + _CHUNK])
+        found.update(
+            (int(s), str(e))
+            for s, e in session.execute(
+                select(WebhookDeliveryRow.subscription_id, WebhookDeliveryRow.event_id).where(
+                    WebhookDeliveryRow.subscription_id.in_(subs),
+                    WebhookDeliveryRow.event_id.in_(chunk),
+                )
+            )
+        )
+    return found
+
+
+def active_subscriptions(session: Session) -> list[SubscriptionRow]:
+    return list(
+        session.scalars(
+            select(SubscriptionRow)
+            .where(SubscriptionRow.state == SubscriptionState.ACTIVE)
+            .order_by(SubscriptionRow.id)
+        )
+    )
+
+
+def lock_cursor(
+    session: Session, name: str, now: datetime, initial: Callable[[], int]
+) -> EventCursorRow:
+    """The cursor ``name``, locked until the transaction ends (producers of one source
+    take turns); created at ``initial()`` when missing."""
+    row = session.scalar(select(EventCursorRow).where(EventCursorRow.name == name))
+    if row is None:
+        session.execute(
+            _insert(session)(EventCursorRow)
+            .values(name=name, position=initial(), updated_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+    row = session.scalar(
+        select(EventCursorRow)
+        .where(EventCursorRow.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+def reset_cursor(session: Session, name: str) -> None:
+    """Move the cursor ``name`` back to 0 (a source that is scanned again from scratch)."""
+    session.execute(update(EventCursorRow).where(EventCursorRow.name == name).values(position=0))
+
+
+def snapshot_bounds(session: Session) -> tuple[int, int] | None:
+    """PostgreSQL: (xmin, xmax) of the transaction's snapshot (every transaction below
+    xmin has ended; none at or above xmax had begun). ``None`` on SQLite, whose single
+    writer commits ids in order."""
+    if not is_postgresql(session):
+        return None
+    row = session.execute(
+        text(
+            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+            "FROM pg_current_snapshot() AS s"
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def max_id(session: Session, table: Any) -> int:
+    return int(session.scalar(select(func.max(table.id))) or 0)
+
+
+def ids_between(session: Session, table: Any, low: int, high: int) -> list[int]:
+    """The ids of ``table`` in (low, high], in order."""
+    return [
+        int(i)
+        for i in session.scalars(
+            select(table.id).where(table.id > low, table.id <= high).order_by(table.id)
+        )
+    ]
+
+
+def next_head(session: Session, now: datetime, *, skip_locked: bool) -> WebhookDeliveryRow | None:
+    """The oldest pending delivery that is due, of an active subscription, with no earlier
+    pending delivery in its (subscription, ordering key) queue; with ``skip_locked`` it is
+    locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) until the transaction ends."""
+    d = WebhookDeliveryRow
+    earlier = aliased(WebhookDeliveryRow)
+    blocked = (
+        select(earlier.id)
+        .where(
+            earlier.subscription_id == d.subscription_id,
+            earlier.ordering_key == d.ordering_key,
+            earlier.state == DeliveryState.PENDING,
+            earlier.id < d.id,
+        )
+        .exists()
+    )
+    active = (
+        select(SubscriptionRow.id)
+        .where(SubscriptionRow.id == d.subscription_id)
+        .where(SubscriptionRow.state == SubscriptionState.ACTIVE)
+        .exists()
+    )
+    stmt = (
+        select(d)
+        .where(d.state == DeliveryState.PENDING, d.next_attempt_at <= now, active, ~blocked)
+        .order_by(d.id)
+        .limit(1)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return session.scalar(stmt.execution_options(populate_existing=True))
+
+
+def add_attempt(session: Session, **values: Any) -> None:
+    session.add(WebhookAttemptRow(**values))
+
+
+def fail_pending(session: Session, subscription_id: int, reason: str, now: datetime) -> int:
+    """Give up every pending delivery of a subscription (it was disabled)."""
+    result = session.execute(
+        update(WebhookDeliveryRow)
+        .where(
+            WebhookDeliveryRow.subscription_id == subscription_id,
+            WebhookDeliveryRow.state == DeliveryState.PENDING,
+        )
+        .values(state=DeliveryState.FAILED, last_error=reason)
+        .returning(WebhookDeliveryRow.id)
+    )
+    return len(result.all())
+
+
+def subscriptions_page(session: Session, after: int | None, limit: int) -> list[SubscriptionRow]:
+    """Subscriptions in id order after ``after`` (keyset), at most ``limit``."""
+    stmt = select(SubscriptionRow).order_by(SubscriptionRow.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(SubscriptionRow.id > after)
+    return list(session.scalars(stmt))
+
+
+def deliveries_page(
+    session: Session, subscription_id: int, before: int | None, limit: int
+) -> list[WebhookDeliveryRow]:
+    """A subscription's deliveries, newest first, below ``before`` (keyset)."""
+    stmt = (
+        select(WebhookDeliveryRow)
+        .where(WebhookDeliveryRow.subscription_id == subscription_id)
+        .order_by(WebhookDeliveryRow.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(WebhookDeliveryRow.id < before)
+    return list(session.scalars(stmt))
+
+
+def attempts_of(
+    session: Session, delivery_ids: Sequence[int]
+) -> dict[int, list[WebhookAttemptRow]]:
+    """The attempts of some deliveries, oldest first, by delivery id."""
+    found: dict[int, list[WebhookAttemptRow]] = {i: [] for i in delivery_ids}
+    if not delivery_ids:
+        return found
+    for row in session.scalars(
+        select(WebhookAttemptRow)
+        .where(WebhookAttemptRow.delivery_id.in_(list(delivery_ids)))
+        .order_by(WebhookAttemptRow.id)
+    ):
+        found[row.delivery_id].append(row)
+    return found
+
+
+def delete_subscription(session: Session, subscription_id: int) -> bool:
+    """Remove a subscription with its deliveries and their attempts; False when absent."""
+    row = session.get(SubscriptionRow, subscription_id, with_for_update=True)
+    if row is None:
+        return False
+    deliveries = select(WebhookDeliveryRow.id).where(
+        WebhookDeliveryRow.subscription_id == subscription_id
+    )
+    session.execute(delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(deliveries)))
+    session.execute(
+        delete(WebhookDeliveryRow).where(WebhookDeliveryRow.subscription_id == subscription_id)
+    )
+    session.delete(row)
+    return True
