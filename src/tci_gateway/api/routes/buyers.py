@@ -1,9 +1,538 @@
-"""For the risk team: buyers, their covers, open items, exposure, alerts, cases; buyer search."""
+"""For the risk team: buyers, their covers, open items, exposure, alerts, cases; buyer search.
+
+Read-only (scope ``buyers:read``). A key restricted to some policies sees the buyers
+under them (an ERP account or cover history there) and, of each, what concerns those
+policies or none.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-from tci_gateway.api.problems import COMMON_PROBLEMS
+from fastapi import APIRouter, Depends, Path, Query
 
-router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS)
+from tci_gateway.adapters.contract import BuyerQuery
+from tci_gateway.api.context import ApiContext, Ctx
+from tci_gateway.api.problems import COMMON_PROBLEMS, FieldError, Problem, problem_responses
+from tci_gateway.api.routes.buyer_models import (
+    MAX_ID,
+    BuyerAccount,
+    BuyerAlert,
+    BuyerAlerts,
+    BuyerCase,
+    BuyerCases,
+    BuyerCovers,
+    BuyerDetail,
+    BuyerExposure,
+    BuyerIdentifier,
+    BuyerList,
+    BuyerListItem,
+    BuyerOpenItem,
+    BuyerOpenItems,
+    BuyerParent,
+    BuyerPosition,
+    BuyerSearchResult,
+    CoverCondition,
+    CoverLimitChange,
+    CoverLimitInForce,
+    CoverTranche,
+    CoverVersion,
+    FoundIdentifier,
+    PolicyCovers,
+    SearchCandidate,
+    SearchSource,
+    amount,
+    decode_cursor,
+    encode_cursor,
+    money,
+)
+from tci_gateway.api.security import check_policy, require
+from tci_gateway.domain.cases import CaseState
+from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
+from tci_gateway.domain.money import amount_text
+from tci_gateway.ledger.api_keys import ApiKey
+from tci_gateway.ledger.covers import StoredVersion
+from tci_gateway.services import buyer_detail
+from tci_gateway.services.buyer_search import BureauSearch, search_buyers
+from tci_gateway.services.buyer_views import (
+    BuyerFilter,
+    Reader,
+    UnknownFilterError,
+    buyer_positions,
+    list_buyers,
+)
+from tci_gateway.services.case_views import list_cases
+
+router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS, tags=["buyers"])
+
+Reading = Annotated[ApiKey, Depends(require("buyers:read"))]
+BuyerId = Annotated[int, Path(ge=1, le=MAX_ID, description="the ledger's buyer id")]
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Cursor = Annotated[
+    str | None, Query(max_length=64, description="`next_cursor` of the previous page")
+]
+
+
+def reader(ctx: ApiContext, key: ApiKey) -> Reader:
+    """What the buyer views need from the configuration, the clock and the key."""
+    settings = ctx.settings
+    return Reader(
+        policies=settings.domain_policies(),
+        now=ctx.now(),
+        default_tier=settings.escalation.default_tier,
+        tiers=frozenset(settings.escalation_paths()),
+        expiring_within_days=settings.alerts.expiring_within_days,
+        inactive_days=settings.alerts.inactive_days,
+        allowed=key.policies,
+    )
+
+
+def _bad(field: str, reason: str) -> Problem:
+    return Problem(422, reason, errors=[FieldError(field=field, reason=reason)])
+
+
+def _identifier(text: str, field: str) -> Identifier:
+    """``SCHEME:VALUE`` (``INSURER:NAME:VALUE`` for an insurer's own buyer id)."""
+    scheme, _, rest = text.partition(":")
+    issuer = ""
+    if scheme.upper() == Scheme.INSURER.value:
+        issuer, _, rest = rest.partition(":")
+    try:
+        return parse_identifier(scheme.upper(), rest, issuer)
+    except IdentifierError as exc:
+        raise _bad(field, str(exc)) from None
+
+
+def _not_found(exc: LookupError) -> Problem:
+    return Problem(404, str(exc).strip("'\""))
+
+
+@router.get(
+    "/buyers",
+    response_model=BuyerList,
+    summary="List and filter buyers, with exposure against cover per policy",
+    responses=problem_responses(403, 422),
+)
+def get_buyers(
+    ctx: Ctx,
+    key: Reading,
+    over_limit: Annotated[bool, Query(description="exposure above a positive limit")] = False,
+    uncovered: Annotated[bool, Query(description="exposure with no cover in force")] = False,
+    expiring_within_days: Annotated[
+        int | None, Query(ge=0, le=3650, description="a limit in force that drops by then")
+    ] = None,
+    tier: Annotated[str | None, Query(max_length=16)] = None,
+    insurer: Annotated[str | None, Query(max_length=64)] = None,
+    policy: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=300,
+            description="name contains (any case), or an identifier value or ERP account",
+        ),
+    ] = None,
+    identifier: Annotated[
+        str | None,
+        Query(max_length=100, description="SCHEME:VALUE, e.g. VAT:FR40303265045"),
+    ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> BuyerList:
+    """Buyers in id order, keyset-paged, each with its positions (exposure, limit in
+    force, alerts) under the policies filtered on."""
+    if policy is not None:
+        check_policy(key, policy)
+    flt = BuyerFilter(
+        over_limit=over_limit,
+        uncovered=uncovered,
+        expiring_within_days=expiring_within_days,
+        tier=tier,
+        insurer=insurer,
+        policy=policy,
+        text=q,
+        identifier=_identifier(identifier, "identifier") if identifier else None,
+    )
+    view = reader(ctx, key)
+    with ctx.ledger.reading() as session:
+        try:
+            page = list_buyers(session, view, flt, limit=limit, after=decode_cursor(cursor) or 0)
+        except UnknownFilterError as exc:
+            raise _bad(exc.field, str(exc)) from None
+    return BuyerList(
+        buyers=[
+            BuyerListItem(
+                id=b.id,
+                name=b.name,
+                country=b.country,
+                tier=b.tier,
+                tier_set=b.tier_set,
+                erp_accounts=list(b.erp_accounts),
+                positions=[BuyerPosition.of(p) for p in b.positions],
+            )
+            for b in page.buyers
+        ],
+        next_cursor=encode_cursor(page.next_after),
+    )
+
+
+@router.get(
+    "/buyers/search",
+    response_model=BuyerSearchResult,
+    summary="Search every configured insurer and bureau for a buyer",
+    responses=problem_responses(422),
+)
+def search(
+    ctx: Ctx,
+    key: Reading,
+    country: Annotated[str, Query(pattern="^[A-Za-z]{2}$", description="ISO alpha-2")],
+    id: Annotated[
+        str | None,
+        Query(max_length=100, description="SCHEME:VALUE, e.g. FR_SIREN:552100554"),
+    ] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    insurer: Annotated[
+        list[str] | None, Query(description="only these insurers (then no bureaus)")
+    ] = None,
+    timeout: Annotated[int, Query(ge=1, le=60, description="seconds for the slowest")] = 30,
+) -> BuyerSearchResult:
+    """The same fan-out as `tci buyers search`: every insurer (and, unless insurers are
+    named, every bureau) asked at once; one ranked list of legal entities with each
+    source's id, and how each source answered. Nothing is written."""
+    ident = _identifier(id, "id") if id else None
+    if ident is not None and ident.scheme is Scheme.INSURER:
+        raise _bad("id", "an insurer's own buyer id is not searched for")
+    if ident is None and not name:
+        raise _bad("id", "give id or name")
+    settings = ctx.settings
+    names = sorted(set(insurer)) if insurer else sorted(settings.insurers)
+    unknown = [n for n in names if n not in settings.insurers]
+    if unknown:
+        known = ", ".join(sorted(settings.insurers)) or "none"
+        raise _bad("insurer", f"insurer {unknown[0]!r} is not configured (configured: {known})")
+    with ctx.locked():  # adapters are built once and shared by the serving threads
+        adapters: dict[str, Any] = {n: ctx.wiring.insurer(n).adapter for n in names}
+        bureaus = [] if insurer else sorted(settings.bureaus)
+        for b in bureaus:
+            adapters[b] = BureauSearch(ctx.wiring.bureau(b).adapter)
+    result = search_buyers(adapters, BuyerQuery(country.upper(), ident, name), timeout=timeout)
+    return BuyerSearchResult(
+        ok=result.ok,
+        candidates=[
+            SearchCandidate(
+                name=c.name,
+                country=c.country,
+                identifiers=[
+                    FoundIdentifier(scheme=i.scheme.value, issuer=i.issuer or None, value=i.value)
+                    for i in sorted(c.identifiers)
+                ],
+                insurer_ids=c.insurer_ids,
+                names=c.names,
+                ratings=c.ratings,
+            )
+            for c in result.candidates
+        ],
+        sources=[
+            SearchSource(
+                source=o.insurer,
+                kind="bureau" if o.insurer in bureaus else "insurer",
+                status=o.status.value,
+                matches=o.matches,
+                duration_ms=round(o.seconds * 1000),
+                error=o.error,
+            )
+            for o in result.outcomes
+        ],
+    )
+
+
+@router.get(
+    "/buyers/{buyer_id}",
+    response_model=BuyerDetail,
+    summary="One buyer: identifiers with their provenance, ERP accounts, parents",
+    responses=problem_responses(404),
+)
+def get_buyer(ctx: Ctx, key: Reading, buyer_id: BuyerId) -> BuyerDetail:
+    with ctx.ledger.reading() as session:
+        try:
+            b = buyer_detail.buyer_identity(session, reader(ctx, key), buyer_id)
+        except buyer_detail.BuyerNotFoundError as exc:
+            raise _not_found(exc) from None
+    return BuyerDetail(
+        id=b.id,
+        name=b.name,
+        country=b.country,
+        tier=b.tier,
+        tier_set=b.tier_set,
+        created_at=b.created_at,
+        updated_at=b.updated_at,
+        identifiers=[
+            BuyerIdentifier(
+                scheme=i.scheme,
+                issuer=i.issuer or None,
+                value=i.value,
+                source=i.source,
+                added_at=i.added_at,
+            )
+            for i in b.identifiers
+        ],
+        erp_accounts=[
+            BuyerAccount(
+                account=a.account,
+                name=a.name,
+                policy=a.policy,
+                created_at=a.created_at,
+                updated_at=a.updated_at,
+            )
+            for a in b.erp_accounts
+        ],
+        parents=[
+            BuyerParent(
+                relation=p.relation.value,
+                scheme=p.scheme,
+                value=p.value,
+                source=p.source,
+                updated_at=p.updated_at,
+            )
+            for p in b.parents
+        ],
+    )
+
+
+def _version(v: StoredVersion) -> CoverVersion:
+    d, cur = v.decision, v.decision.currency
+    return CoverVersion(
+        id=v.id,
+        insurer_cover_ref=d.insurer_cover_ref,
+        status=d.status.value,
+        raw_codes=dict(d.raw_codes),
+        unknown_codes=list(d.unknown_codes),
+        preliminary=d.is_preliminary,
+        currency=cur,
+        granted_amount=amount_text(d.granted_amount.amount, cur),
+        requested_amount=money(d.requested_amount),
+        effective_from=d.effective_from,
+        effective_to=d.effective_to,
+        pending_action=d.pending_action.value if d.pending_action else None,
+        conditions=[CoverCondition(code=c.code, text=c.text, type=c.type) for c in d.conditions],
+        tranches=[
+            CoverTranche(
+                amount=amount_text(t.amount.amount, cur),
+                valid_from=t.valid_from,
+                expires_on=t.expires_on,
+            )
+            for t in d.tranches
+        ],
+        decided_at=d.decided_at,
+        changed_at=d.last_changed_at,
+        recorded_at=v.recorded_at,
+    )
+
+
+@router.get(
+    "/buyers/{buyer_id}/covers",
+    response_model=BuyerCovers,
+    summary="Covers per policy: the limit in force and the effective-dated history",
+    responses=problem_responses(404),
+)
+def get_covers(ctx: Ctx, key: Reading, buyer_id: BuyerId) -> BuyerCovers:
+    with ctx.ledger.reading() as session:
+        try:
+            covers = buyer_detail.buyer_covers(session, reader(ctx, key), buyer_id)
+        except buyer_detail.BuyerNotFoundError as exc:
+            raise _not_found(exc) from None
+    out = []
+    for c in covers:
+        s = c.in_force
+        out.append(
+            PolicyCovers(
+                policy=c.policy,
+                insurer=c.insurer,
+                currency=c.currency,
+                business_date=c.business_date,
+                in_force=None
+                if s is None
+                else CoverLimitInForce(
+                    status=s.status,
+                    amount=amount_text(s.amount, s.currency),
+                    currency=s.currency,
+                    decision_id=s.decision_id,
+                    valid_from=s.valid_from,
+                    valid_to=s.valid_to,
+                    next_amount=amount(c.next_amount, s.currency),
+                ),
+                versions=[_version(v) for v in c.versions],
+                limit_changes=[
+                    CoverLimitChange(
+                        id=ch.id,
+                        business_date=ch.business_date,
+                        amount=amount_text(ch.amount, ch.currency),
+                        currency=ch.currency,
+                        reason=str(ch.reason),
+                        created_at=ch.created_at,
+                    )
+                    for ch in c.changes
+                ],
+            )
+        )
+    return BuyerCovers(buyer_id=buyer_id, covers=out)
+
+
+@router.get(
+    "/buyers/{buyer_id}/open-items",
+    response_model=BuyerOpenItems,
+    summary="The buyer's open items, keyset-paged",
+    responses=problem_responses(404),
+)
+def get_open_items(
+    ctx: Ctx,
+    key: Reading,
+    buyer_id: BuyerId,
+    include_closed: Annotated[bool, Query(description="items open for nothing too")] = False,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> BuyerOpenItems:
+    with ctx.ledger.reading() as session:
+        try:
+            items, last = buyer_detail.open_items(
+                session,
+                reader(ctx, key),
+                buyer_id,
+                limit=limit,
+                after=decode_cursor(cursor) or 0,
+                include_closed=include_closed,
+            )
+        except buyer_detail.BuyerNotFoundError as exc:
+            raise _not_found(exc) from None
+        out = [
+            BuyerOpenItem(
+                id=i.id,
+                erp_account=i.erp_account,
+                policy=i.policy,
+                document_number=i.row.document_number,
+                kind=i.row.kind,
+                currency=i.row.currency,
+                amount=amount_text(i.row.amount, i.row.currency),
+                open_amount=amount_text(i.row.open_amount, i.row.currency),
+                document_date=i.row.document_date,
+                delivery_date=i.row.delivery_date,
+                due_date=i.row.due_date,
+                extended_due_date=i.row.extended_due_date,
+                disputed=i.row.disputed,
+                applies_to=i.row.applies_to,
+                source=i.row.source,
+                company_code=i.row.company_code,
+                closed_on=i.row.closed_on,
+                updated_at=i.row.updated_at,
+            )
+            for i in items
+        ]
+    return BuyerOpenItems(buyer_id=buyer_id, items=out, next_cursor=encode_cursor(last))
+
+
+@router.get(
+    "/buyers/{buyer_id}/exposure",
+    response_model=BuyerExposure,
+    summary="Exposure against the limit in force, per policy",
+    responses=problem_responses(404),
+)
+def get_exposure(ctx: Ctx, key: Reading, buyer_id: BuyerId) -> BuyerExposure:
+    view = reader(ctx, key)
+    with ctx.ledger.reading() as session:
+        try:
+            buyer_detail.check_visible(session, view, buyer_id)
+        except buyer_detail.BuyerNotFoundError as exc:
+            raise _not_found(exc) from None
+        positions = buyer_positions(session, view, [buyer_id]).get(buyer_id, [])
+    return BuyerExposure(buyer_id=buyer_id, positions=[BuyerPosition.of(p) for p in positions])
+
+
+@router.get(
+    "/buyers/{buyer_id}/alerts",
+    response_model=BuyerAlerts,
+    summary="The buyer's alerts, newest first, keyset-paged",
+    responses=problem_responses(404),
+)
+def get_alerts(
+    ctx: Ctx,
+    key: Reading,
+    buyer_id: BuyerId,
+    kind: Annotated[str | None, Query(max_length=32, description="e.g. over_limit")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> BuyerAlerts:
+    with ctx.ledger.reading() as session:
+        try:
+            rows, last = buyer_detail.alerts(
+                session,
+                reader(ctx, key),
+                buyer_id,
+                limit=limit,
+                before=decode_cursor(cursor),
+                kind=kind,
+            )
+        except buyer_detail.BuyerNotFoundError as exc:
+            raise _not_found(exc) from None
+        out = [
+            BuyerAlert(
+                id=a.row.id,
+                kind=a.row.kind,
+                severity=a.row.severity,
+                policy=a.policy,
+                business_date=a.row.business_date,
+                message=a.row.message,
+                details=dict(a.row.details or {}),
+                created_at=a.row.created_at,
+            )
+            for a in rows
+        ]
+    return BuyerAlerts(buyer_id=buyer_id, alerts=out, next_cursor=encode_cursor(last))
+
+
+@router.get(
+    "/buyers/{buyer_id}/cases",
+    response_model=BuyerCases,
+    summary="The buyer's overdue cases, newest first",
+    responses=problem_responses(404),
+)
+def get_cases(
+    ctx: Ctx,
+    key: Reading,
+    buyer_id: BuyerId,
+    state: Annotated[
+        CaseState | None, Query(description="OPEN or CLOSED; all when not given")
+    ] = None,
+) -> BuyerCases:
+    with ctx.ledger.reading() as session:
+        try:
+            buyer_detail.check_visible(session, reader(ctx, key), buyer_id)
+        except buyer_detail.BuyerNotFoundError as exc:
+            raise _not_found(exc) from None
+    cases = list_cases(ctx.ledger, state=state, buyer_id=buyer_id)
+    return BuyerCases(
+        buyer_id=buyer_id,
+        cases=[
+            BuyerCase(
+                id=c.id,
+                policy=c.policy,
+                insurer=c.insurer,
+                state=c.state.value,
+                insurer_status=c.insurer_status.value if c.insurer_status else None,
+                tier=c.tier,
+                currency=c.currency,
+                overdue_total=amount_text(c.overdue_total, c.currency),
+                insured_total=amount_text(c.insured_total, c.currency),
+                indemnity=amount_text(c.indemnity, c.currency),
+                indemnity_lower_bound=c.indemnity_lower_bound,
+                due_date=c.due_date,
+                cover_stop=c.cover_stop,
+                notify_by=c.notify_by,
+                date_of_loss=c.date_of_loss,
+                claim_by=c.claim_by,
+                opened_on=c.opened_on,
+                closed_on=c.closed_on,
+            )
+            for c in cases
+            if key.allows_policy(c.policy)
+        ],
+    )

@@ -1,0 +1,468 @@
+"""Buyers as the risk team reads them: a filtered, keyset-paged list with each buyer's
+exposure against cover per policy, and one buyer's positions.
+
+The list is ordered by buyer id and paged after the last id seen (never OFFSET). Plain
+filters (tier, insurer, policy, name or identifier) are SQL. The filters on exposure
+(over limit, uncovered, limit expiring) are decided by the domain rules on the exact
+figures (:func:`tci_gateway.services.exposure.buyer_exposure`: FX, the limit in force from
+the cover history); SQL only narrows the candidates first with a condition every match
+meets (a superset), using the stored limits in force (``limits_in_force``), so a page
+costs the buyers it looks at, not the portfolio.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.exposure import Exposure
+from tci_gateway.domain.identifiers import Identifier
+from tci_gateway.domain.money import Money
+from tci_gateway.domain.policy import Policy
+from tci_gateway.domain.receivables import ItemKind, OpenItem
+from tci_gateway.ledger import fx as fx_repo
+from tci_gateway.ledger.covers import StoredVersion, versions_of_buyers
+from tci_gateway.ledger.open_items import to_open_item
+from tci_gateway.ledger.tables import (
+    BuyerIdentifierRow,
+    BuyerRow,
+    CoverDecisionRow,
+    ErpAccountRow,
+    LimitInForceRow,
+    OpenItemRow,
+    PolicyRow,
+)
+from tci_gateway.services.exposure import buyer_exposure
+from tci_gateway.services.fx import BASE, LedgerConverter, RateTable
+
+CHUNK = 200
+"""Candidates checked at a time by the exact filters."""
+FX_MAX_AGE_DAYS = 7
+
+
+class UnknownFilterError(ValueError):
+    """A filter names a policy, insurer or tier the gateway does not know."""
+
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What reading buyers needs from the configuration and the request: the configured
+    policies, tiers, alert horizons, the clock, and the policies the reader may see
+    (``None``: all)."""
+
+    policies: Mapping[str, Policy]
+    now: datetime
+    default_tier: str = "growth"
+    tiers: frozenset[str] = frozenset()
+    expiring_within_days: int = 30
+    inactive_days: int = 180
+    allowed: frozenset[str] | None = None
+
+    def may_see(self, policy: str | None) -> bool:
+        return policy is None or self.allowed is None or policy in self.allowed
+
+
+@dataclass(frozen=True)
+class BuyerFilter:
+    over_limit: bool = False
+    uncovered: bool = False
+    expiring_within_days: int | None = None
+    tier: str | None = None
+    insurer: str | None = None
+    policy: str | None = None
+    text: str | None = None
+    identifier: Identifier | None = None
+
+    @property
+    def exact(self) -> bool:
+        """True when a filter needs the exact exposure figures."""
+        return self.over_limit or self.uncovered or self.expiring_within_days is not None
+
+
+@dataclass(frozen=True)
+class Position:
+    """One buyer under one policy (``policy`` ``None``: its accounts without one) on the
+    policy's business date: exposure against the limit in force, and when that limit
+    next changes."""
+
+    policy: str | None
+    insurer: str | None
+    business_date: date
+    exposure: Exposure
+    next_change: date | None
+    next_amount: Money | None
+
+    def expiring_within(self, days: int) -> bool:
+        """The domain's "limit expiring" on a horizon of ``days``: a positive limit that
+        drops by then."""
+        limit = self.exposure.limit
+        if limit is None or limit.is_zero() or self.next_change is None:
+            return False
+        horizon = self.business_date + timedelta(days=days)
+        return (
+            self.next_change <= horizon
+            and self.next_amount is not None
+            and self.next_amount < limit
+        )
+
+
+@dataclass(frozen=True)
+class BuyerSummary:
+    id: int
+    name: str
+    country: str
+    tier: str
+    tier_set: bool
+    erp_accounts: tuple[str, ...]
+    positions: tuple[Position, ...]
+
+
+@dataclass
+class BuyerPage:
+    buyers: list[BuyerSummary]
+    next_after: int | None
+    """The last buyer id of this page when there are more, else ``None``."""
+
+
+@dataclass
+class _Scope:
+    """Policy ids by key in the ledger, which of them a query is about."""
+
+    ids: dict[str, int]
+    wanted: set[int] | None  # None: every policy
+    days: list[date] = field(default_factory=list)
+
+
+def _scope(session: Session, reader: Reader, flt: BuyerFilter) -> _Scope:
+    rows = session.execute(select(PolicyRow.key, PolicyRow.id, PolicyRow.insurer)).all()
+    ids = {key: pid for key, pid, _ in rows}
+    known_insurers = {insurer for _, _, insurer in rows} | {
+        p.insurer for p in reader.policies.values()
+    }
+    wanted: set[int] | None = None
+    if flt.policy is not None:
+        if flt.policy not in ids and flt.policy not in reader.policies:
+            raise UnknownFilterError("policy", f"unknown policy {flt.policy!r}")
+        wanted = {ids[flt.policy]} if flt.policy in ids else set()
+    if flt.insurer is not None:
+        if flt.insurer not in known_insurers:
+            raise UnknownFilterError("insurer", f"unknown insurer {flt.insurer!r}")
+        of_insurer = {pid for _, pid, insurer in rows if insurer == flt.insurer}
+        wanted = of_insurer if wanted is None else wanted & of_insurer
+    if reader.allowed is not None:
+        allowed = {pid for key, pid in ids.items() if key in reader.allowed}
+        wanted = allowed if wanted is None else wanted & allowed
+    keys = [k for k, pid in ids.items() if wanted is None or pid in wanted]
+    days = [
+        reader.policies[k].terms.business_date(reader.now) for k in keys if k in reader.policies
+    ]
+    return _Scope(ids, wanted, days or [reader.now.date()])
+
+
+def _in_scope(column: Any, scope: _Scope) -> ColumnElement[bool]:
+    if scope.wanted is None:
+        return true()
+    return column.in_(sorted(scope.wanted)) if scope.wanted else false()
+
+
+def _under_scope(scope: _Scope) -> ColumnElement[bool]:
+    """The buyer has an ERP account or cover history under a policy of the scope."""
+    account = exists().where(
+        ErpAccountRow.buyer_id == BuyerRow.id, _in_scope(ErpAccountRow.policy_id, scope)
+    )
+    cover = exists().where(
+        CoverDecisionRow.buyer_id == BuyerRow.id, _in_scope(CoverDecisionRow.policy_id, scope)
+    )
+    return or_(account, cover)
+
+
+def _like_escaped(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_match(text: str) -> ColumnElement[bool]:
+    """Name contains ``text`` (any case), or an identifier value or ERP account is it."""
+    compact = "".join(text.split()).upper()
+    return or_(
+        func.lower(BuyerRow.name).like(_like_escaped(text.strip()), escape="\\"),
+        exists().where(
+            BuyerIdentifierRow.buyer_id == BuyerRow.id, BuyerIdentifierRow.value == compact
+        ),
+        exists().where(
+            ErpAccountRow.buyer_id == BuyerRow.id, ErpAccountRow.account == text.strip()
+        ),
+    )
+
+
+def _uncovered_candidates(scope: _Scope) -> ColumnElement[bool]:
+    # Uncovered needs an open invoice under a group with no positive limit surely in force.
+    latest, earliest = max(scope.days), min(scope.days)
+    covered = exists().where(
+        LimitInForceRow.policy_id == ErpAccountRow.policy_id,
+        LimitInForceRow.buyer_id == ErpAccountRow.buyer_id,
+        LimitInForceRow.amount > 0,
+        or_(LimitInForceRow.valid_to.is_(None), LimitInForceRow.valid_to > latest),
+        LimitInForceRow.business_date <= earliest,
+    )
+    scoped = (
+        true()
+        if scope.wanted is None
+        else or_(_in_scope(ErpAccountRow.policy_id, scope), ErpAccountRow.policy_id.is_(None))
+    )
+    return exists().where(
+        ErpAccountRow.buyer_id == BuyerRow.id,
+        scoped,
+        OpenItemRow.erp_account_id == ErpAccountRow.id,
+        OpenItemRow.kind == ItemKind.INVOICE.value,
+        OpenItemRow.open_amount > 0,
+        ~covered,
+    )
+
+
+def _over_limit_candidates(scope: _Scope) -> ColumnElement[bool]:
+    # Over limit needs a positive limit and invoices above it: in the limit's currency
+    # their sum exceeds it, or some are in another currency (converted exactly later).
+    # A limit due for its date roll, or computed after the request's date, may be
+    # anything: a candidate too.
+    latest, earliest = max(scope.days), min(scope.days)
+    invoices = and_(
+        ErpAccountRow.buyer_id == LimitInForceRow.buyer_id,
+        ErpAccountRow.policy_id == LimitInForceRow.policy_id,
+        OpenItemRow.erp_account_id == ErpAccountRow.id,
+        OpenItemRow.kind == ItemKind.INVOICE.value,
+    )
+    same_currency = (
+        select(func.coalesce(func.sum(OpenItemRow.open_amount), 0))
+        .where(invoices, OpenItemRow.currency == LimitInForceRow.currency)
+        .scalar_subquery()
+    )
+    other_currency = exists().where(
+        invoices, OpenItemRow.currency != LimitInForceRow.currency, OpenItemRow.open_amount > 0
+    )
+    return exists().where(
+        LimitInForceRow.buyer_id == BuyerRow.id,
+        _in_scope(LimitInForceRow.policy_id, scope),
+        or_(
+            LimitInForceRow.valid_to <= latest,
+            LimitInForceRow.business_date > earliest,
+            and_(
+                LimitInForceRow.amount > 0,
+                or_(same_currency > LimitInForceRow.amount, other_currency),
+            ),
+        ),
+    )
+
+
+def _expiring_candidates(scope: _Scope, days: int) -> ColumnElement[bool]:
+    horizon = max(scope.days) + timedelta(days=days)
+    return exists().where(
+        LimitInForceRow.buyer_id == BuyerRow.id,
+        _in_scope(LimitInForceRow.policy_id, scope),
+        LimitInForceRow.valid_to.is_not(None),
+        LimitInForceRow.valid_to <= horizon,
+    )
+
+
+def _matches(summary: BuyerSummary, flt: BuyerFilter) -> bool:
+    positions = summary.positions
+    if flt.over_limit and not any(AlertKind.OVER_LIMIT in p.exposure.alerts for p in positions):
+        return False
+    if flt.uncovered and not any(AlertKind.UNCOVERED in p.exposure.alerts for p in positions):
+        return False
+    days = flt.expiring_within_days
+    return days is None or any(p.expiring_within(days) for p in positions)
+
+
+def list_buyers(
+    session: Session, reader: Reader, flt: BuyerFilter, *, limit: int, after: int = 0
+) -> BuyerPage:
+    """One page of buyers matching ``flt`` with ids above ``after``, in id order, each
+    with its positions under the policies of the filter (and those the reader may see).
+    Raises :class:`UnknownFilterError` for an unknown policy, insurer or tier."""
+    scope = _scope(session, reader, flt)
+    where: list[ColumnElement[bool]] = []
+    if flt.tier is not None:
+        if reader.tiers and flt.tier not in reader.tiers:
+            known = ", ".join(sorted(reader.tiers))
+            raise UnknownFilterError("tier", f"unknown tier {flt.tier!r} (known: {known})")
+        where.append(
+            or_(BuyerRow.tier == flt.tier, BuyerRow.tier.is_(None))
+            if flt.tier == reader.default_tier
+            else BuyerRow.tier == flt.tier
+        )
+    if scope.wanted is not None:
+        where.append(_under_scope(scope))
+    if flt.text:
+        where.append(_text_match(flt.text))
+    if flt.identifier is not None:
+        ident = flt.identifier
+        where.append(
+            exists().where(
+                BuyerIdentifierRow.buyer_id == BuyerRow.id,
+                BuyerIdentifierRow.scheme == ident.scheme.value,
+                BuyerIdentifierRow.issuer == ident.issuer,
+                BuyerIdentifierRow.value == ident.value,
+            )
+        )
+    if flt.uncovered:
+        where.append(_uncovered_candidates(scope))
+    if flt.over_limit:
+        where.append(_over_limit_candidates(scope))
+    if flt.expiring_within_days is not None:
+        where.append(_expiring_candidates(scope, flt.expiring_within_days))
+    found: list[BuyerSummary] = []
+    cursor = after
+    batch = max(limit + 1, CHUNK) if flt.exact else limit + 1
+    while len(found) <= limit:
+        ids = list(
+            session.scalars(
+                select(BuyerRow.id)
+                .where(BuyerRow.id > cursor, *where)
+                .order_by(BuyerRow.id)
+                .limit(batch)
+            )
+        )
+        if not ids:
+            break
+        cursor = ids[-1]
+        summaries = summarise(session, reader, ids, scope=scope)
+        found.extend(s for s in summaries if not flt.exact or _matches(s, flt))
+        if len(ids) < batch:
+            break
+    more = len(found) > limit
+    page = found[:limit]
+    return BuyerPage(page, page[-1].id if more and page else None)
+
+
+def summarise(
+    session: Session, reader: Reader, buyer_ids: list[int], *, scope: _Scope | None = None
+) -> list[BuyerSummary]:
+    """These buyers (in the order given, unknown ids left out) with their positions."""
+    scope = scope or _scope(session, reader, BuyerFilter())
+    buyers = {
+        row.id: row
+        for row in session.execute(
+            select(BuyerRow.id, BuyerRow.name, BuyerRow.country, BuyerRow.tier).where(
+                BuyerRow.id.in_(buyer_ids)
+            )
+        )
+    }
+    accounts: dict[int, list[str]] = defaultdict(list)
+    key_of = {pid: key for key, pid in scope.ids.items()}
+    for account, buyer_id, pid in session.execute(
+        select(ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
+        .where(ErpAccountRow.buyer_id.in_(buyer_ids))
+        .order_by(ErpAccountRow.account)
+    ):
+        if reader.may_see(key_of.get(pid) if pid is not None else None):
+            accounts[buyer_id].append(account)
+    positions = buyer_positions(session, reader, buyer_ids, scope=scope)
+    return [
+        BuyerSummary(
+            id=b.id,
+            name=b.name,
+            country=b.country,
+            tier=b.tier or reader.default_tier,
+            tier_set=b.tier is not None,
+            erp_accounts=tuple(accounts[b.id]),
+            positions=tuple(positions.get(b.id, ())),
+        )
+        for b in (buyers[i] for i in buyer_ids if i in buyers)
+    ]
+
+
+def _converter(session: Session, items: Collection[OpenItem]) -> LedgerConverter:
+    """Dated EUR reference rates from the ledger, read in this (read-only) transaction,
+    only from the earliest document date needed on."""
+    since = min((i.document_date for i in items), default=None)
+    rates: dict[str, list[tuple[date, Any]]] = {}
+    if since is not None:
+        start = since - timedelta(days=FX_MAX_AGE_DAYS)
+        for quote, rate_date, rate in fx_repo.iter_rates(session, BASE, since=start):
+            rates.setdefault(quote, []).append((rate_date, rate))
+    return LedgerConverter(RateTable(rates), max_age_days=FX_MAX_AGE_DAYS)
+
+
+def buyer_positions(
+    session: Session, reader: Reader, buyer_ids: list[int], *, scope: _Scope | None = None
+) -> dict[int, list[Position]]:
+    """Per buyer, its positions (one per policy it has accounts or cover under, and
+    one for accounts without a policy), by policy key; only the policies of ``scope``
+    and those the reader may see."""
+    scope = scope or _scope(session, reader, BuyerFilter())
+    key_of = {pid: key for key, pid in scope.ids.items()}
+    configured = {
+        pid: reader.policies[key] for key, pid in scope.ids.items() if key in reader.policies
+    }
+
+    def visible(pid: int | None) -> bool:
+        if pid is None:
+            return True
+        if scope.wanted is not None and pid not in scope.wanted:
+            return False
+        return reader.may_see(key_of.get(pid))
+
+    groups: dict[tuple[int, int | None], list[OpenItem]] = {}
+    for buyer_id, pid in session.execute(
+        select(ErpAccountRow.buyer_id, ErpAccountRow.policy_id).where(
+            ErpAccountRow.buyer_id.in_(buyer_ids)
+        )
+    ):
+        if visible(pid):
+            groups.setdefault((buyer_id, pid), [])
+    for row, account, buyer_id, pid in session.execute(
+        select(OpenItemRow, ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
+        .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
+        .where(ErpAccountRow.buyer_id.in_(buyer_ids))
+        .order_by(OpenItemRow.id)
+    ):
+        if (buyer_id, pid) in groups:
+            groups[(buyer_id, pid)].append(to_open_item(row, account))
+    histories: dict[int, dict[int, list[StoredVersion]]] = {}
+    for pid in configured:
+        if visible(pid):
+            histories[pid] = versions_of_buyers(session, pid, buyer_ids)
+            for buyer_id in histories[pid]:
+                groups.setdefault((buyer_id, pid), [])
+    items = [i for group in groups.values() for i in group]
+    currencies = {i.currency for i in items} | {p.terms.currency for p in configured.values()}
+    convert = _converter(session, items) if len(currencies) > 1 else None
+    result: dict[int, list[Position]] = defaultdict(list)
+    for (buyer_id, pid), group_items in groups.items():
+        policy = configured.get(pid) if pid is not None else None
+        history = histories.get(pid, {}).get(buyer_id, []) if pid is not None else []
+        kwargs: dict[str, Any] = {"convert": convert} if convert is not None else {}
+        day, exposure, cover = buyer_exposure(
+            policy,
+            history,
+            group_items,
+            now=reader.now,
+            expiring_within_days=reader.expiring_within_days,
+            inactive_days=reader.inactive_days,
+            **kwargs,
+        )
+        result[buyer_id].append(
+            Position(
+                policy=policy.key if policy else (key_of.get(pid) if pid is not None else None),
+                insurer=policy.insurer if policy else None,
+                business_date=day,
+                exposure=exposure,
+                next_change=cover.next_change,
+                next_amount=cover.next_amount,
+            )
+        )
+    for positions in result.values():
+        positions.sort(key=lambda p: (p.policy is None, p.policy or ""))
+    return dict(result)
