@@ -126,6 +126,23 @@ class HttpSettings(_Section):
     retry_after_max: float = Field(default=60.0, ge=0)
 
 
+class WebhookSettings(_Section):
+    """``[webhooks]``: deliveries of events to the ERP's subscriptions (docs/api.md)."""
+
+    interval_seconds: float = Field(default=2.0, gt=0)
+    """How often each ``tci serve`` process produces events and relays due deliveries."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """Connect, read and write timeout of one delivery's POST."""
+    max_consecutive_failures: int = Field(default=10, ge=1)
+    """A subscription whose deliveries fail this many times in a row is disabled (alert)."""
+    max_attempts: int = Field(default=15, ge=1)
+    """A delivery still failing after this many attempts is given up (the next goes on)."""
+    backoff_initial_seconds: float = Field(default=10.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    deadline_scan_minutes: int = Field(default=60, ge=1)
+    """How often deadlines coming within the lead days are looked for."""
+
+
 class ApiSettings(_Section):
     """``[api]``: the HTTP service (``tci serve``, docs/api.md)."""
 
@@ -364,6 +381,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -58,7 +58,9 @@ ROUTERS = (
 )
 # Where the periodic work of a serving process comes from (outbox relays): each answers
 # its tasks for a context.
-BACKGROUND: tuple[Callable[[ApiContext], list[PeriodicTask]], ...] = ()
+BACKGROUND: tuple[Callable[[ApiContext], list[PeriodicTask]], ...] = (
+    subscriptions.background_tasks,
+)
 
 
 class RequestContextMiddleware:

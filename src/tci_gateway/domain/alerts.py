@@ -51,6 +51,8 @@ class AlertKind(StrEnum):
     CASE_CLOSED = "case_closed"
     # Raised by the scheduler when a job's run fails (or only partly succeeds).
     SCHEDULER_JOB_FAILED = "scheduler_job_failed"
+    # Raised by the webhook relay when it disables an ERP subscription that keeps failing.
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 class Severity(StrEnum):
@@ -86,6 +88,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.CLAIM_CHANGED: Severity.WARNING,
     AlertKind.CASE_CLOSED: Severity.INFO,
     AlertKind.SCHEDULER_JOB_FAILED: Severity.CRITICAL,
+    AlertKind.WEBHOOK_DISABLED: Severity.CRITICAL,
 }
 
 _STATUS_EVENT: dict[CoverStatus, AlertKind] = {

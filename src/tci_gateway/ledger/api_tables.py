@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -122,6 +123,7 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_event"),
         Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_queue", "subscription_id", "ordering_key", "id"),
         CheckConstraint("attempts >= 0", "attempts_non_negative"),
     )
 
@@ -140,14 +142,33 @@ class WebhookDeliveryRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebhookAttemptRow(Base):
+    """One attempt to send a delivery: what the receiver answered, or why it failed."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    instance: Mapped[str] = mapped_column(String(64))
+
+
 class EventCursorRow(Base):
     """How far an event source (alerts, limit changes, deadlines) has been turned into
-    webhook deliveries."""
+    webhook deliveries. ``position`` is settled; on PostgreSQL, rows up to
+    ``pending_position`` were seen while transactions below ``pending_xmax`` (a snapshot's
+    xmax) could still commit lower ids, so they are read again until those have ended."""
 
     __tablename__ = "event_cursors"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_position: Mapped[int | None] = mapped_column(BigInteger)
+    pending_xmax: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

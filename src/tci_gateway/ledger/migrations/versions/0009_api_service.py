@@ -175,6 +175,11 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_webhook_deliveries_due", ["state", "next_attempt_at"], unique=False
         )
+        batch_op.create_index(
+            "ix_webhook_deliveries_queue",
+            ["subscription_id", "ordering_key", "id"],
+            unique=False,
+        )
 
     op.create_table(
         "webhook_attempts",
@@ -224,6 +229,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_attempts")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_deliveries_queue")
         batch_op.drop_index("ix_webhook_deliveries_due")
 
     op.drop_table("webhook_deliveries")
