@@ -131,14 +131,27 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     )
 
 
-def record_errors(errors: list[RecordError]) -> list[FieldError]:
-    """A batch's record errors as problem entries: a JSON record's index is ``row - 1``
-    (the readers number JSON records from 1), a CSV body keeps its row."""
+_JSON_LINE_ERRORS = ("malformed JSON", "bytes that are not UTF-8")
+
+
+def record_errors(errors: list[RecordError], *, fmt: str | None = None) -> list[FieldError]:
+    """A batch's record errors as problem entries with the record's 0-based index. The
+    readers number a JSON record by its position from 1 (index ``row - 1``) and a CSV
+    record by its row with the header as row 1 (index ``row - 2``, the row kept too; an
+    error on row 1 is the header's, no record's). ``fmt`` (``json`` or ``csv``) says
+    which the batch was; without it, the source's extension does (``.csv``: CSV). A
+    JSON document that cannot be read at all is numbered by its line: no index."""
     out = []
     for error in errors:
-        json_body = error.source.endswith(".json") or error.source == "body"
-        index = error.row - 1 if (error.row is not None and json_body) else None
-        row = None if json_body else error.row
+        is_csv = fmt == "csv" if fmt is not None else error.source.endswith(".csv")
+        if not is_csv and error.reason.startswith(_JSON_LINE_ERRORS) and error.row is not None:
+            reason = f"line {error.row}: {error.reason}"
+            out.append(FieldError(field=error.column, reason=reason))
+            continue
+        index: int | None = None
+        if error.row is not None:
+            index = (error.row - 2 if error.row >= 2 else None) if is_csv else error.row - 1
+        row = error.row if is_csv else None
         out.append(FieldError(index=index, row=row, field=error.column, reason=error.reason))
     return out
 

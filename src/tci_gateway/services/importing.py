@@ -38,7 +38,7 @@ from tci_gateway.erp.reader import Columns, RawRecord, file_sha256, read_records
 from tci_gateway.errors import ConfigError, InputError, RecordError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.policies import upsert_policies
+from tci_gateway.ledger.policies import policy_ids, upsert_policies
 from tci_gateway.ledger.runs import record_import
 from tci_gateway.ledger.tables import ImportRow
 from tci_gateway.services.complete_import import (
@@ -392,6 +392,7 @@ def import_open_item_records(
     company_codes: Collection[str] | None = None,
     mass_close_flag: str = "--allow-mass-close",
     in_transaction: Finish | None = None,
+    allowed_policies: Collection[str] | None = None,
 ) -> ImportReport:
     """:func:`import_open_items` of records already read (a file, or a request body
     through :func:`~tci_gateway.erp.reader.read_body`), validated the same way; ``file``
@@ -401,7 +402,8 @@ def import_open_item_records(
     scope even for a code it lists no item of): every record must be booked in one of
     them (a record naming none takes the only one, as a profile's constant gives it).
     ``mass_close_flag`` is how the refusal of the guard names the way to allow it;
-    ``in_transaction`` runs last in the import's own transaction (an audit row)."""
+    ``in_transaction`` runs last in the import's own transaction (an audit row);
+    ``allowed_policies``: only items of ERP accounts under those policy keys."""
     item_source = source or (profile.source if profile else None) or DEFAULT_SOURCE
     try:
         check_source(item_source)
@@ -415,6 +417,7 @@ def import_open_item_records(
     errors = _Errors(profile)
     with ledger.unit_of_work() as session:
         accounts = buyer_repo.account_links(session)
+        allowed = _policy_filter(session, allowed_policies)
         import_id = record_import(
             session,
             kind="open_items",
@@ -449,6 +452,9 @@ def import_open_item_records(
                             "with the buyers file first",
                         )
                     )
+                    continue
+                if allowed is not None and link.policy_id not in allowed:
+                    errors.add(_outside(file, rec, allowed_policies or ()))
                     continue
                 key = (link.account_id, rec.item.document_number)
                 if key in first_row:
@@ -496,3 +502,20 @@ def import_open_item_records(
         progress(report.rows)
     return report
 
+
+def _policy_filter(session: Session, keys: Collection[str] | None) -> set[int | None] | None:
+    if keys is None:
+        return None
+    ids = policy_ids(session)
+    return {ids[k] for k in keys if k in ids}
+
+
+def _outside(file: str, rec: OpenItemRecord, keys: Collection[str]) -> RecordError:
+    allowed = ", ".join(sorted(keys)) or "none"
+    return RecordError(
+        file,
+        rec.row,
+        "erp_account",
+        f"ERP account {rec.item.erp_account!r} is not under a policy this batch may "
+        f"write (allowed: {allowed})",
+    )
