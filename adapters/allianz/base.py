@@ -94,13 +94,15 @@ class AllianzBase:
 
     # -- webhooks -----------------------------------------------------------------------
 
-    def callback_headers(self) -> dict[str, str]:
-        """The callback header for cover POSTs (empty when ``callback_url`` is unset)."""
+    def callback_headers(self, callback_url: str | None = None) -> dict[str, str]:
+        """The callback header for cover POSTs, to ``callback_url`` (the gateway's URL
+        for this request) or else the ``callback_url`` option; empty without either."""
         opts = self.options
-        if not opts.callback_url:
+        url = callback_url or opts.callback_url
+        if not url:
             return {}
         value = build_callback_header(
-            opts.callback_url,
+            url,
             time_to_live_hours=opts.callback_ttl_hours,
             extended_notification=opts.callback_extended,
         )

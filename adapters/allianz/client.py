@@ -159,7 +159,8 @@ class AllianzAdapter(OverdueMixin):
     def request_cover(self, request: CoverRequest) -> CoverRequestResult:
         """``POST covers`` (or the route configured for the action) with the action's
         ``requestTypeCode``, sent non-idempotent with the client reference in the
-        reference field; the callback header goes along when ``callback_url`` is set.
+        reference field; the callback header goes along with the request's
+        ``callback_url`` (or the ``callback_url`` option).
         Allianz answers 202 ``{jobId}``: the result is always pending, with the job id
         as ``insurer_request_ref``. A request for a company with one still pending is
         refused by Allianz with 409: :class:`~tci_gateway.errors.InProgressError` (the
@@ -198,7 +199,7 @@ class AllianzAdapter(OverdueMixin):
                 json_body=body,
                 idempotent=False,
                 client_reference=request.client_reference,
-                headers=self.callback_headers(),
+                headers=self.callback_headers(request.callback_url),
             )
         except RejectedError as exc:
             if exc.status == 409:  # "a request is already in progress for this company"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 
@@ -35,6 +36,7 @@ from tci_gateway.adapters.toolkit import (
 from tci_gateway.adapters.toolkit import decimal_option as toolkit_decimal
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError
+from tci_gateway.http.addresses import is_loopback
 
 K = TypeVar("K")
 
@@ -157,7 +159,11 @@ def _request_type(name: str) -> str:
 
 
 def check_callback_url(url: str) -> str:
-    """A callback URL must be absolute ``https``: Allianz calls HTTPS only."""
+    """A callback URL must be absolute ``https``: Allianz calls HTTPS only. A loopback
+    ``http`` URL is let through for the sandbox (no real insurer reaches it)."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return url
     try:
         return https_url(url, "callback_url")
     except ValueError as exc:

@@ -15,7 +15,9 @@ Adapter options (:class:`.options.AllianzOptions`): ``path_preset``, ``paths``,
 Sandbox options (:func:`create_sandbox`): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.AllianzSandbox.seed`), ``credentials``, ``clock``, ``token_ttl``,
 ``auto_approve_up_to``, ``decision_delay``, ``partial_ratio``, ``path_preset``,
-``paths``, ``max_page_size``, ``callback_header``, ``reference_field``.
+``paths``, ``max_page_size``, ``callback_header``, ``reference_field``,
+``post_callbacks`` (POST each notification to its ``callbackUrl``, deciding due
+requests on its own), ``callback_retry_seconds``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ page-number paging (206 for a partial page), payment overdues (see
 Allianz would post are kept in :attr:`AllianzSandbox.notifications`), the
 ``X-Correlation-Id`` echo, a ``received`` counter per (method, path), writes counted per
 client reference (``posts_per_reference``), and injected
-faults (:meth:`AllianzSandbox.inject`).
+faults (:meth:`AllianzSandbox.inject`). With ``post_callbacks``, a thread decides due
+requests on its own and POSTs each notification to its ``callbackUrl``
+(:mod:`.sandbox_callbacks`; deliveries in :attr:`AllianzSandbox.callback_deliveries`).
 
 Seed format (:meth:`AllianzSandbox.seed`, option ``seed`` as a JSON file or a mapping)::
 
@@ -51,6 +53,7 @@ from tci_gateway.adapters.sandbox_support import (
 from tci_gateway.http.jsonexact import loads
 
 from .options import DEFAULT_CALLBACK_HEADER, DEFAULT_REFERENCE_FIELD, resolve_paths
+from .sandbox_callbacks import CallbackPoster
 from .sandbox_contract import contract_fixture, contract_seed
 from .sandbox_covers import CoverBook
 from .sandbox_http import (
@@ -74,7 +77,9 @@ class AllianzSandbox(SandboxControls):
     given), ``clock``, ``token_ttl`` (3600 s), ``auto_approve_up_to`` (50000),
     ``decision_delay`` (60 s), ``partial_ratio`` (0.5), ``path_preset`` / ``paths`` (the
     routes served, as for the adapter), ``max_page_size`` (10000), ``callback_header``
-    and ``reference_field`` (as the adapter's options of those names)."""
+    and ``reference_field`` (as the adapter's options of those names),
+    ``post_callbacks`` (false: notifications are only recorded) and
+    ``callback_retry_seconds`` (30, between Allianz's call and its 2 retries)."""
 
     def __init__(
         self,
@@ -90,6 +95,8 @@ class AllianzSandbox(SandboxControls):
         max_page_size: int = 10000,
         callback_header: str = DEFAULT_CALLBACK_HEADER,
         reference_field: str = DEFAULT_REFERENCE_FIELD,
+        post_callbacks: bool = False,
+        callback_retry_seconds: float = 30.0,
     ) -> None:
         super().__init__(clock)
         self.credentials: Mapping[str, str] = sandbox_credentials(credentials, ["api_key"], size=24)
@@ -107,6 +114,12 @@ class AllianzSandbox(SandboxControls):
         self.overdues = OverdueBook(self.book, reference_field)
         self._tokens = BearerTokens(lambda: self.clock(), self.token_ttl)
         self._routes = self._route_table()
+        self._posted_notes = 0
+        self.poster = CallbackPoster(
+            self._new_notifications, retry_seconds=float(callback_retry_seconds)
+        )
+        if post_callbacks:
+            self.poster.start()
 
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Handler]]:
         p = self.paths
@@ -177,6 +190,25 @@ class AllianzSandbox(SandboxControls):
         "body": <notification>}``, in order."""
         with self._lock:
             return list(self.book.notifications)
+
+    @property
+    def callback_deliveries(self) -> list[dict[str, Any]]:
+        """The callbacks posted (with ``post_callbacks``): ``{url, jobId, attempt,
+        status, error, delivered}``, in order."""
+        with self.poster._lock:
+            return list(self.poster.deliveries)
+
+    def _new_notifications(self) -> list[dict[str, Any]]:
+        """Decide what is due now and answer the notifications not handed out yet."""
+        with self._lock:
+            self.book.decide_due(self.clock())
+            new = self.book.notifications[self._posted_notes :]
+            self._posted_notes = len(self.book.notifications)
+            return list(new)
+
+    def close(self) -> None:
+        """Stop posting callbacks."""
+        self.poster.stop()
 
     # -- serving ------------------------------------------------------------------------
 

@@ -156,6 +156,12 @@ class ApiSettings(_Section):
     """Origins allowed to call the API from a browser; empty: CORS is off."""
     idempotency_hours: int = Field(default=24, ge=1)
     """How long an ``Idempotency-Key`` and its stored response are kept."""
+    cover_poll_seconds: int = Field(default=300, ge=1)
+    """How often the cover-request relay asks an insurer about a pending request (an
+    insurer's callback makes it ask at once)."""
+    hook_hits_per_minute: int = Field(default=12, ge=1)
+    """Insurer callbacks accepted per callback URL per minute (per process); above it the
+    answer is 429."""
 
 
 class InsurerSettings(_Section):

@@ -103,6 +103,10 @@ class CoverRequest:
     amount: Money | None = None
     cover_type: Literal["CREDIT_LIMIT", "CREDIT_CHECK", "GRADE"] = "CREDIT_LIMIT"
     urgent: bool = False
+    callback_url: str | None = None
+    """Where the insurer may call back when it has decided (the gateway's hook URL for
+    this request). Only an adapter whose ``capabilities.webhooks`` is set is given one;
+    a callback is only a hint to look the request up."""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ ROUTERS = (
 # Where the periodic work of a serving process comes from (outbox relays): each answers
 # its tasks for a context.
 BACKGROUND: tuple[Callable[[ApiContext], list[PeriodicTask]], ...] = (
+    cover.background_tasks,
     subscriptions.background_tasks,
 )
 

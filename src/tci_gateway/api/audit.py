@@ -27,9 +27,11 @@ def record(
     *,
     status: int = 200,
     actor: str | None = None,
+    path: str | None = None,
 ) -> None:
     """Add one audit row in ``session``'s transaction. ``detail`` is JSON: what changed
-    (counts, ids, amounts as strings), never a secret."""
+    (counts, ids, amounts as strings), never a secret; ``path`` replaces the request's
+    when that carries one (an insurer callback's token)."""
     session.add(
         AuditRow(
             at=ctx.now(),
@@ -37,7 +39,7 @@ def record(
             actor=actor or (key.name if key is not None else "anonymous"),
             request_id=request_id_of(request) or "",
             method=request.method,
-            path=request.url.path[:255],
+            path=(path if path is not None else request.url.path)[:255],
             action=action,
             status=status,
             detail=detail,

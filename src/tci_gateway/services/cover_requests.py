@@ -22,8 +22,9 @@ follows what happened:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -86,6 +87,7 @@ class CoverRequestView:
     attempts: int
     last_error: str | None
     updated_at: datetime
+    outcome_raw_codes: Mapping[str, str] | None = None
 
 
 def _bad(column: str, reason: str) -> InputError:
@@ -180,6 +182,7 @@ def _apply(row: CoverRequestRow, result: CoverRequestResult, now: datetime) -> N
     if result.decision is not None:
         row.outcome_status = result.decision.status
         row.outcome_amount = result.decision.granted_amount.amount
+        row.outcome_raw_codes = dict(result.decision.raw_codes) or None
     row.last_error = None
     row.updated_at = now
 
@@ -207,8 +210,15 @@ class _CoverDelivery(Delivery[CoverRequest, CoverRequestResult]):
     table = CoverRequestRow
     queued, ambiguous = CoverRequestState.QUEUED, CoverRequestState.AMBIGUOUS
 
-    def __init__(self, adapter: InsurerAdapter, policy: Policy) -> None:
+    def __init__(
+        self,
+        adapter: InsurerAdapter,
+        policy: Policy,
+        request_id: int = 0,
+        callback: Callable[[int], str | None] | None = None,
+    ) -> None:
         self.adapter, self.policy = adapter, policy
+        self.request_id, self.callback = request_id, callback
 
     def snapshot(self, session: Session, row: Any) -> CoverRequest:
         return _request(row, self.policy)
@@ -217,6 +227,10 @@ class _CoverDelivery(Delivery[CoverRequest, CoverRequestResult]):
         return self.adapter.find_request(snap.policy, snap.client_reference)
 
     def submit(self, snap: CoverRequest) -> CoverRequestResult:
+        # A callback URL is registered (committed) per send, just before the call.
+        url = self.callback(self.request_id) if self.callback is not None else None
+        if url:
+            snap = dataclasses.replace(snap, callback_url=url)
         return self.adapter.request_cover(snap)
 
     def record(self, session: Session, row: Any, result: CoverRequestResult, now: datetime) -> None:
@@ -227,12 +241,20 @@ class _CoverDelivery(Delivery[CoverRequest, CoverRequestResult]):
 
 
 def advance(
-    ledger: Ledger, request_id: int, adapter: InsurerAdapter, policy: Policy, *, now: datetime
+    ledger: Ledger,
+    request_id: int,
+    adapter: InsurerAdapter,
+    policy: Policy,
+    *,
+    now: datetime,
+    callback: Callable[[int], str | None] | None = None,
 ) -> str:
     """Move one open request forward: look up, send, or poll, as its state says; its
     new state. The request is claimed first: one another process is advancing right
     now is left to it (:data:`~tci_gateway.services.outbox.CLAIMED_ELSEWHERE`). No
-    transaction is open while the insurer is called."""
+    transaction is open while the insurer is called. ``callback(request_id)``, when
+    given, answers the URL the insurer may call back at (registered before each send;
+    see :mod:`tci_gateway.services.insurer_hooks`)."""
     log = {"adapter": adapter.name, "policy": policy.key, "request_id": request_id}
     with claim(ledger, CoverRequestRow.__tablename__, request_id) as held:
         if not held:
@@ -243,7 +265,8 @@ def advance(
             state, insurer_ref = row.state, row.insurer_request_ref
         if state is CoverRequestState.PENDING and insurer_ref:
             return _poll(ledger, request_id, adapter, policy, insurer_ref, now)
-        return deliver_claimed(ledger, _CoverDelivery(adapter, policy), request_id, now=now, **log)
+        delivery = _CoverDelivery(adapter, policy, request_id, callback)
+        return deliver_claimed(ledger, delivery, request_id, now=now, **log)
 
 
 def _poll(
@@ -360,6 +383,7 @@ def list_requests(
                 attempts=r.attempts,
                 last_error=r.last_error,
                 updated_at=r.updated_at,
+                outcome_raw_codes=r.outcome_raw_codes,
             )
             for r, key, name in session.execute(stmt)
         ]
