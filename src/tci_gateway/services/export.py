@@ -322,7 +322,12 @@ def _policy_page(
     buyers = sorted({r.buyer_id for r in records} | set(bare))[:limit]
     if not buyers:
         return []
-    names = dict(session.execute(select(BuyerRow.id, BuyerRow.name).where(BuyerRow.id.in_(buyers))))
+    names: dict[int, str] = {
+        b: n
+        for b, n in session.execute(
+            select(BuyerRow.id, BuyerRow.name).where(BuyerRow.id.in_(buyers))
+        )
+    }
     accounts: dict[int, list[str]] = {}
     for account, buyer_id in session.execute(
         select(ErpAccountRow.account, ErpAccountRow.buyer_id).where(

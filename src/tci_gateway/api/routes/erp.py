@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.api.audit import record
 from tci_gateway.api.context import ApiContext, Ctx
-from tci_gateway.api.idempotency import IdempotencyKey, idempotent
+from tci_gateway.api.idempotency import IdempotencyKey, RawBody, idempotent
 from tci_gateway.api.problems import COMMON_PROBLEMS, Problem, problem_responses, record_errors
 from tci_gateway.api.routes.erp_models import (
     Alert,
@@ -234,13 +234,6 @@ def get_limits(
 
 
 # -- POST /v1/buyers and /v1/open-items ------------------------------------------------
-
-
-async def _raw_body(request: Request) -> bytes:
-    return await request.body()
-
-
-RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
 def _body_format(request: Request) -> str:
