@@ -30,6 +30,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.escalation import EscalationPath
+from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import webhooks as sql
 from tci_gateway.ledger.api_tables import DeliveryState, SubscriptionRow
@@ -91,7 +92,10 @@ def _limit_events(stmt: Select[LimitChangeRow, str, str], session: Session) -> l
                 "change_id": c.id,
                 "policy": policy,
                 "buyer": _buyer(c.buyer_id, name),
-                "limit": {"amount": str(c.amount), "currency": c.currency},
+                "limit": {
+                    "amount": str(Money(c.amount, c.currency).rounded().amount),
+                    "currency": c.currency,
+                },
                 "business_date": c.business_date.isoformat(),
                 "reason": str(c.reason),
             },
