@@ -92,7 +92,7 @@ def _account(session: Session, account: str, keys: Mapping[int, str]) -> ReviewA
 
 
 def _item(session: Session, row: ReviewItemRow) -> ReviewItem:
-    keys = dict(session.execute(select(PolicyRow.id, PolicyRow.key)).tuples())
+    keys = {pid: key for pid, key in session.execute(select(PolicyRow.id, PolicyRow.key))}
     return ReviewItem(
         id=row.id,
         a=_account(session, row.account_a, keys),
