@@ -162,6 +162,9 @@ class ApiSettings(_Section):
     hook_hits_per_minute: int = Field(default=12, ge=1)
     """Insurer callbacks accepted per callback URL per minute (per process); above it the
     answer is 429."""
+    metrics_auth: bool = False
+    """``GET /metrics`` asks for a key with the ``metrics:read`` scope; off (the default),
+    it answers anyone who reaches it: scrape it on a private network (docs/api.md)."""
 
 
 class InsurerSettings(_Section):

@@ -23,6 +23,9 @@ from tci_gateway import __version__
 from tci_gateway.api import problems
 from tci_gateway.api.background import BackgroundRunner, PeriodicTask
 from tci_gateway.api.context import ApiContext
+from tci_gateway.api.metrics import install as install_metrics
+from tci_gateway.api.metrics import observe_request
+from tci_gateway.api.openapi import install as install_openapi
 from tci_gateway.api.routes import (
     buyers,
     cases,
@@ -96,6 +99,7 @@ class RequestContextMiddleware:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             await _too_large(scope, send_with_id, request_id, limit)
+            observe_request(scope, 413, time.perf_counter() - started)
             return
         received = 0
 
@@ -113,6 +117,8 @@ class RequestContextMiddleware:
                 await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
                 await _too_large(scope, send_with_id, request_id, limit)
+            finally:  # counted even when an error escapes (a 500)
+                observe_request(scope, status_holder["status"], time.perf_counter() - started)
             get_logger().info(
                 "api_request",
                 method=scope["method"],
@@ -178,6 +184,8 @@ def create_app(ctx: ApiContext, *, background: bool = True) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_openapi(app)
+    install_metrics()
     api = ctx.settings.api
     if api.cors_origins:
         app.add_middleware(

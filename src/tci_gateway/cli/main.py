@@ -331,6 +331,7 @@ def _register_more() -> None:
         demo,
         doctor,
         fx,
+        openapi,
         reports,
         sandbox,
         scheduler,
@@ -347,6 +348,7 @@ def _register_more() -> None:
     claims.register(app)
     serve.register(app)
     doctor.register(app)
+    openapi.register(app)
 
 
 _register_more()

@@ -70,6 +70,10 @@ def serve(
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        # A spawned worker imports the whole CLI before it answers the supervisor's ping:
+        # on a loaded machine that takes more than uvicorn's default 5 s, and the worker
+        # was killed and respawned forever.
+        "timeout_worker_healthcheck": 60,
     }
     if workers == 1:
         app = create_app(api_ctx)
@@ -83,9 +87,15 @@ def serve(
     _export_for_workers(state)
     if with_scheduler:
         os.environ[factory.ENV_WITH_SCHEDULER] = "1"
-    uvicorn.run(
-        "tci_gateway.api.factory:app_from_environment", factory=True, workers=workers, **options
-    )
+    from tci_gateway.api.metrics import multiprocess_directory
+
+    with multiprocess_directory():  # the workers' counters, summed by any worker's /metrics
+        uvicorn.run(
+            "tci_gateway.api.factory:app_from_environment",
+            factory=True,
+            workers=workers,
+            **options,
+        )
 
 
 def _instance() -> str:

@@ -43,6 +43,7 @@ from tci_gateway.errors import (
 )
 from tci_gateway.http.auth import TOKEN_ERROR, TOKEN_REQUEST
 from tci_gateway.http.jsonexact import dumps, loads
+from tci_gateway.http.observers import call_failed
 from tci_gateway.http.retry import NOT_PROCESSED_STATUSES, RetryPolicy, parse_retry_after
 from tci_gateway.logs import get_logger
 
@@ -277,17 +278,23 @@ class ApiClient:
         )
         request.extensions[TOKEN_ERROR] = self._token_error
         started = self.clock()
-        response = self._send(request, idempotent, deadline_at, correlation_id, client_reference)
-        self.log.debug(
-            "http_call",
-            method=method,
-            path=path,
-            status=response.status_code,
-            ms=round((self.clock() - started) * 1000),
-            correlation_id=correlation_id,
-            attempt=attempt,
-        )
-        return self._check(response, idempotent, correlation_id, client_reference)
+        try:
+            response = self._send(
+                request, idempotent, deadline_at, correlation_id, client_reference
+            )
+            self.log.debug(
+                "http_call",
+                method=method,
+                path=path,
+                status=response.status_code,
+                ms=round((self.clock() - started) * 1000),
+                correlation_id=correlation_id,
+                attempt=attempt,
+            )
+            return self._check(response, idempotent, correlation_id, client_reference)
+        except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
+            call_failed(exc)
+            raise
 
     def _timeout(self, deadline_at: float) -> httpx.Timeout:
         remaining = deadline_at - self.clock()

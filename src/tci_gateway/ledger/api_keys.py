@@ -29,6 +29,7 @@ SCOPES: dict[str, str] = {
     "claims:confirm": "confirm a manual filing",
     "webhooks:manage": "register and remove ERP webhook subscriptions",
     "jobs:run": "run a scheduler job now",
+    "metrics:read": "read GET /metrics when [api] metrics_auth is on (a Prometheus scraper)",
     "admin": "everything",
 }
 KEY_PREFIX = "tci_"
