@@ -128,9 +128,7 @@ def test_open_items_exposure_and_alerts_pages(api: ApiHarness) -> None:
         ("PAY-1001-01", "PAYMENT", "3000.00"),
     }
     assert all(i["erp_account"] == "C1001" and i["policy"] == "atradius-main" for i in items)
-    (position,) = api.client.get(f"/v1/buyers/{van_dijk}/exposure", headers=key).json()[
-        "positions"
-    ]
+    (position,) = api.client.get(f"/v1/buyers/{van_dijk}/exposure", headers=key).json()["positions"]
     assert (position["exposure"], position["limit"], position["uncovered"]) == (
         "64500.00",
         "100000.00",

@@ -83,9 +83,7 @@ def test_text_identifier_tier_insurer_and_policy_filters(api: ApiHarness) -> Non
     assert names(api, key, "q=C1004") == {"Société Générale de Négoce SAS"}  # an ERP account
     assert names(api, key, "q=de136695976") == {"Müller Maschinenbau GmbH"}  # a VAT number
     assert names(api, key, "q=100%25") == set()  # LIKE wildcards are literal
-    assert names(api, key, "identifier=FR_SIREN:552 100 554") == {
-        "Société Générale de Négoce SAS"
-    }
+    assert names(api, key, "identifier=FR_SIREN:552 100 554") == {"Société Générale de Négoce SAS"}
     assert names(api, key, "identifier=INSURER:atradius:100099") == {"Danube Logistics Kft"}
     bad = api.client.get("/v1/buyers?identifier=FR_SIREN:123", headers=key)
     assert bad.status_code == 422
@@ -136,9 +134,7 @@ def test_expiring_is_a_limit_that_drops_within_the_horizon(api: ApiHarness) -> N
     assert names(api, key, "expiring_within_days=30") == {"Bouwbedrijf Van Dijk B.V."}
     assert names(api, key, "expiring_within_days=19") == {"Bouwbedrijf Van Dijk B.V."}
     assert names(api, key, "expiring_within_days=18") == set()
-    (buyer,) = api.client.get(
-        "/v1/buyers?expiring_within_days=30", headers=key
-    ).json()["buyers"]
+    (buyer,) = api.client.get("/v1/buyers?expiring_within_days=30", headers=key).json()["buyers"]
     (position,) = buyer["positions"]
     assert position["limit"] == "100000.00"
     assert position["limit_next_change"] == "2026-12-20"
