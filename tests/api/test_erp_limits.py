@@ -78,9 +78,7 @@ def test_changed_since_sends_decisions_and_changes_by_date_and_nothing_else(
     insurer.items[0] = entry("1", decision("90000", ref="X1b"))
     sync(api, insurer)
     changed, cursor2, _ = _all_pages(api, admin, changed_since=cursor)
-    assert [(r["buyer_name"], r["covered_amount"]) for r in changed] == [
-        ("Alpha GmbH", "90000.00")
-    ]
+    assert [(r["buyer_name"], r["covered_amount"]) for r in changed] == [("Alpha GmbH", "90000.00")]
     api.ctx.as_of = api.ctx.now() + timedelta(days=20)  # 21 December in Paris
     by_date, cursor3, _ = _all_pages(api, admin, changed_since=cursor2)
     assert [(r["buyer_name"], r["covered_amount"]) for r in by_date] == [("Gamma SA", "0.00")]
@@ -101,7 +99,7 @@ def test_changed_since_pages_keep_the_cursor_of_their_first_page(api: ApiHarness
     insurer.items[0] = entry("1", decision("90000", ref="X1b"))
     sync(api, insurer)  # a change while the ERP pages: sent as it is now, and next time
     rows, cursor, _ = _all_pages(api, admin, limit=1, changed_since=0)
-    assert cursor == 4
+    assert cursor == 4 and len(rows) == 3  # every stored limit; no NO_COVER row in changes
     second = api.client.get(
         "/v1/limits", params={"cursor": page["next_cursor"], "limit": 1}, headers=admin
     ).json()
@@ -183,9 +181,9 @@ def test_the_roll_before_a_read_happens_once_per_business_date(api: ApiHarness) 
     admin = seed(api, portfolio(gamma_ends=None))
     _, cursor, _ = _all_pages(api, admin)
     gate = api.client.app.state.limits_roll_gate  # type: ignore[attr-defined]
-    before = gate._last  # noqa: SLF001
+    before = gate._last
     api.client.get("/v1/limits", headers=admin)
-    assert gate._last == before  # noqa: SLF001  (same day, within the minute: no roll)
+    assert gate._last == before  # same day, within the minute: no roll
     api.ctx.as_of = api.ctx.now() + timedelta(days=1)
     rows, cursor2, _ = _all_pages(api, admin, changed_since=cursor)
-    assert gate._last != before and rows == [] and cursor2 == cursor  # noqa: SLF001
+    assert gate._last != before and rows == [] and cursor2 == cursor
