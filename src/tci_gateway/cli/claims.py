@@ -15,6 +15,7 @@ from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, CaseState
 from tci_gateway.domain.deadlines import Deadline, DeadlineClock
 from tci_gateway.services import case_views
+from tci_gateway.services.deadline_views import deadlines_within
 from tci_gateway.services.deadlines import invoice_clocks, scan
 from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
 from tci_gateway.services.pack_render import render_pack
@@ -131,11 +132,7 @@ def _name_over(name: str, *details: str) -> Text:
 def _clock_fields(clock: DeadlineClock, today: date, within: int | None) -> dict[str, Any] | None:
     """A clock as output fields; ``None`` when ``within`` is given and no deadline falls
     within that many days."""
-    upcoming = {
-        d.value.lower(): clock.on(d)
-        for d in Deadline
-        if within is None or 0 <= clock.days_left(d, today) <= within
-    }
+    upcoming = {u.deadline.value.lower(): u.on for u in deadlines_within(clock, today, within)}
     if within is not None and not upcoming:
         return None
     return {

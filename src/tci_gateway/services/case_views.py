@@ -178,7 +178,7 @@ def list_cases(
             stmt = stmt.where(ClaimCaseRow.id < before)
         if limit is not None:
             stmt = stmt.limit(limit)
-        found = list(session.execute(stmt).tuples())
+        found = list(session.execute(stmt))
         actions = _action_views(session, [c.id for c, _, _, _ in found])
         return [
             CaseView(

@@ -140,10 +140,13 @@ def scan_policy(
     default_tier: str,
     today: date,
     lead_days: tuple[int, ...],
+    *,
+    after_buyer: int | None = None,
 ) -> Iterator[OverdueBuyer]:
     """Every buyer with an open invoice past its due date under ``policy`` on ``today``
     (the business date in the policy's time zone), in buyer order; a buyer whose open
-    case has notified the insurer under the clock of that case."""
+    case has notified the insurer under the clock of that case. ``after_buyer``: only
+    the buyers with a greater id (a keyset page)."""
     due = effective_due_sql(policy.terms)
     notified = notified_clocks(session, policy_id, policy.terms)
     stmt = (
@@ -161,6 +164,8 @@ def scan_policy(
         .group_by(ErpAccountRow.buyer_id, BuyerRow.name, BuyerRow.tier)
         .order_by(ErpAccountRow.buyer_id)
     )
+    if after_buyer is not None:
+        stmt = stmt.where(ErpAccountRow.buyer_id > after_buyer)
     # Clock, due steps and warnings depend only on (tier, oldest due date) for one policy
     # and day: a few thousand distinct pairs for a hundred thousand overdue buyers.
     cache: dict[
