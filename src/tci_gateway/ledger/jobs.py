@@ -171,6 +171,75 @@ def claim(
     return Claim(run.id, job, business_date, owner, run.attempts + 1, run.state, detail)
 
 
+def claim_now(
+    ledger: Ledger,
+    job: str,
+    business_date: date,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> Claim | None:
+    """Claim the run of ``job`` for ``business_date`` to run it now, on demand (an
+    operator's ``POST /v1/jobs/{id}/run``): as :func:`claim`, except that a run that
+    succeeded or failed is run again at once, whatever its attempts or retry delay.
+    ``None`` only while the run is held (``RUNNING`` with a live lease): the same row
+    and compare-and-set as :func:`claim`, so it never runs beside the scheduler's."""
+    detail = dict(detail or {})
+    with ledger.unit_of_work() as session:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        inserted = session.execute(
+            insert(JobRunRow)
+            .values(
+                job=job,
+                business_date=business_date,
+                state=JobState.RUNNING,
+                owner=owner,
+                attempts=1,
+                started_at=now,
+                lease_until=now + lease,
+                finished_at=None,
+                detail=detail,
+            )
+            .on_conflict_do_nothing(index_elements=["job", "business_date"])
+            .returning(JobRunRow.id)
+        ).first()
+        if inserted is not None:
+            return Claim(inserted[0], job, business_date, owner, 1, None, detail)
+        row = session.scalars(
+            select(JobRunRow).where(JobRunRow.job == job, JobRunRow.business_date == business_date)
+        ).one_or_none()
+        if row is None:
+            return None
+        run = JobRun.of(row)
+        if run.state is JobState.RUNNING and run.lease_until >= now:
+            return None
+        taken = session.execute(
+            update(JobRunRow)
+            .where(
+                JobRunRow.id == run.id,
+                JobRunRow.state == run.state,
+                JobRunRow.attempts == run.attempts,
+                (JobRunRow.state != JobState.RUNNING) | (JobRunRow.lease_until < now),
+            )
+            .values(
+                state=JobState.RUNNING,
+                owner=owner,
+                attempts=run.attempts + 1,
+                started_at=now,
+                lease_until=now + lease,
+                finished_at=None,
+                detail=detail,
+            )
+            .returning(JobRunRow.id)
+        ).first()
+    if taken is None:
+        return None
+    return Claim(run.id, job, business_date, owner, run.attempts + 1, run.state, detail)
+
+
 def _own(claim: Claim) -> Any:
     return (
         (JobRunRow.id == claim.run_id)
