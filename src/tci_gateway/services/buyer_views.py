@@ -16,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Table, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
@@ -29,7 +29,6 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger import fx as fx_repo
 from tci_gateway.ledger.covers import StoredVersion, versions_of_buyers
-from tci_gateway.ledger.open_items import to_open_item
 from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
     BuyerRow,
@@ -42,8 +41,8 @@ from tci_gateway.ledger.tables import (
 from tci_gateway.services.exposure import buyer_exposure
 from tci_gateway.services.fx import BASE, LedgerConverter, RateTable
 
-CHUNK = 200
-"""Candidates checked at a time by the exact filters."""
+MAX_BATCH = 2000
+"""At most this many candidates are checked at a time by the exact filters."""
 FX_MAX_AGE_DAYS = 7
 
 
@@ -197,11 +196,11 @@ def _text_match(text: str) -> ColumnElement[bool]:
     compact = "".join(text.split()).upper()
     return or_(
         func.lower(BuyerRow.name).like(_like_escaped(text.strip()), escape="\\"),
-        exists().where(
-            BuyerIdentifierRow.buyer_id == BuyerRow.id, BuyerIdentifierRow.value == compact
+        BuyerRow.id.in_(
+            select(BuyerIdentifierRow.buyer_id).where(BuyerIdentifierRow.value == compact)
         ),
-        exists().where(
-            ErpAccountRow.buyer_id == BuyerRow.id, ErpAccountRow.account == text.strip()
+        BuyerRow.id.in_(
+            select(ErpAccountRow.buyer_id).where(ErpAccountRow.account == text.strip())
         ),
     )
 
@@ -267,11 +266,12 @@ def _over_limit_candidates(scope: _Scope) -> ColumnElement[bool]:
 
 def _expiring_candidates(scope: _Scope, days: int) -> ColumnElement[bool]:
     horizon = max(scope.days) + timedelta(days=days)
-    return exists().where(
-        LimitInForceRow.buyer_id == BuyerRow.id,
-        _in_scope(LimitInForceRow.policy_id, scope),
-        LimitInForceRow.valid_to.is_not(None),
-        LimitInForceRow.valid_to <= horizon,
+    return BuyerRow.id.in_(
+        select(LimitInForceRow.buyer_id).where(
+            _in_scope(LimitInForceRow.policy_id, scope),
+            LimitInForceRow.valid_to.is_not(None),
+            LimitInForceRow.valid_to <= horizon,
+        )
     )
 
 
@@ -309,11 +309,12 @@ def list_buyers(
     if flt.identifier is not None:
         ident = flt.identifier
         where.append(
-            exists().where(
-                BuyerIdentifierRow.buyer_id == BuyerRow.id,
-                BuyerIdentifierRow.scheme == ident.scheme.value,
-                BuyerIdentifierRow.issuer == ident.issuer,
-                BuyerIdentifierRow.value == ident.value,
+            BuyerRow.id.in_(
+                select(BuyerIdentifierRow.buyer_id).where(
+                    BuyerIdentifierRow.scheme == ident.scheme.value,
+                    BuyerIdentifierRow.issuer == ident.issuer,
+                    BuyerIdentifierRow.value == ident.value,
+                )
             )
         )
     if flt.uncovered:
@@ -324,7 +325,7 @@ def list_buyers(
         where.append(_expiring_candidates(scope, flt.expiring_within_days))
     found: list[BuyerSummary] = []
     cursor = after
-    batch = max(limit + 1, CHUNK) if flt.exact else limit + 1
+    batch = limit + 1
     while len(found) <= limit:
         ids = list(
             session.scalars(
@@ -341,6 +342,7 @@ def list_buyers(
         found.extend(s for s in summaries if not flt.exact or _matches(s, flt))
         if len(ids) < batch:
             break
+        batch = min(2 * batch, MAX_BATCH)  # few candidates were matches: look further
     more = len(found) > limit
     page = found[:limit]
     return BuyerPage(page, page[-1].id if more and page else None)
@@ -383,6 +385,23 @@ def summarise(
     ]
 
 
+def _open_item(row: Any) -> OpenItem:
+    cur = row.currency
+    return OpenItem(
+        erp_account=row.erp_account,
+        document_number=row.document_number,
+        kind=ItemKind(row.kind),
+        amount=Money(row.amount, cur),
+        open_amount=Money(row.open_amount, cur),
+        document_date=row.document_date,
+        delivery_date=row.delivery_date,
+        due_date=row.due_date,
+        disputed=row.disputed,
+        applies_to=row.applies_to,
+        extended_due_date=row.extended_due_date,
+    )
+
+
 def _converter(session: Session, items: Collection[OpenItem]) -> LedgerConverter:
     """Dated EUR reference rates from the ledger, read in this (read-only) transaction,
     only from the earliest document date needed on."""
@@ -422,23 +441,30 @@ def buyer_positions(
     ):
         if visible(pid):
             groups.setdefault((buyer_id, pid), [])
-    for row, account, buyer_id, pid in session.execute(
-        select(OpenItemRow, ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
-        .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
+    items = cast(Table, OpenItemRow.__table__)  # Core rows: no ORM object per item
+    for row in session.execute(
+        select(
+            items,
+            ErpAccountRow.account.label("erp_account"),
+            ErpAccountRow.buyer_id.label("buyer_id"),
+            ErpAccountRow.policy_id.label("group_policy_id"),
+        )
+        .join(ErpAccountRow, ErpAccountRow.id == items.c.erp_account_id)
         .where(ErpAccountRow.buyer_id.in_(buyer_ids))
-        .order_by(OpenItemRow.id)
+        .order_by(items.c.id)
     ):
-        if (buyer_id, pid) in groups:
-            groups[(buyer_id, pid)].append(to_open_item(row, account))
+        group = (row.buyer_id, row.group_policy_id)
+        if group in groups:
+            groups[group].append(_open_item(row))
     histories: dict[int, dict[int, list[StoredVersion]]] = {}
     for pid in configured:
         if visible(pid):
             histories[pid] = versions_of_buyers(session, pid, buyer_ids)
             for buyer_id in histories[pid]:
                 groups.setdefault((buyer_id, pid), [])
-    items = [i for group in groups.values() for i in group]
-    currencies = {i.currency for i in items} | {p.terms.currency for p in configured.values()}
-    convert = _converter(session, items) if len(currencies) > 1 else None
+    loaded = [i for group in groups.values() for i in group]
+    currencies = {i.currency for i in loaded} | {p.terms.currency for p in configured.values()}
+    convert = _converter(session, loaded) if len(currencies) > 1 else None
     result: dict[int, list[Position]] = defaultdict(list)
     for (buyer_id, pid), group_items in groups.items():
         policy = configured.get(pid) if pid is not None else None

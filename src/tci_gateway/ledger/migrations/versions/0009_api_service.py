@@ -211,12 +211,16 @@ def upgrade() -> None:
             sa.Column("added_at", tci_gateway.ledger.types.UTCDateTime(), nullable=True)
         )
         batch_op.create_index(batch_op.f("ix_buyer_identifiers_value"), ["value"], unique=False)
+    with op.batch_alter_table("limits_in_force", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_limits_in_force_valid_to"), ["valid_to"], unique=False)
     # The insurer's raw codes behind a cover request's outcome (the API shows them).
     with op.batch_alter_table("cover_requests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("outcome_raw_codes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("limits_in_force", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_limits_in_force_valid_to"))
     with op.batch_alter_table("cover_requests", schema=None) as batch_op:
         batch_op.drop_column("outcome_raw_codes")
     with op.batch_alter_table("buyer_identifiers", schema=None) as batch_op:
