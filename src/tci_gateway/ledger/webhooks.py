@@ -176,18 +176,59 @@ def add_attempt(session: Session, **values: Any) -> None:
     session.add(WebhookAttemptRow(**values))
 
 
-def fail_pending(session: Session, subscription_id: int, reason: str, now: datetime) -> int:
-    """Give up every pending delivery of a subscription (it was disabled)."""
-    result = session.execute(
-        update(WebhookDeliveryRow)
-        .where(
-            WebhookDeliveryRow.subscription_id == subscription_id,
-            WebhookDeliveryRow.state == DeliveryState.PENDING,
-        )
-        .values(state=DeliveryState.FAILED, last_error=reason)
-        .returning(WebhookDeliveryRow.id)
+def count_failure(session: Session, subscription_id: int) -> int:
+    """One more failure in a row for the subscription (in SQL: two processes failing at
+    once both count); the new count."""
+    sub = SubscriptionRow
+    return int(
+        session.execute(
+            update(sub)
+            .where(sub.id == subscription_id)
+            .values(consecutive_failures=sub.consecutive_failures + 1)
+            .returning(sub.consecutive_failures)
+        ).scalar_one()
     )
-    return len(result.all())
+
+
+def reset_failures(session: Session, subscription_id: int) -> None:
+    session.execute(
+        update(SubscriptionRow)
+        .where(SubscriptionRow.id == subscription_id, SubscriptionRow.consecutive_failures != 0)
+        .values(consecutive_failures=0)
+    )
+
+
+def disable(session: Session, subscription_id: int, reason: str, now: datetime) -> bool:
+    """Disable an active subscription; False when it was not active (disabled already)."""
+    sub = SubscriptionRow
+    done = session.execute(
+        update(sub)
+        .where(sub.id == subscription_id, sub.state == SubscriptionState.ACTIVE)
+        .values(state=SubscriptionState.DISABLED, disabled_at=now, disabled_reason=reason)
+        .returning(sub.id)
+    ).first()
+    return done is not None
+
+
+def fail_pending(session: Session, subscription_id: int, reason: str) -> int:
+    """Give up the pending deliveries of a (disabled) subscription. On PostgreSQL a row
+    another relay is sending is skipped, not waited for (that relay holds it, and would
+    wait for this transaction's lock on the subscription): it stays pending, never sent
+    again while the subscription is disabled."""
+    d = WebhookDeliveryRow
+    pending = select(d.id).where(
+        d.subscription_id == subscription_id, d.state == DeliveryState.PENDING
+    )
+    if is_postgresql(session):
+        pending = pending.with_for_update(skip_locked=True)
+    ids = list(session.scalars(pending))
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(
+            update(d)
+            .where(d.id.in_(ids[start : start + _CHUNK]))
+            .values(state=DeliveryState.FAILED, last_error=reason)
+        )
+    return len(ids)
 
 
 def subscriptions_page(session: Session, after: int | None, limit: int) -> list[SubscriptionRow]:

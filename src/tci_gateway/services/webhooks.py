@@ -344,39 +344,41 @@ def _apply(
     )
     if outcome.ok:
         row.state, row.delivered_at = DeliveryState.DELIVERED, at
-        sub.consecutive_failures = 0
+        sql.reset_failures(session, sub.id)
         report.delivered += 1
         log.info("webhook_delivered", attempts=row.attempts, status=outcome.status)
         return
     report.failed += 1
-    sub.consecutive_failures += 1
+    failures = sql.count_failure(session, sub.id)
     log.warning("webhook_failed", attempts=row.attempts, error=outcome.error)
     if row.attempts >= options.max_attempts:
         row.state = DeliveryState.FAILED
     else:
         wait = backoff(row.attempts, options.backoff_initial, options.backoff_max, rand())
         row.next_attempt_at = at + timedelta(seconds=wait)
-    if sub.consecutive_failures >= options.max_consecutive_failures:
-        _disable(session, sub, at, outcome)
-        report.disabled.append(sub.id)
+    if failures >= options.max_consecutive_failures:
+        reason = f"{failures} consecutive failed deliveries (last: {outcome.error})"
+        if _disable(session, sub.id, reason, at):
+            report.disabled.append(sub.id)
 
 
-def _disable(session: Session, sub: SubscriptionRow, at: datetime, outcome: Outcome) -> None:
-    reason = f"{sub.consecutive_failures} consecutive failed deliveries (last: {outcome.error})"
-    sub.state, sub.disabled_at, sub.disabled_reason = SubscriptionState.DISABLED, at, reason
+def _disable(session: Session, sub_id: int, reason: str, at: datetime) -> bool:
     session.flush()
-    given_up = sql.fail_pending(session, sub.id, "the subscription was disabled", at)
+    if not sql.disable(session, sub_id, reason, at):
+        return False
+    given_up = sql.fail_pending(session, sub_id, "the subscription was disabled")
     add_alert(
         session,
         kind=AlertKind.WEBHOOK_DISABLED,
-        message=f"webhook subscription {sub.id} disabled: {reason}; "
+        message=f"webhook subscription {sub_id} disabled: {reason}; "
         f"{given_up} pending deliveries given up",
         business_date=at.date(),
-        dedupe_key=f"webhook_disabled:{sub.id}:{at.isoformat()}",
+        dedupe_key=f"webhook_disabled:{sub_id}:{at.isoformat()}",
         now=at,
-        details={"subscription_id": sub.id, "given_up": given_up},
+        details={"subscription_id": sub_id, "given_up": given_up},
     )
-    get_logger(subscription=sub.id).error("webhook_subscription_disabled", reason=reason)
+    get_logger(subscription=sub_id).error("webhook_subscription_disabled", reason=reason)
+    return True
 
 
 def describe(row: SubscriptionRow) -> dict[str, Any]:
