@@ -62,6 +62,9 @@ def test_create_shows_the_secret_once(api: ApiHarness) -> None:
         ("https:///nohost", False),
         ("http://10.0.0.1/h", False),
         ("https://erp.example.com:99999/h", False),
+        ("https://erp.example.com/a b", False),
+        ("https://erp.example.com/\x00", False),
+        ("https://[::1/h", False),
     ],
 )
 def test_urls_are_https_except_loopback(api: ApiHarness, url: str, ok: bool) -> None:

@@ -233,7 +233,7 @@ def post(
     started = time.perf_counter()
     try:
         response = client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         ms = int((time.perf_counter() - started) * 1000)
         return Outcome(None, f"{type(exc).__name__}: {redact_text(str(exc))}"[:500], ms)
     ms = int((time.perf_counter() - started) * 1000)

@@ -122,11 +122,14 @@ class DeliveryPage(BaseModel):
 def check_url(url: str) -> str:
     """A subscription URL: https with a host, or plain http to a loopback host; no
     credentials and no fragment. Raises :class:`webhooks.SubscriptionError`."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise webhooks.SubscriptionError("url", "not a URL: it holds spaces or control characters")
     try:
         parts = urlsplit(url)
         host = parts.hostname
         _ = parts.port
-    except ValueError as exc:
+        httpx.URL(url)  # what the relay will post to
+    except (ValueError, httpx.InvalidURL) as exc:
         raise webhooks.SubscriptionError("url", f"not a URL: {exc}") from None
     if parts.username or parts.password:
         raise webhooks.SubscriptionError("url", "credentials do not belong in the URL")
