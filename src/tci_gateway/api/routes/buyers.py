@@ -253,6 +253,9 @@ def search(
     responses=problem_responses(404),
 )
 def get_buyer(ctx: Ctx, key: Reading, buyer_id: BuyerId) -> BuyerDetail:
+    """The buyer (a legal entity) with every identifier and where it came from (an ERP
+    import's account, a bureau, an insurer, a sync, a search link), the ERP accounts that
+    map to it and its parents as the bureaus reported them."""
     with ctx.ledger.reading() as session:
         try:
             b = buyer_detail.buyer_identity(session, reader(ctx, key), buyer_id)
@@ -336,6 +339,10 @@ def _version(v: StoredVersion) -> CoverVersion:
     responses=problem_responses(404),
 )
 def get_covers(ctx: Ctx, key: Reading, buyer_id: BuyerId) -> BuyerCovers:
+    """Per policy the buyer has cover history under: the limit in force on the policy's
+    business date (as sent to the ERP, with the date it next changes), every version of
+    the insurer's decision in recording order (raw codes, tranches, effective dates) and
+    every change of the limit in force (by sync, by date, by merge)."""
     with ctx.ledger.reading() as session:
         try:
             covers = buyer_detail.buyer_covers(session, reader(ctx, key), buyer_id)
@@ -392,6 +399,8 @@ def get_open_items(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> BuyerOpenItems:
+    """The open items of the buyer's ERP accounts in id order; closed ones (open for
+    nothing) only with `include_closed`."""
     with ctx.ledger.reading() as session:
         try:
             items, last = buyer_detail.open_items(
@@ -437,6 +446,8 @@ def get_open_items(
     responses=problem_responses(404),
 )
 def get_exposure(ctx: Ctx, key: Reading, buyer_id: BuyerId) -> BuyerExposure:
+    """Per policy: open receivables converted to the policy currency against the limit
+    in force, covered and uncovered parts, and the alerts they raise (as `tci exposure`)."""
     view = reader(ctx, key)
     with ctx.ledger.reading() as session:
         try:
@@ -461,6 +472,8 @@ def get_alerts(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> BuyerAlerts:
+    """The alerts raised about the buyer (syncs, exposure, deadlines, claims), newest
+    first."""
     with ctx.ledger.reading() as session:
         try:
             rows, last = buyer_detail.alerts(
@@ -503,6 +516,8 @@ def get_cases(
         CaseState | None, Query(description="OPEN or CLOSED; all when not given")
     ] = None,
 ) -> BuyerCases:
+    """The buyer's overdue cases with their deadlines and indemnity (as `tci claims
+    list`)."""
     with ctx.ledger.reading() as session:
         try:
             buyer_detail.check_visible(session, reader(ctx, key), buyer_id)

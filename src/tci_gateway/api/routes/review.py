@@ -71,6 +71,8 @@ def list_review(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ReviewList:
+    """Proposed links between two ERP accounts that a person must accept or reject,
+    with the buyer each account belongs to now and why the link was proposed."""
     with ctx.ledger.reading() as session:
         items, last = review_queue.list_reviews(
             session,
@@ -91,6 +93,7 @@ def list_review(
 def get_review(
     ctx: Ctx, key: Annotated[ApiKey, Depends(require("buyers:read"))], review_id: ReviewId
 ) -> ReviewItem:
+    """One proposed link and its decision, if any."""
     with ctx.ledger.reading() as session:
         try:
             return _item(review_queue.get_review(session, review_id, allowed=key.policies))
