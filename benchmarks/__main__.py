@@ -22,6 +22,8 @@ STAGES = {
     "resolve_buyers": "benchmarks.stage_resolve",
     "deadline_scan": "benchmarks.stage_deadlines",
     "complete_close": "benchmarks.stage_complete_close",
+    "api_limits": "benchmarks.stage_api_limits",
+    "api_open_items": "benchmarks.stage_api_open_items",
 }
 
 
@@ -32,6 +34,8 @@ DATABASE_STAGES = {
     "resolve_buyers",
     "deadline_scan",
     "complete_close",
+    "api_limits",
+    "api_open_items",
 }
 
 
