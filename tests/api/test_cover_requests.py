@@ -63,7 +63,8 @@ def test_post_queues_and_answers_202_with_location(api: ApiHarness, risk: dict[s
 
 def test_idempotency_key_is_required_and_replays(api: ApiHarness, risk: dict[str, str]) -> None:
     missing = api.client.post("/v1/cover-requests", json=body(), headers=risk)
-    assert missing.status_code == 400 and "Idempotency-Key" in missing.json()["detail"]
+    assert missing.status_code == 422
+    assert "Idempotency-Key" in missing.json()["errors"][0]["field"]
     first = post(api, risk, body(), key="k-1")
     again = post(api, risk, body(), key="k-1")
     assert first.status_code == again.status_code == 202
@@ -109,7 +110,13 @@ test_bad_requests_are_422_with_the_cli_words_and_write_nothing.sqlite_only = Tru
 
 
 def test_schema_violations_are_422(api: ApiHarness, risk: dict[str, str]) -> None:
-    for payload in (body(action="grant"), body(extra=1), {"policy": "allianz-aci"}):
+    for payload in (
+        body(action="grant"),
+        body(extra=1),
+        {"policy": "allianz-aci"},
+        body(buyer="B\x009"),
+        body(amount=30000),
+    ):
         assert post(api, risk, payload).status_code == 422
     assert rows(api) == []
 

@@ -130,6 +130,7 @@ def test_unknown_expired_and_foreign_tokens_are_404_logged_without_body(
         for probe in (
             f"/v1/hooks/allianz/{token[:-1]}x",
             f"/v1/hooks/coface/{token}",
+            f"/v1/hooks/alli%00anz/{token}",
             "/v1/hooks/allianz/short",
             f"/v1/hooks/allianz/{'a' * 5000}",
         ):
@@ -137,7 +138,7 @@ def test_unknown_expired_and_foreign_tokens_are_404_logged_without_body(
             assert miss.status_code == 404, probe
             assert miss.headers["content-type"] == "application/problem+json"
             assert "body-canary" not in miss.text
-    assert len([e for e in events if e["event"] == "insurer_hook_unknown"]) == 4
+    assert len([e for e in events if e["event"] == "insurer_hook_unknown"]) == 5
     assert all("body-canary" not in repr(e) for e in events)
     stream = io.StringIO()
     root = logging.getLogger()

@@ -121,9 +121,14 @@ def registrar(
     return make
 
 
+def _plain(name: str) -> bool:
+    """A name the ledger can compare (an insurer's is at most 32 printable characters)."""
+    return 0 < len(name) <= 32 and name.isprintable()
+
+
 def find(session: Session, insurer: str, token: str, now: datetime) -> Registration | None:
     """The unexpired registration of ``insurer`` with ``token``, if any."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not token or len(token) > MAX_TOKEN_LENGTH or not _plain(insurer):
         return None
     row = session.execute(
         select(InsurerHookRow.id, InsurerHookRow.insurer, InsurerHookRow.cover_request_id).where(

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +21,7 @@ from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.api.audit import audit
 from tci_gateway.api.background import PeriodicTask
 from tci_gateway.api.context import ApiContext, Ctx
-from tci_gateway.api.idempotency import IdempotencyKey, idempotent
+from tci_gateway.api.idempotency import idempotent
 from tci_gateway.api.problems import COMMON_PROBLEMS, Problem, problem_responses
 from tci_gateway.api.security import check_policy, require
 from tci_gateway.domain.cover import CoverAction, CoverRequestState, CoverStatus
@@ -36,6 +36,17 @@ RELAY_TASK = "cover_requests"
 RELAY_INTERVAL = 2.0
 """Seconds between two passes of the relay in one process."""
 _PRUNE_EVERY = timedelta(hours=1)
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+RequiredIdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Required: a unique key per cover request; a replay returns the "
+        "stored response and queues nothing.",
+    ),
+]
 
 
 class CoverRequestBody(BaseModel):
@@ -57,8 +68,13 @@ class CoverRequestBody(BaseModel):
         },
     )
 
-    policy: str = Field(min_length=1, max_length=64, description="Policy key")
-    buyer: str = Field(min_length=1, max_length=64, description="ERP account or ledger buyer id")
+    policy: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE, description="Policy key")
+    buyer: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=_PRINTABLE,
+        description="ERP account or ledger buyer id",
+    )
     action: Literal["new", "increase", "reduce", "cancel"]
     amount: str | None = Field(
         None,
@@ -194,13 +210,11 @@ async def create_cover_request(
     body: CoverRequestBody,
     ctx: Ctx,
     key: Annotated[ApiKey, Depends(require("cover:request"))],
-    idem_key: IdempotencyKey = None,
+    idem_key: RequiredIdempotencyKey,
 ) -> Response:
     """Queue a cover request for the insurer of ``policy`` (checked as ``tci cover
     request`` checks it; nothing is sent before this answers). An ``Idempotency-Key``
     is required: a replay answers the stored response and queues nothing."""
-    if idem_key is None:
-        raise Problem(400, "an Idempotency-Key header is required to request cover")
     check_policy(key, body.policy)
     raw = await request.body()
 
@@ -274,7 +288,7 @@ def list_cover_requests(
     ctx: Ctx,
     key: Annotated[ApiKey, Depends(require("cover:request"))],
     state: CoverRequestState | None = None,
-    policy: Annotated[str | None, Query(max_length=64)] = None,
+    policy: Annotated[str | None, Query(max_length=64, pattern=_PRINTABLE)] = None,
     buyer_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,9}$")] = None,
