@@ -220,3 +220,14 @@ def test_concurrent_relays_send_each_request_once(api: ApiHarness, risk: dict[st
     assert sandbox(api).posts_per_reference == {m["client_reference"]: 1 for m in made}
     assert {r.state for r in rows(api)} == {CoverRequestState.PENDING}
     assert [r.attempts for r in rows(api)] == [1, 1, 1]
+
+
+# Checks and queries that read the same on both ledgers: SQLite only (CI time).
+for _test in (
+    test_schema_violations_are_422,
+    test_a_buyer_without_an_insurer_id_is_refused_in_the_cli_words,
+    test_a_cancel_carries_no_amount,
+    test_list_is_keyset_paged_and_filtered,
+    test_scope_and_policy_restrictions,
+):
+    _test.sqlite_only = True  # type: ignore[attr-defined]

@@ -205,3 +205,6 @@ def test_a_resend_registers_a_new_token(hooked: ApiHarness) -> None:
     tokens = {h.token_sha256 for h in hooks(hooked)}
     assert len(tokens) == 2 and sb.posts_per_reference == {made["client_reference"]: 1}
     assert timedelta(0) < REGISTRATION_TTL
+
+
+test_without_public_url_no_callback_is_asked_for.sqlite_only = True  # type: ignore[attr-defined]
