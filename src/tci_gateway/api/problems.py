@@ -9,6 +9,7 @@ a one-line message and the request id, never a traceback.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -168,6 +169,22 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     return problem_response(request, Problem(422, detail, errors=errors))
 
 
+def _allowed_methods(request: Request, given: str | None) -> str | None:
+    """Every method the document declares at this path (Starlette's 405 names only the
+    first matching route's methods, though GET and POST of one path are two routes);
+    ``given`` for a path outside the document (/docs)."""
+    path = request.url.path
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}
+            return ", ".join(sorted(methods)) or given
+    return given
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
@@ -183,6 +200,10 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request, headers.get("Allow"))
+            if allowed:
+                headers["Allow"] = allowed
         return problem_response(request, Problem(exc.status_code, detail, headers=headers))
 
     @app.exception_handler(InputError)
