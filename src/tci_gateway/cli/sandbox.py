@@ -24,6 +24,14 @@ def serve(
         int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
     ] = 0,
     seed: Annotated[Path | None, typer.Option(help="Seed file of the sandbox's data.")] = None,
+    post_callbacks: Annotated[
+        bool,
+        typer.Option(
+            "--post-callbacks",
+            help="Decide asynchronous requests on time and POST each callback to the URL "
+            "the request named (sandboxes of insurers that call back: allianz).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a sandbox on 127.0.0.1 until interrupted. Prints one JSON line with the URL
     and the sandbox's test credentials."""
@@ -40,6 +48,8 @@ def serve(
         if not seed.is_file():
             raise ConfigError(f"seed file {seed} not found")
         options["seed"] = str(seed)
+    if post_callbacks:
+        options["post_callbacks"] = True
     sandbox = plugin.create_sandbox(options)
     server = LoopbackServer(sandbox, port=port)
     sys.stdout.write(
