@@ -42,7 +42,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 READY = 180.0
-"""Seconds for four workers to answer (each imports the application; a loaded CI machine)."""
+"""Seconds for an instance to answer /healthz (four workers each import the application;
+a loaded CI machine)."""
 
 
 @pytest.fixture
@@ -137,7 +138,7 @@ def cover_body(buyer: str) -> dict[str, str]:
 def test_an_idempotency_key_holds_across_instances(world: CoverWorld) -> None:
     headers = create_key(world.config, world.cwd, world.env, "cover:request")
     with (
-        serving(*serve_args(world), cwd=world.cwd, env=world.env) as one,
+        serving(*serve_args(world), cwd=world.cwd, env=world.env, ready_timeout=READY) as one,
         serving(
             *serve_args(world, "--workers", "4"), cwd=world.cwd, env=world.env, ready_timeout=READY
         ) as four,
@@ -212,7 +213,7 @@ def test_with_scheduler_on_both_instances_one_leader(tmp_path: Path, pg_url: str
     engine = make_engine(pg_url)
     try:
         with (
-            serving(*args, "--with-scheduler", cwd=tmp_path) as one,
+            serving(*args, "--with-scheduler", cwd=tmp_path, ready_timeout=READY) as one,
             serving(
                 *args, "--workers", "4", "--with-scheduler", cwd=tmp_path, ready_timeout=READY
             ) as four,
@@ -281,7 +282,7 @@ def test_kill_9_of_one_instance_mid_relay_sends_each_request_once(world: CoverWo
     front.handle = counting  # type: ignore[method-assign]
     front.hold = threading.Event()
     requests = 10
-    with serving(*serve_args(world), cwd=world.cwd, env=world.env) as one:
+    with serving(*serve_args(world), cwd=world.cwd, env=world.env, ready_timeout=READY) as one:
         # One instance first: the first cover POST the insurer holds is its own.
         ids = []
         for n in range(requests):
