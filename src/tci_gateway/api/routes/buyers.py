@@ -66,6 +66,8 @@ from tci_gateway.services.case_views import list_cases
 router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS, tags=["buyers"])
 
 Reading = Annotated[ApiKey, Depends(require("buyers:read"))]
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+"""A text parameter: printable (a NUL never reaches PostgreSQL or an insurer)."""
 BuyerId = Annotated[int, Path(ge=1, le=MAX_ID, description="the ledger's buyer id")]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Cursor = Annotated[
@@ -121,20 +123,25 @@ def get_buyers(
     expiring_within_days: Annotated[
         int | None, Query(ge=0, le=3650, description="a limit in force that drops by then")
     ] = None,
-    tier: Annotated[str | None, Query(max_length=16)] = None,
-    insurer: Annotated[str | None, Query(max_length=64)] = None,
-    policy: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[str | None, Query(max_length=16, pattern=PRINTABLE)] = None,
+    insurer: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
+    policy: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
     q: Annotated[
         str | None,
         Query(
             min_length=1,
             max_length=300,
+            pattern=PRINTABLE,
             description="name contains (any case), or an identifier value or ERP account",
         ),
     ] = None,
     identifier: Annotated[
         str | None,
-        Query(max_length=100, description="SCHEME:VALUE, e.g. VAT:FR40303265045"),
+        Query(
+            max_length=100,
+            pattern=PRINTABLE,
+            description="SCHEME:VALUE (INSURER:NAME:VALUE), e.g. VAT:FR40303265045",
+        ),
     ] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
@@ -188,9 +195,11 @@ def search(
     country: Annotated[str, Query(pattern="^[A-Za-z]{2}$", description="ISO alpha-2")],
     id: Annotated[
         str | None,
-        Query(max_length=100, description="SCHEME:VALUE, e.g. FR_SIREN:552100554"),
+        Query(
+            max_length=100, pattern=PRINTABLE, description="SCHEME:VALUE, e.g. FR_SIREN:552100554"
+        ),
     ] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200, pattern=PRINTABLE)] = None,
     insurer: Annotated[
         list[str] | None, Query(description="only these insurers (then no bureaus)")
     ] = None,
@@ -468,7 +477,9 @@ def get_alerts(
     ctx: Ctx,
     key: Reading,
     buyer_id: BuyerId,
-    kind: Annotated[str | None, Query(max_length=32, description="e.g. over_limit")] = None,
+    kind: Annotated[
+        str | None, Query(max_length=32, pattern=PRINTABLE, description="e.g. over_limit")
+    ] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> BuyerAlerts:
