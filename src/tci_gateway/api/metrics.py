@@ -37,6 +37,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -60,6 +61,8 @@ def multiprocess_dir() -> str | None:
     by prometheus_client when it is first imported, so set before the process starts)."""
     return os.environ.get(MULTIPROCESS_ENV) or None
 
+
+disable_created_metrics()  # no ``_created`` series beside every counter: noise for Prometheus
 
 # One registry for the process's own counters (not prometheus_client's global one, so
 # that nothing a library registers there leaks into the answer).
