@@ -6,6 +6,8 @@ the callback can bring it in time)."""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tci_gateway.ledger import api_keys
+from tci_gateway.ledger.tables import CoverRequestRow
 
 from . import cover_setup
 from .serve import free_port, serving
@@ -46,17 +50,17 @@ def configure(world: cover_setup.CoverWorld, api: str) -> str:
     return f"Bearer {token}"
 
 
-def request_cover(url: str, auth: str) -> dict[str, Any]:
+def request_cover(url: str, auth: str, buyer: str = "C0001", key: str = "e2e-1") -> dict[str, Any]:
     response = httpx.post(
         f"{url}/v1/cover-requests",
         json={
             "policy": "allianz-pol",
-            "buyer": "C0001",
+            "buyer": buyer,
             "action": "new",
             "amount": "30000.00",
             "currency": "EUR",
         },
-        headers={"Authorization": auth, "Idempotency-Key": "e2e-1"},
+        headers={"Authorization": auth, "Idempotency-Key": key},
         timeout=10,
     )
     assert response.status_code == 202, response.text
@@ -116,3 +120,56 @@ def test_the_decision_arrives_by_callback(world: cover_setup.CoverWorld) -> None
         output = served.output()
     assert token not in output and "/v1/hooks/allianz/***" in output
     assert world.sandbox.posts_per_reference == {made["client_reference"]: 1}
+
+
+def queued_rows(world: cover_setup.CoverWorld) -> list[cover_setup.Request]:
+    with world.ledger.reading() as session:
+        ids = list(session.scalars(select(CoverRequestRow.id).order_by(CoverRequestRow.id)))
+    return world.requests(*ids)
+
+
+@pytest.mark.slow
+def test_two_instances_and_a_kill_mid_relay_send_each_request_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An instance is killed (-9) while its relay's cover POST is at the insurer; then two
+    instances relay the rest on the same ledger against a slow insurer: each request
+    reaches the insurer once, the killed one's found by its reference."""
+    world = cover_setup.build(database_url, tmp_path, buyers=6, decision_delay=600)
+    try:
+        auth = configure(world, "[api]\ncover_poll_seconds = 1\n")
+        world.front.delay = 0.3
+        world.front.hold = threading.Event()
+        held = world.front.hold
+        made = []
+        with serving("-c", str(world.config), cwd=world.cwd, env=world.env) as first:
+            for n in range(6):
+                made.append(request_cover(first.url, auth, buyer=f"C{n + 1:04d}", key=f"k{n}"))
+            assert world.front.holding.wait(30), first.output()
+            world.front.hold = None  # later POSTs go through; the held one waits
+            first.kill(signal.SIGKILL)
+        held.set()  # the insurer stores the killed instance's request after all
+        port_a, port_b = free_port(), free_port()
+        with (
+            serving("-c", str(world.config), cwd=world.cwd, env=world.env, port=port_a) as a,
+            serving("-c", str(world.config), cwd=world.cwd, env=world.env, port=port_b),
+        ):
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                rows = queued_rows(world)
+                if all(r.state == "PENDING" for r in rows):
+                    break
+                time.sleep(0.3)
+            rows = queued_rows(world)
+            assert [r.state for r in rows] == ["PENDING"] * 6, (rows, a.output())
+        posts = world.sandbox.posts_per_reference
+        assert {m["client_reference"]: posts[m["client_reference"]] for m in made} == {
+            m["client_reference"]: 1 for m in made
+        }
+        for row in rows:
+            assert len(world.stored(row.client_reference)) == 1 and row.last_error is None
+        killed = [r for r in rows if (r.insurer_request_ref or "").startswith("request:")]
+        assert len(killed) == 1 and killed[0].attempts == 1  # found by reference, not resent
+    finally:
+        world.sandbox.close()
+        world.close()

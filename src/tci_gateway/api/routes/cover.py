@@ -317,8 +317,11 @@ def list_cover_requests(
 def background_tasks(ctx: ApiContext) -> list[PeriodicTask]:
     """The cover-request relay of this process (registered in ``BACKGROUND``)."""
     api = ctx.settings.api
+    poll_every = timedelta(seconds=api.cover_poll_seconds)
     options = cover_relay.RelayOptions(
-        poll_every=timedelta(seconds=api.cover_poll_seconds), public_url=api.public_url
+        poll_every=poll_every,
+        retry_every=min(cover_relay.RelayOptions.retry_every, poll_every),
+        public_url=api.public_url,
     )
     pruned: dict[str, datetime] = {}
 
