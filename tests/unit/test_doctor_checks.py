@@ -4,6 +4,8 @@ the token probe's reading of each kind of answer (no secret in any detail)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,20 +13,23 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import make_url, text
 
 from tci_gateway.adapters.contract import AdapterContext
 from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.cli.doctor_checks import Check, probe_token, run_checks
 from tci_gateway.config import HttpSettings
 from tci_gateway.ledger import jobs as job_runs
-from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.engine import Ledger, make_engine, normalise_url
 from tci_gateway.ledger.job_state import JobState
-from tci_gateway.ledger.locks import NamedLock
+from tci_gateway.ledger.locks import NamedLock, is_locked
+from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.ledger.tables import JobRunRow
 from tci_gateway.scheduler.leader import LEASE_NAME
 from tci_gateway.wiring import Connection
 
 API_KEY = "doctor-canary-key-5f1e2d"
+PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 
 
 def config_for(tmp_path: Path, url: str, *, jobs_enabled: bool = True) -> Path:
@@ -175,3 +180,35 @@ def test_probe_token_when_nothing_answers() -> None:
     finally:
         connection.adapter.close()
     assert not ok and "does not answer (ConnectError: connection refused)" in detail
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_lock_held_in_another_database_is_not_ours(tmp_path: Path) -> None:
+    """A restored copy on the same PostgreSQL server (same schema name, same lock key)
+    has no leader because the original has one: advisory locks belong to a database."""
+    if not PG_URL:
+        pytest.skip("TCI_TEST_DATABASE_URL is not set: the two-database case needs PostgreSQL")
+    other = f"tci_doctor_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{other}"'))
+    base = make_url(normalise_url(PG_URL))
+    original = Ledger.from_url(base.render_as_string(hide_password=False))
+    copy = Ledger.from_url(base.set(database=other).render_as_string(hide_password=False))
+    lock = NamedLock(original, LEASE_NAME)
+    try:
+        assert lock.try_acquire()
+        assert is_locked(original, LEASE_NAME)
+        assert not is_locked(copy, LEASE_NAME)
+        upgrade(copy.engine)
+        config = config_for(tmp_path, base.set(database=other).render_as_string(False))
+        scheduler = by_name(run_checks(config))["scheduler"]
+        assert scheduler.status == "fail" and "no scheduler is running" in scheduler.detail
+    finally:
+        lock.release()
+        original.dispose()
+        copy.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{other}"'))
+        admin.dispose()

@@ -55,9 +55,12 @@ def lock_path(database: str, name: str) -> Path:
 
 
 def _held_query() -> str:
+    # Advisory locks belong to a database: another database on the same server (a
+    # restored copy, a UAT ledger) may hold the same key.
     return (
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-        "AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k"
+        "AND granted AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
 
 
