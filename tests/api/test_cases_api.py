@@ -288,6 +288,8 @@ def test_a_confirmation_is_refused_with_the_cli_words(
     ]
     nowhere = confirm(999, "claim")
     assert nowhere.status_code == 404
+    control = confirm(van_dijk, "overdue_notification", "ATR\u0000-1")  # never stored
+    assert control.status_code == 422 and control.json()["errors"][0]["field"] == "reference"
     assert (
         api.client.get(f"/v1/cases/{van_dijk}", headers=api.key("buyers:read")).json()["actions"][
             1

@@ -267,6 +267,9 @@ def test_who_may_run_jobs_and_what_is_not_there(api: ApiHarness) -> None:
     assert unknown.json()["detail"].startswith("no scheduler job 'defrag' (known: alert_digest")
     assert api.client.get("/v1/runs/jobs/999", headers=reader).status_code == 404
     assert api.client.get("/v1/runs/jobs", headers=api.key("limits:read")).status_code == 403
+    for path, name in (("/v1/runs/jobs", "job"), ("/v1/runs/syncs", "policy")):
+        control = api.client.get(path, params={name: "a\x00b"}, headers=reader)
+        assert control.status_code == 422, path  # a NUL never reaches PostgreSQL
 
     jobs = api.client.get("/v1/jobs", headers=reader).json()
     assert [j["job"] for j in jobs["jobs"]] == sorted(JOBS)

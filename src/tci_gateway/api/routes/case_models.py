@@ -323,7 +323,11 @@ class CasesPage(BaseModel):
 class ConfirmIn(BaseModel):
     """A manual filing made in the insurer's portal."""
 
-    reference: str = Field(max_length=255, description="the insurer portal's reference")
+    reference: str = Field(
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="the insurer portal's reference (kept to 64 characters, as the CLI does)",
+    )
 
 
 # -- filing pack ------------------------------------------------------------------------

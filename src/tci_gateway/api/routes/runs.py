@@ -43,6 +43,8 @@ from tci_gateway.scheduler.manual import JobBusyError, ManualRunner, UnknownJobE
 router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS, tags=["runs"])
 
 MAX_ID = 2**31 - 1
+NAME = r"^[^\x00-\x1f\x7f]+$"
+"""A policy, insurer or job name: printable (a NUL never reaches PostgreSQL)."""
 Reading = Annotated[ApiKey, Depends(require("buyers:read"))]
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the run id")]
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
@@ -81,8 +83,12 @@ def _runner(request: Request, ctx: ApiContext) -> ManualRunner:
 def sync_runs(
     ctx: Ctx,
     key: Reading,
-    policy: Annotated[str | None, Query(max_length=64, description="this policy only")] = None,
-    insurer: Annotated[str | None, Query(max_length=64, description="this insurer only")] = None,
+    policy: Annotated[
+        str | None, Query(max_length=64, pattern=NAME, description="this policy only")
+    ] = None,
+    insurer: Annotated[
+        str | None, Query(max_length=64, pattern=NAME, description="this insurer only")
+    ] = None,
     status: Annotated[SyncStatus | None, Query(description="this outcome only")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -129,7 +135,9 @@ def sync_run(ctx: Ctx, key: Reading, run_id: RunId) -> SyncRunOut:
 def job_runs(
     ctx: Ctx,
     key: Reading,
-    job: Annotated[str | None, Query(max_length=64, description="this job id only")] = None,
+    job: Annotated[
+        str | None, Query(max_length=64, pattern=NAME, description="this job id only")
+    ] = None,
     state: Annotated[JobState | None, Query(description="this state only")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
