@@ -468,7 +468,8 @@ def get_alerts(
     ctx: Ctx,
     key: LimitsKey,
     since: Annotated[
-        int, Query(ge=0, description="alerts after this one (the last `since` answered)")
+        int,
+        Query(ge=0, le=2**31 - 1, description="alerts after this one (the last `since` answered)"),
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> AlertsPage:
