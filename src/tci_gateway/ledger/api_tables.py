@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -123,7 +124,16 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_event"),
         Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
-        Index("ix_webhook_deliveries_queue", "subscription_id", "ordering_key", "id"),
+        # The pending deliveries of each (subscription, buyer) queue, in order: a partial
+        # index stays small however many deliveries have been sent.
+        Index(
+            "ix_webhook_deliveries_pending",
+            "subscription_id",
+            "ordering_key",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
         CheckConstraint("attempts >= 0", "attempts_non_negative"),
     )
 
@@ -182,7 +192,9 @@ class InsurerHookRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     insurer: Mapped[str] = mapped_column(String(32))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    cover_request_id: Mapped[int | None] = mapped_column(ForeignKey("cover_requests.id"))
+    cover_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cover_requests.id"), index=True
+    )
     job_reference: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

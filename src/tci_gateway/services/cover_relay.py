@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_, select
 
 from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.cover import OPEN_REQUEST_STATES, CoverRequestState
@@ -66,9 +66,11 @@ class RelayReport:
 def due(ledger: Ledger, now: datetime, options: RelayOptions) -> list[tuple[int, str]]:
     """``(request id, policy key)`` of the requests due now, oldest first."""
     row = CoverRequestRow
-    hooked = exists().where(
-        InsurerHookRow.cover_request_id == row.id,
-        InsurerHookRow.lookup_requested_at.is_not(None),
+    # The few requests a callback asked about (a subquery read once, not per request).
+    hooked = row.id.in_(
+        select(InsurerHookRow.cover_request_id).where(
+            InsurerHookRow.lookup_requested_at.is_not(None)
+        )
     )
     condition = or_(
         and_(row.state == S.QUEUED, row.attempts == 0),

@@ -133,6 +133,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_insurer_hooks")),
         sa.UniqueConstraint("token_sha256", name=op.f("uq_insurer_hooks_token_sha256")),
     )
+    with op.batch_alter_table("insurer_hooks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_insurer_hooks_cover_request_id"), ["cover_request_id"], unique=False
+        )
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -176,9 +180,11 @@ def upgrade() -> None:
             "ix_webhook_deliveries_due", ["state", "next_attempt_at"], unique=False
         )
         batch_op.create_index(
-            "ix_webhook_deliveries_queue",
+            "ix_webhook_deliveries_pending",
             ["subscription_id", "ordering_key", "id"],
             unique=False,
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
         )
 
     op.create_table(
@@ -233,10 +239,12 @@ def downgrade() -> None:
 
     op.drop_table("webhook_attempts")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_webhook_deliveries_queue")
+        batch_op.drop_index("ix_webhook_deliveries_pending")
         batch_op.drop_index("ix_webhook_deliveries_due")
 
     op.drop_table("webhook_deliveries")
+    with op.batch_alter_table("insurer_hooks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_insurer_hooks_cover_request_id"))
     op.drop_table("insurer_hooks")
     op.drop_table("subscriptions")
     op.drop_table("api_idempotency")
