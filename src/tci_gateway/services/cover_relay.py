@@ -134,7 +134,8 @@ def relay(
         if state == CLAIMED_ELSEWHERE:
             report.claimed_elsewhere += 1
             continue
-        report.advanced[state] = report.advanced.get(state, 0) + 1
+        reached = str(state)  # a StrEnum member: its value
+        report.advanced[reached] = report.advanced.get(reached, 0) + 1
         if seen:
             report.hook_lookups += 1
         if seen or callback is not None:
