@@ -161,3 +161,50 @@ def test_every_integer_parameter_is_bounded(document: dict[str, Any]) -> None:
                 ):
                     unbounded.append(f"{method} {path} {parameter['name']}")
     assert not unbounded, f"integer parameters without a maximum: {unbounded}"
+
+
+def _is_text(schema: dict[str, Any]) -> bool:
+    if schema.get("type") in ("string", "array"):
+        return True
+    return any(_is_text(option) for option in schema.get("anyOf", []))
+
+
+def _is_integer(schema: dict[str, Any]) -> bool:
+    return bool(_integer_schemas(schema))
+
+
+def test_hostile_parameter_values_never_answer_5xx(
+    api: ApiHarness, document: dict[str, Any]
+) -> None:
+    """A NUL byte in a text parameter and an integer beyond 64 bits, in every path and
+    query parameter of every operation: PostgreSQL refuses both as SQL parameters (a 500
+    unless the route refuses them first), SQLite takes them. Nothing may answer 5xx."""
+    headers = api.key("admin")
+    failures = []
+    for method, path, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            schema = parameter.get("schema", {})
+            if parameter["in"] not in ("path", "query"):
+                continue
+            if _is_text(schema):
+                hostile = "a%00b"
+            elif _is_integer(schema):
+                hostile = "99999999999999999999"
+            else:
+                continue
+            url = path
+            for other in operation["parameters"]:
+                if other["in"] == "path":
+                    value = hostile if other is parameter else "1"
+                    url = url.replace("{" + other["name"] + "}", value)
+            if parameter["in"] == "query":
+                url += f"?{parameter['name']}={hostile}"
+            response = api.client.request(
+                method,
+                url,
+                headers={**headers, "Idempotency-Key": f"hostile-{len(failures)}-{url}"[:255]},
+                json={} if method == "POST" else None,
+            )
+            if response.status_code >= 500:
+                failures.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
+    assert not failures, "\n".join(failures)

@@ -221,7 +221,9 @@ def run_job(
     ctx: Ctx,
     request: Request,
     key: Annotated[ApiKey, Depends(require("jobs:run"))],
-    job: Annotated[str, Path(max_length=64, description="the job id, e.g. limit_sync")],
+    job: Annotated[
+        str, Path(max_length=64, pattern=NAME, description="the job id, e.g. limit_sync")
+    ],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Run `job` now in this serving process, as the scheduler would run it at this
