@@ -161,6 +161,11 @@ def test_unsupported_bodies_are_refused(api: ApiHarness) -> None:
         "/v1/open-items", params={"source": "no spaces"}, json=[], headers=admin
     )
     assert bad_source.status_code == 422
+    for code in ("x" * 33, " 1000", ""):
+        bad_code = api.client.post(
+            "/v1/open-items", params={"company_code": code}, json=[], headers=admin
+        )
+        assert bad_code.status_code == 422, code
     assert (
         api.client.post("/v1/open-items", json=[], headers=api.key("limits:read")).status_code
         == 403

@@ -75,6 +75,8 @@ _PAGE_HEADERS = {
 }
 
 LimitsKey = Annotated[ApiKey, Depends(require("limits:read"))]
+MAX_ID = 2**63 - 1
+"""The largest id or cursor a query is given (a bigger one is a 422, never a SQL error)."""
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def _decode(text: str) -> dict[str, Any]:
 
 
 def _int(value: object, cursor: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
         raise Problem(400, f"cursor {cursor[:80]!r} is not a cursor this service gave")
     return value
 
@@ -171,7 +173,7 @@ def get_limits(
     cursor: Annotated[str | None, Query(max_length=512, description="a `next_cursor`")] = None,
     changed_since: Annotated[
         int | None,
-        Query(ge=0, description="only limits changed after this `changed_since_cursor`"),
+        Query(ge=0, le=MAX_ID, description="only limits changed after this cursor"),
     ] = None,
     accept: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -348,7 +350,7 @@ def post_open_items(
     ] = None,
     company_code: Annotated[
         list[str] | None,
-        Query(max_length=32, description="the company codes a complete batch is for"),
+        Query(max_length=100, description="the company codes a complete batch is for"),
     ] = None,
     allow_mass_close: Annotated[
         bool, Query(description="accept a complete batch that closes a large share")
@@ -366,6 +368,9 @@ def post_open_items(
             check_source(source)
         except ValueError as exc:
             raise Problem(422, str(exc)) from None
+    for code in company_code or ():
+        if not 0 < len(code) <= 32 or not code.isprintable() or code != code.strip():
+            raise Problem(422, f"company code {code[:40]!r} must be 1 to 32 printable characters")
     if complete and key.policies is not None:
         raise Problem(
             403,
