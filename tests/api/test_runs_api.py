@@ -22,7 +22,7 @@ from tci_gateway.scheduler.manual import ManualRunner
 from tci_gateway.services.sync import sync_limits
 
 from ..scheduler.fakes import AlwaysLeader
-from .conftest import AS_OF, ApiHarness
+from .conftest import AS_OF, ApiHarness, make_harness
 from .risk_seed import POLICY, seed_demo
 
 DAY = date(2026, 12, 1)  # the harness's clock, in the scheduler's UTC
@@ -297,3 +297,24 @@ def test_job_runs_are_keyset_paged_newest_business_date_first(api: ApiHarness) -
     assert seen == ["2026-12-01", "2026-11-30", "2026-11-29"]
     bad = api.client.get("/v1/runs/jobs", params={"cursor": "djE6WzFd"}, headers=reader)
     assert bad.status_code == 422
+
+
+def test_shutting_down_waits_for_a_job_run_on_demand(database_url: str) -> None:
+    harness = make_harness(database_url)
+    try:
+        with harness.client:
+            use_jobs(harness, GATED)
+            started = harness.client.post(
+                "/v1/jobs/limit_sync/run", headers=harness.key("jobs:run")
+            )
+            assert started.status_code == 202
+            threading.Timer(0.5, GATE.set).start()
+        # The app has shut down: the run finished first, its outcome recorded.
+        run = job_runs.find(harness.ledger, "limit_sync", DAY)
+        assert run is not None and run.state == "SUCCEEDED" and CALLS == ["limit_sync"]
+    finally:
+        harness.ctx.wiring.close()
+        harness.ledger.dispose()
+
+
+test_shutting_down_waits_for_a_job_run_on_demand.sqlite_only = True  # type: ignore[attr-defined]

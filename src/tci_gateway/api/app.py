@@ -168,6 +168,11 @@ def create_app(ctx: ApiContext, *, background: bool = True) -> FastAPI:
             yield
         finally:
             runner.stop()
+            # Jobs run on demand (POST /v1/jobs/{id}/run) get a while to finish; one
+            # still running then lapses its lease and the scheduler resumes it.
+            manual = getattr(_app.state, "manual_runs", None)
+            if manual is not None:
+                manual.wait(30.0)
 
     app = FastAPI(
         lifespan=lifespan,
