@@ -60,7 +60,7 @@ def current_key(
 ) -> ApiKey:
     """The request's API key, checked to be active and within its rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("an API key is required in the Authorization header (Bearer scheme)")
+        raise _unauthorized("an API key is required in the Authorization header (scheme: Bearer)")
     now = ctx.now()
     with ctx.ledger.reading() as session:
         key = authenticate(session, credentials.credentials)

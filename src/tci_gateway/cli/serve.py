@@ -168,7 +168,7 @@ def keys_create(
         return
     state.output.out.print(f"key {key.name} created; its secret, shown once:", markup=False)
     state.output.out.print(token, markup=False, soft_wrap=True)
-    state.output.info("send it in the Authorization header with the Bearer scheme")
+    state.output.info("send it in the Authorization header (scheme: Bearer)")
 
 
 @keys_app.command("list")
