@@ -273,3 +273,8 @@ def test_a_key_restricted_to_a_policy_writes_only_its_accounts_items(api: ApiHar
         "/v1/buyers", json=[{**BUYERS[0], "erp_account": "A9"}], headers=buyers
     )
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "policy"
+    moved = api.client.post("/v1/buyers", json=[{**BUYERS[0], "policy": OTHER}], headers=buyers)
+    assert moved.status_code == 422  # A1 is under atradius-main: not this key's to move
+    assert moved.json()["errors"][0]["field"] == "erp_account"
+    own = api.client.post("/v1/buyers", json=[{**BUYERS[5], "name": "Epsilon"}], headers=buyers)
+    assert own.status_code == 200 and own.json()["updated"] == 1

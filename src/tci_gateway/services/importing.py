@@ -225,11 +225,14 @@ def import_buyer_records(
     progress: Progress | None = None,
     profile: ErpProfile | None = None,
     in_transaction: Finish | None = None,
+    restricted: bool = False,
 ) -> ImportReport:
     """:func:`import_buyers` of records already read (a file, or a request body through
     :func:`~tci_gateway.erp.reader.read_body`), validated the same way. ``source`` names
     them in errors and in the imports table; ``in_transaction`` runs last in the import's
-    own transaction (an audit row: written exactly when the import is)."""
+    own transaction (an audit row: written exactly when the import is). ``restricted``:
+    ``policies`` are the only ones the caller may write, so an ERP account already under
+    another policy (or none) is refused."""
     report = ImportReport("buyers", source, sha256)
     errors = _Errors(profile)
     with ledger.unit_of_work() as session:
@@ -262,6 +265,9 @@ def import_buyer_records(
             first_row[rec.erp_account] = rec.row
             policy_id = _resolve_policy(rec, policy_ids, source, errors)
             link = links.get(rec.erp_account)
+            if restricted and link is not None and link.policy_id not in policy_ids.values():
+                errors.add(_outside(source, rec.row, rec.erp_account, policies))
+                continue
             ok, buyer_id = _resolve_buyer(session, rec, link, source, errors)
             if errors or not ok:
                 continue  # keep validating; nothing will be committed
@@ -454,7 +460,8 @@ def import_open_item_records(
                     )
                     continue
                 if allowed is not None and link.policy_id not in allowed:
-                    errors.add(_outside(file, rec, allowed_policies or ()))
+                    account = rec.item.erp_account
+                    errors.add(_outside(file, rec.row, account, allowed_policies or ()))
                     continue
                 key = (link.account_id, rec.item.document_number)
                 if key in first_row:
@@ -510,12 +517,11 @@ def _policy_filter(session: Session, keys: Collection[str] | None) -> set[int | 
     return {ids[k] for k in keys if k in ids}
 
 
-def _outside(file: str, rec: OpenItemRecord, keys: Collection[str]) -> RecordError:
+def _outside(file: str, row: int, account: str, keys: Collection[str]) -> RecordError:
     allowed = ", ".join(sorted(keys)) or "none"
     return RecordError(
         file,
-        rec.row,
+        row,
         "erp_account",
-        f"ERP account {rec.item.erp_account!r} is not under a policy this batch may "
-        f"write (allowed: {allowed})",
+        f"ERP account {account!r} is not under a policy this batch may write (allowed: {allowed})",
     )

@@ -318,6 +318,7 @@ def post_buyers(
                 policies=_allowed(ctx, key),
                 now=ctx.now(),
                 in_transaction=_audited(ctx, request, key, "buyers.import", fmt),
+                restricted=key.policies is not None,
             )
         except InputError as exc:
             raise _refused(exc, fmt) from None
