@@ -23,7 +23,7 @@ from tci_gateway.ledger.tables import CoverRequestRow
 from . import cover_setup
 from .serve import free_port, serving
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DECISION_DELAY = 2.0
 """Seconds the sandbox takes to decide (wall clock)."""
 
@@ -128,7 +128,6 @@ def queued_rows(world: cover_setup.CoverWorld) -> list[cover_setup.Request]:
     return world.requests(*ids)
 
 
-@pytest.mark.slow
 def test_two_instances_and_a_kill_mid_relay_send_each_request_once(
     database_url: str, tmp_path: Path
 ) -> None:
