@@ -8,21 +8,45 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import structlog
 
+from tci_gateway.adapters.contract import (
+    AdapterContext,
+    CoverAction,
+    CoverRequest,
+    InsurerAdapter,
+    PolicyRef,
+)
+from tci_gateway.adapters.registry import load_plugin
+from tci_gateway.domain.money import Money
 from tci_gateway.logs import configure_logging, redact_text
 from tci_gateway.services.insurer_hooks import REGISTRATION_TTL
 
 from .conftest import ApiHarness, make_harness, sandbox_settings
-from .cover_helpers import add_buyers, audits, body, decide, hooks, job_polls, later, post, sandbox
+from .cover_helpers import (
+    FREE_COMPANIES,
+    add_buyers,
+    audits,
+    body,
+    decide,
+    hooks,
+    job_polls,
+    later,
+    post,
+    sandbox,
+)
 
 RELAY = "cover_requests"
+SEED = Path(__file__).resolve().parents[2] / "fixtures" / "allianz" / "seed.json"
 PUBLIC = "https://gateway.example.test"
 
 
@@ -208,3 +232,38 @@ def test_a_resend_registers_a_new_token(hooked: ApiHarness) -> None:
 
 
 test_without_public_url_no_callback_is_asked_for.sqlite_only = True  # type: ignore[attr-defined]
+
+
+def test_the_sandbox_retries_a_failed_callback_twice_then_gives_up() -> None:
+    """Allianz's delivery as the sandbox plays it: 1 call + 2 retries, then nothing."""
+    plugin = load_plugin("allianz")
+    assert plugin.create_sandbox is not None
+    sb = plugin.create_sandbox(
+        {"seed": str(SEED), "callback_retry_seconds": 0, "decision_delay": 1}
+    )
+    adapter = plugin.create(
+        AdapterContext(
+            name="allianz",
+            base_url=plugin.sandbox_base_url,
+            environment="sandbox",
+            credentials=dict(sb.credentials),
+            transport=httpx.MockTransport(sb.handle),
+        )
+    )
+    assert isinstance(adapter, InsurerAdapter)
+    with socket.socket() as sock:  # a loopback port nobody listens on once released
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1/hooks/allianz/nobody-listens"
+    policy = PolicyRef("allianz-aci", "EUR", {"business_unit_code": "ACI", "policy_id": "5550001"})
+    money = Money(Decimal(30000), "EUR")
+    adapter.request_cover(
+        CoverRequest("ref-cb", policy, FREE_COMPANIES[0], CoverAction.NEW, money, callback_url=url)
+    )
+    sb.advance(2)
+    for _ in range(5):
+        sb.poster.run_once()
+    tries = [(d["attempt"], d["delivered"], d["error"] is not None) for d in sb.callback_deliveries]
+    assert tries == [(1, False, True), (2, False, True), (3, False, True)]
+    assert all(d["url"] == url for d in sb.callback_deliveries)
+    adapter.close()
