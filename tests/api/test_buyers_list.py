@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from tci_gateway.domain.cover import Tranche
 from tci_gateway.domain.money import Money
 from tci_gateway.ledger import buyers as buyer_repo
+from tci_gateway.ledger.fx import NewRate, upsert_rates
+from tci_gateway.services.importing import import_open_items
 
 from .conftest import ApiHarness
 from .risk_seed import add_cover, seed_demo
@@ -181,3 +184,36 @@ def test_scopes_and_policy_restricted_keys(api: ApiHarness) -> None:
     assert api.client.get(f"/v1/buyers/{buyer}", headers=mine).status_code == 200
     admin = api.key("admin")
     assert len(names(api, admin, "policy=atradius-main&limit=500")) == 9
+
+
+def test_an_invoice_in_another_currency_counts_at_its_rate(api: ApiHarness, tmp_path: Path) -> None:
+    ids = seed_demo(api)
+    key = api.key("buyers:read")
+    with api.ledger.unit_of_work() as session:
+        rate = NewRate(date(2026, 11, 20), "USD", Decimal("1.10"))
+        upsert_rates(session, "EUR", [rate], source="test", now=api.ctx.now())
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "erp_account,document_number,kind,document_date,delivery_date,due_date,currency,"
+        "amount,open_amount,disputed,applies_to\n"
+        "C1001,INV-USD-1,INVOICE,2026-11-20,2026-11-20,2027-01-19,USD,44000.00,44000.00,false,\n"
+        "C1007,INV-GBP-1,INVOICE,2026-11-20,2026-11-20,2027-01-19,GBP,1000.00,1000.00,false,\n",
+        encoding="utf-8",
+    )
+    import_open_items(api.ledger, items, now=api.ctx.now())
+    # Van Dijk: 64,500 EUR + 44,000 USD at 1.10 = 104,500 EUR against 100,000
+    assert names(api, key, "over_limit=true") == {
+        "Bouwbedrijf Van Dijk B.V.",
+        "Müller Maschinenbau GmbH",
+        "Société Générale de Négoce SAS",
+    }
+    van_dijk = api.client.get(
+        f"/v1/buyers/{ids['Bouwbedrijf Van Dijk B.V.']}/exposure", headers=key
+    )
+    (position,) = van_dijk.json()["positions"]
+    assert (position["exposure"], position["uncovered"]) == ("104500.00", "4500.00")
+    # no GBP rate: the invoice is left out, and said so
+    shenzhen = api.client.get(f"/v1/buyers/{ids['深圳华强电子有限公司']}/exposure", headers=key)
+    (position,) = shenzhen.json()["positions"]
+    assert position["unconverted"] == ["INV-GBP-1"] and "fx_rate_missing" in position["alerts"]
+    assert position["exposure"] == "25000.00"

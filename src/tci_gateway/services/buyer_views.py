@@ -18,7 +18,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, exists, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
@@ -232,23 +243,25 @@ def _uncovered_candidates(scope: _Scope) -> ColumnElement[bool]:
 
 def _over_limit_candidates(scope: _Scope) -> ColumnElement[bool]:
     # Over limit needs a positive limit and invoices above it: in the limit's currency
-    # their sum exceeds it, or some are in another currency (converted exactly later).
-    # A limit due for its date roll, or computed after the request's date, may be
-    # anything: a candidate too.
+    # their sum exceeds it, or some are in another currency (converted exactly later:
+    # each counts as more than the limit here). A limit due for its date roll, or
+    # computed after the request's date, may be anything: a candidate too.
     latest, earliest = max(scope.days), min(scope.days)
-    invoices = and_(
-        ErpAccountRow.buyer_id == LimitInForceRow.buyer_id,
-        ErpAccountRow.policy_id == LimitInForceRow.policy_id,
-        OpenItemRow.erp_account_id == ErpAccountRow.id,
-        OpenItemRow.kind == ItemKind.INVOICE.value,
+    same = OpenItemRow.currency == LimitInForceRow.currency
+    weight = case(
+        (same, OpenItemRow.open_amount),
+        (OpenItemRow.open_amount > 0, LimitInForceRow.amount + 1),
+        else_=0,
     )
-    same_currency = (
-        select(func.coalesce(func.sum(OpenItemRow.open_amount), 0))
-        .where(invoices, OpenItemRow.currency == LimitInForceRow.currency)
+    invoices = (
+        select(func.coalesce(func.sum(weight), 0))
+        .where(
+            ErpAccountRow.buyer_id == LimitInForceRow.buyer_id,
+            ErpAccountRow.policy_id == LimitInForceRow.policy_id,
+            OpenItemRow.erp_account_id == ErpAccountRow.id,
+            OpenItemRow.kind == ItemKind.INVOICE.value,
+        )
         .scalar_subquery()
-    )
-    other_currency = exists().where(
-        invoices, OpenItemRow.currency != LimitInForceRow.currency, OpenItemRow.open_amount > 0
     )
     return exists().where(
         LimitInForceRow.buyer_id == BuyerRow.id,
@@ -256,10 +269,7 @@ def _over_limit_candidates(scope: _Scope) -> ColumnElement[bool]:
         or_(
             LimitInForceRow.valid_to <= latest,
             LimitInForceRow.business_date > earliest,
-            and_(
-                LimitInForceRow.amount > 0,
-                or_(same_currency > LimitInForceRow.amount, other_currency),
-            ),
+            and_(LimitInForceRow.amount > 0, invoices > LimitInForceRow.amount),
         ),
     )
 
