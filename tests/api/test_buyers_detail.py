@@ -174,4 +174,6 @@ def test_cases_of_a_buyer(api: ApiHarness) -> None:
     assert closed["cases"] == []
     mueller = ids["Müller Maschinenbau GmbH"]
     assert api.client.get(f"/v1/buyers/{mueller}/cases", headers=key).json()["cases"] == []
+    page = api.client.get(f"/v1/buyers/{van_dijk}/cases?limit=1", headers=key).json()
+    assert [c["id"] for c in page["cases"]] == [case["id"]] and page["next_cursor"] is None
     assert api.client.get(f"/v1/buyers/{van_dijk}/cases?state=nope", headers=key).status_code == 422

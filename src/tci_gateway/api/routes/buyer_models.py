@@ -297,6 +297,7 @@ class BuyerCase(BaseModel):
 class BuyerCases(BaseModel):
     buyer_id: int
     cases: list[BuyerCase]
+    next_cursor: str | None
 
 
 class FoundIdentifier(BaseModel):

@@ -526,17 +526,29 @@ def get_cases(
     state: Annotated[
         CaseState | None, Query(description="OPEN or CLOSED; all when not given")
     ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> BuyerCases:
     """The buyer's overdue cases with their deadlines and indemnity (as `tci claims
-    list`)."""
+    list`), newest first, keyset-paged."""
     with ctx.ledger.reading() as session:
         try:
             buyer_detail.check_visible(session, reader(ctx, key), buyer_id)
         except buyer_detail.BuyerNotFoundError as exc:
             raise _not_found(exc) from None
-    cases = list_cases(ctx.ledger, state=state, buyer_id=buyer_id)
+    cases = list_cases(
+        ctx.ledger,
+        state=state,
+        buyer_id=buyer_id,
+        policies=key.policies,
+        before=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    more = len(cases) > limit
+    cases = cases[:limit]
     return BuyerCases(
         buyer_id=buyer_id,
+        next_cursor=encode_cursor(cases[-1].id if more and cases else None),
         cases=[
             BuyerCase(
                 id=c.id,
@@ -559,6 +571,5 @@ def get_cases(
                 closed_on=c.closed_on,
             )
             for c in cases
-            if key.allows_policy(c.policy)
         ],
     )
