@@ -39,7 +39,8 @@ def _readyz(url: str) -> str:
 @pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
 def test_every_worker_answers_the_sum_of_all_workers(database_url: str, tmp_path: Path) -> None:
     env = {"TCI_DATABASE__URL": database_url}
-    with serving("serve", "--workers", "2", cwd=tmp_path, env=env) as served:
+    # Spawned workers import the CLI before they serve: slow on a loaded machine.
+    with serving("serve", "--workers", "2", cwd=tmp_path, env=env, ready_timeout=180) as served:
         # Concurrent requests on new connections until both workers have answered some
         # (/readyz names the process that answered).
         instances: list[str] = []
