@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -139,13 +139,10 @@ def ids_between(session: Session, table: Any, low: int, high: int) -> list[int]:
     ]
 
 
-def next_head(session: Session, now: datetime, *, skip_locked: bool) -> WebhookDeliveryRow | None:
-    """The oldest pending delivery that is due, of an active subscription, with no earlier
-    pending delivery in its (subscription, ordering key) queue; with ``skip_locked`` it is
-    locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL) until the transaction ends."""
-    d = WebhookDeliveryRow
+def _pending_before(d: Any) -> Any:
+    """An earlier delivery of ``d``'s queue is still pending (``d`` is no head)."""
     earlier = aliased(WebhookDeliveryRow)
-    blocked = (
+    return (
         select(earlier.id)
         .where(
             earlier.subscription_id == d.subscription_id,
@@ -155,21 +152,80 @@ def next_head(session: Session, now: datetime, *, skip_locked: bool) -> WebhookD
         )
         .exists()
     )
-    active = (
+
+
+def _active(d: Any) -> Any:
+    return (
         select(SubscriptionRow.id)
         .where(SubscriptionRow.id == d.subscription_id)
         .where(SubscriptionRow.state == SubscriptionState.ACTIVE)
         .exists()
     )
+
+
+def due_heads(session: Session, now: datetime, limit: int) -> list[int]:
+    """The heads of the pending queues (the oldest pending delivery of each subscription
+    and ordering key) that are due, of active subscriptions, oldest first."""
+    d = WebhookDeliveryRow
+    inner = aliased(WebhookDeliveryRow)
+    heads = (
+        select(func.min(inner.id))
+        .where(inner.state == DeliveryState.PENDING)
+        .group_by(inner.subscription_id, inner.ordering_key)
+    )
     stmt = (
-        select(d)
-        .where(d.state == DeliveryState.PENDING, d.next_attempt_at <= now, active, ~blocked)
+        select(d.id)
+        .where(d.id.in_(heads), d.next_attempt_at <= now, _active(d))
+        .order_by(d.id)
+        .limit(limit)
+    )
+    return [int(i) for i in session.scalars(stmt)]
+
+
+def next_in_queue(session: Session, subscription_id: int, ordering_key: str) -> int | None:
+    """The oldest pending delivery of one queue."""
+    d = WebhookDeliveryRow
+    found = session.scalar(
+        select(d.id)
+        .where(
+            d.subscription_id == subscription_id,
+            d.ordering_key == ordering_key,
+            d.state == DeliveryState.PENDING,
+        )
         .order_by(d.id)
         .limit(1)
     )
+    return None if found is None else int(found)
+
+
+def _claim_statement(skip_locked: bool) -> Any:
+    d = WebhookDeliveryRow
+    stmt = select(d).where(
+        d.id == bindparam("delivery_id"),
+        d.state == DeliveryState.PENDING,
+        d.next_attempt_at <= bindparam("now"),
+        _active(d),
+        ~_pending_before(d),
+    )
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalar(stmt.execution_options(populate_existing=True))
+    return stmt.execution_options(populate_existing=True)
+
+
+# Built once: the relay runs them for every delivery.
+_CLAIM = {flag: _claim_statement(flag) for flag in (False, True)}
+
+
+def claim(
+    session: Session, delivery_id: int, now: datetime, *, skip_locked: bool
+) -> WebhookDeliveryRow | None:
+    """The delivery if it is still pending, due, of an active subscription and the head
+    of its queue; with ``skip_locked`` it is locked ``FOR UPDATE SKIP LOCKED``
+    (PostgreSQL) until the transaction ends, and ``None`` when another holds it."""
+    found: WebhookDeliveryRow | None = session.scalar(
+        _CLAIM[skip_locked], {"delivery_id": delivery_id, "now": now}
+    )
+    return found
 
 
 def add_attempt(session: Session, **values: Any) -> None:

@@ -196,11 +196,6 @@ def _produce_ids(session: Session, source: _IdSource, now: datetime, batch: int)
         cur.position = max(cur.position, sql.max_id(session, source.table))
         cur.pending_position = cur.pending_xmax = None
         return 0
-    if cur.pending_position is not None and (
-        bounds is None or bounds[0] >= (cur.pending_xmax or 0)
-    ):
-        cur.position = max(cur.position, cur.pending_position)
-        cur.pending_position = cur.pending_xmax = None
     seen = max(cur.position, cur.pending_position or 0)
     events: list[Event] = []
     if seen > cur.position:  # ids seen while other transactions were open: any late ones?
@@ -214,6 +209,13 @@ def _produce_ids(session: Session, source: _IdSource, now: datetime, batch: int)
         ]
         if late:
             events.extend(source.load(session, 0, 0, late))
+    # Every transaction that could commit an id below ``seen`` unseen had ended when
+    # this snapshot was taken: the window just read again is settled.
+    if cur.pending_position is not None and (
+        bounds is None or bounds[0] >= (cur.pending_xmax or 0)
+    ):
+        cur.position = max(cur.position, cur.pending_position)
+        cur.pending_position = cur.pending_xmax = None
     new = source.load(session, seen, batch, ())
     events.extend(new)
     inserted = sql.insert_deliveries(session, _rows(events, subs, now))
@@ -221,7 +223,11 @@ def _produce_ids(session: Session, source: _IdSource, now: datetime, batch: int)
     if bounds is None:
         cur.position = top
     elif top > seen:
-        cur.pending_position, cur.pending_xmax = top, bounds[1]
+        # Settled once every transaction open now (after the read: each statement has
+        # its own snapshot) has ended.
+        after = sql.snapshot_bounds(session)
+        assert after is not None
+        cur.pending_position, cur.pending_xmax = top, after[1]
     return inserted
 
 

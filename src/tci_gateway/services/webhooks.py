@@ -35,6 +35,7 @@ import json
 import random
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -259,9 +260,13 @@ def relay(
     with _turn(ledger) as mine:
         if not mine:
             return report
-        for _ in range(options.batch):
-            if not _relay_one(ledger, client, now(), options, wall, rand, report):
-                break
+        with ledger.reading() as session:
+            queue = deque(sql.due_heads(session, now(), options.batch))
+        # Round robin over the queues: a delivered head's successor joins the end.
+        while queue and report.sent < options.batch:
+            after = _relay_one(ledger, client, queue.popleft(), now(), options, wall, rand, report)
+            if after is not None:
+                queue.append(after)
     return report
 
 
@@ -283,40 +288,47 @@ def _turn(ledger: Ledger) -> Iterator[bool]:
 def _relay_one(
     ledger: Ledger,
     client: httpx.Client,
+    delivery_id: int,
     at: datetime,
     options: RelayOptions,
     wall: Callable[[], float],
     rand: Callable[[], float],
     report: RelayReport,
-) -> bool:
+) -> int | None:
+    """Claim and send one delivery; the next of its queue once it is delivered."""
     if ledger.engine.url.get_backend_name() == "postgresql":
         with ledger.unit_of_work() as session:
-            row = sql.next_head(session, at, skip_locked=True)
-            if row is None:
-                return False
+            row = sql.claim(session, delivery_id, at, skip_locked=True)
+            if row is None:  # sent, claimed elsewhere, or no head any more
+                return None
             sub = session.get_one(SubscriptionRow, row.subscription_id)
             crash_point("webhook_before_send")
             outcome = post(client, sub.url, sub.secret, row, wall())
             crash_point("webhook_after_response")
+            queue = (row.subscription_id, row.ordering_key)
             _apply(session, sub, row, outcome, at, options, rand, report)
-        return True
+    else:
+        with ledger.reading() as session:
+            row = sql.claim(session, delivery_id, at, skip_locked=False)
+            if row is None:
+                return None
+            attempts = row.attempts
+            queue = (row.subscription_id, row.ordering_key)
+            sub = session.get_one(SubscriptionRow, row.subscription_id)
+            url, secret = sub.url, sub.secret
+            crash_point("webhook_before_send")
+            outcome = post(client, url, secret, row, wall())
+        crash_point("webhook_after_response")
+        with ledger.unit_of_work() as session:
+            fresh = session.get(WebhookDeliveryRow, delivery_id)
+            if fresh is None or fresh.state != DeliveryState.PENDING or fresh.attempts != attempts:
+                return None  # deleted meanwhile (its subscription removed)
+            sub = session.get_one(SubscriptionRow, fresh.subscription_id)
+            _apply(session, sub, fresh, outcome, at, options, rand, report)
+    if not outcome.ok:
+        return None
     with ledger.reading() as session:
-        row = sql.next_head(session, at, skip_locked=False)
-        if row is None:
-            return False
-        row_id, attempts = row.id, row.attempts
-        sub = session.get_one(SubscriptionRow, row.subscription_id)
-        url, secret = sub.url, sub.secret
-        crash_point("webhook_before_send")
-        outcome = post(client, url, secret, row, wall())
-    crash_point("webhook_after_response")
-    with ledger.unit_of_work() as session:
-        fresh = session.get(WebhookDeliveryRow, row_id)
-        if fresh is None or fresh.state != DeliveryState.PENDING or fresh.attempts != attempts:
-            return True  # deleted or moved on meanwhile (only by an operator)
-        sub = session.get_one(SubscriptionRow, fresh.subscription_id)
-        _apply(session, sub, fresh, outcome, at, options, rand, report)
-    return True
+        return sql.next_in_queue(session, *queue)
 
 
 def _apply(
