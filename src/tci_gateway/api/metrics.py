@@ -62,7 +62,8 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_ENV) or None
 
 
-disable_created_metrics()  # no ``_created`` series beside every counter: noise for Prometheus
+# No ``_created`` series beside every counter: noise for Prometheus.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # One registry for the process's own counters (not prometheus_client's global one, so
 # that nothing a library registers there leaks into the answer).
