@@ -3,7 +3,11 @@ nature and by Idempotency-Key, audited, scoped."""
 
 from __future__ import annotations
 
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -175,3 +179,21 @@ def test_a_restricted_key_decides_only_its_policies(api: ApiHarness, tmp_path: P
     assert api.client.post(f"/v1/review/{coface_item}/accept", headers=key).status_code == 200
     assert buyer_of(api, "R5") == buyer_of(api, "R6")
     assert buyer_of(api, "R1") != buyer_of(api, "R2")
+
+
+def test_concurrent_accepts_merge_once(api: ApiHarness, tmp_path: Path) -> None:
+    import_csv(api, tmp_path, ACCOUNTS)
+    item = add_review(api, "R1", "R2")
+    key = api.key("review:decide")
+    barrier = threading.Barrier(4)
+
+    def accept() -> tuple[int, Any]:
+        barrier.wait()
+        response = api.client.post(f"/v1/review/{item}/accept", headers=key)
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: accept(), range(4)))
+    assert {status for status, _ in answers} == {200}
+    assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1
+    assert [a.action for a in audits(api)] == ["review.accepted"]

@@ -167,7 +167,8 @@ def decide(
 ) -> Decision:
     """Accept or reject a review item in ``session``'s transaction (see module doc)."""
     get_review(session, review_id, allowed=allowed)  # not found, or not the reader's
-    row = session.get_one(ReviewItemRow, review_id, with_for_update=True)
+    # locked, and read again: a decision committed meanwhile is seen
+    row = session.get_one(ReviewItemRow, review_id, with_for_update=True, populate_existing=True)
     if row.state is state:
         item = _item(session, row)
         return Decision(item, False, item.a.buyer_id if state is ReviewState.ACCEPTED else None)
