@@ -25,6 +25,7 @@ from tci_gateway.api.context import ApiContext, Ctx
 from tci_gateway.api.idempotency import IdempotencyKey, idempotent
 from tci_gateway.api.problems import COMMON_PROBLEMS, FieldError, Problem, problem_responses
 from tci_gateway.api.security import require
+from tci_gateway.errors import ConfigError
 from tci_gateway.http.addresses import is_loopback
 from tci_gateway.ledger import webhooks as sql
 from tci_gateway.ledger.api_keys import ApiKey
@@ -335,16 +336,22 @@ def background_tasks(ctx: ApiContext) -> list[PeriodicTask]:
     )
     state: dict[str, Any] = {}
 
-    def deadlines() -> webhook_events.DeadlineOptions:
+    def deadlines() -> webhook_events.DeadlineOptions | None:
+        """The deadline scan's options; ``None`` (limits and alerts still go out) when the
+        policies or tiers are misconfigured, said once in the log."""
         if "deadlines" not in state:
-            state["deadlines"] = webhook_events.DeadlineOptions(
-                policies=settings.domain_policies(),
-                paths=settings.escalation_paths(),
-                default_tier=settings.escalation.default_tier,
-                lead_days=tuple(settings.alerts.deadline_lead_days),
-                scan_minutes=conf.deadline_scan_minutes,
-            )
-        found: webhook_events.DeadlineOptions = state["deadlines"]
+            try:
+                state["deadlines"] = webhook_events.DeadlineOptions(
+                    policies=settings.domain_policies(),
+                    paths=settings.escalation_paths(),
+                    default_tier=settings.escalation.default_tier,
+                    lead_days=tuple(settings.alerts.deadline_lead_days),
+                    scan_minutes=conf.deadline_scan_minutes,
+                )
+            except ConfigError as exc:
+                get_logger(task=EVENTS_TASK).error("webhook_deadlines_unavailable", error=str(exc))
+                state["deadlines"] = None
+        found: webhook_events.DeadlineOptions | None = state["deadlines"]
         return found
 
     def produce() -> None:
