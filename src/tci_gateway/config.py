@@ -131,6 +131,9 @@ class WebhookSettings(_Section):
 
     interval_seconds: float = Field(default=2.0, gt=0)
     """How often each ``tci serve`` process produces events and relays due deliveries."""
+    relay: bool = True
+    """Whether this process sends deliveries; ``false``: events still queue (a process
+    that must not reach the network, a test run against generated subscriptions)."""
     timeout_seconds: float = Field(default=10.0, gt=0)
     """Connect, read and write timeout of one delivery's POST."""
     max_consecutive_failures: int = Field(default=10, ge=1)

@@ -184,3 +184,22 @@ for _test in (
     test_scope_is_required,
 ):
     _test.sqlite_only = True  # type: ignore[attr-defined]
+
+
+def test_a_process_with_relay_off_queues_but_sends_nothing(tmp_path: Any) -> None:
+    from tci_gateway.ledger.migrate import upgrade
+
+    from .conftest import make_harness, sandbox_settings
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    settings = sandbox_settings(url)
+    settings.webhooks.relay = False
+    from tci_gateway.ledger.engine import make_engine
+
+    upgrade(make_engine(url))
+    harness = make_harness(url, settings=settings)
+    with harness.client:
+        harness.tick("webhook_events")  # the producer still runs
+        with pytest.raises(LookupError, match="webhook_relay"):
+            harness.tick("webhook_relay")
+    harness.ledger.dispose()

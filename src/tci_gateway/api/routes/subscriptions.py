@@ -372,7 +372,7 @@ def background_tasks(ctx: ApiContext) -> list[PeriodicTask]:
                 disabled=report.disabled,
             )
 
-    return [
-        PeriodicTask(EVENTS_TASK, conf.interval_seconds, produce),
-        PeriodicTask(RELAY_TASK, conf.interval_seconds, send),
-    ]
+    tasks = [PeriodicTask(EVENTS_TASK, conf.interval_seconds, produce)]
+    if conf.relay:
+        tasks.append(PeriodicTask(RELAY_TASK, conf.interval_seconds, send))
+    return tasks
