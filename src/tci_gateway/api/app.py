@@ -27,6 +27,7 @@ from tci_gateway.api.metrics import install as install_metrics
 from tci_gateway.api.metrics import observe_request
 from tci_gateway.api.openapi import install as install_openapi
 from tci_gateway.api.routes import (
+    buyer_activity,
     buyers,
     cases,
     cover,
@@ -52,6 +53,7 @@ ROUTERS = (
     metrics.router,
     erp.router,
     buyers.router,
+    buyer_activity.router,
     cover.router,
     review.router,
     cases.router,
