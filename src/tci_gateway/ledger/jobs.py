@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.ledger.engine import Ledger
@@ -112,32 +113,10 @@ def claim(
     module docstring."""
     detail = dict(detail or {})
     with ledger.unit_of_work() as session:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        inserted = session.execute(
-            insert(JobRunRow)
-            .values(
-                job=job,
-                business_date=business_date,
-                state=JobState.RUNNING,
-                owner=owner,
-                attempts=1,
-                started_at=now,
-                lease_until=now + lease,
-                finished_at=None,
-                detail=detail,
-            )
-            .on_conflict_do_nothing(index_elements=["job", "business_date"])
-            .returning(JobRunRow.id)
-        ).first()
-        if inserted is not None:
-            return Claim(inserted[0], job, business_date, owner, 1, None, detail)
-        row = session.scalars(
-            select(JobRunRow).where(JobRunRow.job == job, JobRunRow.business_date == business_date)
-        ).one_or_none()
-        if row is None:  # deleted in between: let the next fire insert it
-            return None
-        run = JobRun.of(row)
+        found = _insert_or_read(session, job, business_date, owner, now, lease, detail)
+        if not isinstance(found, JobRun):
+            return found
+        run = found
         if run.state is JobState.SUCCEEDED or (
             run.state is JobState.RUNNING and run.lease_until >= now
         ):
@@ -146,28 +125,10 @@ def claim(
             return None
         if max_attempts is not None and run.attempts >= max_attempts:
             return None
-        taken = session.execute(
-            update(JobRunRow)
-            .where(
-                JobRunRow.id == run.id,
-                JobRunRow.state == run.state,
-                JobRunRow.attempts == run.attempts,
-                # re-checked on the row as it is now, not as it was read
-                (JobRunRow.state == JobState.FAILED) | (JobRunRow.lease_until < now),
-            )
-            .values(
-                state=JobState.RUNNING,
-                owner=owner,
-                attempts=run.attempts + 1,
-                started_at=now,
-                lease_until=now + lease,
-                finished_at=None,
-                detail=detail,
-            )
-            .returning(JobRunRow.id)
-        ).first()
-    if taken is None:
-        return None
+        # re-checked on the row as it is now, not as it was read
+        free = (JobRunRow.state == JobState.FAILED) | (JobRunRow.lease_until < now)
+        if not _take(session, run, owner, now, lease, detail, free):
+            return None
     return Claim(run.id, job, business_date, owner, run.attempts + 1, run.state, detail)
 
 
@@ -188,56 +149,86 @@ def claim_now(
     and compare-and-set as :func:`claim`, so it never runs beside the scheduler's."""
     detail = dict(detail or {})
     with ledger.unit_of_work() as session:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        inserted = session.execute(
-            insert(JobRunRow)
-            .values(
-                job=job,
-                business_date=business_date,
-                state=JobState.RUNNING,
-                owner=owner,
-                attempts=1,
-                started_at=now,
-                lease_until=now + lease,
-                finished_at=None,
-                detail=detail,
-            )
-            .on_conflict_do_nothing(index_elements=["job", "business_date"])
-            .returning(JobRunRow.id)
-        ).first()
-        if inserted is not None:
-            return Claim(inserted[0], job, business_date, owner, 1, None, detail)
-        row = session.scalars(
-            select(JobRunRow).where(JobRunRow.job == job, JobRunRow.business_date == business_date)
-        ).one_or_none()
-        if row is None:
-            return None
-        run = JobRun.of(row)
+        found = _insert_or_read(session, job, business_date, owner, now, lease, detail)
+        if not isinstance(found, JobRun):
+            return found
+        run = found
         if run.state is JobState.RUNNING and run.lease_until >= now:
             return None
-        taken = session.execute(
-            update(JobRunRow)
-            .where(
-                JobRunRow.id == run.id,
-                JobRunRow.state == run.state,
-                JobRunRow.attempts == run.attempts,
-                (JobRunRow.state != JobState.RUNNING) | (JobRunRow.lease_until < now),
-            )
-            .values(
-                state=JobState.RUNNING,
-                owner=owner,
-                attempts=run.attempts + 1,
-                started_at=now,
-                lease_until=now + lease,
-                finished_at=None,
-                detail=detail,
-            )
-            .returning(JobRunRow.id)
-        ).first()
-    if taken is None:
-        return None
+        free = (JobRunRow.state != JobState.RUNNING) | (JobRunRow.lease_until < now)
+        if not _take(session, run, owner, now, lease, detail, free):
+            return None
     return Claim(run.id, job, business_date, owner, run.attempts + 1, run.state, detail)
+
+
+def _insert_or_read(
+    session: Session,
+    job: str,
+    business_date: date,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    detail: dict[str, Any],
+) -> Claim | JobRun | None:
+    """A new run row claimed at once (a :class:`Claim`), else the existing run as it
+    is (``None`` when it vanished in between: the next fire inserts it)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserted = session.execute(
+        insert(JobRunRow)
+        .values(
+            job=job,
+            business_date=business_date,
+            state=JobState.RUNNING,
+            owner=owner,
+            attempts=1,
+            started_at=now,
+            lease_until=now + lease,
+            finished_at=None,
+            detail=detail,
+        )
+        .on_conflict_do_nothing(index_elements=["job", "business_date"])
+        .returning(JobRunRow.id)
+    ).first()
+    if inserted is not None:
+        return Claim(inserted[0], job, business_date, owner, 1, None, detail)
+    row = session.scalars(
+        select(JobRunRow).where(JobRunRow.job == job, JobRunRow.business_date == business_date)
+    ).one_or_none()
+    return None if row is None else JobRun.of(row)
+
+
+def _take(
+    session: Session,
+    run: JobRun,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    detail: dict[str, Any],
+    free: Any,
+) -> bool:
+    """Compare-and-set ``run`` to RUNNING for ``owner`` if it is still as read and
+    ``free`` holds on the row as it is now."""
+    taken = session.execute(
+        update(JobRunRow)
+        .where(
+            JobRunRow.id == run.id,
+            JobRunRow.state == run.state,
+            JobRunRow.attempts == run.attempts,
+            free,
+        )
+        .values(
+            state=JobState.RUNNING,
+            owner=owner,
+            attempts=run.attempts + 1,
+            started_at=now,
+            lease_until=now + lease,
+            finished_at=None,
+            detail=detail,
+        )
+        .returning(JobRunRow.id)
+    ).first()
+    return taken is not None
 
 
 def _own(claim: Claim) -> Any:
