@@ -369,6 +369,51 @@ class SchedulerSettings(_Section):
         return self.jobs[job].timezone or self.timezone
 
 
+class WebSettings(_Section):
+    """``[web]``: the risk team's workspace in the browser (docs/web.md)."""
+
+    enabled: bool = True
+    """Serve the workspace beside the API (``tci serve``); off: the API alone."""
+    session_idle_minutes: int = Field(default=30, ge=1)
+    """A session ends after this long without a request."""
+    session_hours: int = Field(default=12, ge=1)
+    """A session ends this long after sign-in, however active."""
+    secure_cookies: bool | None = None
+    """The session cookie's ``Secure`` flag; unset: on when served over https (the
+    request's scheme, or ``[api] public_url`` starting with https)."""
+
+
+class NotifySettings(_Section):
+    """``[notify]``: alerts sent to people by e-mail (SMTP) and chat webhooks
+    (docs/web.md). Credentials come from the environment variables named here."""
+
+    smtp_host: str = ""
+    """The SMTP server; empty: e-mail is not sent (messages wait, marked why)."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS before sending (refuse to send without it)."""
+    smtp_username_env: str = "TCI_SMTP_USERNAME"
+    smtp_password_env: str = "TCI_SMTP_PASSWORD"  # noqa: S105 (the variable's name)
+    from_address: str = "tci-gateway@localhost"
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    interval_seconds: float = Field(default=5.0, gt=0)
+    """How often a serving process's relay looks for messages to send."""
+    max_attempts: int = Field(default=10, ge=1)
+    backoff_initial_seconds: float = Field(default=30.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    immediate_kinds: list[str] = Field(
+        default_factory=lambda: [
+            "deadline_approaching",
+            "deadline_late",
+            "cover_withdrawn",
+            "pending_withdrawal",
+            "cover_reduced",
+            "filing_rejected",
+        ]
+    )
+    """Alert kinds sent at once rather than only in the daily digest."""
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with :func:`load_settings`."""
 
@@ -394,6 +439,8 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @classmethod
     def settings_customise_sources(

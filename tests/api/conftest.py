@@ -5,12 +5,13 @@ and answers the headers that present it."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tci_gateway.api.app import create_app
@@ -62,12 +63,18 @@ def sandbox_settings(database_url: str) -> Settings:
 
 
 def make_harness(
-    database_url: str, *, settings: Settings | None = None, as_of: datetime | None = AS_OF
+    database_url: str,
+    *,
+    settings: Settings | None = None,
+    as_of: datetime | None = AS_OF,
+    app_factory: Callable[..., FastAPI] = create_app,
 ) -> ApiHarness:
+    """``app_factory``: the API alone (default) or the service with its workspace
+    (:func:`tci_gateway.web.app.create_service`)."""
     settings = settings or sandbox_settings(database_url)
     wiring = Wiring(settings, SANDBOX_CONFIG.parent)
     ctx = ApiContext(wiring=wiring, ledger=wiring.ledger(), as_of=as_of, instance="test")
-    app = create_app(ctx, background=False)  # tests tick background tasks themselves
+    app = app_factory(ctx, background=False)  # tests tick background tasks themselves
     return ApiHarness(TestClient(app, raise_server_exceptions=False), ctx)
 
 

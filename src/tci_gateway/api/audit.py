@@ -28,14 +28,17 @@ def record(
     status: int = 200,
     actor: str | None = None,
     path: str | None = None,
+    user_id: int | None = None,
 ) -> None:
     """Add one audit row in ``session``'s transaction. ``detail`` is JSON: what changed
     (counts, ids, amounts as strings), never a secret; ``path`` replaces the request's
-    when that carries one (an insurer callback's token)."""
+    when that carries one (an insurer callback's token); ``user_id`` and ``actor`` name the
+    person for a change made in the web workspace."""
     session.add(
         AuditRow(
             at=ctx.now(),
             api_key_id=key.id if key is not None else None,
+            user_id=user_id,
             actor=actor or (key.name if key is not None else "anonymous"),
             request_id=request_id_of(request) or "",
             method=request.method,

@@ -336,6 +336,7 @@ def _register_more() -> None:
         sandbox,
         scheduler,
         serve,
+        users,
     )
 
     demo.register(app)
@@ -349,6 +350,7 @@ def _register_more() -> None:
     serve.register(app)
     doctor.register(app)
     openapi.register(app)
+    users.register(app)
 
 
 _register_more()

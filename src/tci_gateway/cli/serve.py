@@ -40,7 +40,7 @@ def serve(
     import uvicorn
 
     from tci_gateway.api import factory
-    from tci_gateway.api.app import create_app
+    from tci_gateway.web.app import create_service
 
     state = _state(ctx)
     wiring = state.wiring()
@@ -58,8 +58,12 @@ def serve(
 
         scheduler = SchedulerThread(api_ctx)
         scheduler.lead_now()  # SQLite: one scheduler per ledger, said before serving
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (a URL to print)
+    workspace = wiring.settings.web.enabled
     state.output.info(
-        f"tci serve: http://{host}:{port}/ (docs at /docs) on {display_url(url)}"
+        f"tci serve: http://{shown}:{port}/ "
+        + ("(workspace: sign in there; API docs at /docs)" if workspace else "(docs at /docs)")
+        + f" on {display_url(url)}"
         + (" (SQLite: single instance)" if sqlite else f", {workers} worker(s)")
         + (", with the scheduler" if with_scheduler else "")
     )
@@ -76,7 +80,7 @@ def serve(
         "timeout_worker_healthcheck": 60,
     }
     if workers == 1:
-        app = create_app(api_ctx)
+        app = create_service(api_ctx)
         if scheduler is not None:
             from tci_gateway.api.scheduler_thread import attach
 
@@ -91,7 +95,7 @@ def serve(
 
     with multiprocess_directory():  # the workers' counters, summed by any worker's /metrics
         uvicorn.run(
-            "tci_gateway.api.factory:app_from_environment",
+            "tci_gateway.web.factory:app_from_environment",
             factory=True,
             workers=workers,
             **options,

@@ -57,6 +57,10 @@ from tci_gateway.ledger.case_tables import CaseActionRow as CaseActionRow
 from tci_gateway.ledger.case_tables import ClaimCaseRow as ClaimCaseRow
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
+from tci_gateway.ledger.web_tables import NotificationPreferenceRow as NotificationPreferenceRow
+from tci_gateway.ledger.web_tables import NotificationRow as NotificationRow
+from tci_gateway.ledger.web_tables import UserRow as UserRow
+from tci_gateway.ledger.web_tables import WebSessionRow as WebSessionRow
 
 
 def _in(column: str, values: list[str]) -> str:
@@ -269,6 +273,9 @@ class AlertRow(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when a person marks the alert seen in the workspace (who: a user name).
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class CoverRequestRow(Base):
