@@ -65,8 +65,9 @@ Cursor = Annotated[
 ]
 
 
-def reader(ctx: ApiContext, key: ApiKey) -> Reader:
-    """What the buyer views need from the configuration, the clock and the key."""
+def reader(ctx: ApiContext, key: ApiKey | None) -> Reader:
+    """What the buyer views need from the configuration, the clock and the key (``None``:
+    a person in the workspace, who sees every policy)."""
     settings = ctx.settings
     return Reader(
         policies=settings.domain_policies(),
@@ -75,7 +76,7 @@ def reader(ctx: ApiContext, key: ApiKey) -> Reader:
         tiers=frozenset(settings.escalation_paths()),
         expiring_within_days=settings.alerts.expiring_within_days,
         inactive_days=settings.alerts.inactive_days,
-        allowed=key.policies,
+        allowed=key.policies if key is not None else None,
     )
 
 
