@@ -74,6 +74,14 @@ def test_the_wheel_ships_every_package_module_and_data_file(wheel: Path) -> None
     assert {"tci_adapters.gleif", "tci_gateway.ledger.migrations.versions"} <= _packages(names)
     assert modules <= names
     assert set(DATA) <= names
+    web = REPO / "src" / "tci_gateway" / "web"
+    pages = {  # the workspace's templates and static files (CSS, script)
+        "/".join(("tci_gateway", "web", *p.relative_to(web).parts))
+        for folder in ("templates", "static")
+        for p in (web / folder).rglob("*")
+        if p.is_file()
+    }
+    assert pages and pages <= names, sorted(pages - names)
     assert {n for n in names if n.startswith("tci_gateway/ledger/migrations/versions/")} == {
         m for m in modules if m.startswith("tci_gateway/ledger/migrations/versions/")
     }
