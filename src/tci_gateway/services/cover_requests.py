@@ -141,8 +141,12 @@ def queue_request(
     now: datetime,
     urgent: bool = False,
     cover_type: str = "CREDIT_LIMIT",
+    before: Callable[[Session], None] | None = None,
+    after: Callable[[Session, int], None] | None = None,
 ) -> int:
-    """Write the request to the outbox (committed before anything is sent)."""
+    """Write the request to the outbox (committed before anything is sent). ``before``
+    and ``after`` run in the same transaction: ``before`` first (a guard may raise, and
+    nothing is written), ``after`` with the new request's id (an audit row)."""
     if action is not CoverAction.CANCEL and amount is None:
         raise _bad("--amount", f"a {action.value} request needs an amount")
     if amount is not None and amount.currency != policy.terms.currency:
@@ -150,6 +154,8 @@ def queue_request(
     if amount is not None and amount.amount <= 0:
         raise _bad("--amount", "the amount must be positive")
     with ledger.unit_of_work() as session:
+        if before is not None:
+            before(session)
         policy_id = upsert_policies(session, {policy.key: policy}, now)[policy.key]
         buyer_id, name = _find_buyer(session, buyer)
         insurer_buyer_id = _insurer_buyer_id(session, buyer_id, policy.insurer, name)
@@ -172,6 +178,8 @@ def queue_request(
         session.add(row)
         session.flush()
         row.client_reference = _reference(row.id, policy.key, buyer_id, action.value, now)
+        if after is not None:
+            after(session, row.id)
         return row.id
 
 

@@ -7,7 +7,7 @@ Queuing writes the outbox row only; the relay (:mod:`.cover_relay`) sends it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -71,9 +71,13 @@ def queue(
     currency: str | None,
     urgent: bool,
     now: datetime,
+    before: Callable[[Session], None] | None = None,
+    after: Callable[[Session, int], None] | None = None,
 ) -> int:
     """Check a request as ``tci cover request`` does and queue it (nothing is sent);
-    its id. Every problem is an :class:`InputError` naming the body's field."""
+    its id. Every problem is an :class:`InputError` naming the body's field. ``before``
+    and ``after`` run in the queuing transaction
+    (:func:`~tci_gateway.services.cover_requests.queue_request`)."""
     found = policies.get(policy)
     if found is None:
         known = ", ".join(sorted(policies)) or "none"
@@ -93,7 +97,15 @@ def queue(
         money = Money(value, currency)
     try:
         return cover_requests.queue_request(
-            ledger, found, buyer=buyer, action=action, amount=money, now=now, urgent=urgent
+            ledger,
+            found,
+            buyer=buyer,
+            action=action,
+            amount=money,
+            now=now,
+            urgent=urgent,
+            before=before,
+            after=after,
         )
     except InputError as exc:  # the CLI's words, named by the body's fields
         raise InputError(
