@@ -1,0 +1,122 @@
+"""The ledger the browser tests read: the demo's buyers and open items imported and the
+Atradius sandbox synced (``tests/api/risk_seed.py``), the claims run (Van Dijk's overdue
+notification waits for a manual filing), two proposed identity links, and people made
+with ``tci users create NAME --role R --password-stdin``.
+
+Seeded in this process through the services at the API tests' clock (2026-12-01 12:00
+UTC), then served by ``tci serve`` on the real clock: the sandbox decides a cover
+request a few seconds after it is sent, and the relay polls it every second.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.migrate import upgrade
+from tci_gateway.ledger.tables import BuyerRow
+from tci_gateway.services import case_views
+from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
+
+from ..api.conftest import SANDBOX_CONFIG, ApiHarness, make_harness
+from ..api.risk_seed import POLICY, add_review, seed_demo
+from ..e2e.conftest import REPO, TCI
+
+PASSWORD = "correct horse battery staple"
+DECISION_DELAY = 3
+"""Seconds the Atradius sandbox of the served process takes to decide a cover request."""
+VAN_DIJK = "Bouwbedrijf Van Dijk B.V."
+"""Overdue: the claims run left its overdue notification waiting for a manual filing."""
+REVIEWS = (("C1004", "C1009"), ("C1002", "C1008"))
+"""Proposed identity links: the first is accepted by a test, the second is refused ones'."""
+PEOPLE = {"vera": "viewer", "anna": "analyst", "max": "manager"}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the served ledger holds, by name."""
+
+    config: Path
+    url: str
+    buyers: dict[str, int]
+    cases: dict[str, int]
+    reviews: tuple[int, ...]
+
+
+def write_config(workdir: Path, url: str) -> Path:
+    """``config/sandbox.toml`` on ``url``, its seed paths absolute, the sandbox deciding
+    in :data:`DECISION_DELAY` seconds and the relay polling every second."""
+    text = SANDBOX_CONFIG.read_text(encoding="utf-8")
+    text = text.replace('"../fixtures/', f'"{REPO / "fixtures"}/')
+    text = text.replace('url = "sqlite:///tci-sandbox.db"', f'url = "{url}"')
+    marker = 'seed = "' + str(REPO / "fixtures" / "demo" / "atradius_sandbox.json") + '"'
+    assert marker in text, "config/sandbox.toml changed: the Atradius sandbox seed moved"
+    text = text.replace(marker, f"{marker}\ndecision_delay = {DECISION_DELAY}")
+    text += "\n[api]\ncover_poll_seconds = 1\n"
+    path = workdir / "tci.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _run_claims(harness: ApiHarness) -> None:
+    """`tci claims run` at the harness's clock (as tests/api/test_cases_api.py)."""
+    ctx = harness.ctx
+    policies = ctx.settings.domain_policies()
+    options = NightlyOptions(claims=ctx.wiring.claims_options(ctx.ledger))
+    adapters = {"atradius": ctx.wiring.insurer("atradius").adapter}
+    cycle = NightlyCycle(
+        ctx.ledger, {POLICY: policies[POLICY]}, adapters, now=ctx.now(), options=options
+    )
+    report = cycle.claims()
+    assert report is not None and report.ok, report
+
+
+def create_people(config: Path, workdir: Path, people: dict[str, str]) -> None:
+    """``tci users create NAME --role ROLE --password-stdin`` for each person, as the
+    README says (the commands run at the same time: each costs a ``tci`` start)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCI_")}
+    started = []
+    for name, role in people.items():
+        command = [str(TCI), "-c", str(config), "users", "create", name, "--role", role]
+        process = subprocess.Popen(
+            [*command, "--password-stdin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=env,
+            text=True,
+        )
+        started.append(process)
+    for process in started:
+        output, _ = process.communicate(PASSWORD + "\n", timeout=60)
+        assert process.returncode == 0, output
+
+
+def seed(workdir: Path) -> Seeded:
+    """Build the ledger and the configuration in ``workdir``."""
+    url = f"sqlite:///{workdir / 'ledger.db'}"
+    ledger = Ledger.from_url(url)
+    try:
+        upgrade(ledger.engine)
+    finally:
+        ledger.dispose()
+    harness = make_harness(url)
+    try:
+        buyers = seed_demo(harness)
+        _run_claims(harness)
+        reviews = tuple(add_review(harness, a, b, "same street address") for a, b in REVIEWS)
+        cases = {c.buyer_name: c.id for c in case_views.list_cases(harness.ledger, state=None)}
+        with harness.ledger.reading() as session:
+            assert session.scalar(select(BuyerRow.id).where(BuyerRow.name == VAN_DIJK))
+    finally:
+        harness.ctx.wiring.close()
+        harness.ledger.dispose()
+    config = write_config(workdir, url)
+    create_people(config, workdir, PEOPLE)
+    return Seeded(config, url, buyers, cases, reviews)
