@@ -24,6 +24,7 @@ from tci_gateway.adapters.contract import InsurerAdapter
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.logs import get_logger, redact_text
+from tci_gateway.services import notify
 from tci_gateway.services.claims import poll_cases
 from tci_gateway.services.cover_requests import reconcile
 from tci_gateway.services.nightly import (
@@ -186,9 +187,17 @@ def claims_run(context: JobContext) -> dict[str, Any]:
 
 def alert_digest(context: JobContext) -> dict[str, Any]:
     """The business date's alerts, logged as one ``alert_digest`` event and returned as
-    counts per kind and per severity."""
+    counts per kind and per severity; each person's digest message of the date is queued
+    (once per person, channel and date: a run again queues nothing twice)."""
     cycle = NightlyCycle(context.ledger, context.policies, context.adapters, now=context.now)
     digest = cycle.digest(context.business_date)  # reads only: no options (no FX) needed
+    claims = context.options().claims  # buyers without a tier are of the default tier
+    queued = notify.enqueue_digest(
+        context.ledger,
+        context.business_date,
+        notify.ComposeOptions(default_tier=claims.default_tier if claims else None),
+        now=context.now,
+    )
     get_logger(job=context.job).info(
         "alert_digest",
         business_date=str(digest.business_date),
@@ -202,4 +211,5 @@ def alert_digest(context: JobContext) -> dict[str, Any]:
         "total": digest.total,
         "by_kind": digest.by_kind,
         "by_severity": digest.by_severity,
+        "messages_queued": queued.queued,
     }
