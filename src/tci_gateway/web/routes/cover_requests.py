@@ -10,7 +10,7 @@ decision is in, then shows it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -83,7 +83,7 @@ def _zones(ctx: ApiContext) -> dict[str, str]:
     return {key: p.timezone for key, p in ctx.settings.policies.items()}
 
 
-def _common(ctx: ApiContext) -> dict[str, object]:
+def _common(ctx: ApiContext) -> dict[str, Any]:
     return {
         "zones": _zones(ctx),
         "state_text": STATE_TEXT,
