@@ -24,6 +24,7 @@ STAGES = {
     "complete_close": "benchmarks.stage_complete_close",
     "api_limits": "benchmarks.stage_api_limits",
     "api_open_items": "benchmarks.stage_api_open_items",
+    "web_pages": "benchmarks.stage_web_pages",
 }
 
 
@@ -36,6 +37,7 @@ DATABASE_STAGES = {
     "complete_close",
     "api_limits",
     "api_open_items",
+    "web_pages",
 }
 
 
