@@ -73,7 +73,7 @@ def recipients(session: Session) -> list[tuple[UserRow, NotificationPreferenceRo
         )
         .order_by(UserRow.id)
     )
-    return [(u, p) for u, p in session.execute(stmt).tuples()]
+    return [(u, p) for u, p in session.execute(stmt)]
 
 
 # --- alerts ---------------------------------------------------------------------------
@@ -96,20 +96,24 @@ def alerts_by_id(session: Session, ids: Sequence[int]) -> list[AlertFacts]:
     found: list[AlertFacts] = []
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
-        found.extend(session.execute(_alerts().where(AlertRow.id.in_(chunk))).tuples())
+        found.extend(
+            (a, p, b, t) for a, p, b, t in session.execute(_alerts().where(AlertRow.id.in_(chunk)))
+        )
     return found
 
 
 def alerts_after(session: Session, after: int, limit: int) -> list[AlertFacts]:
     """Alerts with an id above ``after``, oldest first, at most ``limit``."""
-    return list(session.execute(_alerts().where(AlertRow.id > after).limit(limit)).tuples())
+    return [
+        (a, p, b, t)
+        for a, p, b, t in session.execute(_alerts().where(AlertRow.id > after).limit(limit))
+    ]
 
 
 def alerts_of_day(session: Session, day: date, limit: int) -> list[AlertFacts]:
     """The alerts of business date ``day``, oldest first, at most ``limit``."""
-    return list(
-        session.execute(_alerts().where(AlertRow.business_date == day).limit(limit)).tuples()
-    )
+    stmt = _alerts().where(AlertRow.business_date == day).limit(limit)
+    return [(a, p, b, t) for a, p, b, t in session.execute(stmt)]
 
 
 # --- the outbox -----------------------------------------------------------------------
