@@ -1,7 +1,7 @@
 """The ledger the browser tests read: the demo's buyers and open items imported and the
 Atradius sandbox synced (``tests/api/risk_seed.py``), the claims run (Van Dijk's overdue
-notification waits for a manual filing), two proposed identity links, and people made
-with ``tci users create NAME --role R --password-stdin``.
+notification waits for a manual filing), two proposed identity links, a cover request
+queued, and people made with ``tci users create NAME --role R --password-stdin``.
 
 Seeded in this process through the services at the API tests' clock (2026-12-01 12:00
 UTC), then served by ``tci serve`` on the real clock: the sandbox decides a cover
@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 
+from tci_gateway.adapters.contract import CoverAction
+from tci_gateway.domain.money import Money
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.ledger.tables import BuyerRow
-from tci_gateway.services import case_views
+from tci_gateway.services import case_views, cover_requests
 from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
 
 from ..api.conftest import SANDBOX_CONFIG, ApiHarness, make_harness
@@ -34,6 +37,11 @@ VAN_DIJK = "Bouwbedrijf Van Dijk B.V."
 """Overdue: the claims run left its overdue notification waiting for a manual filing."""
 REVIEWS = (("C1004", "C1009"), ("C1002", "C1008"))
 """Proposed identity links: the first is accepted by a test, the second is refused ones'."""
+SEEDED_REQUEST = ("C1008", "45000.00")
+"""A cover request queued before the service starts (its relay sends it): the cover
+request pages have one to show whichever test runs first."""
+HARBOUR = "Harbour Freight Supplies Ltd"
+"""The buyer whose cover a test asks the sandbox to increase from the buyer page."""
 PEOPLE = {"vera": "viewer", "anna": "analyst", "max": "manager"}
 
 
@@ -111,6 +119,15 @@ def seed(workdir: Path) -> Seeded:
         buyers = seed_demo(harness)
         _run_claims(harness)
         reviews = tuple(add_review(harness, a, b, "same street address") for a, b in REVIEWS)
+        account, amount = SEEDED_REQUEST
+        cover_requests.queue_request(
+            harness.ledger,
+            harness.ctx.settings.domain_policies()[POLICY],
+            buyer=account,
+            action=CoverAction.INCREASE,
+            amount=Money(Decimal(amount), "EUR"),
+            now=harness.ctx.now(),
+        )
         cases = {c.buyer_name: c.id for c in case_views.list_cases(harness.ledger, state=None)}
         with harness.ledger.reading() as session:
             assert session.scalar(select(BuyerRow.id).where(BuyerRow.name == VAN_DIJK))
