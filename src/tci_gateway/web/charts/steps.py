@@ -120,7 +120,8 @@ def step_chart(
         tx = x(today)
         out.append(
             f'<line class="today" x1="{tx:.1f}" x2="{tx:.1f}" y1="{TOP}" y2="{base:.1f}"/>'
-            f'<text class="axis-label" x="{tx:.1f}" y="{TOP - 8}" text-anchor="middle">'
+            f'<text class="axis-label" x="{tx:.1f}" y="{TOP - 8}" '
+            f'text-anchor="{"end" if tx > WIDTH - RIGHT - 60 else "middle"}">'
             f"today {today.isoformat()}</text>"
         )
     legend_x = LEFT
