@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tci_gateway.domain.cover import CoverRequestState
+from tci_gateway.ledger.tables import CoverRequestRow
 from tci_gateway.web.routes import cover_requests as page_module
 
 from ..api.cover_helpers import add_buyers, body, decide, later, post, rows
@@ -123,6 +125,24 @@ def test_list_is_newest_first_filtered_by_state_and_paged(
     assert '<a href="/cover-requests">← Newest</a>' in two.text
 
 
+def test_a_request_the_insurer_refused_shows_why_and_stops_refreshing(
+    web: WebHarness, risk: dict[str, str]
+) -> None:
+    made = post(web.api, risk, body()).json()
+    # as the relay records a 4xx from the insurer (cover_requests.advance)
+    with web.ledger.unit_of_work() as session:
+        row = session.get_one(CoverRequestRow, made["id"])
+        row.state, row.last_error = CoverRequestState.REJECTED, "400: unknown buyer id"
+    viewer = web.sign_in("viewer")
+    page = viewer.get(f"/cover-requests/{made['id']}")
+    assert "data-refresh" not in page.text
+    assert "Refused by allianz" in page.text
+    assert "The insurer refused the request itself: 400: unknown buyer id" in page.text
+    listed = viewer.get("/cover-requests?state=REJECTED")
+    assert _rows(listed.text) == [str(made["id"])]
+    assert '<span class="bad">400: unknown buyer id</span>' in listed.text
+
+
 def test_unknown_request_and_bad_filters_are_error_pages(web: WebHarness) -> None:
     viewer = web.sign_in("viewer")
     missing = viewer.get("/cover-requests/4711")
@@ -142,6 +162,7 @@ def test_pages_need_a_session(web: WebHarness) -> None:
 # Reads the same on both ledgers: SQLite only (CI time).
 for _test in (
     test_empty_state_says_what_to_do,
+    test_a_request_the_insurer_refused_shows_why_and_stops_refreshing,
     test_unknown_request_and_bad_filters_are_error_pages,
     test_pages_need_a_session,
 ):
