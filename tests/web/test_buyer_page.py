@@ -432,3 +432,17 @@ def test_exposure_over_time_rules() -> None:
     assert steps.on(d + timedelta(days=12)).amount == Decimal("120")
     usd = exposure_over_time([(_invoice("U", d, "5", "5"), None)], "USD")
     assert usd.points == [] and usd.unconverted == ("U",)
+
+
+def test_two_submits_of_one_form_at_once_queue_one_request(web: WebHarness, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_buyers(web.api, tmp_path)
+    buyer = buyer_of(web.api, "B9")
+    alice = web.sign_in("analyst")
+    form = _form(alice, buyer)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: alice.post(f"/buyers/{buyer}/cover", form), range(4)))
+    assert [a.status_code for a in answers] == [303] * 4, [a.text[-300:] for a in answers]
+    assert len({a.headers["location"] for a in answers}) == 1
+    assert _requests(web) == 1 and len(_audits(web)) == 1
