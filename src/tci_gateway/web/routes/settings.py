@@ -104,7 +104,7 @@ def _render(
     saved: bool = False,
 ) -> HTMLResponse:
     with ctx.ledger.reading() as session:
-        stored = sql.get_preferences(session, me.user.id)
+        stored = _view(sql.get_preferences(session, me.user.id))
         messages = sql.recent(session, me.user.id, 10)
         shown = [
             {
@@ -124,7 +124,7 @@ def _render(
         me,
         status_code=422 if errors else 200,
         title="Alert settings",
-        prefs=prefs or _view(stored),
+        prefs=prefs or stored,
         address=me.user.email if email is None else email,
         webhook=safe_url(webhook) if webhook else "",
         choices=_choices(ctx),
