@@ -99,19 +99,30 @@ def _identifiers(buyer: BuyerIdentity | None) -> set[Identifier]:
     return found
 
 
-def _buyer(session: Session, who: Reader, account: ReviewAccount) -> BuyerIdentity | None:
+Buyers = dict[int, BuyerIdentity | None]
+
+
+def _buyer(
+    session: Session, who: Reader, account: ReviewAccount, seen: Buyers
+) -> BuyerIdentity | None:
     if account.buyer_id is None:
         return None
-    try:
-        return buyer_identity(session, who, account.buyer_id)
-    except BuyerNotFoundError:
-        return None
+    if account.buyer_id not in seen:
+        try:
+            seen[account.buyer_id] = buyer_identity(session, who, account.buyer_id)
+        except BuyerNotFoundError:
+            seen[account.buyer_id] = None
+    return seen[account.buyer_id]
 
 
-def evidence(session: Session, who: Reader, item: ReviewItem) -> Evidence:
+def evidence(
+    session: Session, who: Reader, item: ReviewItem, seen: Buyers | None = None
+) -> Evidence:
     """Both sides of ``item`` with their buyers' identities, the identifiers they share
-    and those that contradict (the rule that refuses the merge)."""
-    buyer_a, buyer_b = _buyer(session, who, item.a), _buyer(session, who, item.b)
+    and those that contradict (the rule that refuses the merge). ``seen``: buyers read
+    already for this page (one buyer is often on several items)."""
+    seen = {} if seen is None else seen
+    buyer_a, buyer_b = _buyer(session, who, item.a, seen), _buyer(session, who, item.b, seen)
     ids_a, ids_b = _identifiers(buyer_a), _identifiers(buyer_b)
     same_buyer = buyer_a is not None and buyer_b is not None and buyer_a.id == buyer_b.id
     shared = sorted(str(i) for i in ids_a & ids_b) if not same_buyer else []
@@ -178,7 +189,8 @@ def review_queue_page(
             limit=PAGE_SIZE,
             after=decode_cursor(cursor) or 0,
         )
-        shown = [evidence(session, who, item) for item in items]
+        seen: Buyers = {}
+        shown = [evidence(session, who, item, seen) for item in items]
         message = _done_message(session, done)
     zones = _zones(ctx)
     next_cursor = encode_cursor(last)
