@@ -51,6 +51,7 @@ from tci_gateway.ledger.tables import (
     ReviewItemRow,
     SyncRunRow,
 )
+from tci_gateway.ledger.web_tables import Channel, MessageState, NotificationRow, Role, UserRow
 
 NOW = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
 DAY = date(2026, 12, 5)
@@ -77,6 +78,9 @@ STATE_COLUMNS: list[tuple[str, str, type[StrEnum]]] = [
     ("case_actions", "insurer_status", InsurerCaseStatus),
     ("subscriptions", "state", SubscriptionState),
     ("webhook_deliveries", "state", DeliveryState),
+    ("users", "role", Role),
+    ("notifications", "channel", Channel),
+    ("notifications", "state", MessageState),
 ]
 
 
@@ -282,7 +286,37 @@ def _one_of_each(session: Session, *, api_tables: bool = True) -> dict[str, int]
     )
     session.add(delivery)
     session.flush()
-    return {**ids, "subscriptions": subscription.id, "webhook_deliveries": delivery.id}
+    user = UserRow(
+        name="alice",
+        role=Role.VIEWER,
+        password_hash="x",
+        created_at=NOW,
+        password_changed_at=NOW,
+        failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    message = NotificationRow(
+        user_id=user.id,
+        channel=Channel.EMAIL,
+        event_id="digest:2026-12-05",
+        subject="s",
+        body="b",
+        payload={},
+        state=MessageState.PENDING,
+        attempts=0,
+        next_attempt_at=NOW,
+        created_at=NOW,
+    )
+    session.add(message)
+    session.flush()
+    return {
+        **ids,
+        "subscriptions": subscription.id,
+        "webhook_deliveries": delivery.id,
+        "users": user.id,
+        "notifications": message.id,
+    }
 
 
 def _set(ledger: Ledger, table: str, column: str, value: str, row_id: int) -> None:
