@@ -1,7 +1,8 @@
 """Buyers as the risk team reads them: a filtered, keyset-paged list with each buyer's
 exposure against cover per policy, and one buyer's positions.
 
-The list is ordered by buyer id and paged after the last id seen (never OFFSET). Plain
+The list is ordered by buyer id (or by name, then id) and paged after the last key seen
+(never OFFSET). Plain
 filters (tier, insurer, policy, name or identifier) are SQL. The filters on exposure
 (over limit, uncovered, limit expiring) are decided by the domain rules on the exact
 figures (:func:`tci_gateway.services.exposure.buyer_exposure`: FX, the limit in force from
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -33,8 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.cover import OPEN_REQUEST_STATES, CoverStatus
 from tci_gateway.domain.exposure import Exposure
-from tci_gateway.domain.identifiers import Identifier
+from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
@@ -44,6 +47,7 @@ from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
     BuyerRow,
     CoverDecisionRow,
+    CoverRequestRow,
     ErpAccountRow,
     LimitInForceRow,
     OpenItemRow,
@@ -93,11 +97,55 @@ class BuyerFilter:
     policy: str | None = None
     text: str | None = None
     identifier: Identifier | None = None
+    pending_decision: bool = False
+    """A cover request not decided yet, or a decision pending at the insurer (the
+    position's latest version is PENDING: no cover counted for it)."""
 
     @property
     def exact(self) -> bool:
         """True when a filter needs the exact exposure figures."""
-        return self.over_limit or self.uncovered or self.expiring_within_days is not None
+        return (
+            self.over_limit
+            or self.uncovered
+            or self.expiring_within_days is not None
+            or self.pending_decision
+        )
+
+
+class Sort(StrEnum):
+    """The list's orders, each keyset-paged (``-``: descending)."""
+
+    ID = "id"
+    ID_DESC = "-id"
+    NAME = "name"
+    NAME_DESC = "-name"
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page starts: after this buyer (its name when sorted by name)."""
+
+    id: int
+    name: str = ""
+
+
+def search_filter(text: str) -> tuple[str | None, Identifier | None]:
+    """One search box: ``SCHEME:VALUE`` (``INSURER:NAME:VALUE``) that parses as a valid
+    identifier searches that identifier; anything else is the API's ``q`` (name
+    contains, or an identifier value or ERP account)."""
+    text = text.strip()
+    if not text:
+        return None, None
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme.upper() in {s.value for s in Scheme}:
+        issuer = ""
+        if scheme.upper() == Scheme.INSURER.value:
+            issuer, _, rest = rest.partition(":")
+        try:
+            return None, parse_identifier(scheme.upper(), rest, issuer)
+        except IdentifierError:
+            pass
+    return text, None
 
 
 @dataclass(frozen=True)
@@ -143,6 +191,8 @@ class BuyerPage:
     buyers: list[BuyerSummary]
     next_after: int | None
     """The last buyer id of this page when there are more, else ``None``."""
+    next_key: PageKey | None = None
+    """The last buyer of this page (id and name) when there are more."""
 
 
 @dataclass
@@ -285,8 +335,40 @@ def _expiring_candidates(scope: _Scope, days: int) -> ColumnElement[bool]:
     )
 
 
-def _matches(summary: BuyerSummary, flt: BuyerFilter) -> bool:
+def _pending_candidates(scope: _Scope) -> ColumnElement[bool]:
+    request = exists().where(
+        CoverRequestRow.buyer_id == BuyerRow.id,
+        CoverRequestRow.state.in_(OPEN_REQUEST_STATES),
+        _in_scope(CoverRequestRow.policy_id, scope),
+    )
+    pending = exists().where(
+        CoverDecisionRow.buyer_id == BuyerRow.id,
+        CoverDecisionRow.status == CoverStatus.PENDING,
+        _in_scope(CoverDecisionRow.policy_id, scope),
+    )
+    return or_(request, pending)
+
+
+def _requesting(session: Session, buyer_ids: list[int], scope: _Scope) -> set[int]:
+    """Those of the buyers with a cover request not decided yet (under the scope)."""
+    return set(
+        session.scalars(
+            select(CoverRequestRow.buyer_id).where(
+                CoverRequestRow.buyer_id.in_(buyer_ids),
+                CoverRequestRow.state.in_(OPEN_REQUEST_STATES),
+                _in_scope(CoverRequestRow.policy_id, scope),
+            )
+        )
+    )
+
+
+def _matches(summary: BuyerSummary, flt: BuyerFilter, requesting: set[int]) -> bool:
     positions = summary.positions
+    pending = summary.id in requesting or any(
+        AlertKind.COVER_PENDING in p.exposure.alerts for p in positions
+    )
+    if flt.pending_decision and not pending:
+        return False
     if flt.over_limit and not any(AlertKind.OVER_LIMIT in p.exposure.alerts for p in positions):
         return False
     if flt.uncovered and not any(AlertKind.UNCOVERED in p.exposure.alerts for p in positions):
@@ -295,12 +377,40 @@ def _matches(summary: BuyerSummary, flt: BuyerFilter) -> bool:
     return days is None or any(p.expiring_within(days) for p in positions)
 
 
+def _after(sort: Sort, key: PageKey) -> ColumnElement[bool]:
+    """Buyers after ``key`` in ``sort`` order."""
+    if sort is Sort.ID:
+        return BuyerRow.id > key.id
+    if sort is Sort.ID_DESC:
+        return BuyerRow.id < key.id
+    if sort is Sort.NAME:
+        return or_(BuyerRow.name > key.name, and_(BuyerRow.name == key.name, BuyerRow.id > key.id))
+    return or_(BuyerRow.name < key.name, and_(BuyerRow.name == key.name, BuyerRow.id < key.id))
+
+
+def _order(sort: Sort) -> tuple[Any, ...]:
+    return {
+        Sort.ID: (BuyerRow.id,),
+        Sort.ID_DESC: (BuyerRow.id.desc(),),
+        Sort.NAME: (BuyerRow.name, BuyerRow.id),
+        Sort.NAME_DESC: (BuyerRow.name.desc(), BuyerRow.id.desc()),
+    }[sort]
+
+
 def list_buyers(
-    session: Session, reader: Reader, flt: BuyerFilter, *, limit: int, after: int = 0
+    session: Session,
+    reader: Reader,
+    flt: BuyerFilter,
+    *,
+    limit: int,
+    after: int = 0,
+    sort: Sort = Sort.ID,
+    after_key: PageKey | None = None,
 ) -> BuyerPage:
-    """One page of buyers matching ``flt`` with ids above ``after``, in id order, each
-    with its positions under the policies of the filter (and those the reader may see).
-    Raises :class:`UnknownFilterError` for an unknown policy, insurer or tier."""
+    """One page of buyers matching ``flt``, in ``sort`` order after ``after_key`` (or,
+    in id order, with ids above ``after``), each with its positions under the policies
+    of the filter (and those the reader may see). Raises :class:`UnknownFilterError`
+    for an unknown policy, insurer or tier."""
     scope = _scope(session, reader, flt)
     where: list[ColumnElement[bool]] = []
     if flt.tier is not None:
@@ -333,29 +443,36 @@ def list_buyers(
         where.append(_over_limit_candidates(scope))
     if flt.expiring_within_days is not None:
         where.append(_expiring_candidates(scope, flt.expiring_within_days))
+    if flt.pending_decision:
+        where.append(_pending_candidates(scope))
     found: list[BuyerSummary] = []
-    cursor = after
+    cursor = after_key
+    if cursor is None and sort is Sort.ID and after:
+        cursor = PageKey(after)
     batch = limit + 1
     while len(found) <= limit:
-        ids = list(
-            session.scalars(
-                select(BuyerRow.id)
-                .where(BuyerRow.id > cursor, *where)
-                .order_by(BuyerRow.id)
-                .limit(batch)
-            )
-        )
-        if not ids:
+        stmt = select(BuyerRow.id, BuyerRow.name).where(*where)
+        if cursor is not None:
+            stmt = stmt.where(_after(sort, cursor))
+        rows = session.execute(stmt.order_by(*_order(sort)).limit(batch)).all()
+        if not rows:
             break
-        cursor = ids[-1]
+        cursor = PageKey(rows[-1].id, rows[-1].name)
+        ids = [r.id for r in rows]
         summaries = summarise(session, reader, ids, scope=scope)
-        found.extend(s for s in summaries if not flt.exact or _matches(s, flt))
-        if len(ids) < batch:
+        requesting = _requesting(session, ids, scope) if flt.pending_decision else set()
+        found.extend(s for s in summaries if not flt.exact or _matches(s, flt, requesting))
+        if len(rows) < batch:
             break
         batch = min(2 * batch, MAX_BATCH)  # few candidates were matches: look further
     more = len(found) > limit
     page = found[:limit]
-    return BuyerPage(page, page[-1].id if more and page else None)
+    last = page[-1] if more and page else None
+    return BuyerPage(
+        page,
+        last.id if last is not None else None,
+        PageKey(last.id, last.name) if last is not None else None,
+    )
 
 
 def summarise(
