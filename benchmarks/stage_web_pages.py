@@ -58,9 +58,12 @@ BATCH = 20_000
 HEAVY_ITEMS = 5_000
 """Open items added to buyer 1 (the others have about rows / buyers each)."""
 PASSWORD = "bench-password-long-enough"
+COLD_REQUESTS = 5
+"""Requests of a ``*_cold`` page (the portfolio's figures computed by the request)."""
 GOAL_MS = 300.0
 PAGES: tuple[tuple[str, str], ...] = (
     ("portfolio", "/"),
+    ("portfolio_cold", "/"),
     ("buyers_first", "/buyers"),
     ("buyers_over_limit", "/buyers?over_limit=1"),
     ("buyers_search", "/buyers?q=Buyer+4242"),
@@ -242,30 +245,15 @@ def run(args: list[str]) -> StageResult:
                 sign_in(far.get, lambda p, data: far.post(p, data=data))
             chosen = [tuple(p.split("=", 1)) for p in opts.page] if opts.page else PAGES
             for label, path in chosen:
-                client.get(path)  # warm: caches, plans, the first touch of the session
-                with capture.during() as statements:
-                    status = client.get(path, follow_redirects=False).status_code
-                if status != 200:
-                    extra[label] = f"HTTP {status} (not served yet, or failing)"
-                    continue
-                reads = _reads(list(statements))
-                capture.replay(reads)  # warm
-                get = far.get if far is not None else client.get
-                page = _times(n, lambda p=path, g=get: _check(g(p)))
-                floor = _times(n, lambda r=reads: capture.replay(r))
-                p95, f95 = _p(page, 0.95), _p(floor, 0.95)
-                extra[label] = {
-                    "path": path,
-                    "p50_ms": round(statistics.median(page) * 1000, 1),
-                    "p95_ms": round(p95 * 1000, 1),
-                    "floor_p50_ms": round(statistics.median(floor) * 1000, 1),
-                    "floor_p95_ms": round(f95 * 1000, 1),
-                    "ratio_p95": round(p95 / f95, 2) if f95 else None,
-                    "queries": len(reads),
-                    "goal_met": p95 * 1000 < GOAL_MS,
-                }
-                if worst is None or p95 > worst[0]:
-                    worst = (p95, f95, label)
+                cold = label.endswith("_cold")
+                get = far.get if far is not None and not cold else client.get
+                found = _measure(capture, client.get, get, path, n=COLD_REQUESTS if cold else n,
+                                 before=_forget_portfolio if cold else None)  # fmt: skip
+                extra[label] = found
+                if isinstance(found, dict) and not cold:
+                    p95, f95 = found["p95_ms"] / 1000, found["floor_p95_ms"] / 1000
+                    if worst is None or p95 > worst[0]:
+                        worst = (p95, f95, label)
             if far is not None:
                 extra["service_peak_rss_mb"] = round(far.peak_rss_mb(), 1)
         wiring.close()
@@ -280,6 +268,59 @@ def run(args: list[str]) -> StageResult:
         goal=f"p95 < {GOAL_MS:.0f} ms for every page",
         extra=extra,
     )
+
+
+def _measure(
+    capture: Capture,
+    local: Callable[[str], Any],
+    get: Callable[[str], Any],
+    path: str,
+    *,
+    n: int,
+    before: Callable[[], None] | None,
+) -> dict[str, Any] | str:
+    """``path`` requested ``n`` times with ``get`` against its floor: the reads one
+    request ran in this process (``local``), replayed ``n`` times."""
+    prepare = before or (lambda: None)
+    prepare()
+    local(path)  # warm: caches, plans, the first touch of the session
+    prepare()
+    with capture.during() as statements:
+        status = local(path).status_code
+    if status != 200:
+        return f"HTTP {status} (not served yet, or failing)"
+    reads = _reads(list(statements))
+    capture.replay(reads)  # warm
+
+    def request() -> None:
+        prepare()
+        started = time.perf_counter()
+        _check(get(path))
+        spent.append(time.perf_counter() - started)
+
+    spent: list[float] = []
+    for _ in range(n):
+        request()
+    floor = _times(n, lambda: capture.replay(reads))
+    p95, f95 = _p(spent, 0.95), _p(floor, 0.95)
+    return {
+        "path": path,
+        "p50_ms": round(statistics.median(spent) * 1000, 1),
+        "p95_ms": round(p95 * 1000, 1),
+        "floor_p50_ms": round(statistics.median(floor) * 1000, 1),
+        "floor_p95_ms": round(f95 * 1000, 1),
+        "ratio_p95": round(p95 / f95, 2) if f95 else None,
+        "queries": len(reads),
+        "goal_met": p95 * 1000 < GOAL_MS,
+    }
+
+
+def _forget_portfolio() -> None:
+    """The portfolio's figures computed again by the next request (as after an import
+    or a sync, when the background task has not run yet)."""
+    from tci_gateway.services import portfolio
+
+    portfolio._SLOTS.clear()
 
 
 def _check(response: Any) -> None:
