@@ -385,12 +385,54 @@ def test_two_relays_claiming_at_once_never_take_the_same_message(world: World) -
                 ],
             )
     until = NOW + timedelta(seconds=60)
-    with world.ledger.unit_of_work() as one:
-        a = sql.claim_due(
-            one, now=NOW, until=until, instance="a", limit=1, channels=[Channel.EMAIL]
+
+    def claim(session: Any, instance: str) -> list[int]:
+        rows = sql.claim_due(
+            session, now=NOW, until=until, instance=instance, limit=5, channels=[Channel.EMAIL]
         )
-    with world.ledger.unit_of_work() as two:
-        b = sql.claim_due(
-            two, now=NOW, until=until, instance="b", limit=5, channels=[Channel.EMAIL]
-        )
-    assert len(a) == 1 and len(b) == 1 and a[0].id != b[0].id
+        return [r.id for r in rows]
+
+    if world.ledger.engine.dialect.name == "postgresql":
+        # Both transactions open at once: the second skips the rows the first has locked.
+        with world.ledger.unit_of_work() as one:
+            first = sql.claim_due(
+                one, now=NOW, until=until, instance="a", limit=1, channels=[Channel.EMAIL]
+            )
+            with world.ledger.unit_of_work() as two:
+                b = claim(two, "b")
+            a = [r.id for r in first]
+    else:  # one writer at a time: the compare-and-set sees the first claim committed
+        with world.ledger.unit_of_work() as one:
+            a = [
+                r.id
+                for r in sql.claim_due(
+                    one, now=NOW, until=until, instance="a", limit=1, channels=[Channel.EMAIL]
+                )
+            ]
+        with world.ledger.unit_of_work() as two:
+            b = claim(two, "b")
+    assert len(a) == 1 and len(b) == 1 and a != b
+    with world.ledger.unit_of_work() as three:
+        assert claim(three, "c") == []  # both held until their lease ends
+
+
+def test_the_alert_digest_job_queues_the_digests_once_per_business_date(world: World) -> None:
+    from tci_gateway.scheduler import jobs
+    from tci_gateway.services.nightly import ClaimsOptions, NightlyOptions
+
+    bob = world.person("bob", webhook="https://chat.example.com/b", tiers=["growth"])
+    world.alert(AlertKind.OVER_LIMIT, buyer=world.acme)  # no tier: the default, growth
+    world.alert(AlertKind.OVER_LIMIT, buyer=world.bolt)  # strategic
+
+    def options() -> NightlyOptions:
+        return NightlyOptions(claims=ClaimsOptions(paths={}, default_tier="growth"))
+
+    def run() -> dict[str, Any]:
+        context = jobs.JobContext(world.ledger, {}, {}, NOW, DAY, "alert_digest", options)
+        return jobs.alert_digest(context)
+
+    first = run()
+    assert first["total"] == 2 and first["messages_queued"] == {"chat": 1}
+    (row,) = world.messages()
+    assert row.user_id == bob and "ACME GmbH" in row.body and "Bolt" not in row.body
+    assert run()["messages_queued"] == {"chat": 0}  # a second run queues nothing twice
