@@ -319,11 +319,11 @@ def test_a_message_is_given_up_after_max_attempts(
     notify.enqueue_digest(world.ledger, DAY, OPTIONS, now=NOW)
     chat_receiver.statuses = [500, 503, 502, 200]
     senders = notify_send.Senders(None, notify_send.make_client(5))
-    at = NOW
-    for hour in range(3):
-        at = NOW + timedelta(hours=hour)
-        notify_send.relay(world.ledger, senders, relay_options(), now=lambda t=at: t)
-    at += timedelta(hours=1)
+    clock = [NOW]
+    for _ in range(3):
+        notify_send.relay(world.ledger, senders, relay_options(), now=lambda: clock[0])
+        clock[0] += timedelta(hours=1)
+    at = clock[0]
     (row,) = world.messages()
     assert row.state == MessageState.FAILED and row.attempts == 3
     assert row.last_error == "given up after 3 attempts: chat webhook http://127.0.0.1/…: HTTP 502"
