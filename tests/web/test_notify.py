@@ -8,7 +8,9 @@ import re
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.ledger import notifications as sql
@@ -16,12 +18,17 @@ from tci_gateway.ledger.api_tables import AuditRow
 from tci_gateway.ledger.buyers import create_buyer
 from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.web_tables import MessageState, NotificationRow, UserRow
+from tci_gateway.web.app import create_service
 
+from ..api.conftest import make_harness, sandbox_settings
 from ..services import notify_servers
-from ..services.notify_servers import ChatReceiver
+from ..services.notify_servers import PASSWORD as SMTP_PASSWORD
+from ..services.notify_servers import USER, ChatReceiver, SmtpServer
 from .conftest import AS_OF, Person, WebHarness
 
 chat_receiver = notify_servers.chat_receiver
+certificate = notify_servers.certificate
+smtp_server = notify_servers.smtp_server
 PATH = "/settings/alerts"
 
 
@@ -181,3 +188,42 @@ def test_the_serving_process_queues_and_sends_immediate_alerts(
     web.api.tick("notify-alerts")
     web.api.tick("notify-relay")
     assert len(chat_receiver.received) == 1
+
+
+def test_the_relay_mails_over_starttls_with_credentials_from_the_environment(
+    database_url: str,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = sandbox_settings(database_url)
+    settings.notify.smtp_host = smtp_server.host
+    settings.notify.smtp_port = smtp_server.port
+    settings.notify.from_address = "alerts@tci.example.com"
+    monkeypatch.setenv("TCI_SMTP_USERNAME", USER)
+    monkeypatch.setenv("TCI_SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.setenv("SSL_CERT_FILE", str(smtp_server.cafile))  # trust the test's CA
+    harness = make_harness(database_url, settings=settings, app_factory=create_service)
+    with harness.client:
+        web = WebHarness(harness)
+        alice = web.sign_in("analyst")
+        _save(alice, email="alice@example.com", channel_email="1", immediate="1", all_kinds="1")
+        web.api.tick("notify-alerts")
+        with web.ledger.unit_of_work() as session:
+            add_alert(
+                session,
+                kind=AlertKind.FILING_REJECTED,
+                message="the insurer refused the filing",
+                business_date=date(2026, 12, 1),
+                dedupe_key="t:filing",
+                now=AS_OF,
+            )
+        web.api.tick("notify-alerts")
+        with capture_logs() as logs:
+            web.api.tick("notify-relay")
+        (mail,) = smtp_server.inbox.messages
+        assert smtp_server.inbox.logins == [USER] and smtp_server.inbox.tls_at_mail == [True]
+        assert mail["To"] == "alice@example.com"
+        assert mail["Subject"].startswith("[TCI ") and "Filing rejected" in mail["Subject"]
+        assert SMTP_PASSWORD not in repr(logs)
+    harness.ctx.wiring.close()
+    harness.ledger.dispose()

@@ -227,6 +227,7 @@ class _Claimed:
     attempts: int
     address: str | None
     until: datetime
+    disabled: bool = False
 
 
 def _claim(
@@ -242,6 +243,7 @@ def _claim(
         row = rows[0]
         user = session.get_one(UserRow, row.user_id)
         address = user.email if row.channel == Channel.EMAIL else user.chat_webhook_url
+        disabled = user.disabled_at is not None
         return _Claimed(
             row.id,
             row.user_id,
@@ -253,10 +255,13 @@ def _claim(
             row.attempts,
             address,
             until,
+            disabled,
         )
 
 
 def _send(message: _Claimed, senders: Senders) -> None:
+    if message.disabled:
+        raise SendError(f"{message.user} is disabled: not sent", permanent=True)
     if message.channel == Channel.EMAIL:
         if not message.address:
             raise SendError(
