@@ -8,8 +8,11 @@ import html
 import re
 from datetime import UTC, datetime
 
+import pytest
+
 from tci_gateway.services import case_views
 from tci_gateway.services.deadline_views import upcoming_deadlines
+from tci_gateway.web.routes import deadlines
 
 from ..api.risk_seed import seed_demo
 from ..api.test_cases_api import SGN, VAN_DIJK, run_claims
@@ -33,7 +36,7 @@ def listed(page: str) -> list[dict[str, str]]:
     section = section[: section.index("</table>")]
     rows = []
     for cls, body in re.findall(r'<tr class="([^"]*)">(.*?)</tr>', section, re.S):
-        cells = [text(c) for c in re.findall(r"<td>(.*?)</td>", body, re.S)]
+        cells = [text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
         link = re.search(r'<a href="([^"]+)"', body)
         rows.append(
             {
@@ -177,3 +180,23 @@ def test_the_calendar_needs_a_session(web: WebHarness) -> None:
     answer = web.client.get("/deadlines", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/deadlines"
+
+
+def test_a_full_day_links_to_its_entries_in_the_list(
+    web: WebHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(web)
+    monkeypatch.setattr(deadlines, "PER_DAY", 0)  # every day with an entry is "full"
+    page = web.sign_in("viewer").get("/deadlines").text
+    cell = day_cell(page, "January 2027", 13)
+    assert '<a href="#on-2027-01-13">1 more on 2027-01-13</a>' in cell
+    assert 'href="/cases/' not in cell
+    assert page.count('id="on-2027-01-13"') == 1  # the first list row of that day
+    months = page[page.index('aria-label="Months"') : page.index("</nav>", page.index("Months"))]
+    assert re.findall(r'href="#(month-[0-9-]+)"', months) == [
+        "month-2026-12",
+        "month-2027-01",
+        "month-2027-02",
+        "month-2027-03",
+    ]
+    assert 'id="month-2027-01"' in page and "January 2027 (2)" in months

@@ -18,12 +18,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 
 from tci_gateway.api.context import ApiContext, Ctx
 from tci_gateway.api.problems import Problem
 from tci_gateway.domain.cases import CaseState
 from tci_gateway.domain.deadlines import Deadline
-from tci_gateway.services import case_views
+from tci_gateway.ledger.tables import ClaimCaseRow, PolicyRow
 from tci_gateway.services.deadline_views import (
     DeadlineRow,
     deadlines_within,
@@ -36,7 +37,10 @@ router = APIRouter()
 
 HORIZON = 90
 SOON = 7
+PER_DAY = 4
+"""Entries shown in a day of the grid; the others are in the list under it."""
 PAGE = 500
+_CHUNK = 500
 MAX_ROWS = 5000
 """At most this many overdue buyers on the page (the page says when there are more)."""
 
@@ -100,6 +104,7 @@ class Cell:
 @dataclass
 class Month:
     title: str
+    anchor: str
     weeks: list[list[Cell]]
     count: int
 
@@ -131,11 +136,25 @@ def _rows(ctx: ApiContext, policy: str | None) -> tuple[list[DeadlineRow], bool]
         after = found.next_after
 
 
-def _open_cases(ctx: ApiContext, policy: str | None) -> dict[tuple[str, int], int]:
-    """The newest open case of each (policy, buyer)."""
+def _open_cases(ctx: ApiContext, rows: list[DeadlineRow]) -> dict[tuple[str, int], int]:
+    """The newest open case of each (policy, buyer) among ``rows`` whose clock is not a
+    notified case's (those rows name their case already): a case opened before the
+    insurer was notified still opens from the calendar."""
+    wanted = sorted({r.buyer.buyer_id for r in rows if r.buyer.case_id is None})
     found: dict[tuple[str, int], int] = {}
-    for case in case_views.list_cases(ctx.ledger, state=CaseState.OPEN, policy=policy):
-        found.setdefault((case.policy, case.buyer_id), case.id)
+    with ctx.ledger.reading() as session:
+        for start in range(0, len(wanted), _CHUNK):
+            stmt = (
+                select(ClaimCaseRow.id, PolicyRow.key, ClaimCaseRow.buyer_id)
+                .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
+                .where(
+                    ClaimCaseRow.state == CaseState.OPEN,
+                    ClaimCaseRow.buyer_id.in_(wanted[start : start + _CHUNK]),
+                )
+                .order_by(ClaimCaseRow.id.desc())
+            )
+            for case_id, key, buyer_id in session.execute(stmt):
+                found.setdefault((key, buyer_id), case_id)
     return found
 
 
@@ -185,7 +204,8 @@ def months_of(entries: list[Entry], first: date, last: date, today: date) -> lis
                 count += len(found)
                 cells.append(Cell(d, first <= d <= last, d == today, found))
             weeks.append(cells)
-        months.append(Month(f"{calendar.month_name[month]} {year}", weeks, count))
+        title = f"{calendar.month_name[month]} {year}"
+        months.append(Month(title, f"month-{year}-{month:02d}", weeks, count))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return months
 
@@ -204,7 +224,7 @@ def deadlines(
         known = ", ".join(sorted(settings.policies)) or "none"
         raise Problem(422, f"unknown policy {policy!r} (configured: {known})")
     rows, truncated = _rows(ctx, policy)
-    entries = entries_of(rows, _open_cases(ctx, policy) if rows else {})
+    entries = entries_of(rows, _open_cases(ctx, rows))
     now = ctx.now()
     domain = settings.domain_policies()
     shown = [policy] if policy is not None else sorted(domain)
@@ -222,6 +242,7 @@ def deadlines(
         business_dates=[(key, domain[key].terms.timezone, d) for key, d in dates.items()],
         horizon=HORIZON,
         soon_days=SOON,
+        per_day=PER_DAY,
         today=today,
         last=last,
         entries=entries,
