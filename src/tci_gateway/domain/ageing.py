@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
 from tci_gateway.domain.money import Money
@@ -87,15 +88,23 @@ class AgeingTotals:
 
 def age(items: Iterable[Aged], today: date) -> dict[str, AgeingTotals]:
     """Totals per bucket on ``today``, per currency (in the order first met)."""
-    out: dict[str, AgeingTotals] = {}
+    sums: dict[str, dict[Bucket, list[Decimal]]] = {}  # amount, disputed, count
     for item in items:
         cur = item.open_amount.currency
-        totals = out.get(cur)
-        if totals is None:
-            totals = out[cur] = AgeingTotals(cur)
-        b = bucket_of(days_past_due(item.due, today))
-        totals.amounts[b] = totals.amounts[b] + item.open_amount
-        totals.counts[b] += 1
+        per = sums.get(cur)
+        if per is None:
+            per = sums[cur] = {b: [Decimal(0), Decimal(0), Decimal(0)] for b in BUCKETS}
+        cell = per[bucket_of(days_past_due(item.due, today))]
+        cell[0] += item.open_amount.amount
+        cell[2] += 1
         if item.disputed:
-            totals.disputed[b] = totals.disputed[b] + item.open_amount
-    return out
+            cell[1] += item.open_amount.amount
+    return {
+        cur: AgeingTotals(
+            cur,
+            amounts={b: Money(c[0], cur) for b, c in per.items()},
+            disputed={b: Money(c[1], cur) for b, c in per.items()},
+            counts={b: int(c[2]) for b, c in per.items()},
+        )
+        for cur, per in sums.items()
+    }

@@ -21,10 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.receivables import ItemKind, OpenItem
+
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +56,11 @@ def exposure_over_time(
 ) -> ExposureSteps:
     """Exposure in ``currency`` as a step function of the date, from ``(item,
     settled_on)`` pairs (see the module's rules)."""
-    deltas: dict[date, Money] = {}
+    deltas: dict[date, Decimal] = {}  # summed as Decimals: one Money per point only
     unconverted: list[str] = []
 
-    def add(day: date, amount: Money) -> None:
-        deltas[day] = deltas.get(day, Money.zero(currency)) + amount
+    def add(day: date, amount: Decimal) -> None:
+        deltas[day] = deltas.get(day, _ZERO) + amount
 
     for item, settled_on in items:
         on = item.document_date
@@ -68,21 +71,21 @@ def exposure_over_time(
                 unconverted.append(item.document_number)
                 continue
             if settled_on is not None and item.open_amount < item.amount and settled_on > on:
-                add(on, full)
-                add(settled_on, rest - full)
+                add(on, full.amount)
+                add(settled_on, rest.amount - full.amount)
             else:
-                add(on, rest)
+                add(on, rest.amount)
         elif not item.open_amount.is_zero():
             credit = convert(item.open_amount, currency, on)
             if credit is None:
                 unconverted.append(item.document_number)
                 continue
-            add(on, -credit)
+            add(on, -credit.amount)
     points: list[tuple[date, Money]] = []
-    running = Money.zero(currency)
+    running = _ZERO
     for day in sorted(deltas):
-        if deltas[day].is_zero():
+        if not deltas[day]:
             continue
-        running = running + deltas[day]
-        points.append((day, running))
+        running += deltas[day]
+        points.append((day, Money(running, currency)))
     return ExposureSteps(currency, points, tuple(unconverted))

@@ -42,6 +42,10 @@ HISTORY_HORIZON_DAYS = 365
 """How far past today the chart reaches to show an announced change of the limit."""
 
 
+Loaded = tuple[buyer_detail.OpenItemView, OpenItem]
+"""An item as the ledger has it and as the domain rules take it."""
+
+
 @dataclass(frozen=True)
 class ItemLine:
     """One open item as the list shows it."""
@@ -153,9 +157,10 @@ def gather(
         session, reader, buyer_id, limit=ITEM_CAP, include_closed=True
     )
     alerts, alerts_last = buyer_detail.alerts(session, reader, buyer_id, limit=ALERTS_SHOWN)
-    by_policy: dict[str | None, list[buyer_detail.OpenItemView]] = {}
-    for v in everything:
-        by_policy.setdefault(v.policy, []).append(v)
+    loaded = [(v, _item(v)) for v in everything]  # each row made a domain item once
+    by_policy: dict[str | None, list[Loaded]] = {}
+    for pair in loaded:
+        by_policy.setdefault(pair[0].policy, []).append(pair)
     keys = sorted(
         set(covers) | set(positions) | set(by_policy),
         key=lambda k: (k is None, k or ""),
@@ -166,19 +171,19 @@ def gather(
         for v in everything
         if (k := v.policy) is not None and k in reader.policies
     ):
-        convert = ledger_converter(session, [_item(v) for v in everything])
+        convert = ledger_converter(session, [item for _, item in loaded])
     panels = [
         _panel(reader, key, covers.get(key), positions.get(key), by_policy.get(key, []), convert)
         for key in keys
     ]
     lines: list[ItemLine] = []
-    for v in everything:
+    for v, item in loaded:
         if v.row.open_amount <= 0:
             continue
         if len(lines) == items_shown:
             break
         policy = reader.policies.get(v.policy) if v.policy else None
-        due = _item(v).due_date_in_force(_moves(policy))
+        due = item.due_date_in_force(_moves(policy))
         today = _today(reader, policy)
         days = days_past_due(due, today) if v.row.kind == ItemKind.INVOICE else 0
         lines.append(ItemLine(v, due, days, bucket_of(days).value))
@@ -209,7 +214,7 @@ def _panel(
     key: str | None,
     cover: buyer_detail.PolicyCover | None,
     position: Position | None,
-    items: list[buyer_detail.OpenItemView],
+    items: list[Loaded],
     convert: Converter | None,
 ) -> PolicyPanel:
     policy = reader.policies.get(key) if key is not None else None
@@ -222,15 +227,14 @@ def _panel(
     elif cover is not None:
         currency = cover.currency
     else:
-        currency = items[0].row.currency if items else "EUR"
+        currency = items[0][1].currency if items else "EUR"
     versions = cover.versions if cover is not None else []
     horizon = date.fromordinal(today.toordinal() + HISTORY_HORIZON_DAYS)
     limits = limit_steps(versions, horizon)
-    pairs = []
-    for v in items:
-        item = _item(v)
-        settled = _settled_on(v.row, zone) if item.open_amount < item.amount else None
-        pairs.append((item, settled))
+    pairs = [
+        (item, _settled_on(v.row, zone) if item.open_amount < item.amount else None)
+        for v, item in items
+    ]
     history = (
         exposure_over_time(pairs, currency, convert)
         if convert is not None
@@ -241,15 +245,15 @@ def _panel(
     aged = age(
         (
             Aged(item.due_date_in_force(moves), item.open_amount, item.disputed)
-            for item in (_item(v) for v in items)
+            for _, item in items
             if item.kind is ItemKind.INVOICE and not item.open_amount.is_zero()
         ),
         today,
     )
     credits: dict[str, Money] = {}
-    for v in items:
-        if v.row.kind != ItemKind.INVOICE and v.row.open_amount > 0:
-            c = Money(v.row.open_amount, v.row.currency)
+    for _, item in items:
+        if item.kind is not ItemKind.INVOICE and not item.open_amount.is_zero():
+            c = item.open_amount
             credits[c.currency] = credits.get(c.currency, Money.zero(c.currency)) + c
     dates = [d for d, _ in limits] + [d for d, _ in exposure_points]
     start = min(dates, default=today)
