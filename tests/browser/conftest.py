@@ -3,8 +3,8 @@
 downloaded) against ``tci serve`` run as a subprocess on a seeded SQLite ledger
 (:mod:`.seed`).
 
-* ``site``: the served workspace, built once per pytest worker (each xdist worker that
-  runs a browser test builds its own).
+* ``site``: the served workspace, one per pytest worker, each on its own copy of a
+  ledger seeded once per run.
 * ``browser``: one Chromium per worker; ``page``: a fresh context (cookies) per test,
   confirmation dialogs accepted, a screenshot under ``failures/`` when the test fails.
 * ``shoot(page, name)``: a full-page PNG under ``ci-output/screenshots/`` (or
@@ -27,7 +27,7 @@ import pytest
 
 from ..e2e.conftest import REPO
 from ..e2e.serve import Served, serving
-from .seed import PASSWORD, Seeded, seed
+from .seed import PASSWORD, Seeded, seeded_copy
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -86,8 +86,10 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[Site]:
     """``tci serve`` on the seeded ledger, for every browser test of this worker."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "browser-seed"
     workdir = tmp_path_factory.mktemp("browser-site")
-    seeded = seed(workdir)
+    seeded = seeded_copy(shared, workdir)
     with serving("-c", str(seeded.config), cwd=workdir) as served:
         yield Site(served, seeded)
 

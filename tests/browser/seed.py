@@ -1,7 +1,8 @@
 """The ledger the browser tests read: the demo's buyers and open items imported and the
 Atradius sandbox synced (``tests/api/risk_seed.py``), the claims run (Van Dijk's overdue
 notification waits for a manual filing), two proposed identity links, a cover request
-queued, and people made with ``tci users create NAME --role R --password-stdin``.
+queued, and three people: an analyst made with ``tci users create NAME --role R
+--password-stdin`` (started beside the seeding), a viewer and a manager.
 
 Seeded in this process through the services at the API tests' clock (2026-12-01 12:00
 UTC), then served by ``tci serve`` on the real clock: the sandbox decides a cover
@@ -10,7 +11,10 @@ request a few seconds after it is sent, and the relay polls it every second.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,6 +24,7 @@ from sqlalchemy import select
 
 from tci_gateway.adapters.contract import CoverAction
 from tci_gateway.domain.money import Money
+from tci_gateway.ledger import users
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.ledger.tables import BuyerRow
@@ -31,6 +36,7 @@ from ..api.risk_seed import POLICY, add_review, seed_demo
 from ..e2e.conftest import REPO, TCI
 
 PASSWORD = "correct horse battery staple"
+LEDGER = "ledger.db"
 DECISION_DELAY = 3
 """Seconds the Atradius sandbox of the served process takes to decide a cover request."""
 VAN_DIJK = "Bouwbedrijf Van Dijk B.V."
@@ -42,7 +48,9 @@ SEEDED_REQUEST = ("C1008", "45000.00")
 request pages have one to show whichever test runs first."""
 HARBOUR = "Harbour Freight Supplies Ltd"
 """The buyer whose cover a test asks the sandbox to increase from the buyer page."""
-PEOPLE = {"vera": "viewer", "anna": "analyst", "max": "manager"}
+CLI_PERSON = ("anna", "analyst")
+"""Made with ``tci users create`` (the README's way); the others in this process."""
+PEOPLE = {"vera": "viewer", "max": "manager"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,11 @@ class Seeded:
     buyers: dict[str, int]
     cases: dict[str, int]
     reviews: tuple[int, ...]
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"buyers": self.buyers, "cases": self.cases, "reviews": list(self.reviews)}
+        )
 
 
 def write_config(workdir: Path, url: str) -> Path:
@@ -84,36 +97,36 @@ def _run_claims(harness: ApiHarness) -> None:
     assert report is not None and report.ok, report
 
 
-def create_people(config: Path, workdir: Path, people: dict[str, str]) -> None:
-    """``tci users create NAME --role ROLE --password-stdin`` for each person, as the
-    README says (the commands run at the same time: each costs a ``tci`` start)."""
+def start_cli_person(config: Path, workdir: Path, name: str, role: str) -> subprocess.Popen[str]:
+    """Start ``tci users create NAME --role ROLE --password-stdin``, as the README says
+    (it runs while the ledger is seeded: a ``tci`` start costs seconds)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TCI_")}
-    started = []
-    for name, role in people.items():
-        command = [str(TCI), "-c", str(config), "users", "create", name, "--role", role]
-        process = subprocess.Popen(
-            [*command, "--password-stdin"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env=env,
-            text=True,
-        )
-        started.append(process)
-    for process in started:
-        output, _ = process.communicate(PASSWORD + "\n", timeout=60)
-        assert process.returncode == 0, output
+    command = [str(TCI), "-c", str(config), "users", "create", name, "--role", role]
+    process = subprocess.Popen(
+        [*command, "--password-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        env=env,
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(PASSWORD + "\n")
+    process.stdin.close()
+    return process
 
 
 def seed(workdir: Path) -> Seeded:
     """Build the ledger and the configuration in ``workdir``."""
-    url = f"sqlite:///{workdir / 'ledger.db'}"
+    url = f"sqlite:///{workdir / LEDGER}"
     ledger = Ledger.from_url(url)
     try:
         upgrade(ledger.engine)
     finally:
         ledger.dispose()
+    config = write_config(workdir, url)
+    cli_person = start_cli_person(config, workdir, *CLI_PERSON)
     harness = make_harness(url)
     try:
         buyers = seed_demo(harness)
@@ -129,11 +142,42 @@ def seed(workdir: Path) -> Seeded:
             now=harness.ctx.now(),
         )
         cases = {c.buyer_name: c.id for c in case_views.list_cases(harness.ledger, state=None)}
-        with harness.ledger.reading() as session:
+        with harness.ledger.unit_of_work() as session:
             assert session.scalar(select(BuyerRow.id).where(BuyerRow.name == VAN_DIJK))
+            for name, role in PEOPLE.items():
+                users.create_user(session, name, role, PASSWORD, now=harness.ctx.now())
     finally:
         harness.ctx.wiring.close()
         harness.ledger.dispose()
-    config = write_config(workdir, url)
-    create_people(config, workdir, PEOPLE)
+    assert cli_person.stdout is not None
+    output = cli_person.stdout.read()
+    assert cli_person.wait(60) == 0, output
     return Seeded(config, url, buyers, cases, reviews)
+
+
+def seeded_copy(shared: Path, workdir: Path) -> Seeded:
+    """The seeded ledger, built once in ``shared`` whoever asks first (pytest's xdist
+    workers share that folder; a lock makes the others wait), copied to ``workdir``
+    with a configuration of its own: each worker serves and changes its own copy."""
+    shared.mkdir(parents=True, exist_ok=True)
+    done = shared / "seeded.json"
+    with (shared / "seed.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            done.write_text(seed(shared).as_json(), encoding="utf-8")
+    found = json.loads(done.read_text(encoding="utf-8"))
+    source = sqlite3.connect(shared / LEDGER)
+    target = sqlite3.connect(workdir / LEDGER)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    url = f"sqlite:///{workdir / LEDGER}"
+    return Seeded(
+        write_config(workdir, url),
+        url,
+        found["buyers"],
+        found["cases"],
+        tuple(found["reviews"]),
+    )
