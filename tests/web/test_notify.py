@@ -125,7 +125,7 @@ def test_a_bad_address_or_webhook_url_is_refused_and_nothing_saved(web: WebHarne
     answer = _save(alice, email="not an address", chat_webhook_url="http://chat.example.com/x")
     assert answer.status_code == 422
     assert "is not an e-mail address" in answer.text
-    assert "must start with https://" in answer.text
+    assert "webhook URL is refused: must be https" in answer.text
     assert _user(web, alice.name).email is None and not _audits(web)
 
 

@@ -10,22 +10,22 @@ shows it back, only its host; leaving the field empty keeps it.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tci_gateway.api.context import ApiContext, Ctx
+from tci_gateway.api.routes.subscriptions import check_url
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.ledger import notifications as sql
 from tci_gateway.ledger.users import SignedIn, set_contact
 from tci_gateway.ledger.web_tables import NotificationPreferenceRow
 from tci_gateway.services.notify import kind_label
 from tci_gateway.services.notify_send import safe_url
+from tci_gateway.services.webhooks import SubscriptionError
 from tci_gateway.web import audit
 from tci_gateway.web.render import page
 from tci_gateway.web.session import Member, Viewer
@@ -35,30 +35,14 @@ PATH = "/settings/alerts"
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_webhook_url(url: str) -> str | None:
-    """Why ``url`` cannot be a chat webhook (``None``: it can): https only (plain http
-    only to this machine), at most 2048 characters."""
-    if len(url) > 2048:
-        return "The chat webhook URL is longer than 2048 characters."
+    """Why ``url`` cannot be a chat webhook (``None``: it can): the API's rule for ERP
+    webhook URLs (https, or plain http to a loopback host; no credentials, no fragment)."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return "The chat webhook URL is not a valid URL."
-    if not host:
-        return "The chat webhook URL has no host."
-    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(host)):
-        return None
-    return "The chat webhook URL must start with https:// (its path is a secret)."
+        check_url(url)
+    except SubscriptionError as exc:
+        return f"The chat webhook URL is refused: {exc.reason}."
+    return None
 
 
 def _choices(ctx: ApiContext) -> dict[str, list[tuple[str, str]]]:
