@@ -31,6 +31,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Integer,
     Table,
     and_,
@@ -230,7 +231,7 @@ def _positions_sql(currency: dict[int, str], day: dict[int, date], visible: set[
     )
     configured: ColumnElement[bool] = g.c.policy_id.in_(sorted(currency)) if currency else false()
     pcur: Any = case(currency, value=g.c.policy_id, else_=g.c.cmin) if currency else g.c.cmin
-    pday: Any = case(day, value=g.c.policy_id, else_=null()) if day else null()
+    pday: Any = case(day, value=g.c.policy_id, else_=null()) if day else literal(None, Date)
     net = func.coalesce(g.c.net, 0)
     special = or_(
         and_(
