@@ -1,7 +1,7 @@
-"""Cover in Chromium: an analyst asks the Atradius sandbox for new cover above its
-automatic approval on the buyer page (Harbour's last decision was a refusal) and watches
-the request's page, which reloads itself while pending, show the decision when the
-serving process's relay brings it in."""
+"""Cover in Chromium: an analyst finds a buyer with the buyers list's search box, opens
+it, asks the Atradius sandbox for new cover above its automatic approval (Harbour's last
+decision was a refusal) and watches the request's page, which reloads itself while
+pending, show the decision when the serving process's relay brings it in."""
 
 from __future__ import annotations
 
@@ -24,8 +24,18 @@ reloads every 3 s; the rest is room for a loaded machine."""
 
 def test_cover_is_requested_and_the_decision_arrives(page: Any, site: Site, shoot: Shoot) -> None:
     buyer_id = site.seeded.buyers[HARBOUR]
-    site.sign_in(page, "anna", f"/buyers/{buyer_id}")
+    site.sign_in(page, "anna", "/buyers")
+    search = page.get_by_role("search")
+    search.get_by_label("Name, identifier or account").fill("harbour freight")
+    search.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r".*/buyers\?.*q=harbour"))
+    found = page.get_by_role("table").get_by_role("rowheader")
+    assert found.all_inner_texts() == [HARBOUR]  # one buyer matches
+    shoot(page, "buyers-search")
+    found.get_by_role("link", name=HARBOUR).click()
+    page.wait_for_url(f"{site.url}/buyers/{buyer_id}")
     assert page.get_by_role("heading", level=1).inner_text().startswith(HARBOUR)
+    shoot(page, "buyer-harbour")
     form = page.get_by_role("region", name="Request, increase, reduce or cancel cover")
     form.get_by_label("Policy").select_option("atradius-main")
     form.get_by_label("Action").select_option(label="Request new cover")
