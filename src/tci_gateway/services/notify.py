@@ -99,7 +99,7 @@ class EnqueueReport:
 
 def kind_label(kind: str) -> str:
     """``cover_withdrawn`` -> ``Cover withdrawn``."""
-    return kind.replace("_", " ").capitalize()
+    return kind.replace("_", " ").capitalize().replace("Fx ", "FX ")
 
 
 def _fact(row: sql.AlertFacts, default_tier: str | None) -> AlertFact:
