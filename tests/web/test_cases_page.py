@@ -110,6 +110,8 @@ def test_a_case_shows_its_itemised_indemnity_deadlines_and_actions(web: WebHarne
     assert actions["Overdue notification"][4] == view.actions[1].client_reference
     # A viewer sees what to do, not the form.
     assert "An analyst or manager confirms the filing" in page.text
+    crafted = web.sign_in("viewer").get(f"/cases/{case_id}", params={"confirmed": "reminder"})
+    assert crafted.status_code == 200 and "recorded as filed" not in crafted.text
     assert "/actions/overdue_notification/confirm" not in page.text
     assert f'href="/cases/{case_id}/pack"' in page.text
 

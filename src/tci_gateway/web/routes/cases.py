@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from tci_gateway.api.context import ApiContext, Ctx
 from tci_gateway.api.problems import FieldError, Problem
 from tci_gateway.api.routes.case_models import FilingPackOut, IndemnityOut
-from tci_gateway.domain.cases import AWAITING_PERSON, CaseState
+from tci_gateway.domain.cases import AWAITING_PERSON, ActionState, CaseState
 from tci_gateway.domain.escalation import StepAction
 from tci_gateway.logs import redact_text
 from tci_gateway.services import case_views
@@ -178,7 +178,13 @@ def case(
     found = get_case(ctx, case_id)
     today, deadlines = deadline_lines(ctx, found)
     done = next(
-        (a for a in found.actions if confirmed and a.action.value.lower() == confirmed.lower()),
+        (
+            a
+            for a in found.actions
+            if confirmed
+            and a.action.value.lower() == confirmed.lower()
+            and a.state == ActionState.FILED_MANUALLY
+        ),
         None,
     )
     policy = ctx.settings.domain_policies().get(found.policy)
