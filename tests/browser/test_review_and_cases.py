@@ -1,7 +1,7 @@
 """The review queue and the claims pages in Chromium: an analyst accepts a proposed link;
-a viewer's decision is refused (403) and the page says why, so is one without its CSRF
-token; an analyst opens a deadline and its case, confirms the manual filing and downloads
-the filing pack."""
+a viewer's decision and cover request are refused (403) and the page says why, so is a
+decision without its CSRF token; an analyst opens a deadline and its case, confirms the
+manual filing and downloads the filing pack."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from .conftest import Site
-from .seed import REVIEWS, VAN_DIJK
+from .seed import HARBOUR, REVIEWS, VAN_DIJK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 Shoot = Callable[[Any, str], Path]
@@ -60,6 +60,22 @@ def test_a_viewer_cannot_decide_a_link(page: Any, site: Site, shoot: Shoot) -> N
     shoot(page, "error-403-viewer")
     page.goto(f"{site.url}/review/{link}")
     assert "PENDING" in page.get_by_role("article").inner_text()  # nothing changed
+
+
+def test_a_viewer_cannot_request_cover(page: Any, site: Site) -> None:
+    buyer_id = site.seeded.buyers[HARBOUR]
+    site.sign_in(page, "vera", f"/buyers/{buyer_id}")
+    form = page.get_by_role("region", name="Request, increase, reduce or cancel cover")
+    assert "You are signed in as a viewer" in form.get_by_role("note").inner_text()
+    send = form.get_by_role("button", name="Send to the insurer")
+    assert send.is_disabled()
+    page.evaluate("for (const f of document.querySelectorAll('fieldset')) f.disabled = false")
+    form.get_by_label(re.compile("^Amount asked")).fill("10000.00")
+    with page.expect_response(re.compile(rf".*/buyers/{buyer_id}/cover$")) as answer:
+        send.click()
+    assert answer.value.status == 403
+    detail = page.locator(".error-detail").inner_text()
+    assert detail == "error: vera is a viewer; this needs the analyst role (ask a manager)"
 
 
 def test_a_deadline_opens_its_case_the_filing_is_confirmed_and_the_pack_downloaded(

@@ -56,6 +56,13 @@ def test_sign_in_refused_then_accepted_then_out(page: Any, site: Site, shoot: Sh
     page.goto(f"{site.url}/deadlines")
     assert "/login?next=" in page.url  # the session is over
 
+    page.goto(f"{site.url}/login")  # no page asked for: the portfolio
+    page.get_by_label("Name").fill("anna")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site.url}/")
+    assert page.get_by_role("heading", level=1).inner_text() == "Portfolio"
+
 
 def test_the_keyboard_reaches_the_form_the_skip_link_and_the_navigation(
     page: Any, site: Site
