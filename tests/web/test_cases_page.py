@@ -8,12 +8,14 @@ import html
 import json
 import re
 
+import pytest
 from sqlalchemy import select
 
 from tci_gateway.ledger.api_tables import AuditRow
 from tci_gateway.ledger.web_tables import UserRow
 from tci_gateway.services import case_views
 from tci_gateway.services.pack_render import render_pack
+from tci_gateway.web.routes import cases as cases_route
 
 from ..api.risk_seed import POLICY, seed_demo
 from ..api.test_cases_api import SGN, VAN_DIJK, run_claims
@@ -221,3 +223,20 @@ def test_a_confirmation_is_refused_to_viewers_without_csrf_and_with_bad_input(
     view = case_views.get_case(web.ledger, case_id)
     assert next(a for a in view.actions if a.action == "OVERDUE_NOTIFICATION").state == "MANUAL"
     assert audit_rows(web, "web_filing_confirmed") == []
+
+
+def test_the_list_is_paged_by_case_id(web: WebHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = seeded(web)
+    monkeypatch.setattr(cases_route, "PAGE", 1)
+    viewer = web.sign_in("viewer")
+    first = viewer.get("/cases", params={"state": "open"})
+    assert [r[0] for r in table_rows(first.text)] == [f"Case {cases[SGN]}"]
+    following = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert following and html.unescape(following.group(1)) == (
+        f"/cases?state=open&before={cases[SGN]}"
+    )
+    second = viewer.get(html.unescape(following.group(1)))
+    assert [r[0] for r in table_rows(second.text)] == [f"Case {cases[VAN_DIJK]}"]
+    assert 'rel="next"' not in second.text
+    past = viewer.get("/cases", params={"before": cases[VAN_DIJK]})
+    assert "No more cases." in past.text
