@@ -81,6 +81,8 @@ def test_every_page_is_drawn(page: Any, site: Site, shoot: Shoot) -> None:
             visit(page, watch, site, path)
         except AssertionError as exc:
             problems.append(str(exc))
+        # A page waiting for an insurer reloads itself: shoot it once it has the answer.
+        page.locator("[data-refresh]").wait_for(state="detached", timeout=30_000)
         shoot(page, name)
     visit(page, watch, site, "/cases/999999", status=404)
     assert page.get_by_role("heading", level=1).inner_text().endswith("(404)")
