@@ -60,7 +60,7 @@ def day_cell(page: str, month: str, day: int) -> str:
     table = table[: table.index("</table>")]
     for cell in re.findall(r'<td class="day[^"]*">(.*?)</td>', table, re.S):
         if re.search(rf'<span class="date">{day}\b', cell):
-            return cell
+            return str(cell)
     raise AssertionError(f"no day {day} in {month}")
 
 

@@ -76,6 +76,7 @@ def test_failures_are_listed_first_then_the_newest(web: WebHarness) -> None:
         ctx.settings.domain_policies()[POLICY],
         now=ctx.now(),
     ).run_id
+    assert newest is not None
     old_failure = job_run(
         web, "limit_sync", date(2026, 11, 29), ok=False, error="atradius-main: refused"
     )
