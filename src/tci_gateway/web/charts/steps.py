@@ -111,7 +111,17 @@ def step_chart(
             f"{escape(money(level, currency))}</text>"
         )
     base = y(Decimal(0))
-    for day, anchor in ((start, "start"), (end, "end")):
+    ticks = [(start, "start"), (end, "end")]
+    if span >= 60:  # three dates between, on the grid's vertical lines
+        ticks += [
+            (date.fromordinal(start.toordinal() + span * k // 4), "middle") for k in (1, 2, 3)
+        ]
+    for day, anchor in ticks:
+        if anchor == "middle":
+            out.append(
+                f'<line class="grid" x1="{x(day):.1f}" x2="{x(day):.1f}" y1="{TOP}" '
+                f'y2="{base:.1f}"/>'
+            )
         out.append(
             f'<text class="axis-label" x="{x(day):.1f}" y="{base + 18:.1f}" '
             f'text-anchor="{anchor}">{day.isoformat()}</text>'
