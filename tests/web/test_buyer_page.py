@@ -100,16 +100,24 @@ def test_the_step_chart_steps_at_each_decision_and_ignores_a_pending_one(
         effective_from=date(2026, 9, 1),
         status=CoverStatus.PENDING,
     )
+    add_cover(web.api, buyer, amount="25000", effective_from=date(2027, 1, 15))  # announced
     html = web.sign_in("viewer").get(f"/buyers/{buyer}").text
-    assert _points(html, "limit") == [("2026-01-01", "100000.00"), ("2026-06-01", "40000.00")]
+    assert _points(html, "limit") == [
+        ("2026-01-01", "100000.00"),
+        ("2026-06-01", "40000.00"),
+        ("2027-01-15", "25000.00"),
+    ]
+    assert 'data-end="2027-01-15"' in html  # the chart reaches the announced change
+    assert "The limit changes to EUR 25,000.00 on 2027-01-15." in html
     titles = re.findall(r"<title>(Covered limit from [^<]+)</title>", html)
     assert titles == [
         "Covered limit from 2026-01-01: EUR 100,000.00",
         "Covered limit from 2026-06-01: EUR 40,000.00",
+        "Covered limit from 2027-01-15: EUR 25,000.00",
     ]
     # the decisions beside it, every version (the pending one too), with the status
     decisions = re.findall(r'<tr data-decision="\d+">(.*?)</tr>', html, re.S)
-    assert len(decisions) == 3
+    assert len(decisions) == 4
     assert "APPROVED" in decisions[0] and "EUR 100,000.00" in decisions[0]
     assert "2026-06-01" in decisions[1] and "EUR 40,000.00" in decisions[1]
     assert "PENDING" in decisions[2] and "EUR 90,000.00" in decisions[2]
