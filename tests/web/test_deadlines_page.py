@@ -58,7 +58,7 @@ def day_cell(page: str, month: str, day: int) -> str:
     """The calendar cell of ``day`` in the table captioned ``month`` (e.g. January 2027)."""
     table = page[page.index(f"<caption>{month}") :]
     table = table[: table.index("</table>")]
-    for cell in re.findall(r'<td class="day[^"]*">(.*?)</td>', table, re.S):
+    for cell in re.findall(r'<td class="day[^"]*"[^>]*>(.*?)</td>', table, re.S):
         if re.search(rf'<span class="date">{day}\b', cell):
             return str(cell)
     raise AssertionError(f"no day {day} in {month}")
