@@ -145,6 +145,15 @@ def _due(now: datetime, channels: Sequence[Channel]) -> Any:
     )
 
 
+def any_due(session: Session, now: datetime, channels: Sequence[Channel]) -> bool:
+    """Whether a message of ``channels`` is due (read first: no write transaction, on
+    SQLite no write lock, when there is nothing to send)."""
+    if not channels:
+        return False
+    n = NotificationRow
+    return session.scalar(select(n.id).where(_due(now, channels)).limit(1)) is not None
+
+
 def claim_due(
     session: Session,
     *,

@@ -364,9 +364,17 @@ def relay(
     sent (no server, credentials without TLS) waits, its reason on the rows."""
     report = RelayReport()
     problem = senders.smtp.problem() if senders.smtp is not None else "e-mail is not set up"
+    channels = [Channel.CHAT] if problem is not None else [Channel.EMAIL, Channel.CHAT]
+    with ledger.reading() as session:
+        due = sql.any_due(session, now(), list(Channel))
+    if not due:
+        return report
     if problem is not None:
         with ledger.unit_of_work() as session:
             sql.note_waiting(session, Channel.EMAIL, problem)
+        with ledger.reading() as session:
+            if not sql.any_due(session, now(), channels):
+                return report
     while report.handled < options.batch:
         if not relay_one(ledger, senders, options, now=now, rand=rand, report=report):
             break
