@@ -182,6 +182,15 @@ class Capture:
         finally:
             self._on = False
 
+    def slowest(self, statements: list[tuple[str, Any]]) -> tuple[float, str]:
+        """The slowest of ``statements`` replayed one by one: its time and its start."""
+        worst = (0.0, "")
+        for statement, params in statements:
+            spent, _ = timed(lambda s=statement, p=params: self.replay([(s, p)]))
+            if spent > worst[0]:
+                worst = (spent, " ".join(statement.split())[:160])
+        return worst
+
     def replay(self, statements: list[tuple[str, Any]]) -> int:
         """The reads replayed on one read-only connection, every row fetched."""
         fetched = 0
@@ -303,6 +312,7 @@ def _measure(
         request()
     floor = _times(n, lambda: capture.replay(reads))
     p95, f95 = _p(spent, 0.95), _p(floor, 0.95)
+    slow_s, slow_sql = capture.slowest(reads)
     return {
         "path": path,
         "p50_ms": round(statistics.median(spent) * 1000, 1),
@@ -312,6 +322,8 @@ def _measure(
         "ratio_p95": round(p95 / f95, 2) if f95 else None,
         "queries": len(reads),
         "goal_met": p95 * 1000 < GOAL_MS,
+        "slowest_query_ms": round(slow_s * 1000, 1),
+        "slowest_query": slow_sql,
     }
 
 
