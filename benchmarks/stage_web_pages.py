@@ -293,6 +293,8 @@ def _measure(
     prepare = before or (lambda: None)
     prepare()
     local(path)  # warm: caches, plans, the first touch of the session
+    if get is not local:
+        get(path)  # and the served process's
     prepare()
     with capture.during() as statements:
         status = local(path).status_code
