@@ -293,7 +293,7 @@ def _measure(
     prepare = before or (lambda: None)
     prepare()
     local(path)  # warm: caches, plans, the first touch of the session
-    if get is not local:
+    if get != local:
         get(path)  # and the served process's
     prepare()
     with capture.during() as statements:
