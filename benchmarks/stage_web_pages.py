@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,7 @@ class Capture:
         """The slowest of ``statements`` replayed one by one: its time and its start."""
         worst = (0.0, "")
         for statement, params in statements:
-            spent, _ = timed(lambda s=statement, p=params: self.replay([(s, p)]))
+            spent, _ = timed(partial(self.replay, [(statement, params)]))
             if spent > worst[0]:
                 worst = (spent, " ".join(statement.split())[:160])
         return worst
