@@ -307,7 +307,9 @@ def _over_limit_candidates(scope: _Scope) -> ColumnElement[bool]:
         select(func.coalesce(func.sum(weight), 0))
         .where(
             ErpAccountRow.buyer_id == LimitInForceRow.buyer_id,
-            ErpAccountRow.policy_id == LimitInForceRow.policy_id,
+            # an expression, not the column: SQLite (no statistics) would otherwise walk
+            # every account of the policy through its index instead of the buyer's
+            func.coalesce(ErpAccountRow.policy_id, 0) == LimitInForceRow.policy_id,
             OpenItemRow.erp_account_id == ErpAccountRow.id,
             OpenItemRow.kind == ItemKind.INVOICE.value,
         )
