@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
 )
 from sqlalchemy.orm import Session
 
@@ -338,17 +339,17 @@ def _expiring_candidates(scope: _Scope, days: int) -> ColumnElement[bool]:
 
 
 def _pending_candidates(scope: _Scope) -> ColumnElement[bool]:
-    request = exists().where(
-        CoverRequestRow.buyer_id == BuyerRow.id,
+    # the (few) buyers with an open request or a pending version, found once: a page
+    # then costs the buyers it walks, not two lookups each
+    requests = select(CoverRequestRow.buyer_id).where(
         CoverRequestRow.state.in_(OPEN_REQUEST_STATES),
         _in_scope(CoverRequestRow.policy_id, scope),
     )
-    pending = exists().where(
-        CoverDecisionRow.buyer_id == BuyerRow.id,
+    pending = select(CoverDecisionRow.buyer_id).where(
         CoverDecisionRow.status == CoverStatus.PENDING,
         _in_scope(CoverDecisionRow.policy_id, scope),
     )
-    return or_(request, pending)
+    return BuyerRow.id.in_(union(requests, pending))
 
 
 def _requesting(session: Session, buyer_ids: list[int], scope: _Scope) -> set[int]:
