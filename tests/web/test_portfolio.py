@@ -19,7 +19,7 @@ from tci_gateway.services.exposure import exposure_report
 from tci_gateway.services.importing import import_open_items
 from tci_gateway.services.portfolio import compute_portfolio
 
-from ..api.risk_seed import add_cover, seed_demo
+from ..api.risk_seed import add_cover, import_csv, seed_demo
 from .conftest import WebHarness
 
 
@@ -230,3 +230,22 @@ def test_alerts_are_paged(web: WebHarness) -> None:
     rest = viewer.get(older.group(1).replace("&amp;", "&")).text
     assert len(_open_alert_ids(rest)) == 5
     assert set(_open_alert_ids(rest)).isdisjoint(_open_alert_ids(first))
+
+
+def test_accounts_under_no_policy_are_shown_apart(web: WebHarness, tmp_path: Path) -> None:
+    seed_demo(web.api)
+    import_csv(web.api, tmp_path, "erp_account,name,country,policy\nX1,Loose Ends Ltd,GB,\n")
+    path = tmp_path / "loose.csv"
+    path.write_text(
+        "erp_account,document_number,kind,document_date,delivery_date,due_date,currency,"
+        "amount,open_amount,disputed,applies_to\n"
+        "X1,INV-X-1,INVOICE,2026-11-20,2026-11-20,2027-01-20,GBP,4000.00,4000.00,false,\n",
+        encoding="utf-8",
+    )
+    ctx = web.api.ctx
+    import_open_items(ctx.ledger, path, now=ctx.now())
+    assert _service_totals(web) == _report_totals(web)
+    text = web.sign_in("viewer").get("/").text
+    assert "No configured policy (not insured)" in text
+    assert _kpi(text, "exposure") == "EUR 282,000.00"  # GBP is never added to EUR
+    assert 'aria-label="Totals in GBP"' in text

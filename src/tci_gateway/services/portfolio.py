@@ -525,10 +525,8 @@ def fingerprint(session: Session) -> tuple[Any, ...]:
             select(func.max(ImportRow.id)).scalar_subquery(),
             select(func.max(LimitChangeRow.id)).scalar_subquery(),
             select(func.max(CoverDecisionRow.id)).scalar_subquery(),
-            select(func.count()).select_from(CoverDecisionRow).scalar_subquery(),
             select(func.max(FxRateRow.id)).scalar_subquery(),
             select(func.count()).select_from(BuyerRow).scalar_subquery(),
-            select(func.count()).select_from(LimitInForceRow).scalar_subquery(),
         )
     ).one()
     return tuple(row)

@@ -31,7 +31,7 @@ from tci_gateway.web.session import Analyst, Viewer
 router = APIRouter()
 
 ALERTS_PAGE = 50
-REFRESH_SECONDS = 60.0
+REFRESH_SECONDS = 15.0
 """How often the serving process checks whether the figures must be computed again."""
 _MAX_ID = 2**31 - 1
 _SEVERITY_KIND = {"critical": "bad", "warning": "warn", "info": ""}
