@@ -13,8 +13,10 @@ from sqlalchemy import select
 from tci_gateway.api.routes.buyers import reader
 from tci_gateway.cli.output import exposure_totals
 from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.cover import CoverAction, CoverRequestState
+from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.runs import add_alerts, alert_values
-from tci_gateway.ledger.tables import AlertRow, AuditRow
+from tci_gateway.ledger.tables import AlertRow, AuditRow, CoverRequestRow
 from tci_gateway.services.exposure import exposure_report
 from tci_gateway.services.importing import import_open_items
 from tci_gateway.services.portfolio import compute_portfolio
@@ -249,3 +251,32 @@ def test_accounts_under_no_policy_are_shown_apart(web: WebHarness, tmp_path: Pat
     assert "No configured policy (not insured)" in text
     assert _kpi(text, "exposure") == "EUR 282,000.00"  # GBP is never added to EUR
     assert 'aria-label="Totals in GBP"' in text
+
+
+def test_waiting_cover_requests_are_said(web: WebHarness) -> None:
+    ids = seed_demo(web.api)
+    ctx = web.api.ctx
+    with web.ledger.unit_of_work() as session:
+        session.add(
+            CoverRequestRow(
+                client_reference="TEST-REQ-1",
+                policy_id=policy_ids(session)["atradius-main"],
+                buyer_id=ids["Alpine Retail AG"],
+                insurer="atradius",
+                insurer_buyer_id="100009",
+                action=CoverAction.NEW,
+                cover_type="credit-limit",
+                amount=Decimal("10000"),
+                currency="EUR",
+                urgent=False,
+                state=CoverRequestState.QUEUED,
+                attempts=0,
+                created_at=ctx.now(),
+                updated_at=ctx.now(),
+            )
+        )
+    text = web.sign_in("viewer").get("/").text
+    assert 'data-caveat="requests"' in text
+    assert "1 cover request for 1 buyer not decided yet" in text
+    assert _kpi(text, "uncovered") == "EUR 59,500.00"  # a request adds no cover
+    assert web.sign_in("viewer").get("/buyers?pending=1").text.count("data-buyer=") == 2
