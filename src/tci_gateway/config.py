@@ -401,6 +401,10 @@ class NotifySettings(_Section):
     max_attempts: int = Field(default=10, ge=1)
     backoff_initial_seconds: float = Field(default=30.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    private_chat_webhooks: bool = False
+    """Let people point their chat webhook at a host that resolves to a loopback or private
+    address (a chat server inside the network). Off: such URLs are refused on the settings
+    page, so that signing in does not let anyone make the gateway probe internal hosts."""
     immediate_kinds: list[str] = Field(
         default_factory=lambda: [
             "deadline_approaching",

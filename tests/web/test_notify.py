@@ -145,9 +145,22 @@ def test_the_webhook_url_is_kept_secret_and_can_be_removed(web: WebHarness) -> N
     assert "chat messages to you will fail" in alice.get(PATH).text
 
 
+def test_a_chat_webhook_to_an_internal_host_needs_the_setting(
+    web: WebHarness, chat_receiver: ChatReceiver
+) -> None:
+    alice = web.sign_in("viewer")
+    refused = _save(alice, chat_webhook_url=chat_receiver.url, channel_chat="1")
+    assert refused.status_code == 422
+    assert "resolves to a non-public address (127.0.0.1)" in refused.text
+    assert _user(web, alice.name).chat_webhook_url is None
+    web.api.ctx.settings.notify.private_chat_webhooks = True
+    assert _save(alice, chat_webhook_url=chat_receiver.url, channel_chat="1").status_code == 303
+
+
 def test_the_serving_process_queues_and_sends_immediate_alerts(
     web: WebHarness, chat_receiver: ChatReceiver
 ) -> None:
+    web.api.ctx.settings.notify.private_chat_webhooks = True  # the receiver is on loopback
     alice = web.sign_in("analyst")
     _save(
         alice,

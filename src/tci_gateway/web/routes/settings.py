@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from tci_gateway.api.context import ApiContext, Ctx
 from tci_gateway.api.routes.subscriptions import check_url
 from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.http.addresses import non_public_addresses
 from tci_gateway.ledger import notifications as sql
 from tci_gateway.ledger.users import SignedIn, set_contact
 from tci_gateway.ledger.web_tables import NotificationPreferenceRow
@@ -35,13 +36,22 @@ PATH = "/settings/alerts"
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
 
 
-def check_webhook_url(url: str) -> str | None:
+def check_webhook_url(url: str, *, allow_private: bool = False) -> str | None:
     """Why ``url`` cannot be a chat webhook (``None``: it can): the API's rule for ERP
-    webhook URLs (https, or plain http to a loopback host; no credentials, no fragment)."""
+    webhook URLs (https, or plain http to a loopback host; no credentials, no fragment),
+    and, unless ``allow_private`` (``[notify] private_chat_webhooks``), a host that
+    resolves to public addresses only."""
     try:
         check_url(url)
     except SubscriptionError as exc:
         return f"The chat webhook URL is refused: {exc.reason}."
+    private = [] if allow_private else non_public_addresses(url)
+    if private:
+        return (
+            f"The chat webhook URL is refused: its host resolves to a non-public address "
+            f"({', '.join(private)}); a chat server inside the network needs "
+            "[notify] private_chat_webhooks = true."
+        )
     return None
 
 
@@ -176,7 +186,8 @@ def save_alert_settings(
     errors: list[str] = []
     if email and (len(email) > 320 or not _EMAIL.match(email)):
         errors.append(f"{email!r} is not an e-mail address (name@example.com).")
-    if webhook and (problem := check_webhook_url(webhook)):
+    allow_private = ctx.settings.notify.private_chat_webhooks
+    if webhook and (problem := check_webhook_url(webhook, allow_private=allow_private)):
         errors.append(problem)
     if errors:
         return _render(request, ctx, me, prefs=prefs, email=email, errors=errors)
