@@ -3,6 +3,7 @@ settings; the CLI (and later the scheduler and the HTTP API) build them here."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,13 @@ import httpx
 
 from tci_gateway.adapters.contract import AdapterContext, BureauAdapter, InsurerAdapter, Sandbox
 from tci_gateway.adapters.registry import available, load_plugin
-from tci_gateway.config import SANDBOX_URL, HttpSettings, InsurerSettings, Settings
+from tci_gateway.config import (
+    SANDBOX_URL,
+    HttpSettings,
+    InsurerSettings,
+    NotifySettings,
+    Settings,
+)
 from tci_gateway.domain.exposure import Converter
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.addresses import non_public_addresses
@@ -20,6 +27,7 @@ from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger, display_url
 from tci_gateway.ledger.migrate import is_up_to_date
+from tci_gateway.services import notify, notify_send
 from tci_gateway.services.fx import ledger_converter
 from tci_gateway.services.nightly import ClaimsOptions, ExposureOptions, NightlyOptions
 
@@ -240,3 +248,37 @@ def connect(
 
 def known_adapters() -> list[str]:
     return available()
+
+
+# The alert messages' options (tci serve's relay, tci notify send).
+def notify_compose_options(settings: Settings) -> notify.ComposeOptions:
+    """What composing messages needs from the configuration."""
+    return notify.ComposeOptions(
+        immediate_kinds=frozenset(settings.notify.immediate_kinds),
+        default_tier=settings.escalation.default_tier,
+        workspace_url=settings.api.public_url,
+    )
+
+
+def smtp_options(conf: NotifySettings) -> notify_send.SmtpOptions:
+    """The SMTP options, credentials read from the environment now."""
+    return notify_send.SmtpOptions(
+        host=conf.smtp_host,
+        port=conf.smtp_port,
+        starttls=conf.starttls,
+        username=os.environ.get(conf.smtp_username_env) or None,
+        password=os.environ.get(conf.smtp_password_env) or None,
+        from_address=conf.from_address,
+        timeout=conf.timeout_seconds,
+    )
+
+
+def notify_relay_options(conf: NotifySettings, instance: str) -> notify_send.RelayOptions:
+    return notify_send.RelayOptions(
+        instance=(instance or "tci")[:64],
+        max_attempts=conf.max_attempts,
+        backoff_initial=conf.backoff_initial_seconds,
+        backoff_max=conf.backoff_max_seconds,
+        # Longer than one send can take (connect, TLS, send: each within the timeout).
+        lease_seconds=max(60.0, 4 * conf.timeout_seconds),
+    )

@@ -331,6 +331,7 @@ def _register_more() -> None:
         demo,
         doctor,
         fx,
+        notify,
         openapi,
         reports,
         sandbox,
@@ -351,6 +352,7 @@ def _register_more() -> None:
     doctor.register(app)
     openapi.register(app)
     users.register(app)
+    notify.register(app)
 
 
 _register_more()

@@ -5,60 +5,26 @@ in several processes at once (the cursor's row lock, claims on outbox rows)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import httpx
 
 from tci_gateway.api.background import PeriodicTask
 from tci_gateway.api.context import ApiContext
-from tci_gateway.config import NotifySettings, Settings
 from tci_gateway.logs import get_logger
 from tci_gateway.services import notify, notify_send
+from tci_gateway.wiring import notify_compose_options, notify_relay_options, smtp_options
 
 ENQUEUE_TASK = "notify-alerts"
 RELAY_TASK = "notify-relay"
-
-
-def compose_options(settings: Settings) -> notify.ComposeOptions:
-    """What composing messages needs from the configuration."""
-    return notify.ComposeOptions(
-        immediate_kinds=frozenset(settings.notify.immediate_kinds),
-        default_tier=settings.escalation.default_tier,
-        workspace_url=settings.api.public_url,
-    )
-
-
-def smtp_options(conf: NotifySettings) -> notify_send.SmtpOptions:
-    """The SMTP options, credentials read from the environment now."""
-    return notify_send.SmtpOptions(
-        host=conf.smtp_host,
-        port=conf.smtp_port,
-        starttls=conf.starttls,
-        username=os.environ.get(conf.smtp_username_env) or None,
-        password=os.environ.get(conf.smtp_password_env) or None,
-        from_address=conf.from_address,
-        timeout=conf.timeout_seconds,
-    )
-
-
-def relay_options(conf: NotifySettings, instance: str) -> notify_send.RelayOptions:
-    return notify_send.RelayOptions(
-        instance=(instance or "tci")[:64],
-        max_attempts=conf.max_attempts,
-        backoff_initial=conf.backoff_initial_seconds,
-        backoff_max=conf.backoff_max_seconds,
-        # Longer than one send can take (connect, TLS, send: each within the timeout).
-        lease_seconds=max(60.0, 4 * conf.timeout_seconds),
-    )
 
 
 def background_tasks(ctx: ApiContext) -> list[PeriodicTask]:
     """This process's immediate-alert enqueuer and message relay."""
     settings = ctx.settings
     conf = settings.notify
-    compose = compose_options(settings)
-    options = relay_options(conf, ctx.instance)
+    compose = notify_compose_options(settings)
+    options = notify_relay_options(conf, ctx.instance)
     state: dict[str, Any] = {}
 
     def enqueue() -> None:
