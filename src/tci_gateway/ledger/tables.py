@@ -97,7 +97,11 @@ class PolicyRow(Base):
 
 class BuyerRow(Base):
     __tablename__ = "buyers"
-    __table_args__ = (CheckConstraint("length(country) = 2", name="country_len"),)
+    __table_args__ = (
+        CheckConstraint("length(country) = 2", name="country_len"),
+        # The workspace's buyers list sorted by name, keyset-paged on (name, id).
+        Index("ix_buyers_name_id", "name", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))

@@ -131,6 +131,9 @@ def upgrade() -> None:
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
 
+    with op.batch_alter_table("buyers", schema=None) as batch_op:
+        batch_op.create_index("ix_buyers_name_id", ["name", "id"], unique=False)
+
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("acknowledged_at", tci_gateway.ledger.types.UTCDateTime(), nullable=True)
@@ -151,6 +154,9 @@ def downgrade() -> None:
     with op.batch_alter_table("api_audit", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_api_audit_user_id_users"), type_="foreignkey")
         batch_op.drop_column("user_id")
+
+    with op.batch_alter_table("buyers", schema=None) as batch_op:
+        batch_op.drop_index("ix_buyers_name_id")
 
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_column("acknowledged_by")
