@@ -77,6 +77,7 @@ def test_the_demo_figures_and_the_exposure_filters(api: ApiHarness) -> None:
         "Alpine Retail AG",
     }
     assert names(api, key, "uncovered=true&over_limit=true") == set()
+    assert names(api, key, "pending_decision=true") == {"Iberia Componentes S.L."}
 
 
 def test_text_identifier_tier_insurer_and_policy_filters(api: ApiHarness) -> None:

@@ -112,6 +112,10 @@ def get_buyers(
     key: Reading,
     over_limit: Annotated[bool, Query(description="exposure above a positive limit")] = False,
     uncovered: Annotated[bool, Query(description="exposure with no cover in force")] = False,
+    pending_decision: Annotated[
+        bool,
+        Query(description="a cover request not decided yet, or a decision pending at the insurer"),
+    ] = False,
     expiring_within_days: Annotated[
         int | None, Query(ge=0, le=3650, description="a limit in force that drops by then")
     ] = None,
@@ -145,6 +149,7 @@ def get_buyers(
     flt = BuyerFilter(
         over_limit=over_limit,
         uncovered=uncovered,
+        pending_decision=pending_decision,
         expiring_within_days=expiring_within_days,
         tier=tier,
         insurer=insurer,
