@@ -2,8 +2,8 @@
 exposure against cover per policy, and one buyer's positions.
 
 The list is ordered by buyer id (or by name, then id) and paged after the last key seen
-(never OFFSET). Plain
-filters (tier, insurer, policy, name or identifier) are SQL. The filters on exposure
+(never OFFSET). Plain filters (tier, insurer, policy, name or identifier) are SQL
+(:mod:`tci_gateway.services.buyer_narrowing`). The filters on exposure
 (over limit, uncovered, limit expiring) are decided by the domain rules on the exact
 figures (:func:`tci_gateway.services.exposure.buyer_exposure`: FX, the limit in force from
 the cover history); SQL only narrows the candidates first with a condition every match
@@ -14,9 +14,9 @@ costs the buyers it looks at, not the portfolio.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
@@ -24,35 +24,43 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
-    case,
-    exists,
-    false,
-    func,
     or_,
     select,
-    true,
-    union,
 )
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
-from tci_gateway.domain.cover import OPEN_REQUEST_STATES, CoverStatus
 from tci_gateway.domain.exposure import Exposure
 from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.money import Money
-from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger import fx as fx_repo
 from tci_gateway.ledger.covers import StoredVersion, versions_of_buyers
 from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
     BuyerRow,
-    CoverDecisionRow,
-    CoverRequestRow,
     ErpAccountRow,
-    LimitInForceRow,
     OpenItemRow,
-    PolicyRow,
+)
+from tci_gateway.services.buyer_narrowing import (
+    BuyerFilter as BuyerFilter,
+)
+from tci_gateway.services.buyer_narrowing import (
+    Reader as Reader,
+)
+from tci_gateway.services.buyer_narrowing import (
+    Scope,
+    expiring_candidates,
+    over_limit_candidates,
+    pending_candidates,
+    requesting_buyers,
+    scope_of,
+    text_match,
+    uncovered_candidates,
+    under_scope,
+)
+from tci_gateway.services.buyer_narrowing import (
+    UnknownFilterError as UnknownFilterError,
 )
 from tci_gateway.services.exposure import buyer_exposure
 from tci_gateway.services.fx import BASE, LedgerConverter, RateTable
@@ -60,57 +68,6 @@ from tci_gateway.services.fx import BASE, LedgerConverter, RateTable
 MAX_BATCH = 2000
 """At most this many candidates are checked at a time by the exact filters."""
 FX_MAX_AGE_DAYS = 7
-
-
-class UnknownFilterError(ValueError):
-    """A filter names a policy, insurer or tier the gateway does not know."""
-
-    def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field_name
-
-
-@dataclass(frozen=True)
-class Reader:
-    """What reading buyers needs from the configuration and the request: the configured
-    policies, tiers, alert horizons, the clock, and the policies the reader may see
-    (``None``: all)."""
-
-    policies: Mapping[str, Policy]
-    now: datetime
-    default_tier: str = "growth"
-    tiers: frozenset[str] = frozenset()
-    expiring_within_days: int = 30
-    inactive_days: int = 180
-    allowed: frozenset[str] | None = None
-
-    def may_see(self, policy: str | None) -> bool:
-        return policy is None or self.allowed is None or policy in self.allowed
-
-
-@dataclass(frozen=True)
-class BuyerFilter:
-    over_limit: bool = False
-    uncovered: bool = False
-    expiring_within_days: int | None = None
-    tier: str | None = None
-    insurer: str | None = None
-    policy: str | None = None
-    text: str | None = None
-    identifier: Identifier | None = None
-    pending_decision: bool = False
-    """A cover request not decided yet, or a decision pending at the insurer (the
-    position's latest version is PENDING: no cover counted for it)."""
-
-    @property
-    def exact(self) -> bool:
-        """True when a filter needs the exact exposure figures."""
-        return (
-            self.over_limit
-            or self.uncovered
-            or self.expiring_within_days is not None
-            or self.pending_decision
-        )
 
 
 class Sort(StrEnum):
@@ -196,175 +153,6 @@ class BuyerPage:
     """The last buyer of this page (id and name) when there are more."""
 
 
-@dataclass
-class _Scope:
-    """Policy ids by key in the ledger, which of them a query is about."""
-
-    ids: dict[str, int]
-    wanted: set[int] | None  # None: every policy
-    days: list[date] = field(default_factory=list)
-
-
-def _scope(session: Session, reader: Reader, flt: BuyerFilter) -> _Scope:
-    rows = session.execute(select(PolicyRow.key, PolicyRow.id, PolicyRow.insurer)).all()
-    ids = {key: pid for key, pid, _ in rows}
-    known_insurers = {insurer for _, _, insurer in rows} | {
-        p.insurer for p in reader.policies.values()
-    }
-    wanted: set[int] | None = None
-    if flt.policy is not None:
-        if flt.policy not in ids and flt.policy not in reader.policies:
-            raise UnknownFilterError("policy", f"unknown policy {flt.policy!r}")
-        wanted = {ids[flt.policy]} if flt.policy in ids else set()
-    if flt.insurer is not None:
-        if flt.insurer not in known_insurers:
-            raise UnknownFilterError("insurer", f"unknown insurer {flt.insurer!r}")
-        of_insurer = {pid for _, pid, insurer in rows if insurer == flt.insurer}
-        wanted = of_insurer if wanted is None else wanted & of_insurer
-    if reader.allowed is not None:
-        allowed = {pid for key, pid in ids.items() if key in reader.allowed}
-        wanted = allowed if wanted is None else wanted & allowed
-    keys = [k for k, pid in ids.items() if wanted is None or pid in wanted]
-    days = [
-        reader.policies[k].terms.business_date(reader.now) for k in keys if k in reader.policies
-    ]
-    return _Scope(ids, wanted, days or [reader.now.date()])
-
-
-def _in_scope(column: Any, scope: _Scope) -> ColumnElement[bool]:
-    if scope.wanted is None:
-        return true()
-    return column.in_(sorted(scope.wanted)) if scope.wanted else false()
-
-
-def _under_scope(scope: _Scope) -> ColumnElement[bool]:
-    """The buyer has an ERP account or cover history under a policy of the scope."""
-    account = exists().where(
-        ErpAccountRow.buyer_id == BuyerRow.id, _in_scope(ErpAccountRow.policy_id, scope)
-    )
-    cover = exists().where(
-        CoverDecisionRow.buyer_id == BuyerRow.id, _in_scope(CoverDecisionRow.policy_id, scope)
-    )
-    return or_(account, cover)
-
-
-def _like_escaped(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _text_match(text: str) -> ColumnElement[bool]:
-    """Name contains ``text`` (any case), or an identifier value or ERP account is it."""
-    compact = "".join(text.split()).upper()
-    return or_(
-        func.lower(BuyerRow.name).like(_like_escaped(text.strip()), escape="\\"),
-        BuyerRow.id.in_(
-            select(BuyerIdentifierRow.buyer_id).where(BuyerIdentifierRow.value == compact)
-        ),
-        BuyerRow.id.in_(
-            select(ErpAccountRow.buyer_id).where(ErpAccountRow.account == text.strip())
-        ),
-    )
-
-
-def _uncovered_candidates(scope: _Scope) -> ColumnElement[bool]:
-    # Uncovered needs an open invoice under a group with no positive limit surely in force.
-    latest, earliest = max(scope.days), min(scope.days)
-    covered = exists().where(
-        LimitInForceRow.policy_id == ErpAccountRow.policy_id,
-        LimitInForceRow.buyer_id == ErpAccountRow.buyer_id,
-        LimitInForceRow.amount > 0,
-        or_(LimitInForceRow.valid_to.is_(None), LimitInForceRow.valid_to > latest),
-        LimitInForceRow.business_date <= earliest,
-    )
-    scoped = (
-        true()
-        if scope.wanted is None
-        else or_(_in_scope(ErpAccountRow.policy_id, scope), ErpAccountRow.policy_id.is_(None))
-    )
-    return exists().where(
-        ErpAccountRow.buyer_id == BuyerRow.id,
-        scoped,
-        OpenItemRow.erp_account_id == ErpAccountRow.id,
-        OpenItemRow.kind == ItemKind.INVOICE.value,
-        OpenItemRow.open_amount > 0,
-        ~covered,
-    )
-
-
-def _over_limit_candidates(scope: _Scope) -> ColumnElement[bool]:
-    # Over limit needs a positive limit and invoices above it: in the limit's currency
-    # their sum exceeds it, or some are in another currency (converted exactly later:
-    # each counts as more than the limit here). A limit due for its date roll, or
-    # computed after the request's date, may be anything: a candidate too.
-    latest, earliest = max(scope.days), min(scope.days)
-    same = OpenItemRow.currency == LimitInForceRow.currency
-    weight = case(
-        (same, OpenItemRow.open_amount),
-        (OpenItemRow.open_amount > 0, LimitInForceRow.amount + 1),
-        else_=0,
-    )
-    invoices = (
-        select(func.coalesce(func.sum(weight), 0))
-        .where(
-            ErpAccountRow.buyer_id == LimitInForceRow.buyer_id,
-            # an expression, not the column: SQLite (no statistics) would otherwise walk
-            # every account of the policy through its index instead of the buyer's
-            func.coalesce(ErpAccountRow.policy_id, 0) == LimitInForceRow.policy_id,
-            OpenItemRow.erp_account_id == ErpAccountRow.id,
-            OpenItemRow.kind == ItemKind.INVOICE.value,
-        )
-        .scalar_subquery()
-    )
-    return exists().where(
-        LimitInForceRow.buyer_id == BuyerRow.id,
-        _in_scope(LimitInForceRow.policy_id, scope),
-        or_(
-            LimitInForceRow.valid_to <= latest,
-            LimitInForceRow.business_date > earliest,
-            and_(LimitInForceRow.amount > 0, invoices > LimitInForceRow.amount),
-        ),
-    )
-
-
-def _expiring_candidates(scope: _Scope, days: int) -> ColumnElement[bool]:
-    horizon = max(scope.days) + timedelta(days=days)
-    return BuyerRow.id.in_(
-        select(LimitInForceRow.buyer_id).where(
-            _in_scope(LimitInForceRow.policy_id, scope),
-            LimitInForceRow.valid_to.is_not(None),
-            LimitInForceRow.valid_to <= horizon,
-        )
-    )
-
-
-def _pending_candidates(scope: _Scope) -> ColumnElement[bool]:
-    # the (few) buyers with an open request or a pending version, found once: a page
-    # then costs the buyers it walks, not two lookups each
-    requests = select(CoverRequestRow.buyer_id).where(
-        CoverRequestRow.state.in_(OPEN_REQUEST_STATES),
-        _in_scope(CoverRequestRow.policy_id, scope),
-    )
-    pending = select(CoverDecisionRow.buyer_id).where(
-        CoverDecisionRow.status == CoverStatus.PENDING,
-        _in_scope(CoverDecisionRow.policy_id, scope),
-    )
-    return BuyerRow.id.in_(union(requests, pending))
-
-
-def _requesting(session: Session, buyer_ids: list[int], scope: _Scope) -> set[int]:
-    """Those of the buyers with a cover request not decided yet (under the scope)."""
-    return set(
-        session.scalars(
-            select(CoverRequestRow.buyer_id).where(
-                CoverRequestRow.buyer_id.in_(buyer_ids),
-                CoverRequestRow.state.in_(OPEN_REQUEST_STATES),
-                _in_scope(CoverRequestRow.policy_id, scope),
-            )
-        )
-    )
-
-
 def _matches(summary: BuyerSummary, flt: BuyerFilter, requesting: set[int]) -> bool:
     positions = summary.positions
     pending = summary.id in requesting or any(
@@ -414,7 +202,7 @@ def list_buyers(
     in id order, with ids above ``after``), each with its positions under the policies
     of the filter (and those the reader may see). Raises :class:`UnknownFilterError`
     for an unknown policy, insurer or tier."""
-    scope = _scope(session, reader, flt)
+    scope = scope_of(session, reader, flt)
     where: list[ColumnElement[bool]] = []
     if flt.tier is not None:
         if reader.tiers and flt.tier not in reader.tiers:
@@ -426,9 +214,9 @@ def list_buyers(
             else BuyerRow.tier == flt.tier
         )
     if scope.wanted is not None:
-        where.append(_under_scope(scope))
+        where.append(under_scope(scope))
     if flt.text:
-        where.append(_text_match(flt.text))
+        where.append(text_match(flt.text))
     if flt.identifier is not None:
         ident = flt.identifier
         where.append(
@@ -441,13 +229,13 @@ def list_buyers(
             )
         )
     if flt.uncovered:
-        where.append(_uncovered_candidates(scope))
+        where.append(uncovered_candidates(scope))
     if flt.over_limit:
-        where.append(_over_limit_candidates(scope))
+        where.append(over_limit_candidates(scope))
     if flt.expiring_within_days is not None:
-        where.append(_expiring_candidates(scope, flt.expiring_within_days))
+        where.append(expiring_candidates(scope, flt.expiring_within_days))
     if flt.pending_decision:
-        where.append(_pending_candidates(scope))
+        where.append(pending_candidates(scope))
     found: list[BuyerSummary] = []
     cursor = after_key
     if cursor is None and sort is Sort.ID and after:
@@ -463,7 +251,7 @@ def list_buyers(
         cursor = PageKey(rows[-1].id, rows[-1].name)
         ids = [r.id for r in rows]
         summaries = summarise(session, reader, ids, scope=scope)
-        requesting = _requesting(session, ids, scope) if flt.pending_decision else set()
+        requesting = requesting_buyers(session, ids, scope) if flt.pending_decision else set()
         found.extend(s for s in summaries if not flt.exact or _matches(s, flt, requesting))
         if len(rows) < batch:
             break
@@ -479,10 +267,10 @@ def list_buyers(
 
 
 def summarise(
-    session: Session, reader: Reader, buyer_ids: list[int], *, scope: _Scope | None = None
+    session: Session, reader: Reader, buyer_ids: list[int], *, scope: Scope | None = None
 ) -> list[BuyerSummary]:
     """These buyers (in the order given, unknown ids left out) with their positions."""
-    scope = scope or _scope(session, reader, BuyerFilter())
+    scope = scope or scope_of(session, reader, BuyerFilter())
     buyers = {
         row.id: row
         for row in session.execute(
@@ -532,7 +320,7 @@ def _open_item(row: Any) -> OpenItem:
     )
 
 
-def _converter(session: Session, items: Collection[OpenItem]) -> LedgerConverter:
+def converter(session: Session, items: Collection[OpenItem]) -> LedgerConverter:
     """Dated EUR reference rates from the ledger, read in this (read-only) transaction,
     only from the earliest document date needed on."""
     since = min((i.document_date for i in items), default=None)
@@ -545,12 +333,12 @@ def _converter(session: Session, items: Collection[OpenItem]) -> LedgerConverter
 
 
 def buyer_positions(
-    session: Session, reader: Reader, buyer_ids: list[int], *, scope: _Scope | None = None
+    session: Session, reader: Reader, buyer_ids: list[int], *, scope: Scope | None = None
 ) -> dict[int, list[Position]]:
     """Per buyer, its positions (one per policy it has accounts or cover under, and
     one for accounts without a policy), by policy key; only the policies of ``scope``
     and those the reader may see."""
-    scope = scope or _scope(session, reader, BuyerFilter())
+    scope = scope or scope_of(session, reader, BuyerFilter())
     key_of = {pid: key for key, pid in scope.ids.items()}
     configured = {
         pid: reader.policies[key] for key, pid in scope.ids.items() if key in reader.policies
@@ -594,7 +382,7 @@ def buyer_positions(
                 groups.setdefault((buyer_id, pid), [])
     loaded = [i for group in groups.values() for i in group]
     currencies = {i.currency for i in loaded} | {p.terms.currency for p in configured.values()}
-    convert = _converter(session, loaded) if len(currencies) > 1 else None
+    convert = converter(session, loaded) if len(currencies) > 1 else None
     result: dict[int, list[Position]] = defaultdict(list)
     for (buyer_id, pid), group_items in groups.items():
         policy = configured.get(pid) if pid is not None else None

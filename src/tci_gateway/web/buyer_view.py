@@ -30,7 +30,7 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import OpenItemRow
 from tci_gateway.services import buyer_detail
 from tci_gateway.services.buyer_views import Position, Reader, buyer_positions
-from tci_gateway.services.buyer_views import _converter as ledger_converter
+from tci_gateway.services.buyer_views import converter as ledger_converter
 from tci_gateway.services.case_views import CaseView, list_cases
 from tci_gateway.web.charts.steps import Series, step_chart
 
