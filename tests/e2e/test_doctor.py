@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tci_gateway.ledger.engine import make_engine
-from tci_gateway.ledger.migrate import upgrade
+from tci_gateway.ledger.migrate import head_revision, upgrade
 
 from .claims_setup import ESCALATION, POLICY, TERMS
 from .conftest import TCI, run_tci
@@ -147,7 +147,8 @@ def test_missing_and_unmigrated_ledger(tmp_path: Path) -> None:
     assert checks["ledger"][0] == "ok"
     assert checks["schema"] == (
         "fail",
-        "the ledger is at revision 0008, this version needs 0009: run `tci db upgrade`",
+        f"the ledger is at revision 0008, this version needs {head_revision()}: "
+        "run `tci db upgrade`",
     )
     assert checks["scheduler"] == ("skipped", "the ledger is not at the current schema")
 
