@@ -252,6 +252,8 @@ class OpenItemView:
     erp_account: str
     policy: str | None
     row: OpenItemRow
+    policy_id: int | None = None
+    """The ledger's id of ``policy`` (the item's account's policy)."""
 
 
 def open_items(
@@ -282,7 +284,7 @@ def open_items(
     if not include_closed:
         stmt = stmt.where(OpenItemRow.open_amount > 0)
     rows = [
-        OpenItemView(row.id, account, policies[pid][0] if pid is not None else None, row)
+        OpenItemView(row.id, account, policies[pid][0] if pid is not None else None, row, pid)
         for row, account, pid in session.execute(stmt)
     ]
     more = len(rows) > limit

@@ -14,7 +14,7 @@ costs the buyers it looks at, not the portfolio.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -333,11 +333,17 @@ def converter(session: Session, items: Collection[OpenItem]) -> LedgerConverter:
 
 
 def buyer_positions(
-    session: Session, reader: Reader, buyer_ids: list[int], *, scope: Scope | None = None
+    session: Session,
+    reader: Reader,
+    buyer_ids: list[int],
+    *,
+    scope: Scope | None = None,
+    items: Mapping[tuple[int, int | None], list[OpenItem]] | None = None,
 ) -> dict[int, list[Position]]:
     """Per buyer, its positions (one per policy it has accounts or cover under, and
     one for accounts without a policy), by policy key; only the policies of ``scope``
-    and those the reader may see."""
+    and those the reader may see. ``items``: every item of those buyers by (buyer id,
+    the account's policy id), when the caller has read them already (else read here)."""
     scope = scope or scope_of(session, reader, BuyerFilter())
     key_of = {pid: key for key, pid in scope.ids.items()}
     configured = {
@@ -359,21 +365,25 @@ def buyer_positions(
     ):
         if visible(pid):
             groups.setdefault((buyer_id, pid), [])
-    items = cast(Table, OpenItemRow.__table__)  # Core rows: no ORM object per item
-    for row in session.execute(
-        select(
-            items,
-            ErpAccountRow.account.label("erp_account"),
-            ErpAccountRow.buyer_id.label("buyer_id"),
-            ErpAccountRow.policy_id.label("group_policy_id"),
-        )
-        .join(ErpAccountRow, ErpAccountRow.id == items.c.erp_account_id)
-        .where(ErpAccountRow.buyer_id.in_(buyer_ids))
-        .order_by(items.c.id)
-    ):
-        group = (row.buyer_id, row.group_policy_id)
-        if group in groups:
-            groups[group].append(_open_item(row))
+    if items is not None:
+        for group in groups:
+            groups[group] = list(items.get(group, ()))
+    else:
+        table = cast(Table, OpenItemRow.__table__)  # Core rows: no ORM object per item
+        for row in session.execute(
+            select(
+                table,
+                ErpAccountRow.account.label("erp_account"),
+                ErpAccountRow.buyer_id.label("buyer_id"),
+                ErpAccountRow.policy_id.label("group_policy_id"),
+            )
+            .join(ErpAccountRow, ErpAccountRow.id == table.c.erp_account_id)
+            .where(ErpAccountRow.buyer_id.in_(buyer_ids))
+            .order_by(table.c.id)
+        ):
+            group = (row.buyer_id, row.group_policy_id)
+            if group in groups:
+                groups[group].append(_open_item(row))
     histories: dict[int, dict[int, list[StoredVersion]]] = {}
     for pid in configured:
         if visible(pid):

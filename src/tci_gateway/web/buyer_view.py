@@ -150,14 +150,20 @@ def gather(
     covers: dict[str | None, buyer_detail.PolicyCover] = {
         c.policy: c for c in buyer_detail.buyer_covers(session, reader, buyer_id)
     }
-    positions = {
-        p.policy: p for p in buyer_positions(session, reader, [buyer_id]).get(buyer_id, [])
-    }
     everything, more = buyer_detail.open_items(
         session, reader, buyer_id, limit=ITEM_CAP, include_closed=True
     )
     alerts, alerts_last = buyer_detail.alerts(session, reader, buyer_id, limit=ALERTS_SHOWN)
     loaded = [(v, _item(v)) for v in everything]  # each row made a domain item once
+    grouped: dict[tuple[int, int | None], list[OpenItem]] | None = None
+    if more is None:  # every item read: the positions reuse them instead of reading again
+        grouped = {}
+        for v, item in loaded:
+            grouped.setdefault((buyer_id, v.policy_id), []).append(item)
+    positions = {
+        p.policy: p
+        for p in buyer_positions(session, reader, [buyer_id], items=grouped).get(buyer_id, [])
+    }
     by_policy: dict[str | None, list[Loaded]] = {}
     for pair in loaded:
         by_policy.setdefault(pair[0].policy, []).append(pair)
