@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, Row, Table, or_, select, true
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import limit_in_force
@@ -251,7 +251,9 @@ class OpenItemView:
     id: int
     erp_account: str
     policy: str | None
-    row: OpenItemRow
+    row: Row[Any]
+    """The item's columns (``open_items``), read as a Core row: attributes as on
+    :class:`~tci_gateway.ledger.tables.OpenItemRow`, without an ORM object per item."""
     policy_id: int | None = None
     """The ledger's id of ``policy`` (the item's account's policy)."""
 
@@ -270,8 +272,13 @@ def open_items(
     check_visible(session, reader, buyer_id)
     policies = _policies(session)
     pids = _visible_pids(session, reader)
+    table = cast(Table, OpenItemRow.__table__)  # Core rows: no ORM object per item
     stmt = (
-        select(OpenItemRow, ErpAccountRow.account, ErpAccountRow.policy_id)
+        select(
+            table,
+            ErpAccountRow.account.label("account_of_item"),
+            ErpAccountRow.policy_id.label("policy_id_of_account"),
+        )
         .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
         .where(
             ErpAccountRow.buyer_id == buyer_id,
@@ -284,8 +291,14 @@ def open_items(
     if not include_closed:
         stmt = stmt.where(OpenItemRow.open_amount > 0)
     rows = [
-        OpenItemView(row.id, account, policies[pid][0] if pid is not None else None, row, pid)
-        for row, account, pid in session.execute(stmt)
+        OpenItemView(
+            row.id,
+            row.account_of_item,
+            policies[pid][0] if (pid := row.policy_id_of_account) is not None else None,
+            row,
+            pid,
+        )
+        for row in session.execute(stmt)
     ]
     more = len(rows) > limit
     rows = rows[:limit]

@@ -12,10 +12,12 @@ Bounded: the open-items list is a page (``items_shown``); the figures read at mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.ageing import Aged, AgeingTotals, age, bucket_of, days_past_due
@@ -27,7 +29,6 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 from tci_gateway.ledger.covers import StoredVersion
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.tables import OpenItemRow
 from tci_gateway.services import buyer_detail
 from tci_gateway.services.buyer_views import Position, Reader, buyer_positions
 from tci_gateway.services.buyer_views import converter as ledger_converter
@@ -92,12 +93,15 @@ class BuyerPage:
     cases_more: bool
 
 
-def _settled_on(row: OpenItemRow, zone: str | None) -> date:
+def _settled_on(row: Row[Any], zone: str | None) -> date:
     """The day the ledger learned an item's open amount now (see exposure_history): the
     day a complete import closed it, else the day (in the policy's zone) it last changed."""
-    if row.closed_on is not None:
-        return row.closed_on
-    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    closed: date | None = row.closed_on
+    if closed is not None:
+        return closed
+    updated: datetime = row.updated_at
+    if updated.tzinfo is None:
+        updated = updated.replace(tzinfo=UTC)
     return updated.astimezone(ZoneInfo(zone) if zone else UTC).date()
 
 
