@@ -8,8 +8,11 @@ afterwards). Without that variable the PostgreSQL variants are skipped, with the
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -54,15 +57,35 @@ def _drop_pg_schema(schema: str) -> None:
     admin.dispose()
 
 
+def _migrated_sqlite(request: pytest.FixtureRequest) -> Path:
+    """A SQLite ledger migrated to the head once per test process, copied for each test
+    (migrating takes 0.3-0.7 s, a copy a millisecond: hundreds of tests use one)."""
+    cache = request.config.stash
+    found = cache.get(_TEMPLATE_KEY, None)
+    if found is None:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("ledger-template")
+        found = folder / "ledger.db"
+        engine = make_engine(f"sqlite:///{found}")
+        upgrade(engine)
+        engine.dispose()
+        with closing(sqlite3.connect(found)) as conn:  # all in the main file: a whole copy
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cache[_TEMPLATE_KEY] = found
+    return found
+
+
+_TEMPLATE_KEY = pytest.StashKey[Path]()
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty ledger URL for the backend this test is parametrised with.
     For PostgreSQL the URL carries the test's own schema in its search path."""
     backend = getattr(request, "param", "sqlite")
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-        upgrade(make_engine(url))
-        yield url
+        path = tmp_path / "ledger.db"
+        shutil.copyfile(_migrated_sqlite(request), path)
+        yield f"sqlite:///{path}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     ledger = _pg_ledger(schema)
@@ -97,7 +120,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Any test using `ledger` or `database_url` runs once per backend.
-    if {"ledger", "database_url"} & set(metafunc.fixturenames) and not hasattr(
-        metafunc.function, "sqlite_only"
-    ):
+    if {"ledger", "database_url"} & set(metafunc.fixturenames) and not _sqlite_only(metafunc):
         metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+def _sqlite_only(metafunc: pytest.Metafunc) -> bool:
+    """A test marked ``test.sqlite_only = True``, or in a module with ``SQLITE_ONLY =
+    True`` (pages whose services have PostgreSQL tests of their own) unless marked
+    ``test.both_backends = True``."""
+    if getattr(metafunc.function, "both_backends", False):
+        return False
+    return hasattr(metafunc.function, "sqlite_only") or bool(
+        getattr(metafunc.module, "SQLITE_ONLY", False)
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2id with the smallest cost in this process: tests make hundreds of people,
+    and the production cost (64 MiB, 3 passes) is spent on each. Hashes stay argon2id
+    and carry their parameters, so `tci` subprocesses verify them as usual."""
+    from argon2 import PasswordHasher
+
+    from tci_gateway.ledger import users
+
+    kept = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    users._hasher = kept

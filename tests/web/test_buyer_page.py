@@ -454,3 +454,11 @@ def test_two_submits_of_one_form_at_once_queue_one_request(web: WebHarness, tmp_
     assert [a.status_code for a in answers] == [303] * 4, [a.text[-300:] for a in answers]
     assert len({a.headers["location"] for a in answers}) == 1
     assert _requests(web) == 1 and len(_audits(web)) == 1
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True
+
+
+test_two_submits_of_one_form_at_once_queue_one_request.both_backends = True  # type: ignore[attr-defined]  # the lock matters on PostgreSQL

@@ -160,3 +160,8 @@ def test_pending_decision_counts_a_pending_version(web: WebHarness) -> None:
         status=CoverStatus.PENDING,
     )
     assert set(_ids(_get(alice, "/buyers?pending=1"))) == {ids["Iberia Componentes S.L."], harbour}
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True

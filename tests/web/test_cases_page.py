@@ -240,3 +240,8 @@ def test_the_list_is_paged_by_case_id(web: WebHarness, monkeypatch: pytest.Monke
     assert 'rel="next"' not in second.text
     past = viewer.get("/cases", params={"before": cases[VAN_DIJK]})
     assert "No more cases." in past.text
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True

@@ -167,3 +167,8 @@ for _test in (
     test_pages_need_a_session,
 ):
     _test.sqlite_only = True  # type: ignore[attr-defined]
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True

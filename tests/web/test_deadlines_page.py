@@ -200,3 +200,8 @@ def test_a_full_day_links_to_its_entries_in_the_list(
         "month-2027-03",
     ]
     assert 'id="month-2027-01"' in page and "January 2027 (2)" in months
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True

@@ -220,3 +220,8 @@ for _test in (
     test_a_viewer_and_a_form_without_its_token_are_refused,
 ):
     _test.sqlite_only = True  # type: ignore[attr-defined]
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True

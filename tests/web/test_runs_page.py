@@ -122,3 +122,8 @@ def test_the_empty_state_and_sign_in(web: WebHarness) -> None:
     assert "No scheduler job has run yet." in page.text
     answer = web.client.get("/runs", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login?next=/runs"
+
+
+# The page runs services whose PostgreSQL behaviour their own tests cover (tests/api,
+# tests/services); on SQLite only here, to keep CI within its time (tests/conftest.py).
+SQLITE_ONLY = True
