@@ -17,6 +17,7 @@ from html import escape
 
 from markupsafe import Markup
 
+from tci_gateway.web.charts import nice_ceiling
 from tci_gateway.web.formats import money
 
 WIDTH = 760
@@ -47,18 +48,6 @@ class BarGroup:
         return value
 
 
-def _nice_ceiling(value: Decimal) -> Decimal:
-    """A round end for the scale at or above ``value`` (1, 2, 2.5 or 5 times a power of 10)."""
-    if value <= 0:
-        return Decimal(1)
-    exponent = value.adjusted()
-    for step in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)):
-        top = step.scaleb(exponent)
-        if top >= value:
-            return top
-    return Decimal(10).scaleb(exponent)  # pragma: no cover - the loop always returns
-
-
 def bar_chart(groups: Sequence[BarGroup], *, title: str) -> Markup:
     """The chart of ``groups`` (one scale per currency: amounts of different currencies
     are never drawn against each other's scale)."""
@@ -66,7 +55,7 @@ def bar_chart(groups: Sequence[BarGroup], *, title: str) -> Markup:
     for g in groups:
         biggest = max((g.amount(s) for s, _ in SERIES), default=Decimal(0))
         tops[g.currency] = max(tops.get(g.currency, Decimal(0)), biggest)
-    scale = {cur: _nice_ceiling(top) for cur, top in tops.items()}
+    scale = {cur: nice_ceiling(top) for cur, top in tops.items()}
     span = WIDTH - LABEL - VALUE
     height = TOP + len(groups) * (len(SERIES) * (BAR + GAP) + GROUP_GAP) + 8
     desc = "; ".join(

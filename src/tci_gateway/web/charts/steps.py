@@ -19,6 +19,7 @@ from html import escape
 from markupsafe import Markup
 
 from tci_gateway.domain.money import amount_text
+from tci_gateway.web.charts import nice_ceiling
 from tci_gateway.web.formats import money
 
 WIDTH, HEIGHT = 720, 260
@@ -45,18 +46,6 @@ def _value_at(points: Sequence[tuple[date, Decimal]], day: date) -> Decimal:
     return value
 
 
-def _nice_ceiling(value: Decimal) -> Decimal:
-    """A round top for the axis at or above ``value`` (1, 2, 2.5 or 5 times a power of 10)."""
-    if value <= 0:
-        return Decimal(1)
-    exponent = value.adjusted()
-    for step in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)):
-        top = step.scaleb(exponent)
-        if top >= value:
-            return top
-    return Decimal(10).scaleb(exponent)  # pragma: no cover - the loop always returns
-
-
 def step_chart(
     series: Sequence[Series],
     *,
@@ -77,7 +66,7 @@ def step_chart(
         + [_value_at(s.points, start) for s in series]
         + [Decimal(0)]
     )
-    top = _nice_ceiling(peak)
+    top = nice_ceiling(peak)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(day: date) -> float:
