@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from tci_gateway.domain.alerts import Severity
 from tci_gateway.domain.cover import (
@@ -54,6 +55,13 @@ from tci_gateway.ledger.api_tables import WebhookDeliveryRow as WebhookDeliveryR
 from tci_gateway.ledger.base import Amount
 from tci_gateway.ledger.base import Base as Base
 from tci_gateway.ledger.case_tables import CaseActionRow as CaseActionRow
+from tci_gateway.ledger.credit_tables import BehaviourSnapshotRow as BehaviourSnapshotRow
+from tci_gateway.ledger.credit_tables import CreditApplicationEventRow as CreditApplicationEventRow
+from tci_gateway.ledger.credit_tables import CreditApplicationRow as CreditApplicationRow
+from tci_gateway.ledger.credit_tables import CreditLineRow as CreditLineRow
+from tci_gateway.ledger.credit_tables import CreditPlanRow as CreditPlanRow
+from tci_gateway.ledger.credit_tables import CreditRunRow as CreditRunRow
+from tci_gateway.ledger.credit_tables import TierChangeRow as TierChangeRow
 from tci_gateway.ledger.case_tables import ClaimCaseRow as ClaimCaseRow
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
@@ -109,6 +117,9 @@ class BuyerRow(Base):
     tier: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A tier a risk manager pinned by hand: the nightly tier rules leave it alone until
+    # it is unpinned (migration 0011).
+    tier_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class BuyerIdentifierRow(Base):
@@ -260,6 +271,11 @@ class OpenItemRow(Base):
     # on that business date by that import (the row is kept, never deleted).
     closed_on: Mapped[date | None] = mapped_column(Date)
     closed_import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    # The business date the ledger first saw the item fully settled (open amount 0, by the
+    # file or by a complete export's closure), and the date it first saw it disputed:
+    # payment behaviour (days beyond terms, dispute age) counts from these (0011).
+    settled_on: Mapped[date | None] = mapped_column(Date)
+    disputed_since: Mapped[date | None] = mapped_column(Date)
 
 
 class AlertRow(Base):

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from tci_gateway.config.credit import CreditSettings
 from tci_gateway.domain.escalation import (
     DEFAULT_PATHS,
     EscalationError,
@@ -445,6 +446,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    credit: CreditSettings = Field(default_factory=CreditSettings)
 
     @classmethod
     def settings_customise_sources(
