@@ -53,6 +53,14 @@ class AlertKind(StrEnum):
     SCHEDULER_JOB_FAILED = "scheduler_job_failed"
     # Raised by the webhook relay when it disables an ERP subscription that keeps failing.
     WEBHOOK_DISABLED = "webhook_disabled"
+    # Raised by the credit workflow (issue 14): the nightly tier rules, reviews due,
+    # exposure above the credit line (insured plus internal), applications waiting for a
+    # person, a progressive plan frozen by late payment.
+    TIER_CHANGED = "tier_changed"
+    CREDIT_REVIEW_DUE = "credit_review_due"
+    OVER_CREDIT_LINE = "over_credit_line"
+    CREDIT_REFERRED = "credit_referred"
+    PLAN_FROZEN = "plan_frozen"
 
 
 class Severity(StrEnum):
@@ -89,6 +97,11 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.CASE_CLOSED: Severity.INFO,
     AlertKind.SCHEDULER_JOB_FAILED: Severity.CRITICAL,
     AlertKind.WEBHOOK_DISABLED: Severity.CRITICAL,
+    AlertKind.TIER_CHANGED: Severity.INFO,
+    AlertKind.CREDIT_REVIEW_DUE: Severity.INFO,
+    AlertKind.OVER_CREDIT_LINE: Severity.WARNING,
+    AlertKind.CREDIT_REFERRED: Severity.WARNING,
+    AlertKind.PLAN_FROZEN: Severity.WARNING,
 }
 
 _STATUS_EVENT: dict[CoverStatus, AlertKind] = {
