@@ -325,8 +325,10 @@ def sync_limits_cmd(
 
 def _register_more() -> None:
     from tci_gateway.cli import (
+        behaviour,
         buyers,
         claims,
+        credit,
         cover,
         demo,
         doctor,
@@ -337,6 +339,7 @@ def _register_more() -> None:
         sandbox,
         scheduler,
         serve,
+        tiers,
         users,
     )
 
@@ -353,6 +356,9 @@ def _register_more() -> None:
     openapi.register(app)
     users.register(app)
     notify.register(app)
+    behaviour.register(app)
+    tiers.register(app)
+    credit.register(app)
 
 
 _register_more()
