@@ -13,6 +13,9 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tci_gateway.domain.money import check_currency
+from tci_gateway.domain.prescreen import DclRules, dcl_limit
+from tci_gateway.domain.progressive import PlanRules
+from tci_gateway.domain.scorecard import Factor
 
 
 class _Section(BaseModel):
@@ -154,6 +157,12 @@ class ScorecardSettings(_Section):
     threshold: Decimal = Decimal(60)
     factors: list[FactorSettings] = Field(default_factory=_default_factors)
 
+    def domain_factors(self) -> tuple[Factor, ...]:
+        """The factors as the domain's :class:`~tci_gateway.domain.scorecard.Factor`."""
+        return tuple(
+            Factor(f.name, f.input, f.weight, tuple(f.points), f.required) for f in self.factors
+        )
+
 
 class DclSettings(_Section):
     """``[credit.dcl]``: the conditions under which the pre-screen grants within the
@@ -186,6 +195,34 @@ class DclSettings(_Section):
     @classmethod
     def _countries(cls, value: list[str]) -> list[str]:
         return [c.upper() for c in value]
+
+    def rules(
+        self,
+        policy_limit: Decimal,
+        country: str,
+        *,
+        tier_prescreen: bool = True,
+        provisional: ProvisionalSettings | None = None,
+    ) -> DclRules:
+        """The domain's :class:`~tci_gateway.domain.prescreen.DclRules` for a buyer in
+        ``country`` under a policy whose DCL is ``policy_limit`` (capped by
+        ``by_country``)."""
+        prov = provisional or ProvisionalSettings()
+        return DclRules(
+            limit=dcl_limit(policy_limit, country, self.by_country),
+            report_max_age_months=self.report_max_age_months,
+            approved_bureaus=frozenset(self.approved_bureaus),
+            experience_min_paid_invoices=self.experience_min_paid_invoices,
+            experience_balance_uplift=self.experience_balance_uplift,
+            countries=frozenset(self.countries),
+            tier_prescreen=tier_prescreen,
+            provisional_enabled=prov.enabled,
+            provisional_share=prov.share,
+            provisional_maximum=prov.maximum,
+            experience_months=self.experience_months,
+            insurer_refusal_months=self.insurer_refusal_months,
+            adverse_months=self.adverse_months,
+        )
 
 
 class ProvisionalSettings(_Section):
@@ -221,6 +258,17 @@ class ProgressiveSettings(_Section):
         if value not in {"freeze", "step_down"}:
             raise ValueError("on_late must be 'freeze' or 'step_down'")
         return value
+
+    def rules(self) -> PlanRules:
+        """The domain's :class:`~tci_gateway.domain.progressive.PlanRules`."""
+        return PlanRules(
+            start_share=self.start_share,
+            step_share=self.step_share,
+            step_after_paid_invoices=self.step_after_paid_invoices,
+            step_after_months_clean=self.step_after_months_clean,
+            late_grace_days=self.late_grace_days,
+            on_late=self.on_late,
+        )
 
 
 class CreditSettings(_Section):
