@@ -349,6 +349,9 @@ def screen(inputs: ScreenInputs, rules: DclRules, scorecard: Scorecard) -> Scree
     ]
     if person:
         why = " ".join(c.detail for c in person)
+        others = [c.detail for c in conditions if not c.passed and c not in person]
+        if others:
+            why += f" Also: {' '.join(others)}"
         return Screen(
             route=Route.PERSON,
             conditions=conditions,
