@@ -109,6 +109,12 @@ def _find_buyer(session: Session, buyer: str) -> tuple[int, str]:
     return row[0], row[1]
 
 
+def find_buyer(session: Session, buyer: str) -> tuple[int, str]:
+    """The ledger buyer (id, name) of an ERP account or a ledger buyer id, as every
+    command's BUYER means it; an :class:`InputError` when there is none."""
+    return _find_buyer(session, buyer)
+
+
 def _insurer_buyer_id(session: Session, buyer_id: int, insurer: str, name: str) -> str:
     value = session.scalar(
         select(BuyerIdentifierRow.value).where(

@@ -185,7 +185,7 @@ def score_inputs(
     return inputs
 
 
-def _text(value: Decimal | None) -> str | None:
+def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
 
 
@@ -202,7 +202,7 @@ def bureau_json(answer: BureauAnswer) -> dict[str, Any]:
             "band": a.band,
             "failure_score": a.failure_score,
             "paydex": a.paydex,
-            "recommended_limit": _text(limit.amount) if limit else None,
+            "recommended_limit": decimal_text(limit.amount) if limit else None,
             "limit_currency": limit.currency if limit else None,
             "as_of": a.as_of.isoformat() if a.as_of else None,
         }
@@ -216,18 +216,18 @@ def behaviour_json(behaviour: Behaviour | None) -> dict[str, Any] | None:
     return {
         "day": behaviour.day.isoformat(),
         "currency": behaviour.currency,
-        **{name: _text(getattr(behaviour, name)) for name in BEHAVIOUR_INPUTS},
+        **{name: decimal_text(getattr(behaviour, name)) for name in BEHAVIOUR_INPUTS},
         "dso_countback_exhausted": behaviour.dso_countback_exhausted,
         "invoices_settled": behaviour.invoices_settled,
         "invoices_overdue": behaviour.invoices_overdue,
         "buckets": {
-            "current": _text(b.current),
-            "days_1_30": _text(b.days_1_30),
-            "days_31_60": _text(b.days_31_60),
-            "days_61_90": _text(b.days_61_90),
-            "days_over_90": _text(b.days_over_90),
+            "current": decimal_text(b.current),
+            "days_1_30": decimal_text(b.days_1_30),
+            "days_31_60": decimal_text(b.days_31_60),
+            "days_61_90": decimal_text(b.days_61_90),
+            "days_over_90": decimal_text(b.days_over_90),
         },
-        "disputed_amount": _text(behaviour.disputed_amount),
+        "disputed_amount": decimal_text(behaviour.disputed_amount),
         "disputed_count": behaviour.disputed_count,
         "notes": list(behaviour.notes),
     }
@@ -235,8 +235,8 @@ def behaviour_json(behaviour: Behaviour | None) -> dict[str, Any] | None:
 
 def scorecard_json(card: Scorecard) -> dict[str, Any]:
     return {
-        "score": _text(card.score),
-        "threshold": _text(card.threshold),
+        "score": decimal_text(card.score),
+        "threshold": decimal_text(card.threshold),
         "passed": card.passed,
         "missing": list(card.missing),
         "missing_required": list(card.missing_required),
@@ -244,10 +244,10 @@ def scorecard_json(card: Scorecard) -> dict[str, Any]:
             {
                 "name": f.name,
                 "input": f.input,
-                "weight": _text(f.weight),
-                "value": _text(f.value),
-                "points": _text(f.points),
-                "contribution": _text(f.contribution),
+                "weight": decimal_text(f.weight),
+                "value": decimal_text(f.value),
+                "points": decimal_text(f.points),
+                "contribution": decimal_text(f.contribution),
                 "required": f.required,
                 "missing": f.missing,
             }
@@ -263,8 +263,8 @@ def conditions_json(found: Screen) -> list[dict[str, Any]]:
 def screen_json(found: Screen) -> dict[str, Any]:
     return {
         "route": found.route.value,
-        "granted": _text(found.granted),
-        "provisional": _text(found.provisional),
+        "granted": decimal_text(found.granted),
+        "provisional": decimal_text(found.provisional),
         "reason": found.reason,
     }
 
