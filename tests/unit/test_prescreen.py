@@ -241,6 +241,7 @@ def test_money_and_month_helpers() -> None:
     assert money_text(D("8000.00"), "EUR") == "EUR 8,000"
     assert money_text(D("8000.5"), "EUR") == "EUR 8,000.50"
     assert money_text(D(1234567)) == "1,234,567"
+    assert money_text(D("1E+3"), "EUR") == "EUR 1,000"
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
     assert whole_months(date(2026, 1, 15), date(2026, 3, 14)) == 1

@@ -81,7 +81,7 @@ def money_text(amount: Decimal, currency: str = "") -> str:
     """An amount as a risk analyst reads it: ``EUR 8,000`` (whole amounts without
     decimals), ``EUR 8,000.50`` otherwise; without ``currency`` just the figure."""
     if amount == amount.to_integral_value():
-        figure = f"{amount.to_integral_value():,}"
+        figure = f"{amount.quantize(ONE):,}"
     else:
         figure = f"{amount.quantize(Decimal('0.01')):,}"
     return f"{currency} {figure}" if currency else figure

@@ -79,7 +79,8 @@ class PlanPosition:
 class PaymentRecord:
     """The buyer's payments since ``last_step_on``: invoices paid within terms, the late
     ones (descriptions, e.g. "INV-12 paid 9 days late") and the date of the latest late
-    payment (or of the day an open invoice became late)."""
+    payment, or the business date itself while a late invoice is still open: it is
+    late now)."""
 
     paid_within_terms: int
     late: tuple[str, ...]
