@@ -151,7 +151,7 @@ def plans(draw: st.DrawFn) -> tuple[PlanPosition, PaymentRecord, PlanRules, date
     return position, record, rules, day
 
 
-@settings(max_examples=200)
+@settings(max_examples=150)
 @given(plans())
 def test_plan_amounts_stay_between_start_and_target(
     case: tuple[PlanPosition, PaymentRecord, PlanRules, date],
@@ -169,7 +169,7 @@ def test_plan_amounts_stay_between_start_and_target(
         assert position.current < got.amount <= position.target
 
 
-@settings(max_examples=200)
+@settings(max_examples=150)
 @given(plans())
 def test_step_up_only_after_the_configured_evidence(
     case: tuple[PlanPosition, PaymentRecord, PlanRules, date],

@@ -172,7 +172,7 @@ def test_points_stay_within_the_curve(
     assert min(p for _, p in curve) <= got <= max(p for _, p in curve)
 
 
-@settings(max_examples=200)
+@settings(max_examples=120)
 @given(scored(increasing=True), st.data())
 def test_score_is_monotone_in_a_rising_factor(case: Case, data: st.DataObject) -> None:
     factors, inputs = case
@@ -184,7 +184,7 @@ def test_score_is_monotone_in_a_rising_factor(case: Case, data: st.DataObject) -
     assert lower.score <= higher.score
 
 
-@settings(max_examples=200)
+@settings(max_examples=120)
 @given(scored(), st.data())
 def test_a_missing_input_never_adds_points(case: Case, data: st.DataObject) -> None:
     factors, inputs = case
