@@ -230,6 +230,28 @@ def test_the_country_list() -> None:
     assert detail(result, "country_listed") == "BR is not on the DCL country list (DE, FR)."
 
 
+def test_no_report_and_no_trading_is_named() -> None:
+    result = screen(inputs(reports=()), RULES, PASSING)
+    assert detail(result, "evidence") == (
+        "No bureau report; trading: 0 invoices paid within terms in 12 months (at least 2 needed)."
+    )
+
+
+def test_a_passing_score_still_names_its_missing_factors() -> None:
+    gone = FactorScore("PAYDEX", "bureau.dnb.paydex", D(10), None, D(0), D(0))
+    card = Scorecard(score=D("61.50"), threshold=D(60), factors=(gone,))
+    result = screen(inputs(), RULES, card)
+    assert result.route is Route.DCL
+    assert detail(result, "score") == (
+        "Score 61.50 at or above the pass mark 60 (missing, 0 points: PAYDEX)."
+    )
+
+
+def test_a_non_positive_amount_is_refused() -> None:
+    with pytest.raises(ValueError):
+        screen(inputs(amount=D(0)), RULES, PASSING)
+
+
 def test_dcl_limit_takes_the_country_cap_when_lower() -> None:
     caps = {"BR": D(5_000), "US": D(50_000)}
     assert dcl_limit(D(10_000), "br", caps) == D(5_000)

@@ -330,7 +330,10 @@ def _score(scorecard: Scorecard) -> Condition:
 
 
 def screen(inputs: ScreenInputs, rules: DclRules, scorecard: Scorecard) -> Screen:
-    """Check the DCL conditions (module docstring, in that order) and choose the route."""
+    """Check the DCL conditions (module docstring, in that order) and choose the route.
+    An amount that is not positive is an error (nothing to screen)."""
+    if inputs.amount <= 0:
+        raise ValueError(f"the amount applied for must be positive ({inputs.amount})")
     conditions = (
         _within_dcl(inputs, rules),
         _no_named_limit(inputs),
