@@ -1,0 +1,208 @@
+"""The SQL of :mod:`tci_gateway.services.behaviour`: one ``GROUP BY`` (scope key,
+currency) over the open items joined to their ERP accounts, whose ``CASE`` sums are the
+:class:`~tci_gateway.domain.behaviour.Sums` of every group, exactly as
+:func:`~tci_gateway.domain.behaviour.item_sums` defines them item by item.
+
+Date differences are the only dialect-specific part (PostgreSQL subtracts dates,
+SQLite through ``julianday``); the ageing buckets compare due dates with bounds computed
+here, so only days beyond terms need a difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+from sqlalchemy.orm import Session
+
+from tci_gateway.domain.behaviour import (
+    COUNT_FIELDS,
+    CREDIT_NOTE,
+    INVOICE,
+    MONEY_FIELDS,
+    Sums,
+    add_months,
+    months_back,
+)
+from tci_gateway.ledger.base import Amount
+from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
+
+_ITEMS = cast(Table, OpenItemRow.__table__)
+_ACCOUNTS = cast(Table, ErpAccountRow.__table__)
+_BUYERS = cast(Table, BuyerRow.__table__)
+SCOPES = ("buyer", "tier", "policy", "portfolio")
+YIELD = 5000
+IN_LIMIT = 900
+"""A ``buyer_ids`` filter larger than this reads every buyer and keeps the ones asked."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to sum: the scope grouped by, an optional key of it (a buyer or policy id, a
+    tier name), buyer ids to keep, and the periods."""
+
+    day: date
+    months: int
+    dbt_window_months: int
+    scope: str = "buyer"
+    key: int | str | None = None
+    buyer_ids: Collection[int] | None = None
+    default_tier: str = "growth"
+
+
+def _days_between(dialect: str, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in whole days."""
+    if dialect == "postgresql":
+        return type_coerce(later - earlier, Integer)
+    return sql_cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def sums_select(dialect: str, q: Query) -> Select[Any]:
+    """One row per (key, currency): ``key``, ``currency``, then the money fields, the
+    months' sales (newest first), the counts and the oldest dispute date."""
+    it, acc = _ITEMS.c, _ACCOUNTS.c
+    day = literal(q.day, Date)
+    zero = literal(0)
+    invoice = it.kind == INVOICE
+    known = it.settled_on.is_not(None)
+    open_on_day = or_(it.settled_on > q.day, and_(it.settled_on.is_(None), it.open_amount > 0))
+    open_invoice = and_(invoice, open_on_day)
+    ar = case((known, it.amount), else_=it.open_amount)
+    due = func.coalesce(it.due_date, it.document_date)
+    overdue = and_(open_invoice, due < q.day)
+    window_start = add_months(q.day, -q.dbt_window_months)
+    settled = and_(invoice, known, it.settled_on > window_start, it.settled_on <= q.day)
+    late_open = _days_between(dialect, day, due)
+    late_paid = case((it.settled_on > due, _days_between(dialect, it.settled_on, due)), else_=zero)
+    in_dbt = or_(overdue, settled)
+    disputed = and_(
+        open_invoice,
+        it.disputed.is_(True),
+        or_(it.disputed_since.is_(None), it.disputed_since <= q.day),
+    )
+
+    def money(*whens: tuple[Any, Any]) -> Any:
+        return type_coerce(func.sum(case(*whens, else_=zero)), Amount)
+
+    def count(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    b30, b60, b90 = (q.day - timedelta(days=n) for n in (30, 60, 90))
+    columns: dict[str, Any] = {
+        "receivables": money((open_invoice, ar), (open_on_day, -ar)),
+        "unapplied": money((and_(open_on_day, ~invoice), ar)),
+        "current": money((and_(open_invoice, due >= q.day), ar)),
+        "days_1_30": money((and_(open_invoice, due < q.day, due >= b30), ar)),
+        "days_31_60": money((and_(open_invoice, due < b30, due >= b60), ar)),
+        "days_61_90": money((and_(open_invoice, due < b60, due >= b90), ar)),
+        "days_over_90": money((and_(open_invoice, due < b90), ar)),
+        "settled_amount": money((settled, it.amount)),
+        "on_time_amount": money((and_(settled, it.settled_on <= due), it.amount)),
+        "dbt_amount": money((in_dbt, it.amount)),
+        "dbt_amount_days": money(
+            (overdue, it.amount * late_open), (settled, it.amount * late_paid)
+        ),
+        "disputed_amount": money((disputed, ar)),
+    }
+    assert tuple(columns) == MONEY_FIELDS
+    for i, (first, last, _) in enumerate(months_back(q.day, q.months)):
+        within = it.document_date.between(first, last)
+        columns[f"sales_{i}"] = money(
+            (and_(invoice, within), it.amount),
+            (and_(it.kind == CREDIT_NOTE, within), -it.amount),
+        )
+    columns.update(
+        {
+            "invoices_settled": count(settled),
+            "invoices_overdue": count(overdue),
+            "dbt_count": count(in_dbt),
+            "dbt_days": func.sum(case((overdue, late_open), (settled, late_paid), else_=0)),
+            "disputed_count": count(disputed),
+            "disputed_unknown": count(and_(disputed, it.disputed_since.is_(None))),
+            "settled_unknown": count(and_(invoice, ~known, it.open_amount == 0)),
+            "items": func.count(),
+        }
+    )
+    assert tuple(columns)[-len(COUNT_FIELDS) :] == COUNT_FIELDS
+    columns["disputed_since"] = type_coerce(
+        func.min(case((disputed, it.disputed_since), else_=None)), Date
+    )
+    source: Any = _ITEMS.join(_ACCOUNTS, _ACCOUNTS.c.id == it.erp_account_id)
+    where = [it.document_date <= q.day]
+    key: Any
+    if q.scope == "buyer":
+        key = acc.buyer_id
+    elif q.scope == "policy":
+        key = acc.policy_id
+        where.append(acc.policy_id.is_not(None))
+    elif q.scope == "tier":
+        source = source.join(_BUYERS, _BUYERS.c.id == acc.buyer_id)
+        key = func.coalesce(_BUYERS.c.tier, q.default_tier)
+    elif q.scope == "portfolio":
+        key = literal("all")
+    else:
+        raise ValueError(f"unknown scope {q.scope!r} (one of {', '.join(SCOPES)})")
+    if q.key is not None and q.scope != "portfolio":
+        where.append(key == q.key)
+    if q.buyer_ids is not None and len(q.buyer_ids) <= IN_LIMIT:
+        where.append(acc.buyer_id.in_(sorted(q.buyer_ids)))
+    group = [it.currency] if q.scope == "portfolio" else [key, it.currency]
+    return (
+        select(
+            key.label("key"),
+            it.currency.label("currency"),
+            *(expr.label(name) for name, expr in columns.items()),
+        )
+        .select_from(source)
+        .where(*where)
+        .group_by(*group)
+    )
+
+
+def iter_sums(session: Session, q: Query) -> Iterator[tuple[Any, str, Sums]]:
+    """(key, currency, sums) of every group, streamed."""
+    dialect = session.get_bind().dialect.name
+    stmt = sums_select(dialect, q)
+    n_money, n_counts = len(MONEY_FIELDS), len(COUNT_FIELDS)
+    wanted = set(q.buyer_ids) if q.buyer_ids is not None else None
+    result = session.execute(stmt, execution_options={"yield_per": YIELD})
+    for row in result:
+        key, currency = row[0], row[1]
+        if wanted is not None and q.scope == "buyer" and key not in wanted:
+            continue
+        values = row[2:]
+        m = values[:n_money]
+        sales = tuple(values[n_money : n_money + q.months])
+        c = values[n_money + q.months : n_money + q.months + n_counts]
+        sums = Sums(
+            **dict(zip(MONEY_FIELDS, m, strict=True)),
+            sales=sales,
+            invoices_settled=int(c[0]),
+            invoices_overdue=int(c[1]),
+            dbt_count=int(c[2]),
+            dbt_days=int(c[3]),
+            disputed_count=int(c[4]),
+            disputed_since=values[-1],
+            disputed_unknown=int(c[5]),
+            settled_unknown=int(c[6]),
+            items=int(c[7]),
+        )
+        yield key, currency, sums
