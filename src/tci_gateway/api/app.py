@@ -27,10 +27,12 @@ from tci_gateway.api.metrics import install as install_metrics
 from tci_gateway.api.metrics import observe_request
 from tci_gateway.api.openapi import install as install_openapi
 from tci_gateway.api.routes import (
+    behaviour,
     buyer_activity,
     buyers,
     cases,
     cover,
+    credit,
     erp,
     health,
     hooks,
@@ -57,6 +59,8 @@ ROUTERS = (
     cover.router,
     review.router,
     cases.router,
+    credit.router,
+    behaviour.router,
     runs.router,
     subscriptions.router,
     hooks.router,
@@ -198,7 +202,7 @@ def create_app(ctx: ApiContext, *, background: bool = True) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=api.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
         )

@@ -19,9 +19,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tci_gateway.adapters.contract import BureauAdapter
 from tci_gateway.config import Settings
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.wiring import Wiring
+from tci_gateway.services.credit_options import CreditOptions
+from tci_gateway.wiring import Wiring, credit_options
 
 
 @dataclass
@@ -46,6 +48,18 @@ class ApiContext:
     def locked(self) -> threading.Lock:
         """A lock for lazily built, shared state (adapter connections)."""
         return self._lock
+
+    def credit_options(self) -> CreditOptions:
+        """The credit workflow's options from ``[credit]``, built per request: the FX
+        rates are read now (before the route opens a unit of work), so a rate imported
+        since is used."""
+        return credit_options(self.settings, self.ledger)
+
+    def bureaus(self) -> dict[str, BureauAdapter]:
+        """Every configured bureau's adapter, built once per process and shared."""
+        with self._lock:
+            names = sorted(self.settings.bureaus)
+            return {name: self.wiring.bureau(name).adapter for name in names}
 
 
 def get_context(request: Request) -> ApiContext:
