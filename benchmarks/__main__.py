@@ -25,6 +25,8 @@ STAGES = {
     "api_limits": "benchmarks.stage_api_limits",
     "api_open_items": "benchmarks.stage_api_open_items",
     "web_pages": "benchmarks.stage_web_pages",
+    "behaviour_tiers": "benchmarks.stage_behaviour",
+    "credit_apply": "benchmarks.stage_credit_apply",
 }
 
 
@@ -38,6 +40,8 @@ DATABASE_STAGES = {
     "api_limits",
     "api_open_items",
     "web_pages",
+    "behaviour_tiers",
+    "credit_apply",
 }
 
 

@@ -33,12 +33,13 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 
-from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, best_of, peak_rss_mb, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
@@ -447,22 +448,21 @@ def run(args: list[str]) -> StageResult:
         b_sql, b_params = floor_tiers_sql(dialect, day)
 
         _fetch_all(ledger, a_sql, a_params)  # warm-up: every timed run finds the same caches
-        floor_a, floor_rows = timed(lambda: _fetch_all(ledger, a_sql, a_params))
+        floor_a, floor_rows = best_of(2, lambda: _fetch_all(ledger, a_sql, a_params))
 
-        buyers_s, found = timed(lambda: buyer_behaviour(ledger, day, options))
+        buyers_s, found = best_of(2, lambda: buyer_behaviour(ledger, day, options))
         report_s: dict[str, float] = {}
         reports: dict[str, int] = {}
         for scope in ("tier", "policy", "portfolio"):
-            seconds, scoped = timed(
-                lambda scope=scope: behaviour_report(ledger, day, options, scope=scope)
-            )
+            report = partial(behaviour_report, ledger, day, options, scope=scope)
+            seconds, scoped = best_of(2, report)
             report_s[scope], reports[scope] = seconds, len(scoped)
         measured_a = buyers_s + sum(report_s.values())
         peak_a = peak_rss_mb()
 
-        floor_b, tier_rows = timed(lambda: _fetch_all(ledger, b_sql, b_params))
+        floor_b, tier_rows = best_of(2, lambda: _fetch_all(ledger, b_sql, b_params))
         first_s, first = timed(lambda: evaluate_tiers(ledger, day, tier_options, now=NOW))
-        rerun_s, rerun = timed(lambda: evaluate_tiers(ledger, day, tier_options, now=NOW))
+        rerun_s, rerun = best_of(2, lambda: evaluate_tiers(ledger, day, tier_options, now=NOW))
         peak_b = peak_rss_mb()
 
     measured_total = sum((b.receivables for b in found.values()), ZERO)
@@ -479,6 +479,8 @@ def run(args: list[str]) -> StageResult:
             "floor_b_s": round(floor_b, 3),
             "evaluate_tiers_first_s": round(first_s, 3),
             "first_changed": len(first.changed),
+            "first_alerts": first.alerts,
+            "first_review_due": first.review_due,
             "evaluate_tiers_rerun_s": round(rerun_s, 3),
             "rerun_changed": len(rerun.changed),
             "ratio_b": round(rerun_s / floor_b, 2),
@@ -498,10 +500,12 @@ def run(args: list[str]) -> StageResult:
     )
     return StageResult(
         stage=f"behaviour_tiers@{opts.backend}",
-        measured_s=measured_a + rerun_s,
-        floor_s=floor_a + floor_b,
-        floor="hand-written GROUP BY (buyer, currency) of the same sums, every row fetched"
-        " (a: behaviour; b: + purchases, rating drops, insurer reductions)",
-        goal="<= 1.5x the floor (a and b each)",
+        measured_s=measured_a,
+        floor_s=floor_a,
+        floor="hand-written GROUP BY (buyer, currency) of the same sums, every row fetched;"
+        " evaluate_tiers: ratio_b against the same with purchases, rating drops and insurer"
+        " reductions",
+        goal="<= 1.5x the floor (a: buyer_behaviour + the tier, policy and portfolio"
+        " reports; b: evaluate_tiers)",
         extra=extra,
     )
