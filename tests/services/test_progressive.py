@@ -298,3 +298,15 @@ def test_plans_off_does_nothing(ledger: Ledger) -> None:
         apply=FakeApply(ApplicationState.GRANTED),
     )
     assert report.evaluated == 0 and report.note is not None and report.ok
+
+
+# The SQL of the record and the plan updates runs on both backends above; these follow
+# the same paths with other outcomes: SQLite only (CI time).
+for _test in (
+    test_above_the_dcl_waits_for_the_insurer_then_steps,
+    test_a_refused_step_restarts_the_count,
+    test_the_application_that_started_the_plan_is_not_a_step,
+    test_start_plan_keeps_a_live_plan_and_reads_the_dcl_grant,
+    test_plans_off_does_nothing,
+):
+    _test.sqlite_only = True  # type: ignore[attr-defined]
