@@ -26,6 +26,8 @@ NAVIGATION: tuple[tuple[str, str, Role], ...] = (
     ("/review", "Review queue", Role.VIEWER),
     ("/deadlines", "Deadlines", Role.VIEWER),
     ("/cases", "Cases", Role.VIEWER),
+    ("/credit", "Credit", Role.VIEWER),
+    ("/behaviour", "Behaviour", Role.VIEWER),
     ("/runs", "Runs", Role.VIEWER),
 )
 

@@ -34,6 +34,7 @@ from tci_gateway.ledger.web_tables import Role, UserRow
 from tci_gateway.services import buyer_detail, cover_views
 from tci_gateway.web import audit
 from tci_gateway.web.buyer_view import ITEM_CAP, cases_of, gather
+from tci_gateway.web.credit_view import buyer_credit, helpers
 from tci_gateway.web.render import page
 from tci_gateway.web.session import Analyst, Viewer
 
@@ -98,6 +99,11 @@ def buyer_page(
         actions=[(a.value.lower(), label) for a, label in ACTIONS],
         form_token=secrets.token_urlsafe(24),
         item_cap=ITEM_CAP,
+        credit=buyer_credit(
+            ctx, buyer_id, tier=data.identity.tier, tier_set=data.identity.tier_set
+        ),
+        may_manage=me.user.may(Role.MANAGER),
+        **helpers(),
     )
 
 
