@@ -21,6 +21,7 @@ application to decision is measured (:mod:`tci_gateway.services.credit_stats`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -397,7 +398,10 @@ def _record(session: Session, app: CreditApplicationRow, o: _Outcome, route: Rou
     app.updated_at = o.clock.at()
     for a in o.answers:
         if a.fresh and a.assessment is not None:
-            identity_repo.store_assessment(session, o.start.buyer_id, a.assessment, o.clock.now)
+            # The column holds 64 characters; D&B's scale text is longer (PostgreSQL
+            # refuses it): kept whole in the application's evidence.
+            stored = dataclasses.replace(a.assessment, scale=a.assessment.scale[:64])
+            identity_repo.store_assessment(session, o.start.buyer_id, stored, o.clock.now)
     for step in o.steps:
         repo.add_event(session, app.id, step.step, step.at, step.detail)
 
