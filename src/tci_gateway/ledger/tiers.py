@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import CoverStatus
 from tci_gateway.domain.receivables import ItemKind
+from tci_gateway.ledger.base import Amount
 from tci_gateway.ledger.tables import (
     AssessmentRow,
     BuyerRow,
@@ -174,7 +175,7 @@ def insurer_reductions(session: Session, since: date, day: date) -> list[Reducti
             d.currency,
             d.granted_amount,
             when.label("at"),
-            func.lag(d.granted_amount)
+            func.lag(d.granted_amount, type_=Amount)
             .over(partition_by=(d.policy_id, d.buyer_id), order_by=(d.recorded_at, d.id))
             .label("previous"),
             func.lag(d.currency)
