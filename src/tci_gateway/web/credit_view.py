@@ -18,6 +18,7 @@ from tci_gateway import wiring
 from tci_gateway.adapters.contract import BureauAdapter
 from tci_gateway.api.context import ApiContext
 from tci_gateway.domain.credit import Behaviour, CreditLine
+from tci_gateway.domain.money import amount_text
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerRow
 from tci_gateway.services.behaviour import buyer_behaviour
@@ -73,13 +74,13 @@ def _number(value: Figure) -> Decimal | str | None:
         return str(value)
 
 
-def days(value: Figure, *, over: bool = False) -> Markup:
-    """``71.4 days`` (``over 365.0 days`` when the countback ran out of months);
-    "not computable" for ``None``."""
+def days(value: Figure, *, over: bool = False, unit: bool = True) -> Markup:
+    """``71.4 days`` (``over 365.0 days`` when the countback ran out of months; without
+    ``unit``, ``71.4``, where the column says "days"); "not computable" for ``None``."""
     value = _decimal(value)
     if value is None:
         return Markup('<span class="muted">{}</span>').format(NOT_COMPUTABLE)
-    text = f"{value.quantize(Decimal('0.1'), ROUND_HALF_UP)} days"
+    text = f"{value.quantize(Decimal('0.1'), ROUND_HALF_UP)}" + (" days" if unit else "")
     return escape(("over " if over else "") + text)
 
 
@@ -124,6 +125,13 @@ def amount(value: Figure, currency: str | None) -> str:
     return money(_decimal(value), currency)
 
 
+def plain(value: Figure, currency: str) -> str:
+    """An amount as typed in a form: ``8000.00`` (the currency's minor units, no
+    grouping)."""
+    number = _decimal(value)
+    return "" if number is None else amount_text(number, currency)
+
+
 def helpers() -> dict[str, Any]:
     """The formatting functions every credit template uses."""
     return {
@@ -133,6 +141,7 @@ def helpers() -> dict[str, Any]:
         "hours": hours,
         "places": places,
         "amount": amount,
+        "plain": plain,
         "state_text": STATE_TEXT,
     }
 

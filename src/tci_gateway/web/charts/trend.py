@@ -21,7 +21,9 @@ from tci_gateway.web.charts import nice_ceiling
 from tci_gateway.web.formats import money
 
 WIDTH, HEIGHT = 720, 250
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 24, 46
+LEFT, RIGHT, TOP, BOTTOM = 56, 40, 24, 46
+LABEL_GAP = 72
+"""The least distance in pixels between two date labels on the axis."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,11 @@ def days_chart(lines: Sequence[Line], *, title: str, chart_id: str = "trend") ->
             f"{level.normalize():f} d</text>"
         )
     base = y(Decimal(0))
-    shown = dates if len(dates) <= 6 else dates[:: max(1, len(dates) // 5)]
-    for day in shown:
+    last_x = -1000.0
+    for day in dates if len(dates) <= 6 else dates[:: max(1, len(dates) // 5)]:
+        if x(day) - last_x < LABEL_GAP:  # dates too close to read apart: the first only
+            continue
+        last_x = x(day)
         out.append(
             f'<text class="axis-label" x="{x(day):.1f}" y="{base + 16:.1f}" '
             f'text-anchor="middle">{day.isoformat()}</text>'
