@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +29,9 @@ from tci_gateway.services.behaviour import (
     trading_facts,
     trend,
 )
+from tci_gateway.services.importing import import_buyers, import_open_items
+
+from .test_claims import POLICY as CLAIMS_POLICY
 
 NOW = datetime(2026, 4, 2, 6, 0, tzinfo=UTC)
 DAY = date(2026, 3, 31)
@@ -372,3 +376,60 @@ def test_trading_facts_count_invoices_paid_within_terms(ledger: Ledger) -> None:
     assert facts.months_trading == 14
     assert facts.paid_within_terms == 1  # the 2025 one is outside the 12 months
     assert facts.highest_month_end_balance is None
+
+
+# -- the importer keeps the dates behaviour counts from ----------------------------------
+
+ITEMS_HEADER = (
+    "erp_account,document_number,kind,document_date,delivery_date,due_date,currency,"
+    "amount,open_amount,disputed,applies_to\n"
+)
+
+
+def test_imports_keep_settled_on_and_disputed_since(ledger: Ledger, tmp_path: Path) -> None:
+    buyers = tmp_path / "buyers.csv"
+    buyers.write_text(
+        "erp_account,name,country,policy,insurer_ids,tier\nA1,Alpha SA,FR,aci,,growth\n",
+        encoding="utf-8",
+    )
+    import_buyers(ledger, buyers, policies={"aci": CLAIMS_POLICY}, now=NOW)
+
+    def load(day: date, rows: dict[str, tuple[str, str]], *, complete: bool = False) -> int:
+        path = tmp_path / f"items-{day}.csv"
+        path.write_text(
+            ITEMS_HEADER
+            + "".join(
+                f"A1,{doc},INVOICE,2026-01-05,,2026-02-04,EUR,100.00,{open_},{disputed},\n"
+                for doc, (open_, disputed) in rows.items()
+            ),
+            encoding="utf-8",
+        )
+        report = import_open_items(
+            ledger, path, now=NOW, today=day, complete=complete, allow_mass_close=True
+        )
+        return report.unchanged
+
+    def dates() -> dict[str, tuple[date | None, date | None]]:
+        with ledger.reading() as s:
+            rows = s.execute(
+                select(
+                    OpenItemRow.document_number, OpenItemRow.settled_on, OpenItemRow.disputed_since
+                )
+            )
+            return {doc: (settled, since) for doc, settled, since in rows}
+
+    d1, d2, d3, d4 = (date(2026, 2, n) for n in (1, 2, 3, 4))
+    load(d1, {"I1": ("100.00", "false"), "I2": ("100.00", "true"), "I3": ("0.00", "false")})
+    assert dates() == {"I1": (None, None), "I2": (None, d1), "I3": (d1, None)}
+    # settled now, still disputed, still settled: the first dates stay, nothing rewritten
+    unchanged = load(
+        d2, {"I1": ("0.00", "false"), "I2": ("100.00", "true"), "I3": ("0.00", "false")}
+    )
+    assert unchanged == 2
+    assert dates() == {"I1": (d2, None), "I2": (None, d1), "I3": (d1, None)}
+    # reopened, no longer disputed
+    load(d3, {"I1": ("50.00", "false"), "I2": ("100.00", "false"), "I3": ("0.00", "false")})
+    assert dates() == {"I1": (None, None), "I2": (None, None), "I3": (d1, None)}
+    # a complete export that no longer lists I1 and I2 settles them that day
+    load(d4, {"I3": ("0.00", "false")}, complete=True)
+    assert dates() == {"I1": (d4, None), "I2": (d4, None), "I3": (d1, None)}
