@@ -21,6 +21,7 @@ from tci_gateway.config import (
     Settings,
 )
 from tci_gateway.domain.exposure import Converter
+from tci_gateway.domain.tiers import TierRules
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.addresses import non_public_addresses
 from tci_gateway.http.client import Timeouts
@@ -31,6 +32,7 @@ from tci_gateway.services import notify, notify_send
 from tci_gateway.services.behaviour import BehaviourOptions
 from tci_gateway.services.fx import ledger_converter
 from tci_gateway.services.nightly import ClaimsOptions, ExposureOptions, NightlyOptions
+from tci_gateway.services.tiers import TierOptions
 
 
 @dataclass
@@ -282,6 +284,40 @@ def notify_relay_options(conf: NotifySettings, instance: str) -> notify_send.Rel
         backoff_max=conf.backoff_max_seconds,
         # Longer than one send can take (connect, TLS, send: each within the timeout).
         lease_seconds=max(60.0, 4 * conf.timeout_seconds),
+    )
+
+
+# The tier rules' options (tci tiers evaluate, the nightly credit review).
+def tier_options(settings: Settings, ledger: Ledger) -> TierOptions:
+    """What the tier rules need from ``[credit]`` (FX rates read now: build it before
+    opening a unit of work). A buyer without a tier counts as the escalation default
+    tier, as in the claims run; a person may pin any escalation or credit tier."""
+    credit = settings.credit
+    rules = credit.tiers
+    return TierOptions(
+        rules=TierRules(
+            strategic_purchases_12m=rules.strategic_purchases_12m,
+            watch_dbt_days=rules.watch_dbt_days,
+            watch_rating_drop=rules.watch_rating_drop,
+            strategic=rules.strategic,
+            growth=rules.growth,
+            watch=rules.watch,
+        ),
+        behaviour=BehaviourOptions(
+            reporting_currency=credit.reporting_currency,
+            convert=fx_converter(ledger),
+            dso_months=credit.behaviour.dso_months,
+            countback_max_months=credit.behaviour.countback_max_months,
+            dbt_window_months=credit.behaviour.dbt_window_months,
+            default_tier=settings.escalation.default_tier,
+            scopes=tuple(credit.behaviour.snapshot_scopes),
+        ),
+        insurer_months=rules.watch_insurer_months,
+        review_months={tier: conf.review_months for tier, conf in credit.tier_rules.items()},
+        known_tiers=frozenset(
+            {*settings.escalation.tiers, *credit.tier_rules, rules.strategic, rules.growth}
+            | {rules.watch}
+        ),
     )
 
 
