@@ -30,6 +30,7 @@ from tci_gateway.ledger.engine import Ledger, display_url
 from tci_gateway.ledger.migrate import is_up_to_date
 from tci_gateway.services import notify, notify_send
 from tci_gateway.services.behaviour import BehaviourOptions
+from tci_gateway.services.credit_options import CreditOptions, DclOptions
 from tci_gateway.services.fx import ledger_converter
 from tci_gateway.services.nightly import ClaimsOptions, ExposureOptions, NightlyOptions
 from tci_gateway.services.tiers import TierOptions
@@ -318,6 +319,52 @@ def tier_options(settings: Settings, ledger: Ledger) -> TierOptions:
             {*settings.escalation.tiers, *credit.tier_rules, rules.strategic, rules.growth}
             | {rules.watch}
         ),
+    )
+
+
+# The credit applications' options (tci credit, the API, the nightly credit review).
+_PROVIDER_ID_SCHEMES = {"dnb": "DUNS", "gleif": "LEI"}
+"""The identifier that is a bureau adapter's own company id (asked by it directly)."""
+
+
+def credit_options(settings: Settings, ledger: Ledger) -> CreditOptions:
+    """What the pre-screen needs from ``[credit]`` (FX rates read now: build it before
+    opening a unit of work)."""
+    credit, tiers = settings.credit, tier_options(settings, ledger)
+    dcl, prov, prog = credit.dcl, credit.provisional, credit.progressive
+    rules = credit.tier_rules
+    return CreditOptions(
+        behaviour=tiers.behaviour,
+        factors=credit.scorecard.domain_factors(),
+        threshold=credit.scorecard.threshold,
+        tier_thresholds={
+            t: r.score_threshold for t, r in rules.items() if r.score_threshold is not None
+        },
+        tier_prescreen={t: r.prescreen for t, r in rules.items()},
+        tier_progressive={t: r.progressive for t, r in rules.items()},
+        default_tier=tiers.behaviour.default_tier,
+        dcl=DclOptions(
+            report_max_age_months=dcl.report_max_age_months,
+            approved_bureaus=frozenset(dcl.approved_bureaus),
+            experience_months=dcl.experience_months,
+            experience_min_paid_invoices=dcl.experience_min_paid_invoices,
+            experience_balance_uplift=dcl.experience_balance_uplift,
+            insurer_refusal_months=dcl.insurer_refusal_months,
+            adverse_months=dcl.adverse_months,
+            countries=frozenset(dcl.countries),
+            by_country={c.upper(): v for c, v in dcl.by_country.items()},
+        ),
+        provisional_enabled=prov.enabled,
+        provisional_share=prov.share,
+        provisional_maximum=prov.maximum,
+        progressive=prog.rules() if prog.enabled else None,
+        new_customer_months=prog.new_customer_months,
+        tiers=tiers,
+        bureau_id_schemes={
+            name: _PROVIDER_ID_SCHEMES[conf.adapter]
+            for name, conf in settings.bureaus.items()
+            if conf.adapter in _PROVIDER_ID_SCHEMES
+        },
     )
 
 
