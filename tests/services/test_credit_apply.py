@@ -193,6 +193,21 @@ def test_provisional_line_meanwhile_ended_by_a_refusal(world: CreditWorld) -> No
 test_provisional_line_meanwhile_ended_by_a_refusal.sqlite_only = True  # type: ignore[attr-defined]
 
 
+def test_a_request_the_insurer_refused_goes_to_a_person(world: CreditWorld) -> None:
+    view = apply(world, 45000)
+    with world.ledger.unit_of_work() as s:
+        request = s.get_one(CoverRequestRow, view.cover_request_id)
+        request.state, request.last_error = CoverRequestState.REJECTED, "409 already exists"
+    assert service.follow_insurer(world.ledger, now=NOW) == 1
+    done = service.get_application(world.ledger, view.reference)
+    assert done.state == "referred" and "409 already exists" in (done.reason or "")
+    assert done.events[-1].step == "insurer_rejected"
+    assert count(world.ledger, AlertRow) == 1
+
+
+test_a_request_the_insurer_refused_goes_to_a_person.sqlite_only = True  # type: ignore[attr-defined]
+
+
 def test_a_watch_buyer_is_referred_and_a_person_grants(world: CreditWorld) -> None:
     world.set_tier(1, "watch")
     view = apply(world, 20000)
