@@ -210,8 +210,9 @@ def apply_cmd(
     policy: PolicyOpt = None,
     by: By = None,
 ) -> None:
-    """Apply for a credit line: bureaus asked, scored, pre-screened; granted within the
-    DCL at once, sent to the insurer, or referred to a person."""
+    """Apply for a credit line (scored and pre-screened at once).
+
+    Granted within the DCL at once, sent to the insurer, or referred to a person."""
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -248,7 +249,7 @@ def _policy_for_currency(policies: Mapping[str, Policy]) -> Policy:
 
 @credit_app.command("show")
 def show_cmd(ctx: typer.Context, reference: Annotated[str, typer.Argument()]) -> None:
-    """One application: scorecard, conditions, evidence and every step with its time."""
+    """One application: scorecard, conditions, evidence, steps."""
     state = _state(ctx)
     wiring = state.wiring()
     ledger = wiring.ledger()
@@ -374,8 +375,10 @@ def line_cmd(
 
 @credit_app.command("follow")
 def follow_cmd(ctx: typer.Context) -> None:
-    """Poll the insurers for the applications' cover requests, then record their
-    decisions on the applications."""
+    """Poll the insurers, then record their decisions on the applications.
+
+    Every open cover request is looked up, sent or polled (as ``tci cover status``);
+    an application whose request was decided is granted or refused."""
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -414,8 +417,9 @@ def stats_cmd(
         str | None, typer.Option("--since", help="Applications received from this date.")
     ] = None,
 ) -> None:
-    """Time from application to decision per tier and route (count, decided, pending,
-    p50, p90, mean hours)."""
+    """Time from application to decision, per tier and route.
+
+    Count, decided, pending, and the p50, p90 and mean hours to a decision."""
     state = _state(ctx)
     try:
         day = date.fromisoformat(since) if since else None
