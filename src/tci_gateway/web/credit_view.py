@@ -14,9 +14,9 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from tci_gateway import wiring
 from tci_gateway.adapters.contract import BureauAdapter
 from tci_gateway.api.context import ApiContext
+from tci_gateway.api.routes.credit_views import known_tiers as api_known_tiers
 from tci_gateway.domain.credit import Behaviour, CreditLine
 from tci_gateway.domain.money import amount_text
 from tci_gateway.ledger.policies import policy_ids
@@ -43,19 +43,19 @@ MISSING = "missing"
 
 
 def credit_options(ctx: ApiContext) -> CreditOptions:
-    """The credit options the wiring builds from ``[credit]`` (the ledger's FX rates read
-    now, as the CLI and the API do; before any unit of work)."""
-    return wiring.credit_options(ctx.settings, ctx.ledger)
+    """The credit options the API's routes use (:meth:`ApiContext.credit_options`: built
+    per request from ``[credit]``, the ledger's FX rates read now)."""
+    return ctx.credit_options()
 
 
 def bureaus(ctx: ApiContext) -> dict[str, BureauAdapter]:
-    """Every configured bureau's adapter, built once per process by the wiring."""
-    return {name: ctx.wiring.bureau(name).adapter for name in sorted(ctx.settings.bureaus)}
+    """Every configured bureau's adapter, shared by the process (as the API's)."""
+    return ctx.bureaus()
 
 
 def known_tiers(ctx: ApiContext) -> list[str]:
-    """The tiers a person may pin: escalation tiers and the credit tiers."""
-    return sorted(wiring.tier_options(ctx.settings, ctx.ledger).known_tiers)
+    """The tiers a person may pin: escalation tiers and the credit tiers (as the API)."""
+    return sorted(api_known_tiers(ctx))
 
 
 Figure = Decimal | str | int | None
