@@ -217,6 +217,12 @@ def test_bad_input_and_unknown_buyer(credit_api: ApiHarness, buyers: dict[str, i
         json={"buyer": "D1", "amount": "1000.00", "currency": "USD"},
     )
     assert usd.status_code == 422 and "EUR" in usd.json()["detail"] + str(usd.json()["errors"])
+    unknown = api.client.post(
+        APPLY,
+        headers={**risk, "Idempotency-Key": "b-7"},
+        json={"buyer": "D1", "amount": "1000.00", "currency": "WAV"},
+    )
+    assert unknown.status_code == 422  # not an ISO 4217 code
     policy = api.client.post(
         APPLY,
         headers={**risk, "Idempotency-Key": "b-6"},

@@ -37,7 +37,7 @@ from tci_gateway.api.routes.credit_models import (
     TierOut,
 )
 from tci_gateway.api.security import check_policy, require
-from tci_gateway.domain.money import Money, MoneyError, parse_amount
+from tci_gateway.domain.money import Money, MoneyError, is_currency, parse_amount
 from tci_gateway.ledger.api_keys import ApiKey
 from tci_gateway.services import credit_apply, credit_stats, tiers
 
@@ -69,6 +69,8 @@ def _bad(field: str, reason: str) -> Problem:
 
 
 def _money(text: str, currency: str, field: str = "amount") -> Money:
+    if not is_currency(currency):
+        raise _bad("currency", f"{currency!r} is not an ISO 4217 currency code")
     try:
         value = parse_amount(text, currency)
     except MoneyError as exc:
