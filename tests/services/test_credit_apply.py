@@ -366,6 +366,25 @@ def test_a_progressive_tier_grants_the_start_amount_and_starts_a_plan(world: Cre
 test_a_progressive_tier_grants_the_start_amount_and_starts_a_plan.sqlite_only = True  # type: ignore[attr-defined]
 
 
+def test_a_failing_prescreen_leaves_the_application_with_a_person(
+    world: CreditWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("behaviour query failed")
+
+    monkeypatch.setattr(service, "buyer_behaviour", broken)
+    with pytest.raises(RuntimeError):
+        apply(world, 20000)
+    (view,) = service.list_applications(world.ledger)
+    assert view.state == "referred" and "behaviour query failed" in (view.reason or "")
+    full = service.get_application(world.ledger, view.reference)
+    assert [e.step for e in full.events] == ["received", "failed"]
+    assert count(world.ledger, AlertRow) == 1
+
+
+test_a_failing_prescreen_leaves_the_application_with_a_person.sqlite_only = True  # type: ignore[attr-defined]
+
+
 def test_bad_applications_are_input_errors(world: CreditWorld) -> None:
     with pytest.raises(InputError, match="no ERP account"):
         apply(world, 20000, buyer="NOPE")

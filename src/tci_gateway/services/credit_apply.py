@@ -38,7 +38,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.prescreen import ScreenInputs, screen
 from tci_gateway.domain.progressive import start_amount
 from tci_gateway.domain.scorecard import score
-from tci_gateway.errors import InputError, RecordError
+from tci_gateway.errors import InputError
 from tci_gateway.ledger import credit as repo
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.credit_tables import (
@@ -48,11 +48,10 @@ from tci_gateway.ledger.credit_tables import (
     LineKind,
 )
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.policies import upsert_policies
-from tci_gateway.ledger.tables import BuyerRow
+from tci_gateway.logs import get_logger
 from tci_gateway.services import credit_evidence as ev
 from tci_gateway.services.behaviour import buyer_behaviour, trading_facts
-from tci_gateway.services.cover_requests import find_buyer, queue_request
+from tci_gateway.services.cover_requests import queue_request
 from tci_gateway.services.credit_decide import (
     PRESCREEN,
     cover_action,
@@ -61,6 +60,7 @@ from tci_gateway.services.credit_decide import (
     provisional_line,
     referral_alert,
 )
+from tci_gateway.services.credit_intake import Start, open_application
 from tci_gateway.services.credit_options import CreditOptions
 from tci_gateway.services.credit_views import (
     ApplicationView,
@@ -79,135 +79,6 @@ __all__ = [
     "get_application",
     "list_applications",
 ]
-
-
-def _bad(column: str, reason: str) -> InputError:
-    return InputError([RecordError("credit application", None, column, reason)])
-
-
-@dataclass
-class _Start:
-    """What the first transaction found and wrote."""
-
-    app_id: int
-    reference: str
-    buyer_id: int
-    buyer_key: str
-    name: str
-    country: str
-    tier: str
-    policy: Policy
-    policy_id: int
-    day: date
-    provider_ids: dict[str, str | None]
-    stored: dict[str, repo.StoredAssessment]
-    adverse: list[str]
-    refusals: list[str]
-    insurer_limit: Decimal | None
-
-
-def _pick_policy(
-    session: Session, policies: Mapping[str, Policy], buyer_id: int, key: str | None
-) -> Policy:
-    if key is not None:
-        if key not in policies:
-            known = ", ".join(sorted(policies)) or "none"
-            raise _bad("policy", f"unknown policy {key!r} (configured: {known})")
-        return policies[key]
-    _, policy_id = repo.account_of(session, buyer_id)
-    account_policy = repo.policy_key(session, policy_id) if policy_id is not None else None
-    if account_policy is not None and account_policy in policies:
-        return policies[account_policy]
-    if len(policies) == 1:
-        return next(iter(policies.values()))
-    known = ", ".join(sorted(policies)) or "none"
-    raise _bad("policy", f"the buyer's ERP account names no configured policy: give one ({known})")
-
-
-def _open(
-    ledger: Ledger,
-    policies: Mapping[str, Policy],
-    bureaus: Mapping[str, BureauAdapter],
-    options: CreditOptions,
-    *,
-    buyer: str,
-    amount: Money,
-    policy_key: str | None,
-    requested_by: str,
-    channel: str,
-    now: datetime,
-    plan_id: int | None,
-) -> _Start:
-    if amount.amount <= 0:
-        raise _bad("amount", "the amount must be positive")
-    with ledger.unit_of_work() as session:
-        buyer_id, name = find_buyer(session, buyer)
-        policy = _pick_policy(session, policies, buyer_id, policy_key)
-        if amount.currency != policy.terms.currency:
-            raise _bad(
-                "currency",
-                f"policy {policy.key} is in {policy.terms.currency}, not {amount.currency}",
-            )
-        policy_id = upsert_policies(session, {policy.key: policy}, now)[policy.key]
-        row = session.get_one(BuyerRow, buyer_id)
-        tier = row.tier or options.default_tier
-        day = policy.terms.business_date(now)
-        app = CreditApplicationRow(
-            reference=f"pending-{buyer_id}-{now.timestamp()}",
-            buyer_id=buyer_id,
-            policy_id=policy_id,
-            amount=amount.amount,
-            currency=amount.currency,
-            requested_by=requested_by[:64],
-            channel=channel[:16],
-            tier=tier,
-            state=ApplicationState.RECEIVED,
-            scorecard={},
-            conditions=[],
-            evidence={},
-            plan_id=plan_id,
-            received_at=now,
-            updated_at=now,
-        )
-        session.add(app)
-        session.flush()
-        app.reference = repo.reference_of(app.id, day)
-        detail = {"amount": f"{amount.amount:f}", "currency": amount.currency}
-        detail |= {"requested_by": requested_by, "channel": channel, "policy": policy.key}
-        repo.add_event(session, app.id, "received", now, detail)
-        stored = repo.latest_assessments(session, buyer_id)
-        idents = repo.identifiers_of(session, buyer_id)
-        provider_ids: dict[str, str | None] = {}
-        for bureau in bureaus:
-            scheme = options.bureau_id_schemes.get(bureau)
-            known = stored[bureau].provider_id if bureau in stored else None
-            provider_ids[bureau] = known or (idents.get(scheme) if scheme else None)
-        account, _ = repo.account_of(session, buyer_id)
-        months = options.dcl.insurer_refusal_months
-        return _Start(
-            app_id=app.id,
-            reference=app.reference,
-            buyer_id=buyer_id,
-            buyer_key=account or str(buyer_id),
-            name=name,
-            country=row.country,
-            tier=tier,
-            policy=policy,
-            policy_id=policy_id,
-            day=day,
-            provider_ids=provider_ids,
-            stored={b: s for b, s in stored.items() if b in bureaus},
-            adverse=repo.adverse_information(
-                session,
-                buyer_id,
-                day,
-                months=options.dcl.adverse_months,
-                max_extension_days=policy.terms.max_extension_days,
-                policy_id=policy_id,
-            ),
-            refusals=repo.insurer_refusals(session, buyer_id, day, months=months) if months else [],
-            insurer_limit=repo.insurer_limit(session, buyer_id, policy_id),
-        )
 
 
 def _ms(started: float) -> int:
@@ -233,7 +104,7 @@ def apply_for_credit(
     buyer's ERP account's, else the only one): gathered, scored, screened and routed
     (module docstring). The application as recorded."""
     clock = ev.Clock(now)
-    start = _open(
+    start = open_application(
         ledger,
         policies,
         bureaus,
@@ -246,6 +117,40 @@ def apply_for_credit(
         now=now,
         plan_id=plan_id,
     )
+    try:
+        _screen_and_route(ledger, bureaus, options, start, clock, amount.amount)
+    except Exception as exc:
+        _failed(ledger, start, exc, clock.at())
+        raise
+    return get_application(ledger, start.reference)
+
+
+def _failed(ledger: Ledger, start: Start, exc: Exception, at: datetime) -> None:
+    """An application the pre-screen could not finish goes to a person (never left
+    ``received`` unseen); the error still reaches the caller."""
+    reason = f"The pre-screen failed ({type(exc).__name__}: {exc}): a person decides."
+    get_logger(reference=start.reference).error("credit_prescreen_failed", error=str(exc))
+    try:
+        with ledger.unit_of_work() as session:
+            app = repo.locked(session, start.app_id)
+            if app.state is not ApplicationState.RECEIVED:
+                return
+            app.state, app.route, app.reason = ApplicationState.REFERRED, None, reason[:2000]
+            app.updated_at = at
+            repo.add_event(session, app.id, "failed", at, {"error": str(exc)[:500]})
+            referral_alert(session, app, start.day, reason, at)
+    except Exception as inner:  # the ledger itself is down: the caller sees the first error
+        get_logger(reference=start.reference).error("credit_referral_failed", error=str(inner))
+
+
+def _screen_and_route(
+    ledger: Ledger,
+    bureaus: Mapping[str, BureauAdapter],
+    options: CreditOptions,
+    start: Start,
+    clock: ev.Clock,
+    applied: Decimal,
+) -> None:
     steps: list[ev.Step] = []
     answers = ev.ask_bureaus(bureaus, start.provider_ids, start.stored, clock)
     for a in answers:
@@ -299,7 +204,7 @@ def apply_for_credit(
     found = screen(
         ScreenInputs(
             day=start.day,
-            amount=amount.amount,
+            amount=applied,
             country=start.country,
             reports=tuple(
                 (a.bureau, a.assessment.as_of) for a in answers if a.assessment is not None
@@ -352,14 +257,13 @@ def apply_for_credit(
     }
     if behaviour is None:
         evidence["missing"] = ["payment behaviour: no items of the buyer in the ledger"]
-    outcome = _Outcome(start, found, evidence, steps, answers, clock, options, amount.amount)
+    outcome = _Outcome(start, found, evidence, steps, answers, clock, options, applied)
     if found.route is Route.DCL:
         _grant_dcl(ledger, outcome)
     elif found.route is Route.INSURER:
         _to_insurer(ledger, outcome)
     else:
         _refer(ledger, outcome, found.reason)
-    return get_application(ledger, start.reference)
 
 
 def _in_policy_currency(
@@ -377,7 +281,7 @@ def _in_policy_currency(
 
 @dataclass
 class _Outcome:
-    start: _Start
+    start: Start
     screen: Screen
     evidence: dict[str, Any]
     steps: list[ev.Step]
