@@ -51,6 +51,7 @@ COUNTING = {
     "limit_sync": JobSpec("tests.scheduler.fakes:counting_job"),
     "pending_requests_poll": JobSpec("tests.scheduler.fakes:counting_job", per_fire=True),
     "claims_run": JobSpec("tests.scheduler.fakes:counting_job"),
+    "credit_review": JobSpec("tests.scheduler.fakes:counting_job"),
     "alert_digest": JobSpec("tests.scheduler.fakes:counting_job"),
 }
 SLOW = {**COUNTING, "limit_sync": JobSpec("tests.scheduler.fakes:slow_job")}
@@ -99,7 +100,7 @@ class AlwaysLeader:
 
 def only(*jobs: str, **overrides: Any) -> SchedulerSettings:
     """Scheduler settings with only ``jobs`` enabled (default schedules)."""
-    names = ("limit_sync", "pending_requests_poll", "claims_run", "alert_digest")
+    names = ("limit_sync", "pending_requests_poll", "claims_run", "credit_review", "alert_digest")
     return SchedulerSettings(
         jobs={name: {"enabled": name in jobs} for name in names},  # type: ignore[dict-item]
         **overrides,

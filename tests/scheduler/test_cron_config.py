@@ -127,6 +127,7 @@ def test_scheduler_defaults() -> None:
         "limit_sync": "30 2 * * *",
         "pending_requests_poll": "*/30 * * * *",
         "claims_run": "30 4 * * *",
+        "credit_review": "0 5 * * *",
         "alert_digest": "0 7 * * *",
     }
     assert all(j.enabled and j.timezone is None for j in s.jobs.values())
@@ -183,7 +184,7 @@ def test_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_example_configuration_documents_valid_scheduler_keys() -> None:
     text = (REPO / "config" / "tci.example.toml").read_text(encoding="utf-8")
-    section = text.split("# [scheduler]:", 1)[1]
+    section = text.split("# [scheduler]:", 1)[1].split("\n# [credit]:", 1)[0]
     lines = re.findall(r"^# (\[scheduler[^\]]*\]|\w+ = [^#\n]*)", section, re.MULTILINE)
     data = tomllib.loads("\n".join(lines))
     documented = set(data["scheduler"]) - {"jobs"}

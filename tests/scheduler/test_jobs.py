@@ -213,6 +213,7 @@ def test_the_scheduler_runs_the_real_jobs_once_per_business_date(
     assert sorted((o.key, o.state) for o in outcomes) == [
         ("alert_digest", "SUCCEEDED"),
         ("claims_run", "SUCCEEDED"),
+        ("credit_review", "SUCCEEDED"),
         ("limit_sync", "SUCCEEDED"),
         ("pending_requests_poll@0700", "SUCCEEDED"),
     ]

@@ -48,7 +48,13 @@ def test_scheduler_configuration_is_pinned() -> None:
         assert isinstance(executor, ThreadPoolExecutor)
         assert executor._pool._max_workers == 1
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"limit_sync", "pending_requests_poll", "claims_run", "alert_digest"}
+        assert set(jobs) == {
+            "limit_sync",
+            "pending_requests_poll",
+            "claims_run",
+            "credit_review",
+            "alert_digest",
+        }
         for job_id, job in jobs.items():
             assert job.func == fired.append
             assert job.args == (job_id,) and job.kwargs == {}
@@ -78,7 +84,7 @@ def test_disabled_jobs_are_not_scheduled_and_job_zones_apply() -> None:
     scheduler.start(paused=True)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"limit_sync", "pending_requests_poll", "claims_run"}
+        assert set(jobs) == {"limit_sync", "pending_requests_poll", "claims_run", "credit_review"}
         assert jobs["limit_sync"].trigger.timezone == ZoneInfo("Asia/Tokyo")
         assert jobs["pending_requests_poll"].trigger.timezone == ZoneInfo("UTC")
     finally:
@@ -208,7 +214,13 @@ def test_simulate_fires_each_job_once_per_simulated_date(ledger: Ledger) -> None
     )
     SchedulerRunner(d, leader).simulate(sim, 4)
     days = [date(2026, 12, n) for n in range(1, 5)]
-    for job in ("limit_sync", "pending_requests_poll", "claims_run", "alert_digest"):
+    for job in (
+        "limit_sync",
+        "pending_requests_poll",
+        "claims_run",
+        "credit_review",
+        "alert_digest",
+    ):
         assert sorted(day for j, day, _ in fakes.CALLS if j == job) == days
     assert all(r.state == "SUCCEEDED" for r in runs.latest(ledger, limit=100))
     assert not leader.is_leader

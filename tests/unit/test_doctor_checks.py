@@ -35,7 +35,13 @@ PG_URL = os.environ.get("TCI_TEST_DATABASE_URL")
 def config_for(tmp_path: Path, url: str, *, jobs_enabled: bool = True) -> Path:
     disabled = "".join(
         f"[scheduler.jobs.{job}]\nenabled = false\n"
-        for job in ("limit_sync", "pending_requests_poll", "claims_run", "alert_digest")
+        for job in (
+            "limit_sync",
+            "pending_requests_poll",
+            "claims_run",
+            "credit_review",
+            "alert_digest",
+        )
     )
     path = tmp_path / "tci.toml"
     path.write_text(

@@ -61,6 +61,8 @@ class SchedulerThread:
             leader=leader,
             clock=ctx.now,
             options=lambda: ctx.wiring.nightly_options(ctx.ledger),
+            bureaus=ctx.bureaus(),
+            credit=ctx.credit_options,
         )
         self.runner = SchedulerRunner(dispatcher, leader)
         self._thread: threading.Thread | None = None

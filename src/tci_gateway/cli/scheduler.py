@@ -37,6 +37,7 @@ from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
 from tci_gateway.scheduler.jobs import JOBS
 from tci_gateway.scheduler.leader import leader_status, make_leader, wall_clock
 from tci_gateway.scheduler.runner import SchedulerRunner, SimulatedClock
+from tci_gateway.wiring import credit_options
 
 scheduler_app = typer.Typer(
     help="The scheduler: nightly limit sync, request polls, alert digests.", no_args_is_help=True
@@ -119,6 +120,8 @@ def run_cmd(
             leader=leader,
             clock=sim.now if sim else (state.now if once else wall_clock),
             options=lambda: wiring.nightly_options(ledger),
+            bureaus={name: wiring.bureau(name).adapter for name in sorted(settings.bureaus)},
+            credit=lambda: credit_options(settings, ledger),
         )
         runner = SchedulerRunner(dispatcher, leader)
         sqlite = ledger.engine.dialect.name == "sqlite"

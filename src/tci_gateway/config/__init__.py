@@ -261,6 +261,7 @@ DEFAULT_JOBS: dict[str, str] = {
     "limit_sync": "30 2 * * *",
     "pending_requests_poll": "*/30 * * * *",
     "claims_run": "30 4 * * *",
+    "credit_review": "0 5 * * *",
     "alert_digest": "0 7 * * *",
 }
 """The scheduled jobs and their default crontab schedules (``[scheduler.jobs.<id>]``)."""

@@ -33,7 +33,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tci_gateway.adapters.contract import InsurerAdapter
+from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.config import SchedulerSettings
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError
@@ -50,11 +50,13 @@ from tci_gateway.scheduler.jobs import (
     resolve,
 )
 from tci_gateway.scheduler.leader import Clock, Leader, wall_clock
+from tci_gateway.services.credit_options import CreditOptions
 from tci_gateway.services.nightly import NightlyOptions
 
 RUNS_AFTER: dict[str, tuple[str, ...]] = {
     "claims_run": ("limit_sync",),
-    "alert_digest": ("limit_sync", "claims_run"),
+    "credit_review": ("limit_sync", "claims_run"),
+    "alert_digest": ("limit_sync", "claims_run", "credit_review"),
 }
 """The day's order: a job waits, per business date, for these (when they are enabled
 and fire that day) to succeed or to have failed for good."""
@@ -111,9 +113,13 @@ class Dispatcher:
         jobs: Mapping[str, JobSpec] = JOBS,
         order: Mapping[str, tuple[str, ...]] = RUNS_AFTER,
         options: Callable[[], NightlyOptions] = NightlyOptions,
+        bureaus: Mapping[str, BureauAdapter] | None = None,
+        credit: Callable[[], CreditOptions] | None = None,
     ) -> None:
         self.settings = settings
         self.options = options  # the nightly cycle's, built per run (the day's FX rates)
+        self.bureaus = dict(bureaus or {})  # the credit review's (by bureau name)
+        self.credit = credit  # the credit workflow's options, built per run
         self.ledger, self.adapters, self.policies = ledger, adapters, policies
         self.leader, self.owner = leader, leader.owner
         self.clock, self.wall = clock, wall
@@ -258,6 +264,8 @@ class Dispatcher:
             day,
             job,
             self.options,
+            self.bureaus,
+            self.credit,
         )
         extra: dict[str, Any]
         try:

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tci_gateway.adapters.contract import InsurerAdapter
+from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.logs import get_logger, redact_text
 from tci_gateway.services import notify
 from tci_gateway.services.claims import poll_cases
 from tci_gateway.services.cover_requests import reconcile
+from tci_gateway.services.credit_options import CreditOptions
+from tci_gateway.services.credit_review import run_credit_review
 from tci_gateway.services.nightly import (
     LIMIT_SYNC_STEPS,
     NightlyCycle,
@@ -43,7 +45,10 @@ class JobContext:
     ``options`` builds, when called, the nightly cycle's options from the configuration
     (FX converter over the ledger's rates, alert horizons, escalation paths, staging
     retention): called per run, so a long-lived scheduler uses the rates of the day. The
-    default is a bare setup (tests): same-currency exposure and no claims run."""
+    default is a bare setup (tests): same-currency exposure and no claims run.
+    ``bureaus`` (by name) and ``credit`` (a factory of the credit workflow's options,
+    built per run like ``options``) serve the credit review; without ``credit`` that job
+    does nothing and says so."""
 
     ledger: Ledger
     adapters: Mapping[str, InsurerAdapter]
@@ -52,6 +57,8 @@ class JobContext:
     business_date: date
     job: str
     options: Callable[[], NightlyOptions] = NightlyOptions
+    bureaus: Mapping[str, BureauAdapter] = field(default_factory=dict)
+    credit: Callable[[], CreditOptions] | None = None
 
     def cycle(self) -> NightlyCycle:
         """The nightly cycle over this context (its options built now, before any unit
@@ -87,6 +94,11 @@ JOBS: dict[str, JobSpec] = {
     "claims_run": JobSpec(
         "tci_gateway.scheduler.jobs:claims_run",
         description="deadline clock, overdue notifications and claims (after the limit sync)",
+    ),
+    "credit_review": JobSpec(
+        "tci_gateway.scheduler.jobs:credit_review",
+        description="tiers, behaviour snapshots, progressive plans, over-credit-line alerts, "
+        "insurer decisions on credit applications",
     ),
     "alert_digest": JobSpec(
         "tci_gateway.scheduler.jobs:alert_digest",
@@ -213,3 +225,23 @@ def alert_digest(context: JobContext) -> dict[str, Any]:
         "by_severity": digest.by_severity,
         "messages_queued": queued.queued,
     }
+
+
+def credit_review(context: JobContext) -> dict[str, Any]:
+    """The credit review of the business date (``tci credit review``): tiers, behaviour
+    snapshots, progressive plan steps, over-credit-line alerts and the insurer's decisions
+    on applications. Idempotent per business date: a date already reviewed does nothing
+    and says so. Not ok when a step failed (the run is retried; each step is idempotent)."""
+    if context.credit is None:
+        return {"ok": True, "skipped": "no credit options in this process"}
+    report = run_credit_review(
+        context.ledger,
+        context.policies,
+        context.bureaus,
+        context.credit(),
+        context.business_date,
+        now=context.now,
+    )
+    summary = report.summary()
+    summary["errors"] = [redact_text(e) for e in report.errors[:20]]
+    return {"ok": report.ok, **summary}

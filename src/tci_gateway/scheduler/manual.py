@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tci_gateway.adapters.contract import InsurerAdapter
+from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.config import SchedulerSettings
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import jobs as runs
@@ -37,6 +37,7 @@ from tci_gateway.scheduler import cron
 from tci_gateway.scheduler.dispatch import RUNS_AFTER, error_of
 from tci_gateway.scheduler.jobs import JOBS, JobContext, JobSpec, resolve
 from tci_gateway.scheduler.leader import Clock, wall_clock
+from tci_gateway.services.credit_options import CreditOptions
 from tci_gateway.services.nightly import NightlyOptions
 
 _ERROR_CHARS = 500
@@ -108,6 +109,8 @@ class ManualRunner:
     owner: str
     options: Callable[[], NightlyOptions] = NightlyOptions
     wall: Clock = wall_clock
+    bureaus: Callable[[], Mapping[str, BureauAdapter]] = dict
+    credit: Callable[[], CreditOptions] | None = None
     jobs: Mapping[str, JobSpec] = field(default_factory=lambda: dict(JOBS))
     order: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(RUNS_AFTER))
     _threads: dict[int, threading.Thread] = field(default_factory=dict)
@@ -196,6 +199,8 @@ class ManualRunner:
                 claim.business_date,
                 job,
                 self.options,
+                self.bureaus(),
+                self.credit,
             )
             result = function(context)
             error = error_of(result)

@@ -74,6 +74,8 @@ def _runner(request: Request, ctx: ApiContext) -> ManualRunner:
             policies,
             owner=f"api:{ctx.instance or os.getpid()}:{secrets.token_hex(3)}"[-128:],
             options=lambda: ctx.wiring.nightly_options(ctx.ledger),
+            bureaus=ctx.bureaus,
+            credit=ctx.credit_options,
         )
         request.app.state.manual_runs = runner
         return runner
