@@ -292,9 +292,8 @@ def notify_relay_options(conf: NotifySettings, instance: str) -> notify_send.Rel
 def tier_options(settings: Settings, ledger: Ledger) -> TierOptions:
     """What the tier rules need from ``[credit]`` (FX rates read now: build it before
     opening a unit of work). A buyer without a tier counts as the escalation default
-    tier, as in the claims run; a person may pin any escalation or credit tier."""
-    credit = settings.credit
-    rules = credit.tiers
+    tier, as in the claims run (:func:`behaviour_options`)."""
+    rules = settings.credit.tiers
     return TierOptions(
         rules=TierRules(
             strategic_purchases_12m=rules.strategic_purchases_12m,
@@ -304,21 +303,20 @@ def tier_options(settings: Settings, ledger: Ledger) -> TierOptions:
             growth=rules.growth,
             watch=rules.watch,
         ),
-        behaviour=BehaviourOptions(
-            reporting_currency=credit.reporting_currency,
-            convert=fx_converter(ledger),
-            dso_months=credit.behaviour.dso_months,
-            countback_max_months=credit.behaviour.countback_max_months,
-            dbt_window_months=credit.behaviour.dbt_window_months,
-            default_tier=settings.escalation.default_tier,
-            scopes=tuple(credit.behaviour.snapshot_scopes),
-        ),
+        behaviour=behaviour_options(settings, ledger),
         insurer_months=rules.watch_insurer_months,
-        review_months={tier: conf.review_months for tier, conf in credit.tier_rules.items()},
-        known_tiers=frozenset(
-            {*settings.escalation.tiers, *credit.tier_rules, rules.strategic, rules.growth}
-            | {rules.watch}
-        ),
+        review_months={t: conf.review_months for t, conf in settings.credit.tier_rules.items()},
+        known_tiers=known_tiers(settings),
+    )
+
+
+def known_tiers(settings: Settings) -> frozenset[str]:
+    """The tiers a person may pin: the escalation tiers and the credit tiers (no ledger
+    read, unlike :func:`tier_options`)."""
+    rules = settings.credit.tiers
+    return frozenset(
+        {*settings.escalation.tiers, *settings.credit.tier_rules}
+        | {rules.strategic, rules.growth, rules.watch}
     )
 
 

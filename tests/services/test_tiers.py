@@ -4,6 +4,7 @@ left alone until unpinned, alerts are raised once, reviews fall due."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -394,3 +395,6 @@ def test_purchases_and_details_of_a_change(ledger: Ledger) -> None:
     assert details["fired"] == ["strategic_purchases"]
     assert details["ratings"] == [{"provider": "creditsafe", "previous": "70", "latest": "65"}]
     assert (change.date, change.at) == (DAY, NOW)
+    # Without review frequencies reviews are not checked (and nothing is an error).
+    off = evaluate_tiers(ledger, DAY, replace(OPTIONS, review_months={}), now=NOW)
+    assert (off.review_due, off.errors, off.changed) == (0, [], [])

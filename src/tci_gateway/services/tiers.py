@@ -230,8 +230,11 @@ def _review_alerts(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """``credit_review_due`` alerts (one per buyer and month) for the buyers whose last
-    review is older than their tier's frequency; a tier without one is an error."""
+    review is older than their tier's frequency; a tier without one is an error. No
+    frequencies at all (``review_months`` empty): reviews are not checked."""
     rows: list[dict[str, Any]] = []
+    if not options.review_months:
+        return rows
     unknown: Counter[str] = Counter()
     for state in states:
         tier = final[state.id]
