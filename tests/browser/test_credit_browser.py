@@ -2,7 +2,8 @@
 and reads the decision with its scorecard, conditions and steps; the payment behaviour
 page with its trend (snapshots taken on the served ledger beforehand, as the nightly
 credit review would); the buyer's Credit panel. Each page is saved as a screenshot
-(``credit-list``, ``credit-application``, ``behaviour``, ``buyer-credit``)."""
+(``credit-list``, ``credit-application``, ``credit-application-refused-before``,
+``behaviour``, ``buyer-credit``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tci_gateway.services.behaviour import take_snapshots
 from tci_gateway.wiring import credit_options
 
 from .conftest import Site
+from .seed import HARBOUR
 from .test_pages import Watch, visit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -63,9 +65,20 @@ def test_an_analyst_applies_for_credit(page: Any, site: Site, shoot: Shoot) -> N
     assert overflow <= 0, f"the application page is {overflow} px wider than the window"
     shoot(page, "credit-application")
 
+    # a buyer the insurer refused: a person decides, with the refusal named as evidence
+    visit(page, watch, site, "/credit")
+    form.get_by_label("Buyer (ERP account or buyer id)").fill("C1005")
+    form.get_by_label("Amount").fill("60000")
+    form.get_by_role("button", name="Apply for credit").click()
+    page.wait_for_url(re.compile(rf"{re.escape(site.url)}/credit/CA-\d{{8}}-\d+$"))
+    verdict = page.locator("section.verdict").inner_text()
+    assert HARBOUR in verdict and "refused" in verdict, verdict
+    shoot(page, "credit-application-refused-before")
+
     visit(page, watch, site, "/credit")
     row = page.locator(f'tr[data-reference="{reference}"]')
     assert row.count() == 1
+    assert page.locator("table.applications tbody tr").count() == 2
     shoot(page, "credit-list")
 
 

@@ -78,6 +78,11 @@ def trend_chart(history: list[ScopedBehaviour], label: str) -> Markup:
     return days_chart(lines, title=f"Payment behaviour of {label}, month ends")
 
 
+def _label(scope: str, key: str) -> str:
+    """A scope without snapshots, named: ``Portfolio``, ``buyer 12``, ``tier watch``."""
+    return "Portfolio" if scope == "portfolio" else f"{scope} {key}"
+
+
 def _url(**params: object) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "")}
     return "/behaviour" + ("?" + urlencode(kept) if kept else "")
@@ -106,7 +111,7 @@ def behaviour_page(
         history = trend(ctx.ledger, trend_scope, key, months=TREND_MONTHS)
     except ValueError as exc:
         raise Problem(422, str(exc)) from None
-    label = history[-1].label if history else ("Portfolio" if trend_scope == "portfolio" else key)
+    label = history[-1].label if history else _label(trend_scope, key)
     chart = trend_chart(history, label) if history else ""
     top = portfolio[0] if portfolio and measured(portfolio[0].behaviour) else None
     return page(
