@@ -22,8 +22,11 @@ from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError, InputError, RecordError
+from tci_gateway.ledger.engine import Ledger
 from tci_gateway.services import cover_requests
 from tci_gateway.services import credit_apply as service
+from tci_gateway.services.cover_requests import find_buyer
+from tci_gateway.services.credit_intake import pick_policy
 from tci_gateway.services.credit_lines import set_internal_line
 from tci_gateway.services.credit_stats import CreditStats, credit_stats
 from tci_gateway.wiring import credit_options
@@ -219,8 +222,7 @@ def apply_cmd(
     bureaus = {name: wiring.bureau(name).adapter for name in sorted(wiring.settings.bureaus)}
     ledger = wiring.ledger()
     try:
-        chosen = policies.get(policy) if policy else None
-        cur = currency or (chosen or _policy_for_currency(policies)).terms.currency
+        cur = currency or _currency_of(ledger, policies, buyer, policy)
         view = service.apply_for_credit(
             ledger,
             policies,
@@ -239,12 +241,14 @@ def apply_cmd(
     _show(state, view)
 
 
-def _policy_for_currency(policies: Mapping[str, Policy]) -> Policy:
-    """The policy whose currency an amount without one is in: the only one, else the
-    first (the service refuses a currency that is not the chosen policy's)."""
-    if not policies:
-        raise ConfigError("no policy is configured")
-    return policies[sorted(policies)[0]]
+def _currency_of(
+    ledger: Ledger, policies: Mapping[str, Policy], buyer: str, key: str | None
+) -> str:
+    """The currency of the policy the application will be under (the one given, else
+    the buyer's ERP account's, else the only one): an amount without ``--currency``."""
+    with ledger.unit_of_work() as session:
+        buyer_id, _ = find_buyer(session, buyer)
+        return pick_policy(session, policies, buyer_id, key).terms.currency
 
 
 @credit_app.command("show")
