@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from tci_gateway.domain.credit import Behaviour, Buckets, MonthSales
 from tci_gateway.domain.exposure import Converter
@@ -52,13 +53,18 @@ def months_back(day: date, count: int) -> list[tuple[date, date, int]]:
     """The ``count`` months counted back from ``day``, newest first, as (first day, last
     day counted, days): ``day``'s own month up to ``day`` (``day.day`` days), then whole
     calendar months."""
+    return list(_months_back(day, count))
+
+
+@lru_cache(maxsize=64)
+def _months_back(day: date, count: int) -> tuple[tuple[date, date, int], ...]:
     months: list[tuple[date, date, int]] = []
     last = day
     for _ in range(count):
         first = last.replace(day=1)
         months.append((first, last, (last - first).days + 1))
         last = first - timedelta(days=1)
-    return months
+    return tuple(months)
 
 
 def countback_dso(
@@ -317,10 +323,12 @@ def item_sums(
 def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3) -> Behaviour:
     """The figures of ``sums`` (already in ``currency``) on ``day``: DSO and DBT to 2
     places, the on-time share to 4 (half up); ADD from the unrounded DSOs."""
-    periods = months_back(day, len(sums.sales))
+    periods = _months_back(day, len(sums.sales))
     sales = tuple(
-        MonthSales(first, days, amount)
-        for (first, _, days), amount in zip(periods, sums.sales, strict=True)
+        [
+            MonthSales(first, days, amount)
+            for (first, _, days), amount in zip(periods, sums.sales, strict=True)
+        ]
     )
     buckets = Buckets(
         sums.current, sums.days_1_30, sums.days_31_60, sums.days_61_90, sums.days_over_90

@@ -175,7 +175,8 @@ def close_absent(
     session: Session, scope: Scope, *, import_id: int, today: date, now: datetime
 ) -> int:
     """Close the scope's open items the import's key table does not hold: one set-based
-    UPDATE. Returns how many were closed."""
+    UPDATE (each is settled on ``today`` for payment behaviour). Returns how many were
+    closed."""
     item, key = OPEN_ITEMS.c, KEY_TABLE.c
     listed = exists().where(
         key.account_id == item.erp_account_id, key.document_number == item.document_number
@@ -183,7 +184,13 @@ def close_absent(
     stmt = (
         update(OPEN_ITEMS)
         .where(scope.where(), item.open_amount > 0, ~listed)
-        .values(open_amount=0, closed_on=today, closed_import_id=import_id, updated_at=now)
+        .values(
+            open_amount=0,
+            closed_on=today,
+            closed_import_id=import_id,
+            settled_on=today,
+            updated_at=now,
+        )
     )
     return int(session.connection().execute(stmt).rowcount or 0)
 

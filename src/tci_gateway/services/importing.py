@@ -470,7 +470,7 @@ def import_open_item_records(
                 first_row[key] = rec.row
                 chunk.append((link.account_id, rec))
             if not errors and chunk:
-                written = write_chunk(session, chunk, import_id, now, file, scope)
+                written = write_chunk(session, chunk, import_id, now, file, scope, today=today)
                 report.inserted += written.inserted
                 report.updated += written.updated
                 report.unchanged += written.unchanged

@@ -1,10 +1,17 @@
 """Open items of one import, written a chunk at a time: their stored values, an upsert
 by (ERP account, document number) that writes only what changed, and duplicates found
-through the import's key table (:mod:`tci_gateway.services.complete_import`)."""
+through the import's key table (:mod:`tci_gateway.services.complete_import`).
+
+The upsert also keeps the dates payment behaviour counts from (the import's business
+date ``today``): ``settled_on``, the first date the item was seen with open amount 0
+(kept while it stays 0, cleared when it reopens), and ``disputed_since``, the first date
+it was seen disputed (cleared when it no longer is). An item already settled or disputed
+before the ledger kept these dates keeps them unknown (NULL) rather than taking today's:
+a wrong date would be worse than none (behaviour names such items)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, tuple_, update
@@ -53,6 +60,27 @@ def item_values(rec: OpenItemRecord, item_source: str) -> dict[str, Any]:
     }
 
 
+TRACKED = ("settled_on", "disputed_since")
+
+
+def tracked_dates(values: dict[str, Any], row: Any, today: date) -> dict[str, date | None]:
+    """``settled_on`` and ``disputed_since`` of an item about to be stored as ``values``;
+    ``row`` is the stored one (``None``: new)."""
+    if values["open_amount"] > 0:
+        settled_on = None
+    elif row is not None and row.open_amount == 0:
+        settled_on = row.settled_on  # still settled: the first date stays (or unknown)
+    else:
+        settled_on = today
+    if not values["disputed"]:
+        since = None
+    elif row is not None and row.disputed:
+        since = row.disputed_since
+    else:
+        since = today
+    return {"settled_on": settled_on, "disputed_since": since}
+
+
 class Written(NamedTuple):
     """What one chunk did: counts, and the keys an earlier chunk already had."""
 
@@ -69,9 +97,13 @@ def write_chunk(
     now: datetime,
     source: str,
     scope: Scope,
+    *,
+    today: date | None = None,
 ) -> Written:
     """Upsert one chunk. A key the import's key table already holds is a duplicate from an
-    earlier chunk of the same file (kept in the database, so memory stays flat)."""
+    earlier chunk of the same file (kept in the database, so memory stays flat).
+    ``today`` is the import's business date (default: the date of ``now``)."""
+    day = today or now.date()
     keys = [(aid, rec.item.document_number) for aid, rec in chunk]
     fresh = claim_keys(session, keys)
     existing = {
@@ -81,7 +113,7 @@ def write_chunk(
                 OpenItemRow.id,
                 OpenItemRow.erp_account_id,
                 OpenItemRow.document_number,
-                *(getattr(OpenItemRow, f) for f in ITEM_FIELDS),
+                *(getattr(OpenItemRow, f) for f in ITEM_FIELDS + TRACKED),
             )
             # Row values, so both databases use the (account, document) unique index;
             # two separate IN lists made SQLite scan each account's items (quadratic).
@@ -95,6 +127,7 @@ def write_chunk(
     for account_id, rec in chunk:
         values = item_values(rec, scope.source)
         row = existing.get((account_id, rec.item.document_number))
+        values.update(tracked_dates(values, row, day))
         if (account_id, rec.item.document_number) not in fresh:
             duplicates.append(duplicate_error(source, rec, None))
             continue
@@ -111,7 +144,7 @@ def write_chunk(
                     **values,
                 }
             )
-        elif any(getattr(row, f) != values[f] for f in ITEM_FIELDS):
+        elif any(getattr(row, f) != values[f] for f in ITEM_FIELDS + TRACKED):
             updates.append({"id": row.id, "import_id": import_id, "updated_at": now, **values})
         else:
             unchanged += 1
