@@ -137,6 +137,8 @@ def test_above_the_dcl_one_cover_request_exactly_once(
         "insurer:atradius",
     )
     assert done.events[-1].step == "insurer_decided"
+    # Timed when the poll learned it (NOW), not when follow_insurer ran two hours later.
+    assert done.decided_at == NOW and done.hours_to_decision == D("0.00")
     assert service.follow_insurer(world.ledger, now=NOW) == 0
 
 

@@ -104,7 +104,11 @@ def referral_alert(
 def follow_insurer(ledger: Ledger, *, now: datetime) -> int:
     """Applications with the insurer whose cover request has an answer: granted (the
     insurer's amount, when above 0) or refused, the provisional line ended; a request
-    the insurer's API refused goes to a person (referred, alerted). How many moved."""
+    the insurer's API refused goes to a person (referred, alerted). How many moved.
+
+    The decision is timed when the gateway learned it (the cover request's last update,
+    by the poll job or an insurer callback), not when this runs: the nightly review
+    does not add hours to the measured time to decision."""
     with ledger.unit_of_work() as session:
         waiting = repo.waiting_on_insurer(session)
     moved = 0
@@ -124,18 +128,20 @@ def follow_insurer(ledger: Ledger, *, now: datetime) -> int:
                 continue
             granted = request.outcome_amount or Decimal(0)
             status = str(request.outcome_status or "")
+            learned = max(app.received_at, min(now, request.updated_at))
             app.state = ApplicationState.GRANTED if granted > 0 else ApplicationState.REFUSED
             app.granted_amount = granted
-            app.decided_at, app.decided_by = now, f"insurer:{request.insurer}"
+            app.decided_at, app.decided_by = learned, f"insurer:{request.insurer}"
             app.reason = f"The insurer decided {status} {granted:f} {request.currency or ''}"
             app.updated_at = now
             ended = repo.end_lines(
                 session, day, reason="the insurer decided", application_id=app.id
             )
             detail: dict[str, Any] = {"status": status, "amount": f"{granted:f}"}
+            detail["followed_at"] = now.isoformat()
             if ended:
                 detail["provisional_ended"] = [f"{r.amount:f}" for r in ended]
-            repo.add_event(session, app.id, "insurer_decided", now, detail)
+            repo.add_event(session, app.id, "insurer_decided", learned, detail)
             moved += 1
     return moved
 
