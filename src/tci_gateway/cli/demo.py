@@ -2,8 +2,9 @@
 
 A SQLite ledger in the output directory, the built-in Atradius sandbox seeded with the
 demo portfolio, the sample ERP files from ``fixtures/demo/``: import, sync, exposure
-with alerts, and the covered-limits export for the ERP. Running it again changes
-nothing: the imports are upserts and the sync writes only what changed.
+with alerts, the covered-limits export for the ERP, then the credit review of the date
+(tiers, behaviour snapshots, plans). Running it again changes nothing: the imports are
+upserts, the sync writes only what changed and a date is reviewed once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 import tci_gateway
+from tci_gateway.cli.credit_review import review_day
 from tci_gateway.cli.output import exposure_json, exposure_table, exposure_totals, totals_lines
 from tci_gateway.config import load_settings
 from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
@@ -21,9 +23,10 @@ from tci_gateway.errors import ConfigError
 from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import configure_logging
 from tci_gateway.services import export as export_service
+from tci_gateway.services.credit_review import run_credit_review
 from tci_gateway.services.importing import import_buyers, import_open_items
 from tci_gateway.services.nightly import NightlyCycle, Step
-from tci_gateway.wiring import Wiring
+from tci_gateway.wiring import Wiring, credit_options
 
 DEMO_CONFIG = "tci.toml"
 DEMO_STEPS = (Step.ROLL, Step.PRUNE, Step.SYNC, Step.EXPOSURE, Step.EXPORT)
@@ -100,6 +103,14 @@ def register(app: typer.Typer) -> None:
                 )
             assert report.exposure is not None and report.export is not None
             rows, limits = report.exposure.rows, report.export.rows
+            # Last, the credit review of the date (tiers, behaviour snapshots, plans).
+            day = review_day(now, settings.scheduler.timezone)
+            options = credit_options(settings, ledger)
+            review = run_credit_review(ledger, policies, {}, options, day, now=now)
+            done = "already done" if review.already_done else "done" if review.ok else "failed"
+            out.info(f"credit review of {day}: {done}")
+            for error in review.errors:
+                out.error(error)
         finally:
             ledger.dispose()
             wiring.close()
@@ -127,6 +138,7 @@ def register(app: typer.Typer) -> None:
                     c: {k: m.rounded().amount for k, m in t.items()} for c, t in totals.items()
                 },
                 "export": {"csv": str(csv_path), "json": str(json_path), "rows": len(limits)},
+                "credit_review": review.summary(),
             }
             out.emit_json(payload)
         else:
@@ -134,5 +146,5 @@ def register(app: typer.Typer) -> None:
             for line in totals_lines(rows):
                 out.out.print(line, markup=False)
             out.out.print(f"Covered limits for the ERP: {csv_path} and {json_path}", markup=False)
-        if not report.sync.ok:
+        if not report.sync.ok or not review.ok:
             raise typer.Exit(1)
