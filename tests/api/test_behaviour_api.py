@@ -40,7 +40,12 @@ def buyer(api: ApiHarness, tmp_path: Path) -> int:
     average days delinquent 12.40. DBT average (0 + 12 + 40 + 31) / 4 = 20.75; weighted
     (12 x 25,000 + 40 x 5,000 + 31 x 2,000) / 42,000 = 13.38. Paid on time 10,000 /
     40,000 = 0.2500. Disputed 2,000, one, 20 days old."""
-    import_csv(api, tmp_path, "erp_account,name,country,policy\nB1,Behaviour BV,NL,atradius-main\n")
+    import_csv(
+        api,
+        tmp_path,
+        "erp_account,name,country,policy\nB1,Behaviour BV,NL,atradius-main\n"
+        "A1,Alpha Oy,FI,coface-main\n",
+    )
     d = date
     items = [
         ("I1", "10000", "0", d(2026, 9, 1), d(2026, 10, 1), d(2026, 10, 1), None),
@@ -193,3 +198,35 @@ def test_bad_input_scopes_and_unknowns(api: ApiHarness, buyer: int) -> None:
     credit = get(f"/v1/buyers/{buyer}/credit", headers=restricted)
     assert credit.status_code == 200 and credit.json()["behaviour"] is None
     assert get("/v1/buyers/999999/credit", headers=headers).status_code == 404
+
+
+def test_every_buyer_paged_by_label(api: ApiHarness, buyer: int, tmp_path: Path) -> None:
+    """Alpha Oy (no items) is left out; one buyer a page, then none."""
+    headers = api.key("buyers:read")
+    with api.ledger.unit_of_work() as s:
+        account = s.scalar(select(ErpAccountRow.id).where(ErpAccountRow.account == "A1"))
+        s.execute(
+            insert(OpenItemRow).values(
+                erp_account_id=account,
+                document_number="X1",
+                kind="INVOICE",
+                currency="EUR",
+                amount=D(100),
+                open_amount=D(100),
+                document_date=date(2026, 11, 2),
+                due_date=date(2026, 12, 2),
+                disputed=False,
+                updated_at=api.ctx.now(),
+                source="default",
+            )
+        )
+    params: dict[str, str | int] = {"scope": "buyer", "limit": 1}
+    first = api.client.get(URL, headers=headers, params=params).json()
+    assert [i["label"] for i in first["items"]] == ["Alpha Oy"]
+    second = api.client.get(
+        URL, headers=headers, params={**params, "cursor": first["next_cursor"]}
+    ).json()
+    assert [i["label"] for i in second["items"]] == ["Behaviour BV"]
+    assert second["next_cursor"] is None
+    wrong = api.client.get(URL, headers=headers, params={**params, "cursor": "nobody"})
+    assert wrong.status_code == 422

@@ -98,9 +98,15 @@ def get_behaviour(
     as_of: Annotated[
         date | None, Query(description="the business date (default today; not later)")
     ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=64, pattern=PRINTABLE, description="`next_cursor` of the last page"),
+    ] = None,
 ) -> BehaviourReportOut:
     """The figures of `tci behaviour`: for `scope` and `key` (one buyer, tier or policy;
-    without `key` every one of the scope), in the reporting currency. A tier's or
+    without `key` every one of the scope, sorted by label and paged with `cursor`), in the
+    reporting currency. A tier's or
     policy's DSO comes from its summed receivables and sales, not from an average of
     DSOs. 404 for an unknown buyer or tier."""
     day = business_date(ctx, as_of)
@@ -114,7 +120,21 @@ def get_behaviour(
         raise Problem(404, str(exc).strip("'\"")) from None
     except ValueError as exc:
         raise bad("key", str(exc)) from None
-    return BehaviourReportOut(as_of=day, scope=scope, key=key, items=[_out(f) for f in found])
+    start = 0
+    if cursor is not None:
+        keys = [f.key for f in found]
+        if cursor not in keys:
+            raise bad("cursor", "the cursor names no entry of this scope on this date")
+        start = keys.index(cursor) + 1
+    page = found[start : start + limit]
+    more = start + limit < len(found)
+    return BehaviourReportOut(
+        as_of=day,
+        scope=scope,
+        key=key,
+        items=[_out(f) for f in page],
+        next_cursor=page[-1].key if more and page else None,
+    )
 
 
 @router.get(

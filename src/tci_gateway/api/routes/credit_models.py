@@ -145,7 +145,8 @@ class BehaviourReportOut(BaseModel):
     as_of: date
     scope: Literal["buyer", "tier", "policy", "portfolio"]
     key: str | None
-    items: list[BehaviourOut]
+    items: list[BehaviourOut] = Field(description="sorted by label, then key")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
 class BehaviourTrendOut(BaseModel):
