@@ -6,12 +6,14 @@ once, stepping down with the DCL line, and a rerun of the date doing nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from tci_gateway.domain.alerts import AlertKind
+from tci_gateway.domain.money import Money
 from tci_gateway.domain.progressive import PlanRules
 from tci_gateway.ledger import credit as credit_repo
 from tci_gateway.ledger.credit_tables import (
@@ -22,7 +24,7 @@ from tci_gateway.ledger.credit_tables import (
     PlanState,
 )
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.tables import AlertRow
+from tci_gateway.ledger.tables import AlertRow, ErpAccountRow, OpenItemRow
 from tci_gateway.services.behaviour import BehaviourOptions
 from tci_gateway.services.credit_options import CreditOptions
 from tci_gateway.services.progressive import (
@@ -310,3 +312,83 @@ for _test in (
     test_plans_off_does_nothing,
 ):
     _test.sqlite_only = True  # type: ignore[attr-defined]
+
+
+def test_a_step_within_the_dcl_is_granted_by_the_real_pre_screen(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """End to end through the application service and the bureau sandboxes: a growth
+    buyer's 20,000 application starts a plan at 5,000; three invoices paid within terms
+    later, the nightly step applies for 10,000, within the DCL (30,000): granted at once,
+    the plan and the DCL line move, and the insurer is never called."""
+    from tci_gateway.services.credit_apply import apply_for_credit
+
+    from . import credit_apply_world as cw
+
+    world = next(iter_world := cw.build(ledger, tmp_path))
+    try:
+        options = cw.options(progressive=RULES, tier_progressive={"growth": True})
+        view = apply_for_credit(
+            ledger,
+            world.policies,
+            world.bureaus,
+            options,
+            buyer="D1",
+            amount=Money(D(20000), "EUR"),
+            policy=None,
+            requested_by="sales.anna",
+            channel="cli",
+            now=cw.NOW,
+        )
+        assert view.plan_id is not None and view.granted_amount == D(5000)
+        start = cw.NOW.date()
+        with ledger.unit_of_work() as s:
+            account = s.scalar(select(ErpAccountRow.id).where(ErpAccountRow.account == "D1"))
+            for n in range(3):
+                s.add(
+                    OpenItemRow(
+                        erp_account_id=account,
+                        document_number=f"INV-{n}",
+                        kind="INVOICE",
+                        currency="EUR",
+                        amount=D(1000),
+                        open_amount=D(0),
+                        document_date=start,
+                        due_date=date(2026, 12, 30),
+                        settled_on=date(2026, 12, 15),
+                        updated_at=cw.NOW,
+                    )
+                )
+        day = date(2026, 12, 20)
+        report = evaluate_plans(
+            ledger,
+            world.policies,
+            world.bureaus,
+            options,
+            day,
+            now=cw.NOW + timedelta(days=20),
+            apply=apply_for_credit,
+        )
+        assert report.ok and report.stepped == 1 and len(report.applied) == 1, report
+        row = plan_row(ledger, view.plan_id)
+        assert (row.current_amount, row.step, row.state) == (D(10000), 1, PlanState.ACTIVE)
+        with ledger.reading() as s:
+            step_app = s.scalar(
+                select(CreditApplicationRow).where(
+                    CreditApplicationRow.reference == report.applied[0]
+                )
+            )
+            assert step_app is not None
+            assert (step_app.channel, step_app.amount, step_app.state) == (
+                "progressive",
+                D(10000),
+                ApplicationState.GRANTED,
+            )
+            lines = [(ln.kind, ln.amount) for ln in credit_repo.lines_in_force(s, day, [1])]
+        assert lines == [(LineKind.DCL, D(10000))]
+        assert world.insurer_calls() == 0
+    finally:
+        next(iter_world, None)
+
+
+test_a_step_within_the_dcl_is_granted_by_the_real_pre_screen.sqlite_only = True  # type: ignore[attr-defined]
