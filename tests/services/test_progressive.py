@@ -310,6 +310,7 @@ for _test in (
     test_the_application_that_started_the_plan_is_not_a_step,
     test_start_plan_keeps_a_live_plan_and_reads_the_dcl_grant,
     test_plans_off_does_nothing,
+    test_step_down_lowers_the_plan_and_its_dcl_line,
 ):
     _test.sqlite_only = True  # type: ignore[attr-defined]
 
