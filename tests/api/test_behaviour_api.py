@@ -182,6 +182,10 @@ def test_bad_input_scopes_and_unknowns(api: ApiHarness, buyer: int) -> None:
     get = api.client.get
     assert get(URL, headers=headers, params={"scope": "buyer", "key": "999999"}).status_code == 404
     assert get(URL, headers=headers, params={"scope": "buyer", "key": "B1"}).status_code == 422
+    huge = {"scope": "buyer", "key": "99999999999999999999"}
+    assert get(URL, headers=headers, params=huge).status_code == 404
+    assert get(f"{URL}/trend", headers=headers, params=huge).status_code == 404
+    assert get(URL, headers=headers, params={"scope": "tier", "key": "gold"}).status_code == 422
     assert get(URL, headers=headers, params={"scope": "policy", "key": "nope"}).status_code == 422
     assert get(URL, headers=headers, params={"scope": "galaxy"}).status_code == 422
     assert get(URL, headers=headers, params={"as_of": "2027-01-01"}).status_code == 422

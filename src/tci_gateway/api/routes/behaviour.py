@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query
 
 from tci_gateway.api.context import ApiContext, Ctx
 from tci_gateway.api.problems import COMMON_PROBLEMS, FieldError, Problem, problem_responses
+from tci_gateway.api.routes.buyer_models import MAX_ID
 from tci_gateway.api.routes.credit_models import (
     PRINTABLE,
     BehaviourOut,
@@ -25,6 +26,7 @@ from tci_gateway.api.routes.credit_models import (
 from tci_gateway.api.security import check_policy, require
 from tci_gateway.ledger.api_keys import ApiKey
 from tci_gateway.services.behaviour import ScopedBehaviour, behaviour_report, trend
+from tci_gateway.services.credit_options import CreditOptions
 
 router = APIRouter(prefix="/v1", responses=COMMON_PROBLEMS, tags=["credit"])
 
@@ -64,6 +66,22 @@ def check_scope(ctx: ApiContext, api_key: ApiKey, scope: str, key: str | None) -
             f"the API key {api_key.name!r} is restricted to policies: it may read the "
             "behaviour of its policies only (scope=policy&key=...)",
         )
+
+
+def check_key(options: CreditOptions, scope: str, key: str | None) -> None:
+    """A buyer is named by its ledger id (404 beyond the ids the ledger can hold); a tier
+    must be a configured one (422)."""
+    if key is None:
+        return
+    if scope == "buyer":
+        if not (key.isascii() and key.isdigit()):
+            raise bad("key", "a buyer is named by its ledger id")
+        if int(key) > MAX_ID:
+            raise Problem(404, f"no buyer {key} in the ledger")
+    elif scope == "tier" and options.tiers is not None:
+        known = options.tiers.known_tiers
+        if known and key not in known:
+            raise bad("key", f"unknown tier {key!r} (configured: {', '.join(sorted(known))})")
 
 
 def _out(found: ScopedBehaviour) -> BehaviourOut:
@@ -106,16 +124,15 @@ def get_behaviour(
 ) -> BehaviourReportOut:
     """The figures of `tci behaviour`: for `scope` and `key` (one buyer, tier or policy;
     without `key` every one of the scope, sorted by label and paged with `cursor`), in the
-    reporting currency. A tier's or
-    policy's DSO comes from its summed receivables and sales, not from an average of
-    DSOs. 404 for an unknown buyer or tier."""
+    reporting currency. A tier's or policy's DSO comes from its summed receivables and
+    sales, not from an average of DSOs. 404 for an unknown buyer; 422 for an unknown tier
+    or policy."""
     day = business_date(ctx, as_of)
-    if scope == "buyer" and key is not None and not key.isdigit():
-        raise bad("key", "a buyer is named by its ledger id")
     check_scope(ctx, api_key, scope, key)
-    options = ctx.credit_options().behaviour
+    options = ctx.credit_options()
+    check_key(options, scope, key)
     try:
-        found = behaviour_report(ctx.ledger, day, options, scope=scope, key=key)
+        found = behaviour_report(ctx.ledger, day, options.behaviour, scope=scope, key=key)
     except LookupError as exc:
         raise Problem(404, str(exc).strip("'\"")) from None
     except ValueError as exc:
@@ -158,6 +175,7 @@ def get_behaviour_trend(
             raise bad("key", f"scope {scope} needs a key")
         key = "all"
     check_scope(ctx, api_key, scope, key)
+    check_key(ctx.credit_options(), scope, key)
     try:
         points = trend(ctx.ledger, scope, key, months=months)
     except ValueError as exc:
