@@ -195,6 +195,7 @@ def test_once_then_status_on_sqlite(tmp_path: Path) -> None:
     assert sorted((o["key"], o["state"]) for o in once.json()) == [
         ("alert_digest", "SUCCEEDED"),
         ("claims_run", "SUCCEEDED"),
+        ("credit_review", "SUCCEEDED"),
         ("limit_sync", "SUCCEEDED"),
         ("pending_requests_poll@0700", "SUCCEEDED"),
     ]
@@ -214,12 +215,14 @@ def test_once_then_status_on_sqlite(tmp_path: Path) -> None:
     assert fires == {
         "alert_digest": "2026-11-30T07:00:00+00:00",
         "claims_run": "2026-11-30T04:30:00+00:00",
+        "credit_review": "2026-11-30T05:00:00+00:00",
         "limit_sync": "2026-11-30T02:30:00+00:00",
         "pending_requests_poll": "2026-11-29T07:30:00+00:00",
     }
     assert {r["job"] for r in payload["runs"]} == {
         "alert_digest",
         "claims_run",
+        "credit_review",
         "limit_sync",
         "pending_requests_poll@0700",
     }
