@@ -17,14 +17,16 @@ from sqlalchemy import func, select
 from tci_gateway.domain.credit import FactorScore, Scorecard
 from tci_gateway.ledger.api_tables import AuditRow
 from tci_gateway.ledger.credit_tables import CreditApplicationRow
+from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.services import credit_apply
 from tci_gateway.services.credit_evidence import scorecard_json
+from tci_gateway.services.progressive import start_plan
 from tci_gateway.web import render
 from tci_gateway.web.credit_view import helpers
 from tci_gateway.web.routes import credit as credit_routes
 
 from ..api.risk_seed import seed_demo
-from .conftest import WebHarness
+from .conftest import AS_OF, WebHarness
 
 SQLITE_ONLY = True
 """The services behind these pages have PostgreSQL tests of their own."""
@@ -288,3 +290,28 @@ def test_took_reads_as_a_person_would() -> None:
     assert credit_routes.took(t0, t0.replace(hour=20, minute=5)) == "8 h 05 min"
     assert credit_routes.took(t0, datetime(2026, 12, 4, 13, tzinfo=UTC)) == "3 d 1 h"
     assert credit_routes.took(None, t0) == "—"
+
+
+def test_the_panel_shows_the_plan_and_its_next_step(web: WebHarness, demo: dict[str, int]) -> None:
+    buyer_id = demo["Alpine Retail AG"]
+    with web.ledger.unit_of_work() as session:
+        start_plan(
+            session,
+            buyer_id=buyer_id,
+            policy_id=policy_ids(session)["atradius-main"],
+            target=Decimal(20000),
+            currency="EUR",
+            day=AS_OF.date(),
+            now=AS_OF,
+            current=Decimal(5000),
+        )
+    viewer = web.sign_in("viewer")
+    page = viewer.get(f"/buyers/{buyer_id}").text
+    plan = re.search(r"<dl class=\"facts\" data-plan=\"\d+\">(.*?)</dl>", page, re.S)
+    assert plan, "no plan in the panel"
+    assert "EUR 5,000.00 of a target of EUR 20,000.00" in plan.group(1)
+    assert "Next step" in plan.group(1)
+    # a viewer sees the panel, never its forms
+    assert 'id="credit-title"' in page
+    assert "/credit-line" not in page and f"/buyers/{buyer_id}/tier" not in page
+    assert "Apply for credit for this buyer" not in page
