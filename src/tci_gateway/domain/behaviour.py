@@ -25,12 +25,12 @@ import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from tci_gateway.domain.credit import Behaviour, Buckets, MonthSales
 from tci_gateway.domain.exposure import Converter
-from tci_gateway.domain.money import Money
+from tci_gateway.domain.money import Money, minor_units
 
 ZERO = Decimal(0)
 DAYS_PLACES = Decimal("0.01")
@@ -161,11 +161,12 @@ class ItemFacts:
 InvoiceFacts = ItemFacts
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sums:
     """The additive sums every figure is computed from, for one group of items in one
     currency (or, once converted, the reporting currency). ``sales`` follows
-    :func:`months_back` (newest first)."""
+    :func:`months_back` (newest first). Treated as immutable (not frozen: a million of
+    them are built, and a frozen dataclass's constructor costs three times as much)."""
 
     receivables: Decimal = ZERO
     unapplied: Decimal = ZERO
@@ -220,40 +221,86 @@ def _min_date(a: date | None, b: date | None) -> date | None:
 
 def add_sums(a: Sums, b: Sums) -> Sums:
     """Two groups' sums together (sales month by month)."""
-    width = max(len(a.sales), len(b.sales))
-    sa = a.sales + (ZERO,) * (width - len(a.sales))
-    sb = b.sales + (ZERO,) * (width - len(b.sales))
-    merged: dict[str, int] = dict(a.unconverted)
-    for currency, n in b.unconverted:
-        merged[currency] = merged.get(currency, 0) + n
-    values: dict[str, object] = {f: getattr(a, f) + getattr(b, f) for f in MONEY_FIELDS}
-    values.update({f: getattr(a, f) + getattr(b, f) for f in COUNT_FIELDS})
+    sa, sb = a.sales, b.sales
+    if len(sa) != len(sb):
+        width = max(len(sa), len(sb))
+        sa, sb = sa + (ZERO,) * (width - len(sa)), sb + (ZERO,) * (width - len(sb))
+    unconverted = a.unconverted
+    if b.unconverted:
+        merged: dict[str, int] = dict(a.unconverted)
+        for currency, n in b.unconverted:
+            merged[currency] = merged.get(currency, 0) + n
+        unconverted = tuple(sorted(merged.items()))
     return Sums(
-        **values,  # type: ignore[arg-type]
-        sales=tuple(x + y for x, y in zip(sa, sb, strict=True)),
-        disputed_since=_min_date(a.disputed_since, b.disputed_since),
-        unconverted=tuple(sorted(merged.items())),
+        a.receivables + b.receivables,
+        a.unapplied + b.unapplied,
+        a.current + b.current,
+        a.days_1_30 + b.days_1_30,
+        a.days_31_60 + b.days_31_60,
+        a.days_61_90 + b.days_61_90,
+        a.days_over_90 + b.days_over_90,
+        a.settled_amount + b.settled_amount,
+        a.on_time_amount + b.on_time_amount,
+        a.dbt_amount + b.dbt_amount,
+        a.dbt_amount_days + b.dbt_amount_days,
+        a.disputed_amount + b.disputed_amount,
+        tuple([x + y for x, y in zip(sa, sb, strict=True)]),
+        a.invoices_settled + b.invoices_settled,
+        a.invoices_overdue + b.invoices_overdue,
+        a.dbt_count + b.dbt_count,
+        a.dbt_days + b.dbt_days,
+        a.disputed_count + b.disputed_count,
+        _min_date(a.disputed_since, b.disputed_since),
+        a.disputed_unknown + b.disputed_unknown,
+        a.settled_unknown + b.settled_unknown,
+        a.items + b.items,
+        unconverted,
     )
 
 
-def convert_sums(sums: Sums, currency: str, target: str, convert: Converter, on: date) -> Sums:
-    """``sums`` of items in ``currency`` in the ``target`` currency at the rate of ``on``;
-    without a rate, empty sums naming the items left out."""
+PROBE = Decimal(10) ** 12
+Rates = dict[tuple[str, str, date], Decimal | None]
+
+
+def probe_rate(convert: Converter, currency: str, target: str, on: date) -> Decimal | None:
+    """The rate of ``convert`` from ``currency`` to ``target`` on ``on``, read by
+    converting 10^12 units (a converter rounds to the target's minor units: the rate so
+    keeps 12 more places than that); ``None`` when it has none."""
+    found = convert(Money(PROBE, currency), target, on)
+    return None if found is None else found.amount / PROBE
+
+
+def convert_sums(
+    sums: Sums,
+    currency: str,
+    target: str,
+    convert: Converter,
+    on: date,
+    *,
+    rates: Rates | None = None,
+) -> Sums:
+    """``sums`` of items in ``currency`` in the ``target`` currency at the rate of ``on``
+    (each amount times the rate, rounded half-even to the target's minor units, as the
+    ledger's converter does); without a rate, empty sums naming the items left out.
+    ``rates`` keeps the rates read, across calls."""
     if currency == target:
         return sums
-    if convert(Money(Decimal(1), currency), target, on) is None:
+    key = (currency, target, on)
+    if rates is not None and key in rates:
+        rate = rates[key]
+    else:
+        rate = probe_rate(convert, currency, target, on)
+        if rates is not None:
+            rates[key] = rate
+    if rate is None:
         return Sums(sales=(ZERO,) * len(sums.sales), unconverted=((currency, sums.items),))
+    places = Decimal(1).scaleb(-minor_units(target))
 
     def one(value: Decimal) -> Decimal:
-        if not value:
-            return ZERO
-        converted = convert(Money(value, currency), target, on)
-        if converted is None:  # pragma: no cover - the rate exists (checked above)
-            raise ValueError(f"no {currency} rate on {on}")
-        return converted.amount
+        return (value * rate).quantize(places, ROUND_HALF_EVEN) if value else ZERO
 
     changed: dict[str, object] = {f: one(getattr(sums, f)) for f in MONEY_FIELDS}
-    return replace(sums, sales=tuple(one(s) for s in sums.sales), **changed)  # type: ignore[arg-type]
+    return replace(sums, sales=tuple([one(v) for v in sums.sales]), **changed)  # type: ignore[arg-type]
 
 
 def item_sums(
@@ -410,12 +457,13 @@ def behaviour_of(
         by_currency.setdefault(item.currency, []).append(item)
     total = Sums(sales=(ZERO,) * countback_max_months)
     converter: Converter = convert or _same_only
+    rates: Rates = {}
     for cur in sorted(by_currency):
         sums = item_sums(
             by_currency[cur], day, months=countback_max_months, dbt_window_months=dbt_window_months
         )
         if sums.items:  # items dated after ``day`` are not there at all
-            total = total + convert_sums(sums, cur, currency, converter, day)
+            total = total + convert_sums(sums, cur, currency, converter, day, rates=rates)
     return behaviour_from(total, day, currency, dso_months=dso_months)
 
 

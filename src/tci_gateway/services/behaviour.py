@@ -20,7 +20,10 @@ month ends and the latest date are kept, so :func:`trend` can draw them.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import threading
+import time
+import weakref
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session
 from tci_gateway.domain.behaviour import (
     INVOICE,
     ZERO,
+    Rates,
     Sums,
     add_months,
     behaviour_from,
@@ -40,10 +44,16 @@ from tci_gateway.domain.behaviour import (
 from tci_gateway.domain.credit import Behaviour, Buckets, MonthSales
 from tci_gateway.domain.exposure import Converter, same_currency_only
 from tci_gateway.ledger import behaviour as snapshots_repo
-from tci_gateway.ledger.credit_tables import BehaviourSnapshotRow
+from tci_gateway.ledger.credit_tables import BehaviourSnapshotRow, TierChangeRow
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow, PolicyRow
-from tci_gateway.services.behaviour_sql import SCOPES, Query, iter_sums
+from tci_gateway.ledger.tables import (
+    BuyerRow,
+    ErpAccountRow,
+    ImportRow,
+    OpenItemRow,
+    PolicyRow,
+)
+from tci_gateway.services.behaviour_sql import IN_LIMIT, SCOPES, Query, iter_rollup, iter_sums
 
 PORTFOLIO_KEY = "all"
 PORTFOLIO_LABEL = "Portfolio"
@@ -90,13 +100,26 @@ def _query(day: date, options: BehaviourOptions, scope: str, **kw: Any) -> Query
 
 def _grouped(session: Session, q: Query, options: BehaviourOptions) -> dict[Any, Sums]:
     """Each key's sums in the reporting currency (its currencies converted and added)."""
-    out: dict[Any, Sums] = {}
-    target = options.reporting_currency
+    raw: dict[Any, dict[str, Sums]] = {}
+    rates: Rates = {}
     for key, currency, sums in iter_sums(session, q):
-        converted = convert_sums(sums, currency, target, options.convert, q.day)
-        found = out.get(key)
-        out[key] = converted if found is None else found + converted
-    return out
+        raw.setdefault(key, {})[currency] = sums
+    return {key: _converted(per, q.day, options, rates) for key, per in raw.items()}
+
+
+def _converted(
+    per_currency: dict[str, Sums], day: date, options: BehaviourOptions, rates: Rates
+) -> Sums:
+    """One key's sums per currency, converted to the reporting currency at ``day`` and
+    added (in currency order, so the result does not depend on the rows' order)."""
+    target = options.reporting_currency
+    if len(per_currency) == 1 and target in per_currency:
+        return per_currency[target]
+    total = _empty(options)
+    for currency in sorted(per_currency):
+        sums = per_currency[currency]
+        total = total + convert_sums(sums, currency, target, options.convert, day, rates=rates)
+    return total
 
 
 def _empty(options: BehaviourOptions) -> Sums:
@@ -107,6 +130,86 @@ def _figures(sums: Sums, day: date, options: BehaviourOptions) -> Behaviour:
     return behaviour_from(sums, day, options.reporting_currency, dso_months=options.dso_months)
 
 
+# -- one statement for every scope, and its cache ------------------------------------------
+
+Raw = dict[str, dict[Any, dict[str, Sums]]]
+"""scope -> key -> currency -> sums, before conversion."""
+ROLLUP_SCOPES = ("tier", "policy", "portfolio")
+MAX_AGE_SECONDS = 300.0
+"""The tier, policy and portfolio sums of the last statement answer reports for this
+long while the ledger seems unchanged (see :func:`fingerprint`)."""
+
+
+@dataclass
+class _Cached:
+    key: tuple[Any, ...]
+    at: float
+    raw: Raw
+
+
+_CACHE: weakref.WeakKeyDictionary[Ledger, _Cached] = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache(ledger: Ledger | None = None) -> None:
+    """Forget the cached scope sums (of ``ledger``, or of every ledger): for writers
+    that change items without an import (tests, repairs)."""
+    with _CACHE_LOCK:
+        if ledger is None:
+            _CACHE.clear()
+        else:
+            _CACHE.pop(ledger, None)
+
+
+def fingerprint(session: Session) -> tuple[Any, ...]:
+    """Cheap figures that change when the sums may: an import, items added or removed,
+    a tier change or pin, a buyer or ERP account changed (a merge, a new tier)."""
+    row = session.execute(
+        select(
+            select(func.max(ImportRow.id)).scalar_subquery(),
+            select(func.max(OpenItemRow.id)).scalar_subquery(),
+            select(func.count()).select_from(OpenItemRow).scalar_subquery(),
+            select(func.max(TierChangeRow.id)).scalar_subquery(),
+            select(func.max(BuyerRow.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(BuyerRow).scalar_subquery(),
+            select(func.max(ErpAccountRow.updated_at)).scalar_subquery(),
+        )
+    ).one()
+    return tuple(row)
+
+
+def _cache_key(session: Session, day: date, options: BehaviourOptions) -> tuple[Any, ...]:
+    periods = (options.countback_max_months, options.dbt_window_months, options.default_tier)
+    return (day, *periods, *fingerprint(session))
+
+
+def _rollup(
+    ledger: Ledger, session: Session, day: date, options: BehaviourOptions, scopes: Sequence[str]
+) -> Raw:
+    """The raw sums of ``scopes`` in one statement; the tier, policy and portfolio ones
+    are kept for the reports that follow."""
+    key = _cache_key(session, day, options)
+    raw: Raw = {scope: {} for scope in scopes}
+    for scope, k, currency, sums in iter_rollup(session, _query(day, options, "all"), scopes):
+        raw[scope].setdefault(k, {})[currency] = sums
+    if set(ROLLUP_SCOPES) <= set(scopes):
+        kept = {scope: raw[scope] for scope in ROLLUP_SCOPES}
+        with _CACHE_LOCK:
+            _CACHE[ledger] = _Cached(key, time.monotonic(), kept)
+    return raw
+
+
+def _scope_sums(ledger: Ledger, session: Session, day: date, options: BehaviourOptions) -> Raw:
+    """The raw tier, policy and portfolio sums: cached while the ledger seems unchanged,
+    else from one statement."""
+    key = _cache_key(session, day, options)
+    with _CACHE_LOCK:
+        found = _CACHE.get(ledger)
+    if found is not None and found.key == key and time.monotonic() - found.at < MAX_AGE_SECONDS:
+        return found.raw
+    return _rollup(ledger, session, day, options, ROLLUP_SCOPES)
+
+
 def buyer_behaviour(
     ledger: Ledger,
     day: date,
@@ -114,9 +217,21 @@ def buyer_behaviour(
     buyer_ids: Collection[int] | None = None,
 ) -> dict[int, Behaviour]:
     """The behaviour of every buyer with items (or of ``buyer_ids``; a buyer asked for
-    without items gets empty figures) on ``day``, in one statement."""
+    without items gets empty figures) on ``day``, in one statement (which also sums the
+    tiers, policies and portfolio for the reports that follow)."""
     with ledger.reading() as session:
-        grouped = _grouped(session, _query(day, options, "buyer", buyer_ids=buyer_ids), options)
+        if buyer_ids is not None and len(buyer_ids) <= IN_LIMIT:
+            q = _query(day, options, "buyer", buyer_ids=buyer_ids)
+            grouped = _grouped(session, q, options)
+        else:
+            raw = _rollup(ledger, session, day, options, ("buyer", *ROLLUP_SCOPES))
+            rates: Rates = {}
+            wanted = set(buyer_ids) if buyer_ids is not None else None
+            grouped = {
+                k: _converted(per, day, options, rates)
+                for k, per in raw["buyer"].items()
+                if wanted is None or k in wanted
+            }
     result = {int(k): _figures(s, day, options) for k, s in grouped.items()}
     for buyer_id in buyer_ids or ():
         if buyer_id not in result:
@@ -128,12 +243,14 @@ def _labels(session: Session, scope: str, keys: Collection[Any]) -> dict[Any, tu
     """(key text, label) of each raw key of ``scope``."""
     if scope == "buyer":
         stmt = select(BuyerRow.id, BuyerRow.name)
-        if len(keys) <= 900:
+        if len(keys) <= IN_LIMIT:
             stmt = stmt.where(BuyerRow.id.in_(keys))
-        names = dict(session.execute(stmt).all())
+        names: dict[Any, str] = {i: n for i, n in session.execute(stmt)}
         return {k: (str(k), names.get(k, str(k))) for k in keys}
     if scope == "policy":
-        policies = dict(session.execute(select(PolicyRow.id, PolicyRow.key)).all())
+        policies: dict[Any, str] = {
+            i: k for i, k in session.execute(select(PolicyRow.id, PolicyRow.key))
+        }
         return {k: (policies.get(k, str(k)), policies.get(k, str(k))) for k in keys}
     if scope == "tier":
         return {k: (str(k), str(k)) for k in keys}
@@ -158,24 +275,47 @@ def _resolve_key(session: Session, scope: str, key: str) -> Any:
     return key
 
 
-def _scoped(
-    session: Session, day: date, options: BehaviourOptions, scope: str, key: str | None
+def _entries(
+    session: Session,
+    scope: str,
+    grouped: dict[Any, Sums],
+    day: date,
+    options: BehaviourOptions,
 ) -> list[ScopedBehaviour]:
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
-    raw = None
-    if key is not None and scope != "portfolio":
-        raw = _resolve_key(session, scope, key)
-    grouped = _grouped(session, _query(day, options, scope, key=raw), options)
-    if scope == "portfolio" or raw is not None:
-        wanted = PORTFOLIO_KEY if scope == "portfolio" else raw
-        grouped = {wanted: next(iter(grouped.values()), _empty(options))}
     labels = _labels(session, scope, list(grouped))
     found = [
         ScopedBehaviour(scope, labels[k][0], labels[k][1], _figures(s, day, options))
         for k, s in grouped.items()
     ]
     return sorted(found, key=lambda s: (s.label.casefold(), s.key))
+
+
+def _scoped(
+    ledger: Ledger,
+    session: Session,
+    day: date,
+    options: BehaviourOptions,
+    scope: str,
+    key: str | None,
+) -> list[ScopedBehaviour]:
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+    raw_key = None
+    if key is not None and scope != "portfolio":
+        raw_key = _resolve_key(session, scope, key)
+    if scope == "buyer":
+        grouped = _grouped(session, _query(day, options, scope, key=raw_key), options)
+    else:
+        per_key = _scope_sums(ledger, session, day, options)[scope]
+        rates: Rates = {}
+        if scope == "portfolio":
+            raw_key = PORTFOLIO_KEY
+        if raw_key is not None:
+            per_key = {raw_key: per_key.get(raw_key, {})}
+        grouped = {k: _converted(per, day, options, rates) for k, per in per_key.items()}
+    if raw_key is not None:
+        grouped = {raw_key: grouped.get(raw_key, _empty(options))}
+    return _entries(session, scope, grouped, day, options)
 
 
 def behaviour_report(
@@ -189,9 +329,10 @@ def behaviour_report(
     """The behaviour of ``scope`` on ``day``: of its one ``key`` (a buyer id, a tier, a
     policy key; LookupError for an unknown buyer or policy; a tier without buyers has
     empty figures), else of every key with items, sorted by label. The portfolio is one
-    entry."""
+    entry. Tier, policy and portfolio figures come from one statement summing all three,
+    kept while the ledger seems unchanged (:data:`MAX_AGE_SECONDS`)."""
     with ledger.reading() as session:
-        return _scoped(session, day, options, scope, key)
+        return _scoped(ledger, session, day, options, scope, key)
 
 
 # -- snapshots --------------------------------------------------------------------------
@@ -247,9 +388,15 @@ def take_snapshots(ledger: Ledger, day: date, options: BehaviourOptions, *, now:
     same date replaces its rows), then drop the rows of earlier dates that are not month
     ends (month ends and the latest date are kept). Returns the rows written."""
     rows: list[dict[str, Any]] = []
+    scopes = tuple(s for s in SCOPES if s in options.scopes)
     with ledger.reading() as session:
-        for scope in options.scopes:
-            for scoped in _scoped(session, day, options, scope, None):
+        raw = _rollup(ledger, session, day, options, scopes)
+        rates: Rates = {}
+        for scope in scopes:
+            grouped = {k: _converted(per, day, options, rates) for k, per in raw[scope].items()}
+            if scope == "portfolio" and not grouped:
+                grouped = {PORTFOLIO_KEY: _empty(options)}
+            for scoped in _entries(session, scope, grouped, day, options):
                 rows.append(_snapshot_row(scoped, options, now))
     with ledger.unit_of_work() as session:
         snapshots_repo.upsert_snapshots(session, rows)

@@ -10,15 +10,19 @@ here, so only days beyond terms need a difference.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     Integer,
+    Numeric,
     Select,
+    String,
     Table,
     and_,
     case,
@@ -27,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy import (
     cast as sql_cast,
@@ -38,14 +43,17 @@ from tci_gateway.domain.behaviour import (
     CREDIT_NOTE,
     INVOICE,
     MONEY_FIELDS,
+    ZERO,
     Sums,
     add_months,
     months_back,
 )
-from tci_gateway.ledger.base import Amount
 from tci_gateway.ledger.tables import BuyerRow, ErpAccountRow, OpenItemRow
 
 _ITEMS = cast(Table, OpenItemRow.__table__)
+N_MONEY = len(MONEY_FIELDS)
+SCALE = 4
+"""Amounts' places: SQLite stores them as integers of 1/10,000 (ledger/types.py)."""
 _ACCOUNTS = cast(Table, ErpAccountRow.__table__)
 _BUYERS = cast(Table, BuyerRow.__table__)
 SCOPES = ("buyer", "tier", "policy", "portfolio")
@@ -75,10 +83,10 @@ def _days_between(dialect: str, later: Any, earlier: Any) -> Any:
     return sql_cast(func.julianday(later) - func.julianday(earlier), Integer)
 
 
-def sums_select(dialect: str, q: Query) -> Select[Any]:
-    """One row per (key, currency): ``key``, ``currency``, then the money fields, the
-    months' sales (newest first), the counts and the oldest dispute date."""
-    it, acc = _ITEMS.c, _ACCOUNTS.c
+def _sum_columns(dialect: str, q: Query) -> dict[str, Any]:
+    """The aggregate columns, in :class:`Sums` order: the money fields, the months'
+    sales (newest first), the counts and the oldest dispute date."""
+    it = _ITEMS.c
     day = literal(q.day, Date)
     zero = literal(0)
     invoice = it.kind == INVOICE
@@ -99,8 +107,10 @@ def sums_select(dialect: str, q: Query) -> Select[Any]:
         or_(it.disputed_since.is_(None), it.disputed_since <= q.day),
     )
 
-    def money(*whens: tuple[Any, Any]) -> Any:
-        return type_coerce(func.sum(case(*whens, else_=zero)), Amount)
+    raw: Any = BigInteger() if dialect == "sqlite" else Numeric()
+
+    def money(*whens: tuple[Any, Any]) -> Any:  # read raw: see _decimals
+        return type_coerce(func.sum(case(*whens, else_=zero)), raw)
 
     def count(cond: Any) -> Any:
         return func.sum(case((cond, 1), else_=0))
@@ -124,11 +134,8 @@ def sums_select(dialect: str, q: Query) -> Select[Any]:
     }
     assert tuple(columns) == MONEY_FIELDS
     for i, (first, last, _) in enumerate(months_back(q.day, q.months)):
-        within = it.document_date.between(first, last)
-        columns[f"sales_{i}"] = money(
-            (and_(invoice, within), it.amount),
-            (and_(it.kind == CREDIT_NOTE, within), -it.amount),
-        )
+        signed = case((invoice, it.amount), (it.kind == CREDIT_NOTE, -it.amount), else_=zero)
+        columns[f"sales_{i}"] = money((it.document_date.between(first, last), signed))
     columns.update(
         {
             "invoices_settled": count(settled),
@@ -145,6 +152,14 @@ def sums_select(dialect: str, q: Query) -> Select[Any]:
     columns["disputed_since"] = type_coerce(
         func.min(case((disputed, it.disputed_since), else_=None)), Date
     )
+    return columns
+
+
+def sums_select(dialect: str, q: Query) -> Select[Any]:
+    """One row per (key, currency): ``key``, ``currency``, then the sums
+    (:func:`_sum_columns`)."""
+    it, acc = _ITEMS.c, _ACCOUNTS.c
+    columns = _sum_columns(dialect, q)
     source: Any = _ITEMS.join(_ACCOUNTS, _ACCOUNTS.c.id == it.erp_account_id)
     where = [it.document_date <= q.day]
     key: Any
@@ -177,32 +192,111 @@ def sums_select(dialect: str, q: Query) -> Select[Any]:
     )
 
 
+def _decimals(dialect: str) -> Any:
+    """A row value of a money sum as a Decimal: SQLite keeps amounts as integers of
+    1/10,000 (read raw here: most sums are 0, and the column type's conversion of each
+    value costs more than the whole statement's Python)."""
+    if dialect == "sqlite":
+        return lambda v: Decimal(v).scaleb(-SCALE) if v else ZERO
+    return lambda v: v if v is not None else ZERO
+
+
+def _sums(values: Sequence[Any], months: int, money: Any) -> Sums:
+    """The :class:`Sums` of one row's aggregate columns (``money`` reads an amount)."""
+    n = N_MONEY + months
+    c = values[n : n + len(COUNT_FIELDS)]
+    args: list[Any] = [money(v) for v in values[:N_MONEY]]
+    args.append(tuple([money(v) for v in values[N_MONEY:n]]))
+    args += [int(c[0]), int(c[1]), int(c[2]), int(c[3]), int(c[4]), values[-1]]
+    args += [int(c[5]), int(c[6]), int(c[7])]
+    return Sums(*args)
+
+
 def iter_sums(session: Session, q: Query) -> Iterator[tuple[Any, str, Sums]]:
-    """(key, currency, sums) of every group, streamed."""
+    """(key, currency, sums) of every group of ``q.scope``, streamed."""
     dialect = session.get_bind().dialect.name
     stmt = sums_select(dialect, q)
-    n_money, n_counts = len(MONEY_FIELDS), len(COUNT_FIELDS)
     wanted = set(q.buyer_ids) if q.buyer_ids is not None else None
     result = session.execute(stmt, execution_options={"yield_per": YIELD})
+    money = _decimals(dialect)
     for row in result:
         key, currency = row[0], row[1]
         if wanted is not None and q.scope == "buyer" and key not in wanted:
             continue
-        values = row[2:]
-        m = values[:n_money]
-        sales = tuple(values[n_money : n_money + q.months])
-        c = values[n_money + q.months : n_money + q.months + n_counts]
-        sums = Sums(
-            **dict(zip(MONEY_FIELDS, m, strict=True)),
-            sales=sales,
-            invoices_settled=int(c[0]),
-            invoices_overdue=int(c[1]),
-            dbt_count=int(c[2]),
-            dbt_days=int(c[3]),
-            disputed_count=int(c[4]),
-            disputed_since=values[-1],
-            disputed_unknown=int(c[5]),
-            settled_unknown=int(c[6]),
-            items=int(c[7]),
+        yield key, currency, _sums(row[2:], q.months, money)
+
+
+def rollup_select(dialect: str, q: Query, scopes: Sequence[str]) -> Any:
+    """Every scope of ``scopes`` in one statement: the items are summed once per (buyer,
+    policy, currency) in a materialised CTE, and each scope's rows are sums of those
+    (a few hundred thousand rows at most, summed by the database). Columns: ``scope``,
+    ``ikey`` (buyer or policy id), ``tkey`` (tier, "all"), ``currency``, the sums."""
+    it, acc = _ITEMS.c, _ACCOUNTS.c
+    columns = _sum_columns(dialect, q)
+    base = (
+        select(
+            acc.buyer_id.label("buyer_id"),
+            acc.policy_id.label("policy_id"),
+            it.currency.label("currency"),
+            *(expr.label(name) for name, expr in columns.items()),
         )
-        yield key, currency, sums
+        .select_from(_ITEMS.join(_ACCOUNTS, _ACCOUNTS.c.id == it.erp_account_id))
+        .where(it.document_date <= q.day)
+        .group_by(acc.buyer_id, acc.policy_id, it.currency)
+        .cte("base")
+        .prefix_with("MATERIALIZED")
+    )
+
+    def outer(name: str) -> Any:
+        if name == "disputed_since":
+            return type_coerce(func.min(base.c[name]), Date).label(name)
+        return func.sum(base.c[name]).label(name)
+
+    sums = [outer(name) for name in columns]
+    no_int, no_text = literal(None, Integer), literal(None, String)
+    branches = []
+    for scope in scopes:
+        source: Any = base
+        where: list[Any] = []
+        keys: tuple[Any, Any]
+        group: list[Any]
+        if scope == "buyer":
+            keys, group = (base.c.buyer_id, no_text), [base.c.buyer_id]
+        elif scope == "policy":
+            keys, group = (base.c.policy_id, no_text), [base.c.policy_id]
+            where.append(base.c.policy_id.is_not(None))
+        elif scope == "tier":
+            source = base.join(_BUYERS, _BUYERS.c.id == base.c.buyer_id)
+            tier = func.coalesce(_BUYERS.c.tier, q.default_tier)
+            keys, group = (no_int, tier), [tier]
+        elif scope == "portfolio":
+            keys, group = (no_int, literal("all")), []
+        else:
+            raise ValueError(f"unknown scope {scope!r} (one of {', '.join(SCOPES)})")
+        branches.append(
+            select(
+                literal(scope).label("scope"),
+                keys[0].label("ikey"),
+                keys[1].label("tkey"),
+                base.c.currency,
+                *sums,
+            )
+            .select_from(source)
+            .where(*where)
+            .group_by(*group, base.c.currency)
+        )
+    return union_all(*branches)
+
+
+def iter_rollup(
+    session: Session, q: Query, scopes: Sequence[str]
+) -> Iterator[tuple[str, Any, str, Sums]]:
+    """(scope, key, currency, sums) of every group of every scope, streamed."""
+    if not scopes:
+        return
+    dialect = session.get_bind().dialect.name
+    money = _decimals(dialect)
+    stmt = rollup_select(dialect, q, scopes)
+    for row in session.execute(stmt, execution_options={"yield_per": YIELD}):
+        key = row[1] if row[1] is not None else row[2]
+        yield row[0], key, row[3], _sums(row[4:], q.months, money)
