@@ -292,7 +292,8 @@ def application_page(request: Request, ctx: Ctx, me: Viewer, reference: Referenc
         state_value=state,
         may_decide=me.user.may(Role.ANALYST) and state in ("referred", "with_insurer"),
         may_set_line=me.user.may(Role.MANAGER),
-        decisions=DECISIONS,
+        # already with the insurer: a person may grant or refuse, not send it again
+        decisions=[d for d in DECISIONS if state != "with_insurer" or d[0] != "send_to_insurer"],
         now=ctx.now(),
         **_common(),
     )
