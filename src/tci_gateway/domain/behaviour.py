@@ -373,7 +373,7 @@ def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3)
     periods = _months_back(day, len(sums.sales))
     sales = tuple(
         [
-            MonthSales(first, days, amount)
+            _no_sales(first, days) if not amount else MonthSales(first, days, amount)
             for (first, _, days), amount in zip(periods, sums.sales, strict=True)
         ]
     )
@@ -381,8 +381,13 @@ def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3)
         sums.current, sums.days_1_30, sums.days_31_60, sums.days_61_90, sums.days_over_90
     )
     countback, complete = countback_dso(sums.receivables, sales)
-    simple = simple_dso(sums.receivables, sales[:dso_months])
-    best = best_possible_dso(sums.current, sales[:dso_months])
+    head = sales[:dso_months]
+    head_sales = sum([m.sales for m in head], ZERO)
+    head_days = sum([m.days for m in head])
+    simple = best = None
+    if head_sales > 0:  # simple_dso and best_possible_dso, the sums taken once
+        simple = max(sums.receivables, ZERO) / head_sales * head_days
+        best = max(sums.current, ZERO) / head_sales * head_days
     add = simple - best if simple is not None and best is not None else None
     dbt_average = Decimal(sums.dbt_days) / sums.dbt_count if sums.dbt_count else None
     dbt_weighted = sums.dbt_amount_days / sums.dbt_amount if sums.dbt_amount > 0 else None
@@ -414,6 +419,12 @@ def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3)
         unapplied_credits=sums.unapplied,
         notes=notes_of(sums, day, currency),
     )
+
+
+@lru_cache(maxsize=256)
+def _no_sales(first: date, days: int) -> MonthSales:
+    """A month without sales (shared: most buyers have many)."""
+    return MonthSales(first, days, ZERO)
 
 
 def notes_of(sums: Sums, day: date, currency: str) -> tuple[str, ...]:
