@@ -350,7 +350,7 @@ class AssessmentRow(Base):
     provider: Mapped[str] = mapped_column(String(64))
     provider_id: Mapped[str] = mapped_column(String(64))
     provider_reference: Mapped[str | None] = mapped_column(String(128))
-    scale: Mapped[str] = mapped_column(String(64))
+    scale: Mapped[str] = mapped_column(String(128))
     score_raw: Mapped[str | None] = mapped_column(String(64))
     band: Mapped[str | None] = mapped_column(String(64))
     failure_score: Mapped[str | None] = mapped_column(String(64))
