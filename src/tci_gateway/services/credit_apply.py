@@ -21,7 +21,6 @@ application to decision is measured (:mod:`tci_gateway.services.credit_stats`).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -302,10 +301,7 @@ def _record(session: Session, app: CreditApplicationRow, o: _Outcome, route: Rou
     app.updated_at = o.clock.at()
     for a in o.answers:
         if a.fresh and a.assessment is not None:
-            # The column holds 64 characters; D&B's scale text is longer (PostgreSQL
-            # refuses it): kept whole in the application's evidence.
-            stored = dataclasses.replace(a.assessment, scale=a.assessment.scale[:64])
-            identity_repo.store_assessment(session, o.start.buyer_id, stored, o.clock.now)
+            identity_repo.store_assessment(session, o.start.buyer_id, a.assessment, o.clock.now)
     for step in o.steps:
         repo.add_event(session, app.id, step.step, step.at, step.detail)
 
