@@ -84,6 +84,8 @@ __all__ = [
 
 REQUESTED_BY = "progressive plan"
 CHANNEL = "progressive"
+BATCH = 500
+"""Plans whose evaluation files nothing are recorded this many to a transaction."""
 """The channel of a step's application (the application that started the plan has the
 channel it came by, and is not a step)."""
 
@@ -154,6 +156,7 @@ class _Plan:
     id: int
     buyer_id: int
     policy: str
+    policy_id: int
     currency: str
     target: Decimal
     current: Decimal
@@ -209,9 +212,10 @@ def evaluate_plans(
         records = payment_records(session, day, rules.late_grace_days)
         applications = _latest_applications(session, [p.id for p in plans])
     report.skipped = skipped
+    quiet: list[tuple[_Plan, StepProposal, PaymentRecord]] = []
     for plan in plans:
         try:
-            _evaluate(
+            found = _evaluate(
                 ledger,
                 policies,
                 bureaus,
@@ -227,6 +231,25 @@ def evaluate_plans(
             )
         except Exception as exc:  # one plan's failure does not stop the others
             report.errors.append(f"plan {plan.id}: {type(exc).__name__}: {exc}")
+            continue
+        if found is not None:
+            quiet.append(found)
+    for start in range(0, len(quiet), BATCH):
+        chunk = quiet[start : start + BATCH]
+        try:
+            with ledger.unit_of_work() as session:
+                ids = [plan.id for plan, _, _ in chunk]
+                rows = {
+                    r.id: r
+                    for r in session.scalars(select(CreditPlanRow).where(CreditPlanRow.id.in_(ids)))
+                }
+                with session.no_autoflush:  # one flush at the end, not one per plan
+                    for plan, proposal, record in chunk:
+                        _record(session, rows[plan.id], plan, proposal, record, day, now, report)
+        except Exception as exc:  # these plans are evaluated again by the next run
+            report.errors.extend(
+                f"plan {plan.id}: {type(exc).__name__}: {exc}" for plan, _, _ in chunk
+            )
     return report
 
 
@@ -247,6 +270,7 @@ def _live_plans(session: Session, day: date) -> tuple[list[_Plan], int]:
                 id=row.id,
                 buyer_id=row.buyer_id,
                 policy=policy,
+                policy_id=row.policy_id,
                 currency=row.currency,
                 target=row.target_amount,
                 current=row.current_amount,
@@ -300,17 +324,19 @@ def _evaluate(
     now: datetime,
     apply: ApplyForCredit,
     report: PlanReport,
-) -> None:
+) -> tuple[_Plan, StepProposal, PaymentRecord] | None:
+    """Act on one plan's step application, or file one; a proposal that needs none
+    (hold, freeze, step down, complete) is returned, to be recorded with the others in
+    one transaction."""
     report.evaluated += 1
     handled = plan.next_step.get("handled_application")
     if application is not None and application.id != handled:
         # The plan's last step application, not yet acted on: wait for it, or act on it.
         _follow(ledger, plan, application, day, now, report)
-        return
+        return None
     proposal = next_step(plan.position, record, rules, day)
     if proposal.action != "step_up":
-        _record(ledger, plan, proposal, record, day, now, report)
-        return
+        return plan, proposal, record
     apply(
         ledger,
         policies,
@@ -330,6 +356,7 @@ def _evaluate(
         raise RuntimeError("the step's application was not recorded")
     report.applied.append(filed.reference)
     _follow(ledger, plan, filed, day, now, report, proposal=proposal, record=record)
+    return None
 
 
 def _follow(
@@ -397,7 +424,8 @@ def _follow(
 
 
 def _record(
-    ledger: Ledger,
+    session: Session,
+    row: CreditPlanRow,
     plan: _Plan,
     proposal: StepProposal,
     record: PaymentRecord,
@@ -406,37 +434,34 @@ def _record(
     report: PlanReport,
 ) -> None:
     """Record a proposal that needs no application: hold, freeze, step down, complete."""
-    with ledger.unit_of_work() as session:
-        row = session.get(CreditPlanRow, plan.id)
-        assert row is not None
-        step = _carry(plan.next_step)
-        step.update(
-            action=proposal.action,
-            amount=str(proposal.amount),
-            reason=proposal.reason,
-            next_condition=proposal.next_condition,
-            evaluated_on=str(day),
-            record=_record_json(record),
-        )
-        if proposal.action in ("freeze", "step_down"):
-            report.frozen += 1
-            was_frozen = plan.state is PlanState.FROZEN
-            row.state = PlanState.FROZEN
-            if proposal.action == "step_down" and proposal.amount < plan.current:
-                row.current_amount = proposal.amount
-                row.step = max(0, plan.step - 1)
-                row.last_step_on = day
-                _lower_dcl_line(session, plan, proposal.amount, day, now)
-            if not was_frozen or proposal.action == "step_down":
-                _frozen_alert(session, plan, proposal, record, day, now)
-        elif proposal.action == "complete":
-            report.completed += 1
-            row.state = PlanState.COMPLETE
-        else:
-            report.held += 1
-        row.next_step = step
-        row.last_evaluated_on = day
-        row.updated_at = now
+    step = _carry(plan.next_step)
+    step.update(
+        action=proposal.action,
+        amount=str(proposal.amount),
+        reason=proposal.reason,
+        next_condition=proposal.next_condition,
+        evaluated_on=str(day),
+        record=_record_json(record),
+    )
+    if proposal.action in ("freeze", "step_down"):
+        report.frozen += 1
+        was_frozen = plan.state is PlanState.FROZEN
+        row.state = PlanState.FROZEN
+        if proposal.action == "step_down" and proposal.amount < plan.current:
+            row.current_amount = proposal.amount
+            row.step = max(0, plan.step - 1)
+            row.last_step_on = day
+            _lower_dcl_line(session, plan, proposal.amount, day, now)
+        if not was_frozen or proposal.action == "step_down":
+            _frozen_alert(session, plan, proposal, record, day, now)
+    elif proposal.action == "complete":
+        report.completed += 1
+        row.state = PlanState.COMPLETE
+    else:
+        report.held += 1
+    row.next_step = step
+    row.last_evaluated_on = day
+    row.updated_at = now
 
 
 def _lower_dcl_line(
@@ -444,7 +469,7 @@ def _lower_dcl_line(
 ) -> None:
     """A step down lowers the plan's DCL line in force from ``day`` (the row in force
     ended, a new one added), so the credit line follows the plan."""
-    policy_id = _policy_id(session, plan.policy)
+    policy_id = plan.policy_id
     in_force = dcl_in_force(session, plan.buyer_id, policy_id, day)
     if in_force is None or in_force <= amount:
         return
@@ -460,12 +485,6 @@ def _lower_dcl_line(
         reason=f"progressive plan {plan.id} stepped down on late payment",
         now=now,
     )
-
-
-def _policy_id(session: Session, key: str) -> int:
-    pid = session.scalar(select(PolicyRow.id).where(PolicyRow.key == key))
-    assert pid is not None
-    return int(pid)
 
 
 def _frozen_alert(
@@ -487,7 +506,7 @@ def _frozen_alert(
         dedupe_key=f"{AlertKind.PLAN_FROZEN.value}:{plan.id}:{day}",
         now=now,
         buyer_id=plan.buyer_id,
-        policy_id=_policy_id(session, plan.policy),
+        policy_id=plan.policy_id,
         details={
             "plan_id": plan.id,
             "action": proposal.action,
