@@ -191,7 +191,9 @@ def _rollup(
     key = _cache_key(session, day, options)
     raw: Raw = {scope: {} for scope in scopes}
     for scope, k, currency, sums in iter_rollup(session, _query(day, options, "all"), scopes):
-        raw[scope].setdefault(k, {})[currency] = sums
+        per = raw[scope].setdefault(k, {})
+        found = per.get(currency)  # a tier both unset (the default) and set by name
+        per[currency] = sums if found is None else found + sums
     if set(ROLLUP_SCOPES) <= set(scopes):
         kept = {scope: raw[scope] for scope in ROLLUP_SCOPES}
         with _CACHE_LOCK:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     type_coerce,
     union_all,
 )
@@ -226,6 +227,50 @@ def iter_sums(session: Session, q: Query) -> Iterator[tuple[Any, str, Sums]]:
         yield key, currency, _sums(row[2:], q.months, money)
 
 
+def grouping_sets_select(q: Query, scopes: Sequence[str]) -> tuple[Any, dict[int, str]]:
+    """PostgreSQL: every scope of ``scopes`` in one pass over the items, by ``GROUPING
+    SETS``, and which scope each ``GROUPING`` mask means. Columns: the mask, ``buyer_id``,
+    ``policy_id``, ``tier`` (as stored: NULL is the default tier), ``currency``, the
+    sums (a key column no set groups by is NULL)."""
+    it, acc, buyers = _ITEMS.c, _ACCOUNTS.c, _BUYERS.c
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r} (one of {', '.join(SCOPES)})")
+    columns = _sum_columns("postgresql", q)
+    keyed = {"buyer": acc.buyer_id, "policy": acc.policy_id, "tier": buyers.tier}
+    grouped = [scope for scope in keyed if scope in scopes]  # the mask's bits, in order
+    masks = {
+        sum(1 << (len(grouped) - 1 - i) for i, other in enumerate(grouped) if other != scope): (
+            scope
+        )
+        for scope in scopes
+    }
+    keys = [
+        keyed[scope] if scope in grouped else literal(None, String if scope == "tier" else Integer)
+        for scope in keyed
+    ]
+    mask: Any = func.grouping(*(keyed[s] for s in grouped)) if grouped else literal(0)
+    sets = [
+        tuple_(keyed[scope], it.currency) if scope in keyed else tuple_(it.currency)
+        for scope in scopes
+    ]
+    source = _ITEMS.join(_ACCOUNTS, _ACCOUNTS.c.id == it.erp_account_id)
+    if "tier" in scopes:
+        source = source.join(_BUYERS, _BUYERS.c.id == acc.buyer_id)
+    stmt = (
+        select(
+            mask.label("g"),
+            *(k.label(f"k_{scope}") for k, scope in zip(keys, keyed, strict=True)),
+            it.currency,
+            *(expr.label(name) for name, expr in columns.items()),
+        )
+        .select_from(source)
+        .where(it.document_date <= q.day)
+        .group_by(func.grouping_sets(*sets))
+    )
+    return stmt, masks
+
+
 def rollup_select(dialect: str, q: Query, scopes: Sequence[str]) -> Any:
     """Every scope of ``scopes`` in one statement: the items are summed once per (buyer,
     policy, currency) in a materialised CTE, and each scope's rows are sums of those
@@ -296,6 +341,22 @@ def iter_rollup(
         return
     dialect = session.get_bind().dialect.name
     money = _decimals(dialect)
+    if dialect == "postgresql":
+        stmt, masks = grouping_sets_select(q, scopes)
+        for row in session.execute(stmt, execution_options={"yield_per": YIELD}):
+            scope = masks[row[0]]
+            if scope == "buyer":
+                key: Any = row[1]
+            elif scope == "policy":
+                if row[2] is None:  # accounts under no policy: the portfolio's only
+                    continue
+                key = row[2]
+            elif scope == "tier":
+                key = row[3] if row[3] is not None else q.default_tier
+            else:
+                key = "all"
+            yield scope, key, row[4], _sums(row[5:], q.months, money)
+        return
     stmt = rollup_select(dialect, q, scopes)
     for row in session.execute(stmt, execution_options={"yield_per": YIELD}):
         key = row[1] if row[1] is not None else row[2]
