@@ -166,7 +166,7 @@ def run(args: list[str]) -> StageResult:
     configure_logging("console", "warning")
     from tci_gateway import wiring
     from tci_gateway.config import Settings
-    from tci_gateway.services.credit_apply import apply_for_credit
+    from tci_gateway.services.credit_apply import apply_for_credit, get_application
 
     latency = None
     if opts.latency_ms:
@@ -198,7 +198,7 @@ def run(args: list[str]) -> StageResult:
         floor_once()  # warm-up: tokens fetched, connections open
         apply_s: list[float] = []
         routes: dict[str, int] = {}
-        reference = ""
+        references: list[str] = []
         for k in range(n):
             t0 = time.perf_counter()
             view = apply_for_credit(
@@ -215,13 +215,18 @@ def run(args: list[str]) -> StageResult:
             )
             apply_s.append(time.perf_counter() - t0)
             routes[str(view.route)] = routes.get(str(view.route), 0) + 1
-            reference = view.reference
+            references.append(view.reference)
             if view.route != "dcl":
                 raise AssertionError(
                     f"{view.reference} took route {view.route}: {view.reason}; "
                     f"conditions {view.conditions}"
                 )
         peak = peak_rss_mb()
+        steps: dict[str, list[float]] = {}
+        for ref in references:  # where the time goes: each step's own duration
+            for event in get_application(ledger, ref).events:
+                if "duration_ms" in event.detail:
+                    steps.setdefault(event.step, []).append(float(event.detail["duration_ms"]))
         floor_s = [floor_once() for _ in range(n)]
         with ledger.unit_of_work() as s:
             cover_requests = s.scalar(select(func.count()).select_from(CoverRequestRow))
@@ -252,7 +257,8 @@ def run(args: list[str]) -> StageResult:
             "under_1s": sum(1 for t in apply_s if t < 1.0),
             "routes": routes,
             "cover_requests": cover_requests,
-            "last_reference": reference,
+            "last_reference": references[-1] if references else None,
+            "step_p50_ms": {k: statistics.median(v) for k, v in sorted(steps.items())},
             "ledger_rows": opts.rows,
             "ledger_buyers": opts.buyers,
             "latency_ms": opts.latency_ms or "none",
