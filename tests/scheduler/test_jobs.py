@@ -169,7 +169,12 @@ def test_pending_requests_poll_advances_the_outbox(
     result = jobs.pending_requests_poll(
         context(ledger, adapters, policies, "pending_requests_poll")
     )
-    assert result == {"ok": True, "advanced": 1, "case_filings_polled": 0}
+    assert result == {
+        "ok": True,
+        "advanced": 1,
+        "applications_decided": 0,
+        "case_filings_polled": 0,
+    }
     (view,) = cover_requests.list_requests(ledger, request_id=request_id)
     assert view.state != "QUEUED" and view.insurer_request_ref
 

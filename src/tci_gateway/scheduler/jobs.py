@@ -27,6 +27,7 @@ from tci_gateway.logs import get_logger, redact_text
 from tci_gateway.services import notify
 from tci_gateway.services.claims import poll_cases
 from tci_gateway.services.cover_requests import reconcile
+from tci_gateway.services.credit_decide import follow_insurer
 from tci_gateway.services.credit_options import CreditOptions
 from tci_gateway.services.credit_review import run_credit_review
 from tci_gateway.services.nightly import (
@@ -162,15 +163,18 @@ def _sync_summary(report: SyncReport) -> dict[str, Any]:
 
 
 def pending_requests_poll(context: JobContext) -> dict[str, Any]:
-    """Advance every open cover request (the outbox): look up, send or poll; and follow
-    the insurers' status of filed overdue notifications and claims. Not ok when a
-    request or filing it took up was not answered (a failed call, a refusal)."""
+    """Advance every open cover request (the outbox): look up, send or poll; move the
+    credit applications whose request the insurer decided; and follow the insurers'
+    status of filed overdue notifications and claims. Not ok when a request or filing it
+    took up was not answered (a failed call, a refusal)."""
     requests = reconcile(context.ledger, context.adapters, context.policies, now=context.now)
+    applications = follow_insurer(context.ledger, now=context.now)
     cases = poll_cases(context.ledger, context.policies, context.adapters, now=context.now)
     errors = [redact_text(e) for e in [*requests.errors, *cases.errors]]
     return {
         "ok": requests.ok and cases.ok,
         "advanced": requests.polled,
+        "applications_decided": applications,
         "case_filings_polled": cases.polled,
         **({"errors": errors[:20], "error_count": len(errors)} if errors else {}),
     }
