@@ -23,7 +23,7 @@ from tci_gateway.services.tiers import (
     tier_status,
     unpin_tier,
 )
-from tci_gateway.wiring import tier_options
+from tci_gateway.wiring import known_tiers, tier_options
 
 tiers_app = typer.Typer(help="Buyer tiers: strategic, growth, watch.", no_args_is_help=True)
 
@@ -131,7 +131,6 @@ def pin_cmd(
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
-        options = tier_options(state.settings, ledger)
         change = pin_tier(
             ledger,
             buyer,
@@ -139,7 +138,7 @@ def pin_cmd(
             by=by or _who(),
             reason=reason,
             now=state.now(),
-            known_tiers=options.known_tiers,
+            known_tiers=known_tiers(state.settings),
         )
     finally:
         ledger.dispose()
