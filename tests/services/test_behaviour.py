@@ -278,7 +278,7 @@ def test_a_scope_sums_its_buyers_never_averages_their_dsos(ledger: Ledger) -> No
             paid("9000", date(2026, 3, 2), date(2026, 4, 1), date(2026, 3, 10)),
         ),
     ]
-    seed(ledger, items, tiers={1: "growth", 2: "growth", 3: "watch"})
+    seed(ledger, items, tiers={1: "growth", 2: None, 3: "watch"})  # None: the default, growth
     (growth,) = behaviour_report(ledger, DAY, OPTIONS, scope="tier", key="growth")
     b = growth.behaviour
     assert b.receivables == D(91000)
