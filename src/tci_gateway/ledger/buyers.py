@@ -10,7 +10,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.identifiers import Identifier, Scheme
-from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
+from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow, TierChangeRow
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,25 @@ def update_buyer(session: Session, buyer_id: int, name: str, country: str, now: 
 
 
 def set_tier(session: Session, buyer_id: int, tier: str, now: datetime) -> bool:
-    """Set a buyer's escalation tier; True when it changed."""
+    """Set a buyer's tier from an ERP file; True when it changed. A tier a risk manager
+    pinned is left alone, and a change is recorded in the tier history (source
+    ``import``) like the nightly rules' changes."""
     row = session.get_one(BuyerRow, buyer_id)
-    if row.tier == tier:
+    if row.tier == tier or row.tier_pinned:
         return False
+    session.add(
+        TierChangeRow(
+            buyer_id=buyer_id,
+            business_date=now.date(),
+            old_tier=row.tier,
+            new_tier=tier,
+            reason="the ERP file's tier column",
+            details={},
+            source="import",
+            changed_by=None,
+            created_at=now,
+        )
+    )
     row.tier, row.updated_at = tier, now
     return True
 
