@@ -12,11 +12,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, func, select
+from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.escalation import DEFAULT_PATHS, EscalationPath
 from tci_gateway.ledger import buyer_merge
+from tci_gateway.ledger.credit_tables import (
+    ApplicationRoute,
+    ApplicationState,
+    LineKind,
+    PlanState,
+)
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.identity import MergeConflict
 from tci_gateway.ledger.policies import policy_ids
@@ -24,14 +31,19 @@ from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.tables import (
     AssessmentRow,
     Base,
+    BehaviourSnapshotRow,
     BuyerIdentifierRow,
     BuyerParentRow,
     BuyerRow,
     ClaimCaseRow,
     CoverDecisionRow,
     CoverRequestRow,
+    CreditApplicationRow,
+    CreditLineRow,
+    CreditPlanRow,
     LimitChangeRow,
     LimitInForceRow,
+    TierChangeRow,
 )
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.identity import merge
@@ -147,6 +159,91 @@ def _references_to(ledger: Ledger, buyer: int) -> dict[str, int]:
     return found
 
 
+def _credit_rows(s: Session, *, buyer_id: int, policy_id: int) -> None:
+    """A credit application, its DCL line, a progressive plan, a tier change and a
+    behaviour snapshot of ``buyer_id``."""
+    plan = CreditPlanRow(
+        buyer_id=buyer_id,
+        policy_id=policy_id,
+        target_amount=Decimal(20000),
+        current_amount=Decimal(5000),
+        currency="EUR",
+        state=PlanState.ACTIVE,
+        step=0,
+        last_step_on=NOW.date(),
+        next_step={},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    s.add(plan)
+    s.flush()
+    app = CreditApplicationRow(
+        reference=f"CA-TEST-{buyer_id}",
+        buyer_id=buyer_id,
+        policy_id=policy_id,
+        amount=Decimal(20000),
+        currency="EUR",
+        requested_by="rita",
+        channel="cli",
+        tier="growth",
+        state=ApplicationState.GRANTED,
+        route=ApplicationRoute.DCL,
+        scorecard={},
+        conditions=[],
+        evidence={},
+        plan_id=plan.id,
+        received_at=NOW,
+        updated_at=NOW,
+    )
+    s.add(app)
+    s.flush()
+    s.add(
+        CreditLineRow(
+            buyer_id=buyer_id,
+            policy_id=policy_id,
+            kind=LineKind.DCL,
+            amount=Decimal(5000),
+            currency="EUR",
+            effective_from=NOW.date(),
+            application_id=app.id,
+            approved_by="pre-screen",
+            reason="within the DCL",
+            created_at=NOW,
+        )
+    )
+    s.add(
+        TierChangeRow(
+            buyer_id=buyer_id,
+            business_date=NOW.date(),
+            old_tier=None,
+            new_tier="watch",
+            reason="test",
+            details={},
+            source="rules",
+            created_at=NOW,
+        )
+    )
+    zero = Decimal(0)
+    s.add(
+        BehaviourSnapshotRow(
+            scope="buyer",
+            scope_key=str(buyer_id),
+            business_date=NOW.date(),
+            currency="EUR",
+            receivables=zero,
+            sales_3m=zero,
+            current=zero,
+            days_1_30=zero,
+            days_31_60=zero,
+            days_61_90=zero,
+            days_over_90=zero,
+            disputed_amount=zero,
+            details={},
+            computed_at=NOW,
+        )
+    )
+
+
 def test_a_merge_moves_every_reference_and_recomputes_the_limit(
     ledger: Ledger, tmp_path: Path
 ) -> None:
@@ -185,6 +282,7 @@ def test_a_merge_moves_every_reference_and_recomputes_the_limit(
             now=NOW,
             buyer_id=2,
         )
+        _credit_rows(s, buyer_id=2, policy_id=pid)
         s.flush()
         refresh(s, POLICY, pid, [2], now=NOW, reason=LimitChangeReason.SYNC)
     before = _references_to(ledger, 2)
@@ -218,6 +316,8 @@ def test_a_merge_moves_every_reference_and_recomputes_the_limit(
             .order_by(LimitChangeRow.id)
         ).all()
         assert reasons == [LimitChangeReason.SYNC, LimitChangeReason.MERGE]
+        # The merged buyer's snapshots went (no foreign key points at them).
+        assert s.scalars(select(BehaviourSnapshotRow.scope_key)).all() == []
 
     # The next claims run follows the merged case: no second case, no error.
     _run(ledger, NOW + timedelta(days=1))
@@ -266,3 +366,31 @@ def test_a_merge_without_a_rule_for_a_table_writes_nothing(
         merge(s, 1, 2, policies={}, now=NOW)
     with ledger.unit_of_work() as s:
         assert s.get(BuyerRow, 2) is not None
+
+
+def test_a_merge_with_credit_lines_on_both_sides_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    _seed(ledger, tmp_path)
+    with ledger.unit_of_work() as s:
+        pid = policy_ids(s)["main"]
+        _credit_rows(s, buyer_id=1, policy_id=pid)
+    with ledger.unit_of_work() as s:
+        for plan in s.scalars(select(CreditPlanRow)):
+            plan.state = PlanState.COMPLETE  # only the lines conflict
+        s.add(
+            CreditLineRow(
+                buyer_id=2,
+                policy_id=pid,
+                kind=LineKind.INTERNAL,
+                amount=Decimal(3000),
+                currency="EUR",
+                effective_from=NOW.date(),
+                approved_by="rita",
+                reason="test",
+                created_at=NOW,
+            )
+        )
+    with (
+        pytest.raises(MergeConflict, match="credit line in force under policy main"),
+        ledger.unit_of_work() as s,
+    ):
+        merge(s, 1, 2, policies={"main": POLICY}, now=NOW)

@@ -25,6 +25,15 @@ limits_in_force             derived data keyed by (policy, buyer): the merged bu
                             and the staying buyer's rows under the same policies are
                             deleted, to be computed again from the merged cover history
                             (:attr:`MergeResult.limit_policies`)
+tier_changes,               moved (the tier history of both; the staying buyer's tier
+credit_applications         stays)
+credit_lines                moved; refused when both have a line in force under one
+                            policy (added up they would grant more than either was
+                            granted: a person decides)
+credit_plans                moved; refused when both have a live plan under one policy
+behaviour_snapshots         (no foreign key: keyed by the buyer id as text) the merged
+                            buyer's are deleted; the next nightly run takes the merged
+                            buyer's snapshot
 ==========================  =============================================================
 """
 
@@ -48,11 +57,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cases import CaseState
+from tci_gateway.ledger.credit_tables import PlanState
 from tci_gateway.ledger.tables import (
     Base,
+    BehaviourSnapshotRow,
     BuyerRow,
     ClaimCaseRow,
     CoverDecisionRow,
+    CreditLineRow,
+    CreditPlanRow,
     LimitInForceRow,
     PolicyRow,
 )
@@ -141,6 +154,10 @@ RULES: dict[str, Rule] = {
     "buyer_parents.buyer_id": _move_unless_kept("relation", "source"),
     "assessments.buyer_id": _move_unless_kept("provider", "provider_id", "as_of"),
     "limits_in_force.buyer_id": _limits_in_force,
+    "tier_changes.buyer_id": _move,
+    "credit_applications.buyer_id": _move,
+    "credit_lines.buyer_id": _move,  # after _refuse_conflicts
+    "credit_plans.buyer_id": _move,  # after _refuse_conflicts
 }
 """How a merge treats each reference to ``buyers.id`` (module docstring)."""
 
@@ -170,6 +187,21 @@ def _refuse_conflicts(session: Session, keep: int, drop: int) -> None:
         raise MergeConflict(
             f"buyers {keep} and {drop} both have an open claim case under policy "
             f"{_policy_keys(session, both_open)}: settle or close one first"
+        )
+    lines = cast(Table, CreditLineRow.__table__).c
+    both_lines = shared(lines.policy_id, lines.buyer_id, lines.effective_to.is_(None))
+    if both_lines:
+        raise MergeConflict(
+            f"buyers {keep} and {drop} both have a credit line in force under policy "
+            f"{_policy_keys(session, both_lines)}: end one first (tci credit line)"
+        )
+    plans = cast(Table, CreditPlanRow.__table__).c
+    live = plans.state.in_([PlanState.ACTIVE, PlanState.FROZEN])
+    both_plans = shared(plans.policy_id, plans.buyer_id, live)
+    if both_plans:
+        raise MergeConflict(
+            f"buyers {keep} and {drop} both have a progressive plan under policy "
+            f"{_policy_keys(session, both_plans)}: a person decides which stands"
         )
 
 
@@ -203,6 +235,11 @@ def merge_buyers(session: Session, keep: int, drop: int) -> MergeResult:
         name, column = ref.split(".")
         table = metadata.tables[name]
         RULES[ref](merge, table, table.c[column])
+    session.execute(
+        delete(BehaviourSnapshotRow).where(
+            BehaviourSnapshotRow.scope == "buyer", BehaviourSnapshotRow.scope_key == str(drop)
+        )
+    )
     session.execute(delete(BuyerRow).where(BuyerRow.id == drop))
     session.flush()
     return MergeResult(keep, drop, limit_policies)
