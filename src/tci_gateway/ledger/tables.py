@@ -55,6 +55,7 @@ from tci_gateway.ledger.api_tables import WebhookDeliveryRow as WebhookDeliveryR
 from tci_gateway.ledger.base import Amount
 from tci_gateway.ledger.base import Base as Base
 from tci_gateway.ledger.case_tables import CaseActionRow as CaseActionRow
+from tci_gateway.ledger.case_tables import ClaimCaseRow as ClaimCaseRow
 from tci_gateway.ledger.credit_tables import BehaviourSnapshotRow as BehaviourSnapshotRow
 from tci_gateway.ledger.credit_tables import CreditApplicationEventRow as CreditApplicationEventRow
 from tci_gateway.ledger.credit_tables import CreditApplicationRow as CreditApplicationRow
@@ -62,7 +63,6 @@ from tci_gateway.ledger.credit_tables import CreditLineRow as CreditLineRow
 from tci_gateway.ledger.credit_tables import CreditPlanRow as CreditPlanRow
 from tci_gateway.ledger.credit_tables import CreditRunRow as CreditRunRow
 from tci_gateway.ledger.credit_tables import TierChangeRow as TierChangeRow
-from tci_gateway.ledger.case_tables import ClaimCaseRow as ClaimCaseRow
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
 from tci_gateway.ledger.web_tables import NotificationPreferenceRow as NotificationPreferenceRow
