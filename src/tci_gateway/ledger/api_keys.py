@@ -22,9 +22,11 @@ from tci_gateway.ledger.api_tables import ApiKeyRow
 SCOPES: dict[str, str] = {
     "limits:read": "read covered limits, exposure and alerts (the ERP's pull)",
     "items:write": "push open items",
-    "buyers:read": "read buyers, covers, cases, deadlines, the review queue and runs",
+    "buyers:read": "read buyers, covers, cases, deadlines, the review queue, runs, credit "
+    "applications and payment behaviour",
     "buyers:write": "push buyers",
-    "cover:request": "request, increase, reduce or cancel cover",
+    "cover:request": "request, increase, reduce or cancel cover; apply for credit and decide "
+    "a referred application",
     "review:decide": "accept or reject proposed identity links",
     "claims:confirm": "confirm a manual filing",
     "webhooks:manage": "register and remove ERP webhook subscriptions",
