@@ -37,7 +37,7 @@ from tci_gateway.services.credit_lines import credit_lines
 from tci_gateway.services.credit_stats import CreditStats, StatsRow
 from tci_gateway.services.credit_views import ApplicationView
 from tci_gateway.services.tiers import tier_history
-from tci_gateway.wiring import tier_options
+from tci_gateway.wiring import known_tiers as wiring_known_tiers
 
 
 def bad(field: str, reason: str) -> Problem:
@@ -128,7 +128,7 @@ def stats_out(stats: CreditStats, since: date | None) -> StatsOut:
 
 def known_tiers(ctx: ApiContext) -> frozenset[str]:
     """The tiers a person may pin: the escalation tiers and the credit tiers."""
-    return tier_options(ctx.settings, ctx.ledger).known_tiers
+    return wiring_known_tiers(ctx.settings)
 
 
 def resolve_buyer(ctx: ApiContext, buyer: str) -> int:
