@@ -7,7 +7,6 @@ ledger parts (lines, listing, stats) on both backends."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -81,9 +80,7 @@ def count(ledger: Ledger, table: Any) -> int:
 
 def test_within_the_dcl_is_granted_without_an_insurer_call(world: CreditWorld) -> None:
     assessments = count(world.ledger, AssessmentRow)
-    started = time.perf_counter()
     view = apply(world, 20000)
-    elapsed = time.perf_counter() - started
     assert (view.state, view.route, view.granted_amount) == ("granted", "dcl", D(20000))
     assert view.reference == f"CA-20261130-{view.id:06d}"
     assert view.decided_by == "pre-screen" and view.decided_at is not None
@@ -102,7 +99,6 @@ def test_within_the_dcl_is_granted_without_an_insurer_call(world: CreditWorld) -
         lines = credit_lines(s, NOW.date(), [view.buyer_id])
     line = lines[(view.buyer_id, 1)]
     assert (line.insurer_limit, line.dcl, line.total) == (None, D(20000), D(20000))
-    assert elapsed < 3.0, elapsed  # the goal is 1 s (benchmarks: credit_apply); slack for CI
 
 
 test_within_the_dcl_is_granted_without_an_insurer_call.sqlite_only = True  # type: ignore[attr-defined]
