@@ -237,21 +237,20 @@ def buyer_behaviour(
     """The behaviour of every buyer with items (or of ``buyer_ids``; a buyer asked for
     without items gets empty figures) on ``day``, in one statement (which also sums the
     tiers, policies and portfolio for the reports that follow)."""
+    result: dict[int, Behaviour] = {}
     with ledger.reading() as session, _no_gc():
         if buyer_ids is not None and len(buyer_ids) <= IN_LIMIT:
             q = _query(day, options, "buyer", buyer_ids=buyer_ids)
-            grouped = _grouped(session, q, options)
+            for k, sums in _grouped(session, q, options).items():
+                result[int(k)] = _figures(sums, day, options)
         else:
-            raw = _rollup(ledger, session, day, options, ("buyer", *ROLLUP_SCOPES))
+            buyers = _rollup(ledger, session, day, options, ("buyer", *ROLLUP_SCOPES))["buyer"]
             rates: Rates = {}
             wanted = set(buyer_ids) if buyer_ids is not None else None
-            grouped = {
-                k: _converted(per, day, options, rates)
-                for k, per in raw["buyer"].items()
-                if wanted is None or k in wanted
-            }
-    with _no_gc():
-        result = {int(k): _figures(s, day, options) for k, s in grouped.items()}
+            while buyers:  # each buyer's sums dropped as its figures are made: a flat peak
+                k, per = buyers.popitem()
+                if wanted is None or k in wanted:
+                    result[int(k)] = _figures(_converted(per, day, options, rates), day, options)
     for buyer_id in buyer_ids or ():
         if buyer_id not in result:
             result[buyer_id] = _figures(_empty(options), day, options)
