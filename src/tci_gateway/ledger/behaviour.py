@@ -5,7 +5,7 @@ pruned so that month-end rows and the latest date are kept, for trends."""
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -90,9 +90,3 @@ def month_end_receivables(
         )
     )
     return [(d, r) for d, r in rows if is_month_end(d)]
-
-
-def snapshot_dates(session: Session) -> Iterable[date]:
-    """Every business date with snapshots."""
-    table = BehaviourSnapshotRow
-    return [d for (d,) in session.execute(select(table.business_date).distinct())]
