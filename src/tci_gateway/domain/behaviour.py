@@ -22,11 +22,12 @@ Conservative choices (figures shown to a risk team err on the side of risk):
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import Any
 
 from tci_gateway.domain.credit import Behaviour, Buckets, MonthSales
 from tci_gateway.domain.exposure import Converter
@@ -373,7 +374,7 @@ def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3)
     periods = _months_back(day, len(sums.sales))
     sales = tuple(
         [
-            _no_sales(first, days) if not amount else MonthSales(first, days, amount)
+            _no_sales(first, days) if not amount else _month_sales(first, days, amount)
             for (first, _, days), amount in zip(periods, sums.sales, strict=True)
         ]
     )
@@ -419,6 +420,30 @@ def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3)
         unapplied_credits=sums.unapplied,
         notes=notes_of(sums, day, currency),
     )
+
+
+def _fast_month_sales() -> Callable[[date, int, Decimal], MonthSales]:
+    """A :class:`MonthSales` built through its slots (half the cost of the frozen
+    dataclass's ``__init__``; twelve per buyer, a hundred thousand buyers); the plain
+    constructor if its fields ever change."""
+    if [f.name for f in fields(MonthSales)] != ["month", "days", "sales"]:
+        return MonthSales
+    new = object.__new__
+    slots: dict[str, Any] = dict(vars(MonthSales))  # the slots' member descriptors
+    set_month, set_days = slots["month"].__set__, slots["days"].__set__
+    set_sales = slots["sales"].__set__
+
+    def build(month: date, days: int, sales: Decimal) -> MonthSales:
+        made = new(MonthSales)
+        set_month(made, month)
+        set_days(made, days)
+        set_sales(made, sales)
+        return made
+
+    return build
+
+
+_month_sales = _fast_month_sales()
 
 
 @lru_cache(maxsize=256)
