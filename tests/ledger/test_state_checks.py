@@ -33,6 +33,15 @@ from tci_gateway.ledger.api_tables import (
     SubscriptionState,
     WebhookDeliveryRow,
 )
+from tci_gateway.ledger.credit_tables import (
+    ApplicationRoute,
+    ApplicationState,
+    CreditApplicationRow,
+    CreditLineRow,
+    CreditPlanRow,
+    LineKind,
+    PlanState,
+)
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.migrate import alembic_config, upgrade
@@ -81,6 +90,10 @@ STATE_COLUMNS: list[tuple[str, str, type[StrEnum]]] = [
     ("users", "role", Role),
     ("notifications", "channel", Channel),
     ("notifications", "state", MessageState),
+    ("credit_applications", "state", ApplicationState),
+    ("credit_applications", "route", ApplicationRoute),
+    ("credit_lines", "kind", LineKind),
+    ("credit_plans", "state", PlanState),
 ]
 
 
@@ -310,8 +323,59 @@ def _one_of_each(session: Session, *, api_tables: bool = True) -> dict[str, int]
     )
     session.add(message)
     session.flush()
+    plan = CreditPlanRow(
+        buyer_id=buyer.id,
+        policy_id=policy.id,
+        target_amount=Decimal(100),
+        current_amount=Decimal(25),
+        currency="EUR",
+        state=PlanState.ACTIVE,
+        step=0,
+        last_step_on=DAY,
+        next_step={},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    session.add(plan)
+    session.flush()
+    application = CreditApplicationRow(
+        reference="CA-20261205-000001",
+        buyer_id=buyer.id,
+        policy_id=policy.id,
+        amount=Decimal(100),
+        currency="EUR",
+        requested_by="alice",
+        channel="cli",
+        tier="growth",
+        state=ApplicationState.GRANTED,
+        route=ApplicationRoute.DCL,
+        scorecard={},
+        conditions=[],
+        evidence={},
+        received_at=NOW,
+        updated_at=NOW,
+    )
+    session.add(application)
+    session.flush()
+    line = CreditLineRow(
+        buyer_id=buyer.id,
+        policy_id=policy.id,
+        kind=LineKind.DCL,
+        amount=Decimal(100),
+        currency="EUR",
+        effective_from=DAY,
+        application_id=application.id,
+        approved_by="pre-screen",
+        reason="within the DCL",
+        created_at=NOW,
+    )
+    session.add(line)
+    session.flush()
     return {
         **ids,
+        "credit_applications": application.id,
+        "credit_lines": line.id,
+        "credit_plans": plan.id,
         "subscriptions": subscription.id,
         "webhook_deliveries": delivery.id,
         "users": user.id,

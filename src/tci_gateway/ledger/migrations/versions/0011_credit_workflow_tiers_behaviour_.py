@@ -284,20 +284,21 @@ def upgrade() -> None:
             "ix_credit_lines_buyer", ["buyer_id", "policy_id", "kind"], unique=False
         )
 
-    with op.batch_alter_table("buyers", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("tier_pinned", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-
-    with op.batch_alter_table("open_items", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("settled_on", sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column("disputed_since", sa.Date(), nullable=True))
+    # Plain ADD COLUMN, not a batch: on SQLite a batch copies the table, and dropping
+    # the old ``buyers`` fails while other tables' rows point at it.
+    op.add_column(
+        "buyers",
+        sa.Column("tier_pinned", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.add_column("open_items", sa.Column("settled_on", sa.Date(), nullable=True))
+    op.add_column("open_items", sa.Column("disputed_since", sa.Date(), nullable=True))
 
     # Items a complete export closed were settled on that date; an item settled by the
     # file before this revision has no known date (payment behaviour leaves it out).
     op.execute("UPDATE open_items SET settled_on = closed_on WHERE closed_on IS NOT NULL")
 
-    # D&B's scale text is longer than 64 characters: PostgreSQL refused it.
+    # D&B's scale text is longer than 64 characters: PostgreSQL refused it. (A batch:
+    # SQLite copies the table, which nothing points at.)
     with op.batch_alter_table("assessments", schema=None) as batch_op:
         batch_op.alter_column(
             "scale", existing_type=sa.String(length=64), type_=sa.String(length=128)
