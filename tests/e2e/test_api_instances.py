@@ -219,12 +219,13 @@ def test_with_scheduler_on_both_instances_one_leader(tmp_path: Path, pg_url: str
             ) as four,
         ):
             instances = {"one": one, "four": four}
-            wait_for(lambda: len(job_runs(engine)) == 4, 60, "the catch-up's four jobs")
+            wait_for(lambda: len(job_runs(engine)) == 5, 60, "the catch-up's five jobs")
             wait_for(lambda: all(r[2] == "SUCCEEDED" for r in job_runs(engine)), 60, "success")
             runs = job_runs(engine)
             assert sorted(r[0] for r in runs) == [
                 "alert_digest",
                 "claims_run",
+                "credit_review",
                 "limit_sync",
                 "pending_requests_poll@0700",
             ]
