@@ -254,3 +254,15 @@ def test_buckets_sum_to_the_open_invoices(items: list[ItemFacts], day: date) -> 
     assert b.receivables == open_invoices - b.unapplied_credits
     assert b.dbt_average is None or b.dbt_average >= 0
     assert b.dbt_weighted is None or b.dbt_weighted >= 0
+
+
+def test_countback_stops_when_the_receivables_are_used_up_exactly() -> None:
+    # A new buyer: 7,500 open, all of it November's sales; December (6 days so far) and
+    # the months before November sold nothing. 6 + 30 days, not every month counted back.
+    months = [
+        MonthSales(date(2026, 12, 1), 6, Decimal(0)),
+        MonthSales(date(2026, 11, 1), 30, Decimal(7500)),
+        MonthSales(date(2026, 10, 1), 31, Decimal(0)),
+        MonthSales(date(2026, 9, 1), 30, Decimal(0)),
+    ]
+    assert countback_dso(Decimal(7500), months) == (Decimal(36), True)

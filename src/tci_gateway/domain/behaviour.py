@@ -92,7 +92,9 @@ def countback_dso(
             return days + rest / month.sales * month.days, True
         rest -= month.sales
         days += month.days
-    return days, rest <= 0
+        if rest <= 0:  # used up exactly: earlier months (even without sales) add nothing
+            return days, True
+    return days, False
 
 
 def _ratio_days(amount: Decimal, months: Sequence[MonthSales]) -> Decimal | None:
