@@ -183,6 +183,16 @@ def test_a_referred_application_is_decided_by_a_person(
     audit = _audits(web, "web_credit_decided")
     assert audit and audit[-1]["decision"] == "grant" and audit[-1]["amount"] == "4000"
 
+    # a second one the analyst sends to the insurer: the insurer does not know the buyer
+    # yet, which the page says (nothing queued, the application still referred)
+    second = _apply(analyst, WATCHED, "6000").headers["location"]
+    sent = analyst.post(
+        second + "/decision", {"decision": "send_to_insurer", "reason": "above our appetite"}
+    )
+    assert sent.status_code == 422, sent.text
+    assert "has no atradius buyer id yet" in sent.text
+    assert 'data-step="cover_request_queued"' not in analyst.get(second).text
+
     unpinned = manager.post(f"/buyers/{buyer_id}/tier/unpin", {})
     assert unpinned.status_code == 303
     assert "pinned by hand" not in manager.get(f"/buyers/{buyer_id}").text

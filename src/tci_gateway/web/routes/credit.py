@@ -326,6 +326,7 @@ def decide(
             by=me.user.name,
             reason=reason.strip(),
             now=ctx.now(),
+            policies=ctx.settings.domain_policies(),
         )
     except LookupError as exc:
         raise Problem(404, str(exc).strip("'\"")) from None
