@@ -26,6 +26,7 @@ from tci_gateway.services.behaviour import (
     BehaviourOptions,
     behaviour_report,
     buyer_behaviour,
+    buyer_dbt,
     clear_cache,
     take_snapshots,
     trading_facts,
@@ -215,6 +216,8 @@ def items_strategy(draw: st.DrawFn) -> Item:
 def test_sql_equals_the_item_by_item_reference(ledger: Ledger, items: list[Item]) -> None:
     seed(ledger, items)
     buyers = buyer_behaviour(ledger, DAY, OPTIONS)
+    # the tier rules' shortcut gives the same weighted days beyond terms
+    assert buyer_dbt(ledger, DAY, OPTIONS) == {k: b.dbt_weighted for k, b in buyers.items()}
     for bid in (1, 2, 3):
         mine = [n for n, i in enumerate(items) if i.buyer == bid]
         if not any(items[n].facts.document_date <= DAY for n in mine):

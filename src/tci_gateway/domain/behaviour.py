@@ -370,6 +370,12 @@ def item_sums(
 # -- figures ----------------------------------------------------------------------------
 
 
+def weighted_dbt(sums: Sums) -> Decimal | None:
+    """Days beyond terms weighted by amount, unrounded: sum(amount x days) / sum(amount)
+    over the invoices of the window (``None`` when there are none)."""
+    return sums.dbt_amount_days / sums.dbt_amount if sums.dbt_amount > 0 else None
+
+
 def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3) -> Behaviour:
     """The figures of ``sums`` (already in ``currency``) on ``day``: DSO and DBT to 2
     places, the on-time share to 4 (half up); ADD from the unrounded DSOs."""
@@ -393,7 +399,7 @@ def behaviour_from(sums: Sums, day: date, currency: str, *, dso_months: int = 3)
         best = max(sums.current, ZERO) / head_sales * head_days
     add = simple - best if simple is not None and best is not None else None
     dbt_average = Decimal(sums.dbt_days) / sums.dbt_count if sums.dbt_count else None
-    dbt_weighted = sums.dbt_amount_days / sums.dbt_amount if sums.dbt_amount > 0 else None
+    dbt_weighted = weighted_dbt(sums)
     on_time = (
         (sums.on_time_amount / sums.settled_amount).quantize(SHARE_PLACES, ROUND_HALF_UP)
         if sums.invoices_settled and sums.settled_amount > 0

@@ -3,7 +3,7 @@
 
 :func:`evaluate_tiers` gathers every buyer's facts in a few set-based statements
 (:mod:`tci_gateway.ledger.tiers`) plus ONE call of
-:func:`~tci_gateway.services.behaviour.buyer_behaviour` for the weighted days beyond terms,
+:func:`~tci_gateway.services.behaviour.buyer_dbt` for the weighted days beyond terms,
 applies the pure rules (:func:`tci_gateway.domain.tiers.decide_tier`) and records each
 change: a ``tier_changes`` row, the buyer's new tier and a ``tier_changed`` alert.
 Idempotent per business date: a rerun finds every tier as the rules want it and records
@@ -32,7 +32,7 @@ from tci_gateway.ledger import tiers as repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.runs import add_alert, add_alerts, alert_values
 from tci_gateway.ledger.tiers import TierChange
-from tci_gateway.services.behaviour import BehaviourOptions, buyer_behaviour
+from tci_gateway.services.behaviour import BehaviourOptions, buyer_dbt
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -130,7 +130,7 @@ def evaluate_tiers(ledger: Ledger, day: date, options: TierOptions, *, now: date
     report = TierReport(business_date=day)
     # Only the weighted days beyond terms are kept (the full figures of 100k buyers are
     # freed at once: the peak memory of the nightly run).
-    dbt = {k: b.dbt_weighted for k, b in buyer_behaviour(ledger, day, options.behaviour).items()}
+    dbt = buyer_dbt(ledger, day, options.behaviour)
     with ledger.reading() as session:
         states = repo.buyer_states(session)
         bought = repo.purchases(session, add_months(day, -12), day)
