@@ -212,7 +212,7 @@ def write_config(cwd: Path, url: str, server: LoopbackServer, credentials: dict[
     ref = ", ".join(f'{k} = "{v}"' for k, v in POLICY.items())
     disabled = "".join(
         f"[scheduler.jobs.{job}]\nenabled = false\n"
-        for job in ("limit_sync", "claims_run", "alert_digest")
+        for job in ("limit_sync", "claims_run", "credit_review", "alert_digest")
     )
     text = (
         f'[database]\nurl = "{url}"\n'

@@ -244,7 +244,7 @@ def test_run_stops_cleanly_on_a_signal(tmp_path: Path, signum: signal.Signals) -
     engine = make_engine(f"sqlite:///{db}")
     try:
         wait_for(lambda: "scheduler_leader_acquired" in log.read_text(), 30, "leadership")
-        wait_for(lambda: len(job_runs(engine)) == 4, 30, "the startup catch-up")
+        wait_for(lambda: len(job_runs(engine)) == 5, 30, "the startup catch-up")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM scheduler_leases")).scalar() == 1
         proc.send_signal(signum)

@@ -58,6 +58,11 @@ def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
     assert proc.wait(30) == 0, log.read_text()
 
 
+JOBS = 5
+"""The startup catch-up runs each job's latest fire once: limit_sync, claims_run,
+credit_review, alert_digest and pending_requests_poll."""
+
+
 def test_sqlite_runs_one_scheduler_and_a_new_one_leads_after_a_kill_9(tmp_path: Path) -> None:
     db, config = sqlite_setup(tmp_path)
     first_log = tmp_path / "first.log"
@@ -65,7 +70,7 @@ def test_sqlite_runs_one_scheduler_and_a_new_one_leads_after_a_kill_9(tmp_path: 
     engine = make_engine(f"sqlite:///{db}")
     procs = [first]
     try:
-        wait_for(lambda: len(job_runs(engine)) == 4, 60, "the startup catch-up")
+        wait_for(lambda: len(job_runs(engine)) == JOBS, 60, "the startup catch-up")
         line = second_instance_is_refused(config, tmp_path, "second")
         assert f":{first.pid}:" in line  # it names the instance that leads
         first.send_signal(signal.SIGKILL)
@@ -76,7 +81,7 @@ def test_sqlite_runs_one_scheduler_and_a_new_one_leads_after_a_kill_9(tmp_path: 
         wait_for(lambda: "scheduler_leader_acquired" in third_log.read_text(), 60, "a new leader")
         stop(third, third_log)
         runs = job_runs(engine)
-        assert len(runs) == 4 and {pid_of(r[3]) for r in runs} == {first.pid}, runs
+        assert len(runs) == JOBS and {pid_of(r[3]) for r in runs} == {first.pid}, runs
     finally:
         for p in procs:
             if p.poll() is None:
@@ -93,7 +98,7 @@ def test_sqlite_leader_blocked_or_stopped_never_has_a_second_leader_beside_it(
     leader = start(config, tmp_path, log)
     engine = make_engine(f"sqlite:///{db}")
     try:
-        wait_for(lambda: len(job_runs(engine)) == 4, 60, "the startup catch-up")
+        wait_for(lambda: len(job_runs(engine)) == JOBS, 60, "the startup catch-up")
         # A long write transaction (a large sync, a slow insurer answer inside one)
         # blocks every other writer, the leader's heartbeat included, for longer than its
         # lease: a second instance started meanwhile still does not lead beside it.
@@ -140,7 +145,7 @@ def test_postgresql_stopped_leader_keeps_its_lock_and_no_run_is_duplicated(
     procs = [start(config, tmp_path, logs[0])]
     engine = make_engine(pg_schema_url)
     try:
-        wait_for(lambda: len(job_runs(engine)) == 4, 60, "the startup catch-up")
+        wait_for(lambda: len(job_runs(engine)) == JOBS, 60, "the startup catch-up")
         procs.append(start(config, tmp_path, logs[1]))
         wait_for(lambda: "scheduler_started" in logs[1].read_text(), 60, "the standby")
         procs[0].send_signal(signal.SIGSTOP)
@@ -152,11 +157,11 @@ def test_postgresql_stopped_leader_keeps_its_lock_and_no_run_is_duplicated(
             deadline = time.monotonic() + 4
             while time.monotonic() < deadline:
                 assert "scheduler_leader_acquired" not in logs[1].read_text()
-                assert len(job_runs(engine)) == 3
+                assert len(job_runs(engine)) == JOBS - 1
                 time.sleep(0.1)
         finally:
             procs[0].send_signal(signal.SIGCONT)
-        wait_for(lambda: len(job_runs(engine)) == 4, 60, "the leader going on")
+        wait_for(lambda: len(job_runs(engine)) == JOBS, 60, "the leader going on")
         for proc, log in zip(procs, logs, strict=True):
             stop(proc, log)
         runs = job_runs(engine)
