@@ -21,7 +21,6 @@ Conservative choices (figures shown to a risk team err on the side of risk):
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
@@ -32,6 +31,7 @@ from typing import Any
 from tci_gateway.domain.credit import Behaviour, Buckets, MonthSales
 from tci_gateway.domain.exposure import Converter
 from tci_gateway.domain.money import Money, minor_units
+from tci_gateway.domain.months import add_months as add_months
 
 ZERO = Decimal(0)
 DAYS_PLACES = Decimal("0.01")
@@ -41,13 +41,6 @@ INVOICE, CREDIT_NOTE = "INVOICE", "CREDIT_NOTE"
 
 
 # -- formulas -------------------------------------------------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` moved by whole calendar months (the day clamped to the month's last)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def months_back(day: date, count: int) -> list[tuple[date, date, int]]:

@@ -7,7 +7,6 @@ Disputed invoices count in exposure.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +23,7 @@ from tci_gateway.domain.cover import (
     limit_in_force,
 )
 from tci_gateway.domain.money import Money
+from tci_gateway.domain.months import add_months
 from tci_gateway.domain.receivables import ItemKind, OpenItem
 
 
@@ -151,12 +151,6 @@ class LimitWatch:
     inactive_days: int = 180
 
 
-def _add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def limit_alerts(
     cover: Cover | LimitInForce[DecisionVersion],
     on: date,
@@ -182,7 +176,7 @@ def limit_alerts(
         alerts.append(AlertKind.LIMIT_EXPIRING)
     if watch.renewal_months is not None:
         decided = decision.decided_at.date() if decision.decided_at else decision.effective_from
-        if _add_months(decided, watch.renewal_months) <= on:
+        if add_months(decided, watch.renewal_months) <= on:
             alerts.append(AlertKind.RENEWAL_DUE)
     idle_since = date.fromordinal(on.toordinal() - watch.inactive_days)
     if not has_open_items and (last_sale is None or last_sale <= idle_since):

@@ -53,13 +53,14 @@ more than what the insured part leaves to the amount applied for.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 
 from tci_gateway.domain.credit import Condition, Route, Scorecard, Screen
+from tci_gateway.domain.months import add_months as add_months
+from tci_gateway.domain.months import whole_months as whole_months
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -89,25 +90,6 @@ def money_text(amount: Decimal, currency: str = "") -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` moved by ``months`` calendar months (the day clamped to the month's end:
-    31 Jan + 1 month = 28/29 Feb)."""
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def whole_months(start: date, end: date) -> int:
-    """Whole calendar months from ``start`` to ``end`` (0 when ``end`` is before
-    ``start + 1 month``): 15 Jan -> 14 Mar is 1, -> 15 Mar is 2."""
-    if end < start:
-        return 0
-    months = (end.year - start.year) * 12 + end.month - start.month
-    while months > 0 and add_months(start, months) > end:
-        months -= 1
-    return months
 
 
 def down_to_units(amount: Decimal) -> Decimal:

@@ -19,13 +19,13 @@ Pure: no I/O; the service gathers :class:`TierInputs` for every buyer with set-b
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from tci_gateway.domain.credit import TierVerdict
+from tci_gateway.domain.months import add_months as add_months
 
 _CENT = Decimal("0.01")
 
@@ -137,15 +137,6 @@ def decide_tier(inputs: TierInputs, rules: TierRules) -> TierVerdict:
         f"{_amount(rules.strategic_purchases_12m)})",
         details,
     )
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` moved by ``months`` calendar months (negative: back), the day of the month
-    clamped to the target month's last day (31 August + 6 months = 28 or 29 February)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last))
 
 
 def review_due(last_review: date | None, months: int, day: date) -> bool:

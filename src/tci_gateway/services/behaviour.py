@@ -47,6 +47,7 @@ from tci_gateway.domain.behaviour import (
 )
 from tci_gateway.domain.credit import Behaviour, Buckets, MonthSales
 from tci_gateway.domain.exposure import Converter, same_currency_only
+from tci_gateway.domain.months import whole_months
 from tci_gateway.ledger import behaviour as snapshots_repo
 from tci_gateway.ledger.credit_tables import BehaviourSnapshotRow, TierChangeRow
 from tci_gateway.ledger.engine import Ledger
@@ -501,14 +502,6 @@ class TradingFacts:
     months_trading: int
     paid_within_terms: int
     highest_month_end_balance: Decimal | None
-
-
-def whole_months(first: date, day: date) -> int:
-    """Whole calendar months from ``first`` to ``day`` (0 when ``day`` is earlier)."""
-    months = (day.year - first.year) * 12 + day.month - first.month
-    if add_months(first, months) > day:
-        months -= 1
-    return max(0, months)
 
 
 def trading_facts(
