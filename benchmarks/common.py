@@ -26,14 +26,26 @@ class StageResult:
     goal: str
     extra: dict[str, Any] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    old_floor_s: float | None = None
+    """The floor this stage was measured against before the machine's-limit floor
+    (issue 15), kept as a second column so the history stays comparable."""
+    old_floor: str | None = None
 
     @property
     def ratio(self) -> float:
         return self.measured_s / self.floor_s if self.floor_s > 0 else float("inf")
 
+    @property
+    def old_ratio(self) -> float | None:
+        if self.old_floor_s is None:
+            return None
+        return self.measured_s / self.old_floor_s if self.old_floor_s > 0 else float("inf")
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ratio"] = round(self.ratio, 3)
+        old = self.old_ratio
+        data["old_ratio"] = None if old is None else round(old, 3)
         return data
 
 

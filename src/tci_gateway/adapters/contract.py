@@ -20,6 +20,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
+from tci_gateway.adapters.golden_copy import GoldenCopyFile as GoldenCopyFile
+from tci_gateway.adapters.golden_copy import GoldenCopyReader
+from tci_gateway.adapters.golden_copy import LeiRecord as LeiRecord
+from tci_gateway.adapters.golden_copy import LeiRelationship as LeiRelationship
 from tci_gateway.domain.assessment import Assessment as Assessment
 from tci_gateway.domain.cover import CoverAction as CoverAction
 from tci_gateway.domain.cover import CoverDecision
@@ -333,3 +337,6 @@ class AdapterPlugin:
     credential_names: tuple[str, ...] = ()
     create_sandbox: Callable[[Mapping[str, Any]], Sandbox] | None = None
     sandbox_base_url: str = "https://sandbox.invalid"
+    read_golden_copy: GoldenCopyReader | None = None
+    """A register's bulk file reader (:mod:`tci_gateway.adapters.golden_copy`), for
+    ``tci bureaus load``; ``None``: the plugin publishes none."""

@@ -326,6 +326,7 @@ def sync_limits_cmd(
 def _register_more() -> None:
     from tci_gateway.cli import (
         behaviour,
+        bureaus,
         buyers,
         claims,
         cover,
@@ -359,6 +360,7 @@ def _register_more() -> None:
     behaviour.register(app)
     tiers.register(app)
     credit.register(app)
+    bureaus.register(app)
 
 
 _register_more()

@@ -63,6 +63,9 @@ from tci_gateway.ledger.credit_tables import CreditLineRow as CreditLineRow
 from tci_gateway.ledger.credit_tables import CreditPlanRow as CreditPlanRow
 from tci_gateway.ledger.credit_tables import CreditRunRow as CreditRunRow
 from tci_gateway.ledger.credit_tables import TierChangeRow as TierChangeRow
+from tci_gateway.ledger.golden_copy_tables import GoldenCopyLoadRow as GoldenCopyLoadRow
+from tci_gateway.ledger.golden_copy_tables import LeiRecordRow as LeiRecordRow
+from tci_gateway.ledger.golden_copy_tables import LeiRelationshipRow as LeiRelationshipRow
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
 from tci_gateway.ledger.web_tables import NotificationPreferenceRow as NotificationPreferenceRow
