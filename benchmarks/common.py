@@ -6,7 +6,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -47,6 +47,31 @@ class StageResult:
         old = self.old_ratio
         data["old_ratio"] = None if old is None else round(old, 3)
         return data
+
+
+SIZE_OPTIONS = ("rows", "covers", "buyers", "records")
+"""The stages' size options: ``--scale K`` multiplies each stage's defaults for them."""
+
+
+def scale_of(args: Sequence[str]) -> float:
+    """The ``--scale K`` (or ``--scale=K``) among a stage's arguments; 1 without one."""
+    scale = 1.0
+    for at, arg in enumerate(args):
+        if arg == "--scale" and at + 1 < len(args):
+            scale = float(args[at + 1])
+        elif arg.startswith("--scale="):
+            scale = float(arg.split("=", 1)[1])
+    if scale <= 0:
+        raise SystemExit(f"--scale must be above 0, got {scale:g}")
+    return scale
+
+
+def scaled(default: int, args: Sequence[str]) -> int:
+    """A stage's default size times the ``--scale`` among ``args`` (at least 1): a stage
+    writes ``parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))``
+    so that ``--scale 10`` runs it at ten times its default size, and an explicit
+    ``--rows`` still wins."""
+    return max(1, round(default * scale_of(args)))
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:

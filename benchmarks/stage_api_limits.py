@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from benchmarks.common import StageResult, timed
+from benchmarks.common import StageResult, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.served import SERVE_AS_OF, api_key, fill_limits, serve
 from tci_gateway.logs import configure_logging
@@ -52,7 +52,7 @@ def _pass(url: str, token: str, latencies: list[float], lock: threading.Lock) ->
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--buyers", type=int, default=scaled(100_000, args))
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)

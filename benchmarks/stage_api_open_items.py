@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import StageResult, timed
+from benchmarks.common import StageResult, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.served import SERVE_AS_OF, api_key, policies, serve
 from benchmarks.stage_import import write_files
@@ -57,7 +57,7 @@ def _body(batch: list[dict[str, str]], fmt: str) -> tuple[bytes, str]:
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
     parser.add_argument("--backend", default="sqlite")
     parser.add_argument("--format", choices=["json", "csv"], default="json")
     opts, _ = parser.parse_known_args(args)

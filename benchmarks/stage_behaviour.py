@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 
-from benchmarks.common import StageResult, atradius_terms, best_of, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, best_of, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.policy import Policy
@@ -417,8 +417,8 @@ def _count_report(ledger: Ledger, day: date, options: Any, scope: str) -> int:
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
+    parser.add_argument("--buyers", type=int, default=scaled(100_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

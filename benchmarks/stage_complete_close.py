@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text, update
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.stage_import import iter_raw_rows, write_files
 from tci_gateway.ledger.engine import Ledger
@@ -108,7 +108,7 @@ def _floor(ledger: Ledger, complete: Path, expected: int) -> float:
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

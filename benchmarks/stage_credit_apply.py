@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from benchmarks.common import StageResult, peak_rss_mb
+from benchmarks.common import StageResult, peak_rss_mb, scaled
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.sandboxes import Delayed
 from benchmarks.stage_behaviour import seed
@@ -158,8 +158,8 @@ def _pct(values: list[float], q: float) -> float:
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
     parser.add_argument("--applications", type=int, default=50)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--buyers", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=scaled(200_000, args))
+    parser.add_argument("--buyers", type=int, default=scaled(20_000, args))
     parser.add_argument("--latency-ms", help="bureau latency LOW,HIGH in ms (default none)")
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Date, Integer, bindparam, insert, text
 
-from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.domain.escalation import DEFAULT_PATHS, EscalationPath, StepAction
 from tci_gateway.domain.policy import Policy
@@ -170,8 +170,8 @@ def seed(ledger: Ledger, policies: dict[str, Policy], n_rows: int, n_buyers: int
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
+    parser.add_argument("--buyers", type=int, default=scaled(100_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.domain.policy import Policy
 from tci_gateway.erp.export import atomic_text_file, write_csv
@@ -39,7 +39,7 @@ NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--buyers", type=int, default=scaled(100_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.ledger.tables import ErpAccountRow, OpenItemRow
 from tci_gateway.logs import configure_logging
@@ -97,7 +97,7 @@ def raw_rows(path: Path, account_ids: dict[str, int]) -> list[dict[str, object]]
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

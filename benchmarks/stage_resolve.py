@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from tci_gateway.adapters.contract import AdapterContext, BureauAdapter
 from tci_gateway.adapters.loopback import serve_on_loopback
@@ -42,7 +42,7 @@ def _gb(n: int) -> str:
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--buyers", type=int, default=scaled(100_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

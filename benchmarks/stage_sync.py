@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
-from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, timed
+from benchmarks.common import StageResult, atradius_terms, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.portfolios import POLICIES, SEEDS
 from tci_gateway.adapters.contract import AdapterContext, InsurerAdapter, PolicyRef
@@ -33,7 +33,7 @@ def policy(name: str) -> Policy:
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--covers", type=int, default=100_000)
+    parser.add_argument("--covers", type=int, default=scaled(100_000, args))
     parser.add_argument("--backend", default="sqlite")
     opts, _ = parser.parse_known_args(args)
     configure_logging("console", "warning")

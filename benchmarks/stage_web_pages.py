@@ -40,7 +40,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, insert, select, text
 
-from benchmarks.common import StageResult, peak_rss_mb, timed
+from benchmarks.common import StageResult, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
 from benchmarks.served import CONFIG, SERVE_AS_OF, policies, serve
 from benchmarks.stage_deadlines import AMOUNTS, NOW, seed
@@ -226,8 +226,8 @@ def _times(n: int, fn: Callable[[], Any]) -> list[float]:
 
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
+    parser.add_argument("--buyers", type=int, default=scaled(100_000, args))
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--served", action="store_true")
     parser.add_argument(
