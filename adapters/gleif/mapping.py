@@ -125,7 +125,14 @@ def crosswalk(
     """``(identifier, note)``: the national identifier ``registeredAt``/``registeredAs``
     give, or ``None`` with the reason (unknown authority, no number, invalid number)."""
     code = (entity.registeredAt.id or "").upper() if entity.registeredAt else ""
-    number = entity.registeredAs
+    return crosswalk_number(code, entity.registeredAs, authorities)
+
+
+def crosswalk_number(
+    code: str, number: str | None, authorities: Mapping[str, RegistrationAuthority]
+) -> tuple[Identifier | None, str | None]:
+    """:func:`crosswalk` from the raw pair (an upper-case RA code and the number), as the
+    golden copy's CSV columns give it."""
     if not code or not number:
         return None, None
     authority = authorities.get(code)

@@ -7,6 +7,10 @@ public API is :data:`PUBLIC_BASE_URL`.
 Sandbox options (``PLUGIN.create_sandbox``): ``seed`` (a JSON file path or a mapping, see
 :meth:`.sandbox.GleifSandbox.seed`), ``clock``, ``rate_limit``, ``rate_window``,
 ``max_page_size``.
+
+Golden copy (``tci bureaus load``): :func:`.golden_copy.read_golden_copy` reads GLEIF's
+published level-1 and level-2 CSV files, crosswalking with the same
+``registration_authorities`` option.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from tci_gateway.adapters.contract import AdapterContext, AdapterPlugin
 from tci_gateway.adapters.toolkit import sandbox_factory
 
 from .client import GleifAdapter, GleifClient
+from .golden_copy import read_golden_copy
 from .options import GleifOptions
 from .sandbox import GleifSandbox
 
@@ -45,4 +50,5 @@ PLUGIN = AdapterPlugin(
     credential_names=CREDENTIAL_NAMES,
     create_sandbox=sandbox_factory(GleifSandbox, what="gleif sandbox"),
     sandbox_base_url=SANDBOX_BASE_URL,
+    read_golden_copy=read_golden_copy,
 )
