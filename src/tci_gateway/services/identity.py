@@ -4,7 +4,10 @@
    by one of the buyer's own identifiers gives its other identifiers and parents; a
    buyer with no identifier is searched by name, and a candidate is taken only when the
    bureau's own confidence and the name score both reach the configured thresholds);
-   assessments are stored per provider.
+   assessments are stored per provider. A page of buyers at a time; a bureau with a
+   loaded golden copy answers from the ledger, everything else through a worker pool
+   per provider (:mod:`tci_gateway.services.identity_enrich`). Only what was found is
+   kept, so the memory held per account is its identifiers and its grouping.
 2. The pure rules of :mod:`tci_gateway.domain.identity` group the ERP accounts.
 3. Buyers of one group are merged; identifiers and parents are stored; everything a
    rule could not decide goes to the review queue with its reason.
@@ -12,62 +15,43 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tci_gateway.adapters.contract import (
-    Assessment,
-    BureauAdapter,
-    BuyerQuery,
-    CompanyCandidate,
-    CompanyQuery,
-    InsurerAdapter,
-)
+from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.identifiers import Identifier, Scheme
-from tci_gateway.domain.identity import (
-    AccountRecord,
-    ParentRelation,
-    ResolutionConfig,
-    name_score,
-    resolve,
-)
-from tci_gateway.domain.parties import UNKNOWN_COUNTRY
+from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, ReviewState, resolve
 from tci_gateway.domain.policy import Policy
-from tci_gateway.errors import AdapterError, RejectedError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
+from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow, ReviewItemRow
 from tci_gateway.logs import get_logger
+from tci_gateway.services.identity_enrich import BuyerToEnrich, Enricher, Enrichment
 from tci_gateway.services.limits import refresh as refresh_limits
+
+__all__ = ["Enrichment", "ResolveConfig", "ResolveReport", "merge", "resolve_buyers"]
 
 
 @dataclass(frozen=True)
 class ResolveConfig:
+    """Thresholds of the rules and of a bureau's name search; ``workers_per_provider``:
+    the calls in flight at once to one provider (each bureau and insurer has its own
+    pool); ``page_size``: buyers enriched at a time."""
+
     rules: ResolutionConfig = field(default_factory=ResolutionConfig)
     bureau_min_confidence: int = 8
     bureau_min_name_score: float = 90.0
-    workers: int = 8
-
-
-@dataclass
-class Enrichment:
-    identifiers: set[Identifier] = field(default_factory=set)
-    parents: list[tuple[ParentRelation, Identifier, str]] = field(default_factory=list)
-    assessments: list[Assessment] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    unconfirmed: int = 0
-    insurer_ids: set[Identifier] = field(default_factory=set)
-    sources: dict[Identifier, str] = field(default_factory=dict)
-    """Where each identifier found came from (``bureau:NAME``, ``insurer:NAME``)."""
+    workers_per_provider: int = 4
+    page_size: int = 500
 
 
 @dataclass
@@ -91,131 +75,75 @@ class ResolveReport:
         return not self.bureau_errors
 
 
-@dataclass(frozen=True)
-class _Buyer:
-    id: int
-    name: str
-    country: str
-    identifiers: frozenset[Identifier]
+_NONE: frozenset[Identifier] = frozenset()
 
 
-def _load(ledger: Ledger) -> tuple[list[tuple[str, str, str, int]], dict[int, _Buyer]]:
-    with ledger.unit_of_work() as session:
-        accounts = [
-            (a, n, c, b)
-            for a, n, c, b in session.execute(
-                select(
-                    ErpAccountRow.account,
-                    ErpAccountRow.name,
-                    BuyerRow.country,
-                    ErpAccountRow.buyer_id,
-                )
-                .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
-                .order_by(ErpAccountRow.account)
-            )
-        ]
-        idents: dict[int, set[Identifier]] = defaultdict(set)
-        for buyer_id, scheme, issuer, value in session.execute(
-            select(
-                BuyerIdentifierRow.buyer_id,
-                BuyerIdentifierRow.scheme,
-                BuyerIdentifierRow.issuer,
-                BuyerIdentifierRow.value,
-            )
-        ):
-            idents[buyer_id].add(Identifier(Scheme(scheme), value, issuer))
-        buyers = {
-            bid: _Buyer(bid, name, country, frozenset(idents[bid]))
-            for bid, name, country in session.execute(
+def _accounts(session: Session) -> list[tuple[str, str, str, int]]:
+    """Every ERP account as ``(account, name, buyer country, buyer id)``, by account."""
+    rows = session.execute(
+        select(ErpAccountRow.account, ErpAccountRow.name, BuyerRow.country, ErpAccountRow.buyer_id)
+        .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
+        .order_by(ErpAccountRow.account)
+    )
+    return [(a, n, c, b) for a, n, c, b in rows]
+
+
+def _identifiers(session: Session) -> dict[int, frozenset[Identifier]]:
+    """Each buyer's identifiers (buyers without any are absent)."""
+    rows = session.execute(
+        select(
+            BuyerIdentifierRow.buyer_id,
+            BuyerIdentifierRow.scheme,
+            BuyerIdentifierRow.issuer,
+            BuyerIdentifierRow.value,
+        ).order_by(BuyerIdentifierRow.buyer_id)
+    )
+    schemes = {s.value: s for s in Scheme}
+    return {
+        buyer_id: frozenset(Identifier(schemes[s], v, i) for _, s, i, v in group)
+        for buyer_id, group in groupby(rows, key=itemgetter(0))
+    }
+
+
+def _buyer_pages(
+    ledger: Ledger, idents: Mapping[int, frozenset[Identifier]], size: int
+) -> Iterator[list[BuyerToEnrich]]:
+    """Every buyer, ``size`` at a time by id (a short read per page)."""
+    last = 0
+    while True:
+        with ledger.reading() as session:
+            rows = session.execute(
                 select(BuyerRow.id, BuyerRow.name, BuyerRow.country)
-            )
-        }
-    return accounts, buyers
+                .where(BuyerRow.id > last)
+                .order_by(BuyerRow.id)
+                .limit(size)
+            ).all()
+        if not rows:
+            return
+        yield [BuyerToEnrich(b, n, c, idents.get(b, _NONE)) for b, n, c in rows]
+        last = rows[-1][0]
 
 
-def _take(candidate: CompanyCandidate, enrichment: Enrichment, bureau: BureauAdapter) -> None:
-    entity_ids = set(candidate.identifiers)
-    if candidate.is_site:
-        # A branch is never the buyer: its legal entity is its head office.
-        entity_ids = {i for i in (candidate.direct_parent,) if i is not None}
-    found = {i for i in entity_ids if i.scheme is not Scheme.INSURER}
-    enrichment.identifiers |= found
-    for ident in found:
-        enrichment.sources.setdefault(ident, f"bureau:{bureau.name}")
-    if candidate.direct_parent is not None and not candidate.is_site:
-        enrichment.parents.append((ParentRelation.DIRECT, candidate.direct_parent, bureau.name))
-    if candidate.ultimate_parent is not None:
-        enrichment.parents.append((ParentRelation.ULTIMATE, candidate.ultimate_parent, bureau.name))
-    if bureau.capabilities.assessment:
-        assessment = bureau.assess(candidate.provider_id)
-        if assessment is not None:
-            enrichment.assessments.append(assessment)
-
-
-def _search(bureau: BureauAdapter, query: CompanyQuery) -> list[CompanyCandidate]:
-    try:
-        return bureau.search_companies(query)
-    except RejectedError:
-        return []  # this bureau cannot search by this scheme or in this country
-
-
-def _find_at_insurers(
-    buyer: _Buyer, own: list[Identifier], insurers: Mapping[str, InsurerAdapter], out: Enrichment
-) -> None:
-    """Each insurer's buyer id, found by one of the buyer's own identifiers (an exact
-    identifier match only)."""
-    for name, adapter in insurers.items():
-        known = any(i.scheme is Scheme.INSURER and i.issuer == name for i in buyer.identifiers)
-        if known or not adapter.capabilities.buyer_search:
-            continue
-        for ident in own:
-            try:
-                matches = adapter.search_buyers(BuyerQuery(buyer.country, ident))
-            except RejectedError:
-                continue
-            except AdapterError as exc:
-                out.errors.append(f"{name}, buyer {buyer.id}: {exc}")
-                break
-            hit = next((m for m in matches if ident in m.identifiers), None)
-            if hit is not None:
-                found = Identifier(Scheme.INSURER, hit.insurer_buyer_id, name)
-                out.insurer_ids.add(found)
-                out.sources.setdefault(found, f"insurer:{name}")
-                break
-
-
-def _enrich_one(
-    buyer: _Buyer,
+def _enrich(
+    ledger: Ledger,
+    idents: Mapping[int, frozenset[Identifier]],
     bureaus: Mapping[str, BureauAdapter],
+    insurers: Mapping[str, InsurerAdapter],
     config: ResolveConfig,
-    insurers: Mapping[str, InsurerAdapter] | None = None,
-) -> Enrichment:
-    enrichment = Enrichment()
-    if buyer.country == UNKNOWN_COUNTRY:
-        return enrichment  # created by a sync from an insurer record: nothing to ask with
-    own = [i for i in sorted(buyer.identifiers) if i.scheme is not Scheme.INSURER]
-    _find_at_insurers(buyer, own, insurers or {}, enrichment)
-    for bureau in bureaus.values():
-        try:
-            found = None
-            for ident in own:
-                matches = _search(bureau, CompanyQuery(buyer.country, identifier=ident))
-                found = next((c for c in matches if ident in c.identifiers), None)
-                if found is not None:
-                    break
-            if found is None and not own and bureau.capabilities.search:
-                for candidate in _search(bureau, CompanyQuery(buyer.country, name=buyer.name)):
-                    confident = (candidate.confidence or 0) >= config.bureau_min_confidence
-                    close = name_score(buyer.name, candidate.name) >= config.bureau_min_name_score
-                    if confident and close:
-                        found = candidate
-                        break
-                    enrichment.unconfirmed += 1
-            if found is not None:
-                _take(found, enrichment, bureau)
-        except AdapterError as exc:
-            enrichment.errors.append(f"{bureau.name}, buyer {buyer.id}: {exc}")
-    return enrichment
+    progress: Callable[[int], None] | None,
+) -> dict[int, Enrichment]:
+    """Step 1, a page at a time; only the buyers something was found for are kept."""
+    enriched: dict[int, Enrichment] = {}
+    done = 0
+    with Enricher(ledger, bureaus, insurers, config) as enricher:
+        for page in _buyer_pages(ledger, idents, max(1, config.page_size)):
+            for buyer_id, enrichment in enricher.enrich(page):
+                if enrichment:
+                    enriched[buyer_id] = enrichment
+                done += 1
+                if progress:
+                    progress(done)
+    return enriched
 
 
 def merge(
@@ -260,41 +188,40 @@ def resolve_buyers(
     config = config or ResolveConfig()
     log = get_logger()
     report = ResolveReport()
-    accounts, buyers = _load(ledger)
-    report.accounts, report.buyers_before = len(accounts), len(buyers)
+    with ledger.reading() as session:
+        accounts = _accounts(session)
+        idents = _identifiers(session)
+        report.buyers_before = session.scalar(select(func.count()).select_from(BuyerRow)) or 0
+    report.accounts = len(accounts)
     enriched: dict[int, Enrichment] = {}
     if bureaus or insurers:
-        with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="resolve") as pool:
-            futures = {
-                b.id: pool.submit(_enrich_one, b, bureaus, config, insurers)
-                for b in buyers.values()
-            }
-            for n, (buyer_id, future) in enumerate(futures.items(), start=1):
-                enriched[buyer_id] = future.result()
-                if progress:
-                    progress(n)
+        enriched = _enrich(ledger, idents, bureaus, insurers or {}, config, progress)
     records = []
     for account, name, country, buyer_id in accounts:
-        enrichment = enriched.get(buyer_id, Enrichment())
-        extra = enrichment.identifiers | enrichment.insurer_ids
-        records.append(AccountRecord(account, name, country, buyers[buyer_id].identifiers | extra))
+        own = idents.get(buyer_id, _NONE)
+        found = enriched.get(buyer_id)
+        if found is not None and (found.identifiers or found.insurer_ids):
+            own = own | found.identifiers | found.insurer_ids
+        records.append(AccountRecord(account, name, country, own))
     resolution = resolve(records, config.rules)
+    del records
     buyer_of = {account: buyer_id for account, _, _, buyer_id in accounts}
     first_account: dict[int, str] = {}
     for account, _, _, buyer_id in accounts:
         first_account.setdefault(buyer_id, account)
+    del accounts
     moved: dict[int, int] = {}  # merged buyer -> the buyer it now lives on as
     with ledger.unit_of_work() as session:
         for entity in resolution.entities:
             owners = sorted({buyer_of[a] for a in entity})
             keep = owners[0]
-            known = set(buyers[keep].identifiers)
+            known = set(idents.get(keep, _NONE))
             for drop in owners[1:]:
                 try:
                     with session.begin_nested():
                         merge(session, keep, drop, policies=policies or {}, now=now)
                     moved[drop] = keep
-                    known |= buyers[drop].identifiers
+                    known |= idents.get(drop, _NONE)
                     report.merged.append(f"buyer {drop} into {keep}")
                 except identity_repo.MergeConflict as exc:
                     pair = (first_account[keep], first_account[drop])
@@ -305,7 +232,8 @@ def resolve_buyers(
                 sources = {
                     ident: origin
                     for owner in owners
-                    for ident, origin in enriched.get(owner, Enrichment()).sources.items()
+                    if owner in enriched
+                    for ident, origin in enriched[owner].sources.items()
                 }
                 report.identifiers_added += buyer_repo.add_identifiers(
                     session, keep, resolution.identifiers[entity], source=sources, now=now
@@ -326,8 +254,15 @@ def resolve_buyers(
             report.reviews_new += identity_repo.add_review(
                 session, item.accounts, item.score, item.reason, now
             )
-        report.reviews_pending = len(identity_repo.reviews(session))
-        report.buyers_after = len(list(session.scalars(select(BuyerRow.id))))
+        report.reviews_pending = (
+            session.scalar(
+                select(func.count())
+                .select_from(ReviewItemRow)
+                .where(ReviewItemRow.state == ReviewState.PENDING)
+            )
+            or 0
+        )
+        report.buyers_after = session.scalar(select(func.count()).select_from(BuyerRow)) or 0
     log.info(
         "buyers_resolved",
         accounts=report.accounts,
