@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.identifiers import Identifier, Scheme
-from tci_gateway.domain.identity import AccountRecord, ResolutionConfig, ReviewState, resolve
+from tci_gateway.domain.identity import AccountRecord, ReviewState, resolve
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import identity as identity_repo
@@ -35,23 +35,15 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.policies import policy_ids
 from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow, ReviewItemRow
 from tci_gateway.logs import get_logger
-from tci_gateway.services.identity_enrich import BuyerToEnrich, Enricher, Enrichment
+from tci_gateway.services.identity_enrich import (
+    BuyerToEnrich,
+    Enricher,
+    Enrichment,
+    ResolveConfig,
+)
 from tci_gateway.services.limits import refresh as refresh_limits
 
 __all__ = ["Enrichment", "ResolveConfig", "ResolveReport", "merge", "resolve_buyers"]
-
-
-@dataclass(frozen=True)
-class ResolveConfig:
-    """Thresholds of the rules and of a bureau's name search; ``workers_per_provider``:
-    the calls in flight at once to one provider (each bureau and insurer has its own
-    pool); ``page_size``: buyers enriched at a time."""
-
-    rules: ResolutionConfig = field(default_factory=ResolutionConfig)
-    bureau_min_confidence: int = 8
-    bureau_min_name_score: float = 90.0
-    workers_per_provider: int = 4
-    page_size: int = 500
 
 
 @dataclass

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tci_gateway.adapters.contract import (
     Assessment,
@@ -34,17 +33,27 @@ from tci_gateway.adapters.contract import (
     InsurerAdapter,
 )
 from tci_gateway.domain.identifiers import Identifier, IdentifierError, Scheme, parse_identifier
-from tci_gateway.domain.identity import ParentRelation, name_score
+from tci_gateway.domain.identity import ParentRelation, ResolutionConfig, name_score
 from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.errors import AdapterError, RejectedError
 from tci_gateway.ledger import golden_copy_lookup as golden
 from tci_gateway.ledger.engine import Ledger
 
-if TYPE_CHECKING:
-    from tci_gateway.services.identity import ResolveConfig
-
 NATIONAL_SCHEMES = (Scheme.GB_CRN, Scheme.FR_SIREN, Scheme.CN_USCC)
 """Register schemes a golden copy's registration-authority crosswalk can give."""
+
+
+@dataclass(frozen=True)
+class ResolveConfig:
+    """Thresholds of the rules and of a bureau's name search; ``workers_per_provider``:
+    the calls in flight at once to one provider (each bureau and insurer has its own
+    pool); ``page_size``: buyers enriched at a time."""
+
+    rules: ResolutionConfig = field(default_factory=ResolutionConfig)
+    bureau_min_confidence: int = 8
+    bureau_min_name_score: float = 90.0
+    workers_per_provider: int = 4
+    page_size: int = 500
 
 
 @dataclass
