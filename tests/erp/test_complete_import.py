@@ -274,10 +274,7 @@ def test_bad_rows_in_a_complete_file_close_nothing(led: Ledger, tmp_path: Path) 
     assert all(i["open"] > 0 for i in items(led).values())
 
 
-def test_closing_across_many_chunks(
-    led: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(importing, "CHUNK", 3)
+def test_closing_across_many_accounts(led: Ledger, tmp_path: Path) -> None:
     many = [line(f"A{1 + n % 3}", f"M-{n}") for n in range(40)]
     import_open_items(led, write(tmp_path, many), now=NOW, source="erp")
     kept = [ln for n, ln in enumerate(many) if n % 5]

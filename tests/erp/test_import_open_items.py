@@ -172,12 +172,9 @@ def test_json_open_items_with_exact_numbers(with_accounts: Ledger, tmp_path: Pat
     assert {e.column for e in info.value.errors} >= {"kind", "currency"}
 
 
-def test_duplicate_in_a_later_chunk_is_found_without_keeping_keys_in_memory(
-    with_accounts: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_duplicate_far_from_its_first_row_is_found_with_that_row(
+    with_accounts: Ledger, tmp_path: Path
 ) -> None:
-    from tci_gateway.services import importing
-
-    monkeypatch.setattr(importing, "CHUNK", 3)
     rows = [GOOD.replace("INV-1", f"INV-{n}") for n in range(1, 8)]
     rows.append(GOOD.replace("INV-1", "INV-2"))  # row 9 repeats row 3, two chunks later
     path = write(tmp_path, "".join(rows))
@@ -187,7 +184,7 @@ def test_duplicate_in_a_later_chunk_is_found_without_keeping_keys_in_memory(
     assert (error.row, error.column) == (
         9,
         "document_number",
-    ) and "earlier in this file" in error.reason
+    ) and "document 'INV-2' of account 'A1' appears twice (first at row 3)" in error.reason
     assert item_count(with_accounts) == 0
     unique = write(tmp_path, "".join(rows[:-1]), name="unique.csv")
     assert import_open_items(with_accounts, unique, now=NOW).inserted == 7

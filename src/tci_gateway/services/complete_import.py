@@ -6,8 +6,9 @@ open items of its scope, the import source (``default`` unless named) and, when 
 carries company codes, those company codes. Items of that scope still open in the ledger
 and absent from the file are closed (open amount 0, ``closed_on``, ``closed_import_id``;
 never deleted) in the import's own transaction, by one ``UPDATE ... WHERE NOT EXISTS``
-against the temporary table of the file's keys that the import keeps anyway for
-duplicate detection. Nothing is held per item in memory: only a count per company code.
+against the staging table the import streams the file's rows into anyway
+(:mod:`tci_gateway.ledger.open_item_staging`). Nothing is held per item in memory: only a
+count per company code.
 
 A guard refuses a complete file that lists nothing, or that would close more than a
 share of the scope's open items (a truncated export, the wrong company code), unless the
@@ -21,75 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Column,
-    ColumnElement,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    and_,
-    exists,
-    insert,
-    or_,
-    select,
-    tuple_,
-    update,
-)
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import Session
 
 from tci_gateway.errors import InputError, RecordError
-from tci_gateway.ledger.tables import OpenItemRow
+from tci_gateway.ledger.open_item_staging import OPEN_ITEMS, OpenItemStaging
 
-OPEN_ITEMS = cast(Table, OpenItemRow.__table__)
 DEFAULT_MAX_CLOSE_SHARE = Decimal("0.30")
-
-KEY_TABLE = Table(
-    "tci_import_keys",
-    MetaData(),
-    Column("account_id", Integer, primary_key=True),
-    Column("document_number", String(64), primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-
-
-def create_key_table(session: Session) -> None:
-    """A temporary table of the (account, document) keys this import has seen: duplicate
-    detection, and the closing of absent items, without holding a million keys in memory."""
-    connection = session.connection()
-    KEY_TABLE.drop(connection, checkfirst=True)
-    KEY_TABLE.create(connection)
-
-
-def drop_key_table(session: Session) -> None:
-    KEY_TABLE.drop(session.connection(), checkfirst=True)
-
-
-def claim_keys(session: Session, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Record ``keys`` (distinct within the chunk); returns those not seen before in this
-    import. A look-up and a plain batched insert: cheaper than an upsert returning rows,
-    which neither driver batches."""
-    if not keys:
-        return set()
-    connection = session.connection()
-    table = KEY_TABLE.c
-    seen = {
-        (a, d)
-        for a, d in connection.execute(
-            select(table.account_id, table.document_number).where(
-                tuple_(table.account_id, table.document_number).in_(keys)
-            )
-        )
-    }
-    fresh = [k for k in keys if k not in seen]
-    if fresh:
-        connection.execute(
-            insert(KEY_TABLE), [{"account_id": a, "document_number": d} for a, d in fresh]
-        )
-    return set(fresh)
 
 
 class MassCloseError(InputError):
@@ -120,6 +62,11 @@ class Scope:
         """A stored item the file lists (``row`` before this import wrote it)."""
         if row.source == self.source and row.open_amount > 0:
             self.listed_open[row.company_code] += 1
+
+    def open_in(self, company_code: str | None, count: int) -> None:
+        """``count`` items of this source in ``company_code`` the file lists were open
+        before the import (what :meth:`was_open` counts one by one)."""
+        self.listed_open[company_code] += count
 
     def codes(self) -> set[str | None] | None:
         """The company codes the file is complete for; ``None``: every code of the source
@@ -172,27 +119,18 @@ class Scope:
 
 
 def close_absent(
-    session: Session, scope: Scope, *, import_id: int, today: date, now: datetime
+    session: Session,
+    scope: Scope,
+    staging: OpenItemStaging,
+    *,
+    import_id: int,
+    today: date,
+    now: datetime,
 ) -> int:
-    """Close the scope's open items the import's key table does not hold: one set-based
-    UPDATE (each is settled on ``today`` for payment behaviour). Returns how many were
-    closed."""
-    item, key = OPEN_ITEMS.c, KEY_TABLE.c
-    listed = exists().where(
-        key.account_id == item.erp_account_id, key.document_number == item.document_number
-    )
-    stmt = (
-        update(OPEN_ITEMS)
-        .where(scope.where(), item.open_amount > 0, ~listed)
-        .values(
-            open_amount=0,
-            closed_on=today,
-            closed_import_id=import_id,
-            settled_on=today,
-            updated_at=now,
-        )
-    )
-    return int(session.connection().execute(stmt).rowcount or 0)
+    """Close the scope's open items the import's staging table does not hold: one
+    set-based UPDATE (each is settled on ``today`` for payment behaviour). Returns how many
+    were closed."""
+    return staging.close_absent(scope.where(), import_id=import_id, today=today, now=now)
 
 
 def check_guard(
