@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from tci_gateway.adapters.contract import AdapterContext, BureauAdapter
-from tci_gateway.adapters.golden_copy import LeiRecord, LeiRelationship
 from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
     BuyerParentRow,
     ErpAccountRow,
-    GoldenCopyLoadRow,
-    LeiRecordRow,
-    LeiRelationshipRow,
 )
 from tci_gateway.services.identity import ResolveConfig, resolve_buyers
 from tci_gateway.services.identity_enrich import Enricher
@@ -102,28 +97,36 @@ def _sandbox_records() -> dict[str, Any]:
     return {"records": records, "parents": parents}
 
 
-def _load_golden_copy(ledger: Ledger, source: str = "gleif") -> None:
-    """The golden copy of the same entities, as the loader leaves it in the ledger."""
+def _load_golden_copy(ledger: Ledger, folder: Path, source: str = "gleif") -> None:
+    """The golden copy of the same entities (levels 1 and 2), written as GLEIF publishes
+    it and loaded by ``tci bureaus load``'s service."""
+    from tci_adapters.gleif.sandbox_golden_copy import write_golden_copy
+    from tci_gateway.services.golden_copy import load_golden_copy
+
     rows = [
-        LeiRecord(
-            lei,
-            name,
-            country,
-            country,
-            "RA000585" if number else None,
-            number,
-            "GB_CRN" if number else None,
-            number,
-            "ACTIVE",
-            status,
-            category,
-            "2026-11-30T08:00:00Z",
-            lei[:16],
-        )
+        {
+            "LEI": lei,
+            "Entity.LegalName": name,
+            "Entity.LegalAddress.Country": country,
+            "Entity.LegalJurisdiction": country,
+            "Entity.RegistrationAuthority.RegistrationAuthorityID": "RA000585" if number else "",
+            "Entity.RegistrationAuthority.RegistrationAuthorityEntityID": number or "",
+            "Entity.EntityCategory": category,
+            "Entity.EntityStatus": "ACTIVE",
+            "Registration.RegistrationStatus": status,
+        }
         for lei, name, country, number, category, status in ENTITIES
     ]
     links = [
-        LeiRelationship(child, kind, parent, "ACTIVE", "PUBLISHED", child[:16])
+        {
+            "Relationship.StartNode.NodeID": child,
+            "Relationship.StartNode.NodeIDType": "LEI",
+            "Relationship.EndNode.NodeID": parent,
+            "Relationship.EndNode.NodeIDType": "LEI",
+            "Relationship.RelationshipType": kind,
+            "Relationship.RelationshipStatus": "ACTIVE",
+            "Registration.RegistrationStatus": "PUBLISHED",
+        }
         for child, (direct, ultimate) in PARENTS.items()
         for kind, parent in (
             ("IS_DIRECTLY_CONSOLIDATED_BY", direct),
@@ -131,32 +134,14 @@ def _load_golden_copy(ledger: Ledger, source: str = "gleif") -> None:
         )
         if parent
     ]
-    with ledger.unit_of_work() as session:
-        for r in rows:
-            fields = r._asdict()
-            fields.pop("digest")
-            session.add(
-                LeiRecordRow(source=source, publication=PUBLICATION, digest=r.digest, **fields)
-            )
-        for link in links:
-            fields = link._asdict()
-            fields.pop("deleted")
-            session.add(LeiRelationshipRow(source=source, publication=PUBLICATION, **fields))
-        for kind in ("lei2", "rr"):
-            session.add(
-                GoldenCopyLoadRow(
-                    source=source,
-                    kind=kind,
-                    delta=None,
-                    publication=PUBLICATION,
-                    file=f"{PUBLICATION}-gleif-goldencopy-{kind}-golden-copy.csv.zip",
-                    sha256="0" * 64,
-                    status="applied",
-                    records=len(rows) if kind == "lei2" else len(links),
-                    started_at=datetime(2026, 12, 6, 8, 30, tzinfo=UTC),
-                    finished_at=datetime(2026, 12, 6, 8, 31, tzinfo=UTC),
-                )
-            )
+    plugin = load_plugin("gleif")
+    assert plugin.read_golden_copy is not None
+    folder.mkdir(exist_ok=True)
+    for kind, records in (("lei2", rows), ("rr", links)):
+        path = write_golden_copy(folder, records, publication=PUBLICATION, kind=kind)
+        file = plugin.read_golden_copy(path, {})
+        report = load_golden_copy(ledger, source, file, now=NOW, delta_expected=False)
+        assert report.status == "applied", report.reason
 
 
 @pytest.fixture
@@ -207,7 +192,7 @@ def test_golden_copy_gives_what_the_api_gives(
 ) -> None:
     adapter, _ = gleif
     _import(ledger, tmp_path)
-    _load_golden_copy(ledger)
+    _load_golden_copy(ledger, tmp_path / "gc")
     buyers = _pages(ledger)
     config = ResolveConfig(page_size=5)
     with Enricher(ledger, {"gleif": adapter}, {}, config) as enricher:
@@ -240,7 +225,7 @@ def test_a_record_issued_in_error_is_not_matched(
 ) -> None:
     adapter, _ = gleif
     _import(ledger, tmp_path)
-    _load_golden_copy(ledger)
+    _load_golden_copy(ledger, tmp_path / "gc")
     report = resolve_buyers(ledger, bureaus={"gleif": adapter}, now=NOW)
     assert report.ok
     with ledger.unit_of_work() as session:
@@ -273,7 +258,7 @@ def test_a_loaded_golden_copy_means_no_identifier_call(
 ) -> None:
     adapter, sandbox = gleif
     _import(ledger, tmp_path)
-    _load_golden_copy(ledger)
+    _load_golden_copy(ledger, tmp_path / "gc")
     resolve_buyers(ledger, bureaus={"gleif": adapter}, now=NOW)
     # No look-up by LEI and no search by company number; the two buyers with only a
     # name are the only searches.
@@ -285,7 +270,7 @@ def test_without_a_golden_copy_the_api_is_asked(
 ) -> None:
     adapter, sandbox = gleif
     _import(ledger, tmp_path)
-    _load_golden_copy(ledger, source="another-gleif")  # not this bureau's
+    _load_golden_copy(ledger, tmp_path / "gc", source="another-gleif")  # not this bureau's
     resolve_buyers(ledger, bureaus={"gleif": adapter}, now=NOW)
     looked_up, listed = _calls(sandbox)
     assert looked_up >= 5 and listed > 2  # every LEI and company number is asked
@@ -298,7 +283,7 @@ def test_a_buyer_with_only_a_name_still_goes_to_the_api(
     path = tmp_path / "buyers.csv"
     path.write_text("erp_account,name,country\nN1,Golden One Limited,GB\n", encoding="utf-8")
     import_buyers(ledger, path, policies={"main": make_policy()}, now=NOW)
-    _load_golden_copy(ledger)
+    _load_golden_copy(ledger, tmp_path / "gc")
     report = resolve_buyers(ledger, bureaus={"gleif": adapter}, now=NOW)
     assert _calls(sandbox)[1] == 1  # (the parents of what it found are asked too)
     assert report.unconfirmed_candidates == 1  # GLEIF gives no confidence: not taken

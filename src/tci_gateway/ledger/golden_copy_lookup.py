@@ -18,14 +18,13 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tci_gateway.ledger.golden_copy import APPLIED
 from tci_gateway.ledger.golden_copy_tables import (
     GoldenCopyLoadRow,
     LeiRecordRow,
     LeiRelationshipRow,
 )
 
-APPLIED = "applied"
-"""``golden_copy_loads.status`` of a load whose records are in the tables."""
 NOT_FOR_MATCHING = frozenset({"DUPLICATE", "ANNULLED"})
 """Registration statuses of records issued in error: kept for audit, never matched."""
 DIRECT = "IS_DIRECTLY_CONSOLIDATED_BY"
