@@ -160,7 +160,7 @@ def load_golden_copy(
             if is_delta
             else f"{name} is a full golden copy, not a delta: load it without --delta"
         )
-        log.warning("golden_copy_load_refused", reason=report.reason)
+        log.info("golden_copy_load_refused", reason=report.reason)
         return report
     sha256 = _sha256(file)
     log.info("golden_copy_load_started", file=name)
