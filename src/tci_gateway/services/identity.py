@@ -70,14 +70,16 @@ class ResolveReport:
 _NONE: frozenset[Identifier] = frozenset()
 
 
-def _accounts(session: Session) -> list[tuple[str, str, str, int]]:
-    """Every ERP account as ``(account, name, buyer country, buyer id)``, by account."""
+def _accounts(session: Session) -> Iterator[tuple[str, str, str, int]]:
+    """Every ERP account as ``(account, name, buyer country, buyer id)``, by account,
+    streamed."""
     rows = session.execute(
         select(ErpAccountRow.account, ErpAccountRow.name, BuyerRow.country, ErpAccountRow.buyer_id)
         .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
         .order_by(ErpAccountRow.account)
+        .execution_options(yield_per=2000)
     )
-    return [(a, n, c, b) for a, n, c, b in rows]
+    yield from rows.tuples()
 
 
 def _identifiers(session: Session) -> dict[int, frozenset[Identifier]]:
@@ -181,27 +183,26 @@ def resolve_buyers(
     log = get_logger()
     report = ResolveReport()
     with ledger.reading() as session:
-        accounts = _accounts(session)
         idents = _identifiers(session)
         report.buyers_before = session.scalar(select(func.count()).select_from(BuyerRow)) or 0
-    report.accounts = len(accounts)
     enriched: dict[int, Enrichment] = {}
     if bureaus or insurers:
         enriched = _enrich(ledger, idents, bureaus, insurers or {}, config, progress)
-    records = []
-    for account, name, country, buyer_id in accounts:
-        own = idents.get(buyer_id, _NONE)
-        found = enriched.get(buyer_id)
-        if found is not None and (found.identifiers or found.insurer_ids):
-            own = own | found.identifiers | found.insurer_ids
-        records.append(AccountRecord(account, name, country, own))
+    records: list[AccountRecord] = []
+    buyer_of: dict[str, int] = {}
+    first_account: dict[int, str] = {}
+    with ledger.reading() as session:
+        for account, name, country, buyer_id in _accounts(session):
+            own = idents.get(buyer_id, _NONE)
+            found = enriched.get(buyer_id)
+            if found is not None and (found.identifiers or found.insurer_ids):
+                own = own | found.identifiers | found.insurer_ids
+            records.append(AccountRecord(account, name, country, own))
+            buyer_of[account] = buyer_id
+            first_account.setdefault(buyer_id, account)
+    report.accounts = len(records)
     resolution = resolve(records, config.rules)
     del records
-    buyer_of = {account: buyer_id for account, _, _, buyer_id in accounts}
-    first_account: dict[int, str] = {}
-    for account, _, _, buyer_id in accounts:
-        first_account.setdefault(buyer_id, account)
-    del accounts
     moved: dict[int, int] = {}  # merged buyer -> the buyer it now lives on as
     with ledger.unit_of_work() as session:
         for entity in resolution.entities:
