@@ -91,10 +91,44 @@ def best_of(n: int, fn: Callable[[], T]) -> tuple[float, T]:
     return best
 
 
+_peak_before_reset = 0.0
+
+
 def peak_rss_mb() -> float:
-    """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """This process's peak resident memory (ru_maxrss is KiB on Linux, bytes on macOS),
+    the peak before any :func:`reset_peak` included."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    now = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return max(now, _peak_before_reset)
+
+
+def reset_peak() -> bool:
+    """Start a window for :func:`window_peak_mb`: the kernel's high-water mark of this
+    process's resident memory is reset (Linux ``/proc/self/clear_refs``), so that the
+    peak of a stage's own work is not the seed's or the floor's before it.
+    :func:`peak_rss_mb` still reports the whole process's. False where unsupported."""
+    global _peak_before_reset
+    before = peak_rss_mb()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    _peak_before_reset = before
+    return True
+
+
+def window_peak_mb() -> float:
+    """The peak resident memory since the last :func:`reset_peak` (the process's peak
+    where the reset is unsupported)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
 
 
 def atradius_terms() -> PolicyTerms:
