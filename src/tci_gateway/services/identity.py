@@ -79,7 +79,7 @@ def _accounts(session: Session) -> Iterator[tuple[str, str, str, int]]:
         .order_by(ErpAccountRow.account)
         .execution_options(yield_per=2000)
     )
-    yield from rows.tuples()
+    yield from ((a, n, c, b) for a, n, c, b in rows)  # plain tuples, not rows
 
 
 def _identifiers(session: Session) -> dict[int, frozenset[Identifier]]:
