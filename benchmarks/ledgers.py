@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, text
+from sqlalchemy import ColumnDefault, Table, text
 from sqlalchemy.engine import Dialect
 
+from tci_gateway.ledger.base import Base
 from tci_gateway.ledger.engine import Ledger, make_engine, normalise_url
 from tci_gateway.ledger.migrate import upgrade
 
@@ -66,12 +67,13 @@ def _processors(
     return [None if p is None else lru_cache(maxsize=4096)(p) for p in procs]
 
 
-def bulk_insert(ledger: Ledger, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
+def bulk_insert(ledger: Ledger, mapped: type[Base], rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert a stream of rows (mappings of column name to Python value, every row with
-    the first row's keys) into ``table``, memory flat in their number: ``COPY ... FROM
+    the first row's keys) into the table of ``mapped``, memory flat in their number: ``COPY ... FROM
     STDIN`` on PostgreSQL in one transaction, on SQLite an ``executemany`` of
     ``BATCH`` rows per transaction. Columns left out get their scalar Python default or
     the database's. Returns the number of rows."""
+    table = cast(Table, mapped.__table__)
     stream = iter(rows)
     first = next(stream, None)
     if first is None:
@@ -79,7 +81,7 @@ def bulk_insert(ledger: Ledger, table: Table, rows: Iterable[Mapping[str, Any]])
     defaults = {
         c.name: c.default.arg
         for c in table.columns
-        if c.name not in first and c.default is not None and c.default.is_scalar
+        if c.name not in first and isinstance(c.default, ColumnDefault) and c.default.is_scalar
     }
     columns = [*first, *defaults]
     dialect = ledger.engine.dialect

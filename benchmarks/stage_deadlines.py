@@ -131,7 +131,7 @@ def seed(ledger: Ledger, policies: dict[str, Policy], n_rows: int, n_buyers: int
     tiers = [TIERS[rng.randrange(len(TIERS))] for _ in range(n_buyers)]
     bulk_insert(
         ledger,
-        BuyerRow.__table__,
+        BuyerRow,
         (
             {
                 "id": i + 1,
@@ -147,7 +147,7 @@ def seed(ledger: Ledger, policies: dict[str, Policy], n_rows: int, n_buyers: int
     del tiers
     bulk_insert(
         ledger,
-        ErpAccountRow.__table__,
+        ErpAccountRow,
         (
             {
                 "id": i + 1,
@@ -161,7 +161,7 @@ def seed(ledger: Ledger, policies: dict[str, Policy], n_rows: int, n_buyers: int
             for i in range(n_buyers)
         ),
     )
-    bulk_insert(ledger, OpenItemRow.__table__, _items(n_rows, n_buyers, today, rng))
+    bulk_insert(ledger, OpenItemRow, _items(n_rows, n_buyers, today, rng))
     # Planner statistics, as a ledger in service has them.
     with ledger.unit_of_work() as s:
         s.execute(text("ANALYZE"))
