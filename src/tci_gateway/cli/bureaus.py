@@ -45,6 +45,13 @@ def _reader(state: State, name: str) -> tuple[GoldenCopyReader, dict[str, Any]]:
     return plugin.read_golden_copy, options
 
 
+def _has_reader(adapter: str) -> bool:
+    try:
+        return load_plugin(adapter).read_golden_copy is not None
+    except LookupError:
+        return False
+
+
 @bureaus_app.command("load")
 def load_cmd(
     ctx: typer.Context,
@@ -113,13 +120,17 @@ def status_cmd(
     ] = None,
 ) -> None:
     """Each bureau's golden copy: the watermark of each kind (lei2, rr), the rows kept,
-    the last load."""
+    the last load (default: every configured bureau whose adapter publishes one)."""
     from tci_gateway.ledger.golden_copy import load_status
 
     state = _state(ctx)
-    names = [name] if name else sorted(state.settings.bureaus)
     if name:
         _reader(state, name)
+        names = [name]
+    else:
+        names = [
+            n for n, conf in sorted(state.settings.bureaus.items()) if _has_reader(conf.adapter)
+        ]
     ledger = state.wiring().ledger()
     try:
         with ledger.reading() as session:
