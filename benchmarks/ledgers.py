@@ -69,10 +69,10 @@ def _processors(
 
 def bulk_insert(ledger: Ledger, mapped: type[Base], rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert a stream of rows (mappings of column name to Python value, every row with
-    the first row's keys) into the table of ``mapped``, memory flat in their number: ``COPY ... FROM
-    STDIN`` on PostgreSQL in one transaction, on SQLite an ``executemany`` of
-    ``BATCH`` rows per transaction. Columns left out get their scalar Python default or
-    the database's. Returns the number of rows."""
+    the first row's keys) into the table of ``mapped``, memory flat in their number:
+    ``COPY ... FROM STDIN`` on PostgreSQL in one transaction, on SQLite an
+    ``executemany`` of ``BATCH`` rows per transaction. Columns left out get their scalar
+    Python default or the database's. Returns the number of rows."""
     table = cast(Table, mapped.__table__)
     stream = iter(rows)
     first = next(stream, None)
