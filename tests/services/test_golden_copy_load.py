@@ -144,6 +144,14 @@ def test_bad_row_writes_nothing(ledger: Ledger, tmp_path: Path) -> None:
     assert _loads(ledger) == [("20261205-0800", "rejected")]
 
 
+def test_an_lei_listed_twice_writes_nothing(ledger: Ledger, tmp_path: Path) -> None:
+    rows = [*synthetic_records(3), *synthetic_records(1, start=1)]
+    path = write_golden_copy(tmp_path, rows, publication="20261205-0800")
+    with pytest.raises(InputError, match="listed more than once"):
+        _load(ledger, path)
+    assert _records(ledger) == {}
+
+
 def test_relationships_with_deleted_at(ledger: Ledger, tmp_path: Path) -> None:
     full = write_golden_copy(
         tmp_path, synthetic_relationships(12), publication="20261205-0800", kind="rr"

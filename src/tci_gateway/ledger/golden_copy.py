@@ -5,7 +5,8 @@ One file is applied in one transaction, set-based:
 
 1. its records are streamed into a TEMP staging table (PostgreSQL ``COPY FROM STDIN``
    through psycopg's ``cursor.copy()``; SQLite ``executemany`` in chunks), so memory
-   stays flat whatever the file's size;
+   stays flat whatever the file's size; the first full load of a source goes straight
+   into the table the same way (there is nothing to compare it with);
 2. one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` merges the staged rows whose
    digest differs from the stored one (an unchanged record is not written at all);
 3. a full golden copy replaces: the source's rows the file does not list are deleted;
@@ -19,6 +20,7 @@ Rows are plain tuples in the order of :data:`LEI_COLUMNS` / :data:`RELATIONSHIP_
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -194,40 +196,61 @@ def _stage(
     progress: Progress | None,
 ) -> int:
     """Create the TEMP table ``table`` (all text, no index) and stream ``rows`` in."""
-    postgres = _postgres(session)
     cols = ", ".join(f"{c} {'boolean' if c == 'deleted' else 'text'}" for c in columns)
-    if postgres:
+    if _postgres(session):
         session.execute(text(f"CREATE TEMP TABLE {table} ({cols}) ON COMMIT DROP"))
     else:
         session.execute(text(f"DROP TABLE IF EXISTS temp.{table}"))
         session.execute(text(f"CREATE TEMP TABLE {table} ({cols})"))
+    return _stream(session, table, columns, rows, progress)
+
+
+def _stream(
+    session: Session,
+    table: str,
+    columns: tuple[str, ...],
+    rows: Iterable[tuple[Any, ...]],
+    progress: Progress | None,
+) -> int:
+    """Put ``rows`` into ``table``: ``COPY FROM STDIN`` on PostgreSQL, ``executemany``
+    in chunks on SQLite, in the session's transaction. A key listed twice (a unique
+    index refusing a row) is an :class:`InputError`."""
     raw = session.connection().connection.driver_connection
     assert raw is not None
     count = 0
-    if postgres:
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-        ):
+    try:
+        if _postgres(session):
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for chunk in _chunks(rows):
+                    for row in chunk:
+                        copy.write_row(row)
+                    count += len(chunk)
+                    if progress is not None:
+                        progress(count)
+            return count
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+        cursor = raw.cursor()
+        try:
             for chunk in _chunks(rows):
-                for row in chunk:
-                    copy.write_row(row)
+                cursor.executemany(sql, chunk)
                 count += len(chunk)
                 if progress is not None:
                     progress(count)
+        finally:
+            cursor.close()
         return count
-    marks = ", ".join("?" * len(columns))
-    sql = f"INSERT INTO temp.{table} VALUES ({marks})"  # noqa: S608
-    cursor = raw.cursor()
-    try:
-        for chunk in _chunks(rows):
-            cursor.executemany(sql, chunk)
-            count += len(chunk)
-            if progress is not None:
-                progress(count)
-    finally:
-        cursor.close()
-    return count
+    except Exception as exc:
+        if isinstance(exc, sqlite3.IntegrityError) or getattr(exc, "sqlstate", None) == "23505":
+            detail = str(exc).splitlines()
+            why = next((line for line in detail if "Key (" in line), detail[0] if detail else "")
+            raise InputError(
+                [RecordError("golden copy", None, None, f"a key is listed more than once: {why}")]
+            ) from None
+        raise
 
 
 def _drop(session: Session, table: str) -> None:
@@ -273,8 +296,13 @@ def apply_records(
 ) -> ApplyCounts:
     """Stage and merge level-1 ``rows`` (:data:`LEI_COLUMNS`) for ``source``; a
     ``full`` file also deletes the source's records it does not list."""
-    staged = _stage(session, _LEI_STAGE, LEI_COLUMNS, rows, progress)
     before = _rows_of(session, LeiRecordRow, source)
+    if full and before == 0:  # the first full load: straight in, nothing to compare
+        columns = ("source", *LEI_COLUMNS, "publication")
+        direct = ((source, *r, publication) for r in rows)
+        staged = _stream(session, "lei_records", columns, direct, progress)
+        return ApplyCounts(records=staged, inserted=staged)
+    staged = _stage(session, _LEI_STAGE, LEI_COLUMNS, rows, progress)
     data = LEI_COLUMNS[1:]
     sql = (
         f"INSERT INTO lei_records (source, {', '.join(LEI_COLUMNS)}, publication) "  # noqa: S608
@@ -332,13 +360,18 @@ def apply_relationships(
     """Stage and merge level-2 ``rows`` (:data:`RELATIONSHIP_COLUMNS`): withdrawn ones
     (``deleted``) are deleted, the others upserted; a ``full`` file also deletes the
     source's relationships it does not list."""
+    before = _rows_of(session, LeiRelationshipRow, source)
+    keep = RELATIONSHIP_COLUMNS[:-1]
+    if full and before == 0:  # the first full load: straight in, nothing to compare
+        columns = ("source", *keep, "publication")
+        direct = ((source, *r[:-1], publication) for r in rows if not r[-1])
+        staged = _stream(session, "lei_relationships", columns, direct, progress)
+        return ApplyCounts(records=staged, inserted=staged)
     staged = _stage(session, _REL_STAGE, RELATIONSHIP_COLUMNS, rows, progress)
     if not _postgres(session) and staged > CHUNK:
         session.execute(
             text(f"CREATE INDEX temp.gc_rel_stage_key ON {_REL_STAGE} ({', '.join(_REL_KEY)})")
         )
-    before = _rows_of(session, LeiRelationshipRow, source)
-    keep = RELATIONSHIP_COLUMNS[:-1]
     match = " AND ".join(f"r.{k} = s.{k}" for k in _REL_KEY)
     sql = (
         f"INSERT INTO lei_relationships (source, {', '.join(keep)}, publication) "  # noqa: S608
