@@ -124,7 +124,7 @@ def export_limits_cmd(
 ) -> None:
     """Export the covered limits in force for the ERP (one row per buyer and policy),
     full or changed since a cursor; the new cursor is printed on stderr (and in JSON)."""
-    from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
+    from tci_gateway.erp.export import atomic_text_file, write_json
 
     if fmt not in (None, "csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
@@ -139,23 +139,30 @@ def export_limits_cmd(
     fmt = fmt or ("json" if state.json else "csv")
     wiring = state.wiring()
     ledger = wiring.ledger()
-    try:
-        cycle = NightlyCycle(ledger, wiring.settings.domain_policies(), {}, now=state.now())
-        result = cycle.export(changed_since=changed_since, raw_codes=fmt == "json")
+    policies = wiring.settings.domain_policies()
+    try:  # streamed: the rows are written as they are read, never all held
+        with (
+            export_service.open_limits(
+                ledger,
+                policies,
+                now=state.now(),
+                changed_since=changed_since,
+                raw_codes=fmt == "json",
+            ) as result,
+            atomic_text_file(output) as handle,
+        ):
+            if fmt == "csv":
+                count = export_service.write_limits_csv(result, handle)
+            else:
+                count = write_json(
+                    (r.as_dict() for r in result.rows()),
+                    export_service.JSON_LIMIT_COLUMNS,
+                    handle,
+                    "covered_limits",
+                    {"cursor": result.cursor},
+                )
     finally:
         ledger.dispose()
-    dicts = (r.as_dict() for r in result.rows)
-    with atomic_text_file(output) as handle:
-        if fmt == "csv":
-            count = write_csv(dicts, export_service.LIMIT_COLUMNS, handle)
-        else:
-            count = write_json(
-                dicts,
-                export_service.JSON_LIMIT_COLUMNS,
-                handle,
-                "covered_limits",
-                {"cursor": result.cursor},
-            )
     if cursor_file is not None:
         with atomic_text_file(cursor_file) as handle:
             handle.write(f"{result.cursor}\n")

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -96,6 +96,36 @@ def write_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], handle:
     for row in rows:
         writer.writerow([escape_cell(_text(row.get(c))) for c in columns])
         count += 1
+    return count
+
+
+def write_csv_cells(
+    rows: Iterable[Sequence[Any]],
+    columns: Sequence[str],
+    handle: TextIO,
+    text_cells: Collection[int],
+) -> int:
+    """:func:`write_csv` for rows already as cells in ``columns`` order (a streamed
+    export): the cells at the indexes ``text_cells`` are formula-escaped, the others are
+    written as ``csv`` writes them (``None`` empty, ``str()`` else), so they must be
+    values whose text cannot start a formula (ids, dates). Returns the row count."""
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow(columns)
+    count = 0
+    escaped = tuple(text_cells)
+
+    def cells() -> Iterator[list[Any]]:
+        nonlocal count
+        for row in rows:
+            out = list(row)
+            for i in escaped:
+                value = out[i]
+                if value and value.startswith(_FORMULA_START):
+                    out[i] = "'" + value
+            count += 1
+            yield out
+
+    writer.writerows(cells())
     return count
 
 

@@ -13,18 +13,32 @@ that saw change ``n`` committed has seen every change below ``n``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import heapq
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, null, or_, select, text, update
+from sqlalchemy import (
+    Select,
+    Table,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.ledger.locks import lock_key
 from tci_gateway.ledger.tables import (
+    BuyerRow,
     CoverDecisionRow,
     ErpAccountRow,
     LimitChangeRow,
@@ -34,6 +48,10 @@ from tci_gateway.ledger.tables import (
 _LIMITS = cast(Table, LimitInForceRow.__table__)
 _CHANGES = cast(Table, LimitChangeRow.__table__)
 _DECISIONS = cast(Table, CoverDecisionRow.__table__)
+_BUYERS = cast(Table, BuyerRow.__table__)
+_ACCOUNTS = cast(Table, ErpAccountRow.__table__)
+PAGE = 1000
+"""Buyers per page of the date roll and the sync's refresh (also a bounded IN list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +104,81 @@ def stored_limits(
 def due_buyers(session: Session, policy_id: int, day: date) -> set[int]:
     """Buyers whose stored limit must be computed again on ``day``: those whose limit
     ends by then (``valid_to <= day``), those computed for another business date, and
-    those with cover history but no stored limit yet."""
-    due = set(
-        session.scalars(
-            select(_LIMITS.c.buyer_id).where(
-                _LIMITS.c.policy_id == policy_id,
-                or_(_LIMITS.c.valid_to <= day, _LIMITS.c.business_date != day),
-            )
-        )
+    those with cover history but no stored limit yet. (Every one at once: the roll reads
+    them a page at a time with :func:`due_buyer_pages`.)"""
+    return {b for page in due_buyer_pages(session, policy_id, day) for b in page}
+
+
+def due_buyer_pages(
+    session: Session, policy_id: int, day: date, size: int | None = None
+) -> Iterator[list[int]]:
+    """The buyers of :func:`due_buyers`, at most ``size`` (default :data:`PAGE`) a page,
+    in buyer id order.
+
+    Two keyset-paged reads merged (the stored limits due, the cover histories without a
+    stored limit), each resumed after its own last id, so the whole walk reads each index
+    entry once however the due buyers are spread. The caller may write the limits of a
+    page before asking for the next one: a limit it computed is no longer due, and those
+    not yet reached are read after it."""
+    limits = _LIMITS.c
+    due = select(limits.buyer_id).where(
+        limits.policy_id == policy_id, or_(limits.valid_to <= day, limits.business_date != day)
+    )
+    stored = select(limits.buyer_id).where(
+        limits.policy_id == policy_id, limits.buyer_id == _DECISIONS.c.buyer_id
     )
     # NOT EXISTS, not NOT IN: an anti-join at any size (PostgreSQL hashes NOT IN only
     # while the list fits in work_mem)
-    stored = select(_LIMITS.c.buyer_id).where(
-        _LIMITS.c.policy_id == policy_id, _LIMITS.c.buyer_id == _DECISIONS.c.buyer_id
+    unstored = (
+        select(_DECISIONS.c.buyer_id)
+        .where(_DECISIONS.c.policy_id == policy_id, ~stored.exists())
+        .distinct()
     )
-    due.update(
-        session.scalars(
-            select(_DECISIONS.c.buyer_id)
-            .where(_DECISIONS.c.policy_id == policy_id, ~stored.exists())
-            .distinct()
-        )
+    size = size or PAGE
+    merged = heapq.merge(
+        _keyset(session, due, limits.buyer_id, size),
+        _keyset(session, unstored, _DECISIONS.c.buyer_id, size),
     )
-    return due
+    yield from _pages(merged, size)
+
+
+def policy_buyer_pages(
+    session: Session, policy_id: int, *, run_id: int | None = None, size: int | None = None
+) -> Iterator[list[int]]:
+    """The buyers with cover history under a policy (``run_id``: those a sync run wrote a
+    version for), at most ``size`` (default :data:`PAGE`) a page, in buyer id order."""
+    size = size or PAGE
+    stmt = select(_DECISIONS.c.buyer_id).where(_DECISIONS.c.policy_id == policy_id).distinct()
+    if run_id is not None:
+        stmt = stmt.where(_DECISIONS.c.sync_run_id == run_id)
+    yield from _pages(_keyset(session, stmt, _DECISIONS.c.buyer_id, size), size)
+
+
+def _keyset(session: Session, stmt: Select[Any], key: Any, size: int) -> Iterator[int]:
+    """The ids ``stmt`` selects, read ``size`` at a time after the last one read."""
+    after = 0
+    while True:
+        ids = [int(i) for i in session.scalars(stmt.where(key > after).order_by(key).limit(size))]
+        yield from ids
+        if len(ids) < size:
+            return
+        after = ids[-1]
+
+
+def _pages(ids: Iterable[int], size: int) -> Iterator[list[int]]:
+    """Sorted ids (duplicates dropped) in lists of at most ``size``."""
+    page: list[int] = []
+    last = None
+    for i in ids:
+        if i == last:
+            continue
+        last = i
+        page.append(i)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def write_limits(
@@ -280,6 +351,95 @@ def buyers_without_limit(session: Session, policy_id: int, *, after: int, limit:
             .limit(limit)
         )
     ]
+
+
+ACCOUNT_SEPARATOR = "\x1f"
+"""Between the ERP accounts of one buyer in :func:`export_rows` (a control character no
+account holds; the caller sorts and joins them with ``;`` as before)."""
+
+
+def export_rows(
+    session: Session,
+    policy_id: int,
+    *,
+    changed_since: int | None = None,
+    raw_codes: bool = True,
+    batch: int = 2000,
+) -> Iterator[Any]:
+    """The covered-limits export of a policy straight from ``limits_in_force``, streamed
+    (a server-side cursor on PostgreSQL, ``fetchmany`` batches on SQLite) in (buyer name,
+    buyer id) order, code point order on both backends. Columns: ``accounts`` (the
+    buyer's ERP accounts under the policy joined by :data:`ACCOUNT_SEPARATOR`, in no
+    order; ``None``: none), ``buyer_id``, ``name``, ``status``, ``amount``, ``currency``,
+    ``valid_from``, ``valid_to``, ``reference``, ``changed_at``, ``raw_codes``. A full
+    export (``changed_since`` ``None``) adds the buyers with an ERP account under the
+    policy but no stored limit, with ``status`` ``None``; ``changed_since``: only the
+    limits whose latest change is after it (index on ``change_id``: proportional to the
+    changes)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    limits, buyers, accounts = _LIMITS.c, _BUYERS.c, _ACCOUNTS.c
+
+    def joined(buyer: Any) -> Any:
+        agg = (
+            func.string_agg(accounts.account, literal(ACCOUNT_SEPARATOR))
+            if postgres
+            else func.group_concat(accounts.account, literal(ACCOUNT_SEPARATOR))
+        )
+        return (
+            select(agg)
+            .where(accounts.buyer_id == buyer, accounts.policy_id == policy_id)
+            .scalar_subquery()
+        )
+
+    codes = _DECISIONS.c.raw_codes if raw_codes else null()
+    stored = (
+        select(
+            joined(limits.buyer_id).label("accounts"),
+            limits.buyer_id.label("buyer_id"),
+            buyers.name.label("name"),
+            limits.status.label("status"),
+            limits.amount.label("amount"),
+            limits.currency.label("currency"),
+            limits.valid_from.label("valid_from"),
+            limits.valid_to.label("valid_to"),
+            _DECISIONS.c.insurer_cover_ref.label("reference"),
+            limits.changed_at.label("changed_at"),
+            codes.label("raw_codes"),
+        )
+        .select_from(
+            _LIMITS.join(_BUYERS, buyers.id == limits.buyer_id).outerjoin(
+                _DECISIONS, _DECISIONS.c.id == limits.decision_id
+            )
+        )
+        .where(limits.policy_id == policy_id)
+    )
+    if changed_since is not None:
+        stmt: Any = stored.where(limits.change_id > changed_since)
+    else:
+        has_limit = select(limits.buyer_id).where(
+            limits.policy_id == policy_id, limits.buyer_id == buyers.id
+        )
+        with_account = select(accounts.buyer_id).where(accounts.policy_id == policy_id)
+        bare = select(
+            joined(buyers.id),
+            buyers.id,
+            buyers.name,
+            null(),
+            null(),
+            null(),
+            null(),
+            null(),
+            null(),
+            null(),
+            null(),
+        ).where(buyers.id.in_(with_account), ~has_limit.exists())
+        stmt = union_all(stored, bare).subquery()
+        stmt = select(stmt)
+    name = stmt.selected_columns.name
+    order = name.collate("C") if postgres else name
+    stmt = stmt.order_by(order, stmt.selected_columns.buyer_id)
+    result = session.execute(stmt, execution_options={"yield_per": batch})
+    yield from result
 
 
 def _select(raw_codes: bool) -> Select[Any]:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import NO_COVER
-from tci_gateway.domain.money import quantize_minor
+from tci_gateway.domain.money import minor_units, quantize_minor
 from tci_gateway.domain.policy import Policy
+from tci_gateway.erp.export import write_csv_cells
 from tci_gateway.errors import ConfigError
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
@@ -112,6 +114,137 @@ class LimitExport:
         return True
 
 
+class LimitStream:
+    """An export being read (:func:`open_limits`): its cursor and the date roll's count
+    known, its rows read from the ledger as they are asked for, one policy after the
+    other (sorted by key), each in (buyer name, buyer id) order."""
+
+    def __init__(
+        self,
+        session: Session,
+        policies: Mapping[str, Policy],
+        *,
+        cursor: int,
+        rolled: int,
+        changed_since: int | None,
+        raw_codes: bool,
+    ) -> None:
+        self._session = session
+        self._policies = policies
+        self.cursor = cursor
+        """Give it back as ``changed_since`` next time to get only what changed since."""
+        self.rolled = rolled
+        """How many limits the date roll before the export changed."""
+        self._changed_since = changed_since
+        self._raw_codes = raw_codes
+
+    def _policies_read(self) -> Iterator[tuple[str, Policy, Iterator[Any]]]:
+        ids = policy_ids(self._session)
+        for key, policy in sorted(self._policies.items()):
+            if key in ids:
+                rows = limit_repo.export_rows(
+                    self._session,
+                    ids[key],
+                    changed_since=self._changed_since,
+                    raw_codes=self._raw_codes,
+                )
+                yield key, policy, rows
+
+    def rows(self) -> Iterator[LimitRow]:
+        """The rows as :class:`LimitRow` (the JSON export, the API, the tests)."""
+        for key, policy, rows in self._policies_read():
+            zero = _quantized(Decimal(0), policy.terms.currency)
+            for r in rows:
+                bare = r.status is None
+                yield LimitRow(
+                    erp_accounts=_accounts(r.accounts),
+                    buyer_id=r.buyer_id,
+                    buyer_name=r.name,
+                    insurer=policy.insurer,
+                    policy=key,
+                    status=NO_COVER if bare else r.status,
+                    covered_amount=zero if bare else _quantized(r.amount, r.currency),
+                    currency=policy.terms.currency if bare else r.currency,
+                    valid_from=r.valid_from,
+                    valid_to=r.valid_to,
+                    decision_reference=r.reference,
+                    changed_at=r.changed_at,
+                    raw_codes=dict(r.raw_codes) if r.raw_codes else {},
+                )
+
+    def cells(self) -> Iterator[tuple[Any, ...]]:
+        """The rows as the CSV's cells in :data:`LIMIT_COLUMNS` order, not yet escaped
+        (text, ``int``, :class:`~datetime.date` or ``None``; :func:`write_limits_csv`
+        escapes the text ones): no object per row, what a full export streams."""
+        for key, policy, rows in self._policies_read():
+            currency = policy.terms.currency
+            zero = format(_quantized(Decimal(0), currency), "f")
+            insurer = policy.insurer
+            for accounts, buyer_id, name, status, amount, cur, frm, to, ref, at, _ in rows:
+                if status is None:
+                    yield (_account_text(accounts), buyer_id, name, insurer, key, NO_COVER,
+                           zero, currency, None, None, None, None)  # fmt: skip
+                    continue
+                yield (
+                    _account_text(accounts),
+                    buyer_id,
+                    name,
+                    insurer,
+                    key,
+                    status,
+                    format(_quantized(amount, cur), "f"),
+                    cur,
+                    frm,
+                    to,
+                    ref,
+                    at.isoformat(),
+                )
+
+
+TEXT_CELLS = tuple(
+    i for i, c in enumerate(LIMIT_COLUMNS) if c not in ("buyer_id", "valid_from", "valid_to")
+)
+"""The cells of :meth:`LimitStream.cells` that may hold text (escaped when written)."""
+
+
+def write_limits_csv(stream: LimitStream, handle: TextIO) -> int:
+    """Write the export's CSV (:data:`LIMIT_COLUMNS`, the cells formula-escaped as
+    :func:`~tci_gateway.erp.export.write_csv` does) as it is read; returns the rows."""
+    return write_csv_cells(stream.cells(), LIMIT_COLUMNS, handle, TEXT_CELLS)
+
+
+@contextmanager
+def open_limits(
+    ledger: Ledger,
+    policies: Mapping[str, Policy],
+    *,
+    now: datetime,
+    changed_since: int | None = None,
+    raw_codes: bool = True,
+) -> Iterator[LimitStream]:
+    """:func:`export_limits` streamed: the date roll runs, then the block reads the rows
+    (``stream.rows()`` or ``stream.cells()``) in one read-only transaction, which also
+    gave the cursor. A cursor ahead of the ledger is refused before the block runs."""
+    rolled = roll_limits(ledger, policies, now).total_changed
+    with ledger.reading() as session:
+        cursor = limit_repo.last_change_id(session)
+        if changed_since is not None and changed_since > cursor:
+            raise ConfigError(
+                f"cursor {changed_since} is ahead of this ledger's last limit change "
+                f"({cursor}): it was not printed by an export of this ledger (cursors "
+                "printed before limits were kept in the ledger were decision ids); take a "
+                "full export without --changed-since and keep its cursor"
+            )
+        yield LimitStream(
+            session,
+            policies,
+            cursor=cursor,
+            rolled=rolled,
+            changed_since=changed_since,
+            raw_codes=raw_codes,
+        )
+
+
 def export_limits(
     ledger: Ledger,
     policies: Mapping[str, Policy],
@@ -124,22 +257,13 @@ def export_limits(
     the cursor ``changed_since`` for any reason: a new decision, an announced reduction or
     withdrawal taking effect, a tranche expiring. The date roll runs first, so an export
     is never stale. The cursor is the id of the last change in ``limit_changes``.
-    ``raw_codes=False`` leaves the insurer's raw codes out (the CSV has no column)."""
-    rolled = roll_limits(ledger, policies, now).total_changed
-    with ledger.unit_of_work() as session:
-        cursor = limit_repo.last_change_id(session)
-        changed: set[tuple[int, int]] | None = None
-        if changed_since is not None and changed_since > cursor:
-            raise ConfigError(
-                f"cursor {changed_since} is ahead of this ledger's last limit change "
-                f"({cursor}): it was not printed by an export of this ledger (cursors "
-                "printed before limits were kept in the ledger were decision ids); take a "
-                "full export without --changed-since and keep its cursor"
-            )
-        if changed_since is not None:
-            changed = limit_repo.changed_since(session, changed_since, cursor)
-        rows = _rows(session, policies, only=changed, raw_codes=raw_codes)
-    return LimitExport(rows, cursor, rolled)
+    ``raw_codes=False`` leaves the insurer's raw codes out (the CSV has no column).
+    Holds every row in memory: :func:`open_limits` streams them."""
+    with open_limits(
+        ledger, policies, now=now, changed_since=changed_since, raw_codes=raw_codes
+    ) as stream:
+        rows = list(stream.rows())
+    return LimitExport(rows, stream.cursor, stream.rolled)
 
 
 def covered_limits(
@@ -152,44 +276,30 @@ def covered_limits(
     return export_limits(ledger, policies, now=now).rows
 
 
+_EXPONENTS: dict[str, Decimal] = {}
+
+
 def _quantized(amount: Decimal, currency: str) -> Decimal:
-    return quantize_minor(amount, currency)
+    """:func:`~tci_gateway.domain.money.quantize_minor` with the currency's exponent
+    kept (the export quantizes every row)."""
+    exp = _EXPONENTS.get(currency)
+    if exp is None:
+        exp = _EXPONENTS[currency] = Decimal(1).scaleb(-minor_units(currency))
+    rounded = amount.quantize(exp, rounding=ROUND_HALF_EVEN)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
 
 
-def _rows(
-    session: Session,
-    policies: Mapping[str, Policy],
-    *,
-    only: set[tuple[int, int]] | None,
-    raw_codes: bool = True,
-) -> list[LimitRow]:
-    """The stored limits of the configured policies (``only``: those (policy id, buyer
-    id) pairs, without ``NO_COVER`` rows)."""
-    rows: list[LimitRow] = []
-    ids = policy_ids(session)
-    names = {bid: name for bid, name in session.execute(select(BuyerRow.id, BuyerRow.name))}
-    accounts: dict[tuple[int, int | None], list[str]] = {}
-    for account, buyer_id, pid in session.execute(
-        select(ErpAccountRow.account, ErpAccountRow.buyer_id, ErpAccountRow.policy_id)
-    ):
-        accounts.setdefault((buyer_id, pid), []).append(account)
-    for key, policy in sorted(policies.items()):
-        if key not in ids:
-            continue
-        pid = ids[key]
-        wanted = None if only is None else {b for p, b in only if p == pid}
-        records = limit_repo.limit_records(session, pid, raw_codes=raw_codes, buyer_ids=wanted)
-        if only is None:
-            held = {r.buyer_id for r in records}
-            for (buyer_id, account_pid), names_ in sorted(accounts.items()):
-                if account_pid == pid and buyer_id not in held:
-                    rows.append(_no_cover(buyer_id, names.get(buyer_id, "?"), names_, key, policy))
-        for r in records:
-            if only is not None and (pid, r.buyer_id) not in only:
-                continue
-            account_list = accounts.get((r.buyer_id, pid), [])
-            rows.append(_limit_row(r, key, policy, account_list, names.get(r.buyer_id, "?")))
-    return sorted(rows, key=lambda r: (r.policy, r.buyer_name, r.buyer_id))
+def _accounts(joined: str | None) -> tuple[str, ...]:
+    return () if joined is None else tuple(sorted(joined.split(limit_repo.ACCOUNT_SEPARATOR)))
+
+
+def _account_text(joined: str | None) -> str:
+    """The ``erp_accounts`` cell: the accounts sorted, joined by ``;``."""
+    if joined is None:
+        return ""
+    if limit_repo.ACCOUNT_SEPARATOR not in joined:
+        return joined
+    return ";".join(sorted(joined.split(limit_repo.ACCOUNT_SEPARATOR)))
 
 
 def _limit_row(

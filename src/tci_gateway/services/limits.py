@@ -14,26 +14,20 @@ to ``limit_changes``, whose id is the cursor of ``tci export limits --changed-si
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import NO_COVER, LimitChangeReason, LimitInForce, limit_in_force
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import limits as limit_repo
-from tci_gateway.ledger.covers import StoredVersion, versions_by_buyer, versions_of_buyers
+from tci_gateway.ledger.covers import StoredVersion, versions_of_buyers
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.limits import LimitState, StoredLimit
+from tci_gateway.ledger.limits import LimitState
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import CoverDecisionRow
-
-CHUNK = 1000
-WHOLE_POLICY = 5 * CHUNK
-"""From this many buyers on, a policy's whole history is read at once."""
 
 
 def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState:
@@ -61,35 +55,44 @@ def refresh(
     reason: LimitChangeReason,
 ) -> int:
     """Compute and store the limits in force of some buyers (``None``: every buyer with
-    cover history) on the policy's business date; returns how many changed."""
-    day = policy.terms.business_date(now)
+    cover history) on the policy's business date; returns how many changed. Reads and
+    writes a page of buyers at a time (:data:`~tci_gateway.ledger.limits.PAGE`), so the
+    memory it takes does not grow with the portfolio."""
     limit_repo.lock_writers(session)
-    currency = policy.terms.currency
+    if buyer_ids is None:
+        pages: Iterable[list[int]] = limit_repo.policy_buyer_pages(session, policy_id)
+    else:
+        ordered, size = sorted(buyer_ids), limit_repo.PAGE
+        pages = (ordered[i : i + size] for i in range(0, len(ordered), size))
+    return _refresh_pages(session, policy, policy_id, pages, now=now, reason=reason)
 
-    def write(histories: dict[int, list[StoredVersion]], before: dict[int, StoredLimit]) -> int:
+
+def _refresh_pages(
+    session: Session,
+    policy: Policy,
+    policy_id: int,
+    pages: Iterable[list[int]],
+    *,
+    now: datetime,
+    reason: LimitChangeReason,
+) -> int:
+    """Compute and store the limits of each page of buyers in turn (the caller holds the
+    writers' lock); returns how many changed."""
+    day = policy.terms.business_date(now)
+    currency = policy.terms.currency
+    changed = 0
+    for page in pages:  # bounded IN lists on every backend
+        before = limit_repo.stored_limits(session, policy_id, page)
+        histories = versions_of_buyers(session, policy_id, page)
         computed = [
-            (buyer_id, limit_state(limit_in_force(versions, day), currency))
-            for buyer_id, versions in sorted(histories.items())
+            (buyer_id, limit_state(limit_in_force(histories[buyer_id], day), currency))
+            for buyer_id in page
+            if buyer_id in histories
         ]
-        return limit_repo.write_limits(
+        changed += limit_repo.write_limits(
             session, policy_id, computed, before, day=day, reason=reason, now=now
         )
-
-    if buyer_ids is None or len(buyer_ids) >= WHOLE_POLICY:
-        histories = versions_by_buyer(session, policy_id)
-        if buyer_ids is not None:
-            wanted = set(buyer_ids)
-            histories = {b: v for b, v in histories.items() if b in wanted}
-        changed = write(histories, limit_repo.stored_limits(session, policy_id))
-        limit_repo.mark_computed(session, policy_id, day, buyer_ids)
-        return changed
-    changed = 0
-    ordered = sorted(buyer_ids)
-    for start in range(0, len(ordered), CHUNK):  # bounded IN lists on every backend
-        chunk = ordered[start : start + CHUNK]
-        before = limit_repo.stored_limits(session, policy_id, chunk)
-        changed += write(versions_of_buyers(session, policy_id, chunk), before)
-        limit_repo.mark_computed(session, policy_id, day, chunk)
+        limit_repo.mark_computed(session, policy_id, day, page)
     return changed
 
 
@@ -97,17 +100,10 @@ def refresh_after_sync(
     session: Session, policy: Policy, policy_id: int, run_id: int, *, now: datetime
 ) -> int:
     """In the sync's reconcile transaction: the limits of the buyers this run wrote a
-    version for."""
-    buyers = set(
-        session.scalars(
-            select(CoverDecisionRow.buyer_id)
-            .where(CoverDecisionRow.sync_run_id == run_id)
-            .distinct()
-        )
-    )
-    if not buyers:
-        return 0
-    return refresh(session, policy, policy_id, buyers, now=now, reason=LimitChangeReason.SYNC)
+    version for, a page of buyers at a time."""
+    limit_repo.lock_writers(session)
+    pages = limit_repo.policy_buyer_pages(session, policy_id, run_id=run_id)
+    return _refresh_pages(session, policy, policy_id, pages, now=now, reason=LimitChangeReason.SYNC)
 
 
 @dataclass
@@ -142,11 +138,22 @@ def roll_limits(ledger: Ledger, policies: Mapping[str, Policy], now: datetime) -
         report.business_dates[key] = day
         with ledger.unit_of_work() as session:
             limit_repo.lock_writers(session)
-            due = limit_repo.due_buyers(session, ids[key], day)
-            report.computed[key] = len(due)
-            report.changed[key] = (
-                refresh(session, policy, ids[key], due, now=now, reason=LimitChangeReason.DATE)
-                if due
-                else 0
+            counted = _Counted(limit_repo.due_buyer_pages(session, ids[key], day))
+            report.changed[key] = _refresh_pages(
+                session, policy, ids[key], counted, now=now, reason=LimitChangeReason.DATE
             )
+            report.computed[key] = counted.count
     return report
+
+
+class _Counted:
+    """Pages of buyers passed on, counting the buyers."""
+
+    def __init__(self, pages: Iterable[list[int]]) -> None:
+        self._pages = pages
+        self.count = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for page in self._pages:
+            self.count += len(page)
+            yield page
