@@ -20,7 +20,7 @@ withdrawn relationship.
 A row that cannot be kept (an LEI that fails ISO 17442, a value longer than the ledger
 keeps) is a :class:`~tci_gateway.errors.RecordError` naming the file, the row (the
 header is row 1), the column and the reason. ``digest`` is a BLAKE2b (16 bytes) of the
-row's raw cells, so a reload of an unchanged record is recognised without comparing
+row's raw text, so a reload of an unchanged record is recognised without comparing
 columns.
 """
 
@@ -113,7 +113,16 @@ _WIDTHS: dict[str, int] = {
 
 _LEI_RE = re.compile(r"[0-9A-Z]{18}[0-9]{2}")
 _LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
-_SEPARATOR = "\x1f"
+_record = LeiRecord._make
+
+
+def _kept(text: Iterator[str], lines: list[str]) -> Iterator[str]:
+    """``text``'s lines, each also appended to ``lines`` (the raw record the digest is
+    taken of; the reader clears it after each record)."""
+    keep = lines.append
+    for line in text:
+        keep(line)
+        yield line
 
 
 def lei_is_valid(value: str) -> bool:
@@ -152,13 +161,15 @@ class GleifGoldenCopy:
             archive.open(self.member) as raw,
             io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
         ):
-            reader = csv.reader(text)
+            lines: list[str] = []  # the physical lines of the record just read
+            reader = csv.reader(_kept(text, lines))
             try:
                 next(reader, None)  # the header, checked when the file was opened
+                lines.clear()
                 if self.kind == "lei2":
-                    yield from self._lei2(reader)
+                    yield from self._lei2(reader, lines)
                 else:
-                    yield from self._rr(reader)
+                    yield from self._rr(reader, lines)
             except (csv.Error, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
                 # A damaged archive or text: the rest of the file cannot be read.
                 yield RecordError(
@@ -168,7 +179,9 @@ class GleifGoldenCopy:
     def _where(self) -> str:
         return self.path.name
 
-    def _lei2(self, reader: Iterator[list[str]]) -> Iterator[LeiRecord | RecordError]:
+    def _lei2(
+        self, reader: Iterator[list[str]], lines: list[str]
+    ) -> Iterator[LeiRecord | RecordError]:
         at = {c: self.header.index(c) for c in LEI2_NEEDED}
         i_lei, i_name, i_country, i_juris = at[LEI], at[NAME], at[COUNTRY], at[JURISDICTION]
         i_ra, i_other, i_entity = at[RA_ID], at[RA_OTHER], at[RA_ENTITY]
@@ -183,6 +196,8 @@ class GleifGoldenCopy:
         authorities = self.authorities
         where = self._where()
         for row, cells in enumerate(reader, start=2):
+            raw = lines[0] if len(lines) == 1 else "".join(lines)
+            lines.clear()
             if len(cells) != width:
                 yield RecordError(
                     where, row, None, f"expected {width} columns (the header's), got {len(cells)}"
@@ -210,23 +225,27 @@ class GleifGoldenCopy:
             code = (cells[i_ra] or cells[i_other]).upper()
             number = cells[i_entity]
             national = crosswalk_number(code, number, authorities)[0] if code else None
-            yield LeiRecord(
-                lei,
-                cells[i_name],
-                cells[i_country].upper(),
-                cells[i_juris] or None,
-                code or None,
-                number or None,
-                national.scheme.value if national else None,
-                national.value if national else None,
-                cells[i_status],
-                cells[i_reg],
-                cells[i_cat] or None,
-                cells[i_upd] or None,
-                blake2b(_SEPARATOR.join(cells).encode(), digest_size=16).hexdigest(),
+            yield _record(
+                (
+                    lei,
+                    cells[i_name],
+                    cells[i_country].upper(),
+                    cells[i_juris] or None,
+                    code or None,
+                    number or None,
+                    national.scheme.value if national else None,
+                    national.value if national else None,
+                    cells[i_status],
+                    cells[i_reg],
+                    cells[i_cat] or None,
+                    cells[i_upd] or None,
+                    blake2b(raw.encode(), digest_size=16).hexdigest(),
+                )
             )
 
-    def _rr(self, reader: Iterator[list[str]]) -> Iterator[LeiRelationship | RecordError]:
+    def _rr(
+        self, reader: Iterator[list[str]], lines: list[str]
+    ) -> Iterator[LeiRelationship | RecordError]:
         at = {c: self.header.index(c) for c in RR_NEEDED}
         i_child, i_parent, i_type, i_status, i_reg = (at[c] for c in RR_NEEDED)
         i_deleted = self.header.index(DELETED_AT) if DELETED_AT in self.header else None
@@ -234,6 +253,8 @@ class GleifGoldenCopy:
         checked = [(at[c], c, n) for c, n in _WIDTHS.items() if c in at]
         where = self._where()
         for row, cells in enumerate(reader, start=2):
+            raw = lines[0] if len(lines) == 1 else "".join(lines)
+            lines.clear()
             if len(cells) != width:
                 yield RecordError(
                     where, row, None, f"expected {width} columns (the header's), got {len(cells)}"
@@ -264,7 +285,7 @@ class GleifGoldenCopy:
                 cells[i_parent],
                 cells[i_status],
                 cells[i_reg] or None,
-                blake2b(_SEPARATOR.join(cells).encode(), digest_size=16).hexdigest(),
+                blake2b(raw.encode(), digest_size=16).hexdigest(),
                 bool(cells[i_deleted]) if i_deleted is not None else False,
             )
 

@@ -273,17 +273,12 @@ def _good_rows(
 ) -> Iterator[LeiRecord | LeiRelationship]:
     """The file's records; bad rows are collected (up to :data:`MAX_ERRORS`) and raised
     as one :class:`InputError` at the end, before anything is merged."""
-    expected = LeiRecord if file.kind == "lei2" else LeiRelationship
     for item in file.records():
         if isinstance(item, RecordError):
             errors.append(item)
             if len(errors) >= MAX_ERRORS:
                 break
         elif not errors:
-            if not isinstance(item, expected):
-                raise InputError(
-                    [RecordError(file.path.name, None, None, f"not a {file.kind} record")]
-                )
             yield item
     if errors:
         raise InputError(errors)
