@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import blake2b
@@ -114,6 +115,9 @@ _WIDTHS: dict[str, int] = {
 _LEI_RE = re.compile(r"[0-9A-Z]{18}[0-9]{2}")
 _LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
 _record = LeiRecord._make
+_relationship = LeiRelationship._make
+PARALLEL_FROM_BYTES = 8 << 20
+"""A (compressed) file from this size is parsed by worker processes by default."""
 
 
 def _kept(text: Iterator[str], lines: list[str]) -> Iterator[str]:
@@ -152,10 +156,23 @@ class GleifGoldenCopy:
     member: str
     header: tuple[str, ...]
     authorities: Mapping[str, RegistrationAuthority]
+    workers: int | None = None
+    """Processes parsing the CSV beside the one reading the ZIP (:mod:`.golden_copy_workers`);
+    ``None``: two for a file above :data:`PARALLEL_FROM_BYTES` on a machine with two
+    cores or more, else none (0 or 1: parsed in this process)."""
 
     def records(self) -> Iterator[LeiRecord | LeiRelationship | RecordError]:
         """Every row in file order: a record, or a :class:`RecordError` for a row that
         cannot be kept. Streamed from the ZIP member."""
+        workers = self.workers
+        if workers is None:
+            big = self.path.stat().st_size >= PARALLEL_FROM_BYTES
+            workers = min(2, os.cpu_count() or 1) if big else 0
+        if workers > 1:
+            from .golden_copy_workers import parallel_records
+
+            yield from parallel_records(self, workers)
+            return
         with (
             zipfile.ZipFile(self.path) as archive,
             archive.open(self.member) as raw,
@@ -167,9 +184,9 @@ class GleifGoldenCopy:
                 next(reader, None)  # the header, checked when the file was opened
                 lines.clear()
                 if self.kind == "lei2":
-                    yield from self._lei2(reader, lines)
+                    yield from self._lei2(reader, lines, 2, _record)
                 else:
-                    yield from self._rr(reader, lines)
+                    yield from self._rr(reader, lines, 2, _relationship)
             except (csv.Error, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
                 # A damaged archive or text: the rest of the file cannot be read.
                 yield RecordError(
@@ -179,9 +196,28 @@ class GleifGoldenCopy:
     def _where(self) -> str:
         return self.path.name
 
+    def parse_block(self, block: list[str], first_row: int) -> list[tuple[Any, ...] | RecordError]:
+        """Parse ``block``, the physical lines of whole records (the first being row
+        ``first_row``), into plain tuples in the field order of ``LeiRecord`` /
+        ``LeiRelationship`` (or record errors): what a worker process sends back."""
+        lines: list[str] = []
+        reader = csv.reader(_kept(iter(block), lines))
+        parse = self._lei2 if self.kind == "lei2" else self._rr
+        found: list[tuple[Any, ...] | RecordError] = []
+        try:
+            found.extend(parse(reader, lines, first_row, tuple))
+        except csv.Error as exc:
+            row = first_row + len(found)
+            found.append(RecordError(self._where(), row, None, f"unreadable from here: {exc}"))
+        return found
+
     def _lei2(
-        self, reader: Iterator[list[str]], lines: list[str]
-    ) -> Iterator[LeiRecord | RecordError]:
+        self,
+        reader: Iterator[list[str]],
+        lines: list[str],
+        first_row: int,
+        make: Callable[[tuple[Any, ...]], Any],
+    ) -> Iterator[Any]:
         at = {c: self.header.index(c) for c in LEI2_NEEDED}
         i_lei, i_name, i_country, i_juris = at[LEI], at[NAME], at[COUNTRY], at[JURISDICTION]
         i_ra, i_other, i_entity = at[RA_ID], at[RA_OTHER], at[RA_ENTITY]
@@ -195,7 +231,7 @@ class GleifGoldenCopy:
         checked = [(at[c], c, n) for c, n in _WIDTHS.items() if c in at]
         authorities = self.authorities
         where = self._where()
-        for row, cells in enumerate(reader, start=2):
+        for row, cells in enumerate(reader, start=first_row):
             raw = lines[0] if len(lines) == 1 else "".join(lines)
             lines.clear()
             if len(cells) != width:
@@ -225,7 +261,7 @@ class GleifGoldenCopy:
             code = (cells[i_ra] or cells[i_other]).upper()
             number = cells[i_entity]
             national = crosswalk_number(code, number, authorities)[0] if code else None
-            yield _record(
+            yield make(
                 (
                     lei,
                     cells[i_name],
@@ -244,15 +280,19 @@ class GleifGoldenCopy:
             )
 
     def _rr(
-        self, reader: Iterator[list[str]], lines: list[str]
-    ) -> Iterator[LeiRelationship | RecordError]:
+        self,
+        reader: Iterator[list[str]],
+        lines: list[str],
+        first_row: int,
+        make: Callable[[tuple[Any, ...]], Any],
+    ) -> Iterator[Any]:
         at = {c: self.header.index(c) for c in RR_NEEDED}
         i_child, i_parent, i_type, i_status, i_reg = (at[c] for c in RR_NEEDED)
         i_deleted = self.header.index(DELETED_AT) if DELETED_AT in self.header else None
         width = len(self.header)
         checked = [(at[c], c, n) for c, n in _WIDTHS.items() if c in at]
         where = self._where()
-        for row, cells in enumerate(reader, start=2):
+        for row, cells in enumerate(reader, start=first_row):
             raw = lines[0] if len(lines) == 1 else "".join(lines)
             lines.clear()
             if len(cells) != width:
@@ -279,14 +319,16 @@ class GleifGoldenCopy:
             if not cells[i_type]:
                 yield RecordError(where, row, REL_TYPE, "the relationship type is empty")
                 continue
-            yield LeiRelationship(
-                cells[i_child],
-                cells[i_type],
-                cells[i_parent],
-                cells[i_status],
-                cells[i_reg] or None,
-                blake2b(raw.encode(), digest_size=16).hexdigest(),
-                bool(cells[i_deleted]) if i_deleted is not None else False,
+            yield make(
+                (
+                    cells[i_child],
+                    cells[i_type],
+                    cells[i_parent],
+                    cells[i_status],
+                    cells[i_reg] or None,
+                    blake2b(raw.encode(), digest_size=16).hexdigest(),
+                    bool(cells[i_deleted]) if i_deleted is not None else False,
+                )
             )
 
 

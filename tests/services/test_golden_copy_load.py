@@ -144,6 +144,21 @@ def test_bad_row_writes_nothing(ledger: Ledger, tmp_path: Path) -> None:
     assert _loads(ledger) == [("20261205-0800", "rejected")]
 
 
+def test_a_file_parsed_by_worker_processes(ledger: Ledger, tmp_path: Path) -> None:
+    # Workers fork while the load's transaction is open: the ledger must not notice.
+    path = write_golden_copy(tmp_path, synthetic_records(50), publication="20261205-0800")
+    for expected in (50, 0):
+        file = read_golden_copy(path, {})
+        file.workers = 2
+        report = load_golden_copy(ledger, "gleif", file, now=NOW, delta_expected=False)
+        assert (report.status, report.inserted, report.unchanged) == (
+            "applied",
+            expected,
+            50 - expected,
+        )
+    assert len(_records(ledger)) == 50
+
+
 def test_an_lei_listed_twice_writes_nothing(ledger: Ledger, tmp_path: Path) -> None:
     rows = [*synthetic_records(3), *synthetic_records(1, start=1)]
     path = write_golden_copy(tmp_path, rows, publication="20261205-0800")
