@@ -5,7 +5,8 @@ the delta kind and the publication from GLEIF's published file name
 (:data:`NAME_PATTERN`), checks the ZIP holds one CSV member whose header has the
 columns it needs, and returns a :class:`GleifGoldenCopy` whose ``records()`` reads the
 member row by row (``zipfile`` + ``io.TextIOWrapper`` + ``csv.reader``): the whole file,
-about 5 GB unzipped for 3.5M records, is never in memory.
+about 5 GB unzipped for 3.5M records, is never in memory. A large file is parsed by
+worker processes (:mod:`.golden_copy_workers`), in file order.
 
 Level 1 (``lei2``): one :class:`~tci_gateway.adapters.contract.LeiRecord` per row, the
 national identifier crosswalked from ``RegistrationAuthorityID`` (else
