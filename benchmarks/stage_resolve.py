@@ -10,8 +10,10 @@ entities so the table is not trivially small. GLEIF's API is still served on loo
 for what the file cannot answer; its requests are counted (``api_calls``: 0 for this
 seed, where every account has an identifier the file answers for).
 
-The seed (import and load) runs in a forked process, so the stage process's memory is
-resolve's own: ``resolve_peak_rss_mb`` is the resident peak while resolve ran.
+The accounts are written as `tci import buyers` leaves them (one buyer each with its
+identifier), with COPY / executemany. The seed (accounts and load) runs in a forked
+process, so the stage process's memory is resolve's own: ``resolve_peak_rss_mb`` is
+the resident peak while resolve ran.
 
 Floor: the same number of indexed identifier look-ups (one SELECT per account on the
 (scheme, issuer, value) index).
@@ -20,7 +22,6 @@ Floor: the same number of indexed identifier look-ups (one SELECT per account on
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import multiprocessing
 import tempfile
@@ -28,15 +29,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from benchmarks.common import StageResult, scaled, timed
-from benchmarks.ledgers import fresh_ledger
+from benchmarks.ledgers import bulk_insert, fresh_ledger
 from tci_gateway.adapters.contract import AdapterContext, BureauAdapter
 from tci_gateway.adapters.loopback import serve_on_loopback
 from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.tables import BuyerIdentifierRow
+from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow
 from tci_gateway.logs import configure_logging
 from tci_gateway.services.identity import resolve_buyers
 
@@ -55,16 +56,55 @@ def _gb(n: int) -> str:
     return f"{10_000_000 + n:08d}"
 
 
-def _write_buyers(path: Path, n: int) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        w = csv.writer(handle)
-        w.writerow(["erp_account", "name", "country", "lei", "registration_number"])
-        for i in range(n):
-            if i % 100 == 0:  # an LEI account and, next, its GB company
-                w.writerow([f"A{i:07d}", f"Bench Group {i} Ltd", "GB", _lei(i), ""])
-            else:
-                j = i - 1 if i % 100 == 1 else i
-                w.writerow([f"A{i:07d}", f"Bench Buyer {i} Ltd", "GB", "", _gb(j)])
+def _accounts(n: int) -> Iterator[tuple[str, str, str, str]]:
+    """``(account, name, scheme, value)``: an LEI account every 100, then its GB
+    company, then GB companies of their own."""
+    for i in range(n):
+        if i % 100 == 0:
+            yield f"A{i:07d}", f"Bench Group {i} Ltd", "LEI", _lei(i)
+        else:
+            j = i - 1 if i % 100 == 1 else i
+            yield f"A{i:07d}", f"Bench Buyer {i} Ltd", "GB_CRN", _gb(j)
+
+
+def _import_accounts(ledger: Ledger, n: int) -> None:
+    """What `tci import buyers` leaves for these accounts (one buyer each, its
+    identifier from the ERP), written with COPY / executemany: the import itself is
+    measured by its own stage."""
+    bulk_insert(
+        ledger,
+        BuyerRow,
+        (
+            {"name": name, "country": "GB", "created_at": NOW, "updated_at": NOW}
+            for _, name, _, _ in _accounts(n)
+        ),
+    )
+    bulk_insert(
+        ledger,
+        ErpAccountRow,
+        (
+            {"account": a, "name": name, "buyer_id": i + 1, "created_at": NOW, "updated_at": NOW}
+            for i, (a, name, _, _) in enumerate(_accounts(n))
+        ),
+    )
+    bulk_insert(
+        ledger,
+        BuyerIdentifierRow,
+        (
+            {
+                "buyer_id": i + 1,
+                "scheme": scheme,
+                "issuer": "",
+                "value": value,
+                "source": f"erp:{a}",
+                "added_at": NOW,
+            }
+            for i, (a, _, scheme, value) in enumerate(_accounts(n))
+        ),
+    )
+    with ledger.unit_of_work() as session:  # the ids are the file's order
+        last = session.scalar(select(func.max(ErpAccountRow.buyer_id)))
+        assert last == session.scalar(select(func.max(BuyerRow.id))) == n
 
 
 def _level1(n: int) -> Iterator[dict[str, str]]:
@@ -102,16 +142,12 @@ def _level2(n: int) -> Iterator[dict[str, str]]:
 def _seed(url: str, folder: str, n: int) -> None:
     """Import the accounts and load the golden copy (in a child process)."""
     from tci_adapters.gleif.sandbox_golden_copy import write_golden_copy
-
     from tci_gateway.services.golden_copy import load_golden_copy
-    from tci_gateway.services.importing import import_buyers
 
     configure_logging("console", "warning")
     ledger = Ledger.from_url(url)
     try:
-        path = Path(folder) / "buyers.csv"
-        _write_buyers(path, n)
-        import_buyers(ledger, path, policies={}, now=NOW)
+        _import_accounts(ledger, n)
         plugin = load_plugin("gleif")
         assert plugin.read_golden_copy is not None
         for kind, rows in (("lei2", _level1(n)), ("rr", _level2(n))):
