@@ -16,20 +16,35 @@ import zipfile
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.pool import AsyncResult
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from tci_gateway.adapters.contract import LeiRecord, LeiRelationship
 from tci_gateway.errors import RecordError
 
-if TYPE_CHECKING:
-    from .golden_copy import GleifGoldenCopy
+
+class BlockParser(Protocol):
+    """What the workers need of :class:`.golden_copy.GleifGoldenCopy` (not imported:
+    that module imports this one)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def member(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+    def parse_block(
+        self, block: list[str], first_row: int
+    ) -> list[tuple[Any, ...] | RecordError]: ...
+
 
 BLOCK_RECORDS = 4000
 
-_file: GleifGoldenCopy | None = None
+_file: BlockParser | None = None
 
 
-def _start(file: GleifGoldenCopy) -> None:
+def _start(file: BlockParser) -> None:
     global _file
     _file = file
 
@@ -62,7 +77,7 @@ def _blocks(text: Iterator[str]) -> Iterator[tuple[list[str], int]]:
 
 
 def parallel_records(
-    file: GleifGoldenCopy, workers: int
+    file: BlockParser, workers: int
 ) -> Iterator[LeiRecord | LeiRelationship | RecordError]:
     """``file.records()`` parsed by ``workers`` processes, in file order."""
     methods = multiprocessing.get_all_start_methods()
