@@ -1,7 +1,14 @@
-"""Open-items import of N rows (default 1,000,000) against a raw ``executemany`` of the
-same rows into the same table. Run: ``python -m benchmarks import_open_items --rows N
---backend sqlite|postgresql``. The import runs first, so the process's peak memory is
-the import's own; the floor runs afterwards in a fresh ledger."""
+"""Open-items import of N rows (default 1,000,000) against the machine's limit for the
+same rows into the same table (issue 15): the file read with ``csv.reader``, each row
+parsed into a tuple (Decimal amounts, dates), then PostgreSQL ``COPY FROM STDIN`` into
+``open_items`` with its indexes, or SQLite one ``executemany`` in one transaction. The
+floor used before (``csv.DictReader`` + SQLAlchemy ``executemany`` of dicts, in batches)
+is kept as ``old_floor``. The rerun of the unchanged file is reported against the new
+floor too (``extra``).
+
+Run: ``python -m benchmarks import_open_items --rows N --backend sqlite|postgresql``. The
+import runs first, so the process's peak memory is the import's own; the floors run
+afterwards, each in a fresh ledger."""
 
 from __future__ import annotations
 
@@ -12,11 +19,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from benchmarks.common import StageResult, peak_rss_mb, scaled, timed
 from benchmarks.ledgers import fresh_ledger
+from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import ErpAccountRow, OpenItemRow
 from tci_gateway.logs import configure_logging
 from tci_gateway.services.importing import import_buyers, import_open_items
@@ -95,6 +104,76 @@ def raw_rows(path: Path, account_ids: dict[str, int]) -> list[dict[str, object]]
     return list(iter_raw_rows(path, account_ids))
 
 
+_COLUMNS = (
+    "erp_account_id, document_number, kind, currency, amount, open_amount, document_date, "
+    "delivery_date, due_date, disputed, applies_to, updated_at"
+)
+
+
+def parsed_rows(path: Path, account_ids: dict[str, int]) -> Iterator[tuple[object, ...]]:
+    """The file's rows parsed into tuples: Decimal amounts, dates, the account's id."""
+    optional = date.fromisoformat
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        at = {name: i for i, name in enumerate(header)}
+        a, d, k, c = at["erp_account"], at["document_number"], at["kind"], at["currency"]
+        am, op, dd = at["amount"], at["open_amount"], at["document_date"]
+        dl, du, di, ap = at["delivery_date"], at["due_date"], at["disputed"], at["applies_to"]
+        for r in reader:
+            yield (
+                account_ids[r[a]],
+                r[d],
+                r[k],
+                r[c],
+                Decimal(r[am]),
+                Decimal(r[op]),
+                date.fromisoformat(r[dd]),
+                optional(r[dl]) if r[dl] else None,
+                optional(r[du]) if r[du] else None,
+                r[di] == "true",
+                r[ap] or None,
+                NOW,
+            )
+
+
+def machine_floor(ledger: Ledger, items: Path, ids: dict[str, int]) -> None:
+    """The machine's limit: parsed tuples into ``open_items`` in one transaction, by
+    ``COPY FROM STDIN`` (PostgreSQL) or one ``executemany`` (SQLite)."""
+    with ledger.unit_of_work() as s:
+        raw: Any = s.connection().connection.driver_connection
+        rows = parsed_rows(items, ids)
+        if ledger.engine.dialect.name == "sqlite":
+            # The ledger's SQLite storage: amounts scaled by 10^4, dates and instants as text.
+            now = NOW.replace(tzinfo=None).isoformat(" ")
+            raw.executemany(
+                f"INSERT INTO open_items ({_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                (
+                    (
+                        *r[:4],
+                        int(r[4].scaleb(4)),  # type: ignore[attr-defined]
+                        int(r[5].scaleb(4)),  # type: ignore[attr-defined]
+                        *r[6:11],
+                        now,
+                    )
+                    for r in rows
+                ),
+            )
+        else:
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY open_items ({_COLUMNS}) FROM STDIN") as copy,
+            ):
+                for r in rows:
+                    copy.write_row(r)
+
+
+def _account_ids(ledger: Ledger, buyers: Path) -> dict[str, int]:
+    import_buyers(ledger, buyers, policies={}, now=NOW)
+    with ledger.unit_of_work() as s:
+        return {a: i for a, i in s.execute(select(ErpAccountRow.account, ErpAccountRow.id))}
+
+
 def run(args: list[str]) -> StageResult:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=scaled(1_000_000, args))
@@ -111,27 +190,34 @@ def run(args: list[str]) -> StageResult:
             assert again.unchanged == opts.rows and again.inserted == again.updated == 0
         peak = peak_rss_mb()
         with fresh_ledger(opts.backend) as (ledger, _):
-            import_buyers(ledger, buyers, policies={}, now=NOW)
+            ids = _account_ids(ledger, buyers)
+            floor, _ = timed(lambda: machine_floor(ledger, items, ids))
             with ledger.unit_of_work() as s:
-                ids = {a: i for a, i in s.execute(select(ErpAccountRow.account, ErpAccountRow.id))}
+                assert s.scalar(select(func.count()).select_from(OpenItemRow)) == opts.rows
+        with fresh_ledger(opts.backend) as (ledger, _):
+            ids = _account_ids(ledger, buyers)
 
-            def floor_run() -> None:
+            def old_floor_run() -> None:
                 rows = raw_rows(items, ids)
                 with ledger.unit_of_work() as s:
                     for start in range(0, len(rows), 10_000):
                         s.execute(insert(OpenItemRow), rows[start : start + 10_000])
 
-            floor, _ = timed(floor_run)
+            old_floor, _ = timed(old_floor_run)
+    how = "COPY FROM STDIN" if opts.backend == "postgresql" else "one executemany"
     return StageResult(
         stage=f"import_open_items@{opts.backend}",
         measured_s=measured,
         floor_s=floor,
-        floor="csv.DictReader + raw executemany of the same rows",
-        goal="<= 1.5x the floor; peak memory <= 250 MB, flat as the file grows",
+        floor=f"csv.reader, rows parsed into tuples (Decimal, dates), {how}, one transaction",
+        goal="<= 3x the floor, rerun <= 1.5x; peak memory flat as the file grows",
         extra={
             "rows": opts.rows,
             "rerun_s": round(rerun, 2),
+            "rerun_ratio": round(rerun / floor, 3) if floor > 0 else None,
             "rerun_written": 0,
             "import_peak_rss_mb": round(peak, 1),
         },
+        old_floor_s=old_floor,
+        old_floor="csv.DictReader + raw executemany of the same rows",
     )
