@@ -148,9 +148,12 @@ def report(run: Run) -> None:
         if run.failed and run.failed.startswith("module missing"):
             print(f"{run.label:<30} FAILED: {first}", flush=True)
         else:
+            # The last lines of its stderr (the exception), each cut short: --json keeps
+            # the whole tail.
             print(f"{run.label:<30} FAILED", flush=True)
-            for line in [first, *rest]:
-                print(f"    {line}")
+            lines = [line for line in [first, *rest] if line.strip()]
+            for line in lines[-6:]:
+                print(f"    {line[:300]}{' ...' if len(line) > 300 else ''}", flush=True)
         return
     r = run.result
     print(
