@@ -202,7 +202,10 @@ def _stage(
     else:
         session.execute(text(f"DROP TABLE IF EXISTS temp.{table}"))
         session.execute(text(f"CREATE TEMP TABLE {table} ({cols})"))
-    return _stream(session, table, columns, rows, progress)
+    count = _stream(session, table, columns, rows, progress)
+    if _postgres(session):  # statistics for the merge's joins (a sample: cheap)
+        session.execute(text(f"ANALYZE {table}"))
+    return count
 
 
 def _stream(
