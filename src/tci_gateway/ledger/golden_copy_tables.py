@@ -11,8 +11,10 @@ call to the register per buyer.
   record writes nothing.
 - ``lei_relationships``: level-2 relationship records (child, parent, type), for parents
   and group exposure.
-- ``golden_copy_loads``: every load applied, with its publication time: the newest
-  publication applied per (source, kind) is the watermark a delta is checked against.
+- ``golden_copy_loads``: every load attempted, with its publication time and status: the
+  publication of the last ``applied`` load per (source, kind) is the watermark a delta
+  is checked against (a ``--force``d older full file moves it back: the ledger then
+  holds that copy).
 
 Re-exported from :mod:`tci_gateway.ledger.tables` so that module stays the whole schema.
 """
@@ -77,8 +79,8 @@ class LeiRelationshipRow(Base):
 
 
 class GoldenCopyLoadRow(Base):
-    """One file applied (or refused: ``status``). The watermark of (source, kind) is the
-    newest ``publication`` among its ``applied`` loads."""
+    """One file applied (or refused, already applied, rejected: ``status``). The
+    watermark of (source, kind) is the ``publication`` of its last ``applied`` load."""
 
     __tablename__ = "golden_copy_loads"
     __table_args__ = (Index("ix_golden_copy_loads_watermark", "source", "kind", "publication"),)
