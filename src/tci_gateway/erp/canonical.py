@@ -259,15 +259,15 @@ _CURRENCIES: set[str] = set()
 
 
 def _fast_date(text: str) -> date | None:
-    found = _DATES.get(text)
-    if found is None and _DATE_RE.match(text):
-        try:
-            found = date.fromisoformat(text)
-        except ValueError:
-            return None
-        if len(_DATES) >= 4096:  # a few thousand distinct dates at most: memory stays flat
-            _DATES.clear()
-        _DATES[text] = found
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        found = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if len(_DATES) >= 4096:  # a few thousand distinct dates at most: memory stays flat
+        _DATES.clear()
+    _DATES[text] = found
     return found
 
 
@@ -275,11 +275,12 @@ def _fast_amount(text: str, currency: str) -> Decimal | None:
     if not _PLAIN_AMOUNT_RE.match(text):
         return None
     dot = text.find(".")
-    if dot >= 0 and len(text) - dot - 1 > minor_units(currency):
-        return None
-    if (dot if dot >= 0 else len(text)) > AMOUNT_DIGITS:
-        return None
-    return Decimal(text)
+    if dot >= 0:
+        if len(text) - dot - 1 > minor_units(currency):
+            return None
+    else:
+        dot = len(text)
+    return None if dot > AMOUNT_DIGITS else Decimal(text)
 
 
 def _fast_open_item(raw: RawRecord) -> ParsedItem | None:
@@ -287,54 +288,52 @@ def _fast_open_item(raw: RawRecord) -> ParsedItem | None:
     takes :func:`_parse_open_item`, which explains what is wrong). Accepts exactly what
     that accepts, with the same values; only quicker, for the rows of a good file."""
     get = raw.values.get
-    cells = []
-    for column in _OPEN_ITEM_CELLS:
-        value = get(column)
-        if value.__class__ is not str:
-            if value is not None:
-                return None  # a JSON number or boolean: the careful path
-            value = ""
-        cells.append(value.strip())
-    account, number, kind_text, doc, delivery, due, disputed_text, applies, code = cells[:9]
-    currency, amount_text, open_text = cells[9:]
+    try:
+        account, number, kind_text, doc, delivery, due, disputed_text, applies, code = [
+            get(column, "").strip() for column in _OPEN_ITEM_CELLS
+        ]
+        currency, amount_text, open_text = [get(column, "").strip() for column in _AMOUNT_CELLS]
+    except AttributeError:
+        return None  # a JSON number, boolean or null: the careful path
     if not (0 < len(account) <= 64 and 0 < len(number) <= 64):
         return None
     if len(applies) > 64 or len(code) > 32:
         return None
-    for text in (account, number, applies, code):
-        if text and not (text.isascii() and text.isprintable()):
-            return None
-    kind = _KINDS.get(kind_text.upper())
+    texts = account + number + applies + code
+    if not (texts.isascii() and texts.isprintable()):
+        return None
+    kind = _KINDS.get(kind_text) or _KINDS.get(kind_text.upper())
     if kind is None or not kind_text:
         return None
     if currency not in _CURRENCIES:
         if not currency or not is_currency(currency):
             return None
         _CURRENCIES.add(currency)
-    document_date = _fast_date(doc) if doc else None
+    document_date = _DATES.get(doc) or (_fast_date(doc) if doc else None)
     if document_date is None:
         return None
     delivery_date = None
     if delivery:
-        delivery_date = _fast_date(delivery)
+        delivery_date = _DATES.get(delivery) or _fast_date(delivery)
         if delivery_date is None:
             return None
     due_date = None
     if due:
-        due_date = _fast_date(due)
+        due_date = _DATES.get(due) or _fast_date(due)
         if due_date is None:
             return None
     elif kind is ItemKind.INVOICE:
         return None
-    lowered = disputed_text.lower()
-    if lowered in _FALSE:
+    if disputed_text in _FALSE:
         disputed = False
-    elif lowered in _TRUE:
-        if kind is not ItemKind.INVOICE:
-            return None
-        disputed = True
     else:
-        return None
+        lowered = disputed_text.lower()
+        if lowered in _FALSE:
+            disputed = False
+        elif lowered in _TRUE and kind is ItemKind.INVOICE:
+            disputed = True
+        else:
+            return None
     amount = _fast_amount(amount_text, currency)
     open_amount = _fast_amount(open_text, currency)
     if amount is None or open_amount is None or open_amount > amount:
@@ -368,10 +367,8 @@ _OPEN_ITEM_CELLS = (
     "disputed",
     "applies_to",
     "company_code",
-    "currency",
-    "amount",
-    "open_amount",
 )
+_AMOUNT_CELLS = ("currency", "amount", "open_amount")
 
 
 def _too_large(value: Decimal | None) -> bool:
