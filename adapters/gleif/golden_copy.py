@@ -117,7 +117,7 @@ _LEI_RE = re.compile(r"[0-9A-Z]{18}[0-9]{2}")
 _LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
 _record = LeiRecord._make
 _relationship = LeiRelationship._make
-PARALLEL_FROM_BYTES = 8 << 20
+PARALLEL_FROM_BYTES = 2 << 20
 """A (compressed) file from this size is parsed by worker processes by default."""
 
 
