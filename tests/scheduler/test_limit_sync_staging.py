@@ -26,7 +26,9 @@ def staged(ledger: Ledger) -> int:
 
 
 def night(ledger: Ledger, now: datetime, **sync: int) -> dict[str, object]:
-    fake = FakeInsurer(items=[entry("1", decision("10000")), entry("2", decision("5000"))])
+    # a limit changes every night, so every night stages its portfolio
+    amount = str(10000 + (now - NOW).days)
+    fake = FakeInsurer(items=[entry("1", decision(amount)), entry("2", decision("5000"))])
     context = JobContext(
         ledger,
         {"atradius": fake},

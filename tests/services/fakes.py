@@ -20,6 +20,7 @@ from tci_gateway.adapters.contract import (
 from tci_gateway.domain.cover import CoverDecision, CoverStatus, PendingAction, Tranche
 from tci_gateway.domain.money import Money
 from tci_gateway.errors import AdapterError
+from tci_gateway.ledger.staging import decision_to_json
 
 
 def decision(
@@ -84,4 +85,5 @@ class FakeInsurer:
 
 
 def entry(buyer_id: str, d: CoverDecision, name: str = "") -> PortfolioEntry:
-    return PortfolioEntry(buyer_id, name or f"Buyer {buyer_id}", "DE", d, raw="{}")
+    # the raw record differs when the decision does, as an insurer's does
+    return PortfolioEntry(buyer_id, name or f"Buyer {buyer_id}", "DE", d, decision_to_json(d))

@@ -15,6 +15,7 @@ from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import RecordError, TransientError
 from tci_gateway.ledger.covers import versions_by_buyer
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.staging import decision_to_json
 from tci_gateway.ledger.tables import AlertRow, BuyerRow, CoverDecisionRow, SyncRunRow
 from tci_gateway.services.importing import import_buyers
 from tci_gateway.services.sync import sync_limits
@@ -147,12 +148,8 @@ def test_staging_keeps_raw_payloads_with_provenance(ledger: Ledger) -> None:
     )
     with ledger.unit_of_work() as s:
         row = s.scalars(select(SyncStagingRow)).one()
-    assert (row.sync_run_id, row.source, row.external_id, row.payload) == (
-        report.run_id,
-        "atradius",
-        "1",
-        "{}",
-    )
+    assert (row.sync_run_id, row.source, row.external_id) == (report.run_id, "atradius", "1")
+    assert row.payload == decision_to_json(decision("10000"))  # the record as fetched
     assert row.fetched_at == NOW and '"granted":"10000"' in row.normalised
 
 

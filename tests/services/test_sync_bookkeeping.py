@@ -33,17 +33,19 @@ def staged_runs(ledger: Ledger) -> dict[int, int]:
 
 
 def test_staged_payloads_are_kept_for_the_retention_then_pruned(ledger: Ledger) -> None:
-    fake = FakeInsurer(items=[entry("1", decision("10000")), entry("2", decision("5000"))])
-    first = sync_limits(ledger, fake, POLICY, now=NOW)
+    def portfolio(amount: str) -> FakeInsurer:  # a limit changes every run: each stages
+        return FakeInsurer(items=[entry("1", decision(amount)), entry("2", decision("5000"))])
+
+    first = sync_limits(ledger, portfolio("10000"), POLICY, now=NOW)
     assert first.run_id is not None
-    second = sync_limits(ledger, fake, POLICY, now=NOW + timedelta(days=30))
+    second = sync_limits(ledger, portfolio("11000"), POLICY, now=NOW + timedelta(days=30))
     assert second.staging_pruned == 0
     assert staged_runs(ledger) == {first.run_id: 2, second.run_id: 2}
-    third = sync_limits(ledger, fake, POLICY, now=NOW + timedelta(days=91))
+    third = sync_limits(ledger, portfolio("12000"), POLICY, now=NOW + timedelta(days=91))
     assert third.staging_pruned == 2  # the first run's rows, 91 days old
     assert staged_runs(ledger) == {second.run_id: 2, third.run_id: 2}
     short = sync_limits(
-        ledger, fake, POLICY, now=NOW + timedelta(days=93), staging_retention_days=1
+        ledger, portfolio("13000"), POLICY, now=NOW + timedelta(days=93), staging_retention_days=1
     )
     assert short.staging_pruned == 4
     assert set(staged_runs(ledger)) == {short.run_id}

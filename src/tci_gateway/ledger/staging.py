@@ -15,18 +15,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from hashlib import blake2b
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import Integer, Table, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
+from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.portfolio import PortfolioEntry
 from tci_gateway.domain.sync import SyncStatus
-from tci_gateway.ledger.tables import SyncRunRow, SyncStagingRow
+from tci_gateway.ledger.tables import (
+    BuyerIdentifierRow,
+    CoverDecisionRow,
+    SyncRunRow,
+    SyncStagingRow,
+)
+from tci_gateway.ledger.types import UTCDateTime
 
 DEFAULT_RETENTION_DAYS = 90
+_STAGING = cast(Table, SyncStagingRow.__table__)
 
 
 def _d(value: date | None) -> str | None:
@@ -92,6 +101,15 @@ def decision_from_json(text: str) -> CoverDecision:
     )
 
 
+def record_digest(entry: PortfolioEntry) -> str:
+    """The digest of a fetched record: its raw payload and the buyer it names (the
+    normalised decision stands in for a payload an adapter did not keep). Two records
+    with the same digest reconcile the same way."""
+    raw = entry.raw or decision_to_json(entry.decision)
+    text = "\x1f".join((entry.insurer_buyer_id, entry.buyer_name, entry.buyer_country or "", raw))
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def stage(
     session: Session,
     run_id: int,
@@ -99,12 +117,16 @@ def stage(
     entries: Sequence[PortfolioEntry],
     first_position: int,
     fetched_at: datetime,
+    digests: Sequence[str] | None = None,
 ) -> None:
-    """Write a batch of fetched entries to the staging table."""
+    """Write a batch of fetched entries to the staging table (with their
+    :func:`record_digest`, computed here unless given)."""
     if not entries:
         return
+    if digests is None:
+        digests = [record_digest(e) for e in entries]
     session.execute(
-        insert(SyncStagingRow),
+        insert(_STAGING),
         [
             {
                 "sync_run_id": run_id,
@@ -116,10 +138,104 @@ def stage(
                 "fetched_at": fetched_at,
                 "payload": e.raw,
                 "normalised": decision_to_json(e.decision),
+                "digest": digest,
             }
-            for n, e in enumerate(entries)
+            for n, (e, digest) in enumerate(zip(entries, digests, strict=True))
         ],
     )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The last run of a policy that staged its whole portfolio and reconciled it: what a
+    new run's records are compared with, position by position."""
+
+    run_id: int
+    records: int
+    stale: int
+    """Its records judged older than the stored versions: judged so again."""
+
+
+def baseline_run(session: Session, policy_id: int) -> Baseline | None:
+    """The policy's latest succeeded run whose every fetched record is staged, if no
+    version of the policy was recorded after it (by a later run or another writer);
+    else ``None`` (the next run stages and reconciles everything)."""
+    staged_count = (
+        select(func.count())
+        .select_from(_STAGING)
+        .where(_STAGING.c.sync_run_id == SyncRunRow.id)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(SyncRunRow.id, SyncRunRow.fetched, SyncRunRow.stale)
+        .where(
+            SyncRunRow.policy_id == policy_id,
+            SyncRunRow.status == SyncStatus.SUCCEEDED,
+            SyncRunRow.fetched == staged_count,
+        )
+        .order_by(SyncRunRow.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    run_id, records, stale = int(row[0]), int(row[1]), int(row[2])
+    of_policy = CoverDecisionRow.policy_id == policy_id
+    newest = session.scalar(select(func.max(CoverDecisionRow.id)).where(of_policy))
+    by_then = session.scalar(
+        select(func.max(CoverDecisionRow.id)).where(
+            of_policy, CoverDecisionRow.sync_run_id <= run_id
+        )
+    )
+    return Baseline(run_id, records, stale) if newest == by_then else None
+
+
+def staged_digests(session: Session, run_id: int, start: int, stop: int) -> list[str | None]:
+    """The digests of a run's staged records with ``start <= position < stop``, in order."""
+    return list(
+        session.scalars(
+            select(_STAGING.c.digest)
+            .where(
+                _STAGING.c.sync_run_id == run_id,
+                _STAGING.c.position >= start,
+                _STAGING.c.position < stop,
+            )
+            .order_by(_STAGING.c.position)
+        )
+    )
+
+
+def copy_staged(
+    session: Session, from_run: int, to_run: int, stop: int, fetched_at: datetime
+) -> None:
+    """Stage for ``to_run`` the records ``from_run`` staged before position ``stop``: a
+    run fetched them again and they hashed the same, so they are staged as fetched now
+    without being held in memory."""
+    columns = [
+        "sync_run_id",
+        "position",
+        "source",
+        "external_id",
+        "buyer_name",
+        "buyer_country",
+        "fetched_at",
+        "payload",
+        "normalised",
+        "digest",
+    ]
+    c = _STAGING.c
+    rows = select(
+        literal(to_run, Integer),
+        c.position,
+        c.source,
+        c.external_id,
+        c.buyer_name,
+        c.buyer_country,
+        literal(fetched_at, UTCDateTime()),
+        c.payload,
+        c.normalised,
+        c.digest,
+    ).where(c.sync_run_id == from_run, c.position < stop)
+    session.execute(insert(_STAGING).from_select(columns, rows))
 
 
 @dataclass(frozen=True)
@@ -153,6 +269,40 @@ def staged(session: Session, run_id: int, start: int, stop: int) -> list[StagedE
         StagedEntry(position, external_id, name, country, decision_from_json(normalised))
         for position, external_id, name, country, normalised in session.execute(stmt)
     ]
+
+
+def unlisted_buyers(
+    session: Session, policy_id: int, issuer: str, run_id: int, *, after: int, limit: int
+) -> list[int]:
+    """Buyers with cover history under the policy whose insurer id (scheme ``INSURER``
+    of ``issuer``) no record staged by ``run_id`` lists, above ``after`` in id order, at
+    most ``limit`` of them: a page at a time, nothing held per buyer of the portfolio."""
+    ident = BuyerIdentifierRow
+    listed = (
+        select(ident.id)
+        .where(
+            ident.buyer_id == CoverDecisionRow.buyer_id,
+            ident.scheme == Scheme.INSURER.value,
+            ident.issuer == issuer,
+            select(_STAGING.c.id)
+            .where(_STAGING.c.sync_run_id == run_id, _STAGING.c.external_id == ident.value)
+            .exists(),
+        )
+        .exists()
+    )
+    return list(
+        session.scalars(
+            select(CoverDecisionRow.buyer_id)
+            .where(
+                CoverDecisionRow.policy_id == policy_id,
+                CoverDecisionRow.buyer_id > after,
+                ~listed,
+            )
+            .distinct()
+            .order_by(CoverDecisionRow.buyer_id)
+            .limit(limit)
+        )
+    )
 
 
 def prune_staging(session: Session, *, now: datetime, retention_days: int) -> int:

@@ -458,7 +458,10 @@ class SyncStagingRow(Base):
     """A raw portfolio record as fetched, with its provenance, before reconciliation."""
 
     __tablename__ = "sync_staging"
-    __table_args__ = (Index("ix_sync_staging_run", "sync_run_id", "position"),)
+    __table_args__ = (
+        Index("ix_sync_staging_run", "sync_run_id", "position"),
+        Index("ix_sync_staging_external", "sync_run_id", "external_id"),  # 0013
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sync_run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"))
@@ -470,6 +473,7 @@ class SyncStagingRow(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[str] = mapped_column(Text)
     normalised: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(String(32))  # of the raw record (0013)
 
 
 class LimitInForceRow(Base):

@@ -3,8 +3,17 @@
 For one insurer and policy:
 
 1. **stage**: the portfolio is fetched page by page and every record is written, with
-   its raw payload and provenance (source, external id, fetched at) and its normalised
-   decision, to ``sync_staging``; memory does not grow with the portfolio;
+   its raw payload and provenance (source, external id, fetched at), its normalised
+   decision and a digest of the raw record, to ``sync_staging``; memory does not grow
+   with the portfolio. Each page is first compared, digest by digest and position by
+   position, with the records of the policy's last run that staged its whole portfolio
+   (:func:`~tci_gateway.ledger.staging.baseline_run`): while they hash the same nothing
+   is written; at the first difference the records that matched are copied from that
+   run's staging in one statement and the rest is staged as fetched. A portfolio that
+   hashes the same as that run's, record for record, is neither staged nor reconciled:
+   the run is recorded with its figures (every record unchanged, those that run found
+   stale stale again) and the covers that run's snapshot did not list are checked for
+   ``cover_missing`` as below;
 2. **reconcile**, in one transaction: each staged entry is a version of a buyer's cover
    (a portfolio may hold several per buyer: a decision and the reduction that replaced
    it; ``backfill`` reads the insurer's cover history too). It is compared with the
@@ -14,7 +23,8 @@ For one insurer and policy:
    is kept as history. The buyer's newest version raises its events as alerts; a cover
    the ledger holds but the snapshot no longer lists raises ``cover_missing`` (the limit
    is not changed on an absence). The run's outcome and figures commit in the same
-   transaction.
+   transaction. Entries are reconciled a batch at a time against the stored versions of
+   that batch's buyers only.
 
 If fetching fails part-way, nothing is reconciled: that insurer's limits stay exactly as
 they were. A run killed before its reconciliation committed leaves ``running`` behind;
@@ -63,10 +73,16 @@ from tci_gateway.ledger.runs import (
 )
 from tci_gateway.ledger.staging import (
     DEFAULT_RETENTION_DAYS,
+    Baseline,
     StagedEntry,
+    baseline_run,
+    copy_staged,
     prune_staging,
+    record_digest,
     stage,
     staged,
+    staged_digests,
+    unlisted_buyers,
 )
 from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
@@ -115,16 +131,30 @@ def _fetch_and_stage(
     fetch: Callable[[PolicyRef], Iterable[PortfolioItem]],
     policy: Policy,
     run_id: int,
+    baseline: Baseline | None,
     report: SyncReport,
     now: datetime,
     progress: Callable[[int], None] | None,
-) -> None:
+) -> bool:
+    """Fetch and stage the portfolio (see the module docstring); ``True`` when every
+    record hashed the same as ``baseline``'s, in the same order, and nothing was staged."""
     batch: list[PortfolioEntry] = []
+    matching = baseline is not None
 
     def flush() -> None:
+        nonlocal matching
+        digests = [record_digest(entry) for entry in batch]
+        start = report.fetched
         with ledger.unit_of_work() as session:
-            stage(session, run_id, adapter.name, batch, report.fetched, now)
-        report.fetched += len(batch)
+            if baseline is not None and matching:
+                before = staged_digests(session, baseline.run_id, start, start + len(batch))
+                if before == digests:
+                    batch.clear()
+                else:
+                    matching = False
+                    copy_staged(session, baseline.run_id, run_id, start, now)
+            stage(session, run_id, adapter.name, batch, start, now, digests)
+        report.fetched += len(digests)
         batch.clear()
         if progress:
             progress(report.fetched)
@@ -137,12 +167,25 @@ def _fetch_and_stage(
         if len(batch) >= BATCH:
             flush()
     flush()
+    if baseline is not None and matching and (report.errors or report.fetched != baseline.records):
+        # Every record fetched matched, but the portfolio is not that run's: stage the
+        # records skipped so far, and reconcile the run in full.
+        with ledger.unit_of_work() as session:
+            copy_staged(session, baseline.run_id, run_id, report.fetched, now)
+        return False
+    return matching
 
 
 def _cover_key(decision: CoverDecision) -> tuple[str, date]:
     """What makes two records versions of the same cover: the insurer's cover reference
     and the date it takes effect."""
     return decision.insurer_cover_ref, decision.effective_from
+
+
+def _newest(history: list[StoredVersion]) -> StoredVersion:
+    """A buyer's newest version: the latest effective-from, then the last recorded (as
+    :func:`~tci_gateway.ledger.covers.latest_versions`)."""
+    return max(history, key=lambda v: (v.decision.effective_from, v.id))
 
 
 @dataclass(frozen=True)
@@ -158,7 +201,8 @@ class _Change:
 
 class _Reconciler:
     """Compares staged entries with the stored versions and appends what is new, in one
-    transaction. ``latest`` holds each buyer's newest version (latest effective-from)."""
+    transaction, a batch at a time: only the batch's buyers (their identifiers, their
+    stored versions) are read, so memory does not grow with the portfolio."""
 
     def __init__(
         self, session: Session, policy: Policy, policy_id: int, run_id: int, now: datetime
@@ -166,17 +210,7 @@ class _Reconciler:
         self.session, self.policy, self.policy_id, self.run_id = session, policy, policy_id, run_id
         self.now = now
         self.day: date = policy.terms.business_date(now)
-        self.latest: dict[int, StoredVersion] = cover_repo.latest_versions(session, policy_id)
-        self.buyers: dict[str, int] = {
-            value: buyer_id
-            for value, buyer_id in session.execute(
-                select(BuyerIdentifierRow.value, BuyerIdentifierRow.buyer_id).where(
-                    BuyerIdentifierRow.scheme == Scheme.INSURER.value,
-                    BuyerIdentifierRow.issuer == policy.insurer,
-                )
-            )
-        }
-        self.seen: set[int] = set()
+        self.buyers: dict[str, int] = {}
         self.alerts: list[dict[str, Any]] = []
 
     def alert(self, kind: AlertKind, message: str, key: str, buyer_id: int, **details: Any) -> None:
@@ -193,6 +227,20 @@ class _Reconciler:
                 details=details or None,
             )
         )
+
+    def known_buyers(self, entries: list[StagedEntry]) -> dict[str, int]:
+        """The buyers the ledger knows by the insurer ids of these entries."""
+        values = sorted({entry.insurer_buyer_id for entry in entries})
+        return {
+            value: buyer_id
+            for value, buyer_id in self.session.execute(
+                select(BuyerIdentifierRow.value, BuyerIdentifierRow.buyer_id).where(
+                    BuyerIdentifierRow.scheme == Scheme.INSURER.value,
+                    BuyerIdentifierRow.issuer == self.policy.insurer,
+                    BuyerIdentifierRow.value.in_(values),
+                )
+            )
+        }
 
     def buyer(self, entry: StagedEntry, report: SyncReport) -> int | None:
         known = self.buyers.get(entry.insurer_buyer_id)
@@ -222,24 +270,19 @@ class _Reconciler:
         )
         return buyer_id
 
-    def histories(self, buyer_ids: set[int]) -> dict[int, list[StoredVersion]]:
-        """Every stored version of these buyers, in recording order. The newest versions
-        are in memory already: only the others are read (none, for most buyers)."""
-        held = {b: self.latest[b] for b in buyer_ids if b in self.latest}
-        others = cover_repo.versions_of_buyers(
-            self.session, self.policy_id, buyer_ids, except_ids=[v.id for v in held.values()]
-        )
-        for buyer_id, version in held.items():
-            others.setdefault(buyer_id, []).append(version)
-        return {b: sorted(history, key=lambda v: v.id) for b, history in others.items()}
-
     def batch(self, entries: list[StagedEntry], report: SyncReport) -> None:
         """Judge each entry against the stored versions of the same cover (insurer cover
         ref and effective-from) and against the buyer's newest version, then append what
         is new. A record older than its buyer's newest version is kept as history (silently)
-        unless it would govern in its place, which would replace newer data with older."""
+        unless it would govern in its place, which would replace newer data with older.
+        The stored versions include those of earlier batches of this run (same
+        transaction), so a buyer listed in several batches is judged as in one."""
+        self.buyers = self.known_buyers(entries)
         resolved = [(self.buyer(entry, report), entry) for entry in entries]
-        stored = self.histories({b for b, _ in resolved if b is not None})
+        stored = cover_repo.versions_of_buyers(
+            self.session, self.policy_id, {b for b, _ in resolved if b is not None}
+        )
+        latest = {buyer_id: _newest(history) for buyer_id, history in stored.items()}
         same_cover: dict[tuple[int, str, date], list[CoverDecision]] = {}
         for owner, history in stored.items():
             for version in history:
@@ -251,10 +294,9 @@ class _Reconciler:
         for buyer_id, entry in resolved:
             if buyer_id is None:
                 continue
-            self.seen.add(buyer_id)
             incoming = entry.decision
             known = same_cover.setdefault((buyer_id, *_cover_key(incoming)), [])
-            stored_newest = self.latest.get(buyer_id)
+            stored_newest = latest.get(buyer_id)
             current = newest.get(buyer_id) or (stored_newest.decision if stored_newest else None)
             if any(incoming.same_content(version) for version in known):
                 report.unchanged += 1
@@ -277,7 +319,7 @@ class _Reconciler:
             recorded_at=self.now,
             sync_run_id=self.run_id,
         )
-        histories = {b: list(v) for b, v in stored.items()}
+        histories = stored
         for version_id, change in zip(ids, changes, strict=True):
             history = histories.setdefault(change.buyer_id, [])
             version = StoredVersion(change.entry.decision, version_id, change.buyer_id, self.now)
@@ -286,7 +328,6 @@ class _Reconciler:
             if not change.governs:
                 continue  # history behind the newest version: nothing changed today
             buyer_id, entry = change.buyer_id, change.entry
-            self.latest[buyer_id] = version
             cover = cover_change(earlier, version, self.day)
             for kind in cover.events:
                 self.alert(
@@ -301,14 +342,24 @@ class _Reconciler:
         report.written += len(ids)
         self.flush_alerts(report)
 
-    def missing(self, report: SyncReport) -> None:
-        """``cover_missing`` for each buyer with a limit in force that the snapshot no
-        longer lists (the limit is kept)."""
-        unseen = sorted(b for b in self.latest if b not in self.seen)
-        for start in range(0, len(unseen), BATCH):
-            histories = cover_repo.versions_of_buyers(
-                self.session, self.policy_id, unseen[start : start + BATCH]
+    def missing(self, report: SyncReport, listed_by: int) -> None:
+        """``cover_missing`` for each buyer with a limit in force that the snapshot staged
+        by run ``listed_by`` does not list (the limit is kept); a page of buyers at a
+        time."""
+        after = 0
+        while True:
+            unseen = unlisted_buyers(
+                self.session,
+                self.policy_id,
+                self.policy.insurer,
+                listed_by,
+                after=after,
+                limit=BATCH,
             )
+            if not unseen:
+                break
+            after = unseen[-1]
+            histories = cover_repo.versions_of_buyers(self.session, self.policy_id, unseen)
             for buyer_id, history in histories.items():
                 cover = limit_in_force(history, self.day)
                 limit, version = cover.amount, cover.governing
@@ -324,7 +375,7 @@ class _Reconciler:
                     raw_codes=dict(version.decision.raw_codes),
                     limit_in_force=str(limit.amount),
                 )
-        self.flush_alerts(report)
+            self.flush_alerts(report)
 
     def flush_alerts(self, report: SyncReport) -> None:
         report.alerts += add_alerts(self.session, self.alerts)  # stored, not raised
@@ -355,6 +406,7 @@ def sync_limits(
         report.staging_pruned = prune_staging(
             session, now=now, retention_days=staging_retention_days
         )
+        baseline = None if backfill else baseline_run(session, policy_id)
         run_id = start_sync_run(
             session,
             insurer=policy.insurer,
@@ -366,7 +418,9 @@ def sync_limits(
     log = log.bind(run_id=run_id)
     log.info("limit_sync_started", business_date=str(business_date), interrupted_before=interrupted)
     try:
-        _fetch_and_stage(ledger, adapter, fetch, policy, run_id, report, now, progress)
+        same = _fetch_and_stage(
+            ledger, adapter, fetch, policy, run_id, baseline, report, now, progress
+        )
     except AdapterError as exc:
         report.status = SyncStatus.FAILED
         report.errors.append(f"portfolio fetch failed, nothing written: {exc}")
@@ -376,10 +430,16 @@ def sync_limits(
     crash_point("sync_after_stage")
     with ledger.unit_of_work() as session:
         reconciler = _Reconciler(session, policy, policy_id, run_id, now)
-        for start in range(0, report.fetched, BATCH):
-            reconciler.batch(staged(session, run_id, start, start + BATCH), report)
-        reconciler.missing(report)
-        refresh_after_sync(session, policy, policy_id, run_id, now=now)
+        if same and baseline is not None:
+            # The same records as the baseline run's: judged the same way again.
+            report.stale = min(baseline.stale, report.fetched)
+            report.unchanged = report.fetched - report.stale
+            reconciler.missing(report, listed_by=baseline.run_id)
+        else:
+            for start in range(0, report.fetched, BATCH):
+                reconciler.batch(staged(session, run_id, start, start + BATCH), report)
+            reconciler.missing(report, listed_by=run_id)
+            refresh_after_sync(session, policy, policy_id, run_id, now=now)
         # The outcome commits with what it describes: a kill after this commit leaves
         # the run recorded with its true figures, never "running" with zeros.
         report.status = SyncStatus.PARTIAL if report.errors else SyncStatus.SUCCEEDED
@@ -393,6 +453,7 @@ def sync_limits(
         unchanged=report.unchanged,
         stale=report.stale,
         errors=len(report.errors),
+        same_as_before=same,
     )
     return report
 
