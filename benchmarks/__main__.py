@@ -59,8 +59,9 @@ DATABASE_STAGES = {
 SIZES = ("rows", "covers", "buyers", "records")  # benchmarks.common.SIZE_OPTIONS
 MEMORY_FACTOR = 4
 MEMORY_TOLERANCE = 0.10
-# Extras that are not the stage's own peak (the harness's seed, not the work measured).
-NOT_OWN_PEAK = {"seed_peak_rss_mb"}
+# Extras that are not the stage's own peak (the harness's seed and floor, not the work
+# measured).
+NOT_OWN_PEAK = ("seed_", "floor_")
 
 
 def run_child(stage: str, args: list[str]) -> None:
@@ -171,12 +172,20 @@ def report(run: Run) -> None:
 
 
 def own_peak(result: dict[str, Any]) -> tuple[str, float]:
-    """The stage's own peak (an extra ``*_peak_rss_mb`` the stage reports after its
-    measured work, the service's for the API stages), else the process's peak."""
-    for key, value in result["extra"].items():
-        if key.endswith("peak_rss_mb") and key not in NOT_OWN_PEAK:
-            return key, float(value)
-    return "peak_rss_mb", float(result["peak_rss_mb"])
+    """The stage's own peak: the largest extra ``*_peak_rss_mb`` / ``*_peak_mb`` the
+    stage reports for its measured work (the sync and its rerun, the export and the
+    nightly roll, the service's for the API stages; not ``seed_*`` or ``floor_*``),
+    else the process's peak. Returns the keys used and the peak."""
+    own = {
+        key: float(value)
+        for key, value in result["extra"].items()
+        if key.endswith(("peak_rss_mb", "peak_mb"))
+        and not key.startswith(NOT_OWN_PEAK)
+        and isinstance(value, int | float)
+    }
+    if not own:
+        return "peak_rss_mb", float(result["peak_rss_mb"])
+    return "max(" + ", ".join(own) + ")" if len(own) > 1 else next(iter(own)), max(own.values())
 
 
 def sizes_of(result: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def run(_args: list[str]) -> StageResult:
         extra={
             "insurers": len(adapters),
             "over_floor_ms": round((measured - floor) * 1000, 1),
-            "complete": result.complete,
+            "complete": result.ok,
             **{f"{name}_alone_ms": round(t * 1000, 1) for name, t in alone.items()},
         },
     )
