@@ -172,14 +172,15 @@ def report(run: Run) -> None:
 
 
 def own_peak(result: dict[str, Any]) -> tuple[str, float]:
-    """The stage's own peak: the largest extra ``*_peak_rss_mb`` / ``*_peak_mb`` the
-    stage reports for its measured work (the sync and its rerun, the export and the
-    nightly roll, the service's for the API stages; not ``seed_*`` or ``floor_*``),
-    else the process's peak. Returns the keys used and the peak."""
+    """The stage's own peak: the largest extra ``*peak*_mb`` the stage reports for its
+    measured work (the sync and its rerun, the export and the nightly roll, the service's
+    for the API stages; not ``seed_*`` or ``floor_*``), else the process's peak.
+    Returns the keys used and the peak."""
     own = {
         key: float(value)
         for key, value in result["extra"].items()
-        if key.endswith(("peak_rss_mb", "peak_mb"))
+        if "peak" in key
+        and key.endswith("_mb")
         and not key.startswith(NOT_OWN_PEAK)
         and isinstance(value, int | float)
     }
