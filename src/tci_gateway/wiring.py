@@ -7,12 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from tci_gateway.adapters.contract import AdapterContext, BureauAdapter, InsurerAdapter, Sandbox
-from tci_gateway.adapters.registry import available, load_plugin
 from tci_gateway.config import (
     SANDBOX_URL,
     HttpSettings,
@@ -24,16 +20,16 @@ from tci_gateway.domain.exposure import Converter
 from tci_gateway.domain.tiers import TierRules
 from tci_gateway.errors import ConfigError
 from tci_gateway.http.addresses import non_public_addresses
-from tci_gateway.http.client import Timeouts
 from tci_gateway.http.retry import RetryPolicy
 from tci_gateway.ledger.engine import Ledger, display_url
-from tci_gateway.ledger.migrate import is_up_to_date
-from tci_gateway.services import notify, notify_send
-from tci_gateway.services.behaviour import BehaviourOptions
-from tci_gateway.services.credit_options import CreditOptions, DclOptions
-from tci_gateway.services.fx import ledger_converter
-from tci_gateway.services.nightly import ClaimsOptions, ExposureOptions, NightlyOptions
-from tci_gateway.services.tiers import TierOptions
+
+if TYPE_CHECKING:
+    from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter, Sandbox
+    from tci_gateway.services import notify, notify_send
+    from tci_gateway.services.behaviour import BehaviourOptions
+    from tci_gateway.services.credit_options import CreditOptions
+    from tci_gateway.services.nightly import ClaimsOptions, ExposureOptions, NightlyOptions
+    from tci_gateway.services.tiers import TierOptions
 
 
 @dataclass
@@ -60,6 +56,8 @@ class Wiring:
     def ledger(self, *, require_schema: bool = True) -> Ledger:
         """The configured ledger, checked to answer (and, unless ``require_schema`` is
         false, to be at the current schema): a failure is one :class:`ConfigError`."""
+        from tci_gateway.ledger.migrate import is_up_to_date
+
         url = self.settings.database.url
         ledger = Ledger.open(url, echo=self.settings.database.echo, create=not require_schema)
         if require_schema and not is_up_to_date(ledger.engine):
@@ -82,6 +80,8 @@ class Wiring:
 
     def nightly_options(self, ledger: Ledger) -> NightlyOptions:
         """The nightly cycle's options from the configuration, FX rates read once, now."""
+        from tci_gateway.services.nightly import NightlyOptions
+
         convert = fx_converter(ledger)
         return NightlyOptions(
             staging_retention_days=self.settings.sync.staging_retention_days,
@@ -90,6 +90,8 @@ class Wiring:
         )
 
     def _exposure_options(self, convert: Converter) -> ExposureOptions:
+        from tci_gateway.services.nightly import ExposureOptions
+
         return ExposureOptions(
             convert=convert,
             expiring_within_days=self.settings.alerts.expiring_within_days,
@@ -97,6 +99,8 @@ class Wiring:
         )
 
     def _claims_options(self, convert: Converter) -> ClaimsOptions:
+        from tci_gateway.services.nightly import ClaimsOptions
+
         return ClaimsOptions(
             paths=self.settings.escalation_paths(),
             default_tier=self.settings.escalation.default_tier,
@@ -116,6 +120,8 @@ class Wiring:
         return self.connections[name]
 
     def bureau(self, name: str) -> BureauConnection:
+        from tci_gateway.adapters.contract import BureauAdapter
+
         if name not in self.bureau_connections:
             if name not in self.settings.bureaus:
                 known = ", ".join(sorted(self.settings.bureaus)) or "none"
@@ -138,6 +144,8 @@ class Wiring:
 def fx_converter(ledger: Ledger) -> Converter:
     """Dated FX rates from the ledger (``tci fx import``); an amount with no usable rate
     is reported as unconverted, never guessed."""
+    from tci_gateway.services.fx import ledger_converter
+
     return ledger_converter(ledger)
 
 
@@ -192,6 +200,12 @@ def _check_address(name: str, settings: InsurerSettings, kind: str) -> None:
 def _build(
     name: str, settings: InsurerSettings, http: HttpSettings, config_dir: Path, kind: str
 ) -> tuple[object, Sandbox | None]:
+    import httpx
+
+    from tci_gateway.adapters.contract import AdapterContext
+    from tci_gateway.adapters.registry import load_plugin
+    from tci_gateway.http.client import Timeouts
+
     try:
         plugin = load_plugin(settings.adapter)
     except LookupError as exc:
@@ -244,6 +258,8 @@ def connect(
     name: str, settings: InsurerSettings, http: HttpSettings, config_dir: Path
 ) -> Connection:
     """Build the adapter for one configured insurer."""
+    from tci_gateway.adapters.contract import InsurerAdapter
+
     adapter, sandbox = _build(name, settings, http, config_dir, "insurer")
     if not isinstance(adapter, InsurerAdapter):
         raise ConfigError(f"adapter for insurer {name!r} did not build an insurer adapter")
@@ -251,12 +267,16 @@ def connect(
 
 
 def known_adapters() -> list[str]:
+    from tci_gateway.adapters.registry import available
+
     return available()
 
 
 # The alert messages' options (tci serve's relay, tci notify send).
 def notify_compose_options(settings: Settings) -> notify.ComposeOptions:
     """What composing messages needs from the configuration."""
+    from tci_gateway.services import notify
+
     return notify.ComposeOptions(
         immediate_kinds=frozenset(settings.notify.immediate_kinds),
         default_tier=settings.escalation.default_tier,
@@ -266,6 +286,8 @@ def notify_compose_options(settings: Settings) -> notify.ComposeOptions:
 
 def smtp_options(conf: NotifySettings) -> notify_send.SmtpOptions:
     """The SMTP options, credentials read from the environment now."""
+    from tci_gateway.services import notify_send
+
     return notify_send.SmtpOptions(
         host=conf.smtp_host,
         port=conf.smtp_port,
@@ -278,6 +300,8 @@ def smtp_options(conf: NotifySettings) -> notify_send.SmtpOptions:
 
 
 def notify_relay_options(conf: NotifySettings, instance: str) -> notify_send.RelayOptions:
+    from tci_gateway.services import notify_send
+
     return notify_send.RelayOptions(
         instance=(instance or "tci")[:64],
         max_attempts=conf.max_attempts,
@@ -293,6 +317,8 @@ def tier_options(settings: Settings, ledger: Ledger) -> TierOptions:
     """What the tier rules need from ``[credit]`` (FX rates read now: build it before
     opening a unit of work). A buyer without a tier counts as the escalation default
     tier, as in the claims run (:func:`behaviour_options`)."""
+    from tci_gateway.services.tiers import TierOptions
+
     rules = settings.credit.tiers
     return TierOptions(
         rules=TierRules(
@@ -328,6 +354,8 @@ _PROVIDER_ID_SCHEMES = {"dnb": "DUNS", "gleif": "LEI"}
 def credit_options(settings: Settings, ledger: Ledger) -> CreditOptions:
     """What the pre-screen needs from ``[credit]`` (FX rates read now: build it before
     opening a unit of work)."""
+    from tci_gateway.services.credit_options import CreditOptions, DclOptions
+
     credit, tiers = settings.credit, tier_options(settings, ledger)
     dcl, prov, prog = credit.dcl, credit.provisional, credit.progressive
     rules = credit.tier_rules
@@ -371,6 +399,8 @@ def behaviour_options(settings: Settings, ledger: Ledger) -> BehaviourOptions:
     """How payment behaviour is measured, from ``[credit]`` and ``[credit.behaviour]``
     (FX rates read now: build it before opening a unit of work). A buyer without a tier
     counts in the escalation default tier, as in the claims run."""
+    from tci_gateway.services.behaviour import BehaviourOptions
+
     credit = settings.credit
     return BehaviourOptions(
         reporting_currency=credit.reporting_currency,

@@ -10,7 +10,7 @@ import's).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,10 +19,10 @@ from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.credit import Behaviour
 from tci_gateway.domain.policy import BusinessDay
 from tci_gateway.errors import InputError
-from tci_gateway.services.behaviour import ScopedBehaviour, behaviour_report, trend
-from tci_gateway.services.complete_import import import_business_date
-from tci_gateway.services.cover_requests import find_buyer
-from tci_gateway.wiring import behaviour_options
+
+if TYPE_CHECKING:
+    from tci_gateway.services.behaviour import ScopedBehaviour
+
 
 _app = typer.Typer()
 BUCKET_LABELS = (
@@ -197,6 +197,11 @@ def behaviour_cmd(
     DSO, average days delinquent, days beyond terms, paid on time, ageing, disputes. With
     no option: the portfolio, each tier and each policy. Exit 2 on an unknown buyer, tier
     or policy."""
+    from tci_gateway.services.behaviour import behaviour_report, trend
+    from tci_gateway.services.complete_import import import_business_date
+    from tci_gateway.services.cover_requests import find_buyer
+    from tci_gateway.wiring import behaviour_options
+
     state = _state(ctx)
     if sum(x is not None for x in (buyer, tier, policy)) > 1:
         state.output.error("give at most one of --buyer, --tier and --policy")

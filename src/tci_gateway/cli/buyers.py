@@ -3,26 +3,20 @@ account."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tci_gateway.adapters.contract import BuyerQuery
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.identity import ReviewState, contradictions
 from tci_gateway.errors import ConfigError, InputError, RecordError
-from tci_gateway.ledger import identity as identity_repo
-from tci_gateway.ledger.buyers import identifiers_of
-from tci_gateway.services.buyer_search import (
-    BureauSearch,
-    SearchStatus,
-    link_insurer_ids,
-    search_buyers,
-)
-from tci_gateway.services.identity import merge, resolve_buyers
+
+if TYPE_CHECKING:
+    from tci_gateway.ledger import identity as identity_repo
+
 
 # INSURER ids are linked by `--link`, not searched for.
 SCHEMES = ", ".join(s.value for s in Scheme if s is not Scheme.INSURER)
@@ -58,6 +52,14 @@ def search_cmd(
 ) -> None:
     """Search every configured insurer and bureau at once; one ranked list of legal
     entities with the provenance of each source."""
+    from tci_gateway.adapters.contract import BuyerQuery
+    from tci_gateway.services.buyer_search import (
+        BureauSearch,
+        SearchStatus,
+        link_insurer_ids,
+        search_buyers,
+    )
+
     state = _state(ctx)
     ident = None
     if identifier:
@@ -149,6 +151,9 @@ def resolve_cmd(
 ) -> None:
     """Link every ERP account to one buyer per legal entity; report what was linked,
     what awaits review and why."""
+    from tci_gateway.ledger import identity as identity_repo
+    from tci_gateway.services.identity import resolve_buyers
+
     state = _state(ctx)
     wiring = state.wiring()
     names = [] if no_bureaus else (bureau or sorted(wiring.settings.bureaus))
@@ -220,6 +225,8 @@ def review_list(
     all_items: Annotated[bool, typer.Option("--all", help="Decided ones too.")] = False,
 ) -> None:
     """List the proposed links awaiting a decision."""
+    from tci_gateway.ledger import identity as identity_repo
+
     if ctx.invoked_subcommand is not None:
         return
     state = _state(ctx)
@@ -239,6 +246,10 @@ def review_list(
 @review_app.command("accept")
 def review_accept(ctx: typer.Context, item: int) -> None:
     """Accept a proposed link: the two accounts become one buyer."""
+    from tci_gateway.ledger import identity as identity_repo
+    from tci_gateway.ledger.buyers import identifiers_of
+    from tci_gateway.services.identity import merge
+
     state = _state(ctx)
     policies = state.wiring().settings.domain_policies()
     ledger = state.wiring().ledger()
@@ -276,6 +287,8 @@ def review_accept(ctx: typer.Context, item: int) -> None:
 @review_app.command("reject")
 def review_reject(ctx: typer.Context, item: int) -> None:
     """Reject a proposed link: it is not proposed again."""
+    from tci_gateway.ledger import identity as identity_repo
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:

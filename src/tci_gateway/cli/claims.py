@@ -14,11 +14,6 @@ from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.cases import AWAITING_PERSON, CaseState
 from tci_gateway.domain.deadlines import Deadline, DeadlineClock
-from tci_gateway.services import case_views
-from tci_gateway.services.deadline_views import deadlines_within
-from tci_gateway.services.deadlines import invoice_clocks, scan
-from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
-from tci_gateway.services.pack_render import render_pack
 
 claims_app = typer.Typer(
     help="Overdue cases: notifications and claims, filed once and on time.", no_args_is_help=True
@@ -40,6 +35,8 @@ def deadlines_cmd(
     The clock is the oldest overdue invoice's, or the one the buyer's case was notified
     under; dates are each policy's business date. --invoices lists every overdue invoice
     with its own clock."""
+    from tci_gateway.services.deadlines import scan
+
     state = _state(ctx)
     if invoices:
         _invoice_deadlines(state, within)
@@ -132,6 +129,8 @@ def _name_over(name: str, *details: str) -> Text:
 def _clock_fields(clock: DeadlineClock, today: date, within: int | None) -> dict[str, Any] | None:
     """A clock as output fields; ``None`` when ``within`` is given and no deadline falls
     within that many days."""
+    from tci_gateway.services.deadline_views import deadlines_within
+
     upcoming = {u.deadline.value.lower(): u.on for u in deadlines_within(clock, today, within)}
     if within is not None and not upcoming:
         return None
@@ -158,6 +157,8 @@ def _clock_cells(row: dict[str, Any], within: int | None) -> list[str]:
 
 
 def _invoice_deadlines(state: State, within: int | None) -> None:
+    from tci_gateway.services.deadlines import invoice_clocks
+
     wiring = state.wiring()
     ledger = wiring.ledger()
     rows: list[dict[str, Any]] = []
@@ -202,6 +203,8 @@ def run_cmd(
     """Scan deadlines, open cases, queue due actions, send those with an API, poll the
     insurers' status. Exit 1 when an action could not be sent or was refused, or a buyer
     failed."""
+    from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
+
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -268,6 +271,8 @@ def list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Closed cases too.")] = False,
 ) -> None:
     """Cases with their deadlines, amounts and what awaits a person."""
+    from tci_gateway.services import case_views
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -338,6 +343,9 @@ _CASE_AMOUNTS = (
 @claims_app.command("show")
 def show_cmd(ctx: typer.Context, case: Annotated[int, typer.Argument(help="Case id.")]) -> None:
     """One case: deadlines, actions with their references, the itemised indemnity."""
+    from tci_gateway.services import case_views
+    from tci_gateway.services.pack_render import render_pack
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -411,6 +419,9 @@ def pack_cmd(
     ] = None,
 ) -> None:
     """The manual filing pack of a case: everything the insurer's portal asks for."""
+    from tci_gateway.services import case_views
+    from tci_gateway.services.pack_render import render_pack
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -438,6 +449,8 @@ def confirm_cmd(
     reference: Annotated[str, typer.Option("--reference", help="The insurer portal's reference.")],
 ) -> None:
     """Record that a manual (or rejected) filing was made in the insurer's portal."""
+    from tci_gateway.services import case_views
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:

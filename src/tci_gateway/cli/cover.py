@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -14,7 +14,10 @@ from tci_gateway.domain.cover import UNANSWERED, CoverAction
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError, InputError, RecordError
-from tci_gateway.services import cover_requests as service
+
+if TYPE_CHECKING:
+    from tci_gateway.services import cover_requests as service
+
 
 cover_app = typer.Typer(
     help="Request, change and follow cover at the insurers.", no_args_is_help=True
@@ -55,6 +58,8 @@ def _submit(
     amount: str | None,
     urgent: bool = False,
 ) -> None:
+    from tci_gateway.services import cover_requests as service
+
     state = _state(ctx)
     wiring = state.wiring()
     policy = _policy(wiring.settings.domain_policies(), policy_key)
@@ -187,6 +192,8 @@ def status_cmd(
 ) -> None:
     """Follow requests: look up ambiguous ones by reference, resend unsent ones, poll
     pending ones, then list them."""
+    from tci_gateway.services import cover_requests as service
+
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()

@@ -11,7 +11,7 @@ import getpass
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -22,14 +22,12 @@ from tci_gateway.cli.state import state_of as _state
 from tci_gateway.domain.money import Money, MoneyError, parse_amount
 from tci_gateway.domain.policy import Policy
 from tci_gateway.errors import ConfigError, InputError, RecordError
-from tci_gateway.ledger.engine import Ledger
-from tci_gateway.services import cover_requests
-from tci_gateway.services import credit_apply as service
-from tci_gateway.services.cover_requests import find_buyer
-from tci_gateway.services.credit_intake import pick_policy
-from tci_gateway.services.credit_lines import set_internal_line
-from tci_gateway.services.credit_stats import CreditStats, credit_stats
-from tci_gateway.wiring import credit_options
+
+if TYPE_CHECKING:
+    from tci_gateway.ledger.engine import Ledger
+    from tci_gateway.services import credit_apply as service
+    from tci_gateway.services.credit_stats import CreditStats
+
 
 credit_app = typer.Typer(
     help="Credit applications: pre-screen, decisions, credit lines, time to decision.",
@@ -216,6 +214,9 @@ def apply_cmd(
     """Apply for a credit line (scored and pre-screened at once).
 
     Granted within the DCL at once, sent to the insurer, or referred to a person."""
+    from tci_gateway.services import credit_apply as service
+    from tci_gateway.wiring import credit_options
+
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -246,6 +247,9 @@ def _currency_of(
 ) -> str:
     """The currency of the policy the application will be under (the one given, else
     the buyer's ERP account's, else the only one): an amount without ``--currency``."""
+    from tci_gateway.services.cover_requests import find_buyer
+    from tci_gateway.services.credit_intake import pick_policy
+
     with ledger.unit_of_work() as session:
         buyer_id, _ = find_buyer(session, buyer)
         return pick_policy(session, policies, buyer_id, key).terms.currency
@@ -254,6 +258,8 @@ def _currency_of(
 @credit_app.command("show")
 def show_cmd(ctx: typer.Context, reference: Annotated[str, typer.Argument()]) -> None:
     """One application: scorecard, conditions, evidence, steps."""
+    from tci_gateway.services import credit_apply as service
+
     state = _state(ctx)
     wiring = state.wiring()
     ledger = wiring.ledger()
@@ -276,6 +282,8 @@ def list_cmd(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
 ) -> None:
     """Applications, newest first."""
+    from tci_gateway.services import credit_apply as service
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -297,6 +305,8 @@ def decide_cmd(
     by: By = None,
 ) -> None:
     """A person's decision on a referred application."""
+    from tci_gateway.services import credit_apply as service
+
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -332,6 +342,8 @@ def line_cmd(
     by: By = None,
 ) -> None:
     """Set the internal (uninsured) line a risk manager approved."""
+    from tci_gateway.services.credit_lines import set_internal_line
+
     state = _state(ctx)
     wiring = state.wiring()
     chosen = _policy(wiring.settings.domain_policies(), policy)
@@ -383,6 +395,9 @@ def follow_cmd(ctx: typer.Context) -> None:
 
     Every open cover request is looked up, sent or polled (as ``tci cover status``);
     an application whose request was decided is granted or refused."""
+    from tci_gateway.services import cover_requests
+    from tci_gateway.services import credit_apply as service
+
     state = _state(ctx)
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
@@ -424,6 +439,8 @@ def stats_cmd(
     """Time from application to decision, per tier and route.
 
     Count, decided, pending, and the p50, p90 and mean hours to a decision."""
+    from tci_gateway.services.credit_stats import credit_stats
+
     state = _state(ctx)
     try:
         day = date.fromisoformat(since) if since else None

@@ -10,7 +10,7 @@ step is idempotent).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,8 +18,9 @@ import typer
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import State, parse_as_of, state_of
 from tci_gateway.domain.policy import BusinessDay
-from tci_gateway.services.credit_review import CreditReviewReport, run_credit_review
-from tci_gateway.wiring import Wiring, credit_options
+
+if TYPE_CHECKING:
+    from tci_gateway.services.credit_review import CreditReviewReport
 
 
 def review_day(now: datetime, timezone: str) -> date:
@@ -56,6 +57,9 @@ def review(
 
 
 def _run(state: State) -> CreditReviewReport:
+    from tci_gateway.services.credit_review import run_credit_review
+    from tci_gateway.wiring import Wiring, credit_options
+
     wiring: Wiring = state.wiring()
     settings = wiring.settings
     policies = settings.domain_policies()

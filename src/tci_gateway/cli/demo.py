@@ -17,20 +17,13 @@ import typer
 import tci_gateway
 from tci_gateway.cli.credit_review import review_day
 from tci_gateway.cli.output import exposure_json, exposure_table, exposure_totals, totals_lines
-from tci_gateway.config import load_settings
-from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
 from tci_gateway.errors import ConfigError
-from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import configure_logging
-from tci_gateway.services import export as export_service
-from tci_gateway.services.credit_review import run_credit_review
-from tci_gateway.services.importing import import_buyers, import_open_items
-from tci_gateway.services.nightly import NightlyCycle, Step
-from tci_gateway.wiring import Wiring, credit_options
 
 DEMO_CONFIG = "tci.toml"
-DEMO_STEPS = (Step.ROLL, Step.PRUNE, Step.SYNC, Step.EXPOSURE, Step.EXPORT)
-"""The nightly cycle up to the export (the demo has no escalation paths: no claims run)."""
+DEMO_STEPS = ("roll", "prune", "sync", "exposure", "export")
+"""The nightly cycle up to the export (the demo has no escalation paths: no claims run):
+:class:`~tci_gateway.services.nightly.Step` values (imported when the demo runs)."""
 
 
 def find_fixtures(explicit: Path | None) -> Path:
@@ -64,6 +57,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole cycle on SQLite and the built-in sandbox insurer."""
         from tci_gateway.cli.state import state_of
+        from tci_gateway.config import load_settings
+        from tci_gateway.erp.export import atomic_text_file, write_csv, write_json
+        from tci_gateway.ledger.migrate import upgrade
+        from tci_gateway.services import export as export_service
+        from tci_gateway.services.credit_review import run_credit_review
+        from tci_gateway.services.importing import import_buyers, import_open_items
+        from tci_gateway.services.nightly import NightlyCycle, Step
+        from tci_gateway.wiring import Wiring, credit_options
 
         state = state_of(ctx)
         out = state.output
@@ -94,7 +95,7 @@ def register(app: typer.Typer) -> None:
             cycle = NightlyCycle(
                 ledger, policies, adapters, now=now, options=wiring.nightly_options(ledger)
             )
-            report = cycle.run(DEMO_STEPS)
+            report = cycle.run([Step(step) for step in DEMO_STEPS])
             for sync in report.sync.reports:
                 out.info(
                     f"synced {sync.policy} from the {sync.insurer} sandbox: {sync.status}, "

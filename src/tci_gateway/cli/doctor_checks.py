@@ -22,32 +22,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import SQLAlchemyError
-
-from tci_gateway.adapters.auth import TokenAuth
-from tci_gateway.adapters.registry import load_plugin
-from tci_gateway.config import (
-    SANDBOX_URL,
-    HttpSettings,
-    InsurerSettings,
-    Settings,
-    find_config,
-    load_settings,
-)
 from tci_gateway.errors import AdapterError, TciError
-from tci_gateway.ledger.engine import Ledger, display_url
-from tci_gateway.ledger.migrate import MIGRATIONS, current_revision, head_revision
-from tci_gateway.ledger.tables import JobRunRow, SyncRunRow
 from tci_gateway.logs import redact_text
-from tci_gateway.scheduler.jobs import JOBS
-from tci_gateway.scheduler.leader import leader_status
-from tci_gateway.wiring import BureauConnection, Connection, Wiring
+
+if TYPE_CHECKING:
+    from tci_gateway.config import HttpSettings, InsurerSettings, Settings
+    from tci_gateway.ledger.engine import Ledger
+    from tci_gateway.wiring import BureauConnection, Connection, Wiring
+
 
 Status = Literal["ok", "fail", "skipped"]
 Clock = Callable[[], datetime]
@@ -106,6 +90,9 @@ def run_checks(
 ) -> list[Check]:
     """Every check of the deployment that ``config`` (or ``TCI_CONFIG``, or
     ``./tci.toml``) describes; see the module docstring."""
+    from tci_gateway.config import find_config
+    from tci_gateway.wiring import Wiring
+
     run = _Run(config, offline, clock, max_skew_seconds)
     settings = _configuration(run)
     if settings is None:
@@ -137,6 +124,9 @@ def run_checks(
 
 
 def _configuration(run: _Run) -> Settings | None:
+    from tci_gateway.config import find_config, load_settings
+    from tci_gateway.scheduler.jobs import JOBS
+
     path = find_config(run.config)
     where = str(path) if path else "no configuration file (defaults and TCI_* variables)"
     try:
@@ -166,6 +156,8 @@ def _configuration(run: _Run) -> Settings | None:
 
 @contextmanager
 def _opened(run: _Run, settings: Settings) -> Iterator[Ledger | None]:
+    from tci_gateway.ledger.engine import Ledger, display_url
+
     url = settings.database.url
     try:
         ledger = Ledger.open(url)
@@ -181,6 +173,12 @@ def _opened(run: _Run, settings: Settings) -> Iterator[Ledger | None]:
 
 
 def _schema(run: _Run, ledger: Ledger) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tci_gateway.ledger.migrate import MIGRATIONS, current_revision, head_revision
+
     head = head_revision()
     try:
         current = current_revision(ledger.engine)
@@ -237,6 +235,9 @@ def _connections(run: _Run, wiring: Wiring) -> None:
 
 
 def _credentials(run: _Run, kind: str, name: str, settings: InsurerSettings) -> bool:
+    from tci_gateway.adapters.registry import load_plugin
+    from tci_gateway.config import SANDBOX_URL
+
     label = f"credentials {name}"
     try:
         plugin = load_plugin(settings.adapter)
@@ -282,6 +283,10 @@ def probe_token(connection: Connection | BureauConnection, http: HttpSettings) -
     """Ask the adapter's token endpoint for a token with the configured credentials
     (never shown): ``(answered with a token, what happened)``. An adapter that signs
     its calls without a token endpoint has nothing to ask."""
+    import httpx
+
+    from tci_gateway.adapters.auth import TokenAuth
+
     client = getattr(connection.adapter, "client", None)
     auth = getattr(client, "auth", None)
     if not isinstance(auth, TokenAuth):
@@ -359,6 +364,8 @@ def _time_zones(run: _Run, settings: Settings) -> None:
 
 
 def _clock(run: _Run, ledger: Ledger, migrated: bool) -> None:
+    from sqlalchemy import text
+
     now = run.clock()
     if now.year < 2020:
         run.add("clock", "fail", f"this machine's clock reads {now:%Y-%m-%d %H:%M} UTC")
@@ -400,6 +407,10 @@ def _clock(run: _Run, ledger: Ledger, migrated: bool) -> None:
 
 
 def _latest_record(ledger: Ledger) -> datetime | None:
+    from sqlalchemy import func, select
+
+    from tci_gateway.ledger.tables import JobRunRow, SyncRunRow
+
     with ledger.reading() as session:
         found: list[Any] = [
             session.scalar(select(func.max(JobRunRow.started_at))),
@@ -410,6 +421,8 @@ def _latest_record(ledger: Ledger) -> datetime | None:
 
 
 def _scheduler(run: _Run, ledger: Ledger, settings: Settings) -> None:
+    from tci_gateway.scheduler.leader import leader_status
+
     enabled = sorted(job for job, s in settings.scheduler.jobs.items() if s.enabled)
     if not enabled:
         run.add("scheduler", "ok", "no scheduler job is enabled")

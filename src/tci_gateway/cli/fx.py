@@ -12,8 +12,6 @@ import typer
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.errors import InputError, RecordError
-from tci_gateway.ledger.fx import rates_in_force
-from tci_gateway.services.fx import BASE, import_ecb_csv
 
 fx_app = typer.Typer(help="FX reference rates (ECB).", no_args_is_help=True)
 
@@ -21,6 +19,8 @@ fx_app = typer.Typer(help="FX reference rates (ECB).", no_args_is_help=True)
 @fx_app.command("import")
 def import_cmd(ctx: typer.Context, file: Path) -> None:
     """Import an ECB reference-rate CSV: the daily eurofxref.csv or eurofxref-hist.csv."""
+    from tci_gateway.services.fx import import_ecb_csv
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -65,6 +65,9 @@ def rates_cmd(
 ) -> None:
     """List the EUR reference rates in force on a date: per currency, the latest rate on
     or before it."""
+    from tci_gateway.ledger.fx import rates_in_force
+    from tci_gateway.services.fx import BASE
+
     state = _state(ctx)
     try:
         day = date.fromisoformat(on) if on else state.now().date()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,16 +25,15 @@ except ImportError:  # pragma: no cover - typer releases that depend on click it
 from tci_gateway.cli.output import Output
 from tci_gateway.cli.state import GlobalOptionsGroup, State, parse_as_of
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.erp.canonical import check_source
-from tci_gateway.erp.profiles import ErpProfile, resolve_profile
 from tci_gateway.errors import AdapterError, ConfigError, InputError, TciError
-from tci_gateway.ledger.engine import ledger_busy
-from tci_gateway.ledger.migrate import upgrade
 from tci_gateway.logs import LOG_LEVELS, configure_logging, get_logger, redact_text
-from tci_gateway.services.importing import ImportReport, import_buyers, import_open_items
-from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
-from tci_gateway.services.sync import SyncReport, history_source
-from tci_gateway.wiring import Wiring
+
+if TYPE_CHECKING:
+    from tci_gateway.erp.profiles import ErpProfile
+    from tci_gateway.services.importing import ImportReport
+    from tci_gateway.services.sync import SyncReport
+    from tci_gateway.wiring import Wiring
+
 
 app = typer.Typer(
     name="tci",
@@ -97,6 +96,8 @@ def main_options(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or migrate the ledger schema to the current version."""
+    from tci_gateway.ledger.migrate import upgrade
+
     state = _state(ctx)
     ledger = state.wiring().ledger(require_schema=False)
     try:
@@ -155,12 +156,16 @@ ProfileOption = Annotated[
 def _profile(wiring: Wiring, name: str | None) -> ErpProfile | None:
     if name is None:
         return None
+    from tci_gateway.erp.profiles import resolve_profile
+
     return resolve_profile(name, wiring.settings.erp_profiles, base_dir=wiring.config_dir)
 
 
 @import_app.command("buyers")
 def import_buyers_cmd(ctx: typer.Context, file: Path, profile: ProfileOption = None) -> None:
     """Import buyers and ERP accounts: canonical CSV or JSON, or an export with --profile."""
+    from tci_gateway.services.importing import import_buyers
+
     state = _state(ctx)
     wiring = state.wiring()
     erp_profile = _profile(wiring, profile)
@@ -213,7 +218,9 @@ def import_receivables_cmd(
 ) -> None:
     """Import open items (invoices, credit notes, payments): canonical CSV or JSON, or an
     ERP export with --profile. With --complete, items the file no longer lists are closed."""
+    from tci_gateway.erp.canonical import check_source
     from tci_gateway.services.complete_import import MassCloseError, import_business_date
+    from tci_gateway.services.importing import import_open_items
 
     state = _state(ctx)
     if source is not None:
@@ -257,6 +264,9 @@ def import_receivables_cmd(
 def run_sync(
     state: State, insurer: str | None = None, policy: str | None = None, *, backfill: bool = False
 ) -> list[SyncReport]:
+    from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
+    from tci_gateway.services.sync import history_source
+
     wiring = state.wiring()
     policies = wiring.settings.domain_policies()
     chosen = [
@@ -410,6 +420,8 @@ def main() -> None:
         output.error(one_line(redact_text(f"{exc.strerror or exc}{where}")))
         sys.exit(2)
     except Exception as exc:  # the last line of defence: a message, not a traceback
+        from tci_gateway.ledger.engine import ledger_busy
+
         busy = ledger_busy(exc)
         if busy is not None:  # not a bug: the same command succeeds once the lock is free
             output.error(busy)

@@ -9,8 +9,6 @@ import socket
 import typer
 
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.services import notify, notify_send
-from tci_gateway.wiring import notify_compose_options, notify_relay_options, smtp_options
 
 notify_app = typer.Typer(help="Alert messages to people (e-mail, chat).", no_args_is_help=True)
 
@@ -18,6 +16,9 @@ notify_app = typer.Typer(help="Alert messages to people (e-mail, chat).", no_arg
 @notify_app.command("send")
 def notify_send_command(ctx: typer.Context) -> None:
     """Queue immediate alert messages and send what is due (e-mail, chat), then exit."""
+    from tci_gateway.services import notify, notify_send
+    from tci_gateway.wiring import notify_compose_options, notify_relay_options, smtp_options
+
     state = _state(ctx)
     wiring = state.wiring()
     settings = wiring.settings

@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tci_gateway.config import Settings
-
 DEFAULT_PATH = Path("docs/openapi.json")
 
 
@@ -22,6 +20,7 @@ def build_document() -> dict[str, Any]:
 
     from tci_gateway.api.app import create_app
     from tci_gateway.api.context import ApiContext
+    from tci_gateway.config import Settings
     from tci_gateway.ledger.engine import Ledger
     from tci_gateway.wiring import Wiring
 

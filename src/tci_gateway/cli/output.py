@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -21,7 +21,10 @@ from rich.text import Text
 from tci_gateway.domain.money import Money, amount_text, is_currency, total
 from tci_gateway.errors import RecordError
 from tci_gateway.logs import redact_text
-from tci_gateway.services.exposure import ExposureRow
+
+if TYPE_CHECKING:
+    from tci_gateway.services.exposure import ExposureRow
+
 
 MAX_ERRORS_SHOWN = 50
 

@@ -19,9 +19,6 @@ from tci_gateway.cli.output import (
 from tci_gateway.cli.state import parse_as_of
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.errors import ConfigError
-from tci_gateway.services import export as export_service
-from tci_gateway.services.exposure import group_exposure
-from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
 
 _app = typer.Typer()
 _export_app = typer.Typer(help="Export files for the ERP.", no_args_is_help=True)
@@ -47,6 +44,9 @@ def exposure_cmd(
     ] = False,
 ) -> None:
     """Exposure against cover per buyer and policy, with alerts."""
+    from tci_gateway.services.exposure import group_exposure
+    from tci_gateway.services.nightly import NightlyCycle, NightlyOptions
+
     state = _state(ctx)
     wiring = state.wiring()
     ledger = wiring.ledger()
@@ -125,6 +125,7 @@ def export_limits_cmd(
     """Export the covered limits in force for the ERP (one row per buyer and policy),
     full or changed since a cursor; the new cursor is printed on stderr (and in JSON)."""
     from tci_gateway.erp.export import atomic_text_file, write_json
+    from tci_gateway.services import export as export_service
 
     if fmt not in (None, "csv", "json"):
         raise typer.BadParameter("--format must be csv or json")

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tci_gateway.adapters.registry import available, load_plugin
 from tci_gateway.errors import ConfigError
 
 sandbox_app = typer.Typer(help="Built-in insurer and bureau sandboxes.", no_args_is_help=True)
@@ -36,6 +35,7 @@ def serve(
     """Serve a sandbox on 127.0.0.1 until interrupted. Prints one JSON line with the URL
     and the sandbox's test credentials."""
     from tci_gateway.adapters.loopback import LoopbackServer
+    from tci_gateway.adapters.registry import load_plugin
 
     try:
         plugin = load_plugin(adapter)
@@ -75,6 +75,8 @@ def serve(
 @sandbox_app.command("list")
 def list_sandboxes() -> None:
     """Adapters that have a sandbox."""
+    from tci_gateway.adapters.registry import available, load_plugin
+
     for name in available():
         plugin = load_plugin(name)
         if plugin.create_sandbox is not None:

@@ -22,7 +22,7 @@ import signal
 import socket
 import time
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -30,14 +30,11 @@ from rich.text import Text
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.errors import TciError
-from tci_gateway.ledger import jobs as runs
-from tci_gateway.ledger.job_state import JobState
-from tci_gateway.scheduler import cron
-from tci_gateway.scheduler.dispatch import Dispatcher, Outcome
-from tci_gateway.scheduler.jobs import JOBS
-from tci_gateway.scheduler.leader import leader_status, make_leader, wall_clock
-from tci_gateway.scheduler.runner import SchedulerRunner, SimulatedClock
-from tci_gateway.wiring import credit_options
+
+if TYPE_CHECKING:
+    from tci_gateway.scheduler.dispatch import Outcome
+    from tci_gateway.scheduler.runner import SimulatedClock
+
 
 scheduler_app = typer.Typer(
     help="The scheduler: nightly limit sync, request polls, alert digests.", no_args_is_help=True
@@ -53,6 +50,7 @@ def _simulated(
     start: str, step: float, ticks: int, interval: float, epoch: float | None
 ) -> SimulatedClock:
     from tci_gateway.cli.state import parse_as_of
+    from tci_gateway.scheduler.runner import SimulatedClock
 
     if step <= 0 or interval <= 0 or ticks < 1:
         raise typer.BadParameter(
@@ -90,6 +88,11 @@ def run_cmd(
     simulate_epoch: Annotated[float | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the scheduler (logs on stderr; SIGTERM or SIGINT stops it cleanly)."""
+    from tci_gateway.scheduler.dispatch import Dispatcher
+    from tci_gateway.scheduler.leader import leader_status, make_leader, wall_clock
+    from tci_gateway.scheduler.runner import SchedulerRunner
+    from tci_gateway.wiring import credit_options
+
     state = _state(ctx)
     if once and simulate_from:
         raise typer.BadParameter("--once and --simulate-from do not go together")
@@ -167,6 +170,12 @@ def status_cmd(
     limit: Annotated[int, typer.Option(min=0, help="How many recent job runs to show.")] = 20,
 ) -> None:
     """The leader, each job's next fire time, and the latest job runs."""
+    from tci_gateway.ledger import jobs as runs
+    from tci_gateway.ledger.job_state import JobState
+    from tci_gateway.scheduler import cron
+    from tci_gateway.scheduler.jobs import JOBS
+    from tci_gateway.scheduler.leader import leader_status
+
     state = _state(ctx)
     settings = state.wiring().settings.scheduler
     now = state.now()

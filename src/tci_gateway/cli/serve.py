@@ -15,7 +15,6 @@ from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
 from tci_gateway.errors import ConfigError
 from tci_gateway.ledger import api_keys
-from tci_gateway.ledger.engine import display_url
 
 keys_app = typer.Typer(help="API keys for the HTTP API (tci serve).", no_args_is_help=True)
 
@@ -40,6 +39,7 @@ def serve(
     import uvicorn
 
     from tci_gateway.api import factory
+    from tci_gateway.ledger.engine import display_url
     from tci_gateway.web.app import create_service
 
     state = _state(ctx)

@@ -6,15 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from typer.core import TyperGroup
 
 from tci_gateway.cli.output import Output
-from tci_gateway.config import Settings, find_config, load_settings
 from tci_gateway.domain.policy import BusinessDay
 from tci_gateway.logs import configure_logging
-from tci_gateway.wiring import Wiring
+
+if TYPE_CHECKING:
+    from tci_gateway.config import Settings
+    from tci_gateway.wiring import Wiring
 
 
 @dataclass
@@ -28,6 +31,9 @@ class State:
     _wiring: Wiring | None = None
 
     def wiring(self) -> Wiring:
+        from tci_gateway.config import find_config, load_settings
+        from tci_gateway.wiring import Wiring
+
         if self._wiring is None:
             settings = load_settings(self.config)
             configure_logging(

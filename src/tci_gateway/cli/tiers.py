@@ -9,21 +9,17 @@
 from __future__ import annotations
 
 import getpass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import State
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.services.tiers import (
-    TierChange,
-    evaluate_tiers,
-    pin_tier,
-    tier_status,
-    unpin_tier,
-)
-from tci_gateway.wiring import known_tiers, tier_options
+
+if TYPE_CHECKING:
+    from tci_gateway.services.tiers import TierChange
+
 
 tiers_app = typer.Typer(help="Buyer tiers: strategic, growth, watch.", no_args_is_help=True)
 
@@ -77,6 +73,9 @@ def evaluate_cmd(ctx: typer.Context) -> None:
     change recorded with its reason and raised as an alert; credit reviews due raised.
     Rerunning on the same date changes nothing. Exit 1 when a tier has no review
     frequency."""
+    from tci_gateway.services.tiers import evaluate_tiers
+    from tci_gateway.wiring import tier_options
+
     state = _state(ctx)
     wiring = state.wiring()
     now = state.now()
@@ -128,6 +127,9 @@ def pin_cmd(
     by: Annotated[str | None, typer.Option("--by", help="Who (default: the OS user).")] = None,
 ) -> None:
     """Pin a buyer's tier by hand: the nightly rules leave it alone until unpinned."""
+    from tci_gateway.services.tiers import pin_tier
+    from tci_gateway.wiring import known_tiers
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -152,6 +154,8 @@ def unpin_cmd(
     by: Annotated[str | None, typer.Option("--by", help="Who (default: the OS user).")] = None,
 ) -> None:
     """Hand a pinned buyer back to the rules (from the next evaluation)."""
+    from tci_gateway.services.tiers import unpin_tier
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -180,6 +184,8 @@ def show_cmd(
     buyer: Annotated[str, typer.Argument(help="ERP account or buyer id.")],
 ) -> None:
     """A buyer's tier, whether it is pinned, and its changes with their reasons."""
+    from tci_gateway.services.tiers import tier_status
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:

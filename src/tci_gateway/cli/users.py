@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tci_gateway.cli.output import Col, Grid
 from tci_gateway.cli.state import state_of as _state
-from tci_gateway.ledger import users
-from tci_gateway.ledger.web_tables import Role
+
+if TYPE_CHECKING:
+    from tci_gateway.ledger import users
+
 
 users_app = typer.Typer(help="People who sign in to the web workspace.", no_args_is_help=True)
 
@@ -59,6 +61,9 @@ def users_create(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a person who signs in to the workspace, with a password (argon2-hashed)."""
+    from tci_gateway.ledger import users
+    from tci_gateway.ledger.web_tables import Role
+
     state = _state(ctx)
     if role not in {r.value for r in Role}:
         known = ", ".join(r.value for r in Role)
@@ -82,6 +87,8 @@ def users_create(
 @users_app.command("list")
 def users_list(ctx: typer.Context) -> None:
     """List the people who may sign in (never their passwords)."""
+    from tci_gateway.ledger import users
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
@@ -113,6 +120,8 @@ def users_list(ctx: typer.Context) -> None:
 @users_app.command("password")
 def users_password(ctx: typer.Context, name: str, password_stdin: PasswordStdin = False) -> None:
     """Set a new password; every session of that person ends."""
+    from tci_gateway.ledger import users
+
     state = _state(ctx)
     password = _password(password_stdin)
     _change(ctx, lambda s: users.set_password(s, name, password, now=state.now()), "password set")
@@ -121,17 +130,23 @@ def users_password(ctx: typer.Context, name: str, password_stdin: PasswordStdin 
 @users_app.command("role")
 def users_role(ctx: typer.Context, name: str, role: str) -> None:
     """Give a person another role (viewer, analyst or manager)."""
+    from tci_gateway.ledger import users
+
     _change(ctx, lambda s: users.set_role(s, name, role), "role set")
 
 
 @users_app.command("disable")
 def users_disable(ctx: typer.Context, name: str) -> None:
     """Disable a person: they cannot sign in and their sessions end now."""
+    from tci_gateway.ledger import users
+
     state = _state(ctx)
     _change(ctx, lambda s: users.disable_user(s, name, now=state.now()), "disabled")
 
 
 def _change(ctx: typer.Context, change: Any, done: str) -> None:
+    from tci_gateway.ledger import users
+
     state = _state(ctx)
     ledger = state.wiring().ledger()
     try:
