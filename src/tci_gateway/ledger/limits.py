@@ -23,6 +23,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Select,
     Table,
+    case,
     func,
     insert,
     literal,
@@ -379,67 +380,65 @@ def export_rows(
     postgres = session.get_bind().dialect.name == "postgresql"
     limits, buyers, accounts = _LIMITS.c, _BUYERS.c, _ACCOUNTS.c
 
-    def joined(buyer: Any) -> Any:
-        agg = (
-            func.string_agg(accounts.account, literal(ACCOUNT_SEPARATOR))
-            if postgres
-            else func.group_concat(accounts.account, literal(ACCOUNT_SEPARATOR))
-        )
-        return (
-            select(agg)
-            .where(accounts.buyer_id == buyer, accounts.policy_id == policy_id)
-            .scalar_subquery()
-        )
-
+    sep = literal(ACCOUNT_SEPARATOR)
     codes = _DECISIONS.c.raw_codes if raw_codes else null()
-    stored = (
-        select(
-            joined(limits.buyer_id).label("accounts"),
-            limits.buyer_id.label("buyer_id"),
-            buyers.name.label("name"),
-            limits.status.label("status"),
-            limits.amount.label("amount"),
-            limits.currency.label("currency"),
-            limits.valid_from.label("valid_from"),
-            limits.valid_to.label("valid_to"),
-            _DECISIONS.c.insurer_cover_ref.label("reference"),
-            limits.changed_at.label("changed_at"),
-            codes.label("raw_codes"),
-        )
-        .select_from(
-            _LIMITS.join(_BUYERS, buyers.id == limits.buyer_id).outerjoin(
-                _DECISIONS, _DECISIONS.c.id == limits.decision_id
-            )
-        )
-        .where(limits.policy_id == policy_id)
+    limit_columns = (
+        limits.buyer_id.label("buyer_id"),
+        buyers.name.label("name"),
+        limits.status.label("status"),
+        limits.amount.label("amount"),
+        limits.currency.label("currency"),
+        limits.valid_from.label("valid_from"),
+        limits.valid_to.label("valid_to"),
+        _DECISIONS.c.insurer_cover_ref.label("reference"),
+        limits.changed_at.label("changed_at"),
+        codes.label("raw_codes"),
+    )
+    stored = _LIMITS.join(_BUYERS, buyers.id == limits.buyer_id).outerjoin(
+        _DECISIONS, _DECISIONS.c.id == limits.decision_id
     )
     if changed_since is not None:
-        stmt: Any = stored.where(limits.change_id > changed_since)
-    else:
-        has_limit = select(limits.buyer_id).where(
-            limits.policy_id == policy_id, limits.buyer_id == buyers.id
+        # a look-up per changed limit; the policy filtered inside the aggregate so that
+        # it is by buyer only (with both in WHERE, SQLite may scan the policy's index)
+        account = case((accounts.policy_id == policy_id, accounts.account))
+        agg = func.string_agg(account, sep) if postgres else func.group_concat(account, sep)
+        joined = select(agg).where(accounts.buyer_id == limits.buyer_id).scalar_subquery()
+        stmt: Any = (
+            select(joined.label("accounts"), *limit_columns)
+            .select_from(stored)
+            .where(limits.policy_id == policy_id, limits.change_id > changed_since)
         )
-        with_account = select(accounts.buyer_id).where(accounts.policy_id == policy_id)
-        bare = select(
-            joined(buyers.id),
-            buyers.id,
-            buyers.name,
-            null(),
-            null(),
-            null(),
-            null(),
-            null(),
-            null(),
-            null(),
-            null(),
-        ).where(buyers.id.in_(with_account), ~has_limit.exists())
-        stmt = union_all(stored, bare).subquery()
-        stmt = select(stmt)
+    else:
+        # every buyer with an ERP account under the policy once, joined by hash or merge
+        agg = (
+            func.string_agg(accounts.account, sep)
+            if postgres
+            else func.group_concat(accounts.account, sep)
+        )
+        per_buyer = (
+            select(accounts.buyer_id.label("buyer_id"), agg.label("accounts"))
+            .where(accounts.policy_id == policy_id)
+            .group_by(accounts.buyer_id)
+            .subquery()
+        )
+        with_limit = (
+            select(per_buyer.c.accounts, *limit_columns)
+            .select_from(stored.outerjoin(per_buyer, per_buyer.c.buyer_id == limits.buyer_id))
+            .where(limits.policy_id == policy_id)
+        )
+        has_limit = select(limits.buyer_id).where(
+            limits.policy_id == policy_id, limits.buyer_id == per_buyer.c.buyer_id
+        )
+        bare = (
+            select(per_buyer.c.accounts, buyers.id, buyers.name, *[null()] * 8)
+            .select_from(per_buyer.join(_BUYERS, buyers.id == per_buyer.c.buyer_id))
+            .where(~has_limit.exists())
+        )
+        stmt = select(union_all(with_limit, bare).subquery())
     name = stmt.selected_columns.name
     order = name.collate("C") if postgres else name
     stmt = stmt.order_by(order, stmt.selected_columns.buyer_id)
-    result = session.execute(stmt, execution_options={"yield_per": batch})
-    yield from result
+    return iter(session.execute(stmt, execution_options={"yield_per": batch}))
 
 
 def _select(raw_codes: bool) -> Select[Any]:

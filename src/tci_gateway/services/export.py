@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tci_gateway.domain.cover import NO_COVER
 from tci_gateway.domain.money import minor_units, quantize_minor
 from tci_gateway.domain.policy import Policy
-from tci_gateway.erp.export import write_csv_cells
+from tci_gateway.erp.export import escape_cell, write_csv_cells
 from tci_gateway.errors import ConfigError
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.engine import Ledger
@@ -173,24 +173,26 @@ class LimitStream:
                 )
 
     def cells(self) -> Iterator[tuple[Any, ...]]:
-        """The rows as the CSV's cells in :data:`LIMIT_COLUMNS` order, not yet escaped
-        (text, ``int``, :class:`~datetime.date` or ``None``; :func:`write_limits_csv`
-        escapes the text ones): no object per row, what a full export streams."""
+        """The rows as the CSV's cells in :data:`LIMIT_COLUMNS` order, those of
+        :data:`TEXT_CELLS` not yet escaped (:func:`write_limits_csv` escapes them; the
+        others are ``int``, :class:`~datetime.date`, ``None`` or text that cannot start a
+        formula: the policy's names escaped here, a status, an amount, an instant): no
+        object per row, what a full export streams."""
         for key, policy, rows in self._policies_read():
             currency = policy.terms.currency
             zero = format(_quantized(Decimal(0), currency), "f")
-            insurer = policy.insurer
+            insurer, name_of_policy = escape_cell(policy.insurer), escape_cell(key)
             for accounts, buyer_id, name, status, amount, cur, frm, to, ref, at, _ in rows:
                 if status is None:
-                    yield (_account_text(accounts), buyer_id, name, insurer, key, NO_COVER,
-                           zero, currency, None, None, None, None)  # fmt: skip
+                    yield (_account_text(accounts), buyer_id, name, insurer, name_of_policy,
+                           NO_COVER, zero, currency, None, None, None, None)  # fmt: skip
                     continue
                 yield (
                     _account_text(accounts),
                     buyer_id,
                     name,
                     insurer,
-                    key,
+                    name_of_policy,
                     status,
                     format(_quantized(amount, cur), "f"),
                     cur,
@@ -202,9 +204,10 @@ class LimitStream:
 
 
 TEXT_CELLS = tuple(
-    i for i, c in enumerate(LIMIT_COLUMNS) if c not in ("buyer_id", "valid_from", "valid_to")
+    LIMIT_COLUMNS.index(c) for c in ("erp_accounts", "buyer_name", "currency", "decision_reference")
 )
-"""The cells of :meth:`LimitStream.cells` that may hold text (escaped when written)."""
+"""The cells of :meth:`LimitStream.cells` that may hold any text (escaped when written;
+``status`` is one of the statuses the ledger's check allows, amounts are never negative)."""
 
 
 def write_limits_csv(stream: LimitStream, handle: TextIO) -> int:
