@@ -116,6 +116,10 @@ _DUPLICATES = (
     "ON d.account_id = s.account_id AND d.document_number = s.document_number "
     "WHERE s.row_number > d.first_row ORDER BY s.row_number LIMIT :limit"
 )
+_ANY_DUPLICATE = (
+    f"SELECT 1 FROM {_NAME} GROUP BY account_id, document_number "  # noqa: S608
+    "HAVING COUNT(*) > 1 LIMIT 1"
+)
 _OPEN_LISTED = (
     f"SELECT o.company_code, COUNT(*) FROM {_NAME} s JOIN open_items o ON {_SAME_KEY} "  # noqa: S608
     "WHERE o.source = :source AND o.open_amount > 0 GROUP BY o.company_code"
@@ -168,6 +172,10 @@ class OpenItemStaging:
         self.rows = 0
         STAGE.drop(connection, checkfirst=True)
         STAGE.create(connection)
+        if not self.sqlite:
+            # The merge's hash joins and the duplicates' hash aggregate over a file of
+            # 250,000 rows fit in this; more spills to disk (bounded, flat in the file).
+            connection.exec_driver_sql("SET LOCAL work_mem = '32MB'")
 
     def load(self, items: Iterable[StagedItem]) -> int:
         """Stream ``items`` into the table (one statement; memory stays flat); returns
@@ -213,11 +221,15 @@ class OpenItemStaging:
                 "(account_id, document_number)"
             )
         else:
-            self.connection.exec_driver_sql(f"ANALYZE {STAGE.name}")
+            # Row counts and the key's distinct values are all the plans need; analysing
+            # two columns instead of thirteen halves the cost.
+            self.connection.exec_driver_sql(f"ANALYZE {STAGE.name} (account_id, document_number)")
 
     def duplicates(self, limit: int) -> list[tuple[int, int, str, int]]:
         """``(row, account_id, document_number, first row)`` of every row whose key an
         earlier row of the file has, in file order (at most ``limit``)."""
+        if self.connection.execute(text(_ANY_DUPLICATE)).first() is None:
+            return []  # the common case: one aggregate, no join back
         stmt = text(_DUPLICATES)
         return [(r[0], r[1], r[2], r[3]) for r in self.connection.execute(stmt, {"limit": limit})]
 
