@@ -1,13 +1,19 @@
 """``tci tiers`` as a subprocess: evaluate (rules fire, a rerun changes nothing), pin and
-unpin with the history shown, an unknown tier refused naming the known ones (the pinned
-buyer skipped by the rules, and the rules applying again after unpinning, are
-tests/services/test_tiers.py's)."""
+unpin with the history shown, an unknown tier refused naming the known ones. The ledger
+is prepared in process (the pinned buyer skipped by the rules, and the rules applying
+again after unpinning, are tests/services/test_tiers.py's)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from tci_gateway.config import load_settings
+from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.migrate import upgrade
+from tci_gateway.services.importing import import_buyers, import_open_items
 
 from .conftest import run_tci
 from .test_cli import POLICY
@@ -42,15 +48,19 @@ def setup(tmp_path: Path) -> tuple[str, ...]:
     )
     (tmp_path / "buyers.csv").write_text(BUYERS, encoding="utf-8")
     (tmp_path / "items.csv").write_text(ITEMS, encoding="utf-8")
-    base = ("-c", str(config))
-    for args in (
-        ("db", "upgrade"),
-        ("import", "buyers", str(tmp_path / "buyers.csv")),
-        ("import", "receivables", str(tmp_path / "items.csv")),
-    ):
-        run = run_tci(*base, *args, cwd=tmp_path)
-        assert run.code == 0, run.stderr
-    return base
+    # The ledger prepared in process (`tci db upgrade` and `tci import` have e2e tests of
+    # their own): only the `tci tiers` commands under test are subprocesses.
+    settings = load_settings(config)
+    ledger = Ledger.open(settings.database.url, create=True)
+    try:
+        upgrade(ledger.engine)
+        now = datetime.now(UTC)
+        policies = settings.domain_policies()
+        assert import_buyers(ledger, tmp_path / "buyers.csv", policies=policies, now=now).ok
+        assert import_open_items(ledger, tmp_path / "items.csv", now=now).ok
+    finally:
+        ledger.dispose()
+    return ("-c", str(config))
 
 
 def test_evaluate_pin_show_unpin(tmp_path: Path) -> None:
