@@ -8,7 +8,9 @@ history, a page of buyers at a time, none changed), then measures the export of 
 day as ``tci export limits`` writes it (streamed, its own roll included, which then has
 nothing to do). Then 1 % of the buyers get a new decision (their limits refreshed as the
 sync does) and ``--changed-since`` the full export's cursor is measured
-(``changed_since_s``; ``changed_share`` is its time over the full export's).
+(``changed_since_s``; ``changed_share`` is its time over the full export's; both include
+the export's own date roll, which finds nothing due: ``noop_roll_s`` is that roll alone,
+two scans of the policy's limits and decisions).
 
 Memory: the seed is inserted in batches and every step streams, so the process's peak
 should not grow with N. ``export_peak_rss_mb`` is the peak resident memory of the export
@@ -247,6 +249,8 @@ def run(args: list[str]) -> StageResult:
         floor, raw_rows = best_of(3, floor_run)
         changed = change_one_percent(ledger, policies, pid, n)
         changed_s, (changed_rows, _) = best_of(3, lambda: export(cursor))
+        noop_roll_s, noop = best_of(3, lambda: roll_limits(ledger, policies, NOW))
+        assert noop.total_changed == 0
     assert rows == raw_rows == n, (rows, raw_rows)
     assert changed_rows == changed, (changed_rows, changed)
     return StageResult(
@@ -261,6 +265,7 @@ def run(args: list[str]) -> StageResult:
             "changed_since_s": round(changed_s, 3),
             "changed_rows": changed_rows,
             "changed_share": round(changed_s / measured, 3),
+            "noop_roll_s": round(noop_roll_s, 3),
             "initial_fill_s": round(fill_s, 2),
             "nightly_roll_s": round(roll_s, 2),
             "nightly_roll_peak_mb": round(roll_peak, 1),
