@@ -6,7 +6,15 @@ Staged rows are kept for a retention period (``[sync] staging_retention_days``, 
 by default) as the provenance of what was synced, then pruned (:func:`prune_staging`, at
 the start of every sync and by the nightly limit sync); the rows of a run that failed
 (its fetch failed, or the process was killed before it reconciled) are pruned at once:
-nothing of them reached the ledger."""
+nothing of them reached the ledger.
+
+Each staged row carries the digest of its raw record (:func:`record_digest`). The last
+succeeded run of a policy that staged every record it fetched is the *baseline*
+(:func:`baseline_run`) a new run's records are compared with, position by position
+(:func:`staged_digests`); records that hash the same are copied from the baseline's rows
+(:func:`copy_staged`) rather than held in memory, and a portfolio that hashes the same
+throughout is not staged again. Pruning a baseline only turns the comparison off for the
+next run."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ A rerun with no change writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -48,7 +48,6 @@ from tci_gateway.adapters.contract import (
     CoverHistory,
     InsurerAdapter,
     PolicyRef,
-    PortfolioEntry,
     PortfolioItem,
 )
 from tci_gateway.crashpoints import crash_point
@@ -57,8 +56,8 @@ from tci_gateway.domain.cover import CoverDecision, is_stale, limit_in_force
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.domain.policy import Policy
-from tci_gateway.domain.sync import SyncStatus
-from tci_gateway.errors import AdapterError, ConfigError, RecordError
+from tci_gateway.domain.sync import SyncReport, SyncStatus
+from tci_gateway.errors import AdapterError, ConfigError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import covers as cover_repo
 from tci_gateway.ledger.covers import StoredVersion
@@ -73,44 +72,20 @@ from tci_gateway.ledger.runs import (
 )
 from tci_gateway.ledger.staging import (
     DEFAULT_RETENTION_DAYS,
-    Baseline,
     StagedEntry,
     baseline_run,
-    copy_staged,
     prune_staging,
-    record_digest,
-    stage,
     staged,
-    staged_digests,
     unlisted_buyers,
 )
 from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services.limits import refresh_after_sync
+from tci_gateway.services.sync_stage import fetch_and_stage
 
 BATCH = 1000
 
-
-@dataclass
-class SyncReport:
-    insurer: str
-    policy: str
-    run_id: int | None = None
-    status: SyncStatus = SyncStatus.RUNNING
-    fetched: int = 0
-    written: int = 0
-    unchanged: int = 0
-    stale: int = 0
-    alerts: int = 0
-    errors: list[str] = field(default_factory=list)
-    backfill: bool = False
-    staging_pruned: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """The one judgement of a sync: every record read and reconciled. A ``partial``
-        run (records or a page that could not be read) is not ok, nor a failed one."""
-        return self.status is SyncStatus.SUCCEEDED
+__all__ = ["SyncReport", "history_source", "prune_staged", "sync_limits"]
 
 
 def history_source(adapter: InsurerAdapter) -> Callable[[PolicyRef], Iterable[PortfolioItem]]:
@@ -123,57 +98,6 @@ def history_source(adapter: InsurerAdapter) -> Callable[[PolicyRef], Iterable[Po
             "needs an adapter with the cover_history capability (sync without --backfill)"
         )
     return adapter.fetch_cover_history
-
-
-def _fetch_and_stage(
-    ledger: Ledger,
-    adapter: InsurerAdapter,
-    fetch: Callable[[PolicyRef], Iterable[PortfolioItem]],
-    policy: Policy,
-    run_id: int,
-    baseline: Baseline | None,
-    report: SyncReport,
-    now: datetime,
-    progress: Callable[[int], None] | None,
-) -> bool:
-    """Fetch and stage the portfolio (see the module docstring); ``True`` when every
-    record hashed the same as ``baseline``'s, in the same order, and nothing was staged."""
-    batch: list[PortfolioEntry] = []
-    matching = baseline is not None
-
-    def flush() -> None:
-        nonlocal matching
-        digests = [record_digest(entry) for entry in batch]
-        start = report.fetched
-        with ledger.unit_of_work() as session:
-            if baseline is not None and matching:
-                before = staged_digests(session, baseline.run_id, start, start + len(batch))
-                if before == digests:
-                    batch.clear()
-                else:
-                    matching = False
-                    copy_staged(session, baseline.run_id, run_id, start, now)
-            stage(session, run_id, adapter.name, batch, start, now, digests)
-        report.fetched += len(digests)
-        batch.clear()
-        if progress:
-            progress(report.fetched)
-
-    for item in fetch(PolicyRef.of(policy)):
-        if isinstance(item, RecordError):
-            report.errors.append(str(item))
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
-    if baseline is not None and matching and (report.errors or report.fetched != baseline.records):
-        # Every record fetched matched, but the portfolio is not that run's: stage the
-        # records skipped so far, and reconcile the run in full.
-        with ledger.unit_of_work() as session:
-            copy_staged(session, baseline.run_id, run_id, report.fetched, now)
-        return False
-    return matching
 
 
 def _cover_key(decision: CoverDecision) -> tuple[str, date]:
@@ -418,7 +342,7 @@ def sync_limits(
     log = log.bind(run_id=run_id)
     log.info("limit_sync_started", business_date=str(business_date), interrupted_before=interrupted)
     try:
-        same = _fetch_and_stage(
+        same = fetch_and_stage(
             ledger, adapter, fetch, policy, run_id, baseline, report, now, progress
         )
     except AdapterError as exc:
