@@ -406,7 +406,8 @@ def export_rows(
         stmt: Any = (
             select(joined.label("accounts"), *limit_columns)
             .select_from(stored)
-            .where(limits.policy_id == policy_id, limits.change_id > changed_since)
+            # `+ 0`: read by the change_id index (the changes), not by the policy's key
+            .where(limits.policy_id + 0 == policy_id, limits.change_id > changed_since)
         )
     else:
         # every buyer with an ERP account under the policy once, joined by hash or merge
