@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -90,22 +91,49 @@ def stable(text: str) -> Any:
     return json.loads(VOLATILE.sub(r'"\1": null', text))
 
 
-def test_the_cli_on_the_demo_ledger(tmp_path: Path, database_url: str) -> None:
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The demo ledger on SQLite built once per module and worker (by the `tci`
+    subprocesses of :func:`demo_ledger`): its folder and the Van Dijk case id."""
+    folder = tmp_path_factory.mktemp("demo-ledger")
+    _, case_id = demo_ledger(folder, f"sqlite:///{folder / 'ledger.db'}")
+    return folder, case_id
+
+
+def copied_demo(tmp_path: Path, sqlite_demo: tuple[Path, int]) -> tuple[Path, int]:
+    """A copy of the module's SQLite demo ledger for one test (its commands write)."""
+    folder, case_id = sqlite_demo
+    for name in ("ledger.db", "ledger.db-wal"):
+        if (folder / name).exists():
+            shutil.copyfile(folder / name, tmp_path / name)
+    return demo_config(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}"), case_id
+
+
+def test_the_cli_on_the_demo_ledger(
+    tmp_path: Path, database_url: str, request: pytest.FixtureRequest
+) -> None:
     """On PostgreSQL only the amounts are checked (its NUMERIC(19,4) is where ``.0000``
     came from); option positions and table widths do not depend on the backend, so they
     run on SQLite, each in a test of its own (they run in parallel)."""
-    config, case_id = demo_ledger(tmp_path, database_url)
+    if database_url.startswith("sqlite"):
+        config, case_id = copied_demo(tmp_path, request.getfixturevalue("sqlite_demo"))
+    else:
+        config, case_id = demo_ledger(tmp_path, database_url)
     no_amount_handed_out_has_more_decimals_than_its_currency(tmp_path, config, case_id)
 
 
-def test_json_and_as_of_before_and_after_every_command(tmp_path: Path) -> None:
-    config, case_id = demo_ledger(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+def test_json_and_as_of_before_and_after_every_command(
+    tmp_path: Path, sqlite_demo: tuple[Path, int]
+) -> None:
+    config, case_id = copied_demo(tmp_path, sqlite_demo)
     json_and_as_of_work_before_and_after_every_command(tmp_path, config, case_id)
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_tables_never_cut_an_amount_or_a_status(tmp_path: Path, columns: int) -> None:
-    config, case_id = demo_ledger(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+def test_tables_never_cut_an_amount_or_a_status(
+    tmp_path: Path, columns: int, sqlite_demo: tuple[Path, int]
+) -> None:
+    config, case_id = copied_demo(tmp_path, sqlite_demo)
     tables_never_cut_an_amount_or_a_status(tmp_path, config, case_id, columns)
 
 
