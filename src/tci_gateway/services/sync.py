@@ -155,16 +155,18 @@ class _Reconciler:
     def known_buyers(self, entries: list[StagedEntry]) -> dict[str, int]:
         """The buyers the ledger knows by the insurer ids of these entries."""
         values = sorted({entry.insurer_buyer_id for entry in entries})
-        return {
-            value: buyer_id
-            for value, buyer_id in self.session.execute(
-                select(BuyerIdentifierRow.value, BuyerIdentifierRow.buyer_id).where(
-                    BuyerIdentifierRow.scheme == Scheme.INSURER.value,
-                    BuyerIdentifierRow.issuer == self.policy.insurer,
-                    BuyerIdentifierRow.value.in_(values),
-                )
-            )
-        }
+        # Filtered by value alone in SQL (its own index): with the scheme and issuer in
+        # the WHERE too, PostgreSQL scanned every identifier of the insurer per batch.
+        rows = self.session.execute(
+            select(
+                BuyerIdentifierRow.value,
+                BuyerIdentifierRow.buyer_id,
+                BuyerIdentifierRow.scheme,
+                BuyerIdentifierRow.issuer,
+            ).where(BuyerIdentifierRow.value.in_(values))
+        )
+        insurer = (Scheme.INSURER.value, self.policy.insurer)
+        return {value: buyer_id for value, buyer_id, *of in rows if tuple(of) == insurer}
 
     def buyer(self, entry: StagedEntry, report: SyncReport) -> int | None:
         known = self.buyers.get(entry.insurer_buyer_id)
