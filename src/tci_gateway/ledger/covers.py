@@ -75,10 +75,17 @@ def _to_domain(row: Any, tranches: list[Any]) -> CoverDecision:
     )
 
 
-def _load(session: Session, where: Any, tranche_where: Any) -> dict[int, list[StoredVersion]]:
+def _load(
+    session: Session, where: Any, tranche_where: Any, *, by_ids: bool = False
+) -> dict[int, list[StoredVersion]]:
+    """The versions ``where`` selects with their tranches: by ``tranche_where``, or
+    ``by_ids`` by the ids just read (a bounded list: PostgreSQL planned the subquery
+    form badly for a page of buyers)."""
     rows = session.execute(select(_DECISIONS).where(where).order_by(_DECISIONS.c.id)).all()
     tranches: dict[int, list[Any]] = defaultdict(list)
     if rows:
+        if by_ids:
+            tranche_where = _TRANCHES.c.decision_id.in_([row.id for row in rows])
         for t in session.execute(select(_TRANCHES).where(tranche_where)):
             tranches[t.decision_id].append(t)
     result: dict[int, list[StoredVersion]] = defaultdict(list)
@@ -134,7 +141,7 @@ def versions_of_buyers(
     where = (_DECISIONS.c.policy_id == policy_id) & _DECISIONS.c.buyer_id.in_(sorted(buyer_ids))
     if except_ids:
         where = where & _DECISIONS.c.id.not_in(sorted(except_ids))
-    return _load(session, where, _TRANCHES.c.decision_id.in_(select(_DECISIONS.c.id).where(where)))
+    return _load(session, where, None, by_ids=True)
 
 
 def _row_values(
