@@ -131,10 +131,16 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    connect_args = dict(kwargs.pop("connect_args", {}))
     if "connect_timeout" not in parsed.query:
         # libpq waits forever for a host that drops packets; no run may hang on it.
-        kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT_S})
-    return create_engine(parsed, echo=echo, **kwargs)
+        connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    # No server-side prepared statements: PostgreSQL keeps a prepared statement's plan,
+    # and one planned while a table was still empty (a first sync or roll fills it on the
+    # same connection) goes on scanning it per row once it is full (the 100k limit sync
+    # took 151.7 s with them, 114.5 s without; docs/operations.md).
+    connect_args.setdefault("prepare_threshold", None)
+    return create_engine(parsed, echo=echo, connect_args=connect_args, **kwargs)
 
 
 class Ledger:
