@@ -34,6 +34,7 @@ from tci_gateway.adapters.toolkit import (
 from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.errors import ConfigError, InProgressError, ProtocolError, RejectedError
 from tci_gateway.http.client import ApiClient, ApiResponse, ParsedError
+from tci_gateway.http.jsonstream import Element
 
 from .auth import AtradiusAuth, parse_envelope
 from .mapping import (
@@ -47,7 +48,8 @@ from .mapping import (
     map_policy,
 )
 from .options import AtradiusOptions
-from .portfolio import cover_versions, latest_with_reference
+from .portfolio import buyer_key, buyer_versions, latest_with_reference
+from .spool import CoverSpool
 from .wire import (
     BUYERS_PATH,
     CORRELATION_HEADER,
@@ -173,39 +175,50 @@ class AtradiusAdapter:
     def fetch_portfolio(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
         """Every buyer's cover under ``policy``: a :class:`PortfolioEntry` per version the
         answer holds (see :mod:`.portfolio`), or a :class:`~tci_gateway.errors.RecordError`
-        for what could not be read. The call is made before this returns; the entries are
-        then produced."""
-        records = self._covers(*self._policy_ids(policy))
-        if records is None:
-            return iter(())
-        return cover_versions(
-            records,
-            policy.currency,
-            status_overrides=self.status_overrides,
-            observed_at=self.clock(),
-        )
+        for what could not be read. The answer is read (as it arrives, into a
+        :class:`.spool.CoverSpool`: memory stays flat) before this returns; the entries
+        are then produced, one buyer's records parsed at a time."""
+        return self._versions(policy, (COVERS_PATH,))
 
     def fetch_cover_history(self, policy: PolicyRef) -> Iterator[PortfolioItem]:
         """Every version of every buyer's cover under ``policy``, past ones included:
         ``GET covers/historic`` and ``GET covers``, read together so that a superseded
         decision is judged against its successor (see :mod:`.portfolio`). Both calls are
         made before this returns."""
+        return self._versions(policy, (HISTORIC_COVERS_PATH, COVERS_PATH))
+
+    def _versions(self, policy: PolicyRef, paths: tuple[str, ...]) -> Iterator[PortfolioItem]:
         ids = self._policy_ids(policy)
-        records: list[Any] = []
-        for path in (HISTORIC_COVERS_PATH, COVERS_PATH):
-            records.extend(self._covers(*ids, path=path) or [])
-        return cover_versions(
-            records,
-            policy.currency,
-            status_overrides=self.status_overrides,
-            observed_at=self.clock(),
-        )
+        spool = CoverSpool(buyer_key)
+        try:
+            for path in paths:
+                self._spool_covers(spool, *ids, path=path)
+        except BaseException:
+            spool.close()
+            raise
+        return self._spooled_versions(spool, policy.currency, self.clock())
+
+    def _spooled_versions(
+        self, spool: CoverSpool, currency: str, observed_at: datetime
+    ) -> Iterator[PortfolioItem]:
+        try:
+            yield from buyer_versions(
+                spool.groups(),
+                currency,
+                status_overrides=self.status_overrides,
+                observed_at=observed_at,
+            )
+        finally:
+            spool.close()
 
     def find_request(self, policy: PolicyRef, client_reference: str) -> CoverRequestResult | None:
         """Look a cover request up by its client reference (``customerRefNumber``) after
         an ambiguous outcome; ``None`` when the insurer has no record of it."""
-        records = self._covers(*self._policy_ids(policy))
-        cover = latest_with_reference(records, client_reference) if records else None
+        records = self._covers(
+            *self._policy_ids(policy),
+            keep=lambda r: isinstance(r, dict) and r.get("customerRefNumber") == client_reference,
+        )
+        cover = latest_with_reference(records, client_reference)
         if cover is None:
             return None
         return self._result(client_reference, cover, policy.currency, pending=False)
@@ -215,13 +228,16 @@ class AtradiusAdapter:
     ) -> CoverRequestResult | None:
         """The cover ``insurer_request_ref`` (a ``coverId``) as it stands now. Atradius has
         no ``GET /covers/{id}``: the policy's covers are listed and searched."""
-        for record in self._covers(*self._policy_ids(policy)) or []:
-            if isinstance(record, dict) and str(record.get("coverId")) == insurer_request_ref:
-                message = f"unreadable cover record {insurer_request_ref}"
-                cover = parse_model(Cover.from_record, record, message, adapter=self.name)
-                reference = cover.customerRefNumber or ""
-                return self._result(reference, cover, policy.currency, pending=False)
-        return None
+        records = self._covers(
+            *self._policy_ids(policy),
+            keep=lambda r: isinstance(r, dict) and str(r.get("coverId")) == insurer_request_ref,
+        )
+        if not records:
+            return None
+        message = f"unreadable cover record {insurer_request_ref}"
+        cover = parse_model(Cover.from_record, records[0], message, adapter=self.name)
+        reference = cover.customerRefNumber or ""
+        return self._result(reference, cover, policy.currency, pending=False)
 
     # -- cover requests -----------------------------------------------------------------
 
@@ -298,12 +314,17 @@ class AtradiusAdapter:
     def _application_in_progress(self, customer_id: str, policy_id: str, buyer_id: int) -> bool:
         """Whether the buyer has an application still referred (undecided) under the
         policy: then "already exists" / "cannot supersede" may be about ours."""
-        return any(
-            isinstance(record, dict)
-            and str(record.get("buyerId")) == str(buyer_id)
-            and str(record.get("coverStatus") or "").upper() == COVER_STATUS_REFERRED
-            and not record.get("historicCode")
-            for record in self._covers(customer_id, policy_id) or []
+        return bool(
+            self._covers(
+                customer_id,
+                policy_id,
+                keep=lambda record: (
+                    isinstance(record, dict)
+                    and str(record.get("buyerId")) == str(buyer_id)
+                    and str(record.get("coverStatus") or "").upper() == COVER_STATUS_REFERRED
+                    and not record.get("historicCode")
+                ),
+            )
         )
 
     def _result(
@@ -350,13 +371,34 @@ class AtradiusAdapter:
             )
         return customer_id, policy_id
 
-    def _covers(
-        self, customer_id: str, policy_id: str, path: str = COVERS_PATH
-    ) -> list[Any] | None:
-        """The policy's cover records at ``path``; ``None`` when Atradius answers 404."""
+    def _spool_covers(self, spool: CoverSpool, customer_id: str, policy_id: str, path: str) -> None:
+        """Add the policy's cover records at ``path`` to ``spool`` (none when Atradius
+        answers 404), read as the answer arrives."""
+        start = len(spool)
+
+        def consume(elements: Iterator[Element]) -> None:
+            spool.truncate(start)  # a retried answer starts afresh
+            spool.add(elements)
+
         params = {"customerId": customer_id, "policyId": policy_id}
-        response = none_if_not_found(lambda: self.client.request("GET", path, params=params))
-        return None if response is None else self._data_list(response)
+        none_if_not_found(
+            lambda: self.client.read_array(path, consume, member="data", params=params)
+        )
+
+    def _covers(
+        self, customer_id: str, policy_id: str, *, keep: Callable[[Any], bool]
+    ) -> list[Any]:
+        """The policy's cover records that ``keep`` accepts (none when Atradius answers
+        404), read as the answer arrives: only those are held."""
+
+        def consume(elements: Iterator[Element]) -> list[Any]:
+            return [element.value for element in elements if keep(element.value)]
+
+        params = {"customerId": customer_id, "policyId": policy_id}
+        found = none_if_not_found(
+            lambda: self.client.read_array(COVERS_PATH, consume, member="data", params=params)
+        )
+        return found or []
 
     def _data_list(self, response: ApiResponse) -> list[Any]:
         data = response.payload["data"]

@@ -12,15 +12,19 @@ its successor took effect, not a cover that ended: it keeps the status its decis
 gives. A record that cannot be read becomes a :class:`~tci_gateway.errors.RecordError`
 (source ``"atradius covers"``, row = its index in the answer) and its buyer is left out,
 so that an older record never stands in for a newer one that could not be read.
+
+The records come grouped by buyer (:func:`buyer_versions`): from a list held in memory
+(:func:`cover_versions`) or from the adapter's spool (:mod:`.spool`), which holds a whole
+portfolio off the heap, so that only one buyer's records are parsed at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from tci_gateway.adapters.contract import PortfolioEntry, PortfolioItem
 from tci_gateway.adapters.toolkit import record_error
@@ -34,6 +38,7 @@ SOURCE = "atradius covers"
 _NEVER = datetime.min.replace(tzinfo=UTC)
 SUPERSEDED_CODE = "SCLD"
 SUPERSEDED_VERSION = VERSION_ENDING_CODES | {SUPERSEDED_CODE}
+_BUYER_ID = TypeAdapter(int)  # how Cover.buyerId is read
 
 
 def _buyer_key(record: Any) -> str | None:
@@ -105,6 +110,20 @@ def _versions(
     ]
 
 
+def buyer_key(record: Any) -> str | None:
+    """The buyer a record is grouped under: its ``buyerId`` as :class:`.wire.Cover` reads
+    it (``"0123"`` is buyer 123), ``None`` when it has none that can be read."""
+    value = record.get("buyerId") if isinstance(record, dict) else None
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        return None
+    try:  # "0123", " 123 ", 123.0: as the wire model reads an integer
+        return str(_BUYER_ID.validate_python(value))
+    except ValidationError:
+        return None
+
+
 def cover_versions(
     records: Sequence[Any],
     currency: str,
@@ -112,32 +131,61 @@ def cover_versions(
     status_overrides: Mapping[str, CoverStatus] | None = None,
     observed_at: datetime | None = None,
 ) -> Iterator[PortfolioItem]:
-    """Every version of every buyer's cover (a :class:`PortfolioEntry` each), buyers in
-    the order they first appear, and a :class:`RecordError` per record that could not
-    be read or mapped. A record listed twice (the same raw record) counts once."""
-    groups: dict[str, list[tuple[int, Cover]]] = {}
-    failed: set[str] = set()
-    seen_raw: set[str] = set()
+    """Every version of every buyer's cover in ``records`` (held in memory): see
+    :func:`buyer_versions`."""
+    groups: dict[str | int, list[tuple[int, Any]]] = {}
     for index, record in enumerate(records):
-        buyer = _buyer_key(record)
+        key = buyer_key(record)
+        groups.setdefault(index if key is None else key, []).append((index, record))
+    return buyer_versions(
+        groups.values(), currency, status_overrides=status_overrides, observed_at=observed_at
+    )
+
+
+def buyer_versions(
+    groups: Iterable[Sequence[tuple[int, Any]]],
+    currency: str,
+    *,
+    status_overrides: Mapping[str, CoverStatus] | None = None,
+    observed_at: datetime | None = None,
+) -> Iterator[PortfolioItem]:
+    """Every version of every buyer's cover (a :class:`PortfolioEntry` each) from
+    ``groups``, each the records of one buyer (see :func:`buyer_key`; a record without a
+    buyer alone) as (position in the answer, JSON record), in the order given; and a
+    :class:`RecordError` per record that could not be read or mapped. A record listed
+    twice (the same raw record) counts once."""
+    for group in groups:
+        yield from _buyer_group(group, currency, status_overrides, observed_at)
+
+
+def _buyer_group(
+    group: Sequence[tuple[int, Any]],
+    currency: str,
+    status_overrides: Mapping[str, CoverStatus] | None,
+    observed_at: datetime | None,
+) -> Iterator[PortfolioItem]:
+    items: list[tuple[int, Cover]] = []
+    failed = False
+    seen_raw: set[str] = set()
+    for index, record in group:
         try:
             cover = Cover.from_record(record)
         except ValidationError as exc:
-            yield _validation_error(index, exc, buyer)
-            if buyer is not None:
-                failed.add(buyer)
+            yield _validation_error(index, exc, _buyer_key(record))
+            failed = True
             continue
-        if cover.raw in seen_raw:
-            continue
-        seen_raw.add(cover.raw)
-        groups.setdefault(str(cover.buyerId), []).append((index, cover))
-    for buyer, items in groups.items():
-        if buyer in failed:
-            yield RecordError(
-                SOURCE, None, None, f"buyer {buyer} left out: one of its records is unreadable"
-            )
-            continue
-        yield from _versions(buyer, items, currency, status_overrides, observed_at)
+        if cover.raw not in seen_raw:
+            seen_raw.add(cover.raw)
+            items.append((index, cover))
+    if not items:
+        return
+    buyer = str(items[0][1].buyerId)
+    if failed:
+        yield RecordError(
+            SOURCE, None, None, f"buyer {buyer} left out: one of its records is unreadable"
+        )
+        return
+    yield from _versions(buyer, items, currency, status_overrides, observed_at)
 
 
 def latest_with_reference(records: Sequence[Any], client_reference: str) -> Cover | None:

@@ -9,7 +9,8 @@ An adapter subclasses :class:`ApiClient` and overrides a few hooks:
 
 An adapter builds its client with :meth:`ApiClient.from_context` (its auth and the
 context's URL, transport, timeouts and retry policy): subclasses need no ``__init__``.
-Headers for one call only go in ``request(..., headers=...)``.
+Headers for one call only go in ``request(..., headers=...)``. An answer too large to
+hold (one unpaged list) is read as it arrives with :meth:`ApiClient.read_array`.
 
 Every call has a correlation id (sent and logged), connect/read/write/pool timeouts and
 an overall deadline that also stops a server trickling its answer. Redirects are not
@@ -22,12 +23,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Self, TypeVar
 
 import httpx
-import tenacity
 
 from tci_gateway import __version__
 from tci_gateway.errors import (
@@ -42,75 +41,22 @@ from tci_gateway.errors import (
     TransientError,
 )
 from tci_gateway.http.auth import TOKEN_ERROR, TOKEN_REQUEST
+from tci_gateway.http.calls import ApiResponse as ApiResponse
+from tci_gateway.http.calls import ClientContext as ClientContext
+from tci_gateway.http.calls import ParsedError as ParsedError
+from tci_gateway.http.calls import StopAtDeadline
+from tci_gateway.http.calls import Timeouts as Timeouts
 from tci_gateway.http.jsonexact import dumps, loads
+from tci_gateway.http.jsonstream import Element
 from tci_gateway.http.observers import call_failed
 from tci_gateway.http.retry import NOT_PROCESSED_STATUSES, RetryPolicy, parse_retry_after
+from tci_gateway.http.streamed import StreamedArray
 from tci_gateway.logs import get_logger
 
+T = TypeVar("T")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MAX_RESPONSE_BYTES = 200 * 1024 * 1024
 _DROP_HEADERS = ("content-encoding", "transfer-encoding", "content-length")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 5.0
-    read: float = 30.0
-    deadline: float = 120.0
-
-
-@dataclass
-class ParsedError:
-    """What an API's error envelope said."""
-
-    message: str
-    code: str | None = None
-    details: list[str] = field(default_factory=list)
-    request_id: str | None = None  # the API's own id for the request, when in the body
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    status: int
-    payload: Any
-    headers: Mapping[str, str]
-    correlation_id: str
-    request_id: str | None
-
-
-class ClientContext(Protocol):
-    """What :meth:`ApiClient.from_context` reads (an adapter's ``AdapterContext``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def transport(self) -> httpx.BaseTransport | None: ...
-    @property
-    def timeouts(self) -> Timeouts: ...
-    @property
-    def retry(self) -> RetryPolicy: ...
-
-
-class _StopAtDeadline(tenacity.stop.stop_base):
-    """The policy's own stop, or the next wait would reach the call's deadline (measured
-    on the client's clock): give up with the real error rather than sleep into a timeout."""
-
-    def __init__(
-        self,
-        policy_stop: Callable[[tenacity.RetryCallState], bool],
-        clock: Callable[[], float],
-        deadline_at: float,
-    ) -> None:
-        self.policy_stop = policy_stop
-        self.clock = clock
-        self.deadline_at = deadline_at
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        if self.policy_stop(retry_state):
-            return True
-        return self.clock() + (retry_state.upcoming_sleep or 0.0) >= self.deadline_at
 
 
 class ApiClient:
@@ -244,12 +190,60 @@ class ApiClient:
                 headers or {},
             )
 
-        retrying = self.retry.retrying()
-        retrying = retrying.copy(stop=_StopAtDeadline(retrying.stop, self.clock, deadline_at))
-        for retry_attempt in retrying:
-            with retry_attempt:
-                return attempt()
-        raise AdapterError("retry loop ended without a result", adapter=self.adapter)
+        return self._with_retries(attempt, deadline_at)
+
+    def read_array(
+        self,
+        path: str,
+        consume: Callable[[Iterator[Element]], T],
+        *,
+        member: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> T:
+        """``GET path``: a JSON array, or an object whose ``member`` is one (see
+        :mod:`tci_gateway.http.jsonstream`), read as it arrives. ``consume`` gets the
+        elements one by one; what it returns is returned. Only the element being read is
+        held, whatever the size of the answer.
+
+        Retried as :meth:`request` is, a connection lost in the middle of the body
+        included: ``consume`` is then called again on the new answer (it must start
+        afresh on each call). The body is read to its end before this returns: cut
+        short or malformed, it is a :class:`ProtocolError`, never a partial result;
+        :meth:`validate_response` gets the answer without its elements (``[]``)."""
+        correlation_id = str(uuid.uuid4())
+        deadline_at = self.clock() + self.timeouts.deadline
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            request = self._build("GET", path, params, None, correlation_id, {})
+            started = self.clock()
+            try:
+                streamed = self._open(request, True, deadline_at, correlation_id, None)
+                self._log_call(request, path, streamed.status_code, started, attempts)
+                if streamed.status_code >= 300 or "html" in streamed.headers.get(
+                    "content-type", ""
+                ):
+                    answer = self._read_whole(streamed, True, deadline_at, correlation_id, None)
+                    self._check(answer, True, correlation_id, None)  # raises
+                    raise ProtocolError("an answer that is not an array", adapter=self.adapter)
+                chunks = self._body(streamed, True, deadline_at, correlation_id, None)
+                ctx = {"status": streamed.status_code, "correlation_id": correlation_id}
+                reading = StreamedArray(chunks, member, adapter=self.adapter, **ctx)
+                try:
+                    result = reading.consume(consume)
+                finally:
+                    streamed.close()
+                answer = _rebuilt(streamed, dumps(reading.payload).encode())
+                self.validate_response(answer, reading.payload)
+                reading.check_found()
+                return result
+            except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
+                call_failed(exc)
+                raise
+
+        return self._with_retries(attempt, deadline_at)
 
     def close(self) -> None:
         self._http.close()
@@ -269,6 +263,35 @@ class ApiClient:
         client_reference: str | None,
         extra_headers: Mapping[str, str],
     ) -> ApiResponse:
+        request = self._build(method, path, params, body, correlation_id, extra_headers)
+        started = self.clock()
+        try:
+            response = self._send(
+                request, idempotent, deadline_at, correlation_id, client_reference
+            )
+            self._log_call(request, path, response.status_code, started, attempt)
+            return self._check(response, idempotent, correlation_id, client_reference)
+        except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
+            call_failed(exc)
+            raise
+
+    def _with_retries(self, attempt: Callable[[], T], deadline_at: float) -> T:
+        retrying = self.retry.retrying()
+        retrying = retrying.copy(stop=StopAtDeadline(retrying.stop, self.clock, deadline_at))
+        for retry_attempt in retrying:
+            with retry_attempt:
+                return attempt()
+        raise AdapterError("retry loop ended without a result", adapter=self.adapter)
+
+    def _build(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        correlation_id: str,
+        extra_headers: Mapping[str, str],
+    ) -> httpx.Request:
         headers = {self.correlation_header: correlation_id}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -277,24 +300,20 @@ class ApiClient:
             method, path, params=params, content=body, headers=headers
         )
         request.extensions[TOKEN_ERROR] = self._token_error
-        started = self.clock()
-        try:
-            response = self._send(
-                request, idempotent, deadline_at, correlation_id, client_reference
-            )
-            self.log.debug(
-                "http_call",
-                method=method,
-                path=path,
-                status=response.status_code,
-                ms=round((self.clock() - started) * 1000),
-                correlation_id=correlation_id,
-                attempt=attempt,
-            )
-            return self._check(response, idempotent, correlation_id, client_reference)
-        except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
-            call_failed(exc)
-            raise
+        return request
+
+    def _log_call(
+        self, request: httpx.Request, path: str, status: int, started: float, attempt: int
+    ) -> None:
+        self.log.debug(
+            "http_call",
+            method=request.method,
+            path=path,
+            status=status,
+            ms=round((self.clock() - started) * 1000),
+            correlation_id=request.headers.get(self.correlation_header),
+            attempt=attempt,
+        )
 
     def _timeout(self, deadline_at: float) -> httpx.Timeout:
         remaining = deadline_at - self.clock()
@@ -313,10 +332,22 @@ class ApiClient:
         correlation_id: str,
         client_reference: str | None,
     ) -> httpx.Response:
+        streamed = self._open(request, idempotent, deadline_at, correlation_id, client_reference)
+        return self._read_whole(streamed, idempotent, deadline_at, correlation_id, client_reference)
+
+    def _open(
+        self,
+        request: httpx.Request,
+        idempotent: bool,
+        deadline_at: float,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> httpx.Response:
+        """Send ``request``; the answer's status and headers, its body still to read."""
         request.extensions["timeout"] = self._timeout(deadline_at).as_dict()
         ctx: dict[str, Any] = {"adapter": self.adapter, "correlation_id": correlation_id}
         try:
-            streamed = self._http.send(request, stream=True)
+            return self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             if _during_token_request(exc):  # the call itself was not sent
                 reason = f"token request failed: {type(exc).__name__}"
@@ -324,14 +355,21 @@ class ApiClient:
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
                 raise TransientError(f"could not connect: {type(exc).__name__}", **ctx) from exc
             raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
+
+    def _body(
+        self,
+        streamed: httpx.Response,
+        idempotent: bool,
+        deadline_at: float,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> Iterator[bytes]:
+        """The body of an answer :meth:`_open` gave, chunk by chunk, within the call's
+        deadline; a failure on the way is the error of an answer lost."""
+        ctx: dict[str, Any] = {"adapter": self.adapter, "correlation_id": correlation_id}
         try:
-            chunks: list[bytes] = []
-            size = 0
             for chunk in streamed.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise ProtocolError("response larger than the client accepts", **ctx)
+                yield chunk
                 if self.clock() > deadline_at:
                     raise CallTimeoutError("call deadline passed while reading the answer", **ctx)
         except CallTimeoutError as exc:
@@ -340,12 +378,33 @@ class ApiClient:
             raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
         except httpx.HTTPError as exc:
             raise self._after_send_failure(exc, idempotent, ctx, client_reference) from exc
+
+    def _read_whole(
+        self,
+        streamed: httpx.Response,
+        idempotent: bool,
+        deadline_at: float,
+        correlation_id: str,
+        client_reference: str | None,
+    ) -> httpx.Response:
+        """The answer with its whole body read (at most :data:`MAX_RESPONSE_BYTES`)."""
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in self._body(
+                streamed, idempotent, deadline_at, correlation_id, client_reference
+            ):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ProtocolError(
+                        "response larger than the client accepts",
+                        adapter=self.adapter,
+                        correlation_id=correlation_id,
+                    )
         finally:
             streamed.close()
-        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _DROP_HEADERS]
-        return httpx.Response(
-            streamed.status_code, headers=kept, content=b"".join(chunks), request=request
-        )
+        return _rebuilt(streamed, b"".join(chunks))
 
     def _after_send_failure(
         self,
@@ -448,6 +507,14 @@ class ApiClient:
         if not idempotent:
             return AmbiguousOutcomeError(message, client_reference=client_reference, **ctx)
         return TransientError(message, retry_after=retry_after, **ctx)
+
+
+def _rebuilt(streamed: httpx.Response, content: bytes) -> httpx.Response:
+    """A streamed answer as a plain one with ``content`` for its body."""
+    kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _DROP_HEADERS]
+    return httpx.Response(
+        streamed.status_code, headers=kept, content=content, request=streamed.request
+    )
 
 
 def _during_token_request(exc: httpx.HTTPError) -> bool:
