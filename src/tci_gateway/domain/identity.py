@@ -275,7 +275,7 @@ class _Groups:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return []
-        clash = contradictions(self.idents[ra], self.idents[rb])
+        clash = contradictions(sorted(self.idents[ra]), sorted(self.idents[rb]))
         if clash:
             return clash
         self.parent[rb] = ra
@@ -368,7 +368,7 @@ def _name_candidates(
                 score = name_score(a.name, b.name)
                 if score < config.name_review_score:
                     continue
-                clash = contradictions(groups.idents[ra], groups.idents[rb])
+                clash = contradictions(sorted(groups.idents[ra]), sorted(groups.idents[rb]))
                 auto = config.name_auto_link_score
                 if not clash and auto is not None and score >= auto:
                     groups.union(a.account, b.account)
