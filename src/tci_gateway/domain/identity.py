@@ -12,20 +12,27 @@ Pure rules, no I/O:
   rapidfuzz) becomes a review item, never a link on its own, unless the configuration
   explicitly sets an automatic threshold. Names in Chinese script are compared as
   written, never through a romanisation; a Chinese name and a Latin one are not compared.
+
+The rules are applied a block at a time (:class:`Grouping`): the accounts sharing one
+identifier, then the accounts of one name block. :func:`resolve` forms the blocks from a
+list in memory; ``tci buyers resolve`` has the database form them (TEMP tables,
+:mod:`tci_gateway.ledger.identity_scratch`) and feeds them in the same order, so only a
+block and the accounts already linked are held, however many accounts there are.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rapidfuzz import fuzz
 from stdnum.fr import tva
 
+from tci_gateway.domain.company_names import has_cjk as has_cjk
+from tci_gateway.domain.company_names import name_score as name_score
+from tci_gateway.domain.company_names import name_tokens as name_tokens
+from tci_gateway.domain.company_names import normalise_name as normalise_name
 from tci_gateway.domain.identifiers import Identifier, Scheme
 
 
@@ -45,132 +52,10 @@ class ParentRelation(StrEnum):
     ULTIMATE = "ULTIMATE"
 
 
-# Legal-form words stripped before names are compared (after NFKC and case folding,
-# punctuation removed). Kept short on purpose: words that are also real name parts
-# ("group", "holding", "international") stay.
-_LEGAL_FORMS = frozenset(
-    {
-        "ab",
-        "ag",
-        "aps",
-        "as",
-        "asa",
-        "bv",
-        "bvba",
-        "cv",
-        "co",
-        "company",
-        "corp",
-        "corporation",
-        "cvba",
-        "doo",
-        "ehf",
-        "eirl",
-        "eood",
-        "eurl",
-        "gmbh",
-        "gie",
-        "inc",
-        "incorporated",
-        "kft",
-        "kg",
-        "kgaa",
-        "kk",
-        "lda",
-        "limited",
-        "llc",
-        "llp",
-        "lp",
-        "ltd",
-        "ltda",
-        "nv",
-        "oao",
-        "ohg",
-        "ooo",
-        "oy",
-        "oyj",
-        "pjsc",
-        "plc",
-        "pte",
-        "pty",
-        "sa",
-        "saa",
-        "sab",
-        "sae",
-        "sarl",
-        "sas",
-        "sasu",
-        "sca",
-        "scs",
-        "se",
-        "sl",
-        "sll",
-        "slne",
-        "slu",
-        "snc",
-        "spa",
-        "sprl",
-        "srl",
-        "sro",
-        "sp",
-        "zoo",
-        "ug",
-        "vof",
-        "zao",
-        "mbh",
-    }
-)
-_CJK_LEGAL_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "公司")
-_DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")  # "b.v." -> "bv", "s.a.r.l." -> "sarl"
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
-
 # Schemes under which one legal entity has exactly one value (per issuer / country).
 _UNIQUE_SCHEMES = frozenset(
     {Scheme.LEI, Scheme.FR_SIREN, Scheme.GB_CRN, Scheme.CN_USCC, Scheme.DUNS, Scheme.INSURER}
 )
-
-
-def has_cjk(text: str) -> bool:
-    return any(
-        "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
-        for ch in text
-    )
-
-
-def normalise_name(name: str) -> str:
-    """A name reduced for comparison: NFKC, case folded, punctuation and legal forms
-    removed. Chinese script is kept as written (legal-form suffixes such as 有限公司
-    removed)."""
-    text = unicodedata.normalize("NFKC", name).casefold().strip()
-    if has_cjk(text):
-        text = re.sub("[\\s()\uff08\uff09\u00b7.,\uff0c]+", "", text)
-        for suffix in _CJK_LEGAL_SUFFIXES:
-            if text.endswith(suffix) and len(text) > len(suffix):
-                text = text[: -len(suffix)]
-                break
-        return text
-    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
-    words = [w for w in _NON_WORD.sub(" ", text).split() if w and w not in _LEGAL_FORMS]
-    return " ".join(words)
-
-
-def name_score(a: str, b: str) -> float:
-    """Similarity 0-100 of two company names (see :func:`normalise_name`)."""
-    na, nb = normalise_name(a), normalise_name(b)
-    if not na or not nb:
-        return 0.0
-    cjk_a, cjk_b = has_cjk(na), has_cjk(nb)
-    if cjk_a != cjk_b:
-        return 0.0  # never through a romanisation
-    if cjk_a:
-        return float(fuzz.ratio(na, nb))
-    if _numbers(na) != _numbers(nb):
-        return 0.0  # "Holding 1" and "Holding 2" are two companies, however alike
-    return float(fuzz.token_sort_ratio(na, nb))
-
-
-def _numbers(name: str) -> set[str]:
-    return {w for w in name.split() if any(ch.isdigit() for ch in w)}
 
 
 def crosswalk(identifier: Identifier) -> set[Identifier]:
@@ -254,24 +139,66 @@ class Resolution:
         raise KeyError(account)
 
 
-class _Groups:
-    def __init__(self, records: Iterable[AccountRecord], extra: Mapping[str, Iterable[Identifier]]):
+def expand(identifiers: Iterable[Identifier]) -> frozenset[Identifier]:
+    """An account's identifiers with their crosswalks (:func:`crosswalk`)."""
+    expanded = set(identifiers)
+    for ident in list(expanded):
+        expanded |= crosswalk(ident)
+    return frozenset(expanded)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """An account holding a shared identifier, with all its (expanded) identifiers."""
+
+    account: str
+    identifiers: frozenset[Identifier]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An account of a name block: ``other_block`` is the ordinal of the other block it
+    is in, if any (an account is in at most ``BLOCK_KEYS`` blocks)."""
+
+    account: str
+    name: str
+    identifiers: frozenset[Identifier]
+    other_block: int | None = None
+
+
+class Grouping:
+    """The rules applied a block at a time, holding only the accounts linked or met in
+    a shared identifier (a union-find) and the pairs that contradict.
+
+    Feed :meth:`shared` every identifier held by two accounts or more, in the order of
+    ``str(identifier)``, with its holders in account order; then :meth:`names` every name
+    block in its ordinal order (:func:`block_order`), its members in record order.
+    ``links`` and ``reviews`` grow as they are found (a caller may empty them as it goes).
+    """
+
+    def __init__(self, config: ResolutionConfig | None = None) -> None:
+        self.config = config or ResolutionConfig()
         self.parent: dict[str, str] = {}
         self.idents: dict[str, set[Identifier]] = {}
-        for rec in records:
-            expanded = set(rec.identifiers) | set(extra.get(rec.account, ()))
-            for ident in list(expanded):
-                expanded |= crosswalk(ident)
-            self.parent[rec.account] = rec.account
-            self.idents[rec.account] = expanded
+        self.links: list[Link] = []
+        self.reviews: list[ReviewItem] = []
+        self._contradicted: set[tuple[str, str]] = set()
+
+    def _enter(self, account: str, identifiers: frozenset[Identifier]) -> None:
+        if account not in self.parent:
+            self.parent[account] = account
+            self.idents[account] = set(identifiers)
 
     def find(self, a: str) -> str:
+        """The account that stands for ``a``'s group (``a`` itself when unlinked)."""
+        if a not in self.parent:
+            return a
         while self.parent[a] != a:
             self.parent[a] = self.parent[self.parent[a]]
             a = self.parent[a]
         return a
 
-    def union(self, a: str, b: str) -> list[tuple[Identifier, Identifier]]:
+    def _union(self, a: str, b: str) -> list[tuple[Identifier, Identifier]]:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return []
@@ -282,6 +209,92 @@ class _Groups:
         self.idents[ra] |= self.idents.pop(rb)
         return []
 
+    def shared(self, ident: str, holders: Sequence[Holder]) -> None:
+        """The accounts holding identifier ``ident`` (its text), in account order: each
+        is linked to the first, or reviewed when their identifiers contradict."""
+        first = holders[0]
+        self._enter(first.account, first.identifiers)
+        for other in holders[1:]:
+            self._enter(other.account, other.identifiers)
+            clash = self._union(first.account, other.account)
+            pair = (first.account, other.account)
+            if clash:
+                detail = "; ".join(f"{x} vs {y}" for x, y in clash)
+                self.reviews.append(
+                    ReviewItem(pair, 100.0, f"share {ident} but contradict: {detail}")
+                )
+                self._contradicted.add((min(pair), max(pair)))
+            elif self.find(first.account) == self.find(other.account):
+                self.links.append(Link(pair, f"same {ident}"))
+
+    def _identifiers(self, root: str, member: Member) -> Iterable[Identifier]:
+        return sorted(self.idents.get(root, member.identifiers))
+
+    def names(self, ordinal: int, members: Sequence[Member]) -> None:
+        """One name block: each pair not yet linked and not met in an earlier block is
+        scored; a close pair is reviewed (or linked, at the automatic threshold, when no
+        identifier contradicts)."""
+        config = self.config
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                ra, rb = self.find(a.account), self.find(b.account)
+                if ra == rb:
+                    continue
+                if (
+                    a.other_block is not None
+                    and a.other_block == b.other_block
+                    and a.other_block < ordinal
+                ):
+                    continue  # met in that earlier block
+                if (min(a.account, b.account), max(a.account, b.account)) in self._contradicted:
+                    continue
+                score = name_score(a.name, b.name)
+                if score < config.name_review_score:
+                    continue
+                clash = contradictions(self._identifiers(ra, a), self._identifiers(rb, b))
+                auto = config.name_auto_link_score
+                if not clash and auto is not None and score >= auto:
+                    self._enter(a.account, a.identifiers)
+                    self._enter(b.account, b.identifiers)
+                    self._union(a.account, b.account)
+                    self.links.append(Link((a.account, b.account), f"names match ({score:.0f})"))
+                    continue
+                why = (
+                    f"similar names ({score:.0f}) but identifiers contradict: "
+                    + "; ".join(f"{x} vs {y}" for x, y in clash)
+                    if clash
+                    else f"similar names ({score:.0f}), no shared identifier"
+                )
+                self.reviews.append(ReviewItem((a.account, b.account), score, why))
+
+    def groups(self) -> dict[str, list[str]]:
+        """Each group of linked accounts (two or more) by the account that stands for
+        it; an account absent from every group is an entity of its own."""
+        members: dict[str, list[str]] = defaultdict(list)
+        for account in self.parent:
+            members[self.find(account)].append(account)
+        return {root: sorted(m) for root, m in members.items() if len(m) > 1}
+
+    def identifiers_of(self, root: str) -> frozenset[Identifier]:
+        """The identifiers of the group ``root`` stands for."""
+        return frozenset(self.idents[root])
+
+
+MAX_BLOCK = 200
+"""A name token shared by more names than this in a country says nothing: no block."""
+BLOCK_KEYS = 2
+"""The rarest tokens of a name it is blocked on."""
+
+
+def block_keys(
+    tokens: Iterable[str], frequency: Mapping[str, int], max_block: int | None = None
+) -> list[str]:
+    """The tokens a name is blocked on: the ``BLOCK_KEYS`` rarest (by frequency in its
+    country, then text) of those shared by at most ``MAX_BLOCK`` names."""
+    limit = MAX_BLOCK if max_block is None else max_block
+    usable = sorted((frequency[t], t) for t in tokens if frequency[t] <= limit)
+    return [t for _, t in usable[:BLOCK_KEYS]]
+
 
 def resolve(
     records: Iterable[AccountRecord],
@@ -290,94 +303,66 @@ def resolve(
 ) -> Resolution:
     """Group accounts into legal entities; see the module docstring for the rules.
     ``extra_identifiers`` are identifiers a bureau confirmed for an account."""
-    config = config or ResolutionConfig()
     records = list(records)
-    groups = _Groups(records, extra_identifiers or {})
-    result = Resolution()
+    extra = extra_identifiers or {}
+    expanded = {r.account: expand({*r.identifiers, *extra.get(r.account, ())}) for r in records}
+    grouping = Grouping(config)
     holders: dict[Identifier, list[str]] = defaultdict(list)
-    for account in sorted(groups.idents):
-        for ident in groups.idents[account]:
+    for account in sorted(expanded):
+        for ident in expanded[account]:
             holders[ident].append(account)
     for ident, accounts in sorted(holders.items(), key=lambda item: str(item[0])):
-        for other in accounts[1:]:
-            clash = groups.union(accounts[0], other)
-            pair = (accounts[0], other)
-            if clash:
-                detail = "; ".join(f"{x} vs {y}" for x, y in clash)
-                result.reviews.append(
-                    ReviewItem(pair, 100.0, f"share {ident} but contradict: {detail}")
+        if len(accounts) > 1:
+            grouping.shared(str(ident), [Holder(a, expanded[a]) for a in accounts])
+    blocks = _blocks(records)
+    ordinal = {key: n for n, key in enumerate(blocks) if len(blocks[key]) > 1}
+    keys_of: dict[str, list[int]] = defaultdict(list)
+    for key, block in blocks.items():
+        for rec in block:
+            if key in ordinal:
+                keys_of[rec.account].append(ordinal[key])
+    for key, block in blocks.items():
+        if key not in ordinal:
+            continue
+        n = ordinal[key]
+        grouping.names(
+            n,
+            [
+                Member(
+                    r.account,
+                    r.name,
+                    expanded[r.account],
+                    next((o for o in keys_of[r.account] if o != n), None),
                 )
-            elif groups.find(accounts[0]) == groups.find(other):
-                result.links.append(Link(pair, f"same {ident}"))
-    _name_candidates(records, groups, config, result)
+                for r in block
+            ],
+        )
+    result = Resolution(links=grouping.links, reviews=grouping.reviews)
     members: dict[str, set[str]] = defaultdict(set)
-    for account in groups.parent:
-        members[groups.find(account)].add(account)
+    for account in expanded:
+        members[grouping.find(account)].add(account)
     for root, member_set in sorted(members.items()):
         entity = frozenset(member_set)
         result.entities.append(entity)
-        result.identifiers[entity] = frozenset(groups.idents[root])
+        result.identifiers[entity] = (
+            grouping.identifiers_of(root) if root in grouping.idents else expanded[root]
+        )
     return result
 
 
-MAX_BLOCK = 200
-
-
 def _blocks(records: list[AccountRecord]) -> dict[tuple[str, str], list[AccountRecord]]:
-    """Candidate blocks, so names are not compared all against all: same country and a
-    shared rare name token (the two rarest of each name; a token shared by more than
-    ``MAX_BLOCK`` names in a country says nothing), or the first two characters of a
-    Chinese name."""
+    """Candidate blocks in the order names are compared, so names are not compared all
+    against all: same country and one of the name's :func:`block_keys` (the first two
+    characters of a Chinese name)."""
     keyed: list[tuple[AccountRecord, set[str]]] = []
-    frequency: dict[tuple[str, str], int] = defaultdict(int)
+    frequency: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for rec in records:
-        name = normalise_name(rec.name)
-        if not name:
-            continue
-        tokens = {name[:2]} if has_cjk(name) else {w for w in name.split() if len(w) > 2}
+        tokens = name_tokens(rec.name)
         keyed.append((rec, tokens))
         for token in tokens:
-            frequency[(rec.country, token)] += 1
+            frequency[rec.country][token] += 1
     blocks: dict[tuple[str, str], list[AccountRecord]] = defaultdict(list)
     for rec, tokens in keyed:
-        usable = sorted(
-            (frequency[(rec.country, t)], t)
-            for t in tokens
-            if frequency[(rec.country, t)] <= MAX_BLOCK
-        )
-        for _, token in usable[:2]:
+        for token in block_keys(tokens, frequency[rec.country]):
             blocks[(rec.country, token)].append(rec)
     return blocks
-
-
-def _name_candidates(
-    records: list[AccountRecord],
-    groups: _Groups,
-    config: ResolutionConfig,
-    result: Resolution,
-) -> None:
-    seen: set[tuple[str, str]] = {tuple(sorted(r.accounts)) for r in result.reviews}  # type: ignore[misc]
-    for block in _blocks(records).values():
-        for i, a in enumerate(block):
-            for b in block[i + 1 :]:
-                ra, rb = groups.find(a.account), groups.find(b.account)
-                pair = tuple(sorted((a.account, b.account)))
-                if ra == rb or pair in seen:
-                    continue
-                seen.add(pair)  # type: ignore[arg-type]
-                score = name_score(a.name, b.name)
-                if score < config.name_review_score:
-                    continue
-                clash = contradictions(sorted(groups.idents[ra]), sorted(groups.idents[rb]))
-                auto = config.name_auto_link_score
-                if not clash and auto is not None and score >= auto:
-                    groups.union(a.account, b.account)
-                    result.links.append(Link((a.account, b.account), f"names match ({score:.0f})"))
-                    continue
-                why = (
-                    f"similar names ({score:.0f}) but identifiers contradict: "
-                    + "; ".join(f"{x} vs {y}" for x, y in clash)
-                    if clash
-                    else f"similar names ({score:.0f}), no shared identifier"
-                )
-                result.reviews.append(ReviewItem((a.account, b.account), score, why))

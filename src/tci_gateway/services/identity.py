@@ -6,11 +6,16 @@
    bureau's own confidence and the name score both reach the configured thresholds);
    assessments are stored per provider. A page of buyers at a time; a bureau with a
    loaded golden copy answers from the ledger, everything else through a worker pool
-   per provider (:mod:`tci_gateway.services.identity_enrich`). Only what was found is
-   kept, so the memory held per account is its identifiers and its grouping.
-2. The pure rules of :mod:`tci_gateway.domain.identity` group the ERP accounts.
+   per provider (:mod:`tci_gateway.services.identity_enrich`). What was found goes to
+   TEMP tables (:mod:`tci_gateway.ledger.identity_scratch`), not to memory.
+2. The pure rules of :mod:`tci_gateway.domain.identity` group the ERP accounts, a block
+   at a time (:mod:`tci_gateway.services.identity_grouping`): memory holds a page or a
+   block and the accounts linked, flat in the number of accounts.
 3. Buyers of one group are merged; identifiers and parents are stored; everything a
    rule could not decide goes to the review queue with its reason.
+
+The TEMP tables live on one connection of the run: steps 1 and 2 fill them in read
+transactions (SQLite: no write lock), step 3 is one write transaction on it.
 """
 
 from __future__ import annotations
@@ -21,20 +26,23 @@ from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.identifiers import Identifier, Scheme
-from tci_gateway.domain.identity import AccountRecord, ReviewState, resolve
+from tci_gateway.domain.identity import Grouping, ReviewState
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.identity_scratch import Scratch, decode
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ErpAccountRow, ReviewItemRow
+from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ReviewItemRow
 from tci_gateway.logs import get_logger
+from tci_gateway.services import identity_grouping as grouping
 from tci_gateway.services.identity_enrich import (
     BuyerToEnrich,
     Enricher,
@@ -68,29 +76,20 @@ class ResolveReport:
 
 
 _NONE: frozenset[Identifier] = frozenset()
+_PAGE = 500
 
 
-def _accounts(session: Session) -> Iterator[tuple[str, str, str, int]]:
-    """Every ERP account as ``(account, name, buyer country, buyer id)``, by account,
-    streamed."""
-    rows = session.execute(
-        select(ErpAccountRow.account, ErpAccountRow.name, BuyerRow.country, ErpAccountRow.buyer_id)
-        .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
-        .order_by(ErpAccountRow.account)
-        .execution_options(yield_per=2000)
-    )
-    yield from ((a, n, c, b) for a, n, c, b in rows)  # plain tuples, not rows
-
-
-def _identifiers(session: Session) -> dict[int, frozenset[Identifier]]:
-    """Each buyer's identifiers (buyers without any are absent)."""
+def _identifiers(session: Session, buyer_ids: list[int]) -> dict[int, frozenset[Identifier]]:
+    """Each of ``buyer_ids``' identifiers (buyers without any are absent)."""
     rows = session.execute(
         select(
             BuyerIdentifierRow.buyer_id,
             BuyerIdentifierRow.scheme,
             BuyerIdentifierRow.issuer,
             BuyerIdentifierRow.value,
-        ).order_by(BuyerIdentifierRow.buyer_id)
+        )
+        .where(BuyerIdentifierRow.buyer_id.in_(buyer_ids))
+        .order_by(BuyerIdentifierRow.buyer_id)
     )
     schemes = {s.value: s for s in Scheme}
     return {
@@ -99,10 +98,9 @@ def _identifiers(session: Session) -> dict[int, frozenset[Identifier]]:
     }
 
 
-def _buyer_pages(
-    ledger: Ledger, idents: Mapping[int, frozenset[Identifier]], size: int
-) -> Iterator[list[BuyerToEnrich]]:
-    """Every buyer, ``size`` at a time by id (a short read per page)."""
+def _buyer_pages(ledger: Ledger, size: int) -> Iterator[list[BuyerToEnrich]]:
+    """Every buyer with its identifiers, ``size`` at a time by id (a short read per
+    page)."""
     last = 0
     while True:
         with ledger.reading() as session:
@@ -112,6 +110,7 @@ def _buyer_pages(
                 .order_by(BuyerRow.id)
                 .limit(size)
             ).all()
+            idents = _identifiers(session, [r[0] for r in rows]) if rows else {}
         if not rows:
             return
         yield [BuyerToEnrich(b, n, c, idents.get(b, _NONE)) for b, n, c in rows]
@@ -120,24 +119,35 @@ def _buyer_pages(
 
 def _enrich(
     ledger: Ledger,
-    idents: Mapping[int, frozenset[Identifier]],
+    scratch: Scratch,
     bureaus: Mapping[str, BureauAdapter],
     insurers: Mapping[str, InsurerAdapter],
     config: ResolveConfig,
     progress: Callable[[int], None] | None,
-) -> dict[int, Enrichment]:
-    """Step 1, a page at a time; only the buyers something was found for are kept."""
-    enriched: dict[int, Enrichment] = {}
+    report: ResolveReport,
+) -> None:
+    """Step 1, a page at a time: what was found goes to the scratch (identifiers with
+    their sources; parents and assessments), errors and counts to the report."""
     done = 0
     with Enricher(ledger, bureaus, insurers, config) as enricher:
-        for page in _buyer_pages(ledger, idents, max(1, config.page_size)):
-            for buyer_id, enrichment in enricher.enrich(page):
-                if enrichment:
-                    enriched[buyer_id] = enrichment
-                done += 1
-                if progress:
-                    progress(done)
-    return enriched
+        for page in _buyer_pages(ledger, max(1, config.page_size)):
+            answers = enricher.enrich(page)
+            found: list[tuple[int, str, str, str, str | None]] = []
+            with scratch.connection.begin():
+                for buyer_id, enrichment in answers:
+                    found.extend(
+                        (buyer_id, i.scheme.value, i.issuer, i.value, enrichment.sources.get(i))
+                        for i in sorted(enrichment.identifiers | enrichment.insurer_ids)
+                    )
+                    if enrichment.parents or enrichment.assessments:
+                        scratch.add_enriched(buyer_id, (enrichment.parents, enrichment.assessments))
+                    report.bureau_errors.extend(enrichment.errors)
+                    report.insurer_ids_found += len(enrichment.insurer_ids)
+                    report.unconfirmed_candidates += enrichment.unconfirmed
+                    done += 1
+                    if progress:
+                        progress(done)
+                scratch.add("tci_rs_found", found)
 
 
 def merge(
@@ -166,6 +176,95 @@ def merge(
     return result
 
 
+@dataclass
+class _Writer:
+    """Step 3 in one transaction: the entities in the order of the account standing
+    for each, then parents and assessments, then the review items."""
+
+    session: Session
+    scratch: Scratch
+    report: ResolveReport
+    policies: Mapping[str, Policy]
+    now: datetime
+    moved: dict[int, int] = field(default_factory=dict)  # merged buyer -> where it lives
+
+    def entities(self, linked: Grouping) -> None:
+        groups = linked.groups()
+        after = ""
+        while page := self.scratch.accounts(after, grouping.PAGE):
+            for account, buyer_id, own, expanded in page:
+                root = linked.find(account)
+                members = groups.get(root)
+                if members is None:  # an entity of its own
+                    if expanded != own:  # only when there is news
+                        self._add(buyer_id, [buyer_id], decode(expanded), decode(own))
+                elif account == root:
+                    self._group(members, linked.identifiers_of(root))
+            after = page[-1][0]
+
+    def _group(self, members: list[str], identifiers: frozenset[Identifier]) -> None:
+        rows = self.scratch.accounts_named(members)
+        own = {buyer_id: o for _, buyer_id, o, _ in rows}
+        owners = sorted(own)
+        keep = owners[0]
+        known = set(decode(own[keep]))
+        for drop in owners[1:]:
+            try:
+                with self.session.begin_nested():
+                    merge(self.session, keep, drop, policies=self.policies, now=self.now)
+                self.moved[drop] = keep
+                known |= decode(own[drop])
+                self.report.merged.append(f"buyer {drop} into {keep}")
+            except identity_repo.MergeConflict as exc:
+                pair = (self.scratch.first_account(keep), self.scratch.first_account(drop))
+                self.report.reviews_new += identity_repo.add_review(
+                    self.session, pair, 100.0, str(exc), self.now
+                )
+        self._add(keep, owners, identifiers, known)
+
+    def _add(
+        self,
+        keep: int,
+        owners: list[int],
+        identifiers: frozenset[Identifier],
+        known: set[Identifier] | frozenset[Identifier],
+    ) -> None:
+        if identifiers <= known:
+            return
+        self.report.identifiers_added += buyer_repo.add_identifiers(
+            self.session,
+            keep,
+            identifiers,
+            source=grouping.sources_of(self.scratch, owners),
+            now=self.now,
+        )
+
+    def found(self) -> None:
+        after = 0
+        while page := self.scratch.enriched(after, _PAGE):
+            for buyer_id, (parents, assessments) in page:
+                alive = self.moved.get(buyer_id, buyer_id)
+                for relation, parent, source in parents:
+                    identity_repo.store_parent(
+                        self.session, alive, relation, parent, source, self.now
+                    )
+                    self.report.parents += 1
+                for assessment in assessments:
+                    self.report.assessments += identity_repo.store_assessment(
+                        self.session, alive, assessment, self.now
+                    )
+            after = page[-1][0]
+
+    def reviews(self) -> None:
+        after = 0
+        while page := self.scratch.reviews(after, _PAGE):
+            for _, a, b, score, reason in page:
+                self.report.reviews_new += identity_repo.add_review(
+                    self.session, (a, b), score, reason, self.now
+                )
+            after = page[-1][0]
+
+
 def resolve_buyers(
     ledger: Ledger,
     *,
@@ -183,79 +282,37 @@ def resolve_buyers(
     log = get_logger()
     report = ResolveReport()
     with ledger.reading() as session:
-        idents = _identifiers(session)
         report.buyers_before = session.scalar(select(func.count()).select_from(BuyerRow)) or 0
-    enriched: dict[int, Enrichment] = {}
-    if bureaus or insurers:
-        enriched = _enrich(ledger, idents, bureaus, insurers or {}, config, progress)
-    records: list[AccountRecord] = []
-    buyer_of: dict[str, int] = {}
-    first_account: dict[int, str] = {}
-    with ledger.reading() as session:
-        for account, name, country, buyer_id in _accounts(session):
-            own = idents.get(buyer_id, _NONE)
-            found = enriched.get(buyer_id)
-            if found is not None and (found.identifiers or found.insurer_ids):
-                own = own | found.identifiers | found.insurer_ids
-            records.append(AccountRecord(account, name, country, own))
-            buyer_of[account] = buyer_id
-            first_account.setdefault(buyer_id, account)
-    report.accounts = len(records)
-    resolution = resolve(records, config.rules)
-    del records
-    moved: dict[int, int] = {}  # merged buyer -> the buyer it now lives on as
-    with ledger.unit_of_work() as session:
-        for entity in resolution.entities:
-            owners = sorted({buyer_of[a] for a in entity})
-            keep = owners[0]
-            known = set(idents.get(keep, _NONE))
-            for drop in owners[1:]:
-                try:
-                    with session.begin_nested():
-                        merge(session, keep, drop, policies=policies or {}, now=now)
-                    moved[drop] = keep
-                    known |= idents.get(drop, _NONE)
-                    report.merged.append(f"buyer {drop} into {keep}")
-                except identity_repo.MergeConflict as exc:
-                    pair = (first_account[keep], first_account[drop])
-                    report.reviews_new += identity_repo.add_review(
-                        session, pair, 100.0, str(exc), now
+    with ledger.engine.connect() as connection:
+        connection.execution_options(tci_read_only=True)  # TEMP tables only, until step 3
+        with connection.begin():
+            scratch = Scratch(connection)
+        try:
+            if bureaus or insurers:
+                _enrich(ledger, scratch, bureaus, insurers or {}, config, progress, report)
+            with connection.begin():
+                report.accounts = grouping.write_accounts(scratch)
+                linked = grouping.group(scratch, config.rules)
+            connection.execution_options(tci_read_only=False)
+            with Session(bind=connection) as session, session.begin():
+                session.connection()  # the session's transaction, before the scratch is read
+                writer = _Writer(session, scratch, report, policies or {}, now)
+                writer.entities(linked)
+                writer.found()
+                writer.reviews()
+                report.reviews_pending = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(ReviewItemRow)
+                        .where(ReviewItemRow.state == ReviewState.PENDING)
                     )
-            if not resolution.identifiers[entity] <= known:  # only when there is news
-                sources = {
-                    ident: origin
-                    for owner in owners
-                    if owner in enriched
-                    for ident, origin in enriched[owner].sources.items()
-                }
-                report.identifiers_added += buyer_repo.add_identifiers(
-                    session, keep, resolution.identifiers[entity], source=sources, now=now
+                    or 0
                 )
-        for buyer_id, enrichment in enriched.items():
-            alive = moved.get(buyer_id, buyer_id)
-            for relation, parent, source in enrichment.parents:
-                identity_repo.store_parent(session, alive, relation, parent, source, now)
-                report.parents += 1
-            for assessment in enrichment.assessments:
-                report.assessments += identity_repo.store_assessment(
-                    session, alive, assessment, now
+                report.buyers_after = (
+                    session.scalar(select(func.count()).select_from(BuyerRow)) or 0
                 )
-            report.bureau_errors.extend(enrichment.errors)
-            report.insurer_ids_found += len(enrichment.insurer_ids)
-            report.unconfirmed_candidates += enrichment.unconfirmed
-        for item in resolution.reviews:
-            report.reviews_new += identity_repo.add_review(
-                session, item.accounts, item.score, item.reason, now
-            )
-        report.reviews_pending = (
-            session.scalar(
-                select(func.count())
-                .select_from(ReviewItemRow)
-                .where(ReviewItemRow.state == ReviewState.PENDING)
-            )
-            or 0
-        )
-        report.buyers_after = session.scalar(select(func.count()).select_from(BuyerRow)) or 0
+        finally:
+            _drop(connection, scratch)
     log.info(
         "buyers_resolved",
         accounts=report.accounts,
@@ -264,3 +321,16 @@ def resolve_buyers(
         bureau_errors=len(report.bureau_errors),
     )
     return report
+
+
+def _drop(connection: Connection, scratch: Scratch) -> None:
+    """Drop the TEMP tables (the connection goes back to the pool), or discard the
+    connection when the database cannot be asked any more."""
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.execution_options(tci_read_only=True)
+        with connection.begin():
+            scratch.drop()
+    except SQLAlchemyError:
+        connection.invalidate()
