@@ -201,32 +201,44 @@ def cover_events(previous: CoverDecision | None, new: CoverDecision, on: date) -
 def event_message(kind: AlertKind, who: str, decision: CoverDecision, change: CoverChange) -> str:
     """The text of a cover event: it quotes the limit in force on the business date
     (an expired tranche is never quoted) and, for a future-dated change, the amount
-    from the day it takes effect."""
+    from the day it takes effect. Only the text of ``kind`` is made (a sync writes one
+    per event it raises)."""
     now = change.today
-    later = change.judged_on > change.on
-    then = f"{change.after} from {change.judged_on}; in force today: {now}" if later else None
-    codes = ", ".join(decision.unknown_codes)
-    requested = decision.requested_amount
-    texts = {
-        AlertKind.COVER_NEW: f"new cover for {who}: {then or now}",
-        AlertKind.COVER_INCREASED: f"cover for {who} increased from {change.before} to "
-        f"{then or now}",
-        AlertKind.COVER_REDUCED: f"cover for {who} reduced from {change.before} to {then or now}",
-        AlertKind.COVER_REFUSED: (
-            f"increase of cover for {who}"
-            + (f" to {requested}" if requested is not None else "")
-            + f" refused: the existing cover of {now} stands"
-            if change.refused_increase
-            else f"cover for {who} refused: the limit in force is {now}"
-        ),
-        AlertKind.COVER_WITHDRAWN: f"cover for {who} withdrawn: the limit in force is {now}",
-        AlertKind.COVER_EXPIRED: f"cover for {who} expired: the limit in force is {now}",
-        AlertKind.COVER_PENDING: f"cover request for {who} is pending at the insurer: the "
-        f"limit in force stays at {now}",
-        AlertKind.PENDING_WITHDRAWAL: f"the insurer announced a withdrawal of cover for {who}"
-        + (f" from {decision.effective_to}" if decision.effective_to else "")
-        + f": {now} is in force until then",
-        AlertKind.UNKNOWN_STATUS_CODE: f"unknown status code(s) {codes} for {who}: treated as "
-        f"pending; the limit in force stays at {now} until a status override maps the code",
-    }
-    return texts.get(kind, f"{kind.value} for {who}: the limit in force is {now}")
+    then = (
+        f"{change.after} from {change.judged_on}; in force today: {now}"
+        if change.judged_on > change.on
+        else None
+    )
+    if kind is AlertKind.COVER_NEW:
+        return f"new cover for {who}: {then or now}"
+    if kind is AlertKind.COVER_INCREASED:
+        return f"cover for {who} increased from {change.before} to {then or now}"
+    if kind is AlertKind.COVER_REDUCED:
+        return f"cover for {who} reduced from {change.before} to {then or now}"
+    if kind is AlertKind.COVER_REFUSED:
+        if not change.refused_increase:
+            return f"cover for {who} refused: the limit in force is {now}"
+        requested = decision.requested_amount
+        to = f" to {requested}" if requested is not None else ""
+        return f"increase of cover for {who}{to} refused: the existing cover of {now} stands"
+    if kind is AlertKind.COVER_WITHDRAWN:
+        return f"cover for {who} withdrawn: the limit in force is {now}"
+    if kind is AlertKind.COVER_EXPIRED:
+        return f"cover for {who} expired: the limit in force is {now}"
+    if kind is AlertKind.COVER_PENDING:
+        return (
+            f"cover request for {who} is pending at the insurer: the limit in force stays at {now}"
+        )
+    if kind is AlertKind.PENDING_WITHDRAWAL:
+        until = f" from {decision.effective_to}" if decision.effective_to else ""
+        return (
+            f"the insurer announced a withdrawal of cover for {who}{until}: {now} is in force "
+            "until then"
+        )
+    if kind is AlertKind.UNKNOWN_STATUS_CODE:
+        codes = ", ".join(decision.unknown_codes)
+        return (
+            f"unknown status code(s) {codes} for {who}: treated as pending; the limit in force "
+            f"stays at {now} until a status override maps the code"
+        )
+    return f"{kind.value} for {who}: the limit in force is {now}"

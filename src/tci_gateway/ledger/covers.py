@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import (
@@ -25,6 +25,7 @@ from tci_gateway.domain.cover import (
     Tranche,
 )
 from tci_gateway.domain.money import Money
+from tci_gateway.ledger.bulk_rows import insert_rows, reserve_ids
 from tci_gateway.ledger.tables import CoverDecisionRow, CoverTrancheRow
 
 
@@ -144,35 +145,60 @@ def versions_of_buyers(
     return _load(session, where, None, by_ids=True)
 
 
-def _row_values(
+_VERSION_COLUMNS = (
+    "id",
+    "policy_id",
+    "buyer_id",
+    "insurer_cover_ref",
+    "status",
+    "is_preliminary",
+    "currency",
+    "granted_amount",
+    "requested_amount",
+    "effective_from",
+    "effective_to",
+    "pending_action",
+    "raw_codes",
+    "unknown_codes",
+    "conditions",
+    "decided_at",
+    "source_changed_at",
+    "recorded_at",
+    "sync_run_id",
+)
+_TRANCHE_COLUMNS = ("decision_id", "position", "amount", "valid_from", "expires_on")
+
+
+def _row(
+    version_id: int,
     policy_id: int,
     buyer_id: int,
     decision: CoverDecision,
     recorded_at: datetime,
     sync_run_id: int | None,
-) -> dict[str, Any]:
-    return {
-        "policy_id": policy_id,
-        "buyer_id": buyer_id,
-        "insurer_cover_ref": decision.insurer_cover_ref,
-        "status": decision.status.value,
-        "is_preliminary": decision.is_preliminary,
-        "currency": decision.currency,
-        "granted_amount": decision.granted_amount.amount,
-        "requested_amount": decision.requested_amount.amount if decision.requested_amount else None,
-        "effective_from": decision.effective_from,
-        "effective_to": decision.effective_to,
-        "pending_action": decision.pending_action.value if decision.pending_action else None,
-        "raw_codes": dict(decision.raw_codes),
-        "unknown_codes": list(decision.unknown_codes),
-        "conditions": [
-            {"code": c.code, "text": c.text, "type": c.type} for c in decision.conditions
-        ],
-        "decided_at": decision.decided_at,
-        "source_changed_at": decision.last_changed_at,
-        "recorded_at": recorded_at,
-        "sync_run_id": sync_run_id,
-    }
+) -> tuple[Any, ...]:
+    d = decision
+    return (
+        version_id,
+        policy_id,
+        buyer_id,
+        d.insurer_cover_ref,
+        d.status.value,
+        d.is_preliminary,
+        d.currency,
+        d.granted_amount.amount,
+        d.requested_amount.amount if d.requested_amount else None,
+        d.effective_from,
+        d.effective_to,
+        d.pending_action.value if d.pending_action else None,
+        dict(d.raw_codes),
+        list(d.unknown_codes),
+        [{"code": c.code, "text": c.text, "type": c.type} for c in d.conditions],
+        d.decided_at,
+        d.last_changed_at,
+        recorded_at,
+        sync_run_id,
+    )
 
 
 def add_versions(
@@ -184,27 +210,26 @@ def add_versions(
     sync_run_id: int | None,
 ) -> list[int]:
     """Append many versions at once (``(buyer_id, decision)`` pairs); returns their ids
-    in the order given."""
+    in the order given. The ids are reserved first, then the versions and their tranches
+    go in with one statement each (:mod:`tci_gateway.ledger.bulk_rows`)."""
     if not items:
         return []
-    # Core statements on the tables (not the ORM's bulk insert): the same rows, without
-    # the ORM's per-row bookkeeping, which cost more than the insert itself.
-    stmt = insert(_DECISIONS).returning(_DECISIONS.c.id, sort_by_parameter_order=True)
-    rows = [_row_values(policy_id, b, d, recorded_at, sync_run_id) for b, d in items]
-    ids = [int(i) for i in session.scalars(stmt, rows)]
+    ids = reserve_ids(session, _DECISIONS, len(items))
+    insert_rows(
+        session,
+        _DECISIONS,
+        _VERSION_COLUMNS,
+        [
+            _row(i, policy_id, b, d, recorded_at, sync_run_id)
+            for i, (b, d) in zip(ids, items, strict=True)
+        ],
+    )
     tranche_rows = [
-        {
-            "decision_id": version_id,
-            "position": position,
-            "amount": tranche.amount.amount,
-            "valid_from": tranche.valid_from,
-            "expires_on": tranche.expires_on,
-        }
+        (version_id, position, t.amount.amount, t.valid_from, t.expires_on)
         for version_id, (_, decision) in zip(ids, items, strict=True)
-        for position, tranche in enumerate(decision.tranches)
+        for position, t in enumerate(decision.tranches)
     ]
-    if tranche_rows:
-        session.execute(insert(_TRANCHES), tranche_rows)
+    insert_rows(session, _TRANCHES, _TRANCHE_COLUMNS, tranche_rows)
     return ids
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.alerts import SEVERITY, AlertKind
 from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.ledger.bulk_rows import insert_new_rows
 from tci_gateway.ledger.tables import AlertRow, BuyerRow, ImportRow, PolicyRow, SyncRunRow
 
 
@@ -145,20 +146,31 @@ def alert_values(
     }
 
 
+_ALERT_COLUMNS = (
+    "kind",
+    "severity",
+    "buyer_id",
+    "policy_id",
+    "business_date",
+    "message",
+    "details",
+    "dedupe_key",
+    "sync_run_id",
+    "created_at",
+)
+
+
 def add_alerts(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Record many alerts at once; those whose dedupe key exists are skipped. Returns how
-    many were stored (what a report may count)."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(AlertRow)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(AlertRow.id)
+    """Record many alerts at once (one statement: :func:`~tci_gateway.ledger.bulk_rows.
+    insert_new_rows`); those whose dedupe key exists are skipped. Returns how many were
+    stored (what a report may count)."""
+    return insert_new_rows(
+        session,
+        cast(Table, AlertRow.__table__),
+        _ALERT_COLUMNS,
+        [tuple(row[c] for c in _ALERT_COLUMNS) for row in rows],
+        unique="dedupe_key",
     )
-    # RETURNING, not rowcount: a skipped row returns nothing on both backends.
-    return len(session.execute(stmt, rows).all())
 
 
 def mark_interrupted(session: Session, policy_id: int, now: datetime) -> int:

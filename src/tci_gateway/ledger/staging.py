@@ -34,6 +34,7 @@ from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.portfolio import PortfolioEntry
 from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.ledger.bulk_rows import insert_rows
 from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
     CoverDecisionRow,
@@ -44,6 +45,18 @@ from tci_gateway.ledger.types import UTCDateTime
 
 DEFAULT_RETENTION_DAYS = 90
 _STAGING = cast(Table, SyncStagingRow.__table__)
+_STAGE_COLUMNS = (
+    "sync_run_id",
+    "position",
+    "source",
+    "external_id",
+    "buyer_name",
+    "buyer_country",
+    "fetched_at",
+    "payload",
+    "normalised",
+    "digest",
+)
 
 
 def _d(value: date | None) -> str | None:
@@ -133,21 +146,23 @@ def stage(
         return
     if digests is None:
         digests = [record_digest(e) for e in entries]
-    session.execute(
-        insert(_STAGING),
+    insert_rows(
+        session,
+        _STAGING,
+        _STAGE_COLUMNS,
         [
-            {
-                "sync_run_id": run_id,
-                "position": first_position + n,
-                "source": source,
-                "external_id": e.insurer_buyer_id,
-                "buyer_name": e.buyer_name[:300],
-                "buyer_country": e.buyer_country,
-                "fetched_at": fetched_at,
-                "payload": e.raw,
-                "normalised": decision_to_json(e.decision),
-                "digest": digest,
-            }
+            (
+                run_id,
+                first_position + n,
+                source,
+                e.insurer_buyer_id,
+                e.buyer_name[:300],
+                e.buyer_country,
+                fetched_at,
+                e.raw,
+                decision_to_json(e.decision),
+                digest,
+            )
             for n, (e, digest) in enumerate(zip(entries, digests, strict=True))
         ],
     )
@@ -218,18 +233,6 @@ def copy_staged(
     """Stage for ``to_run`` the records ``from_run`` staged before position ``stop``: a
     run fetched them again and they hashed the same, so they are staged as fetched now
     without being held in memory."""
-    columns = [
-        "sync_run_id",
-        "position",
-        "source",
-        "external_id",
-        "buyer_name",
-        "buyer_country",
-        "fetched_at",
-        "payload",
-        "normalised",
-        "digest",
-    ]
     c = _STAGING.c
     rows = select(
         literal(to_run, Integer),
@@ -243,7 +246,7 @@ def copy_staged(
         c.normalised,
         c.digest,
     ).where(c.sync_run_id == from_run, c.position < stop)
-    session.execute(insert(_STAGING).from_select(columns, rows))
+    session.execute(insert(_STAGING).from_select(_STAGE_COLUMNS, rows))
 
 
 @dataclass(frozen=True)
