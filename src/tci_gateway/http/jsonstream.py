@@ -3,7 +3,9 @@
 An API that answers a whole list in one body (no paging) would otherwise be held whole:
 the bytes, then every parsed element. :class:`JsonArrayStream` takes the body chunk by
 chunk (cut anywhere, even inside a UTF-8 character) and gives each element of the array
-as soon as it is complete, with its text as written; only the element being read is kept.
+once it is complete, with its text as written; only the element being read is kept. (An
+element that is not complete is tried again once the text pending has doubled: a long
+one is parsed a few times, not once per chunk.)
 
 The array is the answer itself (``member=None``) or the member ``member`` of the object
 the answer is (``{"data": [...], ...}``); a member that holds an object instead of an
