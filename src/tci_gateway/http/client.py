@@ -170,13 +170,8 @@ class ApiClient:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         body = None if json_body is None else dumps(json_body).encode()
-        correlation_id = str(uuid.uuid4())
-        deadline_at = self.clock() + self.timeouts.deadline
-        attempts = 0
 
-        def attempt() -> ApiResponse:
-            nonlocal attempts
-            attempts += 1
+        def attempt(correlation_id: str, deadline_at: float, number: int) -> ApiResponse:
             return self._attempt(
                 method,
                 path,
@@ -185,12 +180,12 @@ class ApiClient:
                 idempotent,
                 correlation_id,
                 deadline_at,
-                attempts,
+                number,
                 client_reference,
                 headers or {},
             )
 
-        return self._with_retries(attempt, deadline_at)
+        return self._with_retries(attempt)
 
     def read_array(
         self,
@@ -210,40 +205,30 @@ class ApiClient:
         afresh on each call). The body is read to its end before this returns: cut
         short or malformed, it is a :class:`ProtocolError`, never a partial result;
         :meth:`validate_response` gets the answer without its elements (``[]``)."""
-        correlation_id = str(uuid.uuid4())
-        deadline_at = self.clock() + self.timeouts.deadline
-        attempts = 0
 
-        def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
+        def attempt(correlation_id: str, deadline_at: float, number: int) -> T:
             request = self._build("GET", path, params, None, correlation_id, {})
             started = self.clock()
+            streamed = self._open(request, True, deadline_at, correlation_id, None)
+            self._log_call(request, path, streamed.status_code, started, number)
+            ctype = streamed.headers.get("content-type", "")
+            if streamed.status_code >= 300 or "html" in ctype:
+                answer = self._read_whole(streamed, True, deadline_at, correlation_id, None)
+                self._check(answer, True, correlation_id, None)  # raises
+                raise ProtocolError("an answer that is not an array", adapter=self.adapter)
+            chunks = self._body(streamed, True, deadline_at, correlation_id, None)
+            ctx = {"status": streamed.status_code, "correlation_id": correlation_id}
+            reading = StreamedArray(chunks, member, adapter=self.adapter, **ctx)
             try:
-                streamed = self._open(request, True, deadline_at, correlation_id, None)
-                self._log_call(request, path, streamed.status_code, started, attempts)
-                if streamed.status_code >= 300 or "html" in streamed.headers.get(
-                    "content-type", ""
-                ):
-                    answer = self._read_whole(streamed, True, deadline_at, correlation_id, None)
-                    self._check(answer, True, correlation_id, None)  # raises
-                    raise ProtocolError("an answer that is not an array", adapter=self.adapter)
-                chunks = self._body(streamed, True, deadline_at, correlation_id, None)
-                ctx = {"status": streamed.status_code, "correlation_id": correlation_id}
-                reading = StreamedArray(chunks, member, adapter=self.adapter, **ctx)
-                try:
-                    result = reading.consume(consume)
-                finally:
-                    streamed.close()
-                answer = _rebuilt(streamed, dumps(reading.payload).encode())
-                self.validate_response(answer, reading.payload)
-                reading.check_found()
-                return result
-            except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
-                call_failed(exc)
-                raise
+                result = reading.consume(consume)
+            finally:
+                streamed.close()
+            answer = _rebuilt(streamed, dumps(reading.payload).encode())
+            self.validate_response(answer, reading.payload)
+            reading.check_found()
+            return result
 
-        return self._with_retries(attempt, deadline_at)
+        return self._with_retries(attempt)
 
     def close(self) -> None:
         self._http.close()
@@ -265,22 +250,24 @@ class ApiClient:
     ) -> ApiResponse:
         request = self._build(method, path, params, body, correlation_id, extra_headers)
         started = self.clock()
-        try:
-            response = self._send(
-                request, idempotent, deadline_at, correlation_id, client_reference
-            )
-            self._log_call(request, path, response.status_code, started, attempt)
-            return self._check(response, idempotent, correlation_id, client_reference)
-        except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
-            call_failed(exc)
-            raise
+        response = self._send(request, idempotent, deadline_at, correlation_id, client_reference)
+        self._log_call(request, path, response.status_code, started, attempt)
+        return self._check(response, idempotent, correlation_id, client_reference)
 
-    def _with_retries(self, attempt: Callable[[], T], deadline_at: float) -> T:
+    def _with_retries(self, attempt: Callable[[str, float, int], T]) -> T:
+        """One logical call: ``attempt(correlation_id, deadline_at, number)`` per the
+        retry table, within the call's deadline."""
+        correlation_id = str(uuid.uuid4())
+        deadline_at = self.clock() + self.timeouts.deadline
         retrying = self.retry.retrying()
         retrying = retrying.copy(stop=StopAtDeadline(retrying.stop, self.clock, deadline_at))
-        for retry_attempt in retrying:
+        for number, retry_attempt in enumerate(retrying, start=1):
             with retry_attempt:
-                return attempt()
+                try:
+                    return attempt(correlation_id, deadline_at, number)
+                except AdapterError as exc:  # every failed attempt is counted (GET /metrics)
+                    call_failed(exc)
+                    raise
         raise AdapterError("retry loop ended without a result", adapter=self.adapter)
 
     def _build(

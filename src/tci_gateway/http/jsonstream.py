@@ -180,6 +180,16 @@ class JsonArrayStream:
         self._retry_at = 0
         return value, end
 
+    def _element(self, final: bool) -> Element | None:
+        """The value at the position with its text, the position past it; ``None``
+        until more arrives."""
+        start = self._pos
+        parsed = self._value(final)
+        if parsed is None:
+            return None
+        value, self._pos = parsed
+        return Element(value, self._buf[start : self._pos])
+
     def _punctuation(self, allowed: str) -> str | None:
         if not self._skip_whitespace():
             return None
@@ -232,18 +242,16 @@ class JsonArrayStream:
                         self.found = True
                         self._state = _State.ITEM_OR_END
                         continue
-                start = self._pos
-                parsed = self._value(final)
-                if parsed is None:
+                element = self._element(final)
+                if element is None:
                     return
-                value, self._pos = parsed
                 if self._key == self.member:
-                    if not isinstance(value, dict):
+                    if not isinstance(element.value, dict):
                         raise JsonStreamError(f"{self.member!r} is neither an array nor an object")
                     self.found = True
-                    yield Element(value, self._buf[start : self._pos])
+                    yield element
                 else:
-                    self.members[str(self._key)] = value
+                    self.members[str(self._key)] = element.value
                 self._state = _State.AFTER_MEMBER
             elif state is _State.AFTER_MEMBER:
                 mark = self._punctuation(",}")
@@ -257,12 +265,10 @@ class JsonArrayStream:
                     self._pos += 1
                     self._state = _State.DONE if self.member is None else _State.AFTER_MEMBER
                     continue
-                start = self._pos
-                parsed = self._value(final)
-                if parsed is None:
+                element = self._element(final)
+                if element is None:
                     return
-                value, self._pos = parsed
-                yield Element(value, self._buf[start : self._pos])
+                yield element
                 self._state = _State.AFTER_ITEM
             elif state is _State.AFTER_ITEM:
                 mark = self._punctuation(",]")

@@ -63,6 +63,17 @@ def chunked(response: httpx.Response, size: int = 7, **cut: Any) -> httpx.Respon
     )
 
 
+def answering(body: bytes, size: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A token, then ``body`` for any other call, in chunks of ``size`` bytes."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, content=fixture_bytes("token.json"))
+        return chunked(httpx.Response(200, content=body), size)
+
+    return handler
+
+
 class Cutting:
     """The sandbox, with the body of its next ``times`` answers at ``path`` cut in the
     middle: broken off by ``fail`` (a connection lost) or just ended (``fail=None``)."""
@@ -166,11 +177,7 @@ def test_the_spool_gives_each_buyers_records_together_in_order_of_appearance(
 
 
 def test_the_fixture_portfolio_in_small_chunks_reads_as_the_whole_answer() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == TOKEN_PATH:
-            return httpx.Response(200, content=fixture_bytes("token.json"))
-        return chunked(httpx.Response(200, content=fixture_bytes("covers_portfolio.json")), 3)
-
+    handler = answering(fixture_bytes("covers_portfolio.json"), 3)
     adapter = contract_adapter(handler, AtradiusSandbox())
     adapter.clock = lambda: NOW
     whole = loads(fixture_bytes("covers_portfolio.json"))["data"]
@@ -188,14 +195,7 @@ def test_a_buyers_records_scattered_through_the_answer_are_judged_together() -> 
         record(5, 503, 7000, "2026-03-01"),
         record(2, 502, 5000, "2026-02-01"),  # listed twice
     ]
-    body = dumps({"data": records}).encode()
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == TOKEN_PATH:
-            return httpx.Response(200, content=fixture_bytes("token.json"))
-        return chunked(httpx.Response(200, content=body), 5)
-
-    adapter = contract_adapter(handler, AtradiusSandbox())
+    adapter = contract_adapter(answering(dumps({"data": records}).encode(), 5), AtradiusSandbox())
     items = list(adapter.fetch_portfolio(POLICY))
     assert summary(items) == summary(list(cover_versions(records, "EUR")))
     entries = [
@@ -268,11 +268,7 @@ def test_a_body_broken_off_fails_the_sync_with_nothing_written(
 
 
 def test_records_that_cannot_be_read_stay_record_errors_when_streamed() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == TOKEN_PATH:
-            return httpx.Response(200, content=fixture_bytes("token.json"))
-        return chunked(httpx.Response(200, content=fixture_bytes("covers_bad_records.json")), 2)
-
+    handler = answering(fixture_bytes("covers_bad_records.json"), 2)
     items = list(contract_adapter(handler, AtradiusSandbox()).fetch_portfolio(POLICY))
     assert [i.insurer_buyer_id for i in items if isinstance(i, PortfolioEntry)] == ["30001"]
     assert {(e.row, e.column) for e in items if isinstance(e, RecordError)} == {
