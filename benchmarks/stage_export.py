@@ -6,11 +6,15 @@ them (as the sync does for new decisions; ``initial_fill_s``), then runs the nig
 roll of the next business date (``nightly_roll_s``: every limit computed again from its
 history, a page of buyers at a time, none changed), then measures the export of that
 day as ``tci export limits`` writes it (streamed, its own roll included, which then has
-nothing to do). Then 1 % of the buyers get a new decision (their limits refreshed as the
-sync does) and ``--changed-since`` the full export's cursor is measured
-(``changed_since_s``; ``changed_share`` is its time over the full export's; both include
-the export's own date roll, which finds nothing due: ``noop_roll_s`` is that roll alone,
-two scans of the policy's limits and decisions).
+nothing to do). Then 1 % of the buyers get a new decision in a sync run (their limits
+refreshed in the same transaction by ``refresh_after_sync``, as the sync does) and
+``--changed-since`` the full export's cursor is measured (``changed_since_s``;
+``changed_share`` is its time over the full export's; both include the export's own date
+roll, which finds the policy already rolled through the day: ``noop_roll_s`` is that
+roll alone, one read of ``limit_rolls``). ``unmarked_roll_s`` is the same roll with
+that record deleted first (as a cover version recorded outside a sync does): the walk
+over every limit and decision of the policy that finds nothing due, what every no-op
+roll cost before migration 0014.
 
 Memory: the seed is inserted in batches and every step streams, so the process's peak
 should not grow with N. ``export_peak_rss_mb`` is the peak resident memory of the export
@@ -34,11 +38,11 @@ from sqlalchemy import insert, select
 
 from benchmarks.common import StageResult, atradius_terms, best_of, peak_rss_mb, timed
 from benchmarks.ledgers import fresh_ledger
-from tci_gateway.domain.cover import LimitChangeReason
 from tci_gateway.domain.policy import Policy
 from tci_gateway.erp.export import atomic_text_file
 from tci_gateway.ledger.engine import Ledger
-from tci_gateway.ledger.policies import upsert_policies
+from tci_gateway.ledger.policies import limits_rolled, unmark_limits_rolled, upsert_policies
+from tci_gateway.ledger.runs import start_sync_run
 from tci_gateway.ledger.tables import (
     BuyerRow,
     CoverDecisionRow,
@@ -48,7 +52,7 @@ from tci_gateway.ledger.tables import (
 )
 from tci_gateway.logs import configure_logging
 from tci_gateway.services.export import LIMIT_COLUMNS, open_limits, write_limits_csv
-from tci_gateway.services.limits import refresh, roll_limits
+from tci_gateway.services.limits import refresh_after_sync, roll_limits
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 DEFAULT_BUYERS = 100_000
@@ -125,7 +129,9 @@ def seed(ledger: Ledger, policies: dict[str, Policy], n: int) -> int:
     return pid
 
 
-def decision_row(pid: int, decision_id: int, buyer: int, amount: int) -> dict[str, Any]:
+def decision_row(
+    pid: int, decision_id: int, buyer: int, amount: int, run_id: int | None = None
+) -> dict[str, Any]:
     return {
         "id": decision_id,
         "policy_id": pid,
@@ -145,7 +151,7 @@ def decision_row(pid: int, decision_id: int, buyer: int, amount: int) -> dict[st
         "decided_at": NOW,
         "source_changed_at": NOW,
         "recorded_at": NOW,
-        "sync_run_id": None,
+        "sync_run_id": run_id,
     }
 
 
@@ -160,27 +166,44 @@ def tranche_row(decision_id: int, amount: int) -> dict[str, Any]:
 
 
 def change_one_percent(ledger: Ledger, policies: dict[str, Policy], pid: int, n: int) -> int:
-    """A new decision (a higher amount) for every 100th buyer, refreshed as a sync does."""
+    """A new decision (a higher amount) for every 100th buyer, recorded by a sync run and
+    refreshed in its transaction, as a sync does."""
     buyers = list(range(0, n, 100))
+    policy = policies["main"]
     with ledger.unit_of_work() as s:
+        run = start_sync_run(
+            s,
+            insurer=policy.insurer,
+            policy_id=pid,
+            business_date=policy.terms.business_date(NOW),
+            now=NOW,
+        )
         s.execute(
             insert(CoverDecisionRow),
-            [decision_row(pid, n + k + 1, b, 1000 * (b % 500 + 6)) for k, b in enumerate(buyers)],
+            [
+                decision_row(pid, n + k + 1, b, 1000 * (b % 500 + 6), run)
+                for k, b in enumerate(buyers)
+            ],
         )
         s.execute(
             insert(CoverTrancheRow),
             [tranche_row(n + k + 1, 1000 * (b % 500 + 6)) for k, b in enumerate(buyers)],
         )
-        changed = refresh(
-            s,
-            policies["main"],
-            pid,
-            [b + 1 for b in buyers],
-            now=NOW,
-            reason=LimitChangeReason.SYNC,
-        )
+        changed = refresh_after_sync(s, policy, pid, run, now=NOW)
     assert changed == len(buyers), (changed, len(buyers))
     return changed
+
+
+def unmarked_roll(ledger: Ledger, policies: dict[str, Policy], pid: int) -> float:
+    """The time of a roll that finds nothing due, the policy's ``limit_rolls`` record
+    deleted first (not timed): every limit and decision of the policy walked."""
+    with ledger.unit_of_work() as s:
+        unmark_limits_rolled(s, pid)
+    seconds, report = timed(lambda: roll_limits(ledger, policies, NOW))
+    assert report.total_changed == 0 and report.computed == {"main": 0}
+    with ledger.reading() as s:
+        assert limits_rolled(s) == {pid: policies["main"].terms.business_date(NOW)}
+    return seconds
 
 
 def run(args: list[str]) -> StageResult:
@@ -250,7 +273,8 @@ def run(args: list[str]) -> StageResult:
         changed = change_one_percent(ledger, policies, pid, n)
         changed_s, (changed_rows, _) = best_of(3, lambda: export(cursor))
         noop_roll_s, noop = best_of(3, lambda: roll_limits(ledger, policies, NOW))
-        assert noop.total_changed == 0
+        assert noop.total_changed == 0 and noop.computed == {"main": 0}
+        unmarked_roll_s = min(unmarked_roll(ledger, policies, pid) for _ in range(3))
     assert rows == raw_rows == n, (rows, raw_rows)
     assert changed_rows == changed, (changed_rows, changed)
     return StageResult(
@@ -265,7 +289,8 @@ def run(args: list[str]) -> StageResult:
             "changed_since_s": round(changed_s, 3),
             "changed_rows": changed_rows,
             "changed_share": round(changed_s / measured, 3),
-            "noop_roll_s": round(noop_roll_s, 3),
+            "noop_roll_s": round(noop_roll_s, 4),
+            "unmarked_roll_s": round(unmarked_roll_s, 3),
             "initial_fill_s": round(fill_s, 2),
             "nightly_roll_s": round(roll_s, 2),
             "nightly_roll_peak_mb": round(roll_peak, 1),

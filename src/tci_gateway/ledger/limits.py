@@ -111,10 +111,17 @@ def due_buyers(session: Session, policy_id: int, day: date) -> set[int]:
 
 
 def due_buyer_pages(
-    session: Session, policy_id: int, day: date, size: int | None = None
+    session: Session,
+    policy_id: int,
+    day: date,
+    size: int | None = None,
+    *,
+    unstored: bool = True,
 ) -> Iterator[list[int]]:
     """The buyers of :func:`due_buyers`, at most ``size`` (default :data:`PAGE`) a page,
-    in buyer id order.
+    in buyer id order; ``unstored=False`` leaves out the cover histories without a stored
+    limit (the caller knows there are none: the policy was rolled through some date and
+    nothing has cleared it since, ``ledger.policies.limits_rolled``).
 
     Two keyset-paged reads merged (the stored limits due, the cover histories without a
     stored limit), each resumed after its own last id, so the whole walk reads each index
@@ -126,10 +133,8 @@ def due_buyer_pages(
         limits.policy_id == policy_id, or_(limits.valid_to <= day, limits.business_date != day)
     )
     size = size or PAGE
-    merged = heapq.merge(
-        _keyset(session, due, limits.buyer_id, size),
-        _unstored(session, policy_id, size),
-    )
+    stored = _keyset(session, due, limits.buyer_id, size)
+    merged = heapq.merge(stored, _unstored(session, policy_id, size)) if unstored else stored
     yield from _pages(merged, size)
 
 

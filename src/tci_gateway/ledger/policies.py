@@ -4,13 +4,15 @@ history (cover versions, alerts, runs) can refer to a policy by id."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.policy import Policy
-from tci_gateway.ledger.tables import PolicyRow
+from tci_gateway.ledger.limits import lock_writers
+from tci_gateway.ledger.tables import LimitRollRow, PolicyRow
 
 
 def upsert_policies(
@@ -44,6 +46,9 @@ def upsert_policies(
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = now
+            # the terms go into the limits (a NO_COVER row's currency): rolled again
+            lock_writers(session)
+            session.execute(delete(LimitRollRow).where(LimitRollRow.policy_id == row.id))
         session.flush()
         ids[key] = row.id
     return ids
@@ -51,3 +56,37 @@ def upsert_policies(
 
 def policy_ids(session: Session) -> dict[str, int]:
     return {key: pid for key, pid in session.execute(select(PolicyRow.key, PolicyRow.id))}
+
+
+def limits_rolled(session: Session, policy_id: int | None = None) -> dict[int, date]:
+    """The business date each policy's limits are rolled through, by policy id (a policy
+    absent: not known to be rolled); ``policy_id``: that policy's only. See
+    :class:`~tci_gateway.ledger.tables.LimitRollRow`."""
+    stmt = select(LimitRollRow.policy_id, LimitRollRow.business_date)
+    if policy_id is not None:
+        stmt = stmt.where(LimitRollRow.policy_id == policy_id)
+    return {pid: day for pid, day in session.execute(stmt)}
+
+
+def mark_limits_rolled(session: Session, policy_id: int, day: date) -> None:
+    """Record, in the roll's transaction, that the policy's limits are rolled through
+    ``day``."""
+    done = cast(
+        CursorResult[Any],
+        session.execute(
+            update(LimitRollRow)
+            .where(LimitRollRow.policy_id == policy_id)
+            .values(business_date=day)
+        ),
+    )
+    if not done.rowcount:
+        session.execute(insert(LimitRollRow).values(policy_id=policy_id, business_date=day))
+
+
+def unmark_limits_rolled(session: Session, policy_id: int, *, unless: date | None = None) -> None:
+    """Forget that the policy's limits are rolled (``unless``: except through that date,
+    when the caller keeps it true: it stores limits computed on that date)."""
+    stmt = delete(LimitRollRow).where(LimitRollRow.policy_id == policy_id)
+    if unless is not None:
+        stmt = stmt.where(LimitRollRow.business_date != unless)
+    session.execute(stmt)

@@ -503,6 +503,20 @@ class LimitInForceRow(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class LimitRollRow(Base):
+    """A policy whose limits are rolled through ``business_date``: every buyer with cover
+    history has a stored limit computed on that date that does not end by it, so a date
+    roll of that day has nothing to do (``services.limits.roll_limits``). Set in the
+    roll's transaction; deleted by the limit writers' code when they store limits of
+    another date, and by triggers (migration 0014) when cover history changes outside a
+    sync run or a stored limit is deleted."""
+
+    __tablename__ = "limit_rolls"
+
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date)
+
+
 class LimitChangeRow(Base):
     """One change of a limit in force (by sync or by date); its id is the ERP's cursor."""
 

@@ -331,10 +331,11 @@ def _limit_row(
 
 class RollGate:
     """The date roll before a limits read, at most once per ``interval_s`` seconds for
-    the same business dates (a serving process would otherwise roll on every request;
-    a roll with nothing due writes nothing but still scans the limits). A new business
-    date rolls at once; within the interval a decision that reached the ledger without
-    a sync's refresh waits for the next roll, as it waits for the next export."""
+    the same business dates (a serving process would otherwise roll on every request; a
+    roll of a day already rolled reads one row per policy, but still one transaction).
+    A new business date rolls at once; within the interval a decision that reached the
+    ledger without a sync's refresh waits for the next roll, as it waits for the next
+    export."""
 
     def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
         self.interval_s = interval_s

@@ -10,6 +10,12 @@ to ``limit_changes``, whose id is the cursor of ``tci export limits --changed-si
   limits export, computes again the limits that end by the business date (an announced
   reduction or withdrawal taking effect, a tranche expiring) and those computed for
   another business date. A second roll on the same day writes nothing.
+
+A completed roll records the business date it rolled the policy through
+(``limit_rolls``, in the roll's transaction), so a roll of a day already rolled reads one
+row and returns: what keeps it true is in :class:`~tci_gateway.ledger.tables.LimitRollRow`
+(a writer here that stores limits of another date deletes it; triggers delete it when the
+cover history changes outside a sync run or a stored limit is deleted).
 """
 
 from __future__ import annotations
@@ -21,13 +27,19 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from tci_gateway.crashpoints import crash_point
 from tci_gateway.domain.cover import NO_COVER, LimitChangeReason, LimitInForce, limit_in_force
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import limits as limit_repo
 from tci_gateway.ledger.covers import StoredVersion, versions_of_buyers
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.limits import LimitState
-from tci_gateway.ledger.policies import policy_ids
+from tci_gateway.ledger.policies import (
+    limits_rolled,
+    mark_limits_rolled,
+    policy_ids,
+    unmark_limits_rolled,
+)
 
 
 def limit_state(cover: LimitInForce[StoredVersion], currency: str) -> LimitState:
@@ -59,6 +71,8 @@ def refresh(
     writes a page of buyers at a time (:data:`~tci_gateway.ledger.limits.PAGE`), so the
     memory it takes does not grow with the portfolio."""
     limit_repo.lock_writers(session)
+    # limits of another date than the one rolled through: no longer rolled
+    unmark_limits_rolled(session, policy_id, unless=policy.terms.business_date(now))
     if buyer_ids is None:
         pages: Iterable[list[int]] = limit_repo.policy_buyer_pages(session, policy_id)
     else:
@@ -100,8 +114,11 @@ def refresh_after_sync(
     session: Session, policy: Policy, policy_id: int, run_id: int, *, now: datetime
 ) -> int:
     """In the sync's reconcile transaction: the limits of the buyers this run wrote a
-    version for, a page of buyers at a time."""
+    version for, a page of buyers at a time. (The run's versions are computed here, so a
+    policy rolled through the sync's business date stays rolled; through another date,
+    it is not.)"""
     limit_repo.lock_writers(session)
+    unmark_limits_rolled(session, policy_id, unless=policy.terms.business_date(now))
     pages = limit_repo.policy_buyer_pages(session, policy_id, run_id=run_id)
     return _refresh_pages(session, policy, policy_id, pages, now=now, reason=LimitChangeReason.SYNC)
 
@@ -127,22 +144,37 @@ class RollReport:
 
 def roll_limits(ledger: Ledger, policies: Mapping[str, Policy], now: datetime) -> RollReport:
     """The date roll: for each configured policy the ledger knows, compute again the
-    limits due on its business date (see the module doc), one transaction per policy."""
+    limits due on its business date (see the module doc), one transaction per policy.
+
+    A policy already rolled through its business date is not read at all (computed 0).
+    A policy rolled through an earlier date has no cover history without a stored limit,
+    so only its stored limits are walked. The date rolled through is recorded in the
+    roll's transaction: a roll that does not finish leaves it as it was."""
     report = RollReport()
-    with ledger.unit_of_work() as session:
+    with ledger.reading() as session:
         ids = policy_ids(session)
+        rolled = limits_rolled(session)
     for key, policy in sorted(policies.items()):
         if key not in ids:
             continue
-        day = policy.terms.business_date(now)
+        pid, day = ids[key], policy.terms.business_date(now)
         report.business_dates[key] = day
+        report.computed[key] = report.changed[key] = 0
+        if rolled.get(pid) == day:
+            continue  # nothing due: no write transaction, no writers' lock
         with ledger.unit_of_work() as session:
             limit_repo.lock_writers(session)
-            counted = _Counted(limit_repo.due_buyer_pages(session, ids[key], day))
+            through = limits_rolled(session, pid).get(pid)  # another roll may have done it
+            if through == day:
+                continue
+            counted = _Counted(
+                limit_repo.due_buyer_pages(session, pid, day, unstored=through is None)
+            )
             report.changed[key] = _refresh_pages(
-                session, policy, ids[key], counted, now=now, reason=LimitChangeReason.DATE
+                session, policy, pid, counted, now=now, reason=LimitChangeReason.DATE
             )
             report.computed[key] = counted.count
+            mark_limits_rolled(session, pid, day)
     return report
 
 
@@ -157,3 +189,4 @@ class _Counted:
         for page in self._pages:
             self.count += len(page)
             yield page
+            crash_point("limits_roll_after_page")  # the page written, the roll not committed
