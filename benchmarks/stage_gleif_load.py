@@ -33,6 +33,7 @@ from benchmarks.ledgers import fresh_ledger
 from tci_gateway.adapters.contract import GoldenCopyFile
 from tci_gateway.adapters.registry import load_plugin
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.golden_copy_tables import LEI_RECORD_COLUMNS
 from tci_gateway.logs import configure_logging
 from tci_gateway.services.golden_copy import load_golden_copy
 
@@ -40,23 +41,7 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 FULL = "20261206-0800"
 DELTA = "20261206-1600"
 CHUNK = 20_000
-COLUMNS = (
-    "source",
-    "lei",
-    "legal_name",
-    "country",
-    "jurisdiction",
-    "registration_authority",
-    "registered_as",
-    "scheme",
-    "national_id",
-    "entity_status",
-    "registration_status",
-    "category",
-    "last_update",
-    "digest",
-    "publication",
-)
+COLUMNS = ("source", *LEI_RECORD_COLUMNS, "publication")
 
 
 def _reset_peak() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tci_adapters.gleif.golden_copy import read_golden_copy
 from tci_adapters.gleif.sandbox_golden_copy import (
@@ -17,9 +17,11 @@ from tci_adapters.gleif.sandbox_golden_copy import (
     synthetic_relationships,
     write_golden_copy,
 )
+from tci_gateway.adapters.contract import LeiRecord, LeiRelationship
 from tci_gateway.errors import InputError
 from tci_gateway.ledger import golden_copy as repo
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.golden_copy_tables import LEI_RECORD_COLUMNS, RELATIONSHIP_COLUMNS
 from tci_gateway.ledger.tables import GoldenCopyLoadRow, LeiRecordRow, LeiRelationshipRow
 from tci_gateway.services.golden_copy import load_golden_copy
 
@@ -42,6 +44,11 @@ def _loads(ledger: Ledger) -> list[tuple[str, str]]:
     with ledger.reading() as session:
         rows = session.scalars(select(GoldenCopyLoadRow).order_by(GoldenCopyLoadRow.id))
         return [(r.publication, r.status) for r in rows]
+
+
+def test_the_ledger_columns_are_the_contract_fields() -> None:
+    assert LeiRecord._fields == LEI_RECORD_COLUMNS
+    assert LeiRelationship._fields == RELATIONSHIP_COLUMNS
 
 
 def test_full_rerun_delta_gap_and_replacement(ledger: Ledger, tmp_path: Path) -> None:
@@ -126,6 +133,11 @@ def test_delta_before_any_full_load_and_flag_mismatch(ledger: Ledger, tmp_path: 
     assert report.status == "refused" and "no full lei2" in (report.reason or "")
     wrong_flag = _load(ledger, delta, delta=False)
     assert wrong_flag.status == "refused" and "--delta" in (wrong_flag.reason or "")
+    assert "is a LastDay delta file" in (wrong_flag.reason or "")
+    intra = write_golden_copy(
+        tmp_path, synthetic_records(2), publication="20261205-1600", delta="IntraDay"
+    )
+    assert "is an IntraDay delta file" in (_load(ledger, intra, delta=False).reason or "")
     full = write_golden_copy(tmp_path, synthetic_records(2), publication="20261205-0800")
     assert _load(ledger, full, delta=True).status == "refused"
     assert _records(ledger) == {}
@@ -200,3 +212,22 @@ def test_relationships_with_deleted_at(ledger: Ledger, tmp_path: Path) -> None:
     child = rels[lei_with_check_digits(f"TCIG00{5:012d}")]
     assert child.parent_lei == lei_with_check_digits(f"TCIG00{0:012d}")
     assert child.relationship_type == "IS_DIRECTLY_CONSOLIDATED_BY"
+
+
+def test_a_reload_after_a_first_load_refreshes_the_statistics(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """PostgreSQL: the first full load goes straight into ``lei_records``; the next load
+    finds the table's statistics counting (nearly) nothing and analyzes it before its
+    anti-joins are planned (planned as empty, they were nested loops over the file)."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    full = write_golden_copy(tmp_path, synthetic_records(400), publication="20261205-0800")
+    assert _load(ledger, full).inserted == 400
+    later = write_golden_copy(tmp_path, synthetic_records(400), publication="20261205-1600")
+    assert _load(ledger, later).unchanged == 400
+    with ledger.reading() as session:
+        known = session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('lei_records')")
+        )
+    assert known is not None and float(known) >= 400

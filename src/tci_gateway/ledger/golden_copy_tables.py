@@ -29,6 +29,35 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tci_gateway.ledger.base import Base
 from tci_gateway.ledger.types import UTCDateTime
 
+LEI_RECORD_COLUMNS = (
+    "lei",
+    "legal_name",
+    "country",
+    "jurisdiction",
+    "registration_authority",
+    "registered_as",
+    "scheme",
+    "national_id",
+    "entity_status",
+    "registration_status",
+    "category",
+    "last_update",
+    "digest",
+)
+"""The columns of ``lei_records`` a golden-copy file gives, in the field order of the
+adapter contract's ``LeiRecord`` (``source`` and ``publication`` come from the load)."""
+RELATIONSHIP_COLUMNS = (
+    "child_lei",
+    "relationship_type",
+    "parent_lei",
+    "status",
+    "registration_status",
+    "digest",
+    "deleted",
+)
+"""A level-2 record's fields, in the order of the contract's ``LeiRelationship``
+(``deleted``: withdrawn by a delta; not a column of ``lei_relationships``)."""
+
 
 class LeiRecordRow(Base):
     """One legal entity of the register (level 1), as of the publication that last

@@ -101,6 +101,11 @@ def _stamp(publication: str) -> datetime:
     return datetime.strptime(publication + "+0000", "%Y%m%d-%H%M%z").astimezone(UTC)
 
 
+def _article(word: str | None) -> str:
+    """The article before word: "an" before a vowel (an IntraDay delta), else "a"."""
+    return "an" if word and word[0].upper() in "AEIOU" else "a"
+
+
 def _sha256(file: GoldenCopyFile) -> str:
     with file.path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -156,7 +161,7 @@ def load_golden_copy(
     is_delta = file.delta is not None
     if is_delta != delta_expected:
         report.reason = (
-            f"{name} is a {file.delta} delta file: load it with --delta"
+            f"{name} is {_article(file.delta)} {file.delta} delta file: load it with --delta"
             if is_delta
             else f"{name} is a full golden copy, not a delta: load it without --delta"
         )
