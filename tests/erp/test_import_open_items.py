@@ -192,3 +192,31 @@ def test_a_duplicate_far_from_its_first_row_is_found_with_that_row(
         with_accounts, unique, now=NOW
     )  # re-import: unchanged, no false duplicate
     assert (again.unchanged, again.inserted, again.updated) == (7, 0, 0)
+
+
+def test_a_large_first_import_into_a_table_analysed_empty(
+    with_accounts: Ledger, tmp_path: Path
+) -> None:
+    """PostgreSQL: statistics taken while ``open_items`` was empty would plan the new
+    keys' anti-join as a scan per row; the import finds the new keys before inserting
+    them and refreshes the statistics after a large insert."""
+    if with_accounts.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL statistics")
+    with with_accounts.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE open_items")
+    rows = 12_000
+    body = "".join(
+        f"A{1 + i % 2},INV-{i},INVOICE,2026-10-01,,2026-12-30,EUR,10.00,10.00,false,\n"
+        for i in range(rows)
+    )
+    first = import_open_items(with_accounts, write(tmp_path, body), now=NOW)
+    assert (first.inserted, first.updated) == (rows, 0)
+    with with_accounts.engine.connect() as conn:
+        known = conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = 'open_items'::regclass"
+        ).scalar()
+    assert known is not None and known >= rows * 0.9  # analysed by the import itself
+    more = body + "A1,INV-NEW,INVOICE,2026-10-01,,2026-12-30,EUR,5.00,5.00,false,\n"
+    again = import_open_items(with_accounts, write(tmp_path, more), now=NOW)
+    assert (again.inserted, again.updated, again.unchanged) == (1, 0, rows)
+    assert item_count(with_accounts) == rows + 1
