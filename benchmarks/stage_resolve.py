@@ -232,6 +232,7 @@ def run(args: list[str]) -> StageResult:
         goal="<= 3x the floor; peak at 4x within 10 %",
         extra={
             "accounts": n,
+            "buyers": n,  # the size --memory-check compares
             "merged": len(report.merged),
             "buyers_after": report.buyers_after,
             "identifiers_added": report.identifiers_added,
