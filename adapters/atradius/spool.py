@@ -24,6 +24,9 @@ from tci_gateway.http.jsonstream import Element
 IN_MEMORY_BYTES = 1024 * 1024
 """Record text kept in memory before the spool moves to a file."""
 
+READ_BYTES = 256 * 1024
+"""How much of the spool is read at once: records in order are sliced from one read."""
+
 Group = list[tuple[int, Any]]
 """One buyer's records: (position in the answers, JSON record)."""
 
@@ -37,19 +40,19 @@ class CoverSpool:
         self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)  # noqa: SIM115
         self._ends = array("q")  # where record i's text ends; it starts where i - 1's ends
         self._groups: dict[str | int, int | list[int]] = {}  # an int key: a keyless record
-        self._cursor = -1  # where the file is read from next (-1: seek first)
+        self._block = b""  # the spool's bytes from _block_at on, as last read
+        self._block_at = 0
 
     def __len__(self) -> int:
         return len(self._ends)
 
     def add(self, elements: Iterable[Element]) -> None:
         """Spool these records after those already spooled."""
-        end = self._ends[-1] if self._ends else 0
-        self._file.seek(end)
-        self._cursor = -1
+        start = end = self._ends[-1] if self._ends else 0
+        texts: list[bytes] = []
         for element in elements:
             data = element.text.encode()
-            self._file.write(data)
+            texts.append(data)
             end += len(data)
             index = len(self._ends)
             self._ends.append(end)
@@ -60,6 +63,9 @@ class CoverSpool:
                 group.append(index)
             elif group != index:
                 self._groups[slot] = [group, index]
+        self._file.seek(start)
+        self._file.write(b"".join(texts))
+        self._block = b""
 
     def truncate(self, records: int) -> None:
         """Forget every record from position ``records`` on (those of an answer that was
@@ -75,23 +81,30 @@ class CoverSpool:
                 self._groups[key] = kept[0] if len(kept) == 1 else kept
         self._file.seek(self._ends[-1] if self._ends else 0)
         self._file.truncate()
+        self._block = b""
 
     def groups(self) -> Iterator[Group]:
         """Each buyer's records (a keyless record alone), in the order buyers first
         appear; each record parsed anew (numbers as ``Decimal``)."""
         for group in self._groups.values():
-            indexes = [group] if isinstance(group, int) else group
-            yield [(i, loads(self._read(i))) for i in indexes]
+            if isinstance(group, int):
+                yield [(group, loads(self._read(group)))]
+            else:
+                yield [(i, loads(self._read(i))) for i in group]
 
     def close(self) -> None:
         """Drop the spooled records."""
         self._file.close()
         self._groups.clear()
         del self._ends[:]
+        self._block = b""
 
-    def _read(self, index: int) -> bytes:
+    def _read(self, index: int) -> str:
         start = self._ends[index - 1] if index else 0
-        if self._cursor != start:
+        end = self._ends[index]
+        offset = start - self._block_at
+        if offset < 0 or end - self._block_at > len(self._block):
             self._file.seek(start)
-        self._cursor = self._ends[index]
-        return self._file.read(self._cursor - start)
+            self._block = self._file.read(max(end - start, READ_BYTES))
+            self._block_at, offset = start, 0
+        return self._block[offset : offset + end - start].decode()

@@ -36,6 +36,7 @@ MAX_ELEMENT_CHARS = 16 * 1024 * 1024
 """The longest element (or other member) read, in characters: past it, the answer is
 refused rather than held."""
 
+_WHITESPACE_CHARS = " \t\n\r"
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _NUMBER_CHARS = re.compile(r"[0-9.eE+-]*")
 
@@ -64,6 +65,9 @@ class _State(Enum):
     DONE = auto()  # the answer is complete: only whitespace may follow
 
 
+_IN_ARRAY = frozenset({_State.ITEM_OR_END, _State.ITEM, _State.AFTER_ITEM})
+
+
 def _refuse_constant(name: str) -> Any:
     raise JsonStreamError(f"non-finite number {name} is not valid JSON")
 
@@ -79,7 +83,7 @@ def _malformed(exc: json.JSONDecodeError, length: int) -> bool:
 def _may_go_on(value: Any, buf: str, end: int) -> bool:
     """Whether a number read up to ``end`` may be longer: all that follows could be
     more of it (``1`` then ``.5``, ``e5``)."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+    if type(value) is not int and type(value) is not Decimal:
         return False
     return _NUMBER_CHARS.fullmatch(buf, end) is not None
 
@@ -201,10 +205,45 @@ class JsonArrayStream:
         self._pos += 1
         return char
 
+    def _array(self, final: bool) -> Iterator[Element]:
+        """Inside the array: its elements while they are complete, in one loop (the path
+        nearly all of an answer takes); the state says where it stopped."""
+        buf, state, pos = self._buf, self._state, self._pos
+        try:
+            while True:
+                if pos < len(buf) and buf[pos] in _WHITESPACE_CHARS:
+                    pos = _WHITESPACE.match(buf, pos).end()  # type: ignore[union-attr]
+                if pos >= len(buf):
+                    return
+                char = buf[pos]
+                if state is _State.AFTER_ITEM or (state is _State.ITEM_OR_END and char == "]"):
+                    if char not in ",]":
+                        where = self._offset + pos
+                        message = f"malformed JSON: expected ',' or ']' at character {where}"
+                        raise JsonStreamError(message)
+                    pos += 1
+                    if char == ",":
+                        state = _State.ITEM
+                        continue
+                    state = _State.DONE if self.member is None else _State.AFTER_MEMBER
+                    return
+                self._pos = pos
+                element = self._element(final)
+                if element is None:
+                    return
+                pos, state = self._pos, _State.AFTER_ITEM
+                yield element
+        finally:
+            self._state, self._pos = state, pos
+
     def _run(self, final: bool) -> Iterator[Element]:
         while True:
             state = self._state
-            if state is _State.START:
+            if state in _IN_ARRAY:
+                yield from self._array(final)
+                if self._state in _IN_ARRAY:
+                    return  # more is needed
+            elif state is _State.START:
                 opening = "[" if self.member is None else "{"
                 if self._punctuation(opening) is None:
                     return
@@ -258,26 +297,6 @@ class JsonArrayStream:
                 if mark is None:
                     return
                 self._state = _State.KEY if mark == "," else _State.DONE
-            elif state in (_State.ITEM_OR_END, _State.ITEM):
-                if not self._skip_whitespace():
-                    return
-                if state is _State.ITEM_OR_END and self._buf[self._pos] == "]":
-                    self._pos += 1
-                    self._state = _State.DONE if self.member is None else _State.AFTER_MEMBER
-                    continue
-                element = self._element(final)
-                if element is None:
-                    return
-                yield element
-                self._state = _State.AFTER_ITEM
-            elif state is _State.AFTER_ITEM:
-                mark = self._punctuation(",]")
-                if mark is None:
-                    return
-                if mark == ",":
-                    self._state = _State.ITEM
-                else:
-                    self._state = _State.DONE if self.member is None else _State.AFTER_MEMBER
             else:  # DONE
                 if self._skip_whitespace():
                     raise JsonStreamError("malformed JSON: extra data after the answer")
