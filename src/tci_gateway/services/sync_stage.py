@@ -1,5 +1,7 @@
 """The first step of a limit sync (:mod:`tci_gateway.services.sync`): fetch the portfolio
-page by page and stage it, comparing each page's digests with the baseline run's first."""
+page by page and stage it, comparing each page's digests with the baseline run's first.
+The fetch runs ahead in a thread of its own (:mod:`tci_gateway.services.sync_prefetch`):
+the insurer prepares its next answers while a batch is compared or staged."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from datetime import datetime
 from tci_gateway.adapters.contract import InsurerAdapter, PolicyRef, PortfolioEntry, PortfolioItem
 from tci_gateway.domain.policy import Policy
 from tci_gateway.domain.sync import SyncReport
-from tci_gateway.errors import RecordError
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.staging import (
     Baseline,
@@ -18,6 +19,7 @@ from tci_gateway.ledger.staging import (
     stage,
     staged_digests,
 )
+from tci_gateway.services.sync_prefetch import Prefetch
 
 BATCH = 1000
 """Records staged (or compared) per transaction."""
@@ -38,7 +40,6 @@ def fetch_and_stage(
 ) -> bool:
     """Fetch and stage the portfolio (see the module docstring); ``True`` when every
     record hashed the same as ``baseline``'s, in the same order, and nothing was staged."""
-    batch: list[PortfolioEntry] = []
     matching = baseline is not None
     window: list[str | None] = []  # the baseline's digests from position window_start on
     window_start = 0
@@ -51,13 +52,12 @@ def fetch_and_stage(
         if not window_start <= start or stop > window_start + len(window):
             window_start = start
             stop_at = min(start + WINDOW, baseline.records)
-            with ledger.unit_of_work() as session:
+            with ledger.reading() as session:
                 window = staged_digests(session, baseline.run_id, start, max(stop, stop_at))
         return window[start - window_start : stop - window_start]
 
-    def flush() -> None:
+    def flush(batch: list[PortfolioEntry], digests: list[str]) -> None:
         nonlocal matching
-        digests = [record_digest(entry) for entry in batch]
         start = report.fetched
         if baseline is not None and matching:
             if baseline_digests(start, start + len(batch)) == digests:
@@ -70,18 +70,13 @@ def fetch_and_stage(
             with ledger.unit_of_work() as session:
                 stage(session, run_id, adapter.name, batch, start, now, digests)
         report.fetched += len(digests)
-        batch.clear()
         if progress:
             progress(report.fetched)
 
-    for item in fetch(PolicyRef.of(policy)):
-        if isinstance(item, RecordError):
-            report.errors.append(str(item))
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
+    with Prefetch(fetch(PolicyRef.of(policy)), size=BATCH, digest=record_digest) as pages:
+        for page in pages:
+            report.errors.extend(page.errors)
+            flush(page.entries, page.digests)
     if baseline is not None and matching and (report.errors or report.fetched != baseline.records):
         # Every record fetched matched, but the portfolio is not that run's: stage the
         # records skipped so far, and reconcile the run in full.
