@@ -32,10 +32,11 @@ import io
 import os
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import blake2b
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -114,20 +115,96 @@ _WIDTHS: dict[str, int] = {
 }
 
 _LEI_RE = re.compile(r"[0-9A-Z]{18}[0-9]{2}")
-_LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
+_LETTERS = [chr(code) for code in range(128)]
+"""ISO 7064 letter values by code point (A = 10 .. Z = 35, others unchanged): a list,
+which ``translate`` looks up several times faster than the dict ``str.maketrans`` makes."""
+for _code in range(ord("A"), ord("Z") + 1):
+    _LETTERS[_code] = str(_code - 55)
 _record = LeiRecord._make
 _relationship = LeiRelationship._make
 PARALLEL_FROM_BYTES = 2 << 20
 """A (compressed) file from this size is parsed by worker processes by default."""
 
 
-def _kept(text: Iterator[str], lines: list[str]) -> Iterator[str]:
-    """``text``'s lines, each also appended to ``lines`` (the raw record the digest is
-    taken of; the reader clears it after each record)."""
-    keep = lines.append
-    for line in text:
-        keep(line)
-        yield line
+def _gap(header: tuple[str, ...], needed: tuple[str, ...]) -> tuple[int, int]:
+    """``(a, b)``: the widest run of columns between two needed ones (``a`` and ``b``
+    needed, none between), which :func:`_split_records` leaves unsplit."""
+    at = sorted({header.index(c) for c in needed if c in header})
+    if len(at) < 2:
+        return len(header) - 1, len(header)
+    a, b = max(pairwise(at), key=lambda pair: pair[1] - pair[0])
+    return (a, b) if b - a >= 2 else (len(header) - 1, len(header))
+
+
+def _position(column: int, gap: tuple[int, int]) -> int:
+    """Where :func:`_split_records` puts ``column`` among a record's cells."""
+    a, b = gap
+    return column if column <= a else column - b + a + 2
+
+
+def _split_records(
+    lines: Iterator[str], width: int, gap: tuple[int, int]
+) -> Iterator[tuple[str, list[str], int]]:
+    """``(raw, cells, count)`` per CSV record of ``lines`` (physical lines, ends kept):
+    ``raw`` the record's text (the digest is taken of it), ``count`` its number of
+    fields, and ``cells`` its fields as ``csv.reader`` reads them, except that the
+    columns strictly between ``gap``'s two are one cell (see :func:`_position`); no
+    cells when ``count`` is not ``width``. A line without quotes is split on commas,
+    and a line whose fields are all quoted, without a quote inside, on ``","``: both
+    give what ``csv.reader`` gives, at a fraction of its cost on a 240-column row, the
+    more so as the columns nobody reads are not split. Any other line (a quote inside a
+    field, a field holding a newline) is read by ``csv``."""
+    a, b = gap
+    tail = width - b
+    all_quoted = 2 * width
+    separators = width - 1
+    pending: list[str] = []
+    odd = False
+    for line in lines:
+        quotes = line.count('"')
+        if pending:
+            pending.append(line)
+            odd ^= quotes % 2 == 1
+            if not odd:
+                yield _csv_record("".join(pending), pending, width, gap)
+                pending = []
+            continue
+        if quotes == 0:
+            body = line.rstrip("\r\n")
+            count = body.count(",") + 1 if body else 0
+            if count != width:
+                yield line, [], count
+                continue
+            cells = body.split(",", a + 1)
+            cells.extend(cells.pop().rsplit(",", tail))
+            yield line, cells, width
+            continue
+        body = line.rstrip("\r\n")
+        if (
+            quotes == all_quoted
+            and body[0] == '"'
+            and body[-1] == '"'
+            and body.count('","') == separators
+        ):
+            cells = body[1:-1].split('","', a + 1)
+            cells.extend(cells.pop().rsplit('","', tail))
+            yield line, cells, width
+        elif quotes % 2 == 0:
+            yield _csv_record(line, (line,), width, gap)
+        else:
+            pending, odd = [line], True
+    if pending:  # a quote never closed: what csv.reader makes of it
+        yield _csv_record("".join(pending), pending, width, gap)
+
+
+def _csv_record(
+    raw: str, lines: Iterable[str], width: int, gap: tuple[int, int]
+) -> tuple[str, list[str], int]:
+    cells = next(csv.reader(lines), [])
+    if len(cells) != width:
+        return raw, [], len(cells)
+    a, b = gap
+    return raw, [*cells[: a + 1], "", *cells[b:]], width
 
 
 def lei_is_valid(value: str) -> bool:
@@ -179,34 +256,34 @@ class GleifGoldenCopy:
             archive.open(self.member) as raw,
             io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
         ):
-            lines: list[str] = []  # the physical lines of the record just read
-            reader = csv.reader(_kept(text, lines))
+            found = 0
+            records = _split_records(text, len(self.header), self._gap())
+            parse = self._lei2 if self.kind == "lei2" else self._rr
+            make = _record if self.kind == "lei2" else _relationship
             try:
-                next(reader, None)  # the header, checked when the file was opened
-                lines.clear()
-                if self.kind == "lei2":
-                    yield from self._lei2(reader, lines, 2, _record)
-                else:
-                    yield from self._rr(reader, lines, 2, _relationship)
+                next(records, None)  # the header, checked when the file was opened
+                for item in parse(records, 2, make):
+                    found += 1
+                    yield item
             except (csv.Error, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
                 # A damaged archive or text: the rest of the file cannot be read.
-                yield RecordError(
-                    self._where(), reader.line_num or None, None, f"unreadable from here: {exc}"
-                )
+                yield RecordError(self._where(), found + 2, None, f"unreadable from here: {exc}")
 
     def _where(self) -> str:
         return self.path.name
+
+    def _gap(self) -> tuple[int, int]:
+        return _gap(self.header, LEI2_NEEDED if self.kind == "lei2" else (*RR_NEEDED, DELETED_AT))
 
     def parse_block(self, block: list[str], first_row: int) -> list[tuple[Any, ...] | RecordError]:
         """Parse ``block``, the physical lines of whole records (the first being row
         ``first_row``), into plain tuples in the field order of ``LeiRecord`` /
         ``LeiRelationship`` (or record errors): what a worker process sends back."""
-        lines: list[str] = []
-        reader = csv.reader(_kept(iter(block), lines))
+        records = _split_records(iter(block), len(self.header), self._gap())
         parse = self._lei2 if self.kind == "lei2" else self._rr
         found: list[tuple[Any, ...] | RecordError] = []
         try:
-            found.extend(parse(reader, lines, first_row, tuple))
+            found.extend(parse(records, first_row, tuple))
         except csv.Error as exc:
             row = first_row + len(found)
             found.append(RecordError(self._where(), row, None, f"unreadable from here: {exc}"))
@@ -214,12 +291,12 @@ class GleifGoldenCopy:
 
     def _lei2(
         self,
-        reader: Iterator[list[str]],
-        lines: list[str],
+        records: Iterator[tuple[str, list[str], int]],
         first_row: int,
         make: Callable[[tuple[Any, ...]], Any],
     ) -> Iterator[Any]:
-        at = {c: self.header.index(c) for c in LEI2_NEEDED}
+        gap = self._gap()
+        at = {c: _position(self.header.index(c), gap) for c in LEI2_NEEDED}
         i_lei, i_name, i_country, i_juris = at[LEI], at[NAME], at[COUNTRY], at[JURISDICTION]
         i_ra, i_other, i_entity = at[RA_ID], at[RA_OTHER], at[RA_ENTITY]
         i_status, i_cat, i_reg, i_upd = (
@@ -232,12 +309,10 @@ class GleifGoldenCopy:
         checked = [(at[c], c, n) for c, n in _WIDTHS.items() if c in at]
         authorities = self.authorities
         where = self._where()
-        for row, cells in enumerate(reader, start=first_row):
-            raw = lines[0] if len(lines) == 1 else "".join(lines)
-            lines.clear()
-            if len(cells) != width:
+        for row, (raw, cells, count) in enumerate(records, start=first_row):
+            if count != width:
                 yield RecordError(
-                    where, row, None, f"expected {width} columns (the header's), got {len(cells)}"
+                    where, row, None, f"expected {width} columns (the header's), got {count}"
                 )
                 continue
             lei = cells[i_lei]
@@ -282,23 +357,23 @@ class GleifGoldenCopy:
 
     def _rr(
         self,
-        reader: Iterator[list[str]],
-        lines: list[str],
+        records: Iterator[tuple[str, list[str], int]],
         first_row: int,
         make: Callable[[tuple[Any, ...]], Any],
     ) -> Iterator[Any]:
-        at = {c: self.header.index(c) for c in RR_NEEDED}
+        gap = self._gap()
+        at = {c: _position(self.header.index(c), gap) for c in RR_NEEDED}
         i_child, i_parent, i_type, i_status, i_reg = (at[c] for c in RR_NEEDED)
-        i_deleted = self.header.index(DELETED_AT) if DELETED_AT in self.header else None
+        i_deleted = (
+            _position(self.header.index(DELETED_AT), gap) if DELETED_AT in self.header else None
+        )
         width = len(self.header)
         checked = [(at[c], c, n) for c, n in _WIDTHS.items() if c in at]
         where = self._where()
-        for row, cells in enumerate(reader, start=first_row):
-            raw = lines[0] if len(lines) == 1 else "".join(lines)
-            lines.clear()
-            if len(cells) != width:
+        for row, (raw, cells, count) in enumerate(records, start=first_row):
+            if count != width:
                 yield RecordError(
-                    where, row, None, f"expected {width} columns (the header's), got {len(cells)}"
+                    where, row, None, f"expected {width} columns (the header's), got {count}"
                 )
                 continue
             bad = next(

@@ -166,3 +166,43 @@ def test_worker_processes_read_the_same_records(
     assert [type(r) for r in found] == [type(r) for r in expected]
     assert isinstance(found[9], LeiRecord) and found[9].legal_name == 'Two\nlines, "quoted"'
     assert isinstance(found[23], RecordError) and found[23].row == 25
+
+
+def test_all_quoted_and_minimally_quoted_files_read_alike(tmp_path: Path) -> None:
+    """GLEIF quotes every field; the sandbox quotes only where needed: the reader's
+    fast paths (split on ``,`` or on ``","``) and ``csv`` give the same records."""
+    import csv
+    import io
+
+    rows = list(synthetic_records(6))
+    rows[2]["Entity.LegalName"] = 'Quote "and", comma\nLtd'  # csv only
+    rows[4]["Entity.RegistrationAuthority.RegistrationAuthorityEntityID"] = "10,000,004"
+    read = []
+    for quoting, name in ((csv.QUOTE_ALL, "all"), (csv.QUOTE_MINIMAL, "minimal")):
+        folder = tmp_path / name
+        folder.mkdir()
+        path = folder / "20261206-0800-gleif-goldencopy-lei2-golden-copy.csv.zip"
+        with (
+            zipfile.ZipFile(path, "w") as archive,
+            archive.open(path.name.removesuffix(".zip"), "w") as member,
+            io.TextIOWrapper(member, encoding="utf-8", newline="") as text,
+        ):
+            writer = csv.writer(text, quoting=quoting, lineterminator="\r\n")
+            writer.writerow(LEI2_COLUMNS)
+            writer.writerows([r.get(c, "") for c in LEI2_COLUMNS] for r in rows)
+            writer.writerow(["short", "row"])
+        read.append(list(read_golden_copy(path, {}).records()))
+    quoted, minimal = read
+    assert [r[:-1] for r in quoted[:-1]] == [r[:-1] for r in minimal[:-1]]
+    assert [r[:-1] for r in quoted[:-1]] == [
+        r[:-1]
+        for r in read_golden_copy(
+            write_golden_copy(tmp_path, rows, publication="20261206-0800"), {}
+        ).records()
+    ]
+    assert isinstance(quoted[2], LeiRecord) and quoted[2].legal_name == rows[2]["Entity.LegalName"]
+    assert isinstance(quoted[4], LeiRecord) and quoted[4].registered_as == "10,000,004"
+    short = quoted[-1]
+    assert short == minimal[-1] and isinstance(short, RecordError)
+    assert (short.row, short.column) == (8, None)
+    assert short.reason == f"expected {len(LEI2_COLUMNS)} columns (the header's), got 2"
