@@ -6,7 +6,7 @@ together (:mod:`.portfolio`), so they must be brought together, but a portfolio 
 records cannot be held: :class:`CoverSpool` writes each record's text, as the answer gave
 it, to a temporary file (a private one, unlinked at once: nothing stays after a crash;
 kept in memory while under :data:`IN_MEMORY_BYTES`) and holds only where each record
-ends and which records each buyer has: about 150 bytes a record, against some 5 kB a
+ends and which records each buyer has: about 130 bytes a record, against some 5 kB a
 parsed record held with its model. :meth:`CoverSpool.groups` reads the records back,
 buyer by buyer in the order buyers first appear, one buyer's records at a time.
 """
