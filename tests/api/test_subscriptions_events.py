@@ -35,13 +35,15 @@ def _deliveries(api: ApiHarness, event_type: str) -> list[WebhookDeliveryRow]:
 
 def _scan(api: ApiHarness) -> list[OverdueBuyer]:
     settings = api.ctx.settings
-    return scan(
-        api.ledger,
-        settings.domain_policies(),
-        settings.escalation_paths(),
-        default_tier=settings.escalation.default_tier,
-        now=api.ctx.now(),
-        lead_days=tuple(settings.alerts.deadline_lead_days),
+    return list(
+        scan(
+            api.ledger,
+            settings.domain_policies(),
+            settings.escalation_paths(),
+            default_tier=settings.escalation.default_tier,
+            now=api.ctx.now(),
+            lead_days=tuple(settings.alerts.deadline_lead_days),
+        )
     )
 
 

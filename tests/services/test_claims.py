@@ -23,7 +23,7 @@ from tci_gateway.errors import InputError
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.tables import AlertRow, CaseActionRow, ClaimCaseRow, OpenItemRow
 from tci_gateway.scheduler.jobs import JobContext, claims_run
-from tci_gateway.services import case_views
+from tci_gateway.services import case_views, deadlines
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.importing import import_buyers, import_open_items
 from tci_gateway.services.nightly import ClaimsOptions, NightlyCycle, NightlyOptions
@@ -167,7 +167,7 @@ def test_a_request_lost_on_the_way_is_sent_again_once(world: World) -> None:
 
 def test_dry_run_changes_nothing(world: World) -> None:
     report = world.run(dry_run=True)
-    assert len(report.planned) == 4 and report.cases == []
+    assert len(report.planned) == 4 and report.cases == 0
     with world.ledger.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(ClaimCaseRow)) == 0
         assert s.scalar(select(func.count()).select_from(CaseActionRow)) == 0
@@ -236,6 +236,27 @@ def test_a_buyer_that_pays_closes_its_case(world: World) -> None:
     assert [c.id for c in case_views.list_cases(world.ledger)] == [1]
     (closed,) = case_views.list_cases(world.ledger, state="CLOSED")
     assert closed.buyer_name == "No Id GmbH" and closed.closed_on == date(2027, 3, 2)
+
+
+def test_a_run_in_pages_of_one_buyer_closes_only_the_settled_cases(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run works page by page (deadlines.PAGE_SIZE buyers): each page's settled cases
+    # are closed by the page's buyer-id range, the last page's range open to the end.
+    monkeypatch.setattr(deadlines, "PAGE_SIZE", 1)
+    first = world.run()
+    assert (first.overdue_buyers, len(first.planned), first.opened) == (2, 4, 2)
+    assert world.run().planned == []  # the same day again: nothing new, in any page
+    with world.ledger.unit_of_work() as s:
+        s.execute(
+            update(OpenItemRow).where(OpenItemRow.document_number == "INV-9").values(open_amount=0)
+        )
+    assert world.run(now=NOW + timedelta(days=1)).closed == [2]
+    assert [c.id for c in case_views.list_cases(world.ledger)] == [1]
+    with world.ledger.unit_of_work() as s:
+        s.execute(update(OpenItemRow).values(open_amount=0))
+    assert world.run(now=NOW + timedelta(days=2)).closed == [1]
+    assert case_views.list_cases(world.ledger) == []
 
 
 def test_the_scheduler_job_runs_the_same_service(world: World) -> None:

@@ -91,7 +91,7 @@ def test_a_case_whose_overdue_items_were_all_closed_closes_on_the_next_run(
     assert report.closed == 2
 
     later = NOW + timedelta(days=1)
-    overdue = scan(ledger, {"aci": POLICY}, PATHS, default_tier="growth", now=later)
+    overdue = list(scan(ledger, {"aci": POLICY}, PATHS, default_tier="growth", now=later))
     assert [o.buyer_name for o in overdue] == ["Contract Alpha SA"]
     by_buyer = {
         r.buyer_name: r.exposure for r in exposure_report(ledger, {"aci": POLICY}, now=later)

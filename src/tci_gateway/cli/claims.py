@@ -46,39 +46,40 @@ def deadlines_cmd(
     policies = settings.domain_policies()
     paths = settings.escalation_paths()
     ledger = wiring.ledger()
+    rows: list[dict[str, Any]] = []
     try:
-        found = scan(
+        # The scan streams its pages; only the rows shown are kept.
+        for ob in scan(
             ledger,
             policies,
             paths,
             default_tier=settings.escalation.default_tier,
             now=state.now(),
             lead_days=tuple(settings.alerts.deadline_lead_days),
-        )
+        ):
+            fields = _clock_fields(ob.clock, ob.today, within)
+            if fields is None:
+                continue
+            rows.append(
+                {
+                    "policy": ob.policy.key,
+                    "buyer_id": ob.buyer_id,
+                    "buyer": ob.buyer_name,
+                    "tier": ob.tier,
+                    "business_date": ob.today,
+                    "overdue_invoices": ob.overdue_invoices,
+                    # Set when the clock is that of the buyer's notified case (kept after
+                    # the oldest invoice is paid), not the oldest overdue invoice's.
+                    "case_id": ob.case_id,
+                    **fields,
+                    "steps_due": [
+                        {"action": s.action.value, "due_on": s.due_on, "late": s.late}
+                        for s in ob.steps
+                    ],
+                }
+            )
     finally:
         ledger.dispose()
-    rows: list[dict[str, Any]] = []
-    for ob in found:
-        fields = _clock_fields(ob.clock, ob.today, within)
-        if fields is None:
-            continue
-        rows.append(
-            {
-                "policy": ob.policy.key,
-                "buyer_id": ob.buyer_id,
-                "buyer": ob.buyer_name,
-                "tier": ob.tier,
-                "business_date": ob.today,
-                "overdue_invoices": ob.overdue_invoices,
-                # Set when the clock is that of the buyer's notified case (kept after
-                # the oldest invoice is paid), not the oldest overdue invoice's.
-                "case_id": ob.case_id,
-                **fields,
-                "steps_due": [
-                    {"action": s.action.value, "due_on": s.due_on, "late": s.late} for s in ob.steps
-                ],
-            }
-        )
     if state.json:
         state.output.emit_json(rows)
         return

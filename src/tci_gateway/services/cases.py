@@ -437,15 +437,23 @@ def close_settled(
     still_overdue: set[int],
     today: date,
     now: datetime,
+    *,
+    buyers: tuple[int | None, int | None] = (None, None),
 ) -> list[int]:
     """Close the policy's open cases whose buyer has no overdue invoice left (paid or
-    credited); their actions never sent are cancelled. Returns the closed case ids."""
+    credited); their actions never sent are cancelled. ``buyers``: only the cases of
+    the buyer ids in (after, upto], either end ``None`` for open (a page of the deadline
+    scan). Returns the closed case ids."""
     closed = []
-    cases = session.scalars(
-        select(ClaimCaseRow).where(
-            ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
-        )
+    after, upto = buyers
+    stmt = select(ClaimCaseRow).where(
+        ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
     )
+    if after is not None:
+        stmt = stmt.where(ClaimCaseRow.buyer_id > after)
+    if upto is not None:
+        stmt = stmt.where(ClaimCaseRow.buyer_id <= upto)
+    cases = session.scalars(stmt)
     for case in list(cases):
         if case.buyer_id in still_overdue:
             continue

@@ -9,7 +9,7 @@ Per-buyer failures are collected in the report; the other buyers go on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -32,11 +32,14 @@ from tci_gateway.ledger.locks import exclusive
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, PolicyRow
 from tci_gateway.logs import get_logger, redact_text
 from tci_gateway.services.case_outbox import poll_action, send_action
-from tci_gateway.services.cases import CaseOutcome, channel, close_settled, record_case
-from tci_gateway.services.deadlines import OverdueBuyer, scan
+from tci_gateway.services.cases import channel, close_settled, record_case
+from tci_gateway.services.deadlines import OverdueBuyer, ScanPage, among, scan_pages
 from tci_gateway.services.outbox import PollReport
 
 Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; the total is what has been found so far (the
+overdue buyers in the ``cases`` stage, the actions in the ``send`` stage: both are
+read page by page)."""
 NOT_TAKEN = (*TO_SEND, ActionState.REJECTED)
 """The states an action a run tried to send may end in without the insurer taking it."""
 
@@ -58,7 +61,11 @@ class ClaimsRunReport:
     dry_run: bool
     overdue_buyers: int = 0
     planned: list[PlannedAction] = field(default_factory=list)
-    cases: list[CaseOutcome] = field(default_factory=list)
+    cases: int = 0
+    """Overdue buyers whose case this run recorded (counted, not kept: a run may have
+    a hundred thousand)."""
+    opened: int = 0
+    """Of those, the cases this run opened."""
     closed: list[int] = field(default_factory=list)
     sent: Counter[str] = field(default_factory=Counter)
     """Actions this run tried to send, by the state each ended in (an
@@ -66,10 +73,6 @@ class ClaimsRunReport:
     ``not configured``)."""
     polled: int = 0
     errors: list[RecordError] = field(default_factory=list)
-
-    @property
-    def opened(self) -> int:
-        return sum(1 for c in self.cases if c.opened)
 
     @property
     def unsent(self) -> int:
@@ -91,35 +94,40 @@ class OpenCase:
     actions: frozenset[StepAction]
 
 
-def _open_cases(ledger: Ledger) -> dict[tuple[int, int], OpenCase]:
-    """Open cases by (policy id, buyer id), with the actions they already have."""
-    with ledger.unit_of_work() as session:
-        rows = session.execute(
-            select(
-                ClaimCaseRow.policy_id,
-                ClaimCaseRow.buyer_id,
-                ClaimCaseRow.id,
-                ClaimCaseRow.due_date,
-                CaseActionRow.action,
+def _open_cases(ledger: Ledger, page: ScanPage) -> dict[tuple[int, int], OpenCase]:
+    """The open cases of the page's overdue buyers by (policy id, buyer id), with the
+    actions they already have."""
+    if not page.buyers:
+        return {}
+    with ledger.reading() as session:
+        heads = {
+            case_id: (buyer_id, due)
+            for case_id, buyer_id, due in session.execute(
+                select(ClaimCaseRow.id, ClaimCaseRow.buyer_id, ClaimCaseRow.due_date).where(
+                    ClaimCaseRow.policy_id == page.policy_id,
+                    ClaimCaseRow.state == CaseState.OPEN,
+                    among(
+                        session, ClaimCaseRow.buyer_id.expression, [b.buyer_id for b in page.buyers]
+                    ),
+                )
             )
-            .outerjoin(CaseActionRow, CaseActionRow.case_id == ClaimCaseRow.id)
-            .where(ClaimCaseRow.state == CaseState.OPEN)
-        ).all()
-    actions: dict[tuple[int, int], set[StepAction]] = {}
-    heads: dict[tuple[int, int], tuple[int, date]] = {}
-    for policy_id, buyer_id, case_id, due, action in rows:
-        heads[(policy_id, buyer_id)] = (case_id, due)
-        entry = actions.setdefault((policy_id, buyer_id), set())
-        if action is not None:
-            entry.add(action)
+        }
+        actions: dict[int, set[StepAction]] = {case_id: set() for case_id in heads}
+        if heads:
+            for case_id, action in session.execute(
+                select(CaseActionRow.case_id, CaseActionRow.action).where(
+                    among(session, CaseActionRow.case_id.expression, list(heads))
+                )
+            ):
+                actions[case_id].add(action)
     return {
-        key: OpenCase(case_id, due, frozenset(actions[key]))
-        for key, (case_id, due) in heads.items()
+        (page.policy_id, buyer_id): OpenCase(case_id, due, frozenset(actions[case_id]))
+        for case_id, (buyer_id, due) in heads.items()
     }
 
 
 def plan(
-    overdue: list[OverdueBuyer],
+    overdue: Iterable[OverdueBuyer],
     cases: Mapping[tuple[int, int], OpenCase],
     adapters: Mapping[str, InsurerAdapter],
 ) -> list[PlannedAction]:
@@ -146,26 +154,43 @@ def plan(
     return planned
 
 
-def _api_actions(ledger: Ledger, *where: ColumnElement[bool]) -> list[tuple[int, str]]:
-    """API actions matching ``where``, with their policy key, in id order."""
-    with ledger.unit_of_work() as session:
-        return [
-            (action_id, key)
-            for action_id, key in session.execute(
-                select(CaseActionRow.id, PolicyRow.key)
-                .join(ClaimCaseRow, ClaimCaseRow.id == CaseActionRow.case_id)
-                .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
-                .where(CaseActionRow.channel == ActionChannel.API, *where)
-                .order_by(CaseActionRow.id)
-            )
-        ]
+ACTION_PAGE = 1000
+"""Actions read per keyset page when sending or polling."""
 
 
-def _to_send(ledger: Ledger) -> list[tuple[int, str]]:
+def _api_actions(ledger: Ledger, *where: ColumnElement[bool]) -> Iterator[tuple[int, str]]:
+    """API actions matching ``where``, with their policy key, in id order: read in keyset
+    pages of :data:`ACTION_PAGE`, each in a transaction closed before the caller sends
+    or polls them (memory holds one page)."""
+    after = 0
+    while True:
+        with ledger.reading() as session:
+            page = [
+                (action_id, key)
+                for action_id, key in session.execute(
+                    select(CaseActionRow.id, PolicyRow.key)
+                    .join(ClaimCaseRow, ClaimCaseRow.id == CaseActionRow.case_id)
+                    .join(PolicyRow, PolicyRow.id == ClaimCaseRow.policy_id)
+                    .where(
+                        CaseActionRow.channel == ActionChannel.API,
+                        CaseActionRow.id > after,
+                        *where,
+                    )
+                    .order_by(CaseActionRow.id)
+                    .limit(ACTION_PAGE)
+                )
+            ]
+        yield from page
+        if len(page) < ACTION_PAGE:
+            return
+        after = page[-1][0]
+
+
+def _to_send(ledger: Ledger) -> Iterator[tuple[int, str]]:
     return _api_actions(ledger, CaseActionRow.state.in_(TO_SEND))
 
 
-def _to_poll(ledger: Ledger) -> list[tuple[int, str]]:
+def _to_poll(ledger: Ledger) -> Iterator[tuple[int, str]]:
     """Filings the insurer has whose status is not final yet."""
     return _api_actions(
         ledger,
@@ -194,24 +219,25 @@ def run_claims(
     queued."""
     log = get_logger(job="claims_run")
     report = ClaimsRunReport(dry_run=dry_run)
+    done = 0
     with exclusive(ledger, "claims_run"):
         if not dry_run:
             # First what the insurers say: an extension granted moves the clock below.
             report.polled = poll_cases(ledger, policies, adapters, now=now).polled
-        overdue = scan(
+        # Page by page (a page's overdue buyers, then the next page): memory holds one
+        # page, never every overdue buyer. The scan has put each buyer with a notified
+        # case under that case's clock.
+        for page in scan_pages(
             ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
-        )
-        report.overdue_buyers = len(overdue)
-        # The scan has put each buyer with a notified case under that case's clock.
-        cases = _open_cases(ledger)
-        report.planned = plan(overdue, cases, adapters)
-        if dry_run:
-            return report
-        for index, ob in enumerate(overdue, 1):
-            try:
-                with ledger.unit_of_work() as session:
-                    report.cases.append(
-                        record_case(
+        ):
+            report.overdue_buyers += len(page.buyers)
+            report.planned.extend(plan(page.buyers, _open_cases(ledger, page), adapters))
+            if dry_run:
+                continue
+            for ob in page.buyers:
+                try:
+                    with ledger.unit_of_work() as session:
+                        outcome = record_case(
                             session,
                             ob,
                             adapter=adapters.get(ob.policy.insurer),
@@ -219,24 +245,30 @@ def run_claims(
                             now=now,
                             extension_days=extension_days,
                         )
+                    report.cases += 1
+                    report.opened += outcome.opened
+                except (TciError, ValueError, LookupError) as exc:
+                    report.errors.append(
+                        RecordError(f"policy {ob.policy.key}", ob.buyer_id, "buyer", str(exc))
                     )
-            except (TciError, ValueError, LookupError) as exc:
-                report.errors.append(
-                    RecordError(f"policy {ob.policy.key}", ob.buyer_id, "buyer", str(exc))
+                    log.warning("claims_case_failed", buyer_id=ob.buyer_id, error=str(exc))
+                done += 1
+                if progress:
+                    progress("cases", done, report.overdue_buyers)
+            # The open cases of the page's buyer ids whose buyer is no longer overdue.
+            with ledger.unit_of_work() as session:
+                report.closed.extend(
+                    close_settled(
+                        session,
+                        page.policy_id,
+                        {ob.buyer_id for ob in page.buyers},
+                        page.today,
+                        now,
+                        buyers=(page.after, page.upto),
+                    )
                 )
-                log.warning("claims_case_failed", buyer_id=ob.buyer_id, error=str(exc))
-            if progress:
-                progress("cases", index, len(overdue))
-        by_policy: dict[int, tuple[date, set[int]]] = {}
-        for ob in overdue:
-            by_policy.setdefault(ob.policy_id, (ob.today, set()))[1].add(ob.buyer_id)
-        with ledger.unit_of_work() as session:
-            for key, policy in policies.items():
-                pid = session.scalar(select(PolicyRow.id).where(PolicyRow.key == key))
-                if pid is None:
-                    continue
-                today, buyers = by_policy.get(pid, (policy.terms.business_date(now), set()))
-                report.closed.extend(close_settled(session, pid, buyers, today, now))
+        if dry_run:
+            return report
         _send_all(ledger, policies, adapters, now, report, progress)
     log.info(
         "claims_run_finished",
@@ -256,8 +288,7 @@ def _send_all(
     report: ClaimsRunReport,
     progress: Progress | None,
 ) -> None:
-    pending = _to_send(ledger)
-    for index, (action_id, key) in enumerate(pending, 1):
+    for index, (action_id, key) in enumerate(_to_send(ledger), 1):
         policy = policies.get(key)
         adapter = adapters.get(policy.insurer) if policy else None
         if policy is None or adapter is None:
@@ -269,7 +300,7 @@ def _send_all(
             report.errors.append(RecordError(f"policy {key}", action_id, "action", _bug_text(exc)))
             get_logger(job="claims_run").error("claims_send_failed", action_id=action_id)
         if progress:
-            progress("send", index, len(pending))
+            progress("send", index, index)  # streamed: the total is not known ahead
 
 
 def poll_cases(
