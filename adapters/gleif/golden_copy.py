@@ -275,19 +275,31 @@ class GleifGoldenCopy:
     def _gap(self) -> tuple[int, int]:
         return _gap(self.header, LEI2_NEEDED if self.kind == "lei2" else (*RR_NEEDED, DELETED_AT))
 
-    def parse_block(self, block: list[str], first_row: int) -> list[tuple[Any, ...] | RecordError]:
-        """Parse ``block``, the physical lines of whole records (the first being row
+    def parse_block(
+        self, block: bytes, first_row: int
+    ) -> tuple[list[tuple[Any, ...] | RecordError], bool]:
+        """Parse ``block``, the UTF-8 bytes of whole records (the first being row
         ``first_row``), into plain tuples in the field order of ``LeiRecord`` /
-        ``LeiRelationship`` (or record errors): what a worker process sends back."""
-        records = _split_records(iter(block), len(self.header), self._gap())
+        ``LeiRelationship`` (or record errors): what a worker process sends back, with
+        whether the whole block could be read (not: bytes that are not UTF-8, the last
+        item then says where)."""
+        try:
+            text, complete, failure = block.decode("utf-8"), True, ""
+        except UnicodeDecodeError as exc:
+            good = block[: exc.start]
+            text = good[: good.rfind(b"\n") + 1].decode("utf-8")
+            complete, failure = False, f"unreadable from here: {exc}"
+        lines = io.StringIO(text, newline="")  # lines as the single-process reader cuts them
+        records = _split_records(lines, len(self.header), self._gap())
         parse = self._lei2 if self.kind == "lei2" else self._rr
         found: list[tuple[Any, ...] | RecordError] = []
         try:
             found.extend(parse(records, first_row, tuple))
         except csv.Error as exc:
-            row = first_row + len(found)
-            found.append(RecordError(self._where(), row, None, f"unreadable from here: {exc}"))
-        return found
+            complete, failure = False, f"unreadable from here: {exc}"
+        if not complete:
+            found.append(RecordError(self._where(), first_row + len(found), None, failure))
+        return found, complete
 
     def _lei2(
         self,
@@ -336,7 +348,11 @@ class GleifGoldenCopy:
                 continue
             code = (cells[i_ra] or cells[i_other]).upper()
             number = cells[i_entity]
-            national = crosswalk_number(code, number, authorities)[0] if code else None
+            national = (
+                crosswalk_number(code, number, authorities)[0]
+                if number and code in authorities
+                else None
+            )
             yield make(
                 (
                     lei,

@@ -151,19 +151,20 @@ def test_worker_processes_read_the_same_records(
 ) -> None:
     from tci_adapters.gleif import golden_copy_workers
 
-    monkeypatch.setattr(golden_copy_workers, "BLOCK_RECORDS", 7)  # many blocks, few rows
     rows = list(synthetic_records(40))
     rows[9]["Entity.LegalName"] = 'Two\nlines, "quoted"'
     rows[23]["LEI"] = "TCIG0000000000002300"
     path = write_golden_copy(tmp_path, rows, publication="20261206-1600")
     serial = read_golden_copy(path, {})
     serial.workers = 0
-    parallel = read_golden_copy(path, {})
-    parallel.workers = 2
     expected = list(serial.records())
-    found = list(parallel.records())
-    assert found == expected
-    assert [type(r) for r in found] == [type(r) for r in expected]
+    for size in (300, 700, 1100, 1500, 2600):  # blocks of a few rows, cut anywhere
+        monkeypatch.setattr(golden_copy_workers, "BLOCK_BYTES", size)
+        parallel = read_golden_copy(path, {})
+        parallel.workers = 2
+        found = list(parallel.records())
+        assert found == expected
+        assert [type(r) for r in found] == [type(r) for r in expected]
     assert isinstance(found[9], LeiRecord) and found[9].legal_name == 'Two\nlines, "quoted"'
     assert isinstance(found[23], RecordError) and found[23].row == 25
 
