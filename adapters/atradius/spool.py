@@ -26,6 +26,8 @@ IN_MEMORY_BYTES = 1024 * 1024
 
 READ_BYTES = 256 * 1024
 """How much of the spool is read at once: records in order are sliced from one read."""
+WRITE_BYTES = 64 * 1024
+"""How much record text is gathered before it is written."""
 
 Group = list[tuple[int, Any]]
 """One buyer's records: (position in the answers, JSON record)."""
@@ -48,12 +50,18 @@ class CoverSpool:
 
     def add(self, elements: Iterable[Element]) -> None:
         """Spool these records after those already spooled."""
-        start = end = self._ends[-1] if self._ends else 0
+        written = end = self._ends[-1] if self._ends else 0
+        self._file.seek(written)
+        self._block = b""
         texts: list[bytes] = []
         for element in elements:
             data = element.text.encode()
             texts.append(data)
             end += len(data)
+            if end - written >= WRITE_BYTES:  # written a block at a time, never held whole
+                self._file.write(b"".join(texts))
+                texts.clear()
+                written = end
             index = len(self._ends)
             self._ends.append(end)
             key = self._key(element.value)
@@ -63,9 +71,7 @@ class CoverSpool:
                 group.append(index)
             elif group != index:
                 self._groups[slot] = [group, index]
-        self._file.seek(start)
         self._file.write(b"".join(texts))
-        self._block = b""
 
     def truncate(self, records: int) -> None:
         """Forget every record from position ``records`` on (those of an answer that was

@@ -5,6 +5,7 @@ with nothing written."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -170,6 +171,22 @@ def test_the_spool_gives_each_buyers_records_together_in_order_of_appearance(
     spool.truncate(4)  # an answer that broke off after its first record
     spool.add(elements(b2))
     assert list(spool.groups()) == [[(0, a1), (3, a2)], [(1, b1), (4, b2)], [(2, keyless)]]
+    spool.close()
+
+
+def test_the_spool_holds_no_more_than_a_block_of_record_text() -> None:
+    text = dumps({"buyerId": 1, "note": "x" * 1000})
+    lazily = (Element({"buyerId": i % 10}, text) for i in range(20_000))  # 20 MB of text
+    spool = CoverSpool(buyer_key)
+    tracemalloc.start()
+    try:
+        spool.add(lazily)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(spool) == 20_000
+    assert peak < 4_000_000  # the index (ints in ten lists) and a block, never the text
+    assert next(spool.groups())[1] == (10, loads(text))
     spool.close()
 
 
