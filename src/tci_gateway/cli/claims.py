@@ -158,7 +158,7 @@ def _clock_cells(row: dict[str, Any], within: int | None) -> list[str]:
 
 
 def _invoice_deadlines(state: State, within: int | None) -> None:
-    from tci_gateway.services.deadlines import invoice_clocks
+    from tci_gateway.services.deadline_invoices import invoice_clocks
 
     wiring = state.wiring()
     ledger = wiring.ledger()

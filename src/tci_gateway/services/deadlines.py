@@ -155,12 +155,12 @@ def _overdue_items(policy: Policy, today: date) -> tuple[ColumnElement[bool], ..
     )
 
 
-def _overdue(policy: Policy, policy_id: int, today: date) -> tuple[ColumnElement[bool], ...]:
+def overdue_where(policy: Policy, policy_id: int, today: date) -> tuple[ColumnElement[bool], ...]:
     """Open invoices of the policy's ERP accounts past their due date in force."""
     return (ErpAccountRow.policy_id == policy_id, *_overdue_items(policy, today))
 
 
-def _known_policies(
+def known_policies(
     session: Session, policies: Mapping[str, Policy]
 ) -> Iterator[tuple[Policy, int]]:
     """The configured policies the ledger knows, with their ids, in key order."""
@@ -205,6 +205,10 @@ class _PolicyScan:
     cache: dict[
         tuple[str, date], tuple[DeadlineClock, tuple[DueStep, ...], tuple[DeadlineWarning, ...]]
     ] = field(default_factory=dict)
+    cases: bool = True
+    """Whether the policy had an open case when the scan began: if not, no page looks for
+    notified cases (cases the caller opens meanwhile are its pages' buyers', not the
+    later pages')."""
 
     def read_page(self, session: Session, after: int | None, size: int) -> ScanPage:
         """The page of overdue buyers after buyer id ``after``: the next ``size`` ERP
@@ -248,7 +252,7 @@ class _PolicyScan:
             .select_from(OpenItemRow)
             .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
             .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
-            .where(*_overdue(self.policy, self.policy_id, self.today))
+            .where(*overdue_where(self.policy, self.policy_id, self.today))
         )
         if after is not None:
             stmt = stmt.where(ErpAccountRow.buyer_id > after)
@@ -282,7 +286,11 @@ class _PolicyScan:
     ) -> ScanPage:
         """The page of (buyer id, name, tier, oldest overdue due date, overdue invoices),
         in buyer order, each under its notified case's clock if it has one."""
-        notified = notified_clocks(session, self.policy_id, self.policy.terms, buyers=(after, upto))
+        notified = (
+            notified_clocks(session, self.policy_id, self.policy.terms, buyers=(after, upto))
+            if self.cases
+            else {}
+        )
         found = []
         for buyer_id, name, tier, oldest_due, count in rows:
             ob = self._overdue_buyer(buyer_id, name, tier, oldest_due, count)
@@ -361,6 +369,14 @@ def among(session: Session, column: ColumnElement[int], ids: list[int]) -> Colum
     return column.in_(values.scalar_subquery())
 
 
+def _any_open_case(session: Session, policy_id: int) -> bool:
+    """Whether the policy has an open case (one query, not one per page)."""
+    stmt = select(ClaimCaseRow.id).where(
+        ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
 def _streamed(dialect: str) -> bool:
     """Whether a policy's pages come from one streamed query (PostgreSQL) rather than
     keyset pages of index look-ups (SQLite), :func:`scan_pages` says why."""
@@ -382,6 +398,7 @@ def policy_pages(
     """The pages of :func:`scan_policy`, read in ``session`` (see :func:`scan_pages`)."""
     page_size = page_size or PAGE_SIZE
     reader = _PolicyScan(policy, policy_id, paths, default_tier, today, lead_days)
+    reader.cases = _any_open_case(session, policy_id)
     if _streamed(session.get_bind().dialect.name):
         yield from reader.stream_pages(session, after_buyer, page_size)
         return
@@ -439,7 +456,7 @@ def scan_pages(
     beside it in other transactions): see :meth:`_PolicyScan.stream_pages`."""
     page_size = page_size or PAGE_SIZE
     with ledger.reading() as session:
-        known = list(_known_policies(session, policies))
+        known = list(known_policies(session, policies))
     streamed = _streamed(ledger.engine.dialect.name)
     for policy, policy_id in known:
         reader = _PolicyScan(
@@ -447,8 +464,11 @@ def scan_pages(
         )
         if streamed:
             with ledger.reading() as session:
+                reader.cases = _any_open_case(session, policy_id)
                 yield from reader.stream_pages(session, None, page_size)
             continue
+        with ledger.reading() as session:
+            reader.cases = _any_open_case(session, policy_id)
         after: int | None = None
         while True:
             with ledger.reading() as session:
@@ -474,53 +494,3 @@ def scan(
         ledger, policies, paths, default_tier=default_tier, now=now, lead_days=lead_days
     ):
         yield from page.buyers
-
-
-@dataclass(frozen=True)
-class OverdueInvoiceClock:
-    """One overdue invoice with its own deadline clock."""
-
-    policy: str
-    buyer_id: int
-    buyer_name: str
-    erp_account: str
-    document_number: str
-    today: date
-    clock: DeadlineClock
-
-
-def invoice_clocks(
-    ledger: Ledger, policies: Mapping[str, Policy], *, now: datetime
-) -> Iterator[OverdueInvoiceClock]:
-    """Every open invoice past its due date, each with its own clock (streamed, in
-    policy, buyer and due-date order)."""
-    with ledger.unit_of_work() as session:
-        for policy, policy_id in _known_policies(session, policies):
-            today = policy.terms.business_date(now)
-            due = effective_due_sql(policy.terms)
-            stmt = (
-                select(
-                    ErpAccountRow.buyer_id,
-                    BuyerRow.name,
-                    ErpAccountRow.account,
-                    OpenItemRow.document_number,
-                    OpenItemRow.due_date,
-                    OpenItemRow.extended_due_date,
-                )
-                .join(ErpAccountRow, ErpAccountRow.id == OpenItemRow.erp_account_id)
-                .join(BuyerRow, BuyerRow.id == ErpAccountRow.buyer_id)
-                .where(*_overdue(policy, policy_id, today))
-                .order_by(ErpAccountRow.buyer_id, due, OpenItemRow.document_number)
-                .execution_options(yield_per=5000)
-            )
-            for buyer_id, name, account, number, original, extended in session.execute(stmt):
-                assert original is not None  # NULL due dates never compare as overdue
-                yield OverdueInvoiceClock(
-                    policy.key,
-                    buyer_id,
-                    name,
-                    account,
-                    number,
-                    today,
-                    deadline_clock(policy.terms, original, extended),
-                )
