@@ -79,7 +79,7 @@ _PREPARE = (
     "INSERT INTO tci_rs_freq (country, token, n) SELECT country, token, COUNT(*)"
     " FROM tci_rs_tokens GROUP BY country, token",
     "CREATE INDEX tci_rs_freq_key ON tci_rs_freq (country, token)",
-    "{analyze}",
+    "{analyze} tci_rs_found, tci_rs_accounts, tci_rs_keys, tci_rs_tokens, tci_rs_freq",
     "INSERT INTO tci_rs_sel (pos, country, token, rnk) SELECT pos, country, token, r FROM"
     " (SELECT t.pos, t.country, t.token, ROW_NUMBER() OVER"
     " (PARTITION BY t.pos ORDER BY f.n, t.token) AS r"
@@ -87,14 +87,14 @@ _PREPARE = (
     " WHERE f.n <= :max_block) x WHERE r <= :keys",
     "CREATE INDEX tci_rs_sel_key ON tci_rs_sel (country, token, pos)",
     "CREATE INDEX tci_rs_sel_pos ON tci_rs_sel (pos, rnk)",
-    "{analyze}",
+    "{analyze} tci_rs_sel",
     "INSERT INTO tci_rs_blocks (ord, country, token) SELECT ROW_NUMBER() OVER"
     " (ORDER BY g.first, s.rnk), g.country, g.token FROM"
     " (SELECT country, token, MIN(pos) AS first FROM tci_rs_sel GROUP BY country, token"
     " HAVING COUNT(*) > 1) g JOIN tci_rs_sel s"
     " ON s.pos = g.first AND s.country = g.country AND s.token = g.token",
     "CREATE INDEX tci_rs_blocks_key ON tci_rs_blocks (country, token)",
-    "{analyze}",
+    "{analyze} tci_rs_blocks, tci_rs_shared",
 )
 _SHARED_PAGE = "SELECT ident FROM tci_rs_shared WHERE ident > :after ORDER BY ident LIMIT :n"
 _HOLDERS = (
@@ -171,13 +171,14 @@ class Scratch:
 
     def prepare(self, *, max_block: int, keys: int) -> None:
         """Indexes, the identifiers shared, the name blocks and their order."""
-        analyze = "" if self.sqlite else "ANALYZE"
         for stmt in _PREPARE:
-            sql = stmt.format(analyze=analyze)
-            if ":max_block" in sql:
-                self.connection.execute(text(sql), {"max_block": max_block, "keys": keys})
-            elif sql:
-                self.connection.exec_driver_sql(sql)
+            if stmt.startswith("{analyze}"):
+                if not self.sqlite:  # a TEMP table has no statistics otherwise
+                    self.connection.exec_driver_sql(stmt.format(analyze="ANALYZE"))
+            elif ":max_block" in stmt:
+                self.connection.execute(text(stmt), {"max_block": max_block, "keys": keys})
+            else:
+                self.connection.exec_driver_sql(stmt)
         if self.sqlite:
             self.connection.exec_driver_sql("ANALYZE temp")
 
