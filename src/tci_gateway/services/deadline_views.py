@@ -78,7 +78,8 @@ def upcoming_deadlines(
     """The overdue buyers with a deadline within ``within`` days, ``limit`` at most,
     after the position ``after`` (policy key, buyer id). ``allowed`` restricts the
     policies (an API key's), ``policy`` picks one. Each policy is scanned on its own
-    business date at ``now``. Memory holds the page and one policy's overdue buyers."""
+    business date at ``now``. Memory holds the page asked for and one page of the scan
+    (:func:`~tci_gateway.services.deadlines.scan_policy` reads a policy in pages)."""
     rows: list[DeadlineRow] = []
     with ledger.reading() as session:
         ids = policy_ids(session)
