@@ -291,6 +291,11 @@ def resolve_buyers(
             if bureaus or insurers:
                 _enrich(ledger, scratch, bureaus, insurers or {}, config, progress, report)
             with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # The accounts are read a page at a time: one snapshot for every page,
+                    # so an import committing meanwhile is seen whole or not at all
+                    # (SQLite's read transaction is one snapshot already).
+                    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 report.accounts = grouping.write_accounts(scratch)
                 linked = grouping.group(scratch, config.rules)
             connection.execution_options(tci_read_only=False)
