@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import groupby
-from operator import itemgetter
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from tci_gateway.adapters.contract import BureauAdapter, InsurerAdapter
 from tci_gateway.domain.cover import LimitChangeReason
-from tci_gateway.domain.identifiers import Identifier, Scheme
+from tci_gateway.domain.identifiers import Identifier
 from tci_gateway.domain.identity import Grouping, ReviewState
 from tci_gateway.domain.policy import Policy
 from tci_gateway.ledger import buyers as buyer_repo
@@ -40,7 +38,7 @@ from tci_gateway.ledger import identity as identity_repo
 from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.identity_scratch import Scratch, decode
 from tci_gateway.ledger.policies import policy_ids
-from tci_gateway.ledger.tables import BuyerIdentifierRow, BuyerRow, ReviewItemRow
+from tci_gateway.ledger.tables import BuyerRow, ReviewItemRow
 from tci_gateway.logs import get_logger
 from tci_gateway.services import identity_grouping as grouping
 from tci_gateway.services.identity_enrich import (
@@ -79,25 +77,6 @@ _NONE: frozenset[Identifier] = frozenset()
 _PAGE = 500
 
 
-def _identifiers(session: Session, buyer_ids: list[int]) -> dict[int, frozenset[Identifier]]:
-    """Each of ``buyer_ids``' identifiers (buyers without any are absent)."""
-    rows = session.execute(
-        select(
-            BuyerIdentifierRow.buyer_id,
-            BuyerIdentifierRow.scheme,
-            BuyerIdentifierRow.issuer,
-            BuyerIdentifierRow.value,
-        )
-        .where(BuyerIdentifierRow.buyer_id.in_(buyer_ids))
-        .order_by(BuyerIdentifierRow.buyer_id)
-    )
-    schemes = {s.value: s for s in Scheme}
-    return {
-        buyer_id: frozenset(Identifier(schemes[s], v, i) for _, s, i, v in group)
-        for buyer_id, group in groupby(rows, key=itemgetter(0))
-    }
-
-
 def _buyer_pages(ledger: Ledger, size: int) -> Iterator[list[BuyerToEnrich]]:
     """Every buyer with its identifiers, ``size`` at a time by id (a short read per
     page)."""
@@ -110,7 +89,7 @@ def _buyer_pages(ledger: Ledger, size: int) -> Iterator[list[BuyerToEnrich]]:
                 .order_by(BuyerRow.id)
                 .limit(size)
             ).all()
-            idents = _identifiers(session, [r[0] for r in rows]) if rows else {}
+            idents = grouping.identifiers_of(session, [r[0] for r in rows]) if rows else {}
         if not rows:
             return
         yield [BuyerToEnrich(b, n, c, idents.get(b, _NONE)) for b, n, c in rows]

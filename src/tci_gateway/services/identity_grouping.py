@@ -19,6 +19,7 @@ from itertools import groupby
 from operator import itemgetter
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from tci_gateway.domain import identity as rules
 from tci_gateway.domain.identifiers import Identifier, Scheme
@@ -37,7 +38,9 @@ _NONE: frozenset[Identifier] = frozenset()
 _SCHEMES = {s.value: s for s in Scheme}
 
 
-def _identifiers(connection: Connection, buyer_ids: list[int]) -> dict[int, frozenset[Identifier]]:
+def identifiers_of(
+    connection: Connection | Session, buyer_ids: list[int]
+) -> dict[int, frozenset[Identifier]]:
     """Each of ``buyer_ids``' identifiers (buyers without any are absent)."""
     rows = connection.execute(
         select(
@@ -77,7 +80,7 @@ def write_accounts(scratch: Scratch) -> int:
         if not page:
             return pos
         buyers = sorted({row[3] for row in page})
-        idents = _identifiers(connection, buyers)
+        idents = identifiers_of(connection, buyers)
         found = scratch.found(buyers)
         accounts: list[tuple[int, str, str, str, int, str, str]] = []
         keys: list[tuple[str, int]] = []
