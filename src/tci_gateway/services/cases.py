@@ -44,7 +44,7 @@ from tci_gateway.ledger.covers import StoredVersion, versions_of_buyer
 from tci_gateway.ledger.open_items import to_open_item
 from tci_gateway.ledger.runs import add_alert
 from tci_gateway.ledger.tables import CaseActionRow, ClaimCaseRow, ErpAccountRow, OpenItemRow
-from tci_gateway.services.deadlines import OverdueBuyer
+from tci_gateway.services.deadlines import OverdueBuyer, open_cases
 
 CLAIMING = frozenset({StepAction.CLAIM, StepAction.COLLECTIONS})
 
@@ -445,15 +445,7 @@ def close_settled(
     the buyer ids in (after, upto], either end ``None`` for open (a page of the deadline
     scan). Returns the closed case ids."""
     closed = []
-    after, upto = buyers
-    stmt = select(ClaimCaseRow).where(
-        ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
-    )
-    if after is not None:
-        stmt = stmt.where(ClaimCaseRow.buyer_id > after)
-    if upto is not None:
-        stmt = stmt.where(ClaimCaseRow.buyer_id <= upto)
-    cases = session.scalars(stmt)
+    cases = session.scalars(open_cases(policy_id, buyers))
     for case in list(cases):
         if case.buyer_id in still_overdue:
             continue

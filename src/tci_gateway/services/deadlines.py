@@ -22,6 +22,7 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Integer,
+    Select,
     any_,
     bindparam,
     case,
@@ -83,6 +84,22 @@ def anchored(ob: OverdueBuyer, case_id: int, clock: DeadlineClock) -> OverdueBuy
     )
 
 
+def open_cases(
+    policy_id: int, buyers: tuple[int | None, int | None] = (None, None)
+) -> Select[ClaimCaseRow]:
+    """The policy's open cases; ``buyers``: only those of the buyer ids in (after, upto],
+    either end ``None`` for open (a page of the scan)."""
+    after, upto = buyers
+    stmt = select(ClaimCaseRow).where(
+        ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
+    )
+    if after is not None:
+        stmt = stmt.where(ClaimCaseRow.buyer_id > after)
+    if upto is not None:
+        stmt = stmt.where(ClaimCaseRow.buyer_id <= upto)
+    return stmt
+
+
 def notified_clocks(
     session: Session,
     policy_id: int,
@@ -93,15 +110,7 @@ def notified_clocks(
     """The clock each open case of the policy that has notified the insurer runs under
     (the deadlines stored on the case when it was notified), by buyer id; ``buyers``:
     only the buyer ids in (after, upto], either end ``None`` for open."""
-    after, upto = buyers
-    stmt = select(ClaimCaseRow).where(
-        ClaimCaseRow.policy_id == policy_id, ClaimCaseRow.state == CaseState.OPEN
-    )
-    if after is not None:
-        stmt = stmt.where(ClaimCaseRow.buyer_id > after)
-    if upto is not None:
-        stmt = stmt.where(ClaimCaseRow.buyer_id <= upto)
-    cases = {row.id: row for row in session.scalars(stmt)}
+    cases = {row.id: row for row in session.scalars(open_cases(policy_id, buyers))}
     if not cases:
         return {}
     # The cases' own actions by case id (an index look-up), not a semi-join that reads
