@@ -25,7 +25,6 @@ from sqlalchemy import (
     Table,
     case,
     func,
-    insert,
     literal,
     null,
     or_,
@@ -37,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import LimitChangeReason
+from tci_gateway.ledger.bulk_rows import insert_rows, reserve_ids
 from tci_gateway.ledger.locks import lock_key
 from tci_gateway.ledger.tables import (
     BuyerRow,
@@ -51,6 +51,29 @@ _CHANGES = cast(Table, LimitChangeRow.__table__)
 _DECISIONS = cast(Table, CoverDecisionRow.__table__)
 _BUYERS = cast(Table, BuyerRow.__table__)
 _ACCOUNTS = cast(Table, ErpAccountRow.__table__)
+_CHANGE_COLUMNS = (
+    "id",
+    "policy_id",
+    "buyer_id",
+    "business_date",
+    "amount",
+    "currency",
+    "reason",
+    "created_at",
+)
+_LIMIT_COLUMNS = (
+    "policy_id",
+    "buyer_id",
+    "decision_id",
+    "status",
+    "amount",
+    "currency",
+    "valid_from",
+    "valid_to",
+    "business_date",
+    "change_id",
+    "changed_at",
+)
 PAGE = 1000
 """Buyers per page of the date roll and the sync's refresh (also a bounded IN list)."""
 
@@ -216,47 +239,31 @@ def write_limits(
     changed = [(b, s) for b, s in computed if b not in before or before[b].state != s]
     if not changed:
         return 0
-    ids = [
-        int(i)
-        for i in session.scalars(
-            insert(LimitChangeRow).returning(LimitChangeRow.id, sort_by_parameter_order=True),
-            [
-                {
-                    "policy_id": policy_id,
-                    "buyer_id": b,
-                    "business_date": day,
-                    "amount": s.amount,
-                    "currency": s.currency,
-                    "reason": reason,
-                    "created_at": now,
-                }
-                for b, s in changed
-            ],
-        )
-    ]
-    values = [
-        {
-            "policy_id": policy_id,
-            "buyer_id": b,
-            "decision_id": s.decision_id,
-            "status": s.status,
-            "amount": s.amount,
-            "currency": s.currency,
-            "valid_from": s.valid_from,
-            "valid_to": s.valid_to,
-            "business_date": day,
-            "change_id": change_id,
-            "changed_at": now,
-        }
+    # ids reserved in order under the writers' lock, then one COPY / executemany per
+    # table (an ``insert().returning()`` ran one statement per row on SQLite)
+    ids = reserve_ids(session, _CHANGES, len(changed))
+    insert_rows(
+        session,
+        _CHANGES,
+        _CHANGE_COLUMNS,
+        [
+            (i, policy_id, b, day, s.amount, s.currency, reason.value, now)
+            for i, (b, s) in zip(ids, changed, strict=True)
+        ],
+    )
+    rows = [
+        (policy_id, b, *_limit_values(s), day, change_id, now)
         for change_id, (b, s) in zip(ids, changed, strict=True)
     ]
-    new = [v for v in values if v["buyer_id"] not in before]
-    old = [v for v in values if v["buyer_id"] in before]
-    if new:
-        session.execute(insert(LimitInForceRow), new)
+    insert_rows(session, _LIMITS, _LIMIT_COLUMNS, [r for r in rows if r[1] not in before])
+    old = [dict(zip(_LIMIT_COLUMNS, r, strict=True)) for r in rows if r[1] in before]
     if old:
         session.execute(update(LimitInForceRow), old)
     return len(changed)
+
+
+def _limit_values(s: LimitState) -> tuple[Any, ...]:
+    return (s.decision_id, s.status, s.amount, s.currency, s.valid_from, s.valid_to)
 
 
 def mark_computed(
