@@ -459,7 +459,8 @@ class SyncStagingRow(Base):
 
     __tablename__ = "sync_staging"
     __table_args__ = (
-        Index("ix_sync_staging_run", "sync_run_id", "position"),
+        # the digests of a run's positions read from the index alone (0015)
+        Index("ix_sync_staging_run_digest", "sync_run_id", "position", "digest"),
         Index("ix_sync_staging_external", "sync_run_id", "external_id"),  # 0013
     )
 
