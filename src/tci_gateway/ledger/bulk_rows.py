@@ -32,11 +32,21 @@ def _processors(table: Table, columns: Sequence[str], dialect: Dialect) -> list[
 
 
 def _bound(rows: Iterable[Sequence[Any]], processors: list[Processor]) -> Iterable[tuple[Any, ...]]:
+    # A value that is the very object of the row before (a run's instant, a business
+    # date, a policy id) is not converted again: the processors are pure functions.
+    seen: list[Any] = [None] * len(processors)
+    done: list[Any] = [None] * len(processors)
     for row in rows:
-        yield tuple(
-            value if p is None or value is None else p(value)
-            for p, value in zip(processors, row, strict=True)
-        )
+        out = []
+        for k, (p, value) in enumerate(zip(processors, row, strict=True)):
+            if p is None or value is None:
+                out.append(value)
+            elif value is seen[k]:
+                out.append(done[k])
+            else:
+                seen[k], done[k] = value, p(value)
+                out.append(done[k])
+        yield tuple(out)
 
 
 def _postgres(session: Session) -> bool:
