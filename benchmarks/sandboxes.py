@@ -68,6 +68,6 @@ def serve_all(latency: tuple[float, float] | None = None) -> Iterator[Mapping[st
             sandbox = plugin.create_sandbox({})
             fixture = sandbox.seed_contract_fixture()  # type: ignore[attr-defined]
             front = Delayed(sandbox, *latency, seed=n) if latency else sandbox
-            server = stack.enter_context(serve_on_loopback(front))  # type: ignore[arg-type]
+            server = stack.enter_context(serve_on_loopback(front))
             served[plugin.name] = Served(plugin, sandbox, fixture, server.url)
         yield served

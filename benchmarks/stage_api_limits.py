@@ -31,7 +31,7 @@ def _pass(url: str, token: str, latencies: list[float], lock: threading.Lock) ->
     """One client reading every page once; returns the rows it read."""
     rows = 0
     mine: list[float] = []
-    params: dict[str, object] = {"changed_since": 0, "limit": PAGE}
+    params: dict[str, str | int] = {"changed_since": 0, "limit": PAGE}
     with httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600
     ) as client:
