@@ -5,6 +5,7 @@ with nothing written."""
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -148,11 +149,11 @@ def elements(*records: Any) -> list[Element]:
     return [Element(r, dumps(r)) for r in records]
 
 
-@pytest.mark.parametrize("in_memory", [spool_module.IN_MEMORY_BYTES, 1])
+@pytest.mark.parametrize("cache", [spool_module.CACHE_BYTES, 1])
 def test_the_spool_gives_each_buyers_records_together_in_order_of_appearance(
-    monkeypatch: pytest.MonkeyPatch, in_memory: int
+    monkeypatch: pytest.MonkeyPatch, cache: int
 ) -> None:
-    monkeypatch.setattr(spool_module, "IN_MEMORY_BYTES", in_memory)  # 1: on disk at once
+    monkeypatch.setattr(spool_module, "CACHE_BYTES", cache)  # 1: SQLite's smallest cache
     spool = CoverSpool(buyer_key)
     a1, b1, keyless, a2, b2, a3 = (
         {"buyerId": 7, "n": Decimal("1.10")},
@@ -174,6 +175,41 @@ def test_the_spool_gives_each_buyers_records_together_in_order_of_appearance(
     spool.close()
 
 
+def grouped_in_memory(records: list[Any]) -> list[list[tuple[int, Any]]]:
+    """What the spool gave before it was a database: a dict of each buyer's records, in
+    the order buyers first appear (a keyless record alone)."""
+    groups: dict[str | int, list[tuple[int, Any]]] = {}
+    for index, value in enumerate(records):
+        key = buyer_key(value)
+        groups.setdefault(index if key is None else key, []).append((index, value))
+    return list(groups.values())
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_shuffled_answer_spools_into_the_same_groups_in_the_same_order(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    monkeypatch.setattr(spool_module, "CACHE_BYTES", 1)  # on disk well before the end
+    monkeypatch.setattr(spool_module, "BATCH_RECORDS", 7)  # a buyer's records across batches
+    shuffled = random.Random(seed)
+    records: list[Any] = [  # a buyer's id written two ways: "07" is buyer 7
+        {"buyerId": b if n % 2 else f"0{b}", "n": Decimal(f"{n}.{b}0"), "pad": "x" * 300}
+        for b in range(400)
+        for n in range(1 + b % 4)
+    ] + [{"n": n} for n in range(30)]  # keyless, each a group of its own
+    shuffled.shuffle(records)
+    expected = grouped_in_memory(records)
+    for _ in range(2):  # the same answer, the same order
+        spool = CoverSpool(buyer_key)
+        half = len(records) // 2
+        spool.add(elements(*records[: half + 50]))
+        spool.truncate(half)  # an answer cut short, read again from there
+        spool.add(elements(*records[half:]))
+        assert len(spool) == len(records)
+        assert list(spool.groups()) == expected
+        spool.close()
+
+
 def test_the_spool_holds_no_more_than_a_block_of_record_text() -> None:
     text = dumps({"buyerId": 1, "note": "x" * 1000})
     lazily = (Element({"buyerId": i % 10}, text) for i in range(20_000))  # 20 MB of text
@@ -185,7 +221,7 @@ def test_the_spool_holds_no_more_than_a_block_of_record_text() -> None:
     finally:
         tracemalloc.stop()
     assert len(spool) == 20_000
-    assert peak < 4_000_000  # the index (ints in ten lists) and a block, never the text
+    assert peak < 4_000_000  # a batch of records at most, never the text of all
     assert next(spool.groups())[1] == (10, loads(text))
     spool.close()
 
