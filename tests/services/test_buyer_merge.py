@@ -44,6 +44,7 @@ from tci_gateway.ledger.tables import (
     LimitChangeRow,
     LimitInForceRow,
     TierChangeRow,
+    UnlistedBuyerRow,
 )
 from tci_gateway.services.claims import run_claims
 from tci_gateway.services.identity import merge
@@ -283,6 +284,7 @@ def test_a_merge_moves_every_reference_and_recomputes_the_limit(
             buyer_id=2,
         )
         _credit_rows(s, buyer_id=2, policy_id=pid)
+        s.add(UnlistedBuyerRow(policy_id=pid, buyer_id=2))  # a sync's check found it
         s.flush()
         refresh(s, POLICY, pid, [2], now=NOW, reason=LimitChangeReason.SYNC)
     before = _references_to(ledger, 2)

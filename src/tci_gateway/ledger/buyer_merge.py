@@ -143,6 +143,12 @@ def _limits_in_force(m: _Merge, table: Table, column: Column[int]) -> None:
         )
 
 
+def _forget(m: _Merge, table: Table, column: Column[int]) -> None:
+    # A record derived from inputs the merge changes (the moved cover versions and ids
+    # invalidate it by trigger): the merged buyer's rows go, nothing is moved.
+    m.session.execute(delete(table).where(column == m.drop))
+
+
 RULES: dict[str, Rule] = {
     "erp_accounts.buyer_id": _move,
     "alerts.buyer_id": _move,
@@ -158,6 +164,7 @@ RULES: dict[str, Rule] = {
     "credit_applications.buyer_id": _move,
     "credit_lines.buyer_id": _move,  # after _refuse_conflicts
     "credit_plans.buyer_id": _move,  # after _refuse_conflicts
+    "unlisted_buyers.buyer_id": _forget,
 }
 """How a merge treats each reference to ``buyers.id`` (module docstring)."""
 

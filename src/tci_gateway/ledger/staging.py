@@ -11,7 +11,7 @@ nothing of them reached the ledger.
 Each staged row carries the digest of its raw record (:func:`record_digest`). The last
 succeeded run of a policy that staged every record it fetched is the *baseline*
 (:func:`baseline_run`) a new run's records are compared with, position by position
-(:func:`staged_digests`); records that hash the same are copied from the baseline's rows
+(:func:`matches_staged`); records that hash the same are copied from the baseline's rows
 (:func:`copy_staged`) rather than held in memory, and a portfolio that hashes the same
 throughout is not staged again. Pruning a baseline only turns the comparison off for the
 next run."""
@@ -26,7 +26,7 @@ from decimal import Decimal
 from hashlib import blake2b
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, delete, func, insert, literal, or_, select
+from sqlalchemy import Integer, Table, delete, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from tci_gateway.domain.cover import Condition, CoverDecision, CoverStatus, PendingAction, Tranche
@@ -34,6 +34,7 @@ from tci_gateway.domain.identifiers import Scheme
 from tci_gateway.domain.money import Money
 from tci_gateway.domain.portfolio import PortfolioEntry
 from tci_gateway.domain.sync import SyncStatus
+from tci_gateway.ledger import unlisted
 from tci_gateway.ledger.bulk_rows import insert_rows
 from tci_gateway.ledger.tables import (
     BuyerIdentifierRow,
@@ -181,7 +182,9 @@ class Baseline:
 
 def baseline_run(session: Session, policy_id: int) -> Baseline | None:
     """The policy's latest succeeded run whose every fetched record is staged, if no
-    version of the policy was recorded after it (by a later run or another writer);
+    version of the policy was recorded after it (by a later run or another writer) and
+    its ``cover_missing`` check still holds (:mod:`tci_gateway.ledger.unlisted`: no
+    insurer id changed since, which could make the same records name other buyers);
     else ``None`` (the next run stages and reconciles everything)."""
     staged_count = (
         select(func.count())
@@ -209,22 +212,38 @@ def baseline_run(session: Session, policy_id: int) -> Baseline | None:
             of_policy, CoverDecisionRow.sync_run_id <= run_id
         )
     )
-    return Baseline(run_id, records, stale) if newest == by_then else None
+    if newest != by_then or not unlisted.holds(session, policy_id, run_id):
+        return None
+    return Baseline(run_id, records, stale)
 
 
-def staged_digests(session: Session, run_id: int, start: int, stop: int) -> list[str | None]:
-    """The digests of a run's staged records with ``start <= position < stop``, in order."""
-    return list(
-        session.scalars(
-            select(_STAGING.c.digest)
-            .where(
-                _STAGING.c.sync_run_id == run_id,
-                _STAGING.c.position >= start,
-                _STAGING.c.position < stop,
-            )
-            .order_by(_STAGING.c.position)
-        )
-    )
+_MATCHING = {
+    # The batch's digests go in as one parameter and one count comes back: a row per
+    # record fetched from the driver cost more than the comparison (and, beside the
+    # fetch thread, a wait for the interpreter lock per row). SQLite's CROSS JOIN keeps
+    # the digests outside: planned freely, it scanned the run's rows per digest.
+    "sqlite": "SELECT count(*) FROM json_each(:digests) AS d "
+    "CROSS JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.key "
+    "AND s.digest = d.value",
+    "postgresql": "SELECT count(*) FROM unnest(CAST(:digests AS text[])) "
+    "WITH ORDINALITY AS d(digest, n) "
+    "JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.n - 1 "
+    "AND s.digest = d.digest",
+}
+
+
+def matches_staged(session: Session, run_id: int, start: int, digests: Sequence[str]) -> bool:
+    """Whether run ``run_id`` staged exactly these digests at positions ``start``,
+    ``start + 1``, ...: one indexed look-up per digest (``ix_sync_staging_run_digest``),
+    one row read back."""
+    if not digests:
+        return True
+    dialect = session.get_bind().dialect.name
+    values: Any = json.dumps(list(digests)) if dialect == "sqlite" else list(digests)
+    found = session.execute(
+        text(_MATCHING[dialect]), {"digests": values, "run": run_id, "start": start}
+    ).scalar_one()
+    return int(found) == len(digests)
 
 
 def copy_staged(

@@ -68,6 +68,8 @@ from tci_gateway.ledger.golden_copy_tables import LeiRecordRow as LeiRecordRow
 from tci_gateway.ledger.golden_copy_tables import LeiRelationshipRow as LeiRelationshipRow
 from tci_gateway.ledger.job_state import JobState
 from tci_gateway.ledger.types import ExactDecimal, UTCDateTime, state_enum
+from tci_gateway.ledger.unlisted_tables import UnlistedBuyerRow as UnlistedBuyerRow
+from tci_gateway.ledger.unlisted_tables import UnlistedCheckRow as UnlistedCheckRow
 from tci_gateway.ledger.web_tables import NotificationPreferenceRow as NotificationPreferenceRow
 from tci_gateway.ledger.web_tables import NotificationRow as NotificationRow
 from tci_gateway.ledger.web_tables import UserRow as UserRow

@@ -60,8 +60,10 @@ from tci_gateway.domain.sync import SyncReport, SyncStatus
 from tci_gateway.errors import AdapterError, ConfigError
 from tci_gateway.ledger import buyers as buyer_repo
 from tci_gateway.ledger import covers as cover_repo
+from tci_gateway.ledger import unlisted
 from tci_gateway.ledger.covers import StoredVersion
 from tci_gateway.ledger.engine import Ledger
+from tci_gateway.ledger.limits import lock_writers
 from tci_gateway.ledger.policies import upsert_policies
 from tci_gateway.ledger.runs import (
     add_alerts,
@@ -271,17 +273,27 @@ class _Reconciler:
     def missing(self, report: SyncReport, listed_by: int) -> None:
         """``cover_missing`` for each buyer with a limit in force that the snapshot staged
         by run ``listed_by`` does not list (the limit is kept); a page of buyers at a
-        time."""
+        time. Which buyers that snapshot leaves out is walked once per snapshot and
+        recorded (:mod:`tci_gateway.ledger.unlisted`); a rerun with the same snapshot
+        reads the buyers found and judges only them on its own day."""
+        lock_writers(self.session)  # PostgreSQL: what the record's triggers take too
+        recorded = unlisted.holds(self.session, self.policy_id, listed_by)
+        if not recorded:
+            unlisted.forget(self.session, self.policy_id)
         after = 0
         while True:
-            unseen = unlisted_buyers(
-                self.session,
-                self.policy_id,
-                self.policy.insurer,
-                listed_by,
-                after=after,
-                limit=BATCH,
-            )
+            if recorded:
+                unseen = unlisted.found(self.session, self.policy_id, after=after, limit=BATCH)
+            else:
+                unseen = unlisted_buyers(
+                    self.session,
+                    self.policy_id,
+                    self.policy.insurer,
+                    listed_by,
+                    after=after,
+                    limit=BATCH,
+                )
+                unlisted.add_found(self.session, self.policy_id, unseen)
             if not unseen:
                 break
             after = unseen[-1]
@@ -302,6 +314,8 @@ class _Reconciler:
                     limit_in_force=str(limit.amount),
                 )
             self.flush_alerts(report)
+        if not recorded:
+            unlisted.record(self.session, self.policy_id, listed_by)
 
     def flush_alerts(self, report: SyncReport) -> None:
         report.alerts += add_alerts(self.session, self.alerts)  # stored, not raised

@@ -15,16 +15,14 @@ from tci_gateway.ledger.engine import Ledger
 from tci_gateway.ledger.staging import (
     Baseline,
     copy_staged,
+    matches_staged,
     record_digest,
     stage,
-    staged_digests,
 )
 from tci_gateway.services.sync_prefetch import Prefetch
 
 BATCH = 1000
 """Records staged (or compared) per transaction."""
-WINDOW = 10 * BATCH
-"""How many of the baseline run's digests are read at once (a few hundred kB)."""
 
 
 def fetch_and_stage(
@@ -41,26 +39,14 @@ def fetch_and_stage(
     """Fetch and stage the portfolio (see the module docstring); ``True`` when every
     record hashed the same as ``baseline``'s, in the same order, and nothing was staged."""
     matching = baseline is not None
-    window: list[str | None] = []  # the baseline's digests from position window_start on
-    window_start = 0
-
-    def baseline_digests(start: int, stop: int) -> list[str | None]:
-        """The baseline's digests at these positions, read a window of several batches
-        at a time (one query, one transaction per window while every record matches)."""
-        nonlocal window, window_start
-        assert baseline is not None
-        if not window_start <= start or stop > window_start + len(window):
-            window_start = start
-            stop_at = min(start + WINDOW, baseline.records)
-            with ledger.reading() as session:
-                window = staged_digests(session, baseline.run_id, start, max(stop, stop_at))
-        return window[start - window_start : stop - window_start]
 
     def flush(batch: list[PortfolioEntry], digests: list[str]) -> None:
         nonlocal matching
         start = report.fetched
         if baseline is not None and matching:
-            if baseline_digests(start, start + len(batch)) == digests:
+            with ledger.reading() as session:
+                same = matches_staged(session, baseline.run_id, start, digests)
+            if same:
                 batch.clear()
             else:
                 matching = False
