@@ -1,7 +1,9 @@
 """The first step of a limit sync (:mod:`tci_gateway.services.sync`): fetch the portfolio
 page by page and stage it, comparing each page's digests with the baseline run's first.
 The fetch runs ahead in a thread of its own (:mod:`tci_gateway.services.sync_prefetch`):
-the insurer prepares its next answers while a batch is compared or staged."""
+the insurer prepares its next answers while a batch is staged. While the records match
+the baseline's it runs in the foreground: only digests are compared then, and the
+hand-over between threads would cost more than it overlaps."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from tci_gateway.ledger.staging import (
     record_digest,
     stage,
 )
-from tci_gateway.services.sync_prefetch import Prefetch
+from tci_gateway.services.sync_prefetch import Prefetch, batches
 
 BATCH = 1000
 """Records staged (or compared) per transaction."""
@@ -59,10 +61,26 @@ def fetch_and_stage(
         if progress:
             progress(report.fetched)
 
-    with Prefetch(fetch(PolicyRef.of(policy)), size=BATCH, digest=record_digest) as pages:
-        for page in pages:
-            report.errors.extend(page.errors)
-            flush(page.entries, page.digests)
+    pages = batches(fetch(PolicyRef.of(policy)), size=BATCH, digest=record_digest)
+    try:
+        fetched_all = False
+        if baseline is not None:
+            # In the foreground while the records match (nothing to write beside the
+            # fetch); the rest goes to the prefetch thread at the first difference.
+            for page in pages:
+                report.errors.extend(page.errors)
+                flush(page.entries, page.digests)
+                if not matching:
+                    break
+            else:
+                fetched_all = True
+        if not fetched_all:
+            with Prefetch(pages) as ahead:
+                for page in ahead:
+                    report.errors.extend(page.errors)
+                    flush(page.entries, page.digests)
+    finally:
+        pages.close()
     if baseline is not None and matching and (report.errors or report.fetched != baseline.records):
         # Every record fetched matched, but the portfolio is not that run's: stage the
         # records skipped so far, and reconcile the run in full.
