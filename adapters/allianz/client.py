@@ -36,6 +36,7 @@ from .http_client import AllianzClient, cover_id_from_url
 from .mapping import JOB_FAILED, JOB_PENDING, JOB_PROCESSED, map_company, request_state
 from .overdues import OverdueMixin
 from .portfolio import cover_items, page_records, pending_items
+from .seen import SeenCompanies
 from .wire import CoverRequestRecord, Job, JobCreated, SearchResult
 
 __all__ = ["CAPABILITIES", "REQUEST_REF_PREFIX", "AllianzAdapter", "AllianzClient"]
@@ -135,24 +136,28 @@ class AllianzAdapter(OverdueMixin):
     def _portfolio(
         self, policy: PolicyRef, policy_body: dict[str, str], covers: Pages, observed_at: datetime
     ) -> Iterator[PortfolioItem]:
-        seen: set[str] = set()
+        seen = SeenCompanies()  # every company of the portfolio: on disk, not in memory
         unreadable: set[str] = set()
         overrides = self.options.status_overrides
-        for page in covers:
-            yield from cover_items(
-                page.records,
-                page.first_row,
-                policy.currency,
-                seen,
-                status_overrides=overrides,
-                observed_at=observed_at,
-                unreadable=unreadable,
-            )
-        body = {"policies": [policy_body], "requestStatusCode": self.options.pending_request_status}
-        for page in self.pager("cover_requests_search", body):
-            yield from pending_items(
-                page.records, page.first_row, policy.currency, seen, status_overrides=overrides
-            )
+        try:
+            for page in covers:
+                yield from cover_items(
+                    page.records,
+                    page.first_row,
+                    policy.currency,
+                    seen,
+                    status_overrides=overrides,
+                    observed_at=observed_at,
+                    unreadable=unreadable,
+                )
+            pending = self.options.pending_request_status
+            body = {"policies": [policy_body], "requestStatusCode": pending}
+            for page in self.pager("cover_requests_search", body):
+                yield from pending_items(
+                    page.records, page.first_row, policy.currency, seen, status_overrides=overrides
+                )
+        finally:
+            seen.close()
 
     # -- cover requests -----------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -52,6 +52,15 @@ from .wire import Cover, CoverRequestRecord
 COVERS_SOURCE = "allianz covers"
 REQUESTS_SOURCE = "allianz cover requests"
 LIST_KEYS = ("results", "items", "covers", "coverRequests", "content", "data")
+
+
+class Seen(Protocol):
+    """The companies listed so far: a ``set[str]``, or :class:`.seen.SeenCompanies` (on
+    disk) for a whole portfolio."""
+
+    def add(self, company: str, /) -> None: ...
+
+    def __contains__(self, company: object, /) -> bool: ...
 
 
 def page_records(payload: Any) -> list[Any] | None:
@@ -135,7 +144,7 @@ def cover_items(
     records: Sequence[Any],
     first_row: int,
     currency: str,
-    seen: set[str],
+    seen: Seen,
     *,
     status_overrides: Mapping[str, CoverStatus] | None = None,
     observed_at: datetime | None = None,
@@ -196,7 +205,7 @@ def pending_items(
     records: Sequence[Any],
     first_row: int,
     currency: str,
-    seen: set[str],
+    seen: Seen,
     *,
     status_overrides: Mapping[str, CoverStatus] | None = None,
 ) -> Iterator[PortfolioItem]:
