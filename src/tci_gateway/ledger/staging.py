@@ -221,14 +221,16 @@ _MATCHING = {
     # The batch's digests go in as one parameter and one count comes back: a row per
     # record fetched from the driver cost more than the comparison (and, beside the
     # fetch thread, a wait for the interpreter lock per row). SQLite's CROSS JOIN keeps
-    # the digests outside: planned freely, it scanned the run's rows per digest.
+    # the digests outside: planned freely, it scanned the run's rows per digest. The
+    # range of positions bounds the plan PostgreSQL picks without statistics (a scan of
+    # the run's rows per batch, else).
     "sqlite": "SELECT count(*) FROM json_each(:digests) AS d "
     "CROSS JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.key "
-    "AND s.digest = d.value",
+    "AND s.digest = d.value AND s.position >= :start AND s.position < :stop",
     "postgresql": "SELECT count(*) FROM unnest(CAST(:digests AS text[])) "
     "WITH ORDINALITY AS d(digest, n) "
     "JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.n - 1 "
-    "AND s.digest = d.digest",
+    "AND s.digest = d.digest AND s.position >= :start AND s.position < :stop",
 }
 
 
@@ -241,7 +243,8 @@ def matches_staged(session: Session, run_id: int, start: int, digests: Sequence[
     dialect = session.get_bind().dialect.name
     values: Any = json.dumps(list(digests)) if dialect == "sqlite" else list(digests)
     found = session.execute(
-        text(_MATCHING[dialect]), {"digests": values, "run": run_id, "start": start}
+        text(_MATCHING[dialect]),
+        {"digests": values, "run": run_id, "start": start, "stop": start + len(digests)},
     ).scalar_one()
     return int(found) == len(digests)
 
