@@ -221,12 +221,13 @@ _MATCHING = {
     # The batch's digests go in as one parameter and one count comes back: a row per
     # record fetched from the driver cost more than the comparison (and, beside the
     # fetch thread, a wait for the interpreter lock per row). SQLite's CROSS JOIN keeps
-    # the digests outside: planned freely, it scanned the run's rows per digest. The
-    # range of positions bounds the plan PostgreSQL picks without statistics (a scan of
-    # the run's rows per batch, else).
+    # the digests outside: planned freely, it scanned the run's rows per digest (given a
+    # range of positions as well, it scanned the range per digest). PostgreSQL's range of
+    # positions bounds the plan it picks without statistics (else a sort of the run's
+    # staged rows per batch).
     "sqlite": "SELECT count(*) FROM json_each(:digests) AS d "
     "CROSS JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.key "
-    "AND s.digest = d.value AND s.position >= :start AND s.position < :stop",
+    "AND s.digest = d.value",
     "postgresql": "SELECT count(*) FROM unnest(CAST(:digests AS text[])) "
     "WITH ORDINALITY AS d(digest, n) "
     "JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.n - 1 "
