@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
 from tci_gateway.domain.alerts import AlertKind
 from tci_gateway.domain.policy import Policy
@@ -18,6 +19,7 @@ from tci_gateway.ledger.tables import (
     SyncRunRow,
     SyncStagingRow,
 )
+from tci_gateway.services import sync_stage
 from tci_gateway.services.sync import BATCH, sync_limits
 
 from ..erp.conftest import NOW, make_policy
@@ -130,3 +132,41 @@ def test_a_record_error_turns_the_short_cut_off(ledger: Ledger) -> None:
     report = sync_limits(ledger, FakeInsurer(items=items), POLICY, now=LATER)
     assert (report.status, report.written, report.unchanged) == ("partial", 0, 3)
     assert staged(ledger, report.run_id) == 3  # reconciled in full: the run is not the same
+
+
+def test_records_are_compared_across_windows_of_the_baseline(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The baseline's digests are read a window at a time: a difference after several
+    windows is found at its position, what came before it is staged from the baseline."""
+    monkeypatch.setattr(sync_stage, "WINDOW", 7)
+    sync_limits(ledger, portfolio(30), POLICY, now=NOW)
+    same = sync_limits(ledger, portfolio(30), POLICY, now=LATER)
+    assert (same.written, same.unchanged, staged(ledger, same.run_id)) == (0, 30, 0)
+    changed = sync_limits(ledger, portfolio(30, changed={17: "77000"}), POLICY, now=LATER)
+    assert (changed.fetched, changed.written, changed.unchanged) == (30, 1, 29)
+    assert staged(ledger, changed.run_id) == 30
+    with ledger.unit_of_work() as s:
+        positions = list(
+            s.scalars(
+                select(SyncStagingRow.position)
+                .where(SyncStagingRow.sync_run_id == changed.run_id)
+                .order_by(SyncStagingRow.position)
+            )
+        )
+    assert positions == list(range(30))
+
+
+def test_a_baseline_record_without_a_digest_turns_the_short_cut_off(ledger: Ledger) -> None:
+    """A row staged before digests were kept compares unequal: the run is reconciled in
+    full (finding nothing new), never taken as the same."""
+    first = sync_limits(ledger, portfolio(5), POLICY, now=NOW)
+    with ledger.unit_of_work() as s:
+        s.execute(
+            update(SyncStagingRow)
+            .where(SyncStagingRow.sync_run_id == first.run_id, SyncStagingRow.position == 2)
+            .values(digest=None)
+        )
+    again = sync_limits(ledger, portfolio(5), POLICY, now=LATER)
+    assert (again.written, again.unchanged) == (0, 5)
+    assert staged(ledger, again.run_id) == 5

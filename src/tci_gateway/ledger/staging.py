@@ -11,7 +11,7 @@ nothing of them reached the ledger.
 Each staged row carries the digest of its raw record (:func:`record_digest`). The last
 succeeded run of a policy that staged every record it fetched is the *baseline*
 (:func:`baseline_run`) a new run's records are compared with, position by position
-(:func:`matches_staged`); records that hash the same are copied from the baseline's rows
+(:func:`staged_digest_window`); records that hash the same are copied from the baseline's rows
 (:func:`copy_staged`) rather than held in memory, and a portfolio that hashes the same
 throughout is not staged again. Pruning a baseline only turns the comparison off for the
 next run."""
@@ -217,37 +217,32 @@ def baseline_run(session: Session, policy_id: int) -> Baseline | None:
     return Baseline(run_id, records, stale)
 
 
-_MATCHING = {
-    # The batch's digests go in as one parameter and one count comes back: a row per
-    # record fetched from the driver cost more than the comparison (and, beside the
-    # fetch thread, a wait for the interpreter lock per row). SQLite's CROSS JOIN keeps
-    # the digests outside: planned freely, it scanned the run's rows per digest (given a
-    # range of positions as well, it scanned the range per digest). PostgreSQL's range of
-    # positions bounds the plan it picks without statistics (else a sort of the run's
-    # staged rows per batch).
-    "sqlite": "SELECT count(*) FROM json_each(:digests) AS d "
-    "CROSS JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.key "
-    "AND s.digest = d.value",
-    "postgresql": "SELECT count(*) FROM unnest(CAST(:digests AS text[])) "
-    "WITH ORDINALITY AS d(digest, n) "
-    "JOIN sync_staging AS s ON s.sync_run_id = :run AND s.position = :start + d.n - 1 "
-    "AND s.digest = d.digest AND s.position >= :start AND s.position < :stop",
+DIGEST_CHARS = 32
+"""The length of a :func:`record_digest` (16 bytes, in hex)."""
+
+_WINDOW = {
+    # One row back, not a row per record: fetched from the driver a row at a time, the
+    # digests cost more than the comparison. SQLite (3.40) has no ORDER BY inside an
+    # aggregate; it keeps the order of a sub-query with ORDER BY (not flattened into an
+    # aggregate). A window out of order only compares unequal: the run then reconciles
+    # in full, which is always right.
+    "sqlite": "SELECT group_concat(digest, '') FROM (SELECT digest FROM sync_staging "
+    "WHERE sync_run_id = :run AND position >= :start AND position < :stop "
+    "ORDER BY position)",
+    "postgresql": "SELECT string_agg(digest, '' ORDER BY position) FROM sync_staging "
+    "WHERE sync_run_id = :run AND position >= :start AND position < :stop",
 }
 
 
-def matches_staged(session: Session, run_id: int, start: int, digests: Sequence[str]) -> bool:
-    """Whether run ``run_id`` staged exactly these digests at positions ``start``,
-    ``start + 1``, ...: one indexed look-up per digest (``ix_sync_staging_run_digest``),
-    one row read back."""
-    if not digests:
-        return True
-    dialect = session.get_bind().dialect.name
-    values: Any = json.dumps(list(digests)) if dialect == "sqlite" else list(digests)
-    found = session.execute(
-        text(_MATCHING[dialect]),
-        {"digests": values, "run": run_id, "start": start, "stop": start + len(digests)},
+def staged_digest_window(session: Session, run_id: int, start: int, size: int) -> str:
+    """The digests run ``run_id`` staged at positions ``start`` to ``start + size - 1``,
+    concatenated in order (:data:`DIGEST_CHARS` each; ``""`` past its last record). A
+    record staged without a digest is left out, so what follows it compares unequal."""
+    window = session.execute(
+        text(_WINDOW[session.get_bind().dialect.name]),
+        {"run": run_id, "start": start, "stop": start + size},
     ).scalar_one()
-    return int(found) == len(digests)
+    return str(window or "")
 
 
 def copy_staged(

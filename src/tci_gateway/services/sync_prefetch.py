@@ -5,11 +5,10 @@ so the insurer's answers arrive while the previous batch is written.
 An insurer is remote: while it prepares a page, the process waits. Fetching in the
 foreground left the ledger idle then, and the insurer idle while a batch was written.
 At most ``depth`` batches wait in the queue (memory bounded, flat in the portfolio).
-The batches are made by :func:`batches`, which a caller may also read in the
-foreground: a rerun whose records match the last run's has nothing to overlap with
-its fetch, and handing every batch from one thread to another cost it some 10 % of
-the fetch (measured on the benchmark's sandboxes); it moves the rest of the same
-iterator to a thread at the first difference.
+The batches are made by :func:`batches` (a generator a caller may read in the
+foreground too). A run that has nothing to write beside its fetch does not use the
+thread (:mod:`tci_gateway.services.sync_stage`): the hand-over of every batch, and the
+batches held meanwhile, cost some 10 % of the fetch on the benchmark's sandboxes.
 An exception of the fetch (:class:`~tci_gateway.errors.AdapterError`, or any other) is
 raised in the consumer when it reaches that point, after the batches fetched before it,
 exactly as a foreground fetch would; a consumer that stops early stops the thread.
