@@ -19,7 +19,7 @@ next run."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -298,6 +298,28 @@ def staged(session: Session, run_id: int, start: int, stop: int) -> list[StagedE
         StagedEntry(position, external_id, name, country, decision_from_json(normalised))
         for position, external_id, name, country, normalised in session.execute(stmt)
     ]
+
+
+def listed_after(
+    session: Session, run_id: int, position: int, external_ids: Collection[str]
+) -> set[str]:
+    """Which of ``external_ids`` run ``run_id`` also staged at ``position`` or later (a
+    buyer whose records are not all in the batch at hand)."""
+    ids = sorted(set(external_ids))
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        found.update(
+            session.scalars(
+                select(_STAGING.c.external_id)
+                .where(
+                    _STAGING.c.sync_run_id == run_id,
+                    _STAGING.c.external_id.in_(ids[start : start + 1000]),
+                    _STAGING.c.position >= position,
+                )
+                .distinct()
+            )
+        )
+    return found
 
 
 def unlisted_buyers(

@@ -20,7 +20,7 @@ cover history changes outside a sync run or a stored limit is deleted).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -92,21 +92,46 @@ def _refresh_pages(
 ) -> int:
     """Compute and store the limits of each page of buyers in turn (the caller holds the
     writers' lock); returns how many changed."""
-    day = policy.terms.business_date(now)
-    currency = policy.terms.currency
     changed = 0
     for page in pages:  # bounded IN lists on every backend
-        before = limit_repo.stored_limits(session, policy_id, page)
         histories = versions_of_buyers(session, policy_id, page)
-        computed = [
-            (buyer_id, limit_state(limit_in_force(histories[buyer_id], day), currency))
-            for buyer_id in page
-            if buyer_id in histories
-        ]
-        changed += limit_repo.write_limits(
-            session, policy_id, computed, before, day=day, reason=reason, now=now
-        )
-        limit_repo.mark_computed(session, policy_id, day, page)
+        changed += store_limits(session, policy, policy_id, histories, page, now=now, reason=reason)
+    return changed
+
+
+def begin_refresh(session: Session, policy: Policy, policy_id: int, *, now: datetime) -> None:
+    """What a writer of limits does first in its transaction: take the writers' lock and,
+    unless the policy is rolled through this business date, record it as not rolled."""
+    limit_repo.lock_writers(session)
+    unmark_limits_rolled(session, policy_id, unless=policy.terms.business_date(now))
+
+
+def store_limits(
+    session: Session,
+    policy: Policy,
+    policy_id: int,
+    histories: Mapping[int, Sequence[StoredVersion]],
+    buyer_ids: Sequence[int],
+    *,
+    now: datetime,
+    reason: LimitChangeReason,
+) -> int:
+    """Compute the limits in force of ``buyer_ids`` (a bounded page) on the policy's
+    business date from ``histories``, each buyer's *whole* cover history under the
+    policy, and store those that changed; returns how many changed. The caller holds the
+    writers' lock (:func:`begin_refresh`)."""
+    day = policy.terms.business_date(now)
+    currency = policy.terms.currency
+    before = limit_repo.stored_limits(session, policy_id, buyer_ids)
+    computed = [
+        (buyer_id, limit_state(limit_in_force(histories[buyer_id], day), currency))
+        for buyer_id in buyer_ids
+        if buyer_id in histories
+    ]
+    changed = limit_repo.write_limits(
+        session, policy_id, computed, before, day=day, reason=reason, now=now
+    )
+    limit_repo.mark_computed(session, policy_id, day, buyer_ids)
     return changed
 
 
@@ -117,8 +142,7 @@ def refresh_after_sync(
     version for, a page of buyers at a time. (The run's versions are computed here, so a
     policy rolled through the sync's business date stays rolled; through another date,
     it is not.)"""
-    limit_repo.lock_writers(session)
-    unmark_limits_rolled(session, policy_id, unless=policy.terms.business_date(now))
+    begin_refresh(session, policy, policy_id, now=now)
     pages = limit_repo.policy_buyer_pages(session, policy_id, run_id=run_id)
     return _refresh_pages(session, policy, policy_id, pages, now=now, reason=LimitChangeReason.SYNC)
 

@@ -52,7 +52,7 @@ from tci_gateway.adapters.contract import (
 )
 from tci_gateway.crashpoints import crash_point
 from tci_gateway.domain.alerts import AlertKind, CoverChange, cover_change, event_message
-from tci_gateway.domain.cover import CoverDecision, is_stale, limit_in_force
+from tci_gateway.domain.cover import CoverDecision, LimitChangeReason, is_stale, limit_in_force
 from tci_gateway.domain.identifiers import IdentifierError, Scheme, parse_identifier
 from tci_gateway.domain.parties import UNKNOWN_COUNTRY
 from tci_gateway.domain.policy import Policy
@@ -76,16 +76,25 @@ from tci_gateway.ledger.staging import (
     DEFAULT_RETENTION_DAYS,
     StagedEntry,
     baseline_run,
+    listed_after,
     prune_staging,
     staged,
     unlisted_buyers,
 )
 from tci_gateway.ledger.tables import BuyerIdentifierRow
 from tci_gateway.logs import get_logger
-from tci_gateway.services.limits import refresh_after_sync
+from tci_gateway.services.limits import (
+    begin_refresh,
+    refresh,
+    refresh_after_sync,
+    store_limits,
+)
 from tci_gateway.services.sync_stage import fetch_and_stage
 
 BATCH = 1000
+DEFERRED_MAX = 50_000
+"""Buyers whose limits may wait for the end of a run before the run refreshes all of its
+buyers' limits at the end instead (a few MB)."""
 
 __all__ = ["SyncReport", "history_source", "prune_staged", "sync_limits"]
 
@@ -138,6 +147,10 @@ class _Reconciler:
         self.day: date = policy.terms.business_date(now)
         self.buyers: dict[str, int] = {}
         self.alerts: list[dict[str, Any]] = []
+        self.refreshing = False
+        # Buyers with versions of this run whose limits wait for the end of the run (more
+        # of their records come later); None: too many to hold, every buyer of the run.
+        self.deferred: set[int] | None = set()
 
     def alert(self, kind: AlertKind, message: str, key: str, buyer_id: int, **details: Any) -> None:
         self.alerts.append(
@@ -269,6 +282,61 @@ class _Reconciler:
                 )
         report.written += len(ids)
         self.flush_alerts(report)
+        self.refresh_limits(entries, {c.buyer_id for c in changes}, histories)
+
+    def refresh_limits(
+        self,
+        entries: list[StagedEntry],
+        changed: set[int],
+        histories: dict[int, list[StoredVersion]],
+    ) -> None:
+        """Store the limits of the buyers this batch wrote a version for, from the
+        histories the batch holds (each buyer's whole history: the stored versions and
+        those just added), unless more of a buyer's records come later in the run: those
+        wait for :meth:`finish_limits`, so a limit changes at most once per run."""
+        if not changed:
+            return
+        if not self.refreshing:
+            begin_refresh(self.session, self.policy, self.policy_id, now=self.now)
+            self.refreshing = True
+        ids = [
+            e.insurer_buyer_id for e in entries if self.buyers.get(e.insurer_buyer_id) in changed
+        ]
+        later = listed_after(self.session, self.run_id, entries[-1].position + 1, ids)
+        waiting = {self.buyers[value] for value in later}
+        ready = sorted(changed - waiting)
+        if self.deferred is not None:
+            self.deferred.difference_update(ready)
+            self.deferred.update(waiting)
+            if len(self.deferred) > DEFERRED_MAX:
+                self.deferred = None
+        store_limits(
+            self.session,
+            self.policy,
+            self.policy_id,
+            histories,
+            ready,
+            now=self.now,
+            reason=LimitChangeReason.SYNC,
+        )
+
+    def finish_limits(self) -> None:
+        """The limits left for the end of the run (all of the run's buyers when there
+        were too many to hold), read back from the ledger."""
+        if self.deferred is None:
+            refresh_after_sync(self.session, self.policy, self.policy_id, self.run_id, now=self.now)
+            return
+        if not self.refreshing:  # as a run that wrote nothing does: rolled state kept right
+            begin_refresh(self.session, self.policy, self.policy_id, now=self.now)
+        if self.deferred:
+            refresh(
+                self.session,
+                self.policy,
+                self.policy_id,
+                self.deferred,
+                now=self.now,
+                reason=LimitChangeReason.SYNC,
+            )
 
     def missing(self, report: SyncReport, listed_by: int) -> None:
         """``cover_missing`` for each buyer with a limit in force that the snapshot staged
@@ -379,7 +447,7 @@ def sync_limits(
             for start in range(0, report.fetched, BATCH):
                 reconciler.batch(staged(session, run_id, start, start + BATCH), report)
             reconciler.missing(report, listed_by=run_id)
-            refresh_after_sync(session, policy, policy_id, run_id, now=now)
+            reconciler.finish_limits()
         # The outcome commits with what it describes: a kill after this commit leaves
         # the run recorded with its true figures, never "running" with zeros.
         report.status = SyncStatus.PARTIAL if report.errors else SyncStatus.SUCCEEDED
