@@ -494,7 +494,7 @@ class LimitInForceRow(Base):
 
     policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"), primary_key=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), primary_key=True, index=True)
-    decision_id: Mapped[int | None] = mapped_column(ForeignKey("cover_decisions.id"))
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("cover_decisions.id"), index=True)
     status: Mapped[str] = mapped_column(String(32))
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
