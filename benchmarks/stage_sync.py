@@ -207,7 +207,7 @@ def run(args: list[str]) -> StageResult:
             "ratio_to_paging_plus_writes": round(measured / (best_floor + write_s), 3),
             "peak_rss_mb_after_sync": round(peak, 1),
             # peaks of each part on its own (the Atradius adapter reads its portfolio in
-            # one unpaged answer: the floor's peak grows with N, and the sync's with it)
+            # one unpaged answer, spooled to a temporary database: flat in N)
             "floor_peak_mb": floor_peak,
             "sync_peak_mb": sync_peak,
             "rerun_peak_mb": rerun_peak,
