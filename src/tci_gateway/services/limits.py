@@ -70,9 +70,7 @@ def refresh(
     cover history) on the policy's business date; returns how many changed. Reads and
     writes a page of buyers at a time (:data:`~tci_gateway.ledger.limits.PAGE`), so the
     memory it takes does not grow with the portfolio."""
-    limit_repo.lock_writers(session)
-    # limits of another date than the one rolled through: no longer rolled
-    unmark_limits_rolled(session, policy_id, unless=policy.terms.business_date(now))
+    begin_refresh(session, policy, policy_id, now=now)
     if buyer_ids is None:
         pages: Iterable[list[int]] = limit_repo.policy_buyer_pages(session, policy_id)
     else:
@@ -101,7 +99,8 @@ def _refresh_pages(
 
 def begin_refresh(session: Session, policy: Policy, policy_id: int, *, now: datetime) -> None:
     """What a writer of limits does first in its transaction: take the writers' lock and,
-    unless the policy is rolled through this business date, record it as not rolled."""
+    unless the policy is rolled through this business date, record it as not rolled (it
+    stores limits of another date than the one rolled through)."""
     limit_repo.lock_writers(session)
     unmark_limits_rolled(session, policy_id, unless=policy.terms.business_date(now))
 
